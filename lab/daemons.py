@@ -1,0 +1,110 @@
+"""Starting and probing the daemons of one lab host: its dockerd and its etcd member.
+
+`start_*` only spawns (it returns at once); `wait_*` blocks until the daemon answers, so `up`
+can start every daemon of every host first and then wait for all of them together.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import time
+
+import docker
+import docker.errors
+import requests.exceptions
+
+from lab import system
+from lab.plan import ETCD_CLIENT_PORT, HostPlan, LabPlan, dockerd_shell, etcd_argv
+from lab.system import LabError
+
+DOCKER_API_VERSION = "1.41"  # dockerd 20.10 (Debian 12); newer engines still serve it
+
+
+# --- dockerd --------------------------------------------------------------------------------
+
+
+def dockerd_pid(host: HostPlan) -> int | None:
+    return system.running_pid(host.docker_pidfile, "dockerd")
+
+
+def start_dockerd(host: HostPlan) -> int:
+    """Spawn the host's dockerd in the host's network namespace and a private mount + UTS
+    namespace (LAB-NOTES.md: `ip netns exec` cannot run dockerd)."""
+    for d in (host.run_dir, host.docker_data_root, host.docker_config_dir):
+        d.mkdir(parents=True, exist_ok=True)
+    host.docker_pidfile.unlink(missing_ok=True)  # stale: dockerd refuses a pidfile naming a live pid
+    argv = system.in_netns_argv(host.netns_path, [
+        "unshare", "--mount", "--uts", "--propagation", "slave", "--",
+        "sh", "-c", dockerd_shell(host),
+    ])
+    return system.spawn_daemon(argv, host.log_file("dockerd"))
+
+
+def docker_client(host: HostPlan, timeout: float = 30) -> docker.DockerClient:
+    return docker.DockerClient(base_url=host.docker_url, version=DOCKER_API_VERSION,
+                               timeout=timeout)
+
+
+def docker_answers(host: HostPlan) -> bool:
+    if not host.docker_socket.exists():
+        return False
+    client = docker_client(host, timeout=2)
+    try:
+        return bool(client.ping())
+    except (docker.errors.DockerException, requests.exceptions.RequestException, OSError):
+        return False
+    finally:
+        client.close()
+
+
+def wait_dockerd(host: HostPlan, deadline: float) -> None:
+    while not docker_answers(host):
+        if time.monotonic() > deadline:
+            raise LabError(f"{host.name}: dockerd did not answer on {host.docker_socket}; "
+                           f"last lines of {host.log_file('dockerd')}:\n"
+                           f"{system.tail(host.log_file('dockerd'))}")
+        time.sleep(0.05)
+
+
+# --- etcd -----------------------------------------------------------------------------------
+
+
+def etcd_pid(host: HostPlan) -> int | None:
+    return system.running_pid(host.etcd_pidfile, "etcd")
+
+
+def start_etcd(plan: LabPlan, host: HostPlan) -> int:
+    host.run_dir.mkdir(parents=True, exist_ok=True)
+    host.etcd_data_dir.parent.mkdir(parents=True, exist_ok=True)
+    argv = system.in_netns_argv(host.netns_path, etcd_argv(plan, host))
+    pid = system.spawn_daemon(argv, host.log_file("etcd"))
+    host.etcd_pidfile.write_text(f"{pid}\n")
+    return pid
+
+
+def etcd_health(host: HostPlan) -> str:
+    """"healthy" (the member answers and the cluster has quorum), "no quorum", or "down".
+
+    etcd's /health does a quorum read, so a member that answers but has lost its peers reports
+    unhealthy; /version tells whether it answers at all.
+    """
+    try:
+        status, body = system.http_get_in_netns(host.netns, "127.0.0.1", ETCD_CLIENT_PORT,
+                                                "/health", timeout=2)
+        if status == 200 and json.loads(body).get("health") == "true":
+            return "healthy"
+        status, _ = system.http_get_in_netns(host.netns, "127.0.0.1", ETCD_CLIENT_PORT,
+                                             "/version", timeout=1)
+        return "no quorum" if status == 200 else "down"
+    except (OSError, ValueError, http.client.HTTPException):
+        return "down"
+
+
+def wait_etcd(host: HostPlan, deadline: float) -> None:
+    while etcd_health(host) != "healthy":
+        if time.monotonic() > deadline:
+            raise LabError(f"{host.name}: etcd member {host.etcd_name} is not healthy; "
+                           f"last lines of {host.log_file('etcd')}:\n"
+                           f"{system.tail(host.log_file('etcd'))}")
+        time.sleep(0.1)

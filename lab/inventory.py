@@ -1,0 +1,136 @@
+"""The inventory: what a test suite or a client needs to know about a lab's hosts.
+
+The netns lab writes one (`scripts/lab inventory`); a Vagrant lab writes the same shape with
+`kind: "vagrant"`. `load_inventory` is the one reader, used by the integration suite; it rejects
+a malformed file with a message naming the field.
+
+    {
+      "name": "lab", "kind": "netns",
+      "hosts": [{"name": "host1", "address": "192.168.56.11", "pod_cidr": "10.244.1.0/24",
+                 "docker": "unix:///run/orch-lab/lab/host1/docker.sock", "netns": "lab-host1"}, …],
+      "etcd": {"endpoints": ["http://192.168.56.11:2379", …]},
+      "network": {"hosts_cidr": "192.168.56.0/24", "pod_cidr": "10.244.0.0/16",
+                  "service_cidr": "10.96.0.0/12"},
+      "control": ["/path/to/scripts/lab", "--name", "lab"]     # netns kind: fault injection
+    }
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lab.plan import LAB_SUBNET, POD_SUPERNET, SERVICE_CIDR, LabPlan
+
+KINDS = ("netns", "vagrant")
+
+
+class InventoryError(ValueError):
+    """The inventory file is missing, not JSON, or lacks a field; the message names it."""
+
+
+@dataclass(frozen=True)
+class InventoryHost:
+    name: str
+    address: str
+    pod_cidr: str
+    docker: str
+    netns: str | None = None  # netns kind
+    ssh: dict[str, Any] | None = None  # vagrant kind
+
+
+@dataclass(frozen=True)
+class Inventory:
+    name: str
+    kind: str
+    hosts: tuple[InventoryHost, ...]
+    etcd_endpoints: tuple[str, ...]
+    network: dict[str, str] = field(default_factory=dict)
+    control: tuple[str, ...] = ()
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def host(self, name: str) -> InventoryHost:
+        for h in self.hosts:
+            if h.name == name:
+                return h
+        raise KeyError(f"inventory {self.name!r} has no host {name!r}")
+
+
+def render_inventory(plan: LabPlan, control: list[str]) -> dict[str, Any]:
+    return {
+        "name": plan.name,
+        "kind": "netns",
+        "hosts": [
+            {
+                "name": h.name,
+                "address": h.address,
+                "pod_cidr": h.pod_cidr,
+                "docker": h.docker_url,
+                "netns": h.netns,
+            }
+            for h in plan.hosts
+        ],
+        "etcd": {"endpoints": plan.etcd_endpoints},
+        "network": {
+            "hosts_cidr": str(LAB_SUBNET),
+            "pod_cidr": str(POD_SUPERNET),
+            "service_cidr": str(SERVICE_CIDR),
+        },
+        "control": control,
+    }
+
+
+def _require(obj: dict[str, Any], key: str, where: str, kind: type) -> Any:
+    if key not in obj:
+        raise InventoryError(f"{where}.{key} is missing")
+    value = obj[key]
+    if not isinstance(value, kind):
+        raise InventoryError(f"{where}.{key} must be a {kind.__name__}, not {type(value).__name__}")
+    return value
+
+
+def parse_inventory(data: Any) -> Inventory:
+    if not isinstance(data, dict):
+        raise InventoryError("the inventory must be a JSON object")
+    kind = _require(data, "kind", "inventory", str)
+    if kind not in KINDS:
+        raise InventoryError(f"inventory.kind {kind!r} is not one of {', '.join(KINDS)}")
+    hosts = []
+    for i, h in enumerate(_require(data, "hosts", "inventory", list)):
+        where = f"inventory.hosts[{i}]"
+        if not isinstance(h, dict):
+            raise InventoryError(f"{where} must be an object")
+        hosts.append(InventoryHost(
+            name=_require(h, "name", where, str),
+            address=_require(h, "address", where, str),
+            pod_cidr=_require(h, "pod_cidr", where, str),
+            docker=_require(h, "docker", where, str),
+            netns=_require(h, "netns", where, str) if kind == "netns" else h.get("netns"),
+            ssh=h.get("ssh"),
+        ))
+    if not hosts:
+        raise InventoryError("inventory.hosts is empty")
+    etcd = _require(data, "etcd", "inventory", dict)
+    return Inventory(
+        name=_require(data, "name", "inventory", str),
+        kind=kind,
+        hosts=tuple(hosts),
+        etcd_endpoints=tuple(_require(etcd, "endpoints", "inventory.etcd", list)),
+        network=dict(data.get("network", {})),
+        control=tuple(data.get("control", ())),
+        raw=data,
+    )
+
+
+def load_inventory(path: Path) -> Inventory:
+    try:
+        text = Path(path).read_text()
+    except OSError as e:
+        raise InventoryError(f"cannot read inventory {path}: {e.strerror}") from e
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise InventoryError(f"{path} is not JSON: {e}") from e
+    return parse_inventory(data)

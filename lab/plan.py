@@ -1,0 +1,254 @@
+"""The address and path plan of a netns lab: a pure function of the lab's name and host count.
+
+Everything `scripts/lab` creates is named from this plan, so `up`, `down`, `kill`, … of the
+same lab always agree on what exists, and two labs with different names never share a
+namespace, a cgroup, a socket or a directory. Nothing here touches the system.
+
+Host i (1-based) of lab NAME:
+    network namespace   NAME-host{i}            (the switch is NAME-sw, bridge br0)
+    address             192.168.56.{10+i}/24    on eth0, veth peer h{i} on the switch
+    pod subnet          10.244.{i}.0/24         docker0 is the pod bridge (--bip 10.244.i.1/24)
+    dockerd socket      /run/orch-lab/NAME/host{i}/docker.sock
+    etcd member         h{i}, client :2379 and peer :2380 on the host address and loopback
+    cgroup parent       /orch-lab-NAME-host{i}
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+RUN_ROOT = Path("/run/orch-lab")
+DATA_ROOT = Path("/var/lib/orch-lab")
+
+LAB_SUBNET = ipaddress.IPv4Network("192.168.56.0/24")
+POD_SUPERNET = ipaddress.IPv4Network("10.244.0.0/16")
+SERVICE_CIDR = ipaddress.IPv4Network("10.96.0.0/12")
+HOST_ADDRESS_OFFSET = 10  # host i is 192.168.56.(10+i), as in the Vagrant lab
+ETCD_CLIENT_PORT = 2379
+ETCD_PEER_PORT = 2380
+
+MAX_HOSTS = 9
+# The name ends up in netns names, cgroup names and socket paths (unix sockets are limited to
+# 108 bytes), so it is kept short and shell-safe.
+NAME_RE = re.compile(r"^[a-z][a-z0-9]{0,11}$")
+NAME_RULE = "1-12 characters, lowercase letters and digits, starting with a letter"
+
+
+class PlanError(ValueError):
+    """A lab name or host count that cannot be planned; the message names the bad value."""
+
+
+@dataclass(frozen=True)
+class HostPlan:
+    lab: str
+    index: int
+    run_dir: Path
+    data_dir: Path
+
+    @property
+    def name(self) -> str:
+        return f"host{self.index}"
+
+    @property
+    def netns(self) -> str:
+        return f"{self.lab}-{self.name}"
+
+    @property
+    def netns_path(self) -> Path:
+        return Path("/run/netns") / self.netns
+
+    @property
+    def address(self) -> str:
+        return str(LAB_SUBNET.network_address + HOST_ADDRESS_OFFSET + self.index)
+
+    @property
+    def address_cidr(self) -> str:
+        return f"{self.address}/{LAB_SUBNET.prefixlen}"
+
+    @property
+    def switch_port(self) -> str:
+        """The veth end in the switch namespace, enslaved to br0."""
+        return f"h{self.index}"
+
+    @property
+    def pod_cidr(self) -> str:
+        return f"10.244.{self.index}.0/24"
+
+    @property
+    def pod_gateway_cidr(self) -> str:
+        return f"10.244.{self.index}.1/24"
+
+    @property
+    def cgroup_parent(self) -> str:
+        return f"orch-lab-{self.lab}-{self.name}"
+
+    # dockerd
+    @property
+    def docker_socket(self) -> Path:
+        return self.run_dir / "docker.sock"
+
+    @property
+    def docker_url(self) -> str:
+        return f"unix://{self.docker_socket}"
+
+    @property
+    def docker_pidfile(self) -> Path:
+        return self.run_dir / "dockerd.pid"
+
+    @property
+    def docker_exec_root(self) -> Path:
+        return self.run_dir / "docker"
+
+    @property
+    def docker_data_root(self) -> Path:
+        return self.data_dir / "docker"
+
+    @property
+    def docker_config_dir(self) -> Path:
+        """Bind-mounted over /etc/docker for this dockerd only (else all share one engine ID)."""
+        return self.data_dir / "etc-docker"
+
+    # etcd
+    @property
+    def etcd_name(self) -> str:
+        return f"h{self.index}"
+
+    @property
+    def etcd_client_url(self) -> str:
+        return f"http://{self.address}:{ETCD_CLIENT_PORT}"
+
+    @property
+    def etcd_peer_url(self) -> str:
+        return f"http://{self.address}:{ETCD_PEER_PORT}"
+
+    @property
+    def etcd_pidfile(self) -> Path:
+        return self.run_dir / "etcd.pid"
+
+    @property
+    def etcd_data_dir(self) -> Path:
+        return self.data_dir / "etcd"
+
+    def log_file(self, daemon: str) -> Path:
+        return self.run_dir / f"{daemon}.log"
+
+
+@dataclass(frozen=True)
+class LabPlan:
+    name: str
+    hosts: tuple[HostPlan, ...]
+    run_dir: Path
+    data_dir: Path
+
+    @property
+    def switch_netns(self) -> str:
+        return f"{self.name}-sw"
+
+    @property
+    def netns_names(self) -> tuple[str, ...]:
+        return (self.switch_netns, *(h.netns for h in self.hosts))
+
+    @property
+    def state_file(self) -> Path:
+        return self.run_dir / "state.json"
+
+    @property
+    def inventory_file(self) -> Path:
+        return self.run_dir / "inventory.json"
+
+    @property
+    def etcd_initial_cluster(self) -> str:
+        return ",".join(f"{h.etcd_name}={h.etcd_peer_url}" for h in self.hosts)
+
+    @property
+    def etcd_endpoints(self) -> list[str]:
+        return [h.etcd_client_url for h in self.hosts]
+
+    def host(self, name: str) -> HostPlan:
+        for h in self.hosts:
+            if name in (h.name, h.netns, h.address):
+                return h
+        known = ", ".join(h.name for h in self.hosts)
+        raise PlanError(f"lab {self.name!r} has no host {name!r} (hosts: {known})")
+
+
+def make_plan(
+    name: str, n_hosts: int, run_root: Path = RUN_ROOT, data_root: Path = DATA_ROOT
+) -> LabPlan:
+    if not NAME_RE.match(name):
+        raise PlanError(f"lab name {name!r} is invalid: {NAME_RULE}")
+    if not 1 <= n_hosts <= MAX_HOSTS:
+        raise PlanError(f"--hosts {n_hosts} is out of range: a lab has 1 to {MAX_HOSTS} hosts")
+    run_dir, data_dir = run_root / name, data_root / name
+    hosts = tuple(
+        HostPlan(lab=name, index=i, run_dir=run_dir / f"host{i}", data_dir=data_dir / f"host{i}")
+        for i in range(1, n_hosts + 1)
+    )
+    return LabPlan(name=name, hosts=hosts, run_dir=run_dir, data_dir=data_dir)
+
+
+def host_routes(plan: LabPlan, host: HostPlan) -> list[tuple[str, str]]:
+    """(destination, gateway) routes a host needs: every other host's pod subnet (host-gw)."""
+    return [(other.pod_cidr, other.address) for other in plan.hosts if other is not host]
+
+
+def dockerd_argv(host: HostPlan) -> list[str]:
+    """dockerd's command line for one lab host (LAB-NOTES.md, "dockerd per host").
+
+    --ip-masq=false: pod-to-pod traffic across hosts must keep the client's pod IP.
+    --userland-proxy=false: docker then sets hairpin mode, needed when a pod calls its own Service.
+    """
+    return [
+        "dockerd",
+        f"--host={host.docker_url}",
+        f"--data-root={host.docker_data_root}",
+        f"--exec-root={host.docker_exec_root}",
+        f"--pidfile={host.docker_pidfile}",
+        f"--bip={host.pod_gateway_cidr}",
+        "--ip-masq=false",
+        "--userland-proxy=false",
+        f"--cgroup-parent=/{host.cgroup_parent}",
+        "--storage-driver=overlay2",
+        "--log-level=warn",
+    ]
+
+
+def dockerd_shell(host: HostPlan) -> str:
+    """The script run (as `sh -c`) in a fresh mount + UTS namespace before exec'ing dockerd.
+
+    containerd and its shims hard-code /run/containerd and docker hard-codes /run/docker, so
+    each lab host gets private tmpfs copies; /etc/docker holds the engine ID, so each host gets
+    its own directory there.
+    """
+    argv = " ".join(dockerd_argv(host))
+    return (
+        "set -e; "
+        f"hostname {host.name}; "
+        "mkdir -p /run/docker /run/containerd /etc/docker; "
+        "mount -t tmpfs tmpfs /run/docker; "
+        "mount -t tmpfs tmpfs /run/containerd; "
+        f"mount --bind {host.docker_config_dir} /etc/docker; "
+        f"exec {argv}"
+    )
+
+
+def etcd_argv(plan: LabPlan, host: HostPlan) -> list[str]:
+    """etcd's command line for one lab host's member. The initial-cluster flags only matter on
+    a member's first start; afterwards the member rejoins from its data directory."""
+    return [
+        "etcd",
+        f"--name={host.etcd_name}",
+        f"--data-dir={host.etcd_data_dir}",
+        f"--listen-client-urls={host.etcd_client_url},http://127.0.0.1:{ETCD_CLIENT_PORT}",
+        f"--advertise-client-urls={host.etcd_client_url}",
+        f"--listen-peer-urls={host.etcd_peer_url}",
+        f"--initial-advertise-peer-urls={host.etcd_peer_url}",
+        f"--initial-cluster={plan.etcd_initial_cluster}",
+        f"--initial-cluster-token=orch-lab-{plan.name}",
+        "--initial-cluster-state=new",
+        "--logger=zap",
+        "--log-level=warn",
+    ]

@@ -1,0 +1,1 @@
+"""orchctl, the command-line client (talks to the API server only)."""
