@@ -15,7 +15,8 @@ import docker.errors
 import requests.exceptions
 
 from lab import system
-from lab.plan import ETCD_CLIENT_PORT, HostPlan, LabPlan, dockerd_shell, etcd_argv
+from lab.plan import (ETCD_CLIENT_PORT, HostPlan, LabPlan, dockerd_shell, etcd_argv,
+                      mount_ns_setup_shell)
 from lab.system import LabError
 
 DOCKER_API_VERSION = "1.41"  # dockerd 20.10 (Debian 12); newer engines still serve it
@@ -28,17 +29,39 @@ def dockerd_pid(host: HostPlan) -> int | None:
     return system.running_pid(host.docker_pidfile, "dockerd")
 
 
+def ensure_mount_namespace(host: HostPlan) -> None:
+    """The host's persistent mount namespace, created on first use (see HostPlan.mount_ns_file)."""
+    if system.is_mount_point(host.mount_ns_file):
+        return
+    system.ensure_private_mount(host.mount_ns_file.parent)
+    system.persist_mount_namespace(host.mount_ns_file, mount_ns_setup_shell(host))
+
+
 def start_dockerd(host: HostPlan) -> int:
-    """Spawn the host's dockerd in the host's network namespace and a private mount + UTS
-    namespace (LAB-NOTES.md: `ip netns exec` cannot run dockerd)."""
+    """Spawn the host's dockerd in the host's network and mount namespaces and a UTS namespace
+    named after the host (LAB-NOTES.md: `ip netns exec` cannot run dockerd)."""
     for d in (host.run_dir, host.docker_data_root, host.docker_config_dir):
         d.mkdir(parents=True, exist_ok=True)
+    ensure_mount_namespace(host)
     host.docker_pidfile.unlink(missing_ok=True)  # stale: dockerd refuses a pidfile naming a live pid
-    argv = system.in_netns_argv(host.netns_path, [
-        "unshare", "--mount", "--uts", "--propagation", "slave", "--",
-        "sh", "-c", dockerd_shell(host),
-    ])
+    _clear_dead_containerd_pidfile(host)
+    argv = ["nsenter", f"--net={host.netns_path}", f"--mount={host.mount_ns_file}", "--",
+            "unshare", "--uts", "--", "sh", "-c", dockerd_shell(host)]
     return system.spawn_daemon(argv, host.log_file("dockerd"))
+
+
+def _clear_dead_containerd_pidfile(host: HostPlan) -> None:
+    """dockerd re-uses the containerd named in exec-root/containerd/containerd.pid when
+    `kill(pid, 0)` succeeds, which it does for a zombie. The containerd of a dockerd that died
+    dies with it (parent-death signal) but stays a zombie until PID 1 reaps it (about 2 s here),
+    and the new dockerd would wait for it forever. A containerd that is really alive is kept."""
+    pidfile = host.docker_exec_root / "containerd" / "containerd.pid"
+    try:
+        pid = int(pidfile.read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return
+    if system.wait_gone([pid], timeout=5.0) == []:
+        pidfile.unlink(missing_ok=True)
 
 
 def docker_client(host: HostPlan, timeout: float = 30) -> docker.DockerClient:

@@ -62,6 +62,8 @@ class LabState:
 
 @contextmanager
 def locked(name: str) -> Iterator[None]:
+    """Serialise operations on one lab. The name is validated before it becomes a path."""
+    make_plan(name, 1)
     RUN_ROOT.mkdir(parents=True, exist_ok=True)
     with open(RUN_ROOT / f"{name}.lock", "w") as f:
         fcntl.flock(f, fcntl.LOCK_EX)
@@ -99,6 +101,7 @@ def control_command(name: str) -> list[str]:
 
 
 def up(name: str, n_hosts: int | None, report: Report) -> LabPlan:
+    make_plan(name, n_hosts or DEFAULT_HOSTS)  # refuse bad input before touching anything
     with locked(name):
         probe = make_plan(name, 1)
         state = LabState.load(probe.state_file)
@@ -117,6 +120,7 @@ def up(name: str, n_hosts: int | None, report: Report) -> LabPlan:
 
 
 def start_host(name: str, host_name: str, report: Report) -> None:
+    existing_plan(name)[0].host(host_name)  # refuse bad input before taking the lock
     with locked(name):
         plan, state = existing_plan(name)
         host = plan.host(host_name)
@@ -193,10 +197,14 @@ def _power_off(hosts: tuple[HostPlan, ...]) -> None:
 
 
 def kill_host(name: str, host_name: str, report: Report) -> None:
+    existing_plan(name)[0].host(host_name)  # refuse bad input before taking the lock
     with locked(name):
         plan, state = existing_plan(name)
         host = plan.host(host_name)
         _power_off((host,))
+        system.drop_mount_namespace(host.mount_ns_file)
+        for d in host.volatile_dirs:
+            shutil.rmtree(d, ignore_errors=True)
         if system.link_exists(plan.switch_netns, host.switch_port):
             network.set_attached(plan, host, False)  # a powered-off host answers nothing
         if host.name not in state.powered_off:
@@ -230,6 +238,7 @@ def down(name: str, report: Report) -> None:
 
 
 def partition(name: str, host_name: str, cut: bool, report: Report) -> None:
+    existing_plan(name)[0].host(host_name)  # refuse bad input before taking the lock
     with locked(name):
         plan, state = existing_plan(name)
         host = plan.host(host_name)

@@ -103,6 +103,21 @@ class HostPlan:
         return self.run_dir / "docker"
 
     @property
+    def mount_ns_file(self) -> Path:
+        """The host's persistent mount namespace (its private /run/docker, /run/containerd and
+        /etc/docker), bind-mounted here like `ip netns` keeps network namespaces. It outlives
+        daemon restarts, so a restarted dockerd finds the shims of running containers, and is
+        dropped when the host's power is pulled."""
+        return self.run_dir.parent / "ns" / f"{self.name}.mnt"
+
+    @property
+    def volatile_dirs(self) -> tuple[Path, ...]:
+        """What a real host keeps on tmpfs (/run) and so loses with its power: docker's and
+        containerd's runtime state. Left behind, it makes the restarted containerd wait for
+        shims that died with the host."""
+        return (self.docker_exec_root,)
+
+    @property
     def docker_data_root(self) -> Path:
         return self.data_dir / "docker"
 
@@ -216,23 +231,22 @@ def dockerd_argv(host: HostPlan) -> list[str]:
     ]
 
 
-def dockerd_shell(host: HostPlan) -> str:
-    """The script run (as `sh -c`) in a fresh mount + UTS namespace before exec'ing dockerd.
-
-    containerd and its shims hard-code /run/containerd and docker hard-codes /run/docker, so
-    each lab host gets private tmpfs copies; /etc/docker holds the engine ID, so each host gets
-    its own directory there.
-    """
-    argv = " ".join(dockerd_argv(host))
+def mount_ns_setup_shell(host: HostPlan) -> str:
+    """Run once in a host's new mount namespace: containerd and its shims hard-code
+    /run/containerd and docker hard-codes /run/docker, so each host gets private tmpfs copies;
+    /etc/docker holds the engine ID, so each host gets its own directory there."""
     return (
         "set -e; "
-        f"hostname {host.name}; "
         "mkdir -p /run/docker /run/containerd /etc/docker; "
         "mount -t tmpfs tmpfs /run/docker; "
         "mount -t tmpfs tmpfs /run/containerd; "
-        f"mount --bind {host.docker_config_dir} /etc/docker; "
-        f"exec {argv}"
+        f"mount --bind {host.docker_config_dir} /etc/docker"
     )
+
+
+def dockerd_shell(host: HostPlan) -> str:
+    """Run (as `sh -c`) in the host's mount namespace and a fresh UTS namespace."""
+    return f"hostname {host.name} && exec {' '.join(dockerd_argv(host))}"
 
 
 def etcd_argv(plan: LabPlan, host: HostPlan) -> list[str]:

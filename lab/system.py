@@ -300,6 +300,35 @@ def tail(path: Path, lines: int = 15) -> str:
         return "(no log)"
 
 
+def is_mount_point(path: Path) -> bool:
+    with open("/proc/self/mountinfo") as f:
+        return any(line.split()[4] == str(path) for line in f)
+
+
+def ensure_private_mount(directory: Path) -> None:
+    """Make `directory` a mount point with private propagation: namespace files can only be
+    bind-mounted there (a shared mount would propagate the bind into the namespace itself)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    if not is_mount_point(directory):
+        run(["mount", "--bind", str(directory), str(directory)])
+    run(["mount", "--make-private", str(directory)])
+
+
+def persist_mount_namespace(ns_file: Path, setup_script: str) -> None:
+    """Create a mount namespace (a slave of this one), run `setup_script` in it, and keep it
+    alive by bind-mounting it on `ns_file`, which must sit in a private mount."""
+    ns_file.touch()
+    run(["unshare", f"--mount={ns_file}", "--propagation", "slave", "--",
+         "sh", "-c", setup_script])
+
+
+def drop_mount_namespace(ns_file: Path) -> None:
+    """Unmount a persisted namespace file; the namespace dies with its last process."""
+    if is_mount_point(ns_file):
+        run(["umount", str(ns_file)])
+    ns_file.unlink(missing_ok=True)
+
+
 def mounts_under(prefixes: Sequence[Path]) -> list[str]:
     """Mount points in this mount namespace at or below any of `prefixes`, deepest first."""
     points = []

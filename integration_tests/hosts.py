@@ -1,0 +1,208 @@
+"""How the integration suite reaches live hosts, whatever kind of lab the inventory describes.
+
+`Cluster` wraps an inventory: run a command on a host, talk to its dockerd, ask its etcd member,
+and inject faults (power a host off and on, cut it off the network and heal it). The netns kind
+runs host commands with nsenter and faults through the lab's control command (`scripts/lab
+--name NAME …`); other kinds add their own access here (the Vagrant issue adds ssh).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeVar
+
+import docker
+
+from lab.inventory import Inventory, InventoryHost
+
+TEST_LABEL = "org.orch-lab.integration-test"
+DOCKER_API_VERSION = "1.41"
+T = TypeVar("T")
+
+
+def wait_until(condition: Callable[[], T], timeout: float, what: str,
+               interval: float = 0.1) -> T:
+    """Poll `condition` until it returns something truthy; fail with `what` at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(interval)
+
+
+@dataclass
+class Cluster:
+    inventory: Inventory
+
+    @property
+    def name(self) -> str:
+        return self.inventory.name
+
+    @property
+    def hosts(self) -> tuple[InventoryHost, ...]:
+        return self.inventory.hosts
+
+    def host(self, name: str) -> InventoryHost:
+        return self.inventory.host(name)
+
+    # --- commands on a host ---
+
+    def host_argv(self, host: InventoryHost, argv: Sequence[str]) -> list[str]:
+        if self.inventory.kind == "netns":
+            return ["nsenter", f"--net=/run/netns/{host.netns}", "--", *argv]
+        raise NotImplementedError(f"host access for inventory kind {self.inventory.kind!r}")
+
+    def run(self, host: InventoryHost, argv: Sequence[str], *, check: bool = True,
+            timeout: float = 30) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(self.host_argv(host, argv), capture_output=True, text=True,
+                              timeout=timeout)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"on {host.name}: {' '.join(argv)} exited {proc.returncode}: "
+                                 f"{proc.stderr.strip() or proc.stdout.strip()}")
+        return proc
+
+    def etcdctl(self, host: InventoryHost, *args: str, check: bool = True,
+                timeout: float = 15) -> subprocess.CompletedProcess[str]:
+        """etcdctl against that host's own member only (no failover to others)."""
+        return self.run(host, ["env", "ETCDCTL_API=3", "etcdctl", "--command-timeout=5s",
+                               f"--endpoints=http://{host.address}:2379", *args],
+                        check=check, timeout=timeout)
+
+    def etcd_healthy(self, host: InventoryHost) -> bool:
+        """The member answers and commits through a quorum (`endpoint health` exits 0)."""
+        return self.etcdctl(host, "endpoint", "health", check=False).returncode == 0
+
+    def etcd_put_eventually(self, host: InventoryHost, key: str, value: str,
+                            timeout: float = 60) -> None:
+        """Write through `host`'s member, retrying as a client must: a proposal in flight when
+        the raft leader dies is dropped and times out ("request timed out"), and writes are
+        refused until a new leader is elected."""
+        wait_until(lambda: self.etcdctl(host, "put", key, value, check=False).returncode == 0,
+                   timeout, f"a write through {host.name}'s etcd member to succeed")
+
+    def ping(self, src: InventoryHost, address: str) -> bool:
+        return self.run(src, ["busybox", "ping", "-c", "1", "-W", "1", address],
+                        check=False).returncode == 0
+
+    # --- docker ---
+
+    def docker(self, host: InventoryHost, timeout: float = 60) -> docker.DockerClient:
+        return docker.DockerClient(base_url=host.docker, version=DOCKER_API_VERSION,
+                                   timeout=timeout)
+
+    def docker_answers(self, host: InventoryHost) -> bool:
+        client = self.docker(host, timeout=2)
+        try:
+            return bool(client.ping())
+        except Exception:
+            return False
+        finally:
+            client.close()
+
+    # --- faults ---
+
+    def control(self, *args: str) -> subprocess.CompletedProcess[str]:
+        if not self.inventory.control:
+            raise NotImplementedError(f"inventory {self.name!r} has no control command")
+        proc = subprocess.run([*self.inventory.control, *args], capture_output=True, text=True,
+                              timeout=180)
+        if proc.returncode != 0:
+            raise AssertionError(f"{' '.join(args)} on lab {self.name}: {proc.stderr.strip()}")
+        return proc
+
+    def power_off(self, host: InventoryHost) -> None:
+        self.control("kill", host.name)
+
+    def power_on(self, host: InventoryHost) -> None:
+        self.control("start", host.name)
+
+    def partition(self, host: InventoryHost) -> None:
+        self.control("partition", host.name)
+
+    def heal(self, host: InventoryHost) -> None:
+        self.control("heal", host.name)
+
+    def status(self) -> list[dict[str, str]]:
+        proc = subprocess.run([*self.inventory.control, "status"], capture_output=True,
+                              text=True, timeout=60)
+        lines = proc.stdout.splitlines()
+        keys = [k.lower() for k in lines[0].split()]
+        return [dict(zip(keys, line.split(maxsplit=len(keys) - 1))) for line in lines[1:]]
+
+
+def run_container(client: docker.DockerClient, image: str, argv: Sequence[str], *,
+                  name: str | None = None, timeout: float = 60,
+                  entrypoint: Sequence[str] | None = ("sh", "-c")) -> tuple[int, str]:
+    """Create (never pull: the image must be present), start, wait, and return (exit code,
+    output). The container is labelled for cleanup and removed here."""
+    container = client.containers.create(image, command=list(argv), name=name,
+                                         entrypoint=list(entrypoint) if entrypoint else None,
+                                         labels={TEST_LABEL: "1"})
+    try:
+        container.start()
+        result = container.wait(timeout=timeout)
+        return result["StatusCode"], container.logs().decode(errors="replace")
+    finally:
+        container.remove(force=True)
+
+
+def start_web(client: docker.DockerClient, *, name: str | None = None,
+              hostname: str | None = None, env: dict[str, str] | None = None):
+    """An orch/web container, running, with its IP known."""
+    container = client.containers.run("orch/web:1", detach=True, name=name, hostname=hostname,
+                                      environment=env or {}, labels={TEST_LABEL: "1"})
+    container.reload()
+    return container
+
+
+def container_ip(container) -> str:
+    return container.attrs["NetworkSettings"]["IPAddress"]
+
+
+def remove_test_containers(client: docker.DockerClient) -> None:
+    for c in client.containers.list(all=True, filters={"label": TEST_LABEL}):
+        c.remove(force=True)
+
+
+def etcd_members(cluster: Cluster, host: InventoryHost) -> list[dict]:
+    out = cluster.etcdctl(host, "member", "list", "-w", "json").stdout
+    return json.loads(out)["members"]
+
+
+# --- process oracles (read /proc directly, independent of the lab's own code) ---
+
+
+def process_alive(pid: int | str) -> bool:
+    """Alive = exists and is not a zombie (PID 1 reaps orphans only every ~2 s here)."""
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            return "\nState:\tZ" not in f.read()
+    except OSError:
+        return False
+
+
+def netns_pids(netns: str, comm: str | None = None) -> list[int]:
+    """Live processes whose network namespace is /run/netns/NETNS (optionally named `comm`)."""
+    inode = os.stat(f"/run/netns/{netns}").st_ino
+    found = []
+    for pid in (p for p in os.listdir("/proc") if p.isdigit()):
+        try:
+            if os.stat(f"/proc/{pid}/ns/net").st_ino != inode:
+                continue
+            if comm is not None:
+                with open(f"/proc/{pid}/comm") as f:
+                    if f.read().strip() != comm:
+                        continue
+        except OSError:
+            continue
+        if process_alive(pid):
+            found.append(int(pid))
+    return found

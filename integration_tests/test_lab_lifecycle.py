@@ -1,0 +1,114 @@
+"""`scripts/lab` itself: idempotent up, repair, clear refusals, and a down that leaves nothing.
+
+These tests bring up a throwaway lab of their own next to the suite's labs, so they also show
+that labs with different names do not disturb each other.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import secrets
+import signal
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from integration_tests.hosts import netns_pids, process_alive, wait_until
+
+LAB = Path(__file__).resolve().parents[1] / "scripts" / "lab"
+DAEMONS = ("dockerd", "containerd", "etcd", "containerd-shim", "containerd-shim-runc-v2")
+
+
+@pytest.fixture(autouse=True)
+def netns_lab_only(request: pytest.FixtureRequest) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root")
+    for path in request.config.getoption("inventory"):
+        if '"kind": "netns"' not in Path(path).read_text():
+            pytest.skip("tests of the netns lab tool")
+
+
+def lab(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+    proc = subprocess.run([str(LAB), *args], capture_output=True, text=True, timeout=300)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"scripts/lab {' '.join(args)} exited {proc.returncode}:\n{proc.stderr}")
+    return proc
+
+
+def root_namespace_snapshot() -> dict[str, object]:
+    """What a lab must never leave behind in the root namespace, read with the system's tools."""
+    def out(*argv: str) -> str:
+        return subprocess.run(argv, capture_output=True, text=True).stdout
+
+    daemons = Counter()
+    for pid in (p for p in os.listdir("/proc") if p.isdigit()):
+        try:
+            comm = Path(f"/proc/{pid}/comm").read_text().strip()
+        except OSError:
+            continue
+        if comm in DAEMONS and process_alive(pid):
+            daemons[comm] += 1
+    return {
+        "netns": sorted(out("ip", "netns", "list").split("\n")),
+        "links": re.sub(r"^\d+: ", "", out("ip", "-o", "link"), flags=re.M),
+        "addresses": out("ip", "-o", "addr"),
+        "routes": out("ip", "route"),
+        "iptables": re.sub(r"\[\d+:\d+\]|^#.*$", "", out("iptables-save"), flags=re.M),
+        "mounts": sorted(line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()),
+        "daemons": dict(daemons),
+        "cgroups": sorted(glob.glob("/sys/fs/cgroup/*/orch-lab-*")),
+        "lab dirs": sorted(glob.glob("/run/orch-lab/*") + glob.glob("/var/lib/orch-lab/*")),
+    }
+
+
+def test_up_is_idempotent_repairs_and_down_leaves_nothing() -> None:
+    before = root_namespace_snapshot()
+    name = f"lc{secrets.token_hex(3)}"
+    try:
+        lab("--name", name, "up", "--hosts", "2")
+        status = lab("--name", name, "status")
+        assert status.stdout.count("healthy") == 2, status.stdout
+
+        again = lab("--name", name, "up")
+        assert "starting" not in again.stderr, f"a second up started something:\n{again.stderr}"
+        for i in (1, 2):
+            assert len(netns_pids(f"{name}-host{i}", "dockerd")) == 1
+            assert len(netns_pids(f"{name}-host{i}", "etcd")) == 1
+
+        refused = lab("--name", name, "up", "--hosts", "3", check=False)
+        assert refused.returncode == 1 and "is up with 2 hosts" in refused.stderr
+
+        [dockerd] = netns_pids(f"{name}-host2", "dockerd")
+        os.kill(dockerd, signal.SIGKILL)
+        wait_until(lambda: not process_alive(dockerd), 10, "dockerd to die")
+        repaired = lab("--name", name, "up")
+        assert "host2: starting dockerd" in repaired.stderr
+        assert "host1: starting" not in repaired.stderr
+        assert len(netns_pids(f"{name}-host2", "dockerd")) == 1
+        docker_ps = lab("--name", name, "exec", "host2", "--", "docker", "ps")
+        assert docker_ps.returncode == 0
+    finally:
+        lab("--name", name, "down")
+    # Processes the lab killed may linger as zombies until PID 1 reaps them; they do not count.
+    wait_until(lambda: root_namespace_snapshot() == before, 15,
+               "the root namespace to look as it did before the lab")
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--name", "Bad_Name", "up"], "lab name 'Bad_Name' is invalid"),
+    (["--name", "okname", "up", "--hosts", "12"], "--hosts 12 is out of range"),
+    (["--name", "nosuchlab", "status"], "lab 'nosuchlab' is not up"),
+    (["--name", "nosuchlab", "kill", "host1"], "lab 'nosuchlab' is not up"),
+], ids=["bad-name", "too-many-hosts", "status-of-missing-lab", "kill-in-missing-lab"])
+def test_bad_input_is_refused_with_a_clear_message_and_creates_nothing(
+        args: list[str], message: str) -> None:
+    before = root_namespace_snapshot()
+    proc = lab(*args, check=False)
+    assert proc.returncode == 1
+    assert message in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert root_namespace_snapshot() == before
