@@ -1,0 +1,10 @@
+"""The etcd-backed object store (see store.py). Only the API server uses it."""
+
+from orchestrator.store.errors import (AlreadyExists, Conflict, Gone, NotFound, StoreError,
+                                       Unavailable)
+from orchestrator.store.etcd import Etcd
+from orchestrator.store.store import Store
+from orchestrator.store.watchcache import ADDED, DELETED, MODIFIED, WatchEvent
+
+__all__ = ["ADDED", "DELETED", "MODIFIED", "AlreadyExists", "Conflict", "Etcd", "Gone",
+           "NotFound", "Store", "StoreError", "Unavailable", "WatchEvent"]

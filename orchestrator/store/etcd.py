@@ -1,0 +1,195 @@
+"""A thin wrapper over etcd's KV and Watch APIs, the only module that sees gRPC.
+
+One call per etcd operation, errors translated into the store's hierarchy (errors.py). It
+connects to every member given and fails over: after an unreachable or timed-out member, the
+next call goes to another one (the client does not retry by itself; see errors.Unavailable).
+
+Client choice: `etcd-sdk-python` (module `pyetcd`), the maintained fork of python-etcd3 0.12:
+the same API, but it imports with current protobuf, has multi-endpoint failover, and reads
+ranges 3-4x faster (LAB-NOTES.md). Nothing outside this module imports it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import grpc
+import pyetcd
+import pyetcd.exceptions
+import pyetcd.events
+
+from orchestrator.store.errors import AlreadyExists, Conflict, Gone, NotFound, StoreError, Unavailable
+
+# A member that failed is skipped for this long before it is tried again. pyetcd's default is
+# 300 s, far too long for a lab where a killed member is back within seconds.
+RETRY_FAILED_MEMBER_AFTER = 2.0
+
+
+@dataclass(frozen=True)
+class KV:
+    key: str
+    value: bytes
+    mod_revision: int
+    create_revision: int
+
+
+@dataclass(frozen=True)
+class KVEvent:
+    """One change from a watch: `kv` is the new state (value empty for a delete), `prev` the
+    state before (None for a create)."""
+
+    kind: str  # "put" | "delete"
+    kv: KV
+    prev: KV | None
+
+
+def _kv(raw) -> KV:
+    return KV(key=raw.key.decode(), value=raw.value, mod_revision=raw.mod_revision,
+              create_revision=raw.create_revision)
+
+
+def _event(e: pyetcd.events.Event) -> KVEvent:
+    # pyetcd forwards kv fields as attributes, and prev_kv fields with a "prev_" prefix.
+    kv = KV(e.key.decode(), e.value, e.mod_revision, e.create_revision)
+    prev = (KV(e.key.decode(), e.prev_value, e.prev_mod_revision, e.prev_create_revision)
+            if e.prev_create_revision else None)
+    return KVEvent("put" if isinstance(e, pyetcd.events.PutEvent) else "delete", kv, prev)
+
+
+def _translate(e: grpc.RpcError | pyetcd.exceptions.Etcd3Exception, key: str) -> StoreError:
+    if isinstance(e, grpc.RpcError):
+        if e.code() == grpc.StatusCode.OUT_OF_RANGE:  # "required revision has been compacted"
+            return Gone(f"etcd: {e.details()}", key)
+        return Unavailable(f"etcd: {e.code().name}: {e.details()}", key)
+    return Unavailable(f"etcd is unavailable ({type(e).__name__}: {e})", key)
+
+
+def parse_endpoints(urls: list[str]) -> list[tuple[str, int]]:
+    out = []
+    for url in urls:
+        parts = urlsplit(url if "://" in url else f"http://{url}")
+        if parts.scheme != "http" or not parts.hostname or not parts.port:
+            raise ValueError(f"etcd endpoint {url!r}: expected http://HOST:PORT")
+        out.append((parts.hostname, parts.port))
+    return out
+
+
+class Etcd:
+    """Thread-safe: pyetcd's client is, and this wrapper keeps no state of its own besides it."""
+
+    def __init__(self, endpoints: list[str], timeout: float = 5.0) -> None:
+        self.endpoints = list(endpoints)
+        self._client = pyetcd.MultiEndpointEtcd3Client(
+            endpoints=[pyetcd.Endpoint(host, port, secure=False,
+                                       time_retry=RETRY_FAILED_MEMBER_AFTER)
+                       for host, port in parse_endpoints(endpoints)],
+            timeout=timeout, failover=True)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _call(self, key: str, fn: Callable[[], object]):
+        try:
+            return fn()
+        except (grpc.RpcError, pyetcd.exceptions.Etcd3Exception) as e:
+            raise _translate(e, key) from e
+
+    # --- reads ---
+
+    def get(self, key: str) -> KV | None:
+        response = self._call(key, lambda: self._client.get_response(key))
+        return _kv(response.kvs[0]) if response.count else None
+
+    def range_prefix(self, prefix: str, revision: int | None = None) -> tuple[list[KV], int]:
+        """Every key under `prefix` at one revision (the current one by default), and that
+        revision. A compacted revision raises Gone."""
+        response = self._call(prefix, lambda: self._client.get_prefix_response(
+            prefix, revision=revision, sort_order="ascend", sort_target="key"))
+        return [_kv(raw) for raw in response.kvs], response.header.revision
+
+    def current_revision(self) -> int:
+        response = self._call("", lambda: self._client.get_response("\0", count_only=True))
+        return response.header.revision
+
+    # --- writes (each one etcd transaction) ---
+
+    def create(self, key: str, value: bytes) -> int:
+        """Put `key` only if absent; returns the new revision."""
+        t = self._client.transactions
+        ok, responses = self._call(key, lambda: self._client.transaction(
+            compare=[t.create(key) == 0], success=[t.put(key, value)], failure=[]))
+        if not ok:
+            raise AlreadyExists(f"{key} already exists", key)
+        return responses[0].response_put.header.revision
+
+    def update(self, key: str, value: bytes, mod_revision: int) -> int:
+        """Put `key` only if it was last modified at `mod_revision` (compare-and-swap)."""
+        t = self._client.transactions
+        ok, responses = self._call(key, lambda: self._client.transaction(
+            compare=[t.mod(key) == mod_revision], success=[t.put(key, value)],
+            failure=[t.get(key)]))
+        if ok:
+            return responses[0].response_put.header.revision
+        if not responses or not responses[0]:
+            raise NotFound(f"{key} not found", key)
+        current = responses[0][0][1].mod_revision
+        raise Conflict(f"{key} was modified (at revision {current}, not {mod_revision})", key)
+
+    def delete(self, key: str, mod_revision: int | None = None) -> tuple[int, KV]:
+        """Delete `key` (only if last modified at `mod_revision`, when given); returns the
+        deletion's revision and the deleted key-value."""
+        t = self._client.transactions
+        compare = [t.mod(key) == mod_revision] if mod_revision else [t.create(key) != 0]
+        ok, responses = self._call(key, lambda: self._client.transaction(
+            compare=compare, success=[t.get(key), t.delete(key)], failure=[t.get(key)]))
+        if ok:
+            (value, meta), = responses[0]
+            deleted = KV(key, value, meta.mod_revision, meta.create_revision)
+            return responses[1].response_delete_range.header.revision, deleted
+        if not responses or not responses[0]:
+            raise NotFound(f"{key} not found", key)
+        current = responses[0][0][1].mod_revision
+        raise Conflict(f"{key} was modified (at revision {current}, not {mod_revision})", key)
+
+    def compact(self, revision: int) -> None:
+        self._call("", lambda: self._client.compact(revision, physical=True))
+
+    # --- watch ---
+
+    def watch_prefix(self, prefix: str, start_revision: int,
+                     on_events: Callable[[list[KVEvent], int], None],
+                     on_error: Callable[[StoreError], None]) -> Callable[[], None]:
+        """Stream every change under `prefix` from `start_revision` on. `on_events(events,
+        header_revision)` is called on pyetcd's watch thread, in revision order; `on_error` once
+        if the stream breaks (Gone when start_revision is compacted, else Unavailable), after
+        which nothing more is delivered. Returns a function that cancels the watch."""
+
+        def callback(response) -> None:
+            if isinstance(response, pyetcd.exceptions.RevisionCompactedError):
+                on_error(Gone(f"revision {start_revision} is compacted "
+                              f"(oldest available {response.compacted_revision})", prefix))
+            elif isinstance(response, Exception) or response is None:
+                on_error(Unavailable(f"etcd watch on {prefix} broke ({response})", prefix))
+            else:
+                events = [_event(e) for e in response.events]
+                on_events(events, response.header.revision)
+
+        try:
+            watch_id = self._client.add_watch_prefix_callback(
+                prefix, callback, start_revision=start_revision, prev_kv=True)
+        except pyetcd.exceptions.RevisionCompactedError as e:
+            raise Gone(f"revision {start_revision} is compacted "
+                       f"(oldest available {e.compacted_revision})", prefix) from e
+        except (grpc.RpcError, pyetcd.exceptions.Etcd3Exception) as e:
+            raise _translate(e, prefix) from e
+
+        def cancel() -> None:
+            try:
+                self._client.cancel_watch(watch_id)
+            except (grpc.RpcError, pyetcd.exceptions.Etcd3Exception):
+                pass  # the stream is gone already
+
+        return cancel
+

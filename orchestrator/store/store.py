@@ -1,0 +1,147 @@
+"""The object store: Kubernetes-shaped objects as JSON in etcd.
+
+- key: /registry/{resource}/{namespace}/{name} (keys.py);
+- resourceVersion: the key's etcd mod_revision, set on every object returned, never stored;
+- create is create-if-absent, update and delete compare-and-swap on resourceVersion, each one
+  etcd transaction (409 AlreadyExists / Conflict);
+- list reads every object at one revision and returns it; watch streams from a revision
+  through the resource's watch cache (watchcache.py), 410 Gone when too old.
+
+The store is type-agnostic: objects are plain dicts, validated before they get here (api/).
+Objects handed out are fresh copies: callers may change them freely.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from orchestrator.store.errors import Conflict, NotFound, StoreError
+from orchestrator.store.etcd import Etcd
+from orchestrator.store.keys import object_key, resource_prefix
+from orchestrator.store.watchcache import (Deliver, WatchCache, decode, with_resource_version)
+
+Object = dict[str, Any]
+
+
+def encode(obj: Object) -> bytes:
+    """The stored form: the object without its resourceVersion (etcd keeps that)."""
+    metadata = {k: v for k, v in obj.get("metadata", {}).items() if k != "resourceVersion"}
+    return json.dumps({**obj, "metadata": metadata}, separators=(",", ":"),
+                      sort_keys=True).encode()
+
+
+def _name_and_namespace(obj: Object) -> tuple[str | None, str]:
+    metadata = obj.get("metadata") or {}
+    name = metadata.get("name")
+    if not name:
+        raise ValueError("metadata.name is required")
+    return metadata.get("namespace") or None, name
+
+
+def parse_resource_version(value: str | int | None) -> int:
+    """A resourceVersion as an etcd revision; "" / None / "0" mean "any" (0)."""
+    if value in (None, ""):
+        return 0
+    try:
+        revision = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"resourceVersion {value!r} is not a revision") from None
+    if revision < 0:
+        raise ValueError(f"resourceVersion {value!r} is not a revision")
+    return revision
+
+
+class Store:
+    def __init__(self, etcd: Etcd) -> None:
+        self.etcd = etcd
+        self._caches: dict[str, WatchCache] = {}
+        self._caches_lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._caches_lock:
+            caches, self._caches = list(self._caches.values()), {}
+        for cache in caches:
+            cache.close()
+
+    # --- reads ---
+
+    def get(self, resource: str, namespace: str | None, name: str) -> Object:
+        key = object_key(resource, namespace, name)
+        kv = self.etcd.get(key)
+        if kv is None:
+            raise NotFound(f'{resource} "{name}" not found', key)
+        return decode(kv.value, kv.mod_revision)
+
+    def list(self, resource: str, namespace: str | None = None) -> tuple[list[Object], int]:
+        """Every object of `resource` (in `namespace`) at one etcd revision, and that revision:
+        a watch from it misses nothing and repeats nothing. The resource's watch cache is
+        started first, so the revision returned is never older than the cache's window."""
+        self.cache(resource)
+        kvs, revision = self.etcd.range_prefix(resource_prefix(resource, namespace))
+        return [decode(kv.value, kv.mod_revision) for kv in kvs], revision
+
+    # --- writes ---
+
+    def create(self, resource: str, obj: Object) -> Object:
+        namespace, name = _name_and_namespace(obj)
+        revision = self.etcd.create(object_key(resource, namespace, name), encode(obj))
+        return with_resource_version(copy.deepcopy(obj), revision)
+
+    def update(self, resource: str, obj: Object) -> Object:
+        """Compare-and-swap on obj.metadata.resourceVersion, which is required."""
+        namespace, name = _name_and_namespace(obj)
+        expected = parse_resource_version(obj["metadata"].get("resourceVersion"))
+        if expected == 0:
+            raise ValueError("metadata.resourceVersion is required for an update")
+        revision = self.etcd.update(object_key(resource, namespace, name), encode(obj), expected)
+        return with_resource_version(copy.deepcopy(obj), revision)
+
+    def guaranteed_update(self, resource: str, namespace: str | None, name: str,
+                          mutate: Callable[[Object], Object], attempts: int = 10) -> Object:
+        """Read, apply `mutate` to a fresh copy, write with CAS; on Conflict re-read and retry
+        (Kubernetes' GuaranteedUpdate). `mutate` must be a pure function of its input."""
+        for _ in range(attempts - 1):
+            try:
+                return self.update(resource, mutate(self.get(resource, namespace, name)))
+            except Conflict:
+                continue
+        return self.update(resource, mutate(self.get(resource, namespace, name)))
+
+    def delete(self, resource: str, namespace: str | None, name: str,
+               resource_version: str | int | None = None) -> Object:
+        """Delete (only at `resource_version`, when given); returns the object as it was, with
+        the deletion's revision as its resourceVersion (as a DELETED watch event carries it)."""
+        key = object_key(resource, namespace, name)
+        revision, deleted = self.etcd.delete(key, parse_resource_version(resource_version) or None)
+        return decode(deleted.value, revision)
+
+    # --- watch ---
+
+    def cache(self, resource: str) -> WatchCache:
+        """The resource's watch cache, started on first use (one etcd watch per resource)."""
+        with self._caches_lock:
+            cache = self._caches.get(resource)
+            if cache is None:
+                cache = WatchCache(self.etcd, resource_prefix(resource))
+                cache.start()
+                self._caches[resource] = cache
+            return cache
+
+    def watch(self, resource: str, namespace: str | None, resource_version: str | int | None,
+              deliver: Deliver) -> Callable[[], None]:
+        """Deliver every change after `resource_version` (in `namespace`, if given), then every
+        new one; returns the function that stops the watch. A resourceVersion of "" or 0 means
+        "from now". Raises Gone when the version is older than the cache's window."""
+        cache = self.cache(resource)
+        revision = parse_resource_version(resource_version) or cache.revision
+        prefix = resource_prefix(resource, namespace) if namespace else None
+
+        def filtered(event):
+            if prefix is None or isinstance(event, StoreError) or event.key.startswith(prefix):
+                deliver(event)
+
+        return cache.subscribe(revision, filtered)

@@ -1,0 +1,69 @@
+"""Fixtures for the fast tests: a real single-member etcd on loopback, started per need."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class EtcdServer:
+    def __init__(self, data_dir: Path) -> None:
+        self.client_port, self.peer_port = _free_port(), _free_port()
+        self.url = f"http://127.0.0.1:{self.client_port}"
+        self.log = open(data_dir / "etcd.log", "wb")
+        self.proc = subprocess.Popen([
+            "etcd", "--name=test", f"--data-dir={data_dir / 'data'}",
+            f"--listen-client-urls={self.url}", f"--advertise-client-urls={self.url}",
+            f"--listen-peer-urls=http://127.0.0.1:{self.peer_port}",
+            f"--initial-advertise-peer-urls=http://127.0.0.1:{self.peer_port}",
+            f"--initial-cluster=test=http://127.0.0.1:{self.peer_port}",
+            "--logger=zap", "--log-level=error",
+        ], stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.client_port), timeout=0.2):
+                    break
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"etcd did not start; see {data_dir / 'etcd.log'}")
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+        self.log.close()
+
+
+def _start(tmp_path_factory: pytest.TempPathFactory) -> EtcdServer:
+    if shutil.which("etcd") is None:
+        pytest.skip("etcd is not installed (scripts/install-deps installs it)")
+    return EtcdServer(tmp_path_factory.mktemp("etcd"))
+
+
+@pytest.fixture(scope="session")
+def etcd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdServer]:
+    """One etcd for the session: tests isolate themselves by resource name."""
+    server = _start(tmp_path_factory)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def private_etcd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EtcdServer]:
+    """An etcd of the test's own, for tests that compact history."""
+    server = _start(tmp_path_factory)
+    yield server
+    server.stop()
