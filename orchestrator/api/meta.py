@@ -1,0 +1,156 @@
+"""The parts every object shares: the model base, ObjectMeta, owner references, label selectors,
+conditions. Field names follow Kubernetes' JSON (camelCase); Python attributes are snake_case.
+
+Every model forbids fields it does not know: a manifest with a field this orchestrator does not
+implement is refused with the field's path, never silently half-applied.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+
+from orchestrator.api import names
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, alias_generator=to_camel,
+                              validate_assignment=False, frozen=False, ser_json_timedelta="float")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The object as Kubernetes JSON: camelCase, without unset optional fields."""
+        return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+def _check(check):
+    def validate(value: str) -> str:
+        problems = check(value)
+        if problems:
+            raise ValueError(f"{value!r}: {problems[0]}")
+        return value
+    return validate
+
+
+Dns1123Label = Annotated[str, AfterValidator(_check(names.dns1123_label))]
+Dns1123Subdomain = Annotated[str, AfterValidator(_check(names.dns1123_subdomain))]
+Dns1035Label = Annotated[str, AfterValidator(_check(names.dns1035_label))]
+PortName = Annotated[str, AfterValidator(_check(names.port_name))]
+EnvVarName = Annotated[str, AfterValidator(_check(names.env_var_name))]
+Port = Annotated[int, Field(ge=1, le=65535)]
+IntOrString = int | str
+Timestamp = str  # RFC 3339, as written by the server
+
+
+def _check_labels(labels: dict[str, str] | None) -> dict[str, str] | None:
+    for key, value in (labels or {}).items():
+        if problems := names.qualified_name(key):
+            raise ValueError(f"label key {key!r}: {problems[0]}")
+        if problems := names.label_value(value):
+            raise ValueError(f"label value {value!r} of {key!r}: {problems[0]}")
+    return labels
+
+
+def _check_annotation_keys(annotations: dict[str, str] | None) -> dict[str, str] | None:
+    for key in annotations or {}:
+        if problems := names.qualified_name(key):
+            raise ValueError(f"annotation key {key!r}: {problems[0]}")
+    if annotations and sum(len(k) + len(v) for k, v in annotations.items()) > 256 * 1024:
+        raise ValueError("annotations may not exceed 256 KiB in total")
+    return annotations
+
+
+Labels = Annotated[dict[str, str], AfterValidator(_check_labels)]
+Annotations = Annotated[dict[str, str], AfterValidator(_check_annotation_keys)]
+
+
+class OwnerReference(Model):
+    api_version: str
+    kind: str
+    name: str
+    uid: str
+    controller: bool | None = None
+    block_owner_deletion: bool | None = None
+
+
+class ObjectMeta(Model):
+    name: str | None = None
+    generate_name: str | None = None
+    namespace: str | None = None
+    uid: str | None = None
+    resource_version: str | None = None
+    generation: int | None = None
+    creation_timestamp: Timestamp | None = None
+    deletion_timestamp: Timestamp | None = None
+    deletion_grace_period_seconds: int | None = None
+    labels: Labels | None = None
+    annotations: Annotations | None = None
+    owner_references: list[OwnerReference] | None = None
+    finalizers: list[str] | None = None
+
+
+class LabelSelectorRequirement(Model):
+    key: str
+    operator: Literal["In", "NotIn", "Exists", "DoesNotExist"]
+    values: list[str] | None = None
+
+    @field_validator("values")
+    @classmethod
+    def _values_fit_operator(cls, values, info):
+        operator = info.data.get("operator")
+        if operator in ("In", "NotIn") and not values:
+            raise ValueError(f"must be specified when operator is {operator}")
+        if operator in ("Exists", "DoesNotExist") and values:
+            raise ValueError(f"may not be specified when operator is {operator}")
+        return values
+
+
+class LabelSelector(Model):
+    match_labels: Labels | None = None
+    match_expressions: list[LabelSelectorRequirement] | None = None
+
+
+class Condition(Model):
+    """A status condition (Kubernetes uses one shape with small variations per kind)."""
+
+    type: str
+    status: Literal["True", "False", "Unknown"]
+    reason: str | None = None
+    message: str | None = None
+    last_transition_time: Timestamp | None = None
+    last_update_time: Timestamp | None = None
+    last_heartbeat_time: Timestamp | None = None
+    last_probe_time: Timestamp | None = None
+    observed_generation: int | None = None
+
+
+class ObjectReference(Model):
+    api_version: str | None = None
+    kind: str | None = None
+    namespace: str | None = None
+    name: str | None = None
+    uid: str | None = None
+    resource_version: str | None = None
+    field_path: str | None = None
+
+
+def selector_matches(selector: LabelSelector | None, labels: dict[str, str] | None) -> bool:
+    """Pure: whether `labels` satisfy `selector` (an empty selector matches everything)."""
+    labels = labels or {}
+    if selector is None:
+        return True
+    for key, value in (selector.match_labels or {}).items():
+        if labels.get(key) != value:
+            return False
+    for req in selector.match_expressions or []:
+        present = req.key in labels
+        if req.operator == "In" and (not present or labels[req.key] not in (req.values or [])):
+            return False
+        if req.operator == "NotIn" and present and labels[req.key] in (req.values or []):
+            return False
+        if req.operator == "Exists" and not present:
+            return False
+        if req.operator == "DoesNotExist" and present:
+            return False
+    return True
