@@ -45,6 +45,17 @@ class KVEvent:
     prev: KV | None
 
 
+class TxnFailed(StoreError):
+    """A commit's condition did not hold: keys expected absent that exist (`present`), keys
+    expected unchanged that changed (`changed`) or were deleted (`missing`)."""
+
+    def __init__(self, present: tuple[str, ...], changed: tuple[str, ...],
+                 missing: tuple[str, ...]) -> None:
+        super().__init__(f"transaction condition failed: present={present} changed={changed} "
+                         f"missing={missing}", (present or changed or missing or ("",))[0])
+        self.present, self.changed, self.missing = present, changed, missing
+
+
 def _kv(raw) -> KV:
     return KV(key=raw.key.decode(), value=raw.value, mod_revision=raw.mod_revision,
               create_revision=raw.create_revision)
@@ -152,6 +163,29 @@ class Etcd:
             raise NotFound(f"{key} not found", key)
         current = responses[0][0][1].mod_revision
         raise Conflict(f"{key} was modified (at revision {current}, not {mod_revision})", key)
+
+    def commit(self, *, absent: tuple[str, ...] = (), unchanged: dict[str, int] | None = None,
+               puts: dict[str, bytes] | None = None, deletes: tuple[str, ...] = ()) -> int:
+        """One transaction over several keys: if every key in `absent` is absent and every key
+        in `unchanged` is still at its mod_revision, apply `puts` and `deletes` and return the
+        new revision. Otherwise raise TxnFailed naming the keys that broke the condition."""
+        t = self._client.transactions
+        unchanged = unchanged or {}
+        compare = [t.create(k) == 0 for k in absent]
+        compare += [t.mod(k) == rev for k, rev in unchanged.items()]
+        success = [t.put(k, v) for k, v in (puts or {}).items()]
+        success += [t.delete(k) for k in deletes]
+        watched = [*absent, *unchanged]
+        ok, responses = self._call(watched[0] if watched else "", lambda: self._client.transaction(
+            compare=compare, success=success, failure=[t.get(k) for k in watched]))
+        if ok:
+            revisions = [getattr(r, r.WhichOneof("response")).header.revision for r in responses]
+            return max(revisions) if revisions else self.current_revision()
+        existing = {k: rows[0][1].mod_revision for k, rows in zip(watched, responses) if rows}
+        raise TxnFailed(
+            present=tuple(k for k in absent if k in existing),
+            changed=tuple(k for k, rev in unchanged.items() if existing.get(k) != rev),
+            missing=tuple(k for k in unchanged if k not in existing))
 
     def compact(self, revision: int) -> None:
         self._call("", lambda: self._client.compact(revision, physical=True))

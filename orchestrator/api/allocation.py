@@ -1,0 +1,170 @@
+"""Address allocation: Service ClusterIPs (10.96.0.0/12), NodePorts (30000-32767) and Node pod
+CIDRs (10.244.N.0/24). Pure: which values an object holds, checks of requested values, and
+choices for missing ones. The API layer commits an object and the allocation keys of what it
+holds in one etcd transaction that requires those keys to be absent, so two objects can never
+hold one address, even when different master processes create them at the same moment.
+
+Allocation keys: /registry/allocations/{clusterips|nodeports|podcidrs}/{value}.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import random
+from typing import Any
+
+from orchestrator.api.validation import FieldError
+
+SERVICE_CIDR = ipaddress.IPv4Network("10.96.0.0/12")
+POD_SUPERNET = ipaddress.IPv4Network("10.244.0.0/16")
+POD_CIDR_PREFIX = 24
+NODE_PORT_RANGE = range(30000, 32768)
+PREFIX = "/registry/allocations"
+
+Object = dict[str, Any]
+
+
+def cluster_ip_key(ip: str) -> str:
+    return f"{PREFIX}/clusterips/{ip}"
+
+
+def node_port_key(port: int) -> str:
+    return f"{PREFIX}/nodeports/{port}"
+
+
+def pod_cidr_key(cidr: str) -> str:
+    return f"{PREFIX}/podcidrs/{cidr.replace('/', '-')}"
+
+
+def held_keys(kind: str, obj: Object) -> dict[str, str]:
+    """Allocation key → the field that holds it, for every address `obj` holds."""
+    spec = obj.get("spec") or {}
+    keys: dict[str, str] = {}
+    if kind == "Service":
+        ip = spec.get("clusterIP")
+        if ip and ip != "None":
+            keys[cluster_ip_key(ip)] = "spec.clusterIP"
+        for i, port in enumerate(spec.get("ports") or []):
+            if port.get("nodePort"):
+                keys[node_port_key(port["nodePort"])] = f"spec.ports[{i}].nodePort"
+    elif kind == "Node" and spec.get("podCIDR"):
+        keys[pod_cidr_key(spec["podCIDR"])] = "spec.podCIDR"
+    return keys
+
+
+def check_requested(kind: str, obj: Object) -> list[FieldError]:
+    """Requested values that are out of range or malformed (taken ones are found at commit)."""
+    spec = obj.get("spec") or {}
+    errors = []
+    if kind == "Service":
+        ip = spec.get("clusterIP")
+        if ip and ip != "None":
+            try:
+                address = ipaddress.IPv4Address(ip)
+            except ValueError:
+                errors.append(FieldError("spec.clusterIP", f"Invalid value: {ip!r}: must be a "
+                                         "valid IPv4 address or 'None'"))
+            else:
+                if address not in SERVICE_CIDR or address in (SERVICE_CIDR.network_address,
+                                                              SERVICE_CIDR.broadcast_address):
+                    errors.append(FieldError("spec.clusterIP", f"Invalid value: {ip!r}: provided "
+                                             f"IP is not in the valid range {SERVICE_CIDR}"))
+        for i, port in enumerate(spec.get("ports") or []):
+            node_port = port.get("nodePort")
+            if node_port and node_port not in NODE_PORT_RANGE:
+                errors.append(FieldError(f"spec.ports[{i}].nodePort", f"Invalid value: "
+                                         f"{node_port}: provided port is not in the valid range "
+                                         f"{NODE_PORT_RANGE.start}-{NODE_PORT_RANGE.stop - 1}"))
+        if spec.get("clusterIP") == "None" and spec.get("type") == "NodePort":
+            errors.append(FieldError("spec.clusterIP", "Invalid value: 'None': may not be set "
+                                     "to 'None' for NodePort services"))
+    elif kind == "Node" and spec.get("podCIDR"):
+        try:
+            cidr = ipaddress.IPv4Network(spec["podCIDR"])
+        except ValueError:
+            cidr = None
+        if cidr is None or cidr.prefixlen != POD_CIDR_PREFIX or not cidr.subnet_of(POD_SUPERNET):
+            errors.append(FieldError("spec.podCIDR", f"Invalid value: {spec['podCIDR']!r}: must "
+                                     f"be a /{POD_CIDR_PREFIX} inside {POD_SUPERNET}"))
+    return errors
+
+
+def carry_over(kind: str, old: Object, new: Object) -> Object:
+    """On update, keep what the old object holds where the new one leaves it unset (as
+    `kubectl apply` of a manifest without clusterIP or nodePort does). Returns a new object."""
+    if kind not in ("Service", "Node"):
+        return new
+    out = {**new, "spec": dict(new.get("spec") or {})}
+    old_spec, spec = old.get("spec") or {}, out["spec"]
+    if kind == "Node":
+        if not spec.get("podCIDR") and old_spec.get("podCIDR"):
+            spec["podCIDR"] = old_spec["podCIDR"]
+            spec["podCIDRs"] = old_spec.get("podCIDRs") or [old_spec["podCIDR"]]
+        return out
+    if not spec.get("clusterIP") and old_spec.get("clusterIP"):
+        spec["clusterIP"] = old_spec["clusterIP"]
+        spec["clusterIPs"] = old_spec.get("clusterIPs") or [old_spec["clusterIP"]]
+    if spec.get("type") == "NodePort":
+        old_ports = {(p.get("port"), p.get("protocol", "TCP")): p.get("nodePort")
+                     for p in old_spec.get("ports") or []}
+        spec["ports"] = [
+            {**p, "nodePort": old_ports.get((p.get("port"), p.get("protocol", "TCP")))}
+            if not p.get("nodePort") and old_ports.get((p.get("port"), p.get("protocol", "TCP")))
+            else p
+            for p in spec.get("ports") or []]
+    return out
+
+
+def assign(kind: str, obj: Object, rng: random.Random, avoid: set[str]) -> tuple[Object, set[str]]:
+    """Fill what `obj` should hold but does not (a random free-looking choice, never one of the
+    keys in `avoid`); returns the new object and the keys chosen here (not requested)."""
+    chosen: set[str] = set()
+    if kind == "Service":
+        spec = dict(obj.get("spec") or {})
+        if not spec.get("clusterIP"):
+            ip = _random_ip(rng, avoid)
+            spec["clusterIP"], spec["clusterIPs"] = ip, [ip]
+            chosen.add(cluster_ip_key(ip))
+        elif spec["clusterIP"] != "None":
+            spec["clusterIPs"] = [spec["clusterIP"]]
+        if spec.get("type") == "NodePort":
+            ports = []
+            used = {p["nodePort"] for p in spec.get("ports") or [] if p.get("nodePort")}
+            for p in spec.get("ports") or []:
+                if not p.get("nodePort"):
+                    node_port = _random_port(rng, avoid, used)
+                    used.add(node_port)
+                    chosen.add(node_port_key(node_port))
+                    p = {**p, "nodePort": node_port}
+                ports.append(p)
+            spec["ports"] = ports
+        return {**obj, "spec": spec}, chosen
+    if kind == "Node":
+        spec = dict(obj.get("spec") or {})
+        if not spec.get("podCIDR"):
+            for n in range(1, 256):
+                cidr = f"10.244.{n}.0/{POD_CIDR_PREFIX}"
+                if pod_cidr_key(cidr) not in avoid:
+                    spec["podCIDR"], spec["podCIDRs"] = cidr, [cidr]
+                    chosen.add(pod_cidr_key(cidr))
+                    break
+        elif not spec.get("podCIDRs"):
+            spec["podCIDRs"] = [spec["podCIDR"]]
+        return {**obj, "spec": spec}, chosen
+    return obj, chosen
+
+
+def _random_ip(rng: random.Random, avoid: set[str]) -> str:
+    first = int(SERVICE_CIDR.network_address) + 2  # .1 is kept for the API's own Service
+    last = int(SERVICE_CIDR.broadcast_address) - 1
+    while True:
+        ip = str(ipaddress.IPv4Address(rng.randint(first, last)))
+        if cluster_ip_key(ip) not in avoid:
+            return ip
+
+
+def _random_port(rng: random.Random, avoid: set[str], used: set[int]) -> int:
+    while True:
+        port = rng.randrange(NODE_PORT_RANGE.start, NODE_PORT_RANGE.stop)
+        if port not in used and node_port_key(port) not in avoid:
+            return port

@@ -1,0 +1,392 @@
+"""What each API verb does to objects: validation, the fields the server owns, the status
+subresource, allocations, graceful pod deletion, namespace deletion, binding and scale.
+
+Synchronous (it calls etcd); the HTTP server runs it in worker threads. Every write is one
+etcd transaction: validation happens before it, so an invalid request writes nothing.
+
+Server-owned fields: metadata.uid, creationTimestamp, generation (+1 when spec changes),
+resourceVersion, deletionTimestamp; status is written only through the status subresource
+(a main-resource update keeps the stored status; a status update keeps the stored spec).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import random
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from orchestrator.api import allocation
+from orchestrator.api.patch import merge_patch
+from orchestrator.api.registry import RESOURCES, ResourceType, by_kind
+from orchestrator.api.selectors import selects
+from orchestrator.api.status import ApiError, bad_request, not_found
+from orchestrator.api.validation import FieldError, Invalid, validate_create, validate_update
+from orchestrator.store import Conflict, NotFound, Store
+from orchestrator.store.etcd import TxnFailed
+from orchestrator.store.keys import object_key
+from orchestrator.store.store import encode, parse_resource_version
+from orchestrator.store.watchcache import with_resource_version
+
+Object = dict[str, Any]
+SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+# Kinds whose status a client cannot set on create (the controllers and agents own it).
+STATUS_RESET_ON_CREATE = {"Pod", "ReplicaSet", "Deployment", "Service"}
+ALLOCATION_ATTEMPTS = 20
+GENERATE_NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
+
+
+def now_rfc3339(clock: Callable[[], datetime]) -> str:
+    return clock().astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Objects:
+    def __init__(self, store: Store, clock: Callable[[], datetime] | None = None,
+                 rng: random.Random | None = None) -> None:
+        self.store = store
+        self.clock = clock or (lambda: datetime.now(timezone.utc))
+        self.rng = rng or random.SystemRandom()
+
+    # --- setup ---
+
+    def ensure_system_namespaces(self) -> None:
+        rt = by_kind("v1", "Namespace")
+        for name in SYSTEM_NAMESPACES:
+            try:
+                self.create(rt, None, {"apiVersion": "v1", "kind": "Namespace",
+                                       "metadata": {"name": name}})
+            except ApiError as e:
+                if e.code != 409:
+                    raise
+
+    # --- reads ---
+
+    def get(self, rt: ResourceType, namespace: str | None, name: str) -> Object:
+        try:
+            return self.store.get(rt.resource, namespace, name)
+        except NotFound:
+            raise not_found(rt.resource, name, rt.group) from None
+
+    def list(self, rt: ResourceType, namespace: str | None, label_selector: str | None = None,
+             field_selector: str | None = None) -> tuple[list[Object], int]:
+        predicate = selects(label_selector, field_selector)
+        items, revision = self.store.list(rt.resource, namespace)
+        return [o for o in items if predicate(o)], revision
+
+    # --- create ---
+
+    def create(self, rt: ResourceType, namespace: str | None, body: Any) -> Object:
+        if rt.namespaced and namespace is None and isinstance(body, dict):
+            namespace = (body.get("metadata") or {}).get("namespace")
+        obj = validate_create(rt, body, namespace)
+        if rt.namespaced:
+            self._check_namespace_accepts(obj["metadata"]["namespace"])
+        metadata = obj["metadata"]
+        metadata.pop("resourceVersion", None)
+        metadata.pop("deletionTimestamp", None)
+        metadata.update(uid=str(uuid.uuid4()), creationTimestamp=now_rfc3339(self.clock),
+                        generation=1)
+        if rt.kind in STATUS_RESET_ON_CREATE:
+            obj.pop("status", None)
+        if rt.kind == "Pod":
+            obj["status"] = {"phase": "Pending"}
+        if rt.kind == "Namespace":
+            obj["status"] = {"phase": "Active"}
+        errors = allocation.check_requested(rt.kind, obj)
+        if errors:
+            raise Invalid(rt.kind, metadata.get("name", ""), errors)
+
+        generate = not metadata.get("name") and metadata.get("generateName")
+        avoid: set[str] = set()
+        for _ in range(ALLOCATION_ATTEMPTS):
+            if generate:
+                metadata["name"] = metadata["generateName"] + "".join(
+                    self.rng.choice(GENERATE_NAME_CHARS) for _ in range(5))
+            candidate, chosen = allocation.assign(rt.kind, obj, self.rng, avoid)
+            key = object_key(rt.resource, candidate["metadata"].get("namespace"),
+                             candidate["metadata"]["name"])
+            held = allocation.held_keys(rt.kind, candidate)
+            try:
+                revision = self.store.etcd.commit(
+                    absent=(key, *held), puts={key: encode(candidate),
+                                               **{k: self._owner(rt, candidate) for k in held}})
+                return with_resource_version(candidate, revision)
+            except TxnFailed as e:
+                if key in e.present:
+                    if generate:
+                        continue
+                    raise ApiError(409, "AlreadyExists",
+                                   f'{rt.resource} "{candidate["metadata"]["name"]}" already '
+                                   "exists", {"name": candidate["metadata"]["name"],
+                                              "kind": rt.resource}) from None
+                self._raise_if_requested_taken(rt, candidate, e.present, chosen, held)
+                avoid |= set(e.present)
+        raise ApiError(503, "ServiceUnavailable", "could not allocate an address: the range is "
+                       "too full or too contended; retry")
+
+    def _owner(self, rt: ResourceType, obj: Object) -> bytes:
+        return json.dumps({"resource": rt.resource, "namespace": obj["metadata"].get("namespace"),
+                           "name": obj["metadata"]["name"]}).encode()
+
+    def _raise_if_requested_taken(self, rt, obj, present, chosen, held) -> None:
+        taken = [k for k in present if k in held and k not in chosen]
+        if taken:
+            errors = [FieldError(held[k], "Invalid value: provided "
+                                 f"{'IP' if 'clusterips' in k else 'port' if 'nodeports' in k else 'CIDR'}"
+                                 f" is already allocated ({k.rsplit('/', 1)[-1]})") for k in taken]
+            raise Invalid(rt.kind, obj["metadata"]["name"], errors)
+
+    def _check_namespace_accepts(self, namespace: str) -> None:
+        try:
+            ns = self.store.get("namespaces", None, namespace)
+        except NotFound:
+            raise not_found("namespaces", namespace) from None
+        if (ns.get("status") or {}).get("phase") == "Terminating":
+            raise ApiError(403, "Forbidden", f"unable to create new content in namespace "
+                           f"{namespace} because it is being terminated")
+
+    # --- update / patch ---
+
+    def update(self, rt: ResourceType, namespace: str | None, name: str, body: Any,
+               subresource: str | None = None) -> Object:
+        if not isinstance(body, dict):
+            raise bad_request("the body must be a JSON object")
+        body_name = (body.get("metadata") or {}).get("name")
+        if body_name and body_name != name:
+            raise bad_request(f"the name of the object ({body_name}) does not match the name "
+                              f"on the URL ({name})")
+        old = self.get(rt, namespace, name)
+        requested = parse_resource_version((body.get("metadata") or {}).get("resourceVersion"))
+        if requested and str(requested) != old["metadata"]["resourceVersion"]:
+            raise _conflict(rt, name)
+        return self._write_update(rt, namespace, name, old, body, subresource)
+
+    def patch(self, rt: ResourceType, namespace: str | None, name: str, patch: Any,
+              subresource: str | None = None) -> Object:
+        """JSON merge patch. Without a resourceVersion in the patch, a concurrent write makes
+        this re-read and re-apply (the patch is applied to the latest object)."""
+        if not isinstance(patch, dict):
+            raise bad_request("a merge patch must be a JSON object")
+        pinned = (patch.get("metadata") or {}).get("resourceVersion")
+        for _ in range(10):
+            old = self.get(rt, namespace, name)
+            if pinned and str(pinned) != old["metadata"]["resourceVersion"]:
+                raise _conflict(rt, name)
+            body = merge_patch(old, patch)
+            try:
+                return self._write_update(rt, namespace, name, old, body, subresource)
+            except ApiError as e:
+                if e.code != 409 or pinned:
+                    raise
+        raise _conflict(rt, name)
+
+    def _write_update(self, rt, namespace, name, old, body, subresource) -> Object:
+        body = copy.deepcopy(body)
+        if subresource == "status":
+            new = {**copy.deepcopy(old), "status": body.get("status")}
+            if new["status"] is None:
+                new.pop("status")
+        else:
+            new = body
+            if "status" in old:
+                new["status"] = copy.deepcopy(old["status"])
+            else:
+                new.pop("status", None)
+        new["apiVersion"], new["kind"] = rt.api_version, rt.kind
+        metadata = new.setdefault("metadata", {})
+        for owned in ("uid", "creationTimestamp", "deletionTimestamp",
+                      "deletionGracePeriodSeconds", "generation"):
+            if owned in old["metadata"]:
+                metadata[owned] = old["metadata"][owned]
+            else:
+                metadata.pop(owned, None)
+        metadata["name"] = name
+        if rt.namespaced:
+            metadata["namespace"] = old["metadata"]["namespace"]
+        new = allocation.carry_over(rt.kind, old, new)
+        out = validate_update(rt, old, new, namespace)
+        errors = allocation.check_requested(rt.kind, out)
+        if errors:
+            raise Invalid(rt.kind, name, errors)
+        if out.get("spec") != old.get("spec"):
+            out["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
+        out["metadata"].pop("resourceVersion", None)
+
+        key = object_key(rt.resource, old["metadata"].get("namespace"), name)
+        old_held = allocation.held_keys(rt.kind, old)
+        avoid: set[str] = set()
+        for _ in range(ALLOCATION_ATTEMPTS):
+            candidate, chosen = allocation.assign(rt.kind, out, self.rng, avoid)
+            held = allocation.held_keys(rt.kind, candidate)
+            new_keys = tuple(k for k in held if k not in old_held)
+            released = tuple(k for k in old_held if k not in held)
+            try:
+                revision = self.store.etcd.commit(
+                    absent=new_keys,
+                    unchanged={key: int(old["metadata"]["resourceVersion"])},
+                    puts={key: encode(candidate), **{k: self._owner(rt, candidate) for k in new_keys}},
+                    deletes=released)
+                return with_resource_version(candidate, revision)
+            except TxnFailed as e:
+                if key in e.missing:
+                    raise not_found(rt.resource, name, rt.group) from None
+                if key in e.changed:
+                    raise _conflict(rt, name) from None
+                self._raise_if_requested_taken(rt, candidate, e.present, chosen, held)
+                avoid |= set(e.present)
+        raise ApiError(503, "ServiceUnavailable", "could not allocate an address; retry")
+
+    # --- delete ---
+
+    def delete(self, rt: ResourceType, namespace: str | None, name: str,
+               resource_version: str | None = None,
+               grace_period_seconds: int | None = None) -> Object:
+        old = self.get(rt, namespace, name)
+        if resource_version and resource_version != old["metadata"]["resourceVersion"]:
+            raise _conflict(rt, name)
+        if rt.kind == "Pod":
+            graceful = self._delete_pod_gracefully(rt, old, grace_period_seconds)
+            if graceful is not None:
+                return graceful
+        if rt.kind == "Namespace":
+            return self._delete_namespace(rt, old)
+        return self._delete_now(rt, old)
+
+    def _delete_now(self, rt: ResourceType, old: Object) -> Object:
+        name = old["metadata"]["name"]
+        key = object_key(rt.resource, old["metadata"].get("namespace"), name)
+        try:
+            revision = self.store.etcd.commit(
+                unchanged={key: int(old["metadata"]["resourceVersion"])},
+                deletes=(key, *allocation.held_keys(rt.kind, old)))
+        except TxnFailed as e:
+            if key in e.missing:
+                raise not_found(rt.resource, name, rt.group) from None
+            raise _conflict(rt, name) from None
+        return with_resource_version(old, revision)
+
+    def _delete_pod_gracefully(self, rt: ResourceType, pod: Object,
+                               grace: int | None) -> Object | None:
+        """A pod bound to a node is only marked (deletionTimestamp): its node's agent stops the
+        containers within the grace period and then deletes it with grace 0. An unbound pod, or
+        grace 0, is deleted at once (returns None)."""
+        spec, metadata = pod.get("spec") or {}, pod["metadata"]
+        if grace is None:
+            grace = spec.get("terminationGracePeriodSeconds", 30)
+        if not spec.get("nodeName") or grace == 0:
+            return None
+        current = metadata.get("deletionGracePeriodSeconds")
+        if current is not None and current <= grace:
+            return pod  # already terminating at least as fast
+        marked = copy.deepcopy(pod)
+        marked["metadata"]["deletionTimestamp"] = now_rfc3339(
+            lambda: self.clock() + timedelta(seconds=grace))
+        marked["metadata"]["deletionGracePeriodSeconds"] = grace
+        try:
+            return self.store.update(rt.resource, marked)
+        except Conflict:
+            raise _conflict(rt, metadata["name"]) from None
+
+    def _delete_namespace(self, rt: ResourceType, ns: Object) -> Object:
+        """Mark the namespace Terminating (no new content), delete everything in it, and delete
+        it once empty; `finish_terminating_namespaces` completes what is left (pods that are
+        still terminating on their nodes)."""
+        name = ns["metadata"]["name"]
+        if name in SYSTEM_NAMESPACES:
+            raise ApiError(403, "Forbidden", f'namespace "{name}" may not be deleted')
+        if (ns.get("status") or {}).get("phase") != "Terminating":
+            marked = copy.deepcopy(ns)
+            marked["status"] = {"phase": "Terminating"}
+            marked["metadata"]["deletionTimestamp"] = now_rfc3339(self.clock)
+            try:
+                ns = self.store.update(rt.resource, marked)
+            except Conflict:
+                raise _conflict(rt, name) from None
+        return self._empty_and_delete_namespace(rt, ns) or ns
+
+    def _empty_and_delete_namespace(self, rt: ResourceType, ns: Object) -> Object | None:
+        name = ns["metadata"]["name"]
+        remaining = 0
+        for other in RESOURCES:
+            if not other.namespaced:
+                continue
+            items, _ = self.store.list(other.resource, name)
+            for obj in items:
+                try:
+                    self.delete(other, name, obj["metadata"]["name"])
+                except ApiError as e:
+                    if e.code != 404:
+                        raise
+            remaining += len(self.store.list(other.resource, name)[0])
+        if remaining:
+            return None
+        try:
+            return self._delete_now(rt, self.get(rt, None, name))
+        except ApiError as e:
+            if e.code == 404:
+                return ns
+            raise
+
+    def finish_terminating_namespaces(self) -> None:
+        """Periodic: complete the deletion of Terminating namespaces that have emptied."""
+        rt = by_kind("v1", "Namespace")
+        for ns in self.store.list(rt.resource)[0]:
+            if (ns.get("status") or {}).get("phase") == "Terminating":
+                self._empty_and_delete_namespace(rt, ns)
+
+    # --- subresources ---
+
+    def bind(self, namespace: str, name: str, binding: Any) -> Object:
+        """pods/{name}/binding: set spec.nodeName of an unbound pod (compare-and-swap)."""
+        if not isinstance(binding, dict) or not (binding.get("target") or {}).get("name"):
+            raise Invalid("Binding", name, [FieldError("target.name", "Required value",
+                                                       "FieldValueRequired")])
+        node = binding["target"]["name"]
+        rt = by_kind("v1", "Pod")
+        pod = self.get(rt, namespace, name)
+        if pod["spec"].get("nodeName"):
+            raise ApiError(409, "Conflict", f'pod {name} is already assigned to node '
+                           f'"{pod["spec"]["nodeName"]}"')
+        if pod["metadata"].get("deletionTimestamp"):
+            raise ApiError(409, "Conflict", f"pod {name} is being deleted, cannot be assigned")
+        bound = copy.deepcopy(pod)
+        bound["spec"]["nodeName"] = node
+        try:
+            return self.store.update(rt.resource, bound)
+        except Conflict:
+            raise _conflict(rt, name) from None
+
+    def get_scale(self, rt: ResourceType, namespace: str, name: str) -> Object:
+        obj = self.get(rt, namespace, name)
+        selector = (obj["spec"].get("selector") or {}).get("matchLabels") or {}
+        return {"apiVersion": "autoscaling/v1", "kind": "Scale",
+                "metadata": {"name": name, "namespace": namespace,
+                             "uid": obj["metadata"].get("uid"),
+                             "resourceVersion": obj["metadata"]["resourceVersion"],
+                             "creationTimestamp": obj["metadata"].get("creationTimestamp")},
+                "spec": {"replicas": obj["spec"].get("replicas", 1)},
+                "status": {"replicas": (obj.get("status") or {}).get("replicas", 0),
+                           "selector": ",".join(f"{k}={v}" for k, v in selector.items())}}
+
+    def update_scale(self, rt: ResourceType, namespace: str, name: str, scale: Any) -> Object:
+        replicas = ((scale or {}).get("spec") or {}).get("replicas") if isinstance(scale, dict) \
+            else None
+        if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+            raise Invalid("Scale", name, [FieldError("spec.replicas", "Invalid value: must be "
+                                                     "a non-negative integer")])
+        pinned = ((scale.get("metadata") or {}).get("resourceVersion"))
+        patch: Object = {"spec": {"replicas": replicas}}
+        if pinned:
+            patch["metadata"] = {"resourceVersion": pinned}
+        self.patch(rt, namespace, name, patch)
+        return self.get_scale(rt, namespace, name)
+
+
+def _conflict(rt: ResourceType, name: str) -> ApiError:
+    return ApiError(409, "Conflict", f'Operation cannot be fulfilled on {rt.resource} "{name}": '
+                    "the object has been modified; please apply your changes to the latest "
+                    "version and try again", {"name": name, "kind": rt.resource})
+
