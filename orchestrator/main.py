@@ -1,25 +1,82 @@
-"""`orchestrator`: the master daemon (API server, scheduler, controllers).
-
-Its subcommands land with the control-plane issue; until then the command says so and exits 2,
-so scripts that probe for it fail loudly instead of silently doing nothing.
-"""
+"""`orchestrator`: the master daemon (API server; the scheduler and controllers join it in
+their issue) and its setup commands."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import ssl
 import sys
+from pathlib import Path
 
 import click
 
 from orchestrator import __version__
 
-NOT_IMPLEMENTED_EXIT = 2
 
-
-@click.group(invoke_without_command=True)
+@click.group()
 @click.version_option(__version__)
-@click.pass_context
-def main(ctx: click.Context) -> None:
-    """The master daemon: API server, scheduler and controllers."""
-    if ctx.invoked_subcommand is None:
-        click.echo("orchestrator: not implemented yet (see the control-plane issue)", err=True)
-        sys.exit(NOT_IMPLEMENTED_EXIT)
+def main() -> None:
+    """The master daemon: API server (and later scheduler and controllers)."""
+
+
+@main.command()
+@click.option("--etcd-servers", required=True,
+              help="comma-separated etcd client URLs, e.g. http://192.168.56.11:2379,…")
+@click.option("--bind-address", default="0.0.0.0", show_default=True)
+@click.option("--secure-port", default=6443, show_default=True, type=int)
+@click.option("--tls-cert-file", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--tls-private-key-file", required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("--token-auth-file", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="tokens.json (see orchestrator init-pki)")
+@click.option("-v", "--verbose", is_flag=True)
+def serve(etcd_servers: str, bind_address: str, secure_port: int, tls_cert_file: str,
+          tls_private_key_file: str, token_auth_file: str, verbose: bool) -> None:
+    """Serve the Kubernetes-shaped API over TLS, backed by the etcd cluster."""
+    from orchestrator.api.auth import TokenAuthenticator
+    from orchestrator.api.objects import Objects
+    from orchestrator.api.server import ApiServer
+    from orchestrator.store import Etcd, Store, StoreError
+
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    etcd = Etcd([u.strip() for u in etcd_servers.split(",") if u.strip()])
+    objects = Objects(Store(etcd))
+    try:
+        objects.ensure_system_namespaces()
+    except StoreError as e:
+        click.echo(f"orchestrator: cannot reach etcd at {etcd_servers}: {e}", err=True)
+        sys.exit(1)
+    server = ApiServer(objects, TokenAuthenticator.from_file(Path(token_auth_file)))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(tls_cert_file, tls_private_key_file)
+    asyncio.run(_serve(server, objects, bind_address, secure_port, context))
+
+
+async def _serve(server, objects, host: str, port: int, context: ssl.SSLContext) -> None:
+    from aiohttp import web
+
+    runner = web.AppRunner(server.app(), access_log=None, handler_cancellation=True)
+    await runner.setup()
+    await web.TCPSite(runner, host, port, ssl_context=context, backlog=1024).start()
+    logging.getLogger("orchestrator").warning("serving on https://%s:%d", host, port)
+    loop = asyncio.get_running_loop()
+    while True:  # periodic housekeeping; the controllers issue moves this to its controllers
+        await asyncio.sleep(5)
+        try:
+            await loop.run_in_executor(server.pool, objects.finish_terminating_namespaces)
+        except Exception:
+            logging.getLogger("orchestrator").exception("namespace cleanup failed")
+
+
+@main.command("init-pki")
+@click.option("--dir", "directory", required=True, type=click.Path(file_okay=False))
+@click.option("--san", multiple=True, help="extra name or IP for the API certificate")
+@click.option("--node", "nodes", multiple=True, help="a node that gets its own token")
+def init_pki_command(directory: str, san: tuple[str, ...], nodes: tuple[str, ...]) -> None:
+    """Write the CA, the API server certificate and the tokens (existing files are kept)."""
+    from orchestrator.pki import init_pki
+
+    paths = init_pki(Path(directory), list(san), list(nodes))
+    for name, path in sorted(paths.items()):
+        click.echo(f"{name}: {path}")

@@ -12,8 +12,8 @@ from orchestrator.main import main as orchestrator_main
 
 
 @pytest.mark.parametrize("command,name", [
-    (orchestrator_main, "orchestrator"), (agent_main, "node-agent"), (orchctl_main, "orchctl"),
-], ids=["orchestrator", "node-agent", "orchctl"])
+    (agent_main, "node-agent"), (orchctl_main, "orchctl"),
+], ids=["node-agent", "orchctl"])
 def test_not_yet_implemented_commands_say_so_and_exit_2(command, name):
     result = CliRunner().invoke(command, [])
     assert result.exit_code == 2
@@ -25,3 +25,9 @@ def test_lab_help_lists_every_subcommand():
     assert result.exit_code == 0
     for sub in ("up", "down", "status", "exec", "kill", "start", "partition", "heal", "inventory"):
         assert f"  {sub} " in result.output
+
+
+def test_the_master_offers_serve_and_init_pki():
+    result = CliRunner().invoke(orchestrator_main, ["--help"])
+    assert result.exit_code == 0
+    assert "serve" in result.output and "init-pki" in result.output

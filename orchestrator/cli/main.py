@@ -7,7 +7,7 @@ import sys
 import click
 
 from orchestrator import __version__
-from orchestrator.main import NOT_IMPLEMENTED_EXIT
+NOT_IMPLEMENTED_EXIT = 2
 
 
 @click.group(invoke_without_command=True)

@@ -1,0 +1,440 @@
+"""The HTTP API server (aiohttp): Kubernetes paths and verbs over TLS with bearer tokens.
+
+    /api/v1/{resource}[/{name}[/{subresource}]]                      cluster-scoped, or all namespaces
+    /api/v1/namespaces/{ns}/{resource}[/{name}[/{subresource}]]      namespaced
+    /apis/{group}/{version}/…                                        the same for named groups
+    /api /apis /api/v1 /apis/{group}/{version}                       discovery
+    /version /healthz /livez /readyz                                 no token needed
+    /metrics                                                         Prometheus
+
+Verbs: GET (get, list, ?watch=true), POST (create; pods/{name}/binding), PUT (update; status,
+scale), PATCH (JSON merge patch), DELETE (one object, or a collection with a selector).
+Errors are Kubernetes Status objects (status.py).
+
+Concurrency: handlers are coroutines; store calls run in a thread pool (etcd's client is
+synchronous). A watch is a coroutine reading an asyncio queue that the store's watch cache fills
+from its etcd thread, so a thousand watchers cost a thousand small queues, not threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import generate_latest
+
+from orchestrator import __version__
+from orchestrator.api.auth import RequestAttributes, TokenAuthenticator, User, authorize
+from orchestrator.api.objects import Objects
+from orchestrator.api.patch import MERGE_PATCH
+from orchestrator.api.registry import RESOURCES, ResourceType, UnknownKind, by_path
+from orchestrator.api.selectors import SelectorError, selects
+from orchestrator.api.status import ApiError, bad_request, forbidden, from_exception, status_object
+from orchestrator.store import StoreError
+from orchestrator.store.errors import Gone
+from orchestrator.store.watchcache import WatchEvent
+
+log = logging.getLogger(__name__)
+
+RESOURCE = web.RequestKey("resource", str)
+NAME = web.RequestKey("name", str)
+VERB = web.RequestKey("verb", str)
+BODY = web.RequestKey("body", object)
+GROUPS = sorted({(r.group, r.version) for r in RESOURCES if r.group})
+WATCH_QUEUE_LIMIT = 10_000  # a watcher this far behind is closed; it re-lists and re-watches
+DEFAULT_WATCH_TIMEOUT = 1800
+BOOKMARK_INTERVAL = 10.0
+JSON = "application/json"
+
+
+@dataclass(frozen=True)
+class Target:
+    """A parsed resource path."""
+
+    rt: ResourceType
+    namespace: str | None
+    name: str | None
+    subresource: str | None
+
+
+def parse_resource_path(group: str, version: str, rest: list[str]) -> Target:
+    """`rest` is the path after /api/v1 or /apis/{group}/{version}. Pure."""
+    namespace = None
+    if len(rest) >= 3 and rest[0] == "namespaces":
+        try:
+            by_path(group, version, rest[2])
+            namespace, rest = rest[1], rest[2:]
+        except UnknownKind:
+            pass  # /namespaces/{name}/status: a subresource of the namespace itself
+    if not rest or len(rest) > 3:
+        raise ApiError(404, "NotFound", "the server could not find the requested resource")
+    try:
+        rt = by_path(group, version, rest[0])
+    except UnknownKind as e:
+        raise ApiError(404, "NotFound", str(e)) from None
+    name = rest[1] if len(rest) > 1 else None
+    subresource = rest[2] if len(rest) > 2 else None
+    if namespace and not rt.namespaced:
+        raise ApiError(404, "NotFound", f"{rt.resource} is not namespaced")
+    if subresource and subresource not in rt.subresources:
+        raise ApiError(404, "NotFound", f"{rt.resource} has no subresource {subresource!r}")
+    return Target(rt, namespace, name, subresource)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter("apiserver_request_total", "API requests by verb, resource and "
+                                "code", ["verb", "resource", "code"], registry=self.registry)
+        self.latency = Histogram("apiserver_request_duration_seconds", "API request latency",
+                                 ["verb", "resource"], registry=self.registry,
+                                 buckets=(.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10))
+        self.watchers = Gauge("apiserver_registered_watchers", "Open watch streams",
+                              ["resource"], registry=self.registry)
+
+
+class ApiServer:
+    def __init__(self, objects: Objects, authenticator: TokenAuthenticator,
+                 workers: int = 32) -> None:
+        self.objects = objects
+        self.authenticator = authenticator
+        self.pool = ThreadPoolExecutor(workers, thread_name_prefix="api")
+        self.metrics = Metrics()
+
+    # --- plumbing ---
+
+    async def _run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self.pool, fn, *args)
+
+    def app(self) -> web.Application:
+        app = web.Application(middlewares=[self._errors], client_max_size=3 * 1024 * 1024)
+        app.router.add_get("/healthz", self._ok)
+        app.router.add_get("/livez", self._ok)
+        app.router.add_get("/readyz", self._readyz)
+        app.router.add_get("/version", self._version)
+        app.router.add_get("/metrics", self._metrics)
+        app.router.add_get("/api", self._api_versions)
+        app.router.add_get("/apis", self._api_groups)
+        app.router.add_route("*", "/api/{version}", self._core_or_discovery)
+        app.router.add_route("*", "/api/{version}/{tail:.*}", self._core_or_discovery)
+        app.router.add_route("*", "/apis/{group}/{version}", self._group_or_discovery)
+        app.router.add_route("*", "/apis/{group}/{version}/{tail:.*}", self._group_or_discovery)
+        return app
+
+    @web.middleware
+    async def _errors(self, request: web.Request, handler):
+        started = time.monotonic()
+        verb = request.method.lower()
+        try:
+            response = await handler(request)
+        except web.HTTPException as e:  # aiohttp's own: unknown path, method, body too large
+            if e.status < 400:
+                raise
+            response = _json(status_object(e.status, e.reason.replace(" ", ""), e.text or e.reason),
+                             e.status)
+        except (ApiError, StoreError, ValueError) as e:
+            error = from_exception(e, request.get(RESOURCE, ""), request.get(NAME, ""))
+            response = _json(error.status(), error.code)
+        except Exception as e:  # a bug: answer 500, keep serving
+            log.exception("internal error on %s %s", request.method, request.path)
+            error = from_exception(e)
+            response = _json(error.status(), 500)
+        resource = request.get(RESOURCE, "") or "nonresource"
+        verb = request.get(VERB, verb)
+        self.metrics.requests.labels(verb, resource, str(response.status)).inc()
+        if verb != "watch":
+            self.metrics.latency.labels(verb, resource).observe(time.monotonic() - started)
+        return response
+
+    def _user(self, request: web.Request) -> User:
+        user = self.authenticator.authenticate(request.headers.get("Authorization"))
+        if user is None:
+            raise ApiError(401, "Unauthorized", "Unauthorized: a valid bearer token is required")
+        return user
+
+    async def _authorize(self, user: User, attrs: RequestAttributes) -> None:
+        if attrs.resource == "pods" and attrs.name and user.node_name and attrs.verb not in (
+                "get", "list", "watch"):
+            pod = await self._run(self.objects.get, by_path("", "v1", "pods"), attrs.namespace,
+                                  attrs.name)
+            attrs = RequestAttributes(**{**attrs.__dict__,
+                                         "bound_node": pod["spec"].get("nodeName")})
+        allowed, why = authorize(user, attrs)
+        if not allowed:
+            what = attrs.resource + (f"/{attrs.subresource}" if attrs.subresource else "")
+            raise forbidden(user.name, attrs.verb, what, why)
+
+    # --- non-resource endpoints ---
+
+    async def _ok(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def _readyz(self, request: web.Request) -> web.Response:
+        try:
+            await self._run(self.objects.store.etcd.current_revision)
+        except StoreError as e:
+            return web.Response(status=503, text=f"etcd: {e}")
+        return web.Response(text="ok")
+
+    async def _version(self, request: web.Request) -> web.Response:
+        return _json({"major": "1", "minor": "28", "gitVersion": f"v1.28.0-orch.{__version__}",
+                      "platform": "linux/amd64", "orchestrator": __version__})
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        await self._authorize(self._user(request), RequestAttributes("get", "metrics"))
+        return web.Response(body=generate_latest(self.metrics.registry),
+                            headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def _api_versions(self, request: web.Request) -> web.Response:
+        self._user(request)
+        return _json({"kind": "APIVersions", "versions": ["v1"],
+                      "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0",
+                                                      "serverAddress": request.host}]})
+
+    async def _api_groups(self, request: web.Request) -> web.Response:
+        self._user(request)
+        groups = []
+        for group, version in GROUPS:
+            gv = {"groupVersion": f"{group}/{version}", "version": version}
+            groups.append({"name": group, "versions": [gv], "preferredVersion": gv})
+        return _json({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
+
+    def _resource_list(self, group: str, version: str) -> dict[str, Any]:
+        resources = []
+        for rt in RESOURCES:
+            if (rt.group, rt.version) != (group, version):
+                continue
+            verbs = ["create", "delete", "deletecollection", "get", "list", "patch", "update",
+                     "watch"]
+            resources.append({"name": rt.resource, "singularName": rt.singular,
+                              "namespaced": rt.namespaced, "kind": rt.kind, "verbs": verbs,
+                              **({"shortNames": list(rt.short_names)} if rt.short_names else {})})
+            for sub in rt.subresources:
+                sub_kind = {"scale": "Scale", "binding": "Binding"}.get(sub, rt.kind)
+                resources.append({"name": f"{rt.resource}/{sub}", "singularName": "",
+                                  "namespaced": rt.namespaced, "kind": sub_kind,
+                                  "verbs": ["get", "patch", "update"] if sub in ("status", "scale")
+                                  else ["create"] if sub == "binding" else ["get"]})
+        return {"kind": "APIResourceList", "apiVersion": "v1",
+                "groupVersion": f"{group}/{version}" if group else version,
+                "resources": resources}
+
+    # --- resource endpoints ---
+
+    async def _core_or_discovery(self, request: web.Request) -> web.StreamResponse:
+        version = request.match_info["version"]
+        tail = request.match_info.get("tail", "")
+        if version != "v1":
+            raise ApiError(404, "NotFound", f"the server does not serve version {version!r}")
+        return await self._dispatch(request, "", version, tail)
+
+    async def _group_or_discovery(self, request: web.Request) -> web.StreamResponse:
+        group, version = request.match_info["group"], request.match_info["version"]
+        if (group, version) not in GROUPS:
+            raise ApiError(404, "NotFound", f"the server does not serve {group}/{version}")
+        return await self._dispatch(request, group, version, request.match_info.get("tail", ""))
+
+    async def _dispatch(self, request: web.Request, group: str, version: str,
+                        tail: str) -> web.StreamResponse:
+        user = self._user(request)
+        parts = [p for p in tail.split("/") if p]
+        if not parts:
+            if request.method != "GET":
+                raise ApiError(405, "MethodNotAllowed", "discovery is read-only")
+            return _json(self._resource_list(group, version))
+        target = parse_resource_path(group, version, parts)
+        request[RESOURCE], request[NAME] = target.rt.resource, target.name or ""
+        verb = self._verb(request, target)
+        request[VERB] = verb
+        name = target.name
+        if verb == "create" and not target.subresource:
+            # The name of a new object is in its body: authorize on that (a node may create
+            # only its own Node).
+            body = await self._body(request)
+            name = ((body.get("metadata") or {}).get("name") if isinstance(body, dict) else None)
+        await self._authorize(user, RequestAttributes(
+            verb, target.rt.resource, target.namespace, name, target.subresource))
+        handler = getattr(self, f"_do_{verb}")
+        return await handler(request, target)
+
+    def _verb(self, request: web.Request, t: Target) -> str:
+        method = request.method
+        if t.subresource in ("log", "exec"):
+            raise ApiError(501, "NotImplemented", f"pods/{t.subresource} is served through the "
+                           "node agents, which have not landed yet")
+        if method == "GET":
+            if t.name:
+                return "get"
+            return "watch" if request.query.get("watch") in ("1", "true") else "list"
+        if method == "POST":
+            if t.subresource == "binding":
+                return "create"
+            if t.name:
+                raise ApiError(405, "MethodNotAllowed", "POST is for collections")
+            return "create"
+        if method in ("PUT", "PATCH") and t.name:
+            return "update" if method == "PUT" else "patch"
+        if method == "DELETE":
+            return "delete" if t.name else "deletecollection"
+        raise ApiError(405, "MethodNotAllowed", f"{method} is not allowed here")
+
+    async def _body(self, request: web.Request) -> Any:
+        """The request's JSON body, parsed once."""
+        if BODY not in request:
+            try:
+                request[BODY] = json.loads(await request.read() or b"null")
+            except ValueError as e:
+                raise bad_request(f"the request body is not valid JSON: {e}") from None
+        return request[BODY]
+
+    async def _do_get(self, request: web.Request, t: Target) -> web.Response:
+        if t.subresource == "scale":
+            return _json(await self._run(self.objects.get_scale, t.rt, t.namespace, t.name))
+        return _json(await self._run(self.objects.get, t.rt, t.namespace, t.name))
+
+    async def _do_list(self, request: web.Request, t: Target) -> web.Response:
+        q = request.query
+        try:
+            items, revision = await self._run(self.objects.list, t.rt, t.namespace,
+                                              q.get("labelSelector"), q.get("fieldSelector"))
+        except SelectorError as e:
+            raise bad_request(str(e)) from None
+        return _json({"kind": f"{t.rt.kind}List", "apiVersion": t.rt.api_version,
+                      "metadata": {"resourceVersion": str(revision)}, "items": items})
+
+    async def _do_create(self, request: web.Request, t: Target) -> web.Response:
+        body = await self._body(request)
+        if t.subresource == "binding":
+            return _json(await self._run(self.objects.bind, t.namespace, t.name, body), 201)
+        return _json(await self._run(self.objects.create, t.rt, t.namespace, body), 201)
+
+    async def _do_update(self, request: web.Request, t: Target) -> web.Response:
+        body = await self._body(request)
+        if t.subresource == "scale":
+            return _json(await self._run(self.objects.update_scale, t.rt, t.namespace, t.name,
+                                         body))
+        return _json(await self._run(self.objects.update, t.rt, t.namespace, t.name, body,
+                                     t.subresource))
+
+    async def _do_patch(self, request: web.Request, t: Target) -> web.Response:
+        content_type = request.headers.get("Content-Type", "").split(";")[0].strip()
+        if content_type not in (MERGE_PATCH, JSON):
+            raise ApiError(415, "UnsupportedMediaType", f"the patch type {content_type!r} is not "
+                           f"supported: use {MERGE_PATCH}")
+        body = await self._body(request)
+        if t.subresource == "scale":
+            replicas = ((body or {}).get("spec") or {}).get("replicas")
+            return _json(await self._run(self.objects.update_scale, t.rt, t.namespace, t.name,
+                                         {"spec": {"replicas": replicas}}))
+        return _json(await self._run(self.objects.patch, t.rt, t.namespace, t.name, body,
+                                     t.subresource))
+
+    async def _do_delete(self, request: web.Request, t: Target) -> web.Response:
+        options = await self._body(request) or {}
+        if not isinstance(options, dict):
+            raise bad_request("DeleteOptions must be a JSON object")
+        grace = options.get("gracePeriodSeconds", request.query.get("gracePeriodSeconds"))
+        try:
+            grace = int(grace) if grace is not None else None
+        except ValueError:
+            raise bad_request(f"gracePeriodSeconds {grace!r} is not an integer") from None
+        rv = (options.get("preconditions") or {}).get("resourceVersion")
+        return _json(await self._run(self.objects.delete, t.rt, t.namespace, t.name, rv, grace))
+
+    async def _do_deletecollection(self, request: web.Request, t: Target) -> web.Response:
+        def delete_all() -> list[dict[str, Any]]:
+            items, _ = self.objects.list(t.rt, t.namespace, request.query.get("labelSelector"),
+                                         request.query.get("fieldSelector"))
+            deleted = []
+            for obj in items:
+                try:
+                    deleted.append(self.objects.delete(t.rt, obj["metadata"].get("namespace"),
+                                                       obj["metadata"]["name"]))
+                except ApiError as e:
+                    if e.code != 404:
+                        raise
+            return deleted
+
+        items = await self._run(delete_all)
+        return _json({"kind": f"{t.rt.kind}List", "apiVersion": t.rt.api_version,
+                      "metadata": {}, "items": items})
+
+    async def _do_watch(self, request: web.Request, t: Target) -> web.StreamResponse:
+        q = request.query
+        try:
+            predicate = selects(q.get("labelSelector"), q.get("fieldSelector"))
+            timeout = float(q.get("timeoutSeconds", DEFAULT_WATCH_TIMEOUT))
+        except (SelectorError, ValueError) as e:
+            raise bad_request(str(e)) from None
+        bookmarks = q.get("allowWatchBookmarks") in ("1", "true")
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[WatchEvent | StoreError | None] = asyncio.Queue()
+
+        def deliver(event: WatchEvent | StoreError) -> None:  # on the etcd watch thread
+            loop.call_soon_threadsafe(_enqueue, event)
+
+        def _enqueue(event: WatchEvent | StoreError) -> None:
+            if queue.qsize() >= WATCH_QUEUE_LIMIT:
+                queue.put_nowait(Gone("the watcher fell too far behind; list and watch again"))
+            else:
+                queue.put_nowait(event)
+
+        stop = None
+        response = web.StreamResponse(headers={"Content-Type": JSON,
+                                               "Transfer-Encoding": "chunked"})
+        try:
+            stop = await self._run(self.objects.store.watch, t.rt.resource, t.namespace,
+                                   q.get("resourceVersion"), deliver)
+        except Gone as e:
+            await response.prepare(request)
+            error = from_exception(e)
+            await _write_event(response, "ERROR", error.status())
+            return response
+        await response.prepare(request)
+        self.metrics.watchers.labels(t.rt.resource).inc()
+        deadline = loop.time() + timeout
+        try:
+            while True:
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                try:
+                    event = await asyncio.wait_for(queue.get(),
+                                                   min(remaining, BOOKMARK_INTERVAL))
+                except asyncio.TimeoutError:
+                    if bookmarks:
+                        revision = self.objects.store.cache(t.rt.resource).revision
+                        await _write_event(response, "BOOKMARK", {
+                            "kind": t.rt.kind, "apiVersion": t.rt.api_version,
+                            "metadata": {"resourceVersion": str(revision)}})
+                    continue
+                if isinstance(event, StoreError):
+                    await _write_event(response, "ERROR", from_exception(event).status())
+                    break
+                if predicate(event.object):
+                    await _write_event(response, event.type, event.object)
+        except ConnectionResetError:
+            pass  # the client went away (a cancellation propagates after the cleanup below)
+        finally:
+            stop()
+            self.metrics.watchers.labels(t.rt.resource).dec()
+        return response
+
+
+async def _write_event(response: web.StreamResponse, kind: str, obj: dict[str, Any]) -> None:
+    await response.write(json.dumps({"type": kind, "object": obj},
+                                    separators=(",", ":")).encode() + b"\n")
+
+
+def _json(body: Any, status: int = 200) -> web.Response:
+    return web.Response(body=json.dumps(body, separators=(",", ":")).encode(), status=status,
+                        content_type=JSON)
+

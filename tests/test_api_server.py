@@ -1,0 +1,235 @@
+"""The API over real HTTPS against the real etcd: paths, verbs, Status errors, auth, watch."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import socket
+import ssl
+import threading
+
+import pytest
+import requests
+
+from orchestrator.api.auth import TokenAuthenticator
+from orchestrator.api.objects import Objects
+from orchestrator.api.server import ApiServer
+from orchestrator.pki import init_pki
+from orchestrator.store import Etcd, Store
+
+
+class LiveServer:
+    def __init__(self, etcd_url, pki_dir):
+        self.paths = init_pki(pki_dir, [], ["host1", "host2"])
+        self.tokens = {name: self.paths[f"{name}.token"].read_text().strip()
+                       for name in ("admin", "readonly", "node-host1", "node-host2")}
+        self.store = Store(Etcd([etcd_url]))
+        objects = Objects(self.store)
+        objects.ensure_system_namespaces()
+        self.server = ApiServer(objects, TokenAuthenticator.from_file(self.paths["tokens.json"]))
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"https://127.0.0.1:{self.port}"
+        self.loop = asyncio.new_event_loop()
+        started = threading.Event()
+        threading.Thread(target=self._run, args=(started,), daemon=True).start()
+        assert started.wait(10)
+
+    def _run(self, started):
+        from aiohttp import web
+        asyncio.set_event_loop(self.loop)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(self.paths["apiserver.crt"], self.paths["apiserver.key"])
+        self.runner = web.AppRunner(self.server.app(), handler_cancellation=True)
+        self.loop.run_until_complete(self.runner.setup())
+        self.loop.run_until_complete(web.TCPSite(self.runner, "127.0.0.1", self.port,
+                                                 ssl_context=context).start())
+        started.set()
+        self.loop.run_forever()
+
+    def session(self, who="admin"):
+        s = requests.Session()
+        s.trust_env = False  # else $REQUESTS_CA_BUNDLE overrides verify, and proxies apply
+        s.verify = str(self.paths["ca.crt"])
+        if who:
+            s.headers["Authorization"] = f"Bearer {self.tokens.get(who, who)}"
+        return s
+
+    def stop(self):
+        asyncio.run_coroutine_threadsafe(self.runner.cleanup(), self.loop).result(10)
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.store.close()
+        self.store.etcd.close()
+
+
+@pytest.fixture(scope="module")
+def api(etcd_server, tmp_path_factory):
+    server = LiveServer(etcd_server.url, tmp_path_factory.mktemp("pki"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def admin(api):
+    return api.session("admin")
+
+
+@pytest.fixture
+def ns(admin, api):
+    name = f"t{secrets.token_hex(4)}"
+    assert admin.post(f"{api.url}/api/v1/namespaces", json={
+        "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}).status_code == 201
+    return name
+
+
+def pod(name, labels=None):
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": labels or {}},
+            "spec": {"containers": [{"name": "c", "image": "orch/web:1"}]}}
+
+
+def test_unauthenticated_paths_and_discovery(api, admin):
+    anonymous = api.session(None)
+    assert anonymous.get(f"{api.url}/healthz").text == "ok"
+    assert anonymous.get(f"{api.url}/readyz").status_code == 200
+    assert anonymous.get(f"{api.url}/version").json()["major"] == "1"
+    assert admin.get(f"{api.url}/api").json()["versions"] == ["v1"]
+    groups = {g["name"] for g in admin.get(f"{api.url}/apis").json()["groups"]}
+    assert groups == {"apps", "coordination.k8s.io"}
+    core = {r["name"] for r in admin.get(f"{api.url}/api/v1").json()["resources"]}
+    assert {"pods", "pods/status", "pods/binding", "services", "nodes", "namespaces"} <= core
+    apps = admin.get(f"{api.url}/apis/apps/v1").json()["resources"]
+    assert any(r["name"] == "deployments/scale" for r in apps)
+
+
+@pytest.mark.parametrize("who,method,path,code,reason", [
+    (None, "get", "/api/v1/pods", 401, "Unauthorized"),
+    ("not-a-token", "get", "/api/v1/pods", 401, "Unauthorized"),
+    ("readonly", "post", "/api/v1/namespaces/default/configmaps", 403, "Forbidden"),
+    ("node-host1", "post", "/api/v1/namespaces/default/configmaps", 403, "Forbidden"),
+    ("node-host1", "post", "/api/v1/nodes", 403, "Forbidden"),
+], ids=["no-token", "wrong-token", "readonly-write", "node-writes-configmap", "node-creates-other-node"])
+def test_auth_refusals_are_status_objects(api, who, method, path, code, reason):
+    body = {"apiVersion": "v1", "kind": "ConfigMap" if "configmaps" in path else "Node",
+            "metadata": {"name": "host2" if "nodes" in path else "x"}}
+    r = getattr(api.session(who), method)(f"{api.url}{path}", json=body)
+    assert r.status_code == code
+    status = r.json()
+    assert (status["kind"], status["reason"], status["code"]) == ("Status", reason, code)
+
+
+def test_readonly_reads_and_nodes_write_only_their_own(api, admin, ns):
+    assert api.session("readonly").get(f"{api.url}/api/v1/namespaces/{ns}/pods").status_code == 200
+    node1 = api.session("node-host1")
+    r = node1.post(f"{api.url}/api/v1/nodes", json={"apiVersion": "v1", "kind": "Node",
+                                                    "metadata": {"name": "host1"}})
+    assert r.status_code in (201, 409), r.text
+    for name, node in (("mine", "host1"), ("theirs", "host2")):
+        admin.post(f"{api.url}/api/v1/namespaces/{ns}/pods", json=pod(name)).raise_for_status()
+        admin.post(f"{api.url}/api/v1/namespaces/{ns}/pods/{name}/binding",
+                   json={"target": {"kind": "Node", "name": node}}).raise_for_status()
+    patch = {"status": {"phase": "Running", "podIP": "10.244.1.9"}}
+    headers = {"Content-Type": "application/merge-patch+json"}
+    ok = node1.patch(f"{api.url}/api/v1/namespaces/{ns}/pods/mine/status", data=json.dumps(patch),
+                     headers=headers)
+    assert ok.status_code == 200 and ok.json()["status"]["podIP"] == "10.244.1.9"
+    denied = node1.patch(f"{api.url}/api/v1/namespaces/{ns}/pods/theirs/status",
+                         data=json.dumps(patch), headers=headers)
+    assert denied.status_code == 403 and "not bound to node host1" in denied.json()["message"]
+    lease = {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+             "metadata": {"name": "host1"}, "spec": {"holderIdentity": "host1"}}
+    assert node1.post(f"{api.url}/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
+                      json=lease).status_code in (201, 409)
+    lease["metadata"]["name"] = "host2"
+    assert node1.post(f"{api.url}/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases",
+                      json=lease).status_code == 403
+
+
+def test_crud_over_http(api, admin, ns):
+    base = f"{api.url}/apis/apps/v1/namespaces/{ns}/deployments"
+    d = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+         "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                  "template": {"metadata": {"labels": {"app": "web"}},
+                               "spec": {"containers": [{"name": "c", "image": "orch/web:1"}]}}}}
+    created = admin.post(base, json=d)
+    assert created.status_code == 201, created.text
+    assert admin.post(base, json=d).json()["reason"] == "AlreadyExists"
+    got = admin.get(f"{base}/web").json()
+    assert got["metadata"]["uid"] == created.json()["metadata"]["uid"]
+    got["spec"]["replicas"] = 2
+    assert admin.put(f"{base}/web", json=got).json()["spec"]["replicas"] == 2
+    stale = admin.put(f"{base}/web", json=got)
+    assert stale.status_code == 409 and stale.json()["reason"] == "Conflict"
+    patched = admin.patch(f"{base}/web", data='{"spec":{"replicas":3}}',
+                          headers={"Content-Type": "application/merge-patch+json"})
+    assert patched.json()["spec"]["replicas"] == 3
+    unsupported = admin.patch(f"{base}/web", data="{}",
+                              headers={"Content-Type": "application/strategic-merge-patch+json"})
+    assert unsupported.status_code == 415
+    scale = admin.get(f"{base}/web/scale").json()
+    assert scale["kind"] == "Scale" and scale["spec"]["replicas"] == 3
+    assert admin.put(f"{base}/web/scale", json={"spec": {"replicas": 5}}).json()["spec"]["replicas"] == 5
+    listed = admin.get(base).json()
+    assert listed["kind"] == "DeploymentList" and [i["metadata"]["name"] for i in listed["items"]] == ["web"]
+    assert admin.delete(f"{base}/web").status_code == 200
+    missing = admin.get(f"{base}/web")
+    assert missing.status_code == 404 and missing.json()["reason"] == "NotFound"
+
+
+def test_an_invalid_manifest_is_422_naming_each_field_and_nothing_is_stored(api, admin, ns):
+    bad = pod("bad")
+    bad["spec"]["containers"][0]["imagePullPolcy"] = "Always"
+    bad["spec"]["restartPolicy"] = "Sometimes"
+    r = admin.post(f"{api.url}/api/v1/namespaces/{ns}/pods", json=bad)
+    assert r.status_code == 422 and r.json()["reason"] == "Invalid"
+    fields = {c["field"] for c in r.json()["details"]["causes"]}
+    assert fields == {"spec.containers[0].imagePullPolcy", "spec.restartPolicy"}
+    assert admin.get(f"{api.url}/api/v1/namespaces/{ns}/pods/bad").status_code == 404
+    assert admin.post(f"{api.url}/api/v1/namespaces/{ns}/pods", data="{nope").status_code == 400
+
+
+def test_selectors_on_lists(api, admin, ns):
+    for name, app in (("a", "web"), ("b", "db")):
+        admin.post(f"{api.url}/api/v1/namespaces/{ns}/pods", json=pod(name, {"app": app}))
+    r = admin.get(f"{api.url}/api/v1/namespaces/{ns}/pods", params={"labelSelector": "app=db"})
+    assert [p["metadata"]["name"] for p in r.json()["items"]] == ["b"]
+    r = admin.get(f"{api.url}/api/v1/pods", params={"fieldSelector": f"metadata.namespace={ns},"
+                                                                      "metadata.name=a"})
+    assert [p["metadata"]["name"] for p in r.json()["items"]] == ["a"]
+    assert admin.get(f"{api.url}/api/v1/pods", params={"fieldSelector": "spec.bogus=1"}).status_code == 400
+
+
+def test_a_watch_streams_changes_in_order_from_a_list_revision(api, admin, ns):
+    base = f"{api.url}/api/v1/namespaces/{ns}/configmaps"
+    rv = admin.get(base).json()["metadata"]["resourceVersion"]
+    stream = admin.get(base, params={"watch": "true", "resourceVersion": rv,
+                                     "timeoutSeconds": "10"}, stream=True)
+    lines = stream.iter_lines(chunk_size=1)
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"k": "1"}}
+    admin.post(base, json=cm).raise_for_status()
+    admin.patch(f"{base}/c", data='{"data":{"k":"2"}}',
+                headers={"Content-Type": "application/merge-patch+json"}).raise_for_status()
+    admin.delete(f"{base}/c").raise_for_status()
+    events = [json.loads(next(lines)) for _ in range(3)]
+    stream.close()
+    assert [e["type"] for e in events] == ["ADDED", "MODIFIED", "DELETED"]
+    assert events[1]["object"]["data"] == {"k": "2"}
+    revisions = [int(e["object"]["metadata"]["resourceVersion"]) for e in events]
+    assert revisions == sorted(revisions) and revisions[0] > int(rv)
+
+
+def test_a_watch_from_a_forgotten_revision_gets_a_410_error_event(api, admin, ns):
+    r = admin.get(f"{api.url}/api/v1/namespaces/{ns}/secrets",
+                  params={"watch": "1", "resourceVersion": "1", "timeoutSeconds": "5"}, stream=True)
+    event = json.loads(next(r.iter_lines(chunk_size=1)))
+    r.close()
+    assert event["type"] == "ERROR" and event["object"]["code"] == 410
+
+
+def test_metrics_count_requests(api, admin):
+    admin.get(f"{api.url}/api/v1/namespaces")
+    text = admin.get(f"{api.url}/metrics").text
+    assert 'apiserver_request_total{code="200",resource="namespaces",verb="list"}' in text
+    assert api.session("readonly").get(f"{api.url}/metrics").status_code == 200
+    assert api.session(None).get(f"{api.url}/metrics").status_code == 401
