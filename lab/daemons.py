@@ -8,15 +8,18 @@ from __future__ import annotations
 
 import http.client
 import json
+import ssl
+import sys
 import time
+from pathlib import Path
 
 import docker
 import docker.errors
 import requests.exceptions
 
 from lab import system
-from lab.plan import (ETCD_CLIENT_PORT, HostPlan, LabPlan, dockerd_shell, etcd_argv,
-                      mount_ns_setup_shell)
+from lab.plan import (API_PORT, ETCD_CLIENT_PORT, HostPlan, LabPlan, dockerd_shell, etcd_argv,
+                      master_argv, mount_ns_setup_shell)
 from lab.system import LabError
 
 DOCKER_API_VERSION = "1.41"  # dockerd 20.10 (Debian 12); newer engines still serve it
@@ -130,4 +133,63 @@ def wait_etcd(host: HostPlan, deadline: float) -> None:
             raise LabError(f"{host.name}: etcd member {host.etcd_name} is not healthy; "
                            f"last lines of {host.log_file('etcd')}:\n"
                            f"{system.tail(host.log_file('etcd'))}")
+        time.sleep(0.1)
+
+
+# --- master and its published port ----------------------------------------------------------
+
+FORWARD_MODULE = "lab.portforward"
+
+
+def orchestrator_bin() -> str:
+    """The `orchestrator` console script of the environment the lab runs from."""
+    path = Path(sys.executable).parent / "orchestrator"
+    if not path.exists():
+        raise LabError(f"{path} is missing: run scripts/install-deps")
+    return str(path)
+
+
+def master_pid(host: HostPlan) -> int | None:
+    return system.running_pid(host.master_pidfile, "orchestrator")
+
+
+def start_master(plan: LabPlan, host: HostPlan) -> int:
+    argv = system.in_netns_argv(host.netns_path, master_argv(plan, orchestrator_bin()))
+    pid = system.spawn_daemon(argv, host.log_file("master"))
+    host.master_pidfile.write_text(f"{pid}\n")
+    return pid
+
+
+def forwarder_pid(plan: LabPlan) -> int | None:
+    return system.running_pid_with(plan.forward_pidfile, FORWARD_MODULE)
+
+
+def start_forwarder(plan: LabPlan, port: int) -> int:
+    argv = [sys.executable, "-m", FORWARD_MODULE, f"--listen=127.0.0.1:{port}",
+            f"--netns={plan.master_host.netns}", f"--target=127.0.0.1:{API_PORT}"]
+    pid = system.spawn_daemon(argv, plan.run_dir / "api-forward.log")
+    plan.forward_pidfile.write_text(f"{pid}\n")
+    return pid
+
+
+def api_answers(plan: LabPlan, port: int) -> bool:
+    """/readyz over TLS through the published port, verifying the lab's CA: the master answers
+    and reaches etcd."""
+    context = ssl.create_default_context(cafile=str(plan.pki_dir / "ca.crt"))
+    conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=3, context=context)
+    try:
+        conn.request("GET", "/readyz")
+        return conn.getresponse().status == 200
+    except (OSError, http.client.HTTPException, ssl.SSLError):
+        return False
+    finally:
+        conn.close()
+
+
+def wait_api(plan: LabPlan, port: int, deadline: float) -> None:
+    while not api_answers(plan, port):
+        if time.monotonic() > deadline:
+            host = plan.master_host
+            raise LabError(f"the API did not answer on https://127.0.0.1:{port}; last lines of "
+                           f"{host.log_file('master')}:\n{system.tail(host.log_file('master'))}")
         time.sleep(0.1)

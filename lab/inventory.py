@@ -11,8 +11,10 @@ a malformed file with a message naming the field.
       "etcd": {"endpoints": ["http://192.168.56.11:2379", …]},
       "network": {"hosts_cidr": "192.168.56.0/24", "pod_cidr": "10.244.0.0/16",
                   "service_cidr": "10.96.0.0/12"},
-      "control": ["/path/to/scripts/lab", "--name", "lab"]     # netns kind: fault injection
-    }
+      "control": ["/path/to/scripts/lab", "--name", "lab"],    # netns kind: fault injection
+      "api": "https://127.0.0.1:PORT", "api_in_lab": "https://192.168.56.11:6443",
+      "ca_file": "…/pki/ca.crt", "admin_token_file": "…", "readonly_token_file": "…"
+    }                                       (each host also has "token_file": its node token)
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class InventoryHost:
     docker: str
     netns: str | None = None  # netns kind
     ssh: dict[str, Any] | None = None  # vagrant kind
+    token_file: str | None = None  # the node's API token
 
 
 @dataclass(frozen=True)
@@ -49,6 +52,10 @@ class Inventory:
     etcd_endpoints: tuple[str, ...]
     network: dict[str, str] = field(default_factory=dict)
     control: tuple[str, ...] = ()
+    api: str | None = None  # reachable from where the inventory is read
+    ca_file: str | None = None
+    admin_token_file: str | None = None
+    readonly_token_file: str | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def host(self, name: str) -> InventoryHost:
@@ -58,8 +65,8 @@ class Inventory:
         raise KeyError(f"inventory {self.name!r} has no host {name!r}")
 
 
-def render_inventory(plan: LabPlan, control: list[str]) -> dict[str, Any]:
-    return {
+def render_inventory(plan: LabPlan, control: list[str], api_port: int | None = None) -> dict[str, Any]:
+    data = {
         "name": plan.name,
         "kind": "netns",
         "hosts": [
@@ -69,6 +76,7 @@ def render_inventory(plan: LabPlan, control: list[str]) -> dict[str, Any]:
                 "pod_cidr": h.pod_cidr,
                 "docker": h.docker_url,
                 "netns": h.netns,
+                "token_file": str(plan.pki_dir / f"node-{h.name}.token"),
             }
             for h in plan.hosts
         ],
@@ -80,6 +88,15 @@ def render_inventory(plan: LabPlan, control: list[str]) -> dict[str, Any]:
         },
         "control": control,
     }
+    if api_port:
+        data.update({
+            "api": f"https://127.0.0.1:{api_port}",
+            "api_in_lab": plan.master_host.api_url,
+            "ca_file": str(plan.pki_dir / "ca.crt"),
+            "admin_token_file": str(plan.pki_dir / "admin.token"),
+            "readonly_token_file": str(plan.pki_dir / "readonly.token"),
+        })
+    return data
 
 
 def _require(obj: dict[str, Any], key: str, where: str, kind: type) -> Any:
@@ -109,6 +126,7 @@ def parse_inventory(data: Any) -> Inventory:
             docker=_require(h, "docker", where, str),
             netns=_require(h, "netns", where, str) if kind == "netns" else h.get("netns"),
             ssh=h.get("ssh"),
+            token_file=h.get("token_file"),
         ))
     if not hosts:
         raise InventoryError("inventory.hosts is empty")
@@ -120,6 +138,10 @@ def parse_inventory(data: Any) -> Inventory:
         etcd_endpoints=tuple(_require(etcd, "endpoints", "inventory.etcd", list)),
         network=dict(data.get("network", {})),
         control=tuple(data.get("control", ())),
+        api=data.get("api"),
+        ca_file=data.get("ca_file"),
+        admin_token_file=data.get("admin_token_file"),
+        readonly_token_file=data.get("readonly_token_file"),
         raw=data,
     )
 

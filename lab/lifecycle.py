@@ -27,7 +27,8 @@ from pathlib import Path
 
 from lab import daemons, images, network, system
 from lab.inventory import render_inventory
-from lab.plan import DATA_ROOT, RUN_ROOT, HostPlan, LabPlan, PlanError, make_plan
+from lab.plan import DATA_ROOT, RUN_ROOT, HostPlan, LabPlan, PlanError, api_sans, make_plan
+from orchestrator.pki import init_pki
 from lab.system import LabError
 
 DEFAULT_NAME = "lab"
@@ -43,6 +44,7 @@ class LabState:
     hosts: int
     powered_off: list[str] = field(default_factory=list)
     partitioned: list[str] = field(default_factory=list)
+    api_port: int | None = None  # the loopback port the API is published on (stable per lab)
 
     @classmethod
     def load(cls, path: Path) -> LabState | None:
@@ -110,12 +112,14 @@ def up(name: str, n_hosts: int | None, report: Report) -> LabPlan:
                             f"`scripts/lab down --name {name}` first")
         if state is None:
             state = LabState(name=name, hosts=n_hosts or DEFAULT_HOSTS)
+        if state.api_port is None:
+            state.api_port = system.free_loopback_port()
         plan = make_plan(name, state.hosts)
         state.save(plan.state_file)  # first, so `down` finds a lab that failed half-way
         state.powered_off = []
         _power_on(plan, plan.hosts, state, report)
         state.save(plan.state_file)
-        write_inventory(plan)
+        write_inventory(plan, state)
         return plan
 
 
@@ -160,10 +164,26 @@ def _power_on(plan: LabPlan, hosts: tuple[HostPlan, ...], state: LabState,
     if reachable:
         with ThreadPoolExecutor(len(reachable)) as pool:
             list(pool.map(lambda h: daemons.wait_etcd(h, deadline), reachable))
+    _start_master(plan, hosts, state, report, deadline)
 
 
-def write_inventory(plan: LabPlan) -> None:
-    data = render_inventory(plan, control_command(plan.name))
+def _start_master(plan: LabPlan, hosts: tuple[HostPlan, ...], state: LabState, report: Report,
+                  deadline: float) -> None:
+    """The credentials, the master on the first host, and the API published on loopback."""
+    init_pki(plan.pki_dir, api_sans(plan), [h.name for h in plan.hosts])
+    master = plan.master_host
+    if master in hosts and daemons.master_pid(master) is None:
+        report(f"{master.name}: starting the master")
+        daemons.start_master(plan, master)
+    if daemons.forwarder_pid(plan) is None:
+        report(f"publishing the API on https://127.0.0.1:{state.api_port}")
+        daemons.start_forwarder(plan, state.api_port)
+    if master.name not in state.partitioned and master.name not in state.powered_off:
+        daemons.wait_api(plan, state.api_port, deadline)
+
+
+def write_inventory(plan: LabPlan, state: LabState) -> None:
+    data = render_inventory(plan, control_command(plan.name), state.api_port)
     tmp = plan.inventory_file.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n")
     tmp.rename(plan.inventory_file)
@@ -216,6 +236,9 @@ def kill_host(name: str, host_name: str, report: Report) -> None:
 def down(name: str, report: Report) -> None:
     with locked(name):
         plan = make_plan(name, max(discovered_hosts(name), 1))
+        forwarder = daemons.forwarder_pid(plan)
+        if forwarder:
+            system.kill_now([forwarder])
         _power_off(plan.hosts)
         for ns in plan.netns_names:
             system.delete_netns(ns)
@@ -262,19 +285,26 @@ class HostStatus:
     network: str  # "attached" | "partitioned" | "missing"
     dockerd: str  # "answers" | "down"
     etcd: str  # "healthy" | "no quorum" | "down"
+    master: str  # "answers" | "down" | "-" (no master on this host)
 
     @property
     def healthy(self) -> bool:
         return (self.power, self.network, self.dockerd, self.etcd) == (
-            "on", "attached", "answers", "healthy")
+            "on", "attached", "answers", "healthy") and self.master in ("answers", "-")
 
 
 def status(name: str) -> list[HostStatus]:
     plan, state = existing_plan(name)
 
     def one(host: HostPlan) -> HostStatus:
+        is_master = host is plan.master_host
         if not system.netns_exists(host.netns):
-            return HostStatus(host.name, host.address, "off", "missing", "down", "down")
+            return HostStatus(host.name, host.address, "off", "missing", "down", "down",
+                              "down" if is_master else "-")
+        master = "-"
+        if is_master:
+            master = "answers" if state.api_port and daemons.api_answers(plan, state.api_port) \
+                else "down"
         return HostStatus(
             name=host.name,
             address=host.address,
@@ -282,6 +312,7 @@ def status(name: str) -> list[HostStatus]:
             network="attached" if network.is_attached(plan, host) else "partitioned",
             dockerd="answers" if daemons.docker_answers(host) else "down",
             etcd=daemons.etcd_health(host),
+            master=master,
         )
 
     with ThreadPoolExecutor(len(plan.hosts)) as pool:

@@ -29,6 +29,7 @@ SERVICE_CIDR = ipaddress.IPv4Network("10.96.0.0/12")
 HOST_ADDRESS_OFFSET = 10  # host i is 192.168.56.(10+i), as in the Vagrant lab
 ETCD_CLIENT_PORT = 2379
 ETCD_PEER_PORT = 2380
+API_PORT = 6443  # the master's port inside the lab; published on a loopback port of the machine
 
 MAX_HOSTS = 9
 # The name ends up in netns names, cgroup names and socket paths (unix sockets are limited to
@@ -150,6 +151,16 @@ class HostPlan:
     def log_file(self, daemon: str) -> Path:
         return self.run_dir / f"{daemon}.log"
 
+    # master (runs on the lab's first host)
+    @property
+    def master_pidfile(self) -> Path:
+        return self.run_dir / "master.pid"
+
+    @property
+    def api_url(self) -> str:
+        """The API as seen from inside the lab (agents, pods)."""
+        return f"https://{self.address}:{API_PORT}"
+
 
 @dataclass(frozen=True)
 class LabPlan:
@@ -173,6 +184,18 @@ class LabPlan:
     @property
     def inventory_file(self) -> Path:
         return self.run_dir / "inventory.json"
+
+    @property
+    def master_host(self) -> HostPlan:
+        return self.hosts[0]
+
+    @property
+    def pki_dir(self) -> Path:
+        return self.data_dir / "pki"
+
+    @property
+    def forward_pidfile(self) -> Path:
+        return self.run_dir / "api-forward.pid"
 
     @property
     def etcd_initial_cluster(self) -> str:
@@ -266,3 +289,21 @@ def etcd_argv(plan: LabPlan, host: HostPlan) -> list[str]:
         "--logger=zap",
         "--log-level=warn",
     ]
+
+
+def master_argv(plan: LabPlan, orchestrator_bin: str) -> list[str]:
+    """The master on the lab's first host, connected to every etcd member (it fails over)."""
+    return [
+        orchestrator_bin, "serve",
+        f"--etcd-servers={','.join(plan.etcd_endpoints)}",
+        "--bind-address=0.0.0.0", f"--secure-port={API_PORT}",
+        f"--tls-cert-file={plan.pki_dir / 'apiserver.crt'}",
+        f"--tls-private-key-file={plan.pki_dir / 'apiserver.key'}",
+        f"--token-auth-file={plan.pki_dir / 'tokens.json'}",
+    ]
+
+
+def api_sans(plan: LabPlan) -> list[str]:
+    """Names and addresses the API certificate must cover: every host (agents may reach any
+    master), and the loopback the API is published on."""
+    return ["127.0.0.1", "localhost", *(h.address for h in plan.hosts), *(h.name for h in plan.hosts)]

@@ -196,6 +196,23 @@ def running_pid(pidfile: Path, comm: str) -> int | None:
     return pid if is_alive(pid) and process_comm(pid) == comm else None
 
 
+def running_pid_with(pidfile: Path, marker: str) -> int | None:
+    """Like running_pid, for processes whose comm is not distinctive (a Python module): the
+    pid's command line must contain `marker`."""
+    try:
+        pid = int(pidfile.read_text().strip())
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        return None
+    return pid if is_alive(pid) and marker.encode() in cmdline else None
+
+
+def free_loopback_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def all_pids() -> list[int]:
     return [int(p) for p in os.listdir("/proc") if p.isdigit()]
 

@@ -163,6 +163,9 @@ class WatchCache:
         delay = 0.1
         while not self._closed:
             try:
+                # A KV call first: only KV errors make the client mark a dead member as failed
+                # and move to another one; a watch error alone would retry the dead member.
+                self.etcd.current_revision()
                 with self._lock:
                     after = self._window.revision
                 self._cancel = self.etcd.watch_prefix(self.prefix, after + 1, self._on_events,
