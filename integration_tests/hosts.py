@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 import docker
+import requests
 
 from lab.inventory import Inventory, InventoryHost
 
@@ -106,6 +107,26 @@ class Cluster:
             return False
         finally:
             client.close()
+
+    # --- the API ---
+
+    def api(self, who: str = "admin") -> requests.Session:
+        """A session for the lab's API as `who`: "admin", "readonly", a host name (that node's
+        token), or None (no token). Relative paths resolve against the API's URL."""
+        inv = self.inventory
+        if not inv.api:
+            raise NotImplementedError(f"inventory {self.name!r} has no API")
+        token_file = {"admin": inv.admin_token_file, "readonly": inv.readonly_token_file}.get(
+            who) if who else None
+        if who and token_file is None:
+            token_file = self.host(who).token_file
+        session = ApiSession(inv.api)
+        session.trust_env = False  # $REQUESTS_CA_BUNDLE would override verify; no proxies
+        session.verify = inv.ca_file
+        if token_file:
+            with open(token_file) as f:
+                session.headers["Authorization"] = f"Bearer {f.read().strip()}"
+        return session
 
     # --- faults ---
 
@@ -206,3 +227,17 @@ def netns_pids(netns: str, comm: str | None = None) -> list[int]:
         if process_alive(pid):
             found.append(int(pid))
     return found
+
+
+class ApiSession(requests.Session):
+    """requests.Session whose relative URLs ("/api/v1/pods") go to one API server."""
+
+    def __init__(self, base: str) -> None:
+        super().__init__()
+        self.base = base.rstrip("/")
+
+    def request(self, method, url, *args, **kwargs):  # type: ignore[override]
+        if url.startswith("/"):
+            url = self.base + url
+        kwargs.setdefault("timeout", 30)
+        return super().request(method, url, *args, **kwargs)
