@@ -231,3 +231,21 @@ def test_list_filters_by_label_and_field_selectors(objects, ns):
     assert [p["metadata"]["name"] for p in objects.list(POD, ns, "app=web")[0]] == ["a"]
     assert [p["metadata"]["name"] for p in objects.list(POD, ns, None, "spec.nodeName=host1")[0]] == ["b"]
     assert [p["metadata"]["name"] for p in objects.list(POD, ns, "app in (web,db)", "metadata.name!=a")[0]] == ["b"]
+
+
+def test_two_masters_creating_at_once_never_share_an_address(etcd_server, objects, ns):
+    """Two Objects over two separate etcd clients stand for two master processes."""
+    other_store = Store(Etcd([etcd_server.url]))
+    other = Objects(other_store)
+    try:
+        def create(i):
+            master = objects if i % 2 else other
+            return master.create(SVC, ns, service(f"m{i}", type="NodePort"))
+
+        with ThreadPoolExecutor(16) as pool:
+            services = list(pool.map(create, range(40)))
+    finally:
+        other_store.close()
+        other_store.etcd.close()
+    assert len({s["spec"]["clusterIP"] for s in services}) == 40
+    assert len({s["spec"]["ports"][0]["nodePort"] for s in services}) == 40
