@@ -6,10 +6,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
-import sys
 from pathlib import Path
 
 import click
+import tenacity
 
 from orchestrator import __version__
 
@@ -42,11 +42,15 @@ def serve(etcd_servers: str, bind_address: str, secure_port: int, tls_cert_file:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     etcd = Etcd([u.strip() for u in etcd_servers.split(",") if u.strip()])
     objects = Objects(Store(etcd))
-    try:
-        objects.ensure_system_namespaces()
-    except StoreError as e:
-        click.echo(f"orchestrator: cannot reach etcd at {etcd_servers}: {e}", err=True)
-        sys.exit(1)
+    # etcd may still be electing a leader or a member may be down: wait for it, as
+    # kube-apiserver does, rather than exit (a supervisor would only restart us into the same).
+    for attempt in tenacity.Retrying(
+            retry=tenacity.retry_if_exception_type(StoreError),
+            wait=tenacity.wait_exponential(multiplier=0.2, max=5), reraise=True,
+            before_sleep=lambda state: logging.getLogger("orchestrator").warning(
+                "waiting for etcd at %s: %s", etcd_servers, state.outcome.exception())):
+        with attempt:
+            objects.ensure_system_namespaces()
     server = ApiServer(objects, TokenAuthenticator.from_file(Path(token_auth_file)))
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(tls_cert_file, tls_private_key_file)
