@@ -94,9 +94,9 @@ def status(name: str) -> None:
     """Per host: power, network, whether dockerd, etcd and the master answer. Exit 1 unless
     all are healthy."""
     rows = lifecycle.status(name)
-    header = ("HOST", "ADDRESS", "POWER", "NETWORK", "DOCKERD", "ETCD", "MASTER")
-    table = [header] + [(r.name, r.address, r.power, r.network, r.dockerd, r.etcd, r.master)
-                        for r in rows]
+    header = ("HOST", "ADDRESS", "POWER", "NETWORK", "DOCKERD", "ETCD", "MASTER", "AGENT")
+    table = [header] + [(r.name, r.address, r.power, r.network, r.dockerd, r.etcd, r.master,
+                         r.agent) for r in rows]
     widths = [max(len(row[i]) for row in table) for i in range(len(header))]
     for row in table:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())

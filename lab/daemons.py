@@ -18,8 +18,8 @@ import docker.errors
 import requests.exceptions
 
 from lab import system
-from lab.plan import (API_PORT, ETCD_CLIENT_PORT, HostPlan, LabPlan, dockerd_shell, etcd_argv,
-                      master_argv, mount_ns_setup_shell)
+from lab.plan import (API_PORT, ETCD_CLIENT_PORT, HostPlan, LabPlan, agent_argv, dockerd_shell,
+                      etcd_argv, master_argv, mount_ns_setup_shell)
 from lab.system import LabError
 
 DOCKER_API_VERSION = "1.41"  # dockerd 20.10 (Debian 12); newer engines still serve it
@@ -141,9 +141,9 @@ def wait_etcd(host: HostPlan, deadline: float) -> None:
 FORWARD_MODULE = "lab.portforward"
 
 
-def orchestrator_bin() -> str:
-    """The `orchestrator` console script of the environment the lab runs from."""
-    path = Path(sys.executable).parent / "orchestrator"
+def console_script(name: str) -> str:
+    """A console script (`orchestrator`, `node-agent`) of the environment the lab runs from."""
+    path = Path(sys.executable).parent / name
     if not path.exists():
         raise LabError(f"{path} is missing: run scripts/install-deps")
     return str(path)
@@ -154,7 +154,7 @@ def master_pid(host: HostPlan) -> int | None:
 
 
 def start_master(plan: LabPlan, host: HostPlan) -> int:
-    argv = system.in_netns_argv(host.netns_path, master_argv(plan, orchestrator_bin()))
+    argv = system.in_netns_argv(host.netns_path, master_argv(plan, console_script("orchestrator")))
     pid = system.spawn_daemon(argv, host.log_file("master"))
     host.master_pidfile.write_text(f"{pid}\n")
     return pid
@@ -192,4 +192,51 @@ def wait_api(plan: LabPlan, port: int, deadline: float) -> None:
             host = plan.master_host
             raise LabError(f"the API did not answer on https://127.0.0.1:{port}; last lines of "
                            f"{host.log_file('master')}:\n{system.tail(host.log_file('master'))}")
+        time.sleep(0.1)
+
+
+# --- node agents ----------------------------------------------------------------------------
+
+
+def agent_pid(host: HostPlan) -> int | None:
+    return system.running_pid(host.agent_pidfile, "node-agent")
+
+
+def start_agent(plan: LabPlan, host: HostPlan) -> int:
+    host.agent_root.mkdir(parents=True, exist_ok=True)
+    argv = system.in_netns_argv(host.netns_path,
+                                agent_argv(plan, host, console_script("node-agent")))
+    pid = system.spawn_daemon(argv, host.log_file("agent"))
+    host.agent_pidfile.write_text(f"{pid}\n")
+    return pid
+
+
+def ready_nodes(plan: LabPlan, port: int) -> set[str]:
+    """Names of the Nodes whose Ready condition is True, read through the API (admin token)."""
+    context = ssl.create_default_context(cafile=str(plan.pki_dir / "ca.crt"))
+    conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=5, context=context)
+    token = (plan.pki_dir / "admin.token").read_text().strip()
+    try:
+        conn.request("GET", "/api/v1/nodes", headers={"Authorization": f"Bearer {token}"})
+        response = conn.getresponse()
+        if response.status != 200:
+            return set()
+        nodes = json.loads(response.read())["items"]
+    except (OSError, http.client.HTTPException, ssl.SSLError, ValueError):
+        return set()
+    finally:
+        conn.close()
+    return {n["metadata"]["name"] for n in nodes
+            if any(c.get("type") == "Ready" and c.get("status") == "True"
+                   for c in (n.get("status") or {}).get("conditions") or [])}
+
+
+def wait_nodes_ready(plan: LabPlan, hosts: list[HostPlan], port: int, deadline: float) -> None:
+    wanted = {h.name for h in hosts}
+    while not wanted <= ready_nodes(plan, port):
+        if time.monotonic() > deadline:
+            missing = sorted(wanted - ready_nodes(plan, port))
+            logs = "\n".join(f"{h.name}: {system.tail(h.log_file('agent'), 5)}" for h in hosts
+                             if h.name in missing)
+            raise LabError(f"nodes not Ready: {', '.join(missing)}; agent logs:\n{logs}")
         time.sleep(0.1)

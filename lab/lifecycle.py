@@ -180,6 +180,13 @@ def _start_master(plan: LabPlan, hosts: tuple[HostPlan, ...], state: LabState, r
         daemons.start_forwarder(plan, state.api_port)
     if master.name not in state.partitioned and master.name not in state.powered_off:
         daemons.wait_api(plan, state.api_port, deadline)
+    for host in hosts:
+        if daemons.agent_pid(host) is None:
+            report(f"{host.name}: starting the node agent")
+            daemons.start_agent(plan, host)
+    if master.name not in state.partitioned and master.name not in state.powered_off:
+        reachable = [h for h in hosts if h.name not in state.partitioned]
+        daemons.wait_nodes_ready(plan, reachable, state.api_port, deadline)
 
 
 def write_inventory(plan: LabPlan, state: LabState) -> None:
@@ -286,21 +293,24 @@ class HostStatus:
     dockerd: str  # "answers" | "down"
     etcd: str  # "healthy" | "no quorum" | "down"
     master: str  # "answers" | "down" | "-" (no master on this host)
+    agent: str  # "ready" (its Node is Ready) | "running" | "down"
 
     @property
     def healthy(self) -> bool:
         return (self.power, self.network, self.dockerd, self.etcd) == (
-            "on", "attached", "answers", "healthy") and self.master in ("answers", "-")
+            "on", "attached", "answers", "healthy") and self.master in ("answers", "-") \
+            and self.agent == "ready"
 
 
 def status(name: str) -> list[HostStatus]:
     plan, state = existing_plan(name)
+    ready = daemons.ready_nodes(plan, state.api_port) if state.api_port else set()
 
     def one(host: HostPlan) -> HostStatus:
         is_master = host is plan.master_host
         if not system.netns_exists(host.netns):
             return HostStatus(host.name, host.address, "off", "missing", "down", "down",
-                              "down" if is_master else "-")
+                              "down" if is_master else "-", "down")
         master = "-"
         if is_master:
             master = "answers" if state.api_port and daemons.api_answers(plan, state.api_port) \
@@ -313,6 +323,8 @@ def status(name: str) -> list[HostStatus]:
             dockerd="answers" if daemons.docker_answers(host) else "down",
             etcd=daemons.etcd_health(host),
             master=master,
+            agent="down" if daemons.agent_pid(host) is None
+            else "ready" if host.name in ready else "running",
         )
 
     with ThreadPoolExecutor(len(plan.hosts)) as pool:

@@ -157,6 +157,14 @@ class HostPlan:
         return self.run_dir / "master.pid"
 
     @property
+    def agent_pidfile(self) -> Path:
+        return self.run_dir / "agent.pid"
+
+    @property
+    def agent_root(self) -> Path:
+        return self.data_dir / "agent"
+
+    @property
     def api_url(self) -> str:
         """The API as seen from inside the lab (agents, pods)."""
         return f"https://{self.address}:{API_PORT}"
@@ -307,3 +315,22 @@ def api_sans(plan: LabPlan) -> list[str]:
     """Names and addresses the API certificate must cover: every host (agents may reach any
     master), and the loopback the API is published on."""
     return ["127.0.0.1", "localhost", *(h.address for h in plan.hosts), *(h.name for h in plan.hosts)]
+
+
+# The lab restarts crashed containers after 2 s (doubling) instead of kubelet's 10 s, so that
+# tests of back-off finish quickly; the doubling and the 300 s cap are the same.
+LAB_CRASH_BACKOFF = 2.0
+
+
+def agent_argv(plan: LabPlan, host: HostPlan, node_agent_bin: str) -> list[str]:
+    """The node agent of one host: its node token, its dockerd, the pod CIDR its docker bridge
+    was given, and the master's address inside the lab."""
+    return [
+        node_agent_bin, "run",
+        f"--api={plan.master_host.api_url}",
+        f"--ca-file={plan.pki_dir / 'ca.crt'}",
+        f"--token-file={plan.pki_dir / f'node-{host.name}.token'}",
+        f"--node-name={host.name}", f"--node-ip={host.address}", f"--pod-cidr={host.pod_cidr}",
+        f"--docker-host={host.docker_url}", f"--root-dir={host.agent_root}",
+        f"--crash-backoff={LAB_CRASH_BACKOFF}",
+    ]

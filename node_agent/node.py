@@ -1,0 +1,157 @@
+"""This node's Node object and heartbeat.
+
+- register: create the Node (labels, pod CIDR, addresses, capacity), or adopt the existing one;
+  the master records the pod CIDR (or assigns one when none is given).
+- heartbeat: renew the node's Lease in kube-node-lease every LEASE_RENEW seconds (cheap, what
+  the master's node-lifecycle controller watches) and write the Node's status when it changed
+  or every STATUS_REFRESH seconds (the Ready condition says whether dockerd answers and runs
+  the pod network this node was given).
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import threading
+from datetime import datetime, timezone
+from typing import Any
+
+import docker
+
+from node_agent import __version__
+from node_agent.pods.driver import host_cpus, host_memory_bytes
+from orchestrator.client import ApiError, Client
+
+log = logging.getLogger(__name__)
+
+LEASE_NAMESPACE = "kube-node-lease"
+LEASE_RENEW = 2.0
+LEASE_DURATION = 10
+STATUS_REFRESH = 20.0
+
+
+def now_rfc3339() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def node_manifest(name: str, address: str, pod_cidr: str | None) -> dict[str, Any]:
+    spec = {"podCIDR": pod_cidr, "podCIDRs": [pod_cidr]} if pod_cidr else {}
+    return {"apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name,
+                                                  "kubernetes.io/os": "linux",
+                                                  "kubernetes.io/arch": platform.machine()}},
+            "spec": spec}
+
+
+def ready_condition(ready: bool, reason: str, message: str, previous: dict | None) -> dict[str, Any]:
+    now = now_rfc3339()
+    status = "True" if ready else "False"
+    changed = previous is None or previous.get("status") != status
+    return {"type": "Ready", "status": status, "reason": reason, "message": message,
+            "lastHeartbeatTime": now,
+            "lastTransitionTime": now if changed else previous.get("lastTransitionTime", now)}
+
+
+class NodeAgent:
+    def __init__(self, client: Client, docker_url: str, name: str, address: str,
+                 pod_cidr: str | None) -> None:
+        self.client, self.name, self.address, self.pod_cidr = client, name, address, pod_cidr
+        self.docker = docker.DockerClient(base_url=docker_url, version="1.41", timeout=10)
+        self.stopping = threading.Event()
+        self.node: dict[str, Any] | None = None
+
+    def register(self) -> dict[str, Any]:
+        try:
+            node = self.client.create("nodes", node_manifest(self.name, self.address, self.pod_cidr))
+        except ApiError as e:
+            if e.code != 409:
+                raise
+            node = self.client.get("nodes", self.name)
+        recorded = node["spec"].get("podCIDR")
+        if self.pod_cidr and recorded and recorded != self.pod_cidr:
+            raise SystemExit(f"node-agent: Node {self.name} has podCIDR {recorded}, this host "
+                             f"was provisioned with {self.pod_cidr}")
+        self.pod_cidr = recorded
+        self.node = node
+        return node
+
+    def start(self) -> None:
+        threading.Thread(target=self._lease_loop, name="lease", daemon=True).start()
+        threading.Thread(target=self._status_loop, name="node-status", daemon=True).start()
+
+    def _lease_loop(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                self._renew_lease()
+            except ApiError as e:
+                log.warning("lease renewal failed: %s", e)
+            self.stopping.wait(LEASE_RENEW)
+
+    def _renew_lease(self) -> None:
+        spec = {"holderIdentity": self.name, "leaseDurationSeconds": LEASE_DURATION,
+                "renewTime": now_rfc3339()}
+        try:
+            self.client.patch("leases", self.name, {"spec": spec}, namespace=LEASE_NAMESPACE)
+        except ApiError as e:
+            if e.code != 404:
+                raise
+            self.client.create("leases", {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                                          "metadata": {"name": self.name},
+                                          "spec": {**spec, "acquireTime": spec["renewTime"]}},
+                               namespace=LEASE_NAMESPACE)
+
+    def _network_ready(self) -> tuple[bool, str, str]:
+        """dockerd answers, and its bridge (the pod bridge) serves this node's pod CIDR."""
+        try:
+            bridge = self.docker.networks.get("bridge").attrs
+        except Exception as e:  # noqa: BLE001 - any docker failure means not ready
+            return False, "ContainerRuntimeDown", f"dockerd does not answer: {e}"
+        subnets = [c.get("Subnet") for c in (bridge.get("IPAM") or {}).get("Config") or []]
+        if self.pod_cidr and self.pod_cidr not in subnets:
+            return False, "PodCIDRMismatch", (f"docker's bridge serves {subnets}, the node's pod "
+                                              f"CIDR is {self.pod_cidr}")
+        return True, "KubeletReady", "node-agent is posting ready status"
+
+    def _status(self, previous: dict[str, Any] | None) -> dict[str, Any]:
+        ready, reason, message = self._network_ready()
+        prior = next((c for c in (previous or {}).get("conditions") or []
+                      if c.get("type") == "Ready"), None)
+        memory = host_memory_bytes()
+        capacity = {"cpu": str(host_cpus()), "memory": f"{memory // 1024}Ki", "pods": "110"}
+        return {
+            "capacity": capacity,
+            "allocatable": dict(capacity),
+            "addresses": [{"type": "InternalIP", "address": self.address},
+                          {"type": "Hostname", "address": self.name}],
+            "conditions": [ready_condition(ready, reason, message, prior)],
+            "nodeInfo": {"machineID": "", "systemUUID": "", "bootID": "",
+                         "kernelVersion": platform.release(), "osImage": "",
+                         "containerRuntimeVersion": self._runtime_version(),
+                         "kubeletVersion": f"orch-{__version__}", "kubeProxyVersion": "",
+                         "operatingSystem": "linux", "architecture": platform.machine()},
+        }
+
+    def _runtime_version(self) -> str:
+        try:
+            return f"docker://{self.docker.version()['Version']}"
+        except Exception:  # noqa: BLE001
+            return ""
+
+    def _status_loop(self) -> None:
+        last_written: tuple | None = None
+        last_time = 0.0
+        while not self.stopping.is_set():
+            try:
+                node = self.client.get("nodes", self.name)
+                status = self._status(node.get("status"))
+                ready = status["conditions"][0]
+                key = (ready["status"], ready["reason"], status["capacity"]["memory"])
+                now = datetime.now(timezone.utc).timestamp()
+                if key != last_written or now - last_time >= STATUS_REFRESH:
+                    self.client.update("nodes", {"apiVersion": "v1", "kind": "Node",
+                                                 "metadata": {"name": self.name},
+                                                 "status": status}, subresource="status")
+                    last_written, last_time = key, now
+            except ApiError as e:
+                log.warning("node status update failed: %s", e)
+            self.stopping.wait(LEASE_RENEW)

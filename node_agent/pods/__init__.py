@@ -1,0 +1,1 @@
+"""Pods on this host's dockerd: pure decisions (model), the docker driver, the workers (manager)."""

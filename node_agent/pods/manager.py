@@ -1,0 +1,278 @@
+"""Pods on this node: desired (the API's pods bound here) against observed (docker's containers
+with our labels), reconciled by one worker per pod.
+
+Threads:
+    watch    lists then watches the pods with spec.nodeName == this node; keeps `desired`.
+    relist   every RELIST_PERIOD lists docker's labelled containers, and wakes the worker of every
+             pod that is desired or has containers. Assumption of this period: a container that
+             dies is noticed within RELIST_PERIOD (plus one sync), which bounds restart latency.
+    workers  one per pod uid; `sync_pod` is level-triggered and idempotent: it reads the pod and
+             its containers afresh and converges; an exception means "retry at the next wake".
+
+Contract with an agent restart: nothing is done to containers until the first list of pods has
+succeeded (else every running pod would look orphaned); then running containers whose pod is
+still desired are adopted as they are, and containers of pods that are gone are removed.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import threading
+import time
+from datetime import datetime, timezone
+from typing import Any
+
+from node_agent.pods.driver import DockerDriver, DriverError
+from node_agent.pods.model import PAUSE, Kill, Observed, Remove, Start, compute_status, latest, plan_pod
+from orchestrator.client import ApiError, ApiUnavailable, Client
+
+log = logging.getLogger(__name__)
+
+RELIST_PERIOD = 1.0
+RESYNC_PERIOD = 10.0
+
+
+def now_rfc3339() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class PodWorker:
+    """Serialises all work on one pod: wakes are coalesced, syncs never overlap."""
+
+    def __init__(self, manager: PodManager, uid: str) -> None:
+        self.manager, self.uid = manager, uid
+        self.wake = threading.Event()
+        self.resync_at: float | None = None
+        self.thread = threading.Thread(target=self._run, name=f"pod-{uid[:8]}", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while not self.manager.stopping.is_set():
+            timeout = RESYNC_PERIOD
+            if self.resync_at is not None:
+                timeout = max(0.0, min(timeout, self.resync_at - time.time()))
+            self.wake.wait(timeout)
+            self.wake.clear()
+            try:
+                done = self.manager.sync_pod(self)
+            except Exception:  # noqa: BLE001 - a worker must survive anything and retry
+                log.exception("sync of pod %s failed; retrying", self.uid)
+                done = False
+                self.resync_at = time.time() + 2
+            if done:
+                self.manager.forget_worker(self.uid)
+                return
+
+
+class PodManager:
+    def __init__(self, client: Client, driver: DockerDriver, node_name: str, host_ip: str,
+                 backoff_base: float = 10.0) -> None:
+        self.client, self.driver = client, driver
+        self.node_name, self.host_ip = node_name, host_ip
+        self.backoff_base = backoff_base
+        self.stopping = threading.Event()
+        self.synced = threading.Event()  # the first list of pods has succeeded
+        self._lock = threading.Lock()  # guards desired, observed, workers, last_status
+        self.desired: dict[str, dict[str, Any]] = {}
+        self.observed: dict[str, list[Observed]] = {}
+        self.workers: dict[str, PodWorker] = {}
+        self.last_status: dict[str, dict[str, Any]] = {}
+
+    # --- threads ---
+
+    def start(self) -> None:
+        for target, name in ((self._watch_loop, "pod-watch"), (self._relist_loop, "relist")):
+            threading.Thread(target=target, name=name, daemon=True).start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    def _watch_loop(self) -> None:
+        selector = f"spec.nodeName={self.node_name}"
+        while not self.stopping.is_set():
+            try:
+                pods = self.client.list("pods", field_selector=selector)
+                with self._lock:
+                    self.desired = {p["metadata"]["uid"]: p for p in pods.items}
+                self.synced.set()
+                self._wake_all()
+                for event in self.client.watch("pods", resource_version=pods.resource_version,
+                                               field_selector=selector, timeout_seconds=300):
+                    if event.type == "BOOKMARK":
+                        continue
+                    pod = event.object
+                    uid = pod["metadata"]["uid"]
+                    with self._lock:
+                        if event.type == "DELETED":
+                            self.desired.pop(uid, None)
+                        else:
+                            self.desired[uid] = pod
+                    self._wake(uid)
+            except (ApiError, ValueError) as e:
+                if self.stopping.is_set():
+                    return
+                log.warning("pod watch: %s; listing again", e)
+                time.sleep(1 if isinstance(e, ApiUnavailable) else 0.1)
+
+    def _relist_loop(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                observed = self.driver.list_pod_containers()
+                with self._lock:
+                    self.observed = observed
+                if self.synced.is_set():
+                    self._wake_all()
+            except Exception as e:  # noqa: BLE001 - dockerd restarting: keep trying
+                log.warning("docker relist failed: %s", e)
+            self.stopping.wait(RELIST_PERIOD)
+
+    def _wake_all(self) -> None:
+        with self._lock:
+            uids = set(self.desired) | set(self.observed)
+        for uid in uids:
+            self._wake(uid)
+
+    def _wake(self, uid: str) -> None:
+        with self._lock:
+            worker = self.workers.get(uid)
+            if worker is None:
+                worker = self.workers[uid] = PodWorker(self, uid)
+        worker.wake.set()
+
+    def forget_worker(self, uid: str) -> None:
+        with self._lock:
+            self.workers.pop(uid, None)
+            self.last_status.pop(uid, None)
+
+    # --- one pod ---
+
+    def sync_pod(self, worker: PodWorker) -> bool:
+        """Converge one pod; True when the pod is gone and so is everything of it."""
+        uid = worker.uid
+        with self._lock:
+            pod = self.desired.get(uid)
+            observed = list(self.observed.get(uid, []))
+        worker.resync_at = None
+        if pod is None:
+            self._remove_all(observed, grace=0)
+            self.driver.remove_pod_dir(uid)
+            return True
+        if pod["metadata"].get("deletionTimestamp"):
+            self._terminate(pod, observed)
+            return True
+
+        plan = plan_pod(pod, observed, time.time(), self.backoff_base)
+        waiting = dict(plan.waiting)
+        pause = latest(observed, PAUSE)
+        for action in plan.actions:
+            if isinstance(action, Kill):
+                self.driver.stop(action.id, pod["spec"].get("terminationGracePeriodSeconds", 30))
+            elif isinstance(action, Remove):
+                self.driver.remove(action.id)
+            elif action.container == PAUSE:
+                pause = self.driver.start_pause(pod, action.attempt)
+            else:
+                self._start(pod, action, pause, waiting)
+        if plan.actions:
+            observed = self.driver.list_pod_containers().get(uid, [])
+            with self._lock:
+                self.observed[uid] = observed
+        if any(reason != "CrashLoopBackOff" for reason, _ in waiting.values()):
+            worker.resync_at = time.time() + 5  # retry config/image errors
+        if plan.resync_at:
+            worker.resync_at = min(worker.resync_at or plan.resync_at, plan.resync_at)
+        self._write_status(pod, observed, waiting)
+        return False
+
+    def _start(self, pod: dict[str, Any], action: Start, pause: Observed | None,
+               waiting: dict[str, tuple[str, str]]) -> None:
+        spec = next(c for c in pod["spec"]["containers"] if c["name"] == action.container)
+        try:
+            if pause is None or not pause.ip:
+                raise DriverError("ContainerCreating", "the pod sandbox has no IP yet")
+            env = self._env(pod, spec, pause.ip)
+            self.driver.start_container(pod, spec, action.attempt, pause.id, env)
+        except DriverError as e:
+            log.warning("pod %s/%s container %s: %s", pod["metadata"]["namespace"],
+                        pod["metadata"]["name"], spec["name"], e)
+            waiting[spec["name"]] = (e.reason, e.message)
+
+    def _env(self, pod: dict[str, Any], spec: dict[str, Any], pod_ip: str) -> dict[str, str]:
+        meta, env = pod["metadata"], {}
+        fields = {"metadata.name": meta["name"], "metadata.namespace": meta["namespace"],
+                  "metadata.uid": meta["uid"], "spec.nodeName": self.node_name,
+                  "status.podIP": pod_ip, "status.hostIP": self.host_ip}
+        for var in spec.get("env") or []:
+            if "valueFrom" not in var:
+                env[var["name"]] = var.get("value", "")
+                continue
+            source = var["valueFrom"]
+            if "fieldRef" in source:
+                env[var["name"]] = fields.get(source["fieldRef"]["fieldPath"], "")
+                continue
+            ref, kind = ((source["configMapKeyRef"], "configmaps") if "configMapKeyRef" in source
+                         else (source["secretKeyRef"], "secrets"))
+            try:
+                obj = self.client.get(kind, ref["name"], meta["namespace"])
+                value = (obj.get("data") or {})[ref["key"]]
+                env[var["name"]] = base64.b64decode(value).decode() if kind == "secrets" else value
+            except (ApiError, KeyError) as e:
+                if ref.get("optional"):
+                    continue
+                what = "configmap" if kind == "configmaps" else "secret"
+                raise DriverError("CreateContainerConfigError",
+                                  f'{what} "{ref["name"]}" key "{ref["key"]}": '
+                                  f"{'not found' if isinstance(e, KeyError) else e}") from e
+        return env
+
+    def _terminate(self, pod: dict[str, Any], observed: list[Observed]) -> None:
+        """Graceful deletion: SIGTERM the app containers, SIGKILL after the grace period, then
+        the sandbox; then release the pod object (delete with grace 0)."""
+        grace = pod["metadata"].get("deletionGracePeriodSeconds")
+        if grace is None:
+            grace = pod["spec"].get("terminationGracePeriodSeconds", 30)
+        apps = [o for o in observed if o.container != PAUSE and o.running]
+        threads = [threading.Thread(target=self.driver.stop, args=(o.id, grace)) for o in apps]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        self._remove_all(observed, grace=0)
+        self.driver.remove_pod_dir(pod["metadata"]["uid"])
+        try:
+            self.client.delete("pods", pod["metadata"]["name"], pod["metadata"]["namespace"],
+                               grace_period_seconds=0)
+        except ApiError as e:
+            if e.code != 404:
+                raise
+
+    def _remove_all(self, observed: list[Observed], grace: int) -> None:
+        for o in sorted(observed, key=lambda o: o.container == PAUSE):  # pause last
+            if o.running:
+                self.driver.stop(o.id, grace)
+            self.driver.remove(o.id)
+
+    def _write_status(self, pod: dict[str, Any], observed: list[Observed],
+                      waiting: dict[str, tuple[str, str]]) -> None:
+        uid = pod["metadata"]["uid"]
+        start_time = (pod.get("status") or {}).get("startTime") or now_rfc3339()
+        status = compute_status(pod, observed, waiting, self.host_ip, start_time)
+        with self._lock:
+            if self.last_status.get(uid) == status:
+                return
+        if (pod.get("status") or {}) == status:
+            with self._lock:
+                self.last_status[uid] = status
+            return
+        try:
+            self.client.update("pods", {"apiVersion": "v1", "kind": "Pod",
+                                        "metadata": {"name": pod["metadata"]["name"],
+                                                     "namespace": pod["metadata"]["namespace"]},
+                                        "status": status}, subresource="status")
+        except ApiError as e:
+            if e.code == 404:
+                return
+            raise
+        with self._lock:
+            self.last_status[uid] = status

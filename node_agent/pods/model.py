@@ -1,0 +1,264 @@
+"""Pure decisions of the pod workers: what a pod's containers should be, given what docker shows,
+and what the pod's status is. No I/O here; `sync_pod` (worker.py) applies the plan.
+
+Containers the agent makes carry labels (LABEL_*) from which it re-reads everything it needs
+after a restart: pod uid/namespace/name, container name ("POD" for the pause container) and the
+attempt number (= restart count). Names: orch_{container}_{pod}_{namespace}_{uid8}_{attempt}.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+LABEL_POD_UID = "org.orch.pod.uid"
+LABEL_POD_NAMESPACE = "org.orch.pod.namespace"
+LABEL_POD_NAME = "org.orch.pod.name"
+LABEL_CONTAINER = "org.orch.container.name"
+LABEL_ATTEMPT = "org.orch.container.attempt"
+LABEL_SPEC_HASH = "org.orch.container.spec-hash"
+PAUSE = "POD"
+
+BACKOFF_MAX = 300.0  # seconds, as kubelet
+BACKOFF_RESET_AFTER = 600.0  # a container that ran this long starts its back-off afresh
+
+Pod = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Observed:
+    """One docker container of a pod, as the last inspection showed it."""
+
+    id: str
+    container: str  # spec container name, or PAUSE
+    attempt: int
+    running: bool
+    exit_code: int | None = None
+    started_at: float | None = None  # epoch seconds
+    finished_at: float | None = None
+    spec_hash: str = ""
+    ip: str | None = None  # the pause container's pod IP
+    image: str = ""
+    image_id: str = ""
+    error: str = ""  # docker's State.Error (e.g. the command was not found)
+    oom_killed: bool = False
+
+
+@dataclass(frozen=True)
+class Start:
+    container: str  # spec container name, or PAUSE
+    attempt: int
+
+
+@dataclass(frozen=True)
+class Kill:
+    id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class Remove:
+    id: str
+
+
+@dataclass
+class Plan:
+    actions: list[Start | Kill | Remove] = field(default_factory=list)
+    waiting: dict[str, tuple[str, str]] = field(default_factory=dict)  # name → (reason, message)
+    resync_at: float | None = None  # when a back-off ends
+
+
+def container_spec_hash(container: dict[str, Any]) -> str:
+    """Changes when the container's spec changes (only its image can, once a pod exists)."""
+    return hashlib.sha256(json.dumps(container, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def backoff_seconds(restarts: int, base: float) -> float:
+    """Kubelet's crash back-off: base, 2·base, 4·base, … capped at BACKOFF_MAX."""
+    if restarts <= 0:
+        return 0.0
+    return min(base * (2 ** (restarts - 1)), BACKOFF_MAX)
+
+
+def latest(observed: list[Observed], name: str) -> Observed | None:
+    mine = [o for o in observed if o.container == name]
+    return max(mine, key=lambda o: o.attempt) if mine else None
+
+
+def should_restart(policy: str, exit_code: int | None) -> bool:
+    if policy == "Always":
+        return True
+    if policy == "OnFailure":
+        return exit_code != 0
+    return False
+
+
+def plan_pod(pod: Pod, observed: list[Observed], now: float, backoff_base: float) -> Plan:
+    """What to do for a live pod (not being deleted): start the pause container first, then each
+    spec container; restart exited ones per restartPolicy after their back-off; replace one whose
+    spec changed; remove superseded containers, keeping the last dead one of each (for logs of
+    the previous attempt)."""
+    plan = Plan()
+    spec = pod["spec"]
+    pause = latest(observed, PAUSE)
+    if pause is None or not pause.running:
+        # No sandbox (or it died): every container goes, the sandbox is made anew.
+        for o in observed:
+            if o.running:
+                plan.actions.append(Kill(o.id, "the pod sandbox is gone"))
+            plan.actions.append(Remove(o.id))
+        plan.actions.append(Start(PAUSE, (pause.attempt + 1) if pause else 0))
+        for c in spec["containers"]:
+            prior = latest(observed, c["name"])
+            plan.actions.append(Start(c["name"], (prior.attempt + 1) if prior else 0))
+        return plan
+
+    for c in spec["containers"]:
+        name, current = c["name"], latest(observed, c["name"])
+        wanted_hash = container_spec_hash(c)
+        if current is None:
+            plan.actions.append(Start(name, 0))
+            continue
+        if current.running:
+            if current.spec_hash and current.spec_hash != wanted_hash:
+                plan.actions.append(Kill(current.id, "the container's spec changed"))
+                plan.actions.append(Start(name, current.attempt + 1))
+            continue
+        if current.spec_hash and current.spec_hash != wanted_hash:
+            plan.actions.append(Start(name, current.attempt + 1))
+            continue
+        if not should_restart(spec.get("restartPolicy", "Always"), current.exit_code):
+            continue
+        ran = (current.finished_at or now) - (current.started_at or now)
+        restarts = 0 if ran >= BACKOFF_RESET_AFTER else current.attempt + 1
+        ready_at = (current.finished_at or now) + backoff_seconds(restarts, backoff_base)
+        if now >= ready_at:
+            plan.actions.append(Start(name, current.attempt + 1))
+        else:
+            plan.waiting[name] = ("CrashLoopBackOff",
+                                  f"back-off {backoff_seconds(restarts, backoff_base):.0f}s "
+                                  f"restarting failed container={name} pod={pod['metadata']['name']}")
+            plan.resync_at = min(plan.resync_at or ready_at, ready_at)
+
+    # Superseded attempts: keep the newest and the one before it (logs --previous), remove
+    # older dead ones.
+    for name in {o.container for o in observed}:
+        newest = latest(observed, name).attempt  # type: ignore[union-attr]
+        plan.actions += [Remove(o.id) for o in observed
+                         if o.container == name and not o.running and o.attempt < newest - 1]
+    return plan
+
+
+def _rfc3339(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    import datetime
+    return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def compute_status(pod: Pod, observed: list[Observed], waiting: dict[str, tuple[str, str]],
+                   host_ip: str, start_time: str | None) -> dict[str, Any]:
+    """The pod's status from what docker shows (kubelet's generateAPIPodStatus, simplified):
+    phase, podIP, hostIP, startTime, conditions and one containerStatus per spec container."""
+    spec = pod["spec"]
+    pause = latest(observed, PAUSE)
+    statuses, ready_all = [], True
+    for c in spec["containers"]:
+        name, current = c["name"], latest(observed, c["name"])
+        previous = None
+        if current is not None:
+            older = [o for o in observed if o.container == name and o.attempt < current.attempt]
+            previous = max(older, key=lambda o: o.attempt) if older else None
+        status: dict[str, Any] = {"name": name, "image": c["image"], "imageID": "",
+                                  "restartCount": current.attempt if current else 0,
+                                  "ready": False, "started": False}
+        if name in waiting:
+            reason, message = waiting[name]
+            status["state"] = {"waiting": {"reason": reason, "message": message}}
+            if current is not None and not current.running:
+                status["lastState"] = {"terminated": _terminated(current)}
+            ready_all = False
+        elif current is None:
+            status["state"] = {"waiting": {"reason": "ContainerCreating"}}
+            ready_all = False
+        elif current.running:
+            status["state"] = {"running": {"startedAt": _rfc3339(current.started_at)}}
+            status.update(ready=True, started=True, containerID=f"docker://{current.id}",
+                          imageID=current.image_id)
+        else:
+            status["state"] = {"terminated": _terminated(current)}
+            status.update(containerID=f"docker://{current.id}", imageID=current.image_id)
+            ready_all = False
+        if previous is not None and "lastState" not in status and not previous.running:
+            status["lastState"] = {"terminated": _terminated(previous)}
+        statuses.append(status)
+
+    phase = pod_phase(spec.get("restartPolicy", "Always"), statuses)
+    ready = ready_all and pause is not None and pause.running
+    conditions = [
+        {"type": "Initialized", "status": "True"},
+        {"type": "Ready", "status": "True" if ready else "False"},
+        {"type": "ContainersReady", "status": "True" if ready else "False"},
+        {"type": "PodScheduled", "status": "True"},
+    ]
+    if not ready:
+        not_ready = [s["name"] for s in statuses if not s["ready"]]
+        for cond in conditions[1:3]:
+            cond.update(reason="ContainersNotReady",
+                        message=f"containers with unready status: [{' '.join(not_ready)}]")
+    out: dict[str, Any] = {"phase": phase, "conditions": conditions, "hostIP": host_ip,
+                           "containerStatuses": statuses, "qosClass": _qos(spec)}
+    if pause is not None and pause.running and pause.ip:
+        out["podIP"], out["podIPs"] = pause.ip, [{"ip": pause.ip}]
+    if start_time:
+        out["startTime"] = start_time
+    return out
+
+
+def pod_phase(restart_policy: str, statuses: list[dict[str, Any]]) -> str:
+    """Kubelet's getPhase: from the containers' states and the restart policy."""
+    waiting = running = stopped = succeeded = 0
+    for s in statuses:
+        state = s.get("state", {})
+        if "running" in state:
+            running += 1
+        elif "terminated" in state:
+            stopped += 1
+            succeeded += state["terminated"].get("exitCode") == 0
+        elif "lastState" in s:  # waiting to restart after a termination (back-off)
+            stopped += 1
+        else:
+            waiting += 1
+    if waiting:
+        return "Pending"
+    if running:
+        return "Running"
+    if stopped:
+        if restart_policy == "Always":
+            return "Running"
+        if stopped == succeeded:
+            return "Succeeded"
+        return "Failed" if restart_policy == "Never" else "Running"
+    return "Pending"
+
+
+def _terminated(o: Observed) -> dict[str, Any]:
+    reason = "OOMKilled" if o.oom_killed else ("Completed" if o.exit_code == 0 else "Error")
+    out = {"exitCode": o.exit_code if o.exit_code is not None else -1, "reason": reason,
+           "startedAt": _rfc3339(o.started_at), "finishedAt": _rfc3339(o.finished_at),
+           "containerID": f"docker://{o.id}"}
+    if o.error:
+        out["message"] = o.error
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def _qos(spec: dict[str, Any]) -> str:
+    resources = [c.get("resources") or {} for c in spec["containers"]]
+    if all(not r.get("requests") and not r.get("limits") for r in resources):
+        return "BestEffort"
+    if all(set((r.get("limits") or {})) >= {"cpu", "memory"}
+           and (r.get("requests") or {}) == (r.get("limits") or {}) for r in resources):
+        return "Guaranteed"
+    return "Burstable"

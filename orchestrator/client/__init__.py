@@ -1,0 +1,179 @@
+"""The HTTP API client shared by orchctl and the node agent (it never touches etcd).
+
+    client = Client.from_files("https://192.168.56.11:6443", ca_file, token_file)
+    pods = client.list("pods", namespace="default", field_selector="spec.nodeName=host1")
+    for event in client.watch("pods", resource_version=pods.resource_version, ...): ...
+
+Errors come back as ApiError with the Status's code and reason (404 NotFound, 409 Conflict,
+…); connection problems as ApiUnavailable naming the server. Paths come from the API's kind
+table, so resource names are the ones users type ("pods", "deployments", "leases").
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from orchestrator.api.registry import ResourceType, by_name
+
+MERGE_PATCH = "application/merge-patch+json"
+Object = dict[str, Any]
+
+
+class ApiError(Exception):
+    """The API answered with a Status error."""
+
+    def __init__(self, code: int, reason: str, message: str, status: Object | None = None) -> None:
+        super().__init__(f"{code} {reason}: {message}")
+        self.code, self.reason, self.message, self.status = code, reason, message, status or {}
+
+
+class ApiUnavailable(ApiError):
+    """The server could not be reached (or answered 503); retrying later makes sense."""
+
+
+@dataclass(frozen=True)
+class ObjectList:
+    items: list[Object]
+    resource_version: str
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    type: str  # ADDED MODIFIED DELETED BOOKMARK ERROR
+    object: Object
+
+
+class Client:
+    """Thread-safe: one requests.Session per thread."""
+
+    def __init__(self, server: str, ca_file: str | None, token: str | None,
+                 timeout: float = 30) -> None:
+        self.server = server.rstrip("/")
+        self.ca_file = ca_file
+        self.token = token
+        self.timeout = timeout
+        self._local = threading.local()
+
+    @classmethod
+    def from_files(cls, server: str, ca_file: str | None, token_file: str | None,
+                   timeout: float = 30) -> Client:
+        token = Path(token_file).read_text().strip() if token_file else None
+        return cls(server, ca_file, token, timeout)
+
+    # --- plumbing ---
+
+    @property
+    def session(self) -> requests.Session:
+        s = getattr(self._local, "session", None)
+        if s is None:
+            s = requests.Session()
+            s.trust_env = False  # $REQUESTS_CA_BUNDLE would override verify; no proxies
+            s.verify = self.ca_file if self.ca_file else True
+            if self.token:
+                s.headers["Authorization"] = f"Bearer {self.token}"
+            self._local.session = s
+        return s
+
+    def path(self, resource: str | ResourceType, namespace: str | None = None,
+             name: str | None = None, subresource: str | None = None) -> str:
+        rt = resource if isinstance(resource, ResourceType) else by_name(resource)
+        prefix = f"/apis/{rt.group}/{rt.version}" if rt.group else f"/api/{rt.version}"
+        if rt.namespaced and namespace:
+            prefix += f"/namespaces/{namespace}"
+        path = f"{prefix}/{rt.resource}"
+        if name:
+            path += f"/{name}"
+        if subresource:
+            path += f"/{subresource}"
+        return path
+
+    def request(self, method: str, path: str, *, body: Any = None, params: dict | None = None,
+                content_type: str = "application/json", stream: bool = False,
+                timeout: float | None = None) -> requests.Response:
+        url = self.server + path
+        data = json.dumps(body) if body is not None else None
+        headers = {"Content-Type": content_type} if data is not None else {}
+        try:
+            response = self.session.request(method, url, data=data, params=params,
+                                            headers=headers, stream=stream,
+                                            timeout=timeout or self.timeout)
+        except requests.RequestException as e:
+            raise ApiUnavailable(0, "Unavailable", f"cannot reach {self.server}: {e}") from e
+        if response.status_code >= 400:
+            try:
+                status = response.json()
+            except ValueError:
+                status = {}
+            error = ApiUnavailable if response.status_code == 503 else ApiError
+            raise error(response.status_code, status.get("reason", response.reason),
+                        status.get("message", response.text[:200]), status)
+        return response
+
+    # --- verbs ---
+
+    def get(self, resource: str, name: str, namespace: str | None = None,
+            subresource: str | None = None) -> Object:
+        return self.request("GET", self.path(resource, namespace, name, subresource)).json()
+
+    def list(self, resource: str, namespace: str | None = None, label_selector: str | None = None,
+             field_selector: str | None = None) -> ObjectList:
+        params = {k: v for k, v in (("labelSelector", label_selector),
+                                    ("fieldSelector", field_selector)) if v}
+        data = self.request("GET", self.path(resource, namespace), params=params).json()
+        return ObjectList(data.get("items", []), data["metadata"]["resourceVersion"])
+
+    def create(self, resource: str, obj: Object, namespace: str | None = None) -> Object:
+        namespace = namespace or (obj.get("metadata") or {}).get("namespace")
+        return self.request("POST", self.path(resource, namespace), body=obj).json()
+
+    def update(self, resource: str, obj: Object, subresource: str | None = None) -> Object:
+        meta = obj["metadata"]
+        return self.request("PUT", self.path(resource, meta.get("namespace"), meta["name"],
+                                             subresource), body=obj).json()
+
+    def patch(self, resource: str, name: str, patch: Object, namespace: str | None = None,
+              subresource: str | None = None) -> Object:
+        return self.request("PATCH", self.path(resource, namespace, name, subresource),
+                            body=patch, content_type=MERGE_PATCH).json()
+
+    def delete(self, resource: str, name: str, namespace: str | None = None,
+               grace_period_seconds: int | None = None) -> Object:
+        body = {"gracePeriodSeconds": grace_period_seconds} \
+            if grace_period_seconds is not None else None
+        return self.request("DELETE", self.path(resource, namespace, name), body=body).json()
+
+    def watch(self, resource: str, namespace: str | None = None,
+              resource_version: str | None = None, label_selector: str | None = None,
+              field_selector: str | None = None, timeout_seconds: int = 300,
+              ) -> Iterator[WatchEvent]:
+        """Events after `resource_version` until the server ends the stream. An ERROR event
+        (410 Expired: list again) is raised as ApiError."""
+        params = {"watch": "true", "timeoutSeconds": str(timeout_seconds),
+                  "allowWatchBookmarks": "true"}
+        for key, value in (("resourceVersion", resource_version), ("labelSelector", label_selector),
+                           ("fieldSelector", field_selector)):
+            if value:
+                params[key] = value
+        response = self.request("GET", self.path(resource, namespace), params=params, stream=True,
+                                timeout=timeout_seconds + 30)
+        try:
+            for line in response.iter_lines(chunk_size=1):
+                if not line:
+                    continue
+                event = json.loads(line)
+                if event["type"] == "ERROR":
+                    status = event["object"]
+                    raise ApiError(status.get("code", 500), status.get("reason", ""),
+                                   status.get("message", ""), status)
+                yield WatchEvent(event["type"], event["object"])
+        except requests.RequestException as e:
+            raise ApiUnavailable(0, "Unavailable", f"watch on {self.server} broke: {e}") from e
+        finally:
+            response.close()

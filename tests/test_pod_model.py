@@ -1,0 +1,100 @@
+"""The pod workers' pure decisions: what to start, restart or wait for, and the status."""
+
+from __future__ import annotations
+
+import pytest
+
+from node_agent.pods.model import (PAUSE, Kill, Observed, Remove, Start, backoff_seconds,
+                                   compute_status, container_spec_hash, plan_pod)
+
+WEB = {"name": "web", "image": "orch/web:1"}
+
+
+def pod(policy="Always", containers=(WEB,)):
+    return {"metadata": {"name": "p", "namespace": "default", "uid": "u1"},
+            "spec": {"restartPolicy": policy, "containers": list(containers)}}
+
+
+def pause(running=True):
+    return Observed("pause0", PAUSE, 0, running, ip="10.244.1.5")
+
+
+def web(attempt=0, running=True, exit_code=None, started=0.0, finished=None, spec=WEB):
+    return Observed(f"web{attempt}", "web", attempt, running, exit_code, started, finished,
+                    container_spec_hash(spec))
+
+
+def test_a_new_pod_starts_the_sandbox_then_its_containers():
+    assert plan_pod(pod(), [], now=0, backoff_base=10).actions == [Start(PAUSE, 0), Start("web", 0)]
+
+
+def test_a_running_pod_is_left_alone():
+    plan = plan_pod(pod(), [pause(), web()], now=100, backoff_base=10)
+    assert plan.actions == [] and plan.waiting == {}
+
+
+def test_a_dead_sandbox_takes_every_container_with_it():
+    plan = plan_pod(pod(), [pause(running=False), web()], now=100, backoff_base=10)
+    assert Kill("web0", "the pod sandbox is gone") in plan.actions
+    assert plan.actions[-2:] == [Start(PAUSE, 1), Start("web", 1)]
+
+
+@pytest.mark.parametrize("policy,exit_code,restarts", [
+    ("Always", 0, True), ("Always", 1, True), ("OnFailure", 0, False), ("OnFailure", 2, True),
+    ("Never", 1, False), ("Never", 0, False),
+], ids=lambda v: str(v))
+def test_exited_containers_restart_per_policy(policy, exit_code, restarts):
+    plan = plan_pod(pod(policy), [pause(), web(0, False, exit_code, 0.0, 1.0)], now=1000,
+                    backoff_base=10)
+    assert (Start("web", 1) in plan.actions) is restarts
+
+
+def test_a_crashing_container_waits_out_a_growing_back_off():
+    first = plan_pod(pod(), [pause(), web(0, False, 1, 0.0, 1.0)], now=5, backoff_base=10)
+    assert first.waiting["web"][0] == "CrashLoopBackOff" and first.resync_at == 11.0
+    later = plan_pod(pod(), [pause(), web(3, False, 1, 100.0, 101.0)], now=110, backoff_base=10)
+    assert later.resync_at == 101.0 + 80  # 10 · 2^3
+    assert [backoff_seconds(n, 10) for n in range(0, 8)] == [0, 10, 20, 40, 80, 160, 300, 300]
+
+
+def test_a_container_whose_image_changed_is_replaced():
+    old = {**WEB, "image": "orch/web:0"}
+    plan = plan_pod(pod(), [pause(), web(spec=old)], now=0, backoff_base=10)
+    assert plan.actions == [Kill("web0", "the container's spec changed"), Start("web", 1)]
+
+
+def test_old_attempts_are_removed_keeping_the_previous_one():
+    observed = [pause(), web(0, False, 1, 0, 1), web(1, False, 1, 2, 3), web(2, True)]
+    plan = plan_pod(pod(), observed, now=10, backoff_base=10)
+    assert plan.actions == [Remove("web0")]
+
+
+@pytest.mark.parametrize("policy,states,phase", [
+    ("Always", [web()], "Running"),
+    ("Never", [web(0, False, 0, 0, 1)], "Succeeded"),
+    ("Never", [web(0, False, 3, 0, 1)], "Failed"),
+    ("OnFailure", [web(0, False, 0, 0, 1)], "Succeeded"),
+    ("Always", [], "Pending"),
+], ids=["running", "succeeded", "failed", "onfailure-done", "creating"])
+def test_phase_follows_the_containers_and_the_policy(policy, states, phase):
+    status = compute_status(pod(policy), [pause(), *states], {}, "192.168.56.11", None)
+    assert status["phase"] == phase
+
+
+def test_status_reports_ip_readiness_restarts_and_the_last_termination():
+    observed = [pause(), web(0, False, 137, 0, 5), web(1, True, started=6)]
+    status = compute_status(pod(), observed, {}, "192.168.56.11", "2026-01-01T00:00:00Z")
+    assert status["podIP"] == "10.244.1.5" and status["hostIP"] == "192.168.56.11"
+    [c] = status["containerStatuses"]
+    assert c["ready"] and c["restartCount"] == 1 and "running" in c["state"]
+    assert c["lastState"]["terminated"]["exitCode"] == 137
+    assert {x["type"]: x["status"] for x in status["conditions"]}["Ready"] == "True"
+
+
+def test_a_waiting_container_makes_the_pod_unready_with_the_reason():
+    status = compute_status(pod(), [pause()], {"web": ("ErrImagePull", "no such image")},
+                            "h", None)
+    [c] = status["containerStatuses"]
+    assert c["state"] == {"waiting": {"reason": "ErrImagePull", "message": "no such image"}}
+    assert status["phase"] == "Pending"
+    assert {x["type"]: x["status"] for x in status["conditions"]}["Ready"] == "False"
