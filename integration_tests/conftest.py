@@ -92,3 +92,17 @@ def cluster(clusters: list[Cluster], lab_index: int) -> Cluster:
             remove_test_containers(client)
         finally:
             client.close()
+
+
+@pytest.fixture
+def ns(cluster: Cluster):
+    """A namespace of the test's own on the lab's API, deleted afterwards with what is in it."""
+    api = cluster.api()
+    name = f"it{secrets.token_hex(4)}"
+    api.post("/api/v1/namespaces", json={"apiVersion": "v1", "kind": "Namespace",
+                                         "metadata": {"name": name}}).raise_for_status()
+    yield name
+    for p in api.get(f"/api/v1/namespaces/{name}/pods").json().get("items", []):
+        api.delete(f"/api/v1/namespaces/{name}/pods/{p['metadata']['name']}",
+                   json={"gracePeriodSeconds": 0})
+    api.delete(f"/api/v1/namespaces/{name}")

@@ -18,21 +18,6 @@ from integration_tests.hosts import Cluster, netns_pids, process_alive, wait_unt
 MERGE = {"Content-Type": "application/merge-patch+json"}
 
 
-@pytest.fixture
-def ns(cluster: Cluster):
-    api = cluster.api()
-    name = f"it{secrets.token_hex(4)}"
-    api.post("/api/v1/namespaces", json={"apiVersion": "v1", "kind": "Namespace",
-                                         "metadata": {"name": name}}).raise_for_status()
-    yield name
-    # No agent confirms the end of pods bound to nodes yet: delete them at once (grace 0), or
-    # the namespace would stay Terminating.
-    for p in api.get(f"/api/v1/namespaces/{name}/pods").json().get("items", []):
-        api.delete(f"/api/v1/namespaces/{name}/pods/{p['metadata']['name']}",
-                   json={"gracePeriodSeconds": 0})
-    api.delete(f"/api/v1/namespaces/{name}")
-
-
 def manifests(ns: str, suffix: str) -> dict[str, tuple[str, dict]]:
     """kind → (collection path, a minimal manifest) for every kind the API serves."""
     core, apps = f"/api/v1/namespaces/{ns}", f"/apis/apps/v1/namespaces/{ns}"

@@ -20,7 +20,8 @@ import pytest
 from integration_tests.hosts import netns_pids, process_alive, wait_until
 
 LAB = Path(__file__).resolve().parents[1] / "scripts" / "lab"
-DAEMONS = ("dockerd", "containerd", "etcd", "containerd-shim", "containerd-shim-runc-v2")
+DAEMONS = ("dockerd", "containerd", "etcd", "containerd-shim", "containerd-shim-runc-v2",
+           "orchestrator", "node-agent")
 
 
 @pytest.fixture(autouse=True)

@@ -1,0 +1,188 @@
+"""Pods run by the node agents, checked with docker inspect and real traffic."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import signal
+import time
+
+import pytest
+
+from integration_tests.hosts import Cluster, netns_pids, process_alive, wait_until
+
+TEST_POD_LABEL = "org.orch.pod.uid"
+
+
+def create_pod(cluster: Cluster, ns: str, name: str, node: str, containers: list[dict],
+               **spec) -> dict:
+    body = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {"nodeName": node, "containers": containers, **spec}}
+    r = cluster.api().post(f"/api/v1/namespaces/{ns}/pods", json=body)
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def pod_status(cluster: Cluster, ns: str, name: str) -> dict:
+    return cluster.api().get(f"/api/v1/namespaces/{ns}/pods/{name}").json().get("status", {})
+
+
+def wait_running(cluster: Cluster, ns: str, name: str, timeout: float = 60) -> dict:
+    def ready():
+        st = pod_status(cluster, ns, name)
+        conditions = {c["type"]: c["status"] for c in st.get("conditions", [])}
+        return st if st.get("phase") == "Running" and conditions.get("Ready") == "True" else None
+    return wait_until(ready, timeout, f"pod {ns}/{name} to be Running and Ready")
+
+
+def pod_containers(cluster: Cluster, host, uid: str):
+    client = cluster.docker(host)
+    try:
+        return client.containers.list(all=True, filters={"label": f"{TEST_POD_LABEL}={uid}"})
+    finally:
+        client.close()
+
+
+def web(name="web", **extra) -> dict:
+    return {"name": name, "image": "orch/web:1", **extra}
+
+
+def shell(name: str, script: str) -> dict:
+    return {"name": name, "image": "orch/web:1", "command": ["sh", "-c", script]}
+
+
+def test_a_two_container_pod_shares_ip_loopback_and_hostname(cluster: Cluster, ns: str) -> None:
+    host = cluster.hosts[0]
+    pod = create_pod(cluster, ns, "duo", host.name,
+                     [web(), shell("side", "sleep 3600")])
+    status = wait_running(cluster, ns, "duo")
+    assert ipaddress.ip_address(status["podIP"]) in ipaddress.ip_network(host.pod_cidr)
+    containers = {c.labels["org.orch.container.name"]: c
+                  for c in pod_containers(cluster, host, pod["metadata"]["uid"])}
+    assert set(containers) == {"POD", "web", "side"}
+    pause = containers["POD"]
+    assert pause.attrs["NetworkSettings"]["IPAddress"] == status["podIP"]
+    for name in ("web", "side"):
+        assert containers[name].attrs["HostConfig"]["NetworkMode"] == f"container:{pause.id}"
+        assert containers[name].attrs["HostConfig"]["IpcMode"] == f"container:{pause.id}"
+    code, out = containers["side"].exec_run(["wget", "-qO-", "http://127.0.0.1/"])
+    assert code == 0, out
+    assert out.decode().startswith("host=duo "), "the hostname is the pod's name"
+
+
+def test_a_pod_reaches_a_pod_on_another_host_and_the_server_sees_its_pod_ip(
+        cluster: Cluster, ns: str) -> None:
+    if len(cluster.hosts) < 2:
+        pytest.skip("needs two hosts")
+    server_host, client_host = cluster.hosts[-1], cluster.hosts[0]
+    create_pod(cluster, ns, "server", server_host.name, [web()])
+    server_ip = wait_running(cluster, ns, "server")["podIP"]
+    client = create_pod(cluster, ns, "client", client_host.name, [shell(
+        "c", f"for i in 1 2 3 4 5; do timeout 5 wget -qO- http://{server_ip}/ && exit 0; "
+             "sleep 1; done; exit 1")], restartPolicy="Never")
+    done = wait_until(lambda: (st := pod_status(cluster, ns, "client")).get("phase") in
+                      ("Succeeded", "Failed") and st, 60, "the client pod to finish")
+    [container] = [c for c in pod_containers(cluster, client_host, client["metadata"]["uid"])
+                   if c.labels["org.orch.container.name"] == "c"]
+    out = container.logs().decode()
+    assert done["phase"] == "Succeeded", out
+    seen = re.search(r"client=([0-9.]+):", out).group(1)
+    assert seen == done["podIP"], f"the server saw {seen}, the client pod is {done['podIP']}"
+
+
+@pytest.mark.parametrize("policy,exit_code,phase", [
+    ("Never", 3, "Failed"), ("OnFailure", 0, "Succeeded"), ("Never", 0, "Succeeded"),
+], ids=["never-fails", "onfailure-succeeds", "never-succeeds"])
+def test_a_finished_container_sets_the_phase_per_restart_policy(
+        cluster: Cluster, ns: str, policy: str, exit_code: int, phase: str) -> None:
+    create_pod(cluster, ns, "once", cluster.hosts[0].name, [shell("c", f"exit {exit_code}")],
+               restartPolicy=policy)
+    status = wait_until(lambda: (st := pod_status(cluster, ns, "once")).get("phase") == phase
+                        and st, 60, f"phase {phase}")
+    [c] = status["containerStatuses"]
+    assert c["state"]["terminated"]["exitCode"] == exit_code
+    assert c["restartCount"] == 0
+
+
+def test_a_crashing_container_restarts_with_a_growing_back_off(cluster: Cluster, ns: str) -> None:
+    create_pod(cluster, ns, "crash", cluster.hosts[0].name, [shell("c", "exit 1")])
+    seen_at: dict[int, float] = {}
+    reasons: set[str] = set()
+
+    def three_restarts():
+        [c] = pod_status(cluster, ns, "crash").get("containerStatuses") or [{}]
+        count = c.get("restartCount", 0)
+        seen_at.setdefault(count, time.monotonic())
+        reasons.add(((c.get("state") or {}).get("waiting") or {}).get("reason", ""))
+        return count >= 3
+
+    wait_until(three_restarts, 120, "three restarts", interval=0.2)
+    assert "CrashLoopBackOff" in reasons
+    gaps = [seen_at[n + 1] - seen_at[n] for n in (1, 2)]
+    assert gaps[1] > gaps[0] * 1.4, f"the back-off did not grow: {gaps}"
+
+
+@pytest.mark.fault
+def test_an_agent_killed_and_restarted_disturbs_no_container(cluster: Cluster, ns: str) -> None:
+    if cluster.inventory.kind != "netns":
+        pytest.skip("kills the agent's process directly (netns lab)")
+    host = cluster.hosts[-1]
+    pod = create_pod(cluster, ns, "steady", host.name, [web(), shell("side", "sleep 3600")])
+    wait_running(cluster, ns, "steady")
+    before = sorted((c.id, c.status) for c in pod_containers(cluster, host, pod["metadata"]["uid"]))
+    [agent] = netns_pids(host.netns, "node-agent")
+    os.kill(agent, signal.SIGKILL)
+    wait_until(lambda: not process_alive(agent), 10, "the agent to die")
+    cluster.power_on(host)  # restarts the agent; `start` waits for the Node to be Ready
+    time.sleep(3)  # a few relists of the new agent
+    after = sorted((c.id, c.status) for c in pod_containers(cluster, host, pod["metadata"]["uid"]))
+    assert after == before, "containers were restarted, replaced or duplicated"
+    status = wait_running(cluster, ns, "steady")
+    assert all(c["restartCount"] == 0 for c in status["containerStatuses"])
+
+
+@pytest.mark.fault
+def test_after_a_dockerd_restart_the_pods_come_back(cluster: Cluster, ns: str) -> None:
+    if cluster.inventory.kind != "netns":
+        pytest.skip("kills dockerd directly (netns lab)")
+    host = cluster.hosts[-1]
+    create_pod(cluster, ns, "phoenix", host.name, [web()])
+    wait_running(cluster, ns, "phoenix")
+    [dockerd] = netns_pids(host.netns, "dockerd")
+    os.kill(dockerd, signal.SIGKILL)
+    wait_until(lambda: not process_alive(dockerd), 10, "dockerd to die")
+    cluster.power_on(host)  # restarts dockerd (which stops the containers it finds)
+    status = wait_until(lambda: (st := wait_running(cluster, ns, "phoenix"))
+                        ["containerStatuses"][0]["restartCount"] >= 1 and st, 90,
+                        "the pod to run again in a new sandbox")
+    assert ipaddress.ip_address(status["podIP"]) in ipaddress.ip_network(host.pod_cidr)
+
+
+def test_a_pod_that_cannot_run_says_why_and_the_others_run(cluster: Cluster, ns: str) -> None:
+    host = cluster.hosts[0]
+    create_pod(cluster, ns, "noimage", host.name, [web(image="orch/missing:1")])
+    create_pod(cluster, ns, "nocm", host.name, [web(env=[{"name": "X", "valueFrom": {
+        "configMapKeyRef": {"name": "absent", "key": "k"}}}])])
+
+    def reason(name):
+        [c] = pod_status(cluster, ns, name).get("containerStatuses") or [{}]
+        return ((c.get("state") or {}).get("waiting") or {}).get("reason")
+
+    wait_until(lambda: reason("noimage") == "ErrImagePull", 60, "ErrImagePull")
+    wait_until(lambda: reason("nocm") == "CreateContainerConfigError", 60,
+               "CreateContainerConfigError")
+    create_pod(cluster, ns, "fine", host.name, [web()])
+    wait_running(cluster, ns, "fine")
+
+
+def test_deleting_a_pod_stops_its_containers_and_releases_the_object(
+        cluster: Cluster, ns: str) -> None:
+    host = cluster.hosts[0]
+    pod = create_pod(cluster, ns, "bye", host.name, [web()],
+                     terminationGracePeriodSeconds=20)
+    wait_running(cluster, ns, "bye")
+    assert cluster.api().delete(f"/api/v1/namespaces/{ns}/pods/bye").status_code == 200
+    wait_until(lambda: cluster.api().get(f"/api/v1/namespaces/{ns}/pods/bye").status_code == 404,
+               60, "the pod object to be released")
+    assert pod_containers(cluster, host, pod["metadata"]["uid"]) == []
