@@ -186,3 +186,38 @@ def test_deleting_a_pod_stops_its_containers_and_releases_the_object(
     wait_until(lambda: cluster.api().get(f"/api/v1/namespaces/{ns}/pods/bye").status_code == 404,
                60, "the pod object to be released")
     assert pod_containers(cluster, host, pod["metadata"]["uid"]) == []
+
+
+def test_a_readiness_probe_drives_the_ready_condition(cluster: Cluster, ns: str) -> None:
+    host = cluster.hosts[0]
+    probe = {"httpGet": {"path": "/ready", "port": 80}, "periodSeconds": 1, "failureThreshold": 1}
+    pod = create_pod(cluster, ns, "gated", host.name, [web(readinessProbe=probe)])
+
+    def ready() -> str:
+        conditions = pod_status(cluster, ns, "gated").get("conditions") or []
+        return {c["type"]: c["status"] for c in conditions}.get("Ready", "")
+
+    wait_until(lambda: pod_status(cluster, ns, "gated").get("phase") == "Running", 60, "Running")
+    time.sleep(2)  # a few probe periods: /ready does not exist yet
+    assert ready() == "False"
+    [container] = [c for c in pod_containers(cluster, host, pod["metadata"]["uid"])
+                   if c.labels["org.orch.container.name"] == "web"]
+    container.exec_run(["sh", "-c", "echo ok > /www/ready"])
+    wait_until(lambda: ready() == "True", 30, "Ready after the probe succeeds")
+    container.exec_run(["rm", "/www/ready"])
+    wait_until(lambda: ready() == "False", 30, "not Ready after the probe fails")
+    [status] = pod_status(cluster, ns, "gated")["containerStatuses"]
+    assert status["restartCount"] == 0 and "running" in status["state"]
+
+
+def test_a_failing_liveness_probe_restarts_the_container(cluster: Cluster, ns: str) -> None:
+    probe = {"tcpSocket": {"port": 81}, "periodSeconds": 1, "failureThreshold": 2}
+    create_pod(cluster, ns, "sick", cluster.hosts[0].name, [web(livenessProbe=probe)])
+
+    def restarts() -> int:
+        statuses = pod_status(cluster, ns, "sick").get("containerStatuses") or [{}]
+        return statuses[0].get("restartCount", 0)
+
+    wait_until(lambda: restarts() >= 2, 120, "two restarts by the liveness probe")
+    [status] = pod_status(cluster, ns, "sick")["containerStatuses"]
+    assert "terminated" in status.get("lastState", {})

@@ -98,3 +98,16 @@ def test_a_waiting_container_makes_the_pod_unready_with_the_reason():
     assert c["state"] == {"waiting": {"reason": "ErrImagePull", "message": "no such image"}}
     assert status["phase"] == "Pending"
     assert {x["type"]: x["status"] for x in status["conditions"]}["Ready"] == "False"
+
+
+def test_a_container_failing_its_liveness_probe_is_killed():
+    plan = plan_pod(pod(), [pause(), web()], now=0, backoff_base=10, unhealthy={"web"})
+    assert plan.actions == [Kill("web0", "liveness probe failed")]
+
+
+def test_a_container_not_passing_its_readiness_probe_is_running_but_unready():
+    status = compute_status(pod(), [pause(), web()], {}, "h", None, unready={"web"})
+    [c] = status["containerStatuses"]
+    assert "running" in c["state"] and c["ready"] is False
+    assert status["phase"] == "Running"
+    assert {x["type"]: x["status"] for x in status["conditions"]}["Ready"] == "False"

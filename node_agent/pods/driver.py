@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -195,6 +196,24 @@ class DockerDriver:
                 source.mkdir(parents=True, exist_ok=True)
             binds[str(source)] = {"bind": target, "mode": "ro" if mount.get("readOnly") else "rw"}
         return binds
+
+    # --- exec ---
+
+    def exec_status(self, container_id: str, command: list[str], timeout: float) -> int:
+        """Run `command` in the container; its exit code, or -1 when it did not finish within
+        `timeout` seconds (it is left to finish; docker exec has no timeout of its own)."""
+        result: dict[str, int] = {}
+
+        def run() -> None:
+            try:
+                result["code"] = self.client.containers.get(container_id).exec_run(command)[0]
+            except docker.errors.DockerException:
+                result["code"] = -1
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        thread.join(timeout)
+        return result.get("code", -1)
 
     # --- stopping ---
 

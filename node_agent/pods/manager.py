@@ -24,7 +24,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 from node_agent.pods.driver import DockerDriver, DriverError
-from node_agent.pods.model import PAUSE, Kill, Observed, Remove, Start, compute_status, latest, plan_pod
+from node_agent.pods.model import (PAUSE, Kill, Observed, Remove, Start, compute_status, latest,
+                                   plan_pod)
+from node_agent.pods.probes import LIVENESS, READINESS, Prober
 from orchestrator.client import ApiError, ApiUnavailable, Client
 
 log = logging.getLogger(__name__)
@@ -78,6 +80,7 @@ class PodManager:
         self.observed: dict[str, list[Observed]] = {}
         self.workers: dict[str, PodWorker] = {}
         self.last_status: dict[str, dict[str, Any]] = {}
+        self.prober = Prober(on_change=self._wake, exec_in_container=driver.exec_status)
 
     # --- threads ---
 
@@ -155,14 +158,17 @@ class PodManager:
             observed = list(self.observed.get(uid, []))
         worker.resync_at = None
         if pod is None:
+            self.prober.forget_pod(uid)
             self._remove_all(observed, grace=0)
             self.driver.remove_pod_dir(uid)
             return True
         if pod["metadata"].get("deletionTimestamp"):
+            self.prober.forget_pod(uid)
             self._terminate(pod, observed)
             return True
 
-        plan = plan_pod(pod, observed, time.time(), self.backoff_base)
+        unhealthy = self._probe(uid, pod, observed, LIVENESS)
+        plan = plan_pod(pod, observed, time.time(), self.backoff_base, unhealthy)
         waiting = dict(plan.waiting)
         pause = latest(observed, PAUSE)
         for action in plan.actions:
@@ -182,8 +188,20 @@ class PodManager:
             worker.resync_at = time.time() + 5  # retry config/image errors
         if plan.resync_at:
             worker.resync_at = min(worker.resync_at or plan.resync_at, plan.resync_at)
-        self._write_status(pod, observed, waiting)
+        unready = self._probe(uid, pod, observed, READINESS)
+        self._write_status(pod, observed, waiting, unready)
         return False
+
+    def _probe(self, uid: str, pod: dict[str, Any], observed: list[Observed],
+               kind: str) -> set[str]:
+        """Keep probing exactly the running containers; the names whose `kind` probe fails."""
+        pause = latest(observed, PAUSE)
+        running = {o.container: (o.id, o.started_at or time.time()) for o in observed
+                   if o.running and o.container != PAUSE
+                   and o is latest(observed, o.container)}
+        self.prober.ensure(uid, pod, running, pause.ip if pause and pause.running else None)
+        return {name for name, (cid, _) in running.items()
+                if self.prober.verdict(cid, kind) is False}
 
     def _start(self, pod: dict[str, Any], action: Start, pause: Observed | None,
                waiting: dict[str, tuple[str, str]]) -> None:
@@ -254,10 +272,10 @@ class PodManager:
             self.driver.remove(o.id)
 
     def _write_status(self, pod: dict[str, Any], observed: list[Observed],
-                      waiting: dict[str, tuple[str, str]]) -> None:
+                      waiting: dict[str, tuple[str, str]], unready: set[str]) -> None:
         uid = pod["metadata"]["uid"]
         start_time = (pod.get("status") or {}).get("startTime") or now_rfc3339()
-        status = compute_status(pod, observed, waiting, self.host_ip, start_time)
+        status = compute_status(pod, observed, waiting, self.host_ip, start_time, unready)
         with self._lock:
             if self.last_status.get(uid) == status:
                 return

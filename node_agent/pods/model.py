@@ -95,11 +95,13 @@ def should_restart(policy: str, exit_code: int | None) -> bool:
     return False
 
 
-def plan_pod(pod: Pod, observed: list[Observed], now: float, backoff_base: float) -> Plan:
+def plan_pod(pod: Pod, observed: list[Observed], now: float, backoff_base: float,
+             unhealthy: frozenset[str] | set[str] = frozenset()) -> Plan:
     """What to do for a live pod (not being deleted): start the pause container first, then each
     spec container; restart exited ones per restartPolicy after their back-off; replace one whose
     spec changed; remove superseded containers, keeping the last dead one of each (for logs of
-    the previous attempt)."""
+    the previous attempt). A running container in `unhealthy` (its liveness probe failed) is
+    killed; the next sync restarts it per the policy, with back-off."""
     plan = Plan()
     spec = pod["spec"]
     pause = latest(observed, PAUSE)
@@ -125,6 +127,8 @@ def plan_pod(pod: Pod, observed: list[Observed], now: float, backoff_base: float
             if current.spec_hash and current.spec_hash != wanted_hash:
                 plan.actions.append(Kill(current.id, "the container's spec changed"))
                 plan.actions.append(Start(name, current.attempt + 1))
+            elif name in unhealthy:
+                plan.actions.append(Kill(current.id, "liveness probe failed"))
             continue
         if current.spec_hash and current.spec_hash != wanted_hash:
             plan.actions.append(Start(name, current.attempt + 1))
@@ -159,9 +163,11 @@ def _rfc3339(ts: float | None) -> str | None:
 
 
 def compute_status(pod: Pod, observed: list[Observed], waiting: dict[str, tuple[str, str]],
-                   host_ip: str, start_time: str | None) -> dict[str, Any]:
+                   host_ip: str, start_time: str | None,
+                   unready: frozenset[str] | set[str] = frozenset()) -> dict[str, Any]:
     """The pod's status from what docker shows (kubelet's generateAPIPodStatus, simplified):
-    phase, podIP, hostIP, startTime, conditions and one containerStatus per spec container."""
+    phase, podIP, hostIP, startTime, conditions and one containerStatus per spec container.
+    A running container in `unready` (its readiness probe has not succeeded) is not ready."""
     spec = pod["spec"]
     pause = latest(observed, PAUSE)
     statuses, ready_all = [], True
@@ -185,8 +191,9 @@ def compute_status(pod: Pod, observed: list[Observed], waiting: dict[str, tuple[
             ready_all = False
         elif current.running:
             status["state"] = {"running": {"startedAt": _rfc3339(current.started_at)}}
-            status.update(ready=True, started=True, containerID=f"docker://{current.id}",
-                          imageID=current.image_id)
+            status.update(ready=name not in unready, started=True,
+                          containerID=f"docker://{current.id}", imageID=current.image_id)
+            ready_all = ready_all and name not in unready
         else:
             status["state"] = {"terminated": _terminated(current)}
             status.update(containerID=f"docker://{current.id}", imageID=current.image_id)

@@ -1,0 +1,156 @@
+"""Liveness and readiness probes (httpGet, tcpSocket, exec), kubelet-style.
+
+One prober thread per (container id, kind): it waits initialDelaySeconds after the container
+started, then probes every periodSeconds with timeoutSeconds; the verdict flips after
+failureThreshold consecutive failures or successThreshold consecutive successes (ProbeState,
+pure). When a verdict changes, the pod's worker is woken: readiness drives the container's
+`ready` (and the pod's Ready condition); a failed liveness probe gets the container killed, and
+restarted per the pod's restartPolicy.
+
+Probes run from the node (the host's network namespace), where pod IPs are routable.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+LIVENESS, READINESS = "liveness", "readiness"
+
+
+@dataclass
+class ProbeState:
+    """Consecutive results and the verdict. Readiness starts False (not ready until a probe
+    succeeds); liveness starts True (alive until proven otherwise)."""
+
+    success_threshold: int
+    failure_threshold: int
+    verdict: bool
+    successes: int = 0
+    failures: int = 0
+
+    def record(self, ok: bool) -> bool:
+        """Record one result; True when the verdict changed."""
+        if ok:
+            self.successes, self.failures = self.successes + 1, 0
+            if not self.verdict and self.successes >= self.success_threshold:
+                self.verdict = True
+                return True
+        else:
+            self.failures, self.successes = self.failures + 1, 0
+            if self.verdict and self.failures >= self.failure_threshold:
+                self.verdict = False
+                return True
+        return False
+
+
+def resolve_port(port: int | str, container: dict[str, Any]) -> int:
+    if isinstance(port, int):
+        return port
+    if port.isdigit():
+        return int(port)
+    for p in container.get("ports") or []:
+        if p.get("name") == port:
+            return p["containerPort"]
+    raise ValueError(f"no container port named {port!r}")
+
+
+def run_probe(probe: dict[str, Any], container: dict[str, Any], pod_ip: str,
+              exec_in_container: Callable[[list[str], float], int]) -> bool:
+    timeout = float(probe.get("timeoutSeconds", 1))
+    try:
+        if "httpGet" in probe:
+            get = probe["httpGet"]
+            conn = http.client.HTTPConnection(get.get("host") or pod_ip,
+                                              resolve_port(get["port"], container), timeout=timeout)
+            try:
+                headers = {h["name"]: h["value"] for h in get.get("httpHeaders") or []}
+                conn.request("GET", get.get("path", "/"), headers=headers)
+                return 200 <= conn.getresponse().status < 400
+            finally:
+                conn.close()
+        if "tcpSocket" in probe:
+            tcp = probe["tcpSocket"]
+            with socket.create_connection((tcp.get("host") or pod_ip,
+                                           resolve_port(tcp["port"], container)), timeout=timeout):
+                return True
+        if "exec" in probe:
+            return exec_in_container(probe["exec"]["command"], timeout) == 0
+    except (OSError, http.client.HTTPException, ValueError):
+        return False
+    return False
+
+
+class Prober:
+    """The probe threads of one agent, keyed by (container id, kind)."""
+
+    def __init__(self, on_change: Callable[[str], None],
+                 exec_in_container: Callable[[str, list[str], float], int]) -> None:
+        self.on_change = on_change  # called with the pod uid
+        self.exec_in_container = exec_in_container
+        self._lock = threading.Lock()
+        self._states: dict[tuple[str, str], ProbeState] = {}
+        self._stops: dict[tuple[str, str], threading.Event] = {}
+        self._owner: dict[tuple[str, str], str] = {}  # key → pod uid
+
+    def verdict(self, container_id: str, kind: str) -> bool | None:
+        """None when the container has no such probe."""
+        with self._lock:
+            state = self._states.get((container_id, kind))
+            return None if state is None else state.verdict
+
+    def ensure(self, uid: str, pod: dict[str, Any], running: dict[str, tuple[str, float]],
+               pod_ip: str | None) -> None:
+        """Probe exactly the running containers: `running` maps container name → (docker id,
+        started_at epoch). Threads of containers that are gone are stopped."""
+        wanted: dict[tuple[str, str], tuple[dict, dict, float]] = {}
+        for spec in pod["spec"]["containers"]:
+            if spec["name"] not in running or not pod_ip:
+                continue
+            cid, started = running[spec["name"]]
+            for kind, field in ((LIVENESS, "livenessProbe"), (READINESS, "readinessProbe")):
+                if spec.get(field):
+                    wanted[(cid, kind)] = (spec, spec[field], started)
+        with self._lock:
+            for key in [k for k in self._stops if k not in wanted and self._owner.get(k) == uid]:
+                self._stops.pop(key).set()
+                self._states.pop(key, None)
+                self._owner.pop(key, None)
+            for key, (spec, probe, started) in wanted.items():
+                if key in self._stops:
+                    continue
+                self._states[key] = ProbeState(probe.get("successThreshold", 1),
+                                               probe.get("failureThreshold", 3),
+                                               verdict=key[1] == LIVENESS)
+                stop = self._stops[key] = threading.Event()
+                self._owner[key] = uid
+                threading.Thread(target=self._loop, daemon=True, name=f"probe-{key[1][:4]}-{key[0][:8]}",
+                                 args=(uid, key, spec, probe, started, pod_ip, stop)).start()
+
+    def forget_pod(self, uid: str) -> None:
+        with self._lock:
+            for key in [k for k, owner in self._owner.items() if owner == uid]:
+                self._stops.pop(key).set()
+                self._states.pop(key, None)
+                self._owner.pop(key, None)
+
+    def _loop(self, uid, key, spec, probe, started, pod_ip, stop: threading.Event) -> None:
+        cid, _ = key
+        delay = started + probe.get("initialDelaySeconds", 0) - time.time()
+        if delay > 0 and stop.wait(delay):
+            return
+        period = probe.get("periodSeconds", 10)
+        while not stop.is_set():
+            ok = run_probe(probe, spec, pod_ip,
+                           lambda cmd, timeout: self.exec_in_container(cid, cmd, timeout))
+            with self._lock:
+                state = self._states.get(key)
+                changed = state.record(ok) if state is not None else False
+            if changed:
+                self.on_change(uid)
+            stop.wait(period)
