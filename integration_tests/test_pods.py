@@ -221,3 +221,62 @@ def test_a_failing_liveness_probe_restarts_the_container(cluster: Cluster, ns: s
     wait_until(lambda: restarts() >= 2, 120, "two restarts by the liveness probe")
     [status] = pod_status(cluster, ns, "sick")["containerStatuses"]
     assert "terminated" in status.get("lastState", {})
+
+
+def _exec(cluster: Cluster, ns: str, pod: str, command: list[str], stdin: bytes = b"",
+          who: str = "admin"):
+    import base64
+    import json as _json
+    r = cluster.api(who).post(f"/api/v1/namespaces/{ns}/pods/{pod}/exec",
+                              params=[("command", c) for c in command], data=stdin)
+    if r.status_code != 200:
+        return r.status_code, None, None
+    out, code = {"stdout": b"", "stderr": b""}, None
+    for line in r.text.splitlines():
+        frame = _json.loads(line)
+        if "exitCode" in frame:
+            code = frame["exitCode"]
+        else:
+            out[frame["stream"]] += base64.b64decode(frame["data"])
+    return 200, out, code
+
+
+def test_logs_and_exec_through_the_api_return_the_containers_real_output(
+        cluster: Cluster, ns: str) -> None:
+    host = cluster.hosts[-1]
+    create_pod(cluster, ns, "chatty", host.name, [shell(
+        "c", "i=0; while true; do echo line $i; i=$((i+1)); sleep 0.2; done")])
+    wait_running(cluster, ns, "chatty")
+    api = cluster.api()
+    wait_until(lambda: "line 3" in api.get(f"/api/v1/namespaces/{ns}/pods/chatty/log").text,
+               30, "log lines")
+    tail = api.get(f"/api/v1/namespaces/{ns}/pods/chatty/log", params={"tailLines": "2"}).text
+    assert len(tail.splitlines()) == 2 and tail.startswith("line ")
+    with api.get(f"/api/v1/namespaces/{ns}/pods/chatty/log", params={"follow": "true"},
+                 stream=True) as follow:
+        lines = follow.iter_lines(chunk_size=1)
+        first = [next(lines) for _ in range(3)]
+        later = [next(lines) for _ in range(10)]  # keeps coming while the container writes
+    assert first[0].startswith(b"line ") and later[-1].startswith(b"line ")
+
+    code, out, exit_code = _exec(cluster, ns, "chatty",
+                                 ["sh", "-c", "cat; echo oops >&2; hostname; exit 7"], b"hi\n")
+    assert code == 200 and exit_code == 7
+    assert out["stdout"] == b"hi\nchatty\n" and out["stderr"] == b"oops\n"
+    assert _exec(cluster, ns, "chatty", ["id"], who="readonly")[0] == 403
+
+
+def test_logs_of_the_previous_attempt_after_a_crash(cluster: Cluster, ns: str) -> None:
+    create_pod(cluster, ns, "phoenix", cluster.hosts[0].name, [shell(
+        "c", "echo started at $(date +%s%N); sleep 1; exit 1")])
+
+    def restarts() -> int:
+        statuses = pod_status(cluster, ns, "phoenix").get("containerStatuses") or [{}]
+        return statuses[0].get("restartCount", 0)
+
+    wait_until(lambda: restarts() >= 1, 60, "a restart")
+    api = cluster.api()
+    previous = api.get(f"/api/v1/namespaces/{ns}/pods/phoenix/log", params={"previous": "true"})
+    assert previous.status_code == 200 and previous.text.startswith("started at ")
+    current = api.get(f"/api/v1/namespaces/{ns}/pods/phoenix/log")
+    assert current.status_code == 200 and current.text != previous.text

@@ -170,7 +170,8 @@ def _power_on(plan: LabPlan, hosts: tuple[HostPlan, ...], state: LabState,
 def _start_master(plan: LabPlan, hosts: tuple[HostPlan, ...], state: LabState, report: Report,
                   deadline: float) -> None:
     """The credentials, the master on the first host, and the API published on loopback."""
-    init_pki(plan.pki_dir, api_sans(plan), [h.name for h in plan.hosts])
+    init_pki(plan.pki_dir, api_sans(plan), [h.name for h in plan.hosts],
+             {h.name: h.address for h in plan.hosts})
     master = plan.master_host
     if master in hosts and daemons.master_pid(master) is None:
         report(f"{master.name}: starting the master")

@@ -308,6 +308,9 @@ def master_argv(plan: LabPlan, orchestrator_bin: str) -> list[str]:
         f"--tls-cert-file={plan.pki_dir / 'apiserver.crt'}",
         f"--tls-private-key-file={plan.pki_dir / 'apiserver.key'}",
         f"--token-auth-file={plan.pki_dir / 'tokens.json'}",
+        f"--agent-client-cert={plan.pki_dir / 'apiserver-agent-client.crt'}",
+        f"--agent-client-key={plan.pki_dir / 'apiserver-agent-client.key'}",
+        f"--agent-ca-file={plan.pki_dir / 'ca.crt'}",
     ]
 
 
@@ -333,4 +336,6 @@ def agent_argv(plan: LabPlan, host: HostPlan, node_agent_bin: str) -> list[str]:
         f"--node-name={host.name}", f"--node-ip={host.address}", f"--pod-cidr={host.pod_cidr}",
         f"--docker-host={host.docker_url}", f"--root-dir={host.agent_root}",
         f"--crash-backoff={LAB_CRASH_BACKOFF}",
+        f"--tls-cert-file={plan.pki_dir / f'node-{host.name}-serving.crt'}",
+        f"--tls-private-key-file={plan.pki_dir / f'node-{host.name}-serving.key'}",
     ]

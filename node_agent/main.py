@@ -9,14 +9,15 @@ It talks only to the API server (with its node token) and to its own dockerd.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import signal
-import threading
 from pathlib import Path
 
 import click
 
 from node_agent import __version__
+from orchestrator.tls import AGENT_PORT
 
 
 @click.group()
@@ -39,9 +40,14 @@ def main() -> None:
               type=click.Path(file_okay=False))
 @click.option("--crash-backoff", default=10.0, show_default=True,
               help="seconds before the first restart of a crashed container (doubles, max 300)")
+@click.option("--tls-cert-file", type=click.Path(exists=True, dir_okay=False),
+              help="serving certificate for logs and exec (without it they are not served)")
+@click.option("--tls-private-key-file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--port", default=AGENT_PORT, show_default=True, type=int)
 @click.option("-v", "--verbose", is_flag=True)
 def run(api_url: str, ca_file: str, token_file: str, node_name: str, node_ip: str,
         pod_cidr: str | None, docker_host: str, root_dir: str, crash_backoff: float,
+        tls_cert_file: str | None, tls_private_key_file: str | None, port: int,
         verbose: bool) -> None:
     """Register this node, keep its heartbeat, and run the pods bound to it."""
     import tenacity
@@ -70,10 +76,23 @@ def run(api_url: str, ca_file: str, token_file: str, node_name: str, node_ip: st
     node.start()
     pods.start()
     log.warning("node %s registered (pod CIDR %s); running its pods", node_name, node.pod_cidr)
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    stop.wait()
+    asyncio.run(_serve_until_signalled(docker_host, node_ip, port, tls_cert_file,
+                                       tls_private_key_file, ca_file))
     # Stopping the agent leaves the pods running: a restarted agent adopts them.
     node.stopping.set()
     pods.stop()
+
+
+async def _serve_until_signalled(docker_host: str, address: str, port: int, cert: str | None,
+                                 key: str | None, client_ca: str) -> None:
+    from node_agent.server import AgentServer, serve, server_ssl_context
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    if cert and key:
+        await serve(AgentServer(docker_host), address, port,
+                    server_ssl_context(cert, key, client_ca), stop)
+    else:
+        await stop.wait()

@@ -12,6 +12,7 @@ import click
 import tenacity
 
 from orchestrator import __version__
+from orchestrator.tls import shrink_tls_read_buffers
 
 
 @click.group()
@@ -29,9 +30,15 @@ def main() -> None:
 @click.option("--tls-private-key-file", required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--token-auth-file", required=True, type=click.Path(exists=True, dir_okay=False),
               help="tokens.json (see orchestrator init-pki)")
+@click.option("--agent-client-cert", type=click.Path(exists=True, dir_okay=False),
+              help="client certificate towards node agents (pods/log, pods/exec)")
+@click.option("--agent-client-key", type=click.Path(exists=True, dir_okay=False))
+@click.option("--agent-ca-file", type=click.Path(exists=True, dir_okay=False),
+              help="CA that signed the agents' serving certificates")
 @click.option("-v", "--verbose", is_flag=True)
 def serve(etcd_servers: str, bind_address: str, secure_port: int, tls_cert_file: str,
-          tls_private_key_file: str, token_auth_file: str, verbose: bool) -> None:
+          tls_private_key_file: str, token_auth_file: str, agent_client_cert: str | None,
+          agent_client_key: str | None, agent_ca_file: str | None, verbose: bool) -> None:
     """Serve the Kubernetes-shaped API over TLS, backed by the etcd cluster."""
     from orchestrator.api.auth import TokenAuthenticator
     from orchestrator.api.objects import Objects
@@ -51,29 +58,21 @@ def serve(etcd_servers: str, bind_address: str, secure_port: int, tls_cert_file:
                 "waiting for etcd at %s: %s", etcd_servers, state.outcome.exception())):
         with attempt:
             objects.ensure_system_namespaces()
-    server = ApiServer(objects, TokenAuthenticator.from_file(Path(token_auth_file)))
+    agent_tls = None
+    if agent_client_cert and agent_client_key:
+        agent_tls = ssl.create_default_context(cafile=agent_ca_file)
+        agent_tls.load_cert_chain(agent_client_cert, agent_client_key)
+    server = ApiServer(objects, TokenAuthenticator.from_file(Path(token_auth_file)),
+                       agent_tls=agent_tls)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(tls_cert_file, tls_private_key_file)
     asyncio.run(_serve(server, objects, bind_address, secure_port, context))
 
 
-# asyncio's TLS transport gives every connection a read buffer of SSLProtocol.max_size (256 KiB
-# in CPython 3.11-3.13): with a thousand watch streams that is most of the master's memory. A
-# TLS record is at most 16 KiB, so 32 KiB loses no throughput worth having.
-TLS_READ_BUFFER = 32 * 1024
-
-
-def _shrink_tls_read_buffers() -> None:
-    import asyncio.sslproto
-
-    if getattr(asyncio.sslproto.SSLProtocol, "max_size", 0) > TLS_READ_BUFFER:
-        asyncio.sslproto.SSLProtocol.max_size = TLS_READ_BUFFER
-
-
 async def _serve(server, objects, host: str, port: int, context: ssl.SSLContext) -> None:
     from aiohttp import web
 
-    _shrink_tls_read_buffers()
+    shrink_tls_read_buffers()
 
     runner = web.AppRunner(server.app(), access_log=None, handler_cancellation=True)
     await runner.setup()

@@ -7,6 +7,11 @@
     apiserver.crt apiserver.key   the API server's certificate, signed by the CA, with the SANs
     tokens.json                   every token with its user and groups (the server reads this)
     admin.token readonly.token node-<name>.token   one token per file (clients read these)
+    apiserver-agent-client.crt/.key  the API server's client certificate towards node agents
+    node-<name>-serving.crt/.key     each node agent's serving certificate (logs, exec)
+
+The agents accept only clients whose certificate the CA signed with CN APISERVER_CLIENT_CN:
+logs and exec reach a node only through the API server, which authorizes them.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from orchestrator.tls import APISERVER_CLIENT_CN
 
 DEFAULT_SANS = ("localhost", "127.0.0.1", "kubernetes", "kubernetes.default",
                 "kubernetes.default.svc", "kubernetes.default.svc.cluster.local", "10.96.0.1")
@@ -39,7 +46,7 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
 
 
 def _cert(subject: str, key, issuer_name: x509.Name, issuer_key, *, ca: bool,
-          sans: list[str] = (), days: int) -> x509.Certificate:
+          sans: list[str] = (), days: int, client: bool = False) -> x509.Certificate:
     now = datetime.datetime.now(datetime.timezone.utc)
     builder = (x509.CertificateBuilder()
                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
@@ -61,32 +68,45 @@ def _cert(subject: str, key, issuer_name: x509.Name, issuer_key, *, ca: bool,
                 names.append(x509.IPAddress(ipaddress.ip_address(san)))
             except ValueError:
                 names.append(x509.DNSName(san))
-        builder = (builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
-                   .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
-                                  critical=False))
+        if names:
+            builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+        usage = ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH
+        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
     return builder.sign(issuer_key, hashes.SHA256())
 
 
-def init_pki(directory: Path, sans: list[str], nodes: list[str]) -> dict[str, Path]:
+def init_pki(directory: Path, sans: list[str], nodes: list[str],
+             node_addresses: dict[str, str] | None = None) -> dict[str, Path]:
+    """`node_addresses` (name → IP) gets each node a serving certificate for its agent."""
+    node_addresses = node_addresses or {n: "" for n in nodes}
     directory.mkdir(parents=True, exist_ok=True)
     paths = {name: directory / name for name in (
-        "ca.crt", "ca.key", "apiserver.crt", "apiserver.key", "tokens.json", "admin.token",
-        "readonly.token")}
+        "ca.crt", "ca.key", "tokens.json", "admin.token", "readonly.token")}
     if not paths["ca.crt"].exists():
         ca_key = ec.generate_private_key(ec.SECP256R1())
         ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "orchestrator-ca")])
         ca = _cert("orchestrator-ca", ca_key, ca_name, ca_key, ca=True, days=3650)
         _write_private(paths["ca.key"], _key_pem(ca_key))
         paths["ca.crt"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    if not paths["apiserver.crt"].exists():
-        ca = x509.load_pem_x509_certificate(paths["ca.crt"].read_bytes())
-        ca_key = serialization.load_pem_private_key(paths["ca.key"].read_bytes(), None)
+    ca = x509.load_pem_x509_certificate(paths["ca.crt"].read_bytes())
+    ca_key = serialization.load_pem_private_key(paths["ca.key"].read_bytes(), None)
+
+    def issue(stem: str, subject: str, cert_sans: list[str], client: bool = False) -> None:
+        crt, key_path = directory / f"{stem}.crt", directory / f"{stem}.key"
+        paths[f"{stem}.crt"], paths[f"{stem}.key"] = crt, key_path
+        if crt.exists():
+            return
         key = ec.generate_private_key(ec.SECP256R1())
-        all_sans = list(dict.fromkeys([*DEFAULT_SANS, *sans]))
-        cert = _cert("orchestrator-apiserver", key, ca.subject, ca_key, ca=False, sans=all_sans,
-                     days=825)
-        _write_private(paths["apiserver.key"], _key_pem(key))
-        paths["apiserver.crt"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        cert = _cert(subject, key, ca.subject, ca_key, ca=False, sans=cert_sans, days=825,
+                     client=client)
+        _write_private(key_path, _key_pem(key))
+        crt.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+
+    issue("apiserver", "orchestrator-apiserver", list(dict.fromkeys([*DEFAULT_SANS, *sans])))
+    issue("apiserver-agent-client", APISERVER_CLIENT_CN, [], client=True)
+    for node, address in node_addresses.items():
+        issue(f"node-{node}-serving", f"system:node:{node}",
+              [node, *([address] if address else [])])
 
     tokens = json.loads(paths["tokens.json"].read_text()) if paths["tokens.json"].exists() \
         else {"tokens": []}

@@ -21,12 +21,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import ssl
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import aiohttp
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client import generate_latest
@@ -41,6 +43,7 @@ from orchestrator.api.status import ApiError, bad_request, forbidden, from_excep
 from orchestrator.store import StoreError
 from orchestrator.store.errors import Gone
 from orchestrator.store.watchcache import WatchEvent
+from orchestrator.tls import AGENT_PORT
 
 log = logging.getLogger(__name__)
 
@@ -103,11 +106,15 @@ class Metrics:
 
 class ApiServer:
     def __init__(self, objects: Objects, authenticator: TokenAuthenticator,
-                 workers: int = 32) -> None:
+                 workers: int = 32, agent_tls: ssl.SSLContext | None = None) -> None:
+        """`agent_tls`: the client context towards node agents (pods/log, pods/exec); without
+        it those subresources answer 501."""
         self.objects = objects
         self.authenticator = authenticator
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="api")
         self.metrics = Metrics()
+        self.agent_tls = agent_tls
+        self._agent_http: aiohttp.ClientSession | None = None  # made on the server's loop
 
     # --- plumbing ---
 
@@ -267,15 +274,15 @@ class ApiServer:
 
     def _verb(self, request: web.Request, t: Target) -> str:
         method = request.method
-        if t.subresource in ("log", "exec"):
-            raise ApiError(501, "NotImplemented", f"pods/{t.subresource} is served through the "
-                           "node agents, which have not landed yet")
+        if t.subresource == "log" and method != "GET" or t.subresource == "exec" and method != "POST":
+            raise ApiError(405, "MethodNotAllowed", f"pods/{t.subresource} takes "
+                           f"{'GET' if t.subresource == 'log' else 'POST'}")
         if method == "GET":
             if t.name:
                 return "get"
             return "watch" if request.query.get("watch") in ("1", "true") else "list"
         if method == "POST":
-            if t.subresource == "binding":
+            if t.subresource in ("binding", "exec"):
                 return "create"
             if t.name:
                 raise ApiError(405, "MethodNotAllowed", "POST is for collections")
@@ -295,10 +302,58 @@ class ApiServer:
                 raise bad_request(f"the request body is not valid JSON: {e}") from None
         return request[BODY]
 
-    async def _do_get(self, request: web.Request, t: Target) -> web.Response:
+    async def _do_get(self, request: web.Request, t: Target) -> web.StreamResponse:
+        if t.subresource == "log":
+            q = request.query
+            params = {k: q[k] for k in ("follow", "tailLines", "previous", "timestamps") if k in q}
+            return await self._proxy_to_agent(request, t, "containerLogs", params)
         if t.subresource == "scale":
             return _json(await self._run(self.objects.get_scale, t.rt, t.namespace, t.name))
         return _json(await self._run(self.objects.get, t.rt, t.namespace, t.name))
+
+    async def _proxy_to_agent(self, request: web.Request, t: Target, endpoint: str, params,
+                              body: bytes | None = None) -> web.StreamResponse:
+        """Forward to the agent of the pod's node over mutual TLS and stream its answer back."""
+        if self.agent_tls is None:
+            raise ApiError(501, "NotImplemented", "this API server has no client certificate "
+                           "for node agents (--agent-client-cert)")
+        pod = await self._run(self.objects.get, t.rt, t.namespace, t.name)
+        node_name = pod["spec"].get("nodeName")
+        if not node_name:
+            raise bad_request(f'pod "{t.name}" does not have a host assigned')
+        names = [c["name"] for c in pod["spec"]["containers"]]
+        container = request.query.get("container") or (names[0] if len(names) == 1 else None)
+        if container is None:
+            raise bad_request(f"a container name must be specified for pod {t.name}, choose "
+                              f"one of: [{' '.join(names)}]")
+        if container not in names:
+            raise bad_request(f"container {container} is not valid for pod {t.name}")
+        node = await self._run(self.objects.get, by_path("", "v1", "nodes"), None, node_name)
+        addresses = (node.get("status") or {}).get("addresses") or []
+        address = next((a["address"] for a in addresses if a["type"] == "InternalIP"), None)
+        if address is None:
+            raise ApiError(503, "ServiceUnavailable", f"node {node_name} has no address yet")
+        url = f"https://{address}:{AGENT_PORT}/{endpoint}/{t.namespace}/{t.name}/{container}"
+        if self._agent_http is None:
+            self._agent_http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(
+                total=None, sock_connect=5))
+        try:
+            upstream = await self._agent_http.request(
+                "POST" if endpoint == "exec" else "GET", url, params=params, data=body,
+                ssl=self.agent_tls)
+        except (aiohttp.ClientError, OSError) as e:
+            raise ApiError(503, "ServiceUnavailable", f"cannot reach the agent of node "
+                           f"{node_name} at {address}: {e}") from None
+        async with upstream:
+            if upstream.status >= 400:
+                return web.Response(body=await upstream.read(), status=upstream.status,
+                                    content_type="application/json")
+            response = web.StreamResponse(headers={
+                "Content-Type": upstream.headers.get("Content-Type", "text/plain")})
+            await response.prepare(request)
+            async for chunk in upstream.content.iter_any():
+                await response.write(chunk)
+            return response
 
     async def _do_list(self, request: web.Request, t: Target) -> web.Response:
         q = request.query
@@ -310,7 +365,13 @@ class ApiServer:
         return _json({"kind": f"{t.rt.kind}List", "apiVersion": t.rt.api_version,
                       "metadata": {"resourceVersion": str(revision)}, "items": items})
 
-    async def _do_create(self, request: web.Request, t: Target) -> web.Response:
+    async def _do_create(self, request: web.Request, t: Target) -> web.StreamResponse:
+        if t.subresource == "exec":
+            commands = request.query.getall("command", [])
+            if not commands:
+                raise bad_request("at least one command= parameter is required")
+            return await self._proxy_to_agent(request, t, "exec", [("command", c) for c in commands],
+                                              body=await request.read())
         body = await self._body(request)
         if t.subresource == "binding":
             return _json(await self._run(self.objects.bind, t.namespace, t.name, body), 201)
