@@ -52,6 +52,7 @@ def run(api_url: str, ca_file: str, token_file: str, node_name: str, node_ip: st
     """Register this node, keep its heartbeat, and run the pods bound to it."""
     import tenacity
 
+    from node_agent.network.manager import NetworkManager
     from node_agent.node import NodeAgent
     from node_agent.pods.driver import DockerDriver
     from node_agent.pods.manager import PodManager
@@ -73,13 +74,16 @@ def run(api_url: str, ca_file: str, token_file: str, node_name: str, node_ip: st
     root.mkdir(parents=True, exist_ok=True)
     pods = PodManager(client, DockerDriver(docker_host, root), node_name, node_ip,
                       backoff_base=crash_backoff)
+    network = NetworkManager(client, node_name, node.pod_cidr)
     node.start()
+    network.start()
     pods.start()
     log.warning("node %s registered (pod CIDR %s); running its pods", node_name, node.pod_cidr)
     asyncio.run(_serve_until_signalled(docker_host, node_ip, port, tls_cert_file,
                                        tls_private_key_file, ca_file))
     # Stopping the agent leaves the pods running: a restarted agent adopts them.
     node.stopping.set()
+    network.stopping.set()
     pods.stop()
 
 

@@ -1,0 +1,77 @@
+"""Keeps this node's routes and NAT rules in line with the Nodes the API knows (I/O).
+
+Routes to other nodes' pod CIDRs carry our own route protocol number (ROUTE_PROTO), so routes
+made by someone else (the host's provisioning, an operator) are never deleted; ours are replaced
+when a node moves and removed when it goes. Runs in the host's network namespace.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import subprocess
+import threading
+
+from pyroute2 import IPRoute
+
+from node_agent.network.plan import desired_routes, masquerade_jump, masquerade_ruleset
+from orchestrator.client import ApiError, Client
+
+log = logging.getLogger(__name__)
+
+ROUTE_PROTO = 186  # "orch": an unassigned number in /etc/iproute2/rt_protos
+RESYNC = 30.0
+
+
+class NetworkManager:
+    def __init__(self, client: Client, node_name: str, pod_cidr: str | None) -> None:
+        self.client, self.node_name, self.pod_cidr = client, node_name, pod_cidr
+        self.stopping = threading.Event()
+
+    def start(self) -> None:
+        threading.Thread(target=self._loop, name="pod-network", daemon=True).start()
+
+    def _loop(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                self.sync_masquerade()
+                nodes = self.client.list("nodes")
+                self.sync_routes(nodes.items)
+                items = {n["metadata"]["name"]: n for n in nodes.items}
+                for event in self.client.watch("nodes", resource_version=nodes.resource_version,
+                                               timeout_seconds=int(RESYNC)):
+                    if event.type == "DELETED":
+                        items.pop(event.object["metadata"]["name"], None)
+                    elif event.type != "BOOKMARK":
+                        items[event.object["metadata"]["name"]] = event.object
+                    self.sync_routes(list(items.values()))
+            except (ApiError, OSError, subprocess.SubprocessError) as e:
+                log.warning("pod network sync: %s", e)
+                self.stopping.wait(1)
+
+    def sync_routes(self, nodes: list[dict]) -> None:
+        wanted = desired_routes(nodes, self.node_name)
+        with IPRoute() as ipr:
+            have = {}
+            for r in ipr.get_routes(family=2, proto=ROUTE_PROTO):
+                dst = f"{r.get_attr('RTA_DST')}/{r['dst_len']}"
+                have[dst] = r.get_attr("RTA_GATEWAY")
+            for dst, gateway in wanted.items():
+                if have.get(dst) != gateway:
+                    ipr.route("replace", dst=dst, gateway=gateway, proto=ROUTE_PROTO)
+                    log.info("route %s via %s", dst, gateway)
+            for dst in have.keys() - wanted.keys():
+                ipr.route("del", dst=dst, proto=ROUTE_PROTO)
+                log.info("route %s removed", dst)
+
+    def sync_masquerade(self) -> None:
+        if not self.pod_cidr:
+            return
+        ipaddress.ip_network(self.pod_cidr)  # refuse to put garbage into iptables
+        subprocess.run(["iptables-restore", "--noflush"], input=masquerade_ruleset(),
+                       text=True, check=True, capture_output=True, timeout=30)
+        jump = masquerade_jump(self.pod_cidr)
+        if subprocess.run(["iptables", "-t", "nat", "-C", *jump], capture_output=True,
+                          timeout=30).returncode != 0:
+            subprocess.run(["iptables", "-t", "nat", "-I", *jump], check=True,
+                           capture_output=True, timeout=30)
