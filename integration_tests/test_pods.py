@@ -224,11 +224,13 @@ def test_a_failing_liveness_probe_restarts_the_container(cluster: Cluster, ns: s
 
 
 def _exec(cluster: Cluster, ns: str, pod: str, command: list[str], stdin: bytes = b"",
-          who: str = "admin"):
+          who: str = "admin", container: str | None = None):
+    """pods/{pod}/exec through the API: (HTTP code, {"stdout", "stderr"}, exit code)."""
     import base64
     import json as _json
+    params = [("container", container)] if container else []
     r = cluster.api(who).post(f"/api/v1/namespaces/{ns}/pods/{pod}/exec",
-                              params=[("command", c) for c in command], data=stdin)
+                              params=params + [("command", c) for c in command], data=stdin)
     if r.status_code != 200:
         return r.status_code, None, None
     out, code = {"stdout": b"", "stderr": b""}, None
@@ -238,7 +240,7 @@ def _exec(cluster: Cluster, ns: str, pod: str, command: list[str], stdin: bytes 
             code = frame["exitCode"]
         else:
             out[frame["stream"]] += base64.b64decode(frame["data"])
-    return 200, out, code
+    return r.status_code, out, code
 
 
 def test_logs_and_exec_through_the_api_return_the_containers_real_output(
@@ -280,3 +282,54 @@ def test_logs_of_the_previous_attempt_after_a_crash(cluster: Cluster, ns: str) -
     assert previous.status_code == 200 and previous.text.startswith("started at ")
     current = api.get(f"/api/v1/namespaces/{ns}/pods/phoenix/log")
     assert current.status_code == 200 and current.text != previous.text
+
+
+def test_volumes_configmap_secret_and_a_shared_empty_dir(cluster: Cluster, ns: str) -> None:
+    api = cluster.api()
+    api.post(f"/api/v1/namespaces/{ns}/configmaps", json={
+        "metadata": {"name": "cfg"}, "data": {"app.conf": "color=blue\n", "other": "x"}}
+    ).raise_for_status()
+    api.post(f"/api/v1/namespaces/{ns}/secrets", json={
+        "metadata": {"name": "creds"}, "stringData": {"password": "hunter2"}}).raise_for_status()
+    volumes = [
+        {"name": "config", "configMap": {"name": "cfg", "items": [
+            {"key": "app.conf", "path": "conf/app.conf"}]}},
+        {"name": "secret", "secret": {"secretName": "creds", "defaultMode": 0o400}},
+        {"name": "shared", "emptyDir": {}},
+    ]
+    writer = shell("writer", "echo from-writer > /shared/note; sleep 3600")
+    writer["volumeMounts"] = [{"name": "shared", "mountPath": "/shared"}]
+    reader = shell("reader", "sleep 3600")
+    reader["volumeMounts"] = [{"name": "shared", "mountPath": "/data"},
+                              {"name": "config", "mountPath": "/etc/app"},
+                              {"name": "secret", "mountPath": "/etc/creds", "readOnly": True}]
+    create_pod(cluster, ns, "vols", cluster.hosts[0].name, [writer, reader], volumes=volumes)
+    wait_running(cluster, ns, "vols")
+
+    def run(script: str) -> str:
+        code, out, exit_code = _exec(cluster, ns, "vols", ["sh", "-c", script],
+                                     container="reader")
+        assert code == 200 and exit_code == 0, out
+        return out["stdout"].decode()
+
+    assert run("cat /etc/app/conf/app.conf") == "color=blue\n"
+    assert run("ls /etc/app") == "conf\n"  # only the listed item
+    assert run("cat /etc/creds/password") == "hunter2"
+    assert run("stat -c %a /etc/creds/password") == "400\n"
+    wait_until(lambda: run("cat /data/note 2>/dev/null || true") == "from-writer\n", 30,
+               "the writer's file in the shared emptyDir")
+
+
+def test_a_pod_whose_configmap_is_missing_says_so(cluster: Cluster, ns: str) -> None:
+    container = web()
+    container["volumeMounts"] = [{"name": "config", "mountPath": "/etc/app"}]
+    create_pod(cluster, ns, "novol", cluster.hosts[0].name, [container],
+               volumes=[{"name": "config", "configMap": {"name": "absent"}}])
+
+    def waiting() -> dict:
+        statuses = pod_status(cluster, ns, "novol").get("containerStatuses") or [{}]
+        return (statuses[0].get("state") or {}).get("waiting") or {}
+
+    state = wait_until(lambda: waiting().get("reason") == "CreateContainerConfigError"
+                       and waiting(), 60, "CreateContainerConfigError")
+    assert 'configmap "absent"' in state["message"]

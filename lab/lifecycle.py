@@ -165,6 +165,7 @@ def _power_on(plan: LabPlan, hosts: tuple[HostPlan, ...], state: LabState,
         with ThreadPoolExecutor(len(reachable)) as pool:
             list(pool.map(lambda h: daemons.wait_etcd(h, deadline), reachable))
     _start_master(plan, hosts, state, report, deadline)
+    _start_agents(plan, hosts, state, report, deadline)
 
 
 def _start_master(plan: LabPlan, hosts: tuple[HostPlan, ...], state: LabState, report: Report,
@@ -181,10 +182,16 @@ def _start_master(plan: LabPlan, hosts: tuple[HostPlan, ...], state: LabState, r
         daemons.start_forwarder(plan, state.api_port)
     if master.name not in state.partitioned and master.name not in state.powered_off:
         daemons.wait_api(plan, state.api_port, deadline)
+
+
+def _start_agents(plan: LabPlan, hosts: tuple[HostPlan, ...], state: LabState, report: Report,
+                  deadline: float) -> None:
+    """A node agent on each of `hosts`, and (when the master is reachable) their Nodes Ready."""
     for host in hosts:
         if daemons.agent_pid(host) is None:
             report(f"{host.name}: starting the node agent")
             daemons.start_agent(plan, host)
+    master = plan.master_host
     if master.name not in state.partitioned and master.name not in state.powered_off:
         reachable = [h for h in hosts if h.name not in state.partitioned]
         daemons.wait_nodes_ready(plan, reachable, state.api_port, deadline)

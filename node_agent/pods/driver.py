@@ -96,7 +96,10 @@ class DockerDriver:
     # --- app containers ---
 
     def start_container(self, pod: dict[str, Any], spec: dict[str, Any], attempt: int,
-                        pause_id: str, env: dict[str, str]) -> str:
+                        pause_id: str, env: dict[str, str],
+                        prepared: dict[str, Path] | None = None) -> str:
+        """`prepared`: host directories of the pod's configMap and secret volumes, by volume
+        name (the worker writes them from the API's objects)."""
         self._ensure_image(spec["image"], spec.get("imagePullPolicy", "IfNotPresent"))
         options: dict[str, Any] = {
             "name": container_name(pod, spec["name"], attempt),
@@ -104,7 +107,7 @@ class DockerDriver:
             "network_mode": f"container:{pause_id}",
             "ipc_mode": f"container:{pause_id}",
             "environment": env,
-            "volumes": self._binds(pod, spec),
+            "volumes": self._binds(pod, spec, prepared or {}),
             "restart_policy": {"Name": "no"},
         }
         if spec.get("command"):
@@ -170,7 +173,8 @@ class DockerDriver:
     def pod_dir(self, pod: dict[str, Any]) -> Path:
         return self.root_dir / "pods" / pod["metadata"]["uid"]
 
-    def _binds(self, pod: dict[str, Any], spec: dict[str, Any]) -> dict[str, dict[str, str]]:
+    def _binds(self, pod: dict[str, Any], spec: dict[str, Any],
+               prepared: dict[str, Path]) -> dict[str, dict[str, str]]:
         volumes = {v["name"]: v for v in pod["spec"].get("volumes") or []}
         binds: dict[str, dict[str, str]] = {}
         for mount in spec.get("volumeMounts") or []:
@@ -186,10 +190,11 @@ class DockerDriver:
                 elif kind in ("Directory", "File") and not source.exists():
                     raise DriverError("CreateContainerConfigError",
                                       f"hostPath {source} does not exist (type {kind})")
+            elif mount["name"] in prepared:
+                source = prepared[mount["name"]]
             else:
                 raise DriverError("CreateContainerConfigError",
-                                  f"volume {mount['name']!r}: configMap and secret volumes are "
-                                  "not supported by this agent yet")
+                                  f"volume {mount['name']!r} was not prepared")
             target = mount["mountPath"]
             if mount.get("subPath"):
                 source = source / mount["subPath"]
@@ -229,6 +234,27 @@ class DockerDriver:
             self.client.api.remove_container(container_id, force=True)
         except docker.errors.NotFound:
             pass
+
+    def write_volume(self, pod: dict[str, Any], kind: str, volume: str,
+                     files: dict[str, tuple[bytes, int]]) -> Path:
+        """Make the host directory of a configMap/secret volume hold exactly `files`
+        (relative path → (content, mode)); each file is replaced atomically."""
+        root = self.pod_dir(pod) / "volumes" / kind / volume
+        root.mkdir(parents=True, exist_ok=True)
+        for relative, (content, mode) in files.items():
+            target = (root / relative).resolve()
+            if root.resolve() not in target.parents:
+                raise DriverError("CreateContainerConfigError", f"path {relative!r} leaves the "
+                                  "volume")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.tmp")
+            tmp.write_bytes(content)
+            tmp.chmod(mode)
+            tmp.rename(target)
+        for existing in [p for p in root.rglob("*") if p.is_file()]:
+            if str(existing.relative_to(root)) not in files:
+                existing.unlink()
+        return root
 
     def remove_pod_dir(self, pod_uid: str) -> None:
         import shutil

@@ -21,6 +21,7 @@ import logging
 import threading
 import time
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from node_agent.pods.driver import DockerDriver, DriverError
@@ -210,7 +211,8 @@ class PodManager:
             if pause is None or not pause.ip:
                 raise DriverError("ContainerCreating", "the pod sandbox has no IP yet")
             env = self._env(pod, spec, pause.ip)
-            self.driver.start_container(pod, spec, action.attempt, pause.id, env)
+            prepared = self._prepare_volumes(pod, spec)
+            self.driver.start_container(pod, spec, action.attempt, pause.id, env, prepared)
         except DriverError as e:
             log.warning("pod %s/%s container %s: %s", pod["metadata"]["namespace"],
                         pod["metadata"]["name"], spec["name"], e)
@@ -243,6 +245,46 @@ class PodManager:
                                   f'{what} "{ref["name"]}" key "{ref["key"]}": '
                                   f"{'not found' if isinstance(e, KeyError) else e}") from e
         return env
+
+    def _prepare_volumes(self, pod: dict[str, Any], spec: dict[str, Any]) -> dict[str, Path]:
+        """Write the configMap and secret volumes that `spec` mounts from the API's current
+        objects (read when a container starts)."""
+        volumes = {v["name"]: v for v in pod["spec"].get("volumes") or []}
+        namespace = pod["metadata"]["namespace"]
+        prepared: dict[str, Path] = {}
+        for mount in spec.get("volumeMounts") or []:
+            volume = volumes[mount["name"]]
+            source = volume.get("configMap") or volume.get("secret")
+            if source is None or mount["name"] in prepared:
+                continue
+            kind = "configmaps" if "configMap" in volume else "secrets"
+            name = source.get("name") or source.get("secretName")
+            try:
+                obj = self.client.get(kind, name, namespace)
+            except ApiError as e:
+                if e.code == 404 and source.get("optional"):
+                    obj = {}
+                else:
+                    raise DriverError("CreateContainerConfigError",
+                                      f'{kind[:-1]} "{name}" for volume "{mount["name"]}": '
+                                      f"{e.message}") from e
+            if kind == "secrets":
+                data = {k: base64.b64decode(v) for k, v in (obj.get("data") or {}).items()}
+            else:
+                data = {k: v.encode() for k, v in (obj.get("data") or {}).items()}
+                data.update({k: base64.b64decode(v) for k, v in (obj.get("binaryData") or {}).items()})
+            mode = source.get("defaultMode", 0o644)
+            items = source.get("items")
+            files: dict[str, tuple[bytes, int]] = {}
+            for item in items or [{"key": k, "path": k} for k in data]:
+                if item["key"] not in data:
+                    if source.get("optional"):
+                        continue
+                    raise DriverError("CreateContainerConfigError",
+                                      f'{kind[:-1]} "{name}" has no key "{item["key"]}"')
+                files[item["path"]] = (data[item["key"]], item.get("mode") or mode)
+            prepared[mount["name"]] = self.driver.write_volume(pod, kind, mount["name"], files)
+        return prepared
 
     def _terminate(self, pod: dict[str, Any], observed: list[Observed]) -> None:
         """Graceful deletion: SIGTERM the app containers, SIGKILL after the grace period, then
