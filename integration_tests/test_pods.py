@@ -333,3 +333,20 @@ def test_a_pod_whose_configmap_is_missing_says_so(cluster: Cluster, ns: str) -> 
     state = wait_until(lambda: waiting().get("reason") == "CreateContainerConfigError"
                        and waiting(), 60, "CreateContainerConfigError")
     assert 'configmap "absent"' in state["message"]
+
+
+def test_a_container_that_belongs_to_no_pod_is_removed(cluster: Cluster) -> None:
+    host = cluster.hosts[0]
+    client = cluster.docker(host)
+    try:
+        orphan = client.containers.run("orch/web:1", detach=True, labels={
+            TEST_POD_LABEL: "00000000-dead-beef-0000-000000000000",
+            "org.orch.pod.namespace": "default", "org.orch.pod.name": "ghost",
+            "org.orch.container.name": "web", "org.orch.container.attempt": "0"})
+
+        def gone() -> bool:
+            return not client.containers.list(all=True, filters={"id": orphan.id})
+
+        wait_until(gone, 30, "the agent to remove the orphaned container")
+    finally:
+        client.close()
