@@ -35,10 +35,13 @@ def main() -> None:
 @click.option("--agent-client-key", type=click.Path(exists=True, dir_okay=False))
 @click.option("--agent-ca-file", type=click.Path(exists=True, dir_okay=False),
               help="CA that signed the agents' serving certificates")
+@click.option("--scheduler/--no-scheduler", default=True, show_default=True,
+              help="run the scheduler in this process")
 @click.option("-v", "--verbose", is_flag=True)
 def serve(etcd_servers: str, bind_address: str, secure_port: int, tls_cert_file: str,
           tls_private_key_file: str, token_auth_file: str, agent_client_cert: str | None,
-          agent_client_key: str | None, agent_ca_file: str | None, verbose: bool) -> None:
+          agent_client_key: str | None, agent_ca_file: str | None, scheduler: bool,
+          verbose: bool) -> None:
     """Serve the Kubernetes-shaped API over TLS, backed by the etcd cluster."""
     from orchestrator.api.auth import TokenAuthenticator
     from orchestrator.api.objects import Objects
@@ -58,6 +61,12 @@ def serve(etcd_servers: str, bind_address: str, secure_port: int, tls_cert_file:
                 "waiting for etcd at %s: %s", etcd_servers, state.outcome.exception())):
         with attempt:
             objects.ensure_system_namespaces()
+    if scheduler:
+        # One master in the lab today: leader election (the controllers issue) makes several safe
+        # to run; binding is a compare-and-swap, so even two schedulers never bind a pod twice.
+        from orchestrator.scheduler.loop import Scheduler
+
+        Scheduler(objects).start()
     agent_tls = None
     if agent_client_cert and agent_client_key:
         agent_tls = ssl.create_default_context(cafile=agent_ca_file)

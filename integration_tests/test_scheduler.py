@@ -1,0 +1,72 @@
+"""The scheduler on the live lab: pods without a node get one, constraints hold, pods that fit
+nowhere say why, and pods of one owner spread."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+
+from integration_tests.hosts import Cluster, wait_until
+
+
+def make_pod(name: str, **spec) -> dict:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {"containers": [{"name": "c", "image": "orch/web:1"}], **spec}}
+
+
+def node_of(cluster: Cluster, ns: str, name: str) -> str | None:
+    return cluster.api().get(f"/api/v1/namespaces/{ns}/pods/{name}").json()["spec"].get("nodeName")
+
+
+def test_a_pod_without_a_node_is_scheduled_runs_and_gets_an_event(cluster: Cluster, ns: str) -> None:
+    api = cluster.api()
+    api.post(f"/api/v1/namespaces/{ns}/pods", json=make_pod("free")).raise_for_status()
+    node = wait_until(lambda: node_of(cluster, ns, "free"), 30, "the pod to be bound")
+    assert node in {h.name for h in cluster.hosts}
+    wait_until(lambda: api.get(f"/api/v1/namespaces/{ns}/pods/free").json()
+               .get("status", {}).get("phase") == "Running", 60, "Running")
+    events = api.get(f"/api/v1/namespaces/{ns}/events",
+                     params={"fieldSelector": "involvedObject.name=free"}).json()["items"]
+    assert any(e["reason"] == "Scheduled" and node in e["message"] for e in events)
+
+
+def test_a_node_selector_picks_the_node(cluster: Cluster, ns: str) -> None:
+    target = cluster.hosts[-1].name
+    cluster.api().post(f"/api/v1/namespaces/{ns}/pods", json=make_pod(
+        "picky", nodeSelector={"kubernetes.io/hostname": target})).raise_for_status()
+    assert wait_until(lambda: node_of(cluster, ns, "picky"), 30, "bound") == target
+
+
+def test_a_pod_that_fits_nowhere_stays_pending_and_says_why(cluster: Cluster, ns: str) -> None:
+    api = cluster.api()
+    huge = make_pod("huge")
+    huge["spec"]["containers"][0]["resources"] = {"requests": {"cpu": "500"}}
+    api.post(f"/api/v1/namespaces/{ns}/pods", json=huge).raise_for_status()
+    n = len(cluster.hosts)
+
+    def condition():
+        status = api.get(f"/api/v1/namespaces/{ns}/pods/huge").json().get("status", {})
+        return next((c for c in status.get("conditions") or [] if c["type"] == "PodScheduled"),
+                    None)
+
+    cond = wait_until(condition, 30, "PodScheduled=False")
+    assert cond["status"] == "False" and cond["reason"] == "Unschedulable"
+    assert cond["message"] == f"0/{n} nodes are available: {n} Insufficient cpu."
+    events = api.get(f"/api/v1/namespaces/{ns}/events",
+                     params={"fieldSelector": "involvedObject.name=huge"}).json()["items"]
+    assert [e["reason"] for e in events] == ["FailedScheduling"]
+    assert node_of(cluster, ns, "huge") is None
+
+
+def test_pods_of_one_owner_spread_evenly(cluster: Cluster, ns: str) -> None:
+    api = cluster.api()
+    owner = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "spread",
+             "uid": str(uuid.uuid4()), "controller": True}
+    count = 2 * len(cluster.hosts)
+    for i in range(count):
+        body = make_pod(f"s{i}")
+        body["metadata"]["ownerReferences"] = [owner]
+        api.post(f"/api/v1/namespaces/{ns}/pods", json=body).raise_for_status()
+    nodes = wait_until(lambda: (found := [node_of(cluster, ns, f"s{i}") for i in range(count)])
+                       and all(found) and found, 60, "all bound")
+    assert sorted(Counter(nodes).values()) == [2] * len(cluster.hosts)

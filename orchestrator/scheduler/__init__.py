@@ -1,0 +1,2 @@
+"""The scheduler: pure filter and score plugins over a snapshot (plugins.py, framework.py) and
+the loop that feeds them and binds pods (loop.py)."""

@@ -1,0 +1,130 @@
+"""The scheduling loop, in the master (I/O around the pure framework).
+
+Reads pods and nodes from the store's watch caches (no extra etcd traffic), and wakes on any
+change to either, or every RESYNC seconds. For each pending pod (no nodeName, not being deleted),
+oldest first: decide on a snapshot; bind through Objects.bind, a compare-and-swap that refuses a
+pod already bound (so two schedulers can never bind one pod twice); then decide the next pod on
+the snapshot with this one assumed. A pod that fits nowhere gets PodScheduled=False with the
+reason per node and an Event, written only when the reason changes; it is retried when pods or
+nodes change.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import threading
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from orchestrator.api.objects import Objects
+from orchestrator.api.registry import by_kind
+from orchestrator.api.status import ApiError
+from orchestrator.scheduler.framework import schedule
+from orchestrator.scheduler.snapshot import Snapshot
+from orchestrator.store import StoreError
+
+log = logging.getLogger(__name__)
+
+SCHEDULER_NAME = "default-scheduler"
+RESYNC = 5.0
+POD, NODE, EVENT = by_kind("v1", "Pod"), by_kind("v1", "Node"), by_kind("v1", "Event")
+
+
+def now_rfc3339() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Scheduler:
+    def __init__(self, objects: Objects, rng: random.Random | None = None) -> None:
+        self.objects = objects
+        self.rng = rng or random.Random()
+        self.wake = threading.Event()
+        self.stopping = threading.Event()
+        self._unschedulable: dict[str, str] = {}  # pod uid → the message last written
+
+    def start(self) -> None:
+        threading.Thread(target=self._run, name="scheduler", daemon=True).start()
+
+    def _run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                store = self.objects.store
+                for resource in ("pods", "nodes"):
+                    store.watch(resource, None, None, lambda _event: self.wake.set())
+                break
+            except StoreError as e:
+                log.warning("scheduler waiting for the store: %s", e)
+                self.stopping.wait(1)
+        while not self.stopping.is_set():
+            self.wake.wait(RESYNC)
+            self.wake.clear()
+            try:
+                self.schedule_pending()
+            except Exception:  # noqa: BLE001 - keep scheduling; the next wake retries
+                log.exception("scheduling pass failed")
+
+    def schedule_pending(self) -> int:
+        """One pass over the pending pods; returns how many were bound."""
+        pods, _ = self.objects.store.cache("pods").list()
+        nodes, _ = self.objects.store.cache("nodes").list()
+        pending = sorted((p for p in pods if not p["spec"].get("nodeName")
+                          and not p["metadata"].get("deletionTimestamp")
+                          and p["spec"].get("schedulerName", SCHEDULER_NAME) == SCHEDULER_NAME),
+                         key=lambda p: (p["metadata"].get("creationTimestamp", ""),
+                                        p["metadata"]["name"]))
+        if not pending:
+            return 0
+        snapshot = Snapshot.build(nodes, pods)
+        bound = 0
+        for pod in pending:
+            decision = schedule(pod, snapshot, self.rng)
+            meta = pod["metadata"]
+            if decision.node is None:
+                self._mark_unschedulable(pod, decision.message)
+                continue
+            try:
+                self.objects.bind(meta["namespace"], meta["name"],
+                                  {"target": {"kind": "Node", "name": decision.node}})
+            except ApiError as e:
+                log.info("binding %s/%s: %s", meta["namespace"], meta["name"], e.message)
+                continue
+            bound += 1
+            self._unschedulable.pop(meta["uid"], None)
+            snapshot = snapshot.assume(pod, decision.node)
+            self._event(pod, "Normal", "Scheduled",
+                        f"Successfully assigned {meta['namespace']}/{meta['name']} to "
+                        f"{decision.node}")
+        return bound
+
+    def _mark_unschedulable(self, pod: dict[str, Any], message: str) -> None:
+        meta = pod["metadata"]
+        if self._unschedulable.get(meta["uid"]) == message:
+            return
+        condition = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
+                     "message": message, "lastTransitionTime": now_rfc3339()}
+        try:
+            self.objects.patch(POD, meta["namespace"], meta["name"],
+                               {"status": {"phase": "Pending", "conditions": [condition]}},
+                               subresource="status")
+        except ApiError as e:
+            log.info("marking %s/%s unschedulable: %s", meta["namespace"], meta["name"], e.message)
+            return
+        self._unschedulable[meta["uid"]] = message
+        self._event(pod, "Warning", "FailedScheduling", message)
+
+    def _event(self, pod: dict[str, Any], kind: str, reason: str, message: str) -> None:
+        meta = pod["metadata"]
+        now = now_rfc3339()
+        event = {"apiVersion": "v1", "kind": "Event",
+                 "metadata": {"name": f"{meta['name']}.{uuid.uuid4().hex[:12]}"},
+                 "involvedObject": {"apiVersion": "v1", "kind": "Pod", "namespace": meta["namespace"],
+                                    "name": meta["name"], "uid": meta["uid"]},
+                 "reason": reason, "message": message, "type": kind, "count": 1,
+                 "firstTimestamp": now, "lastTimestamp": now,
+                 "source": {"component": SCHEDULER_NAME}, "reportingComponent": SCHEDULER_NAME}
+        try:
+            self.objects.create(EVENT, meta["namespace"], event)
+        except ApiError as e:
+            log.info("event for %s/%s: %s", meta["namespace"], meta["name"], e.message)

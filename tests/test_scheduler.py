@@ -1,0 +1,120 @@
+"""Scheduler decisions as pure functions over snapshots: filters, scores, weights, ties."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import pytest
+
+from orchestrator.scheduler.framework import schedule
+from orchestrator.scheduler.snapshot import Snapshot
+
+
+def node(name, cpu="2", memory="4Gi", ready=True, labels=None, unschedulable=False, taints=None):
+    return {"metadata": {"name": name, "labels": labels or {}},
+            "spec": {"unschedulable": unschedulable, "taints": taints or []},
+            "status": {"allocatable": {"cpu": cpu, "memory": memory, "pods": "110"},
+                       "conditions": [{"type": "Ready", "status": "True" if ready else "False"}]}}
+
+
+def pod(name="p", cpu=None, memory=None, node_name=None, owner=None, **spec):
+    requests = {k: v for k, v in (("cpu", cpu), ("memory", memory)) if v}
+    container = {"name": "c", "image": "i", "resources": {"requests": requests}}
+    if "host_port" in spec:
+        container["ports"] = [{"containerPort": 80, "hostPort": spec.pop("host_port")}]
+    meta = {"name": name}
+    if owner:
+        meta["ownerReferences"] = [{"uid": owner, "controller": True, "kind": "ReplicaSet",
+                                    "name": "rs", "apiVersion": "apps/v1"}]
+    return {"metadata": meta, "spec": {"containers": [container], "nodeName": node_name, **spec},
+            "status": {"phase": "Running"}}
+
+
+def decide(nodes, pods, candidate, seed=1):
+    return schedule(candidate, Snapshot.build(nodes, pods), random.Random(seed))
+
+
+@pytest.mark.parametrize("nodes,candidate,message", [
+    ([node("a", cpu="1"), node("b", cpu="1")], pod(cpu="2"),
+     "0/2 nodes are available: 2 Insufficient cpu."),
+    ([node("a", ready=False), node("b", unschedulable=True)], pod(),
+     "0/2 nodes are available: 1 node(s) were not ready, 1 node(s) were unschedulable."),
+    ([node("a", labels={"disk": "hdd"})], pod(nodeSelector={"disk": "ssd"}),
+     "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector."),
+    ([node("a", taints=[{"key": "dedicated", "value": "db", "effect": "NoSchedule"}])], pod(),
+     "0/1 nodes are available: 1 node(s) had untolerated taint {dedicated: db}."),
+    ([node("a", memory="1Gi")], pod(memory="2Gi"),
+     "0/1 nodes are available: 1 Insufficient memory."),
+], ids=["cpu", "not-ready-and-cordoned", "selector", "taint", "memory"])
+def test_a_pod_that_fits_nowhere_says_why_per_node(nodes, candidate, message):
+    decision = decide(nodes, [], candidate)
+    assert decision.node is None and decision.message == message
+
+
+def test_requests_already_bound_count_against_the_node():
+    nodes = [node("a", cpu="2"), node("b", cpu="2")]
+    busy = [pod("x", cpu="1500m", node_name="a")]
+    assert decide(nodes, busy, pod(cpu="1")).node == "b"
+
+
+def test_finished_pods_hold_no_resources():
+    nodes = [node("a", cpu="1")]
+    done = pod("x", cpu="1", node_name="a")
+    done["status"]["phase"] = "Succeeded"
+    assert decide(nodes, [done], pod(cpu="1")).node == "a"
+
+
+def test_a_used_host_port_rules_a_node_out():
+    nodes = [node("a"), node("b")]
+    assert decide(nodes, [pod("x", node_name="a", host_port=8080)], pod(host_port=8080)).node == "b"
+
+
+def test_node_affinity_terms_are_ored_and_expressions_anded():
+    nodes = [node("a", labels={"zone": "z1", "gpu": "yes"}), node("b", labels={"zone": "z2"})]
+    affinity = {"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchExpressions": [{"key": "zone", "operator": "In",
+                                                     "values": ["z1"]},
+                                                    {"key": "gpu", "operator": "Exists"}]}]}}}
+    assert decide(nodes, [], pod(affinity=affinity)).node == "a"
+
+
+def test_a_toleration_lets_a_pod_onto_a_tainted_node():
+    nodes = [node("a", taints=[{"key": "dedicated", "value": "db", "effect": "NoSchedule"}])]
+    tolerant = pod(tolerations=[{"key": "dedicated", "operator": "Equal", "value": "db",
+                                 "effect": "NoSchedule"}])
+    assert decide(nodes, [], tolerant).node == "a"
+
+
+def test_least_allocated_prefers_the_emptier_node():
+    nodes = [node("a"), node("b")]
+    assert decide(nodes, [pod("x", cpu="1", memory="1Gi", node_name="a")], pod(cpu="100m")).node == "b"
+
+
+def test_pods_of_one_owner_spread_over_the_nodes():
+    nodes = [node("a"), node("b"), node("c")]
+    snapshot = Snapshot.build(nodes, [])
+    placed = Counter()
+    rng = random.Random(7)
+    for i in range(6):
+        candidate = pod(f"r{i}", owner="rs-1")
+        decision = schedule(candidate, snapshot, rng)
+        placed[decision.node] += 1
+        snapshot = snapshot.assume(candidate, decision.node)
+    assert sorted(placed.values()) == [2, 2, 2]
+
+
+def test_ties_are_broken_at_random():
+    nodes = [node("a"), node("b"), node("c")]
+    chosen = {decide(nodes, [], pod(), seed=s).node for s in range(30)}
+    assert chosen == {"a", "b", "c"}
+
+
+def test_weights_change_the_choice():
+    nodes = [node("a", cpu="4", memory="4Gi"), node("b", cpu="4", memory="4Gi")]
+    bound = [pod("x", cpu="3", memory="100Mi", node_name="a"),  # a: unbalanced, b: empty
+             pod("y", cpu="1", memory="1Gi", node_name="b")]
+    candidate = pod(cpu="100m", memory="100Mi")
+    by_balance = schedule(candidate, Snapshot.build(nodes, bound), random.Random(1),
+                          {"NodeResourcesLeastAllocated": 0, "SelectorSpread": 0})
+    assert by_balance.node == "b"
