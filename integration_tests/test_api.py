@@ -27,7 +27,9 @@ def manifests(ns: str, suffix: str) -> dict[str, tuple[str, dict]]:
     return {
         "Namespace": ("/api/v1/namespaces", {"metadata": {"name": f"ns{suffix}"}}),
         "Node": ("/api/v1/nodes", {"metadata": {"name": f"node{suffix}"}}),
-        "Pod": (f"{core}/pods", {"metadata": {"name": f"p{suffix}"}, "spec": tmpl["spec"]}),
+        # No scheduler serves "none": the pod stays unbound, so only this test writes it.
+        "Pod": (f"{core}/pods", {"metadata": {"name": f"p{suffix}"},
+                                 "spec": {**tmpl["spec"], "schedulerName": "none"}}),
         "Service": (f"{core}/services", {"metadata": {"name": f"s{suffix}"},
                                          "spec": {"selector": {"app": "w"}, "ports": [{"port": 80}]}}),
         "Endpoints": (f"{core}/endpoints", {"metadata": {"name": f"s{suffix}"}, "subsets": []}),
@@ -45,6 +47,7 @@ def manifests(ns: str, suffix: str) -> dict[str, tuple[str, dict]]:
 
 
 KINDS = sorted(manifests("x", ""))
+CONTROLLED = {"ReplicaSet", "Deployment"}
 
 
 @pytest.mark.parametrize("kind", KINDS, ids=str)
@@ -68,16 +71,24 @@ def test_create_get_patch_delete_and_watch_every_kind(cluster: Cluster, ns: str,
     assert api.delete(f"{path}/{name}").status_code == 200
 
     seen: list[str] = []
+    touched = False
     deadline = time.monotonic() + 30
     while "DELETED" not in seen and time.monotonic() < deadline:
         event = json.loads(next(lines))
         if event["object"]["metadata"]["name"] == name:
             seen.append(event["type"])
+            touched |= event["object"]["metadata"].get("labels", {}).get("touched") == "yes"
     stream.close()
-    # A namespace passes through Terminating (one more MODIFIED) before it is deleted.
-    expected = ["ADDED", "MODIFIED", "MODIFIED", "DELETED"] if kind == "Namespace" \
-        else ["ADDED", "MODIFIED", "DELETED"]
-    assert seen == expected
+    assert touched
+    if kind in CONTROLLED:
+        # Controllers write these objects' status too: more MODIFIED events, same shape.
+        assert seen[0] == "ADDED" and seen[-1] == "DELETED", seen
+        assert set(seen[1:-1]) == {"MODIFIED"}, seen
+    else:
+        # A namespace passes through Terminating (one more MODIFIED) before it is deleted.
+        expected = ["ADDED", "MODIFIED", "MODIFIED", "DELETED"] if kind == "Namespace" \
+            else ["ADDED", "MODIFIED", "DELETED"]
+        assert seen == expected
     assert api.get(f"{path}/{name}").status_code == 404
 
 
@@ -107,7 +118,8 @@ def test_a_node_token_may_write_only_the_status_of_its_own_pods(cluster: Cluster
     for name, node in (("mine", first), ("theirs", second)):
         admin.post(f"/api/v1/namespaces/{ns}/pods", json={
             "metadata": {"name": name},
-            "spec": {"containers": [{"name": "c", "image": "orch/web:1"}]}}).raise_for_status()
+            "spec": {"schedulerName": "none",  # bound by hand below, not by the scheduler
+                     "containers": [{"name": "c", "image": "orch/web:1"}]}}).raise_for_status()
         admin.post(f"/api/v1/namespaces/{ns}/pods/{name}/binding",
                    json={"target": {"name": node}}).raise_for_status()
     node = cluster.api(first)

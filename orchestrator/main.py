@@ -37,11 +37,13 @@ def main() -> None:
               help="CA that signed the agents' serving certificates")
 @click.option("--scheduler/--no-scheduler", default=True, show_default=True,
               help="run the scheduler in this process")
+@click.option("--controllers/--no-controllers", default=True, show_default=True,
+              help="run the controllers (ReplicaSet, Endpoints, garbage collector) here")
 @click.option("-v", "--verbose", is_flag=True)
 def serve(etcd_servers: str, bind_address: str, secure_port: int, tls_cert_file: str,
           tls_private_key_file: str, token_auth_file: str, agent_client_cert: str | None,
           agent_client_key: str | None, agent_ca_file: str | None, scheduler: bool,
-          verbose: bool) -> None:
+          controllers: bool, verbose: bool) -> None:
     """Serve the Kubernetes-shaped API over TLS, backed by the etcd cluster."""
     from orchestrator.api.auth import TokenAuthenticator
     from orchestrator.api.objects import Objects
@@ -67,6 +69,13 @@ def serve(etcd_servers: str, bind_address: str, secure_port: int, tls_cert_file:
         from orchestrator.scheduler.loop import Scheduler
 
         Scheduler(objects).start()
+    if controllers:
+        from orchestrator.controllers.endpoints import EndpointsController
+        from orchestrator.controllers.garbagecollector import GarbageCollector
+        from orchestrator.controllers.replicaset import ReplicaSetController
+
+        for controller in (ReplicaSetController, EndpointsController, GarbageCollector):
+            controller(objects).start()
     agent_tls = None
     if agent_client_cert and agent_client_key:
         agent_tls = ssl.create_default_context(cafile=agent_ca_file)

@@ -9,8 +9,9 @@ etcd anything (Kubernetes' "cacher").
 
 Contract for subscribers: `subscribe(rv, deliver)` first delivers every cached event after rv,
 then every new event, in revision order, each exactly once, with no gap between the two (both
-happen under the cache's lock). `deliver` runs on the etcd watch thread and must not block
-(typically it puts into a queue). If the cache must restart its etcd watch from a fresh list
+happen under the cache's lock). `deliver` runs on the etcd watch thread, under that lock: it
+must not block and must not call back into the store (reading this cache again would deadlock);
+it hands the event to a queue and returns. If the cache must restart its etcd watch from a fresh list
 (the revision it needed was compacted), subscribers are closed with Gone and clients re-list,
 as Kubernetes clients do.
 """

@@ -1,0 +1,108 @@
+"""The controller pattern: events only enqueue keys; workers take a key and call `sync(key)`,
+which reads the current state and converges it (idempotently); an exception requeues the key
+with back-off; every RESYNC seconds every object is enqueued as a safety net.
+
+Controllers run in the master, read through the store (a fresh, consistent list when they must
+count, the watch caches to be woken) and write through Objects, so every write is validated and
+committed the same way as a user's.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Callable
+
+from orchestrator.api.objects import Objects
+from orchestrator.controllers.queue import WorkQueue
+from orchestrator.store import StoreError
+from orchestrator.store.watchcache import WatchEvent
+
+log = logging.getLogger(__name__)
+
+RESYNC = 30.0
+
+
+def object_key(obj: dict) -> str:
+    meta = obj["metadata"]
+    return f"{meta['namespace']}/{meta['name']}" if meta.get("namespace") else meta["name"]
+
+
+class Controller:
+    name = "controller"
+    workers = 2
+
+    def __init__(self, objects: Objects) -> None:
+        self.objects = objects
+        self.store = objects.store
+        self.queue = WorkQueue()
+        self.stopping = threading.Event()
+        self._events: queue.SimpleQueue = queue.SimpleQueue()
+
+    # what to watch: resource → function from a watch event to the keys it concerns
+    def triggers(self) -> dict[str, Callable[[WatchEvent], list[str]]]:
+        raise NotImplementedError
+
+    def all_keys(self) -> list[str]:
+        raise NotImplementedError
+
+    def sync(self, key: str) -> None:
+        raise NotImplementedError
+
+    def start(self) -> None:
+        threading.Thread(target=self._watch_and_resync, name=f"{self.name}-resync",
+                         daemon=True).start()
+        threading.Thread(target=self._dispatch, name=f"{self.name}-events", daemon=True).start()
+        for i in range(self.workers):
+            threading.Thread(target=self._work, name=f"{self.name}-{i}", daemon=True).start()
+
+    def _watch_and_resync(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                for resource, keys_of in self.triggers().items():
+                    self.store.watch(resource, None, None, self._enqueuer(keys_of))
+                break
+            except StoreError as e:
+                log.warning("%s waiting for the store: %s", self.name, e)
+                self.stopping.wait(1)
+        while not self.stopping.is_set():
+            try:
+                for key in self.all_keys():
+                    self.queue.add(key)
+            except StoreError as e:
+                log.warning("%s resync: %s", self.name, e)
+            self.stopping.wait(RESYNC)
+
+    def _enqueuer(self, keys_of: Callable[[WatchEvent], list[str]]):
+        """The watch cache calls this on its etcd thread, under its lock: it must not block nor
+        read the store (a read of the same cache would deadlock). It only hands the event on;
+        `_dispatch` maps it to keys."""
+        def deliver(event) -> None:
+            self._events.put((keys_of, event))
+        return deliver
+
+    def _dispatch(self) -> None:
+        while not self.stopping.is_set():
+            keys_of, event = self._events.get()
+            try:
+                keys = keys_of(event) if isinstance(event, WatchEvent) else self.all_keys()
+            except Exception as e:  # noqa: BLE001 - the resync catches what is missed here
+                log.warning("%s: mapping an event to keys failed: %s", self.name, e)
+                continue
+            for key in keys:
+                self.queue.add(key)
+
+    def _work(self) -> None:
+        while not self.stopping.is_set():
+            key = self.queue.get(timeout=1)
+            if key is None:
+                continue
+            try:
+                self.sync(key)
+                self.queue.forget(key)
+            except Exception as e:  # noqa: BLE001 - requeue with back-off and keep going
+                log.warning("%s: sync %s failed (%s); retrying", self.name, key, e)
+                self.queue.add_rate_limited(key)
+            finally:
+                self.queue.done(key)

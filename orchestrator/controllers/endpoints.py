@@ -1,0 +1,111 @@
+"""Endpoints controller: for each Service with a selector, an Endpoints object of the same name
+listing the matching pods' IPs, ready ones in `addresses` and the others in
+`notReadyAddresses`, with the Service's ports resolved per pod (a named targetPort is looked up
+in the pod's container ports; a pod without it is left out of that port's subset). A Service
+without a selector keeps the Endpoints its user writes."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestrator.api.registry import by_kind
+from orchestrator.api.status import ApiError
+from orchestrator.controllers.base import Controller, object_key
+from orchestrator.controllers.replicaset import is_ready
+
+Object = dict[str, Any]
+SVC, EP = by_kind("v1", "Service"), by_kind("v1", "Endpoints")
+
+
+def resolve_target_port(port: Object, pod: Object) -> int | None:
+    target = port.get("targetPort", port["port"])
+    if isinstance(target, int):
+        return target
+    if target.isdigit():
+        return int(target)
+    for container in pod["spec"]["containers"]:
+        for p in container.get("ports") or []:
+            if p.get("name") == target and p.get("protocol", "TCP") == port.get("protocol", "TCP"):
+                return p["containerPort"]
+    return None
+
+
+def subsets_for(service: Object, pods: list[Object]) -> list[Object]:
+    """Pure: the Endpoints subsets of `service` given the namespace's pods, in a stable order."""
+    selector = service["spec"].get("selector") or {}
+    groups: dict[tuple, dict[str, list]] = {}
+    for pod in sorted(pods, key=lambda p: p["metadata"]["name"]):
+        labels = pod["metadata"].get("labels") or {}
+        ip = (pod.get("status") or {}).get("podIP")
+        if not ip or pod["metadata"].get("deletionTimestamp") or \
+                any(labels.get(k) != v for k, v in selector.items()) or \
+                (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+            continue
+        ports = []
+        for port in service["spec"]["ports"]:
+            number = resolve_target_port(port, pod)
+            if number is not None:
+                ports.append((port.get("name"), number, port.get("protocol", "TCP")))
+        if not ports:
+            continue
+        group = groups.setdefault(tuple(ports), {"addresses": [], "notReadyAddresses": []})
+        address = {"ip": ip, "nodeName": pod["spec"].get("nodeName"),
+                   "targetRef": {"kind": "Pod", "namespace": pod["metadata"]["namespace"],
+                                 "name": pod["metadata"]["name"], "uid": pod["metadata"]["uid"]}}
+        group["addresses" if is_ready(pod) else "notReadyAddresses"].append(address)
+    subsets = []
+    for ports, group in sorted(groups.items()):
+        subset: Object = {"ports": [{**({"name": n} if n else {}), "port": p, "protocol": proto}
+                                    for n, p, proto in ports]}
+        for field in ("addresses", "notReadyAddresses"):
+            if group[field]:
+                subset[field] = group[field]
+        subsets.append(subset)
+    return subsets
+
+
+class EndpointsController(Controller):
+    name = "endpoints"
+
+    def triggers(self):
+        def from_pod(event) -> list[str]:
+            ns = event.object["metadata"]["namespace"]
+            services, _ = self.store.cache("services").list(f"/registry/services/{ns}/")
+            return [object_key(s) for s in services if s["spec"].get("selector")]
+        return {"services": lambda e: [object_key(e.object)], "pods": from_pod}
+
+    def all_keys(self) -> list[str]:
+        return [object_key(s) for s in self.store.cache("services").list()[0]]
+
+    def sync(self, key: str) -> None:
+        namespace, name = key.split("/", 1)
+        try:
+            service = self.objects.get(SVC, namespace, name)
+        except ApiError as e:
+            if e.code != 404:
+                raise
+            self._delete_endpoints(namespace, name)
+            return
+        if not service["spec"].get("selector"):
+            return
+        pods, _ = self.store.list("pods", namespace)
+        subsets = subsets_for(service, pods)
+        try:
+            current = self.objects.get(EP, namespace, name)
+        except ApiError as e:
+            if e.code != 404:
+                raise
+            self.objects.create(EP, namespace, {
+                "apiVersion": "v1", "kind": "Endpoints",
+                "metadata": {"name": name, "labels": service["metadata"].get("labels") or {}},
+                "subsets": subsets})
+            return
+        if (current.get("subsets") or []) != subsets:
+            self.objects.update(EP, namespace, name, {**current, "subsets": subsets})
+
+    def _delete_endpoints(self, namespace: str, name: str) -> None:
+        try:
+            self.objects.delete(EP, namespace, name)
+        except ApiError as e:
+            if e.code != 404:
+                raise

@@ -1,0 +1,158 @@
+"""ReplicaSet controller: keeps `spec.replicas` active pods matching the selector.
+
+Pure part: which pods it owns, which orphans it adopts and which pods it releases, how many
+pods to create, which to delete first (Kubernetes' ActivePods order: unscheduled, pending,
+not ready, most restarted, newest), and the status. `sync` reads the ReplicaSet and a fresh list
+of the namespace's pods (never a lagging cache, so a pod it just made is always counted) and
+converges.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from orchestrator.api.meta import LabelSelector, selector_matches
+from orchestrator.api.registry import by_kind
+from orchestrator.api.status import ApiError
+from orchestrator.controllers.base import Controller, object_key
+
+Object = dict[str, Any]
+RS, POD = by_kind("apps/v1", "ReplicaSet"), by_kind("v1", "Pod")
+
+
+def controller_uid(obj: Object) -> str | None:
+    for ref in obj["metadata"].get("ownerReferences") or []:
+        if ref.get("controller"):
+            return ref.get("uid")
+    return None
+
+
+def is_active(pod: Object) -> bool:
+    return not pod["metadata"].get("deletionTimestamp") and \
+        (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+
+
+def is_ready(pod: Object) -> bool:
+    return any(c.get("type") == "Ready" and c.get("status") == "True"
+               for c in (pod.get("status") or {}).get("conditions") or [])
+
+
+def matches(rs: Object, pod: Object) -> bool:
+    selector = LabelSelector.model_validate(rs["spec"]["selector"])
+    return selector_matches(selector, pod["metadata"].get("labels") or {})
+
+
+def owner_reference(rs: Object) -> Object:
+    return {"apiVersion": "apps/v1", "kind": rs.get("kind", "ReplicaSet"),
+            "name": rs["metadata"]["name"], "uid": rs["metadata"]["uid"],
+            "controller": True, "blockOwnerDeletion": True}
+
+
+def deletion_rank(pod: Object) -> tuple:
+    """Sorts pods best-to-delete first (Kubernetes' controller.ActivePods order)."""
+    status = pod.get("status") or {}
+    phase_rank = {"Pending": 0, "Unknown": 1, "Running": 2}.get(status.get("phase", "Pending"), 0)
+    restarts = sum(c.get("restartCount", 0) for c in status.get("containerStatuses") or [])
+    created = pod["metadata"].get("creationTimestamp", "")
+    return (1 if pod["spec"].get("nodeName") else 0, phase_rank, 1 if is_ready(pod) else 0,
+            -restarts, _invert(created), pod["metadata"]["name"])
+
+
+def _invert(timestamp: str) -> str:
+    """Newer first: invert the characters of an RFC 3339 timestamp so that sorting ascends."""
+    return "".join(chr(255 - ord(c)) for c in timestamp)
+
+
+def plan(rs: Object, pods: list[Object]) -> tuple[list[Object], list[Object], int, list[Object]]:
+    """(to adopt, to release, how many to create, which to delete) for `pods` of the namespace."""
+    uid = rs["metadata"]["uid"]
+    adopt = [p for p in pods if controller_uid(p) is None and is_active(p) and matches(rs, p)]
+    release = [p for p in pods if controller_uid(p) == uid and not matches(rs, p)]
+    owned = [p for p in pods if (controller_uid(p) == uid and matches(rs, p)) or p in adopt]
+    active = [p for p in owned if is_active(p)]
+    diff = len(active) - rs["spec"].get("replicas", 1)
+    if diff < 0:
+        return adopt, release, -diff, []
+    return adopt, release, 0, sorted(active, key=deletion_rank)[:diff]
+
+
+def calculate_status(rs: Object, owned: list[Object]) -> Object:
+    active = [p for p in owned if is_active(p)]
+    template_labels = ((rs["spec"]["template"].get("metadata") or {}).get("labels") or {})
+    ready = [p for p in active if is_ready(p)]
+    return {"replicas": len(active),
+            "fullyLabeledReplicas": sum(1 for p in active if all(
+                (p["metadata"].get("labels") or {}).get(k) == v for k, v in template_labels.items())),
+            "readyReplicas": len(ready), "availableReplicas": len(ready),
+            "observedGeneration": rs["metadata"].get("generation", 1)}
+
+
+def pod_from_template(rs: Object) -> Object:
+    template = copy.deepcopy(rs["spec"]["template"])
+    metadata = template.get("metadata") or {}
+    metadata.update(generateName=f"{rs['metadata']['name']}-",
+                    ownerReferences=[owner_reference(rs)])
+    metadata.pop("name", None)
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": template["spec"]}
+
+
+class ReplicaSetController(Controller):
+    name = "replicaset"
+
+    def triggers(self):
+        def from_pod(event) -> list[str]:
+            pod = event.object
+            uid = controller_uid(pod)
+            ns = pod["metadata"]["namespace"]
+            sets, _ = self.store.cache("replicasets").list(f"/registry/replicasets/{ns}/")
+            return [object_key(rs) for rs in sets
+                    if rs["metadata"]["uid"] == uid or (uid is None and matches(rs, pod))]
+        return {"replicasets": lambda e: [object_key(e.object)], "pods": from_pod}
+
+    def all_keys(self) -> list[str]:
+        return [object_key(rs) for rs in self.store.cache("replicasets").list()[0]]
+
+    def sync(self, key: str) -> None:
+        namespace, name = key.split("/", 1)
+        try:
+            rs = self.objects.get(RS, namespace, name)
+        except ApiError as e:
+            if e.code == 404:
+                return  # its pods go with it (garbage collector)
+            raise
+        if rs["metadata"].get("deletionTimestamp"):
+            return
+        pods, _ = self.store.list("pods", namespace)
+        adopt, release, create, delete = plan(rs, pods)
+        for pod in adopt:
+            refs = [*(pod["metadata"].get("ownerReferences") or []), owner_reference(rs)]
+            self._patch_pod(pod, {"metadata": {"ownerReferences": refs,
+                                               "resourceVersion": pod["metadata"]["resourceVersion"]}})
+        for pod in release:
+            refs = [r for r in pod["metadata"].get("ownerReferences") or []
+                    if r.get("uid") != rs["metadata"]["uid"]]
+            self._patch_pod(pod, {"metadata": {"ownerReferences": refs or None,
+                                               "resourceVersion": pod["metadata"]["resourceVersion"]}})
+        for _ in range(create):
+            self.objects.create(POD, namespace, pod_from_template(rs))
+        for pod in delete:
+            try:
+                self.objects.delete(POD, namespace, pod["metadata"]["name"])
+            except ApiError as e:
+                if e.code != 404:
+                    raise
+        if adopt or release or create or delete:
+            pods, _ = self.store.list("pods", namespace)
+        owned = [p for p in pods if controller_uid(p) == rs["metadata"]["uid"]]
+        status = calculate_status(rs, owned)
+        if (rs.get("status") or {}) != status:
+            self.objects.update(RS, namespace, name, {**rs, "status": status},
+                                subresource="status")
+
+    def _patch_pod(self, pod: Object, patch: Object) -> None:
+        try:
+            self.objects.patch(POD, pod["metadata"]["namespace"], pod["metadata"]["name"], patch)
+        except ApiError as e:
+            if e.code not in (404, 409):
+                raise
