@@ -241,3 +241,38 @@ class ApiSession(requests.Session):
             url = self.base + url
         kwargs.setdefault("timeout", 30)
         return super().request(method, url, *args, **kwargs)
+
+
+class HttpProber:
+    """HTTP GETs sent from inside a lab host (where pod IPs are routable), through one
+    long-lived helper process on that host, so a request costs no process start. Used by the
+    tests that keep requests flowing while pods are replaced."""
+
+    SCRIPT = (
+        "import sys, urllib.request\n"
+        "for line in sys.stdin:\n"
+        "    url = line.strip()\n"
+        "    try:\n"
+        "        body = urllib.request.urlopen(url, timeout=2).read().decode().strip()\n"
+        "        print('ok', body.replace(chr(10), ' '), flush=True)\n"
+        "    except Exception as e:\n"
+        "        print('fail', type(e).__name__, str(e).replace(chr(10), ' '), flush=True)\n")
+
+    def __init__(self, cluster: Cluster, host: InventoryHost) -> None:
+        self._proc = subprocess.Popen(cluster.host_argv(host, ["python3", "-u", "-c", self.SCRIPT]),
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+
+    def get(self, url: str) -> tuple[bool, str]:
+        assert self._proc.stdin and self._proc.stdout
+        self._proc.stdin.write(url + "\n")
+        self._proc.stdin.flush()
+        status, _, rest = self._proc.stdout.readline().strip().partition(" ")
+        return status == "ok", rest
+
+    def close(self) -> None:
+        if self._proc.stdin:
+            self._proc.stdin.close()
+        try:
+            self._proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()

@@ -3,7 +3,6 @@ nowhere say why, and pods of one owner spread."""
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
 
 from integration_tests.hosts import Cluster, wait_until
@@ -60,8 +59,13 @@ def test_a_pod_that_fits_nowhere_stays_pending_and_says_why(cluster: Cluster, ns
 
 def test_pods_of_one_owner_spread_evenly(cluster: Cluster, ns: str) -> None:
     api = cluster.api()
-    owner = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "spread",
-             "uid": str(uuid.uuid4()), "controller": True}
+    # The owner must exist (the garbage collector deletes pods whose owner does not), and must
+    # not manage pods itself: a Service does.
+    service = api.post(f"/api/v1/namespaces/{ns}/services", json={
+        "metadata": {"name": "spread"}, "spec": {"ports": [{"port": 80}]}})
+    service.raise_for_status()
+    owner = {"apiVersion": "v1", "kind": "Service", "name": "spread",
+             "uid": service.json()["metadata"]["uid"], "controller": True}
     count = 2 * len(cluster.hosts)
     for i in range(count):
         body = make_pod(f"s{i}")

@@ -38,7 +38,8 @@ def main() -> None:
 @click.option("--scheduler/--no-scheduler", default=True, show_default=True,
               help="run the scheduler in this process")
 @click.option("--controllers/--no-controllers", default=True, show_default=True,
-              help="run the controllers (ReplicaSet, Endpoints, garbage collector) here")
+              help="run the controllers (Deployment, ReplicaSet, Endpoints, garbage collector, "
+                   "node lifecycle) here")
 @click.option("-v", "--verbose", is_flag=True)
 def serve(etcd_servers: str, bind_address: str, secure_port: int, tls_cert_file: str,
           tls_private_key_file: str, token_auth_file: str, agent_client_cert: str | None,
@@ -70,11 +71,13 @@ def serve(etcd_servers: str, bind_address: str, secure_port: int, tls_cert_file:
 
         Scheduler(objects).start()
     if controllers:
+        from orchestrator.controllers.deployment import DeploymentController
         from orchestrator.controllers.endpoints import EndpointsController
         from orchestrator.controllers.garbagecollector import GarbageCollector
         from orchestrator.controllers.replicaset import ReplicaSetController
 
-        for controller in (ReplicaSetController, EndpointsController, GarbageCollector):
+        for controller in (DeploymentController, ReplicaSetController, EndpointsController,
+                           GarbageCollector):
             controller(objects).start()
     agent_tls = None
     if agent_client_cert and agent_client_key:

@@ -17,6 +17,7 @@ class WorkQueue:
         self._processing: set[str] = set()
         self._dirty: set[str] = set()  # added again while processing
         self._delayed: list[tuple[float, str]] = []
+        self._due: dict[str, float] = {}  # key → when its live entry in _delayed is due
         self._failures: dict[str, int] = {}
         self.base_delay, self.max_delay = base_delay, max_delay
         self._shutdown = False
@@ -31,8 +32,14 @@ class WorkQueue:
                 self._cond.notify()
 
     def add_after(self, key: str, delay: float) -> None:
+        """Add `key` after `delay` seconds; a key already due sooner is left as it is (one
+        pending entry per key, so a periodic re-arm does not grow the heap)."""
+        ready = time.monotonic() + delay
         with self._cond:
-            heapq.heappush(self._delayed, (time.monotonic() + delay, key))
+            if self._due.get(key, float("inf")) <= ready:
+                return
+            self._due[key] = ready
+            heapq.heappush(self._delayed, (ready, key))
             self._cond.notify()
 
     def next_delay(self, key: str) -> float:
@@ -95,7 +102,10 @@ class WorkQueue:
     def _promote_delayed(self) -> None:
         now = time.monotonic()
         while self._delayed and self._delayed[0][0] <= now:
-            _, key = heapq.heappop(self._delayed)
+            ready, key = heapq.heappop(self._delayed)
+            if self._due.get(key) != ready:
+                continue  # superseded by an earlier entry that already fired
+            del self._due[key]
             if key in self._processing:
                 self._dirty.add(key)
             elif key not in self._waiting:

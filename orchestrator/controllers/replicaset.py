@@ -10,12 +10,14 @@ converges.
 from __future__ import annotations
 
 import copy
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from orchestrator.api.meta import LabelSelector, selector_matches
 from orchestrator.api.registry import by_kind
 from orchestrator.api.status import ApiError
 from orchestrator.controllers.base import Controller, object_key
+from orchestrator.controllers.events import EventRecorder
 
 Object = dict[str, Any]
 RS, POD = by_kind("apps/v1", "ReplicaSet"), by_kind("v1", "Pod")
@@ -77,14 +79,38 @@ def plan(rs: Object, pods: list[Object]) -> tuple[list[Object], list[Object], in
     return adopt, release, 0, sorted(active, key=deletion_rank)[:diff]
 
 
-def calculate_status(rs: Object, owned: list[Object]) -> Object:
+def ready_since(pod: Object) -> datetime | None:
+    for c in (pod.get("status") or {}).get("conditions") or []:
+        if c.get("type") == "Ready" and c.get("status") == "True":
+            stamp = c.get("lastTransitionTime")
+            return datetime.fromisoformat(stamp.replace("Z", "+00:00")) if stamp else None
+    return None
+
+
+def available_in(pod: Object, min_ready_seconds: int, now: datetime) -> float | None:
+    """Seconds until a ready pod counts as available (0: it is), None if it is not ready.
+    A pod is available once it has been ready for minReadySeconds (Kubernetes' definition)."""
+    if not is_ready(pod):
+        return None
+    if min_ready_seconds <= 0:
+        return 0.0
+    since = ready_since(pod)
+    if since is None:
+        return 0.0
+    return max(0.0, (since + timedelta(seconds=min_ready_seconds) - now).total_seconds())
+
+
+def calculate_status(rs: Object, owned: list[Object], now: datetime | None = None) -> Object:
+    now = now or datetime.now(timezone.utc)
     active = [p for p in owned if is_active(p)]
     template_labels = ((rs["spec"]["template"].get("metadata") or {}).get("labels") or {})
     ready = [p for p in active if is_ready(p)]
+    min_ready = rs["spec"].get("minReadySeconds", 0)
+    available = [p for p in ready if available_in(p, min_ready, now) == 0]
     return {"replicas": len(active),
             "fullyLabeledReplicas": sum(1 for p in active if all(
                 (p["metadata"].get("labels") or {}).get(k) == v for k, v in template_labels.items())),
-            "readyReplicas": len(ready), "availableReplicas": len(ready),
+            "readyReplicas": len(ready), "availableReplicas": len(available),
             "observedGeneration": rs["metadata"].get("generation", 1)}
 
 
@@ -99,6 +125,10 @@ def pod_from_template(rs: Object) -> Object:
 
 class ReplicaSetController(Controller):
     name = "replicaset"
+
+    def __init__(self, objects) -> None:
+        super().__init__(objects)
+        self.events = EventRecorder(objects, "replicaset-controller")
 
     def triggers(self):
         def from_pod(event) -> list[str]:
@@ -135,20 +165,28 @@ class ReplicaSetController(Controller):
             self._patch_pod(pod, {"metadata": {"ownerReferences": refs or None,
                                                "resourceVersion": pod["metadata"]["resourceVersion"]}})
         for _ in range(create):
-            self.objects.create(POD, namespace, pod_from_template(rs))
+            pod = self.objects.create(POD, namespace, pod_from_template(rs))
+            self.events.normal(rs, "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}")
         for pod in delete:
             try:
                 self.objects.delete(POD, namespace, pod["metadata"]["name"])
             except ApiError as e:
                 if e.code != 404:
                     raise
+            self.events.normal(rs, "SuccessfulDelete", f"Deleted pod: {pod['metadata']['name']}")
         if adopt or release or create or delete:
             pods, _ = self.store.list("pods", namespace)
         owned = [p for p in pods if controller_uid(p) == rs["metadata"]["uid"]]
-        status = calculate_status(rs, owned)
+        now = datetime.now(timezone.utc)
+        status = calculate_status(rs, owned, now)
         if (rs.get("status") or {}) != status:
             self.objects.update(RS, namespace, name, {**rs, "status": status},
                                 subresource="status")
+        # Ready pods that are not yet available (minReadySeconds): look again when they are.
+        waits = [w for p in owned if is_active(p)
+                 and (w := available_in(p, rs["spec"].get("minReadySeconds", 0), now))]
+        if waits:
+            self.queue.add_after(key, min(waits) + 0.1)
 
     def _patch_pod(self, pod: Object, patch: Object) -> None:
         try:

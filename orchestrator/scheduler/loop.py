@@ -14,13 +14,14 @@ from __future__ import annotations
 import logging
 import random
 import threading
-import uuid
+import time
 from datetime import datetime, timezone
 from typing import Any
 
 from orchestrator.api.objects import Objects
 from orchestrator.api.registry import by_kind
 from orchestrator.api.status import ApiError
+from orchestrator.controllers.events import EventRecorder
 from orchestrator.scheduler.framework import schedule
 from orchestrator.scheduler.snapshot import Snapshot
 from orchestrator.store import StoreError
@@ -29,7 +30,7 @@ log = logging.getLogger(__name__)
 
 SCHEDULER_NAME = "default-scheduler"
 RESYNC = 5.0
-POD, NODE, EVENT = by_kind("v1", "Pod"), by_kind("v1", "Node"), by_kind("v1", "Event")
+POD, NODE = by_kind("v1", "Pod"), by_kind("v1", "Node")
 
 
 def now_rfc3339() -> str:
@@ -43,6 +44,8 @@ class Scheduler:
         self.wake = threading.Event()
         self.stopping = threading.Event()
         self._unschedulable: dict[str, str] = {}  # pod uid → the message last written
+        self.events = EventRecorder(objects, SCHEDULER_NAME)
+        self._bound_at = 0  # etcd revision of this scheduler's last binding
 
     def start(self) -> None:
         threading.Thread(target=self._run, name="scheduler", daemon=True).start()
@@ -67,6 +70,7 @@ class Scheduler:
 
     def schedule_pending(self) -> int:
         """One pass over the pending pods; returns how many were bound."""
+        self._catch_up()
         pods, _ = self.objects.store.cache("pods").list()
         nodes, _ = self.objects.store.cache("nodes").list()
         pending = sorted((p for p in pods if not p["spec"].get("nodeName")
@@ -85,8 +89,10 @@ class Scheduler:
                 self._mark_unschedulable(pod, decision.message)
                 continue
             try:
-                self.objects.bind(meta["namespace"], meta["name"],
-                                  {"target": {"kind": "Node", "name": decision.node}})
+                bound_pod = self.objects.bind(meta["namespace"], meta["name"],
+                                              {"target": {"kind": "Node", "name": decision.node}})
+                self._bound_at = max(self._bound_at,
+                                     int(bound_pod["metadata"]["resourceVersion"]))
             except ApiError as e:
                 log.info("binding %s/%s: %s", meta["namespace"], meta["name"], e.message)
                 continue
@@ -97,6 +103,15 @@ class Scheduler:
                         f"Successfully assigned {meta['namespace']}/{meta['name']} to "
                         f"{decision.node}")
         return bound
+
+    def _catch_up(self, timeout: float = 2.0) -> None:
+        """Wait until the pods cache has seen this scheduler's last binding, so a pass never
+        works from a snapshot that lacks pods it placed itself (it would count them as pending
+        and spread badly). Within a pass, `Snapshot.assume` plays that role."""
+        cache = self.objects.store.cache("pods")
+        deadline = time.monotonic() + timeout
+        while cache.revision < self._bound_at and time.monotonic() < deadline:
+            time.sleep(0.005)
 
     def _mark_unschedulable(self, pod: dict[str, Any], message: str) -> None:
         meta = pod["metadata"]
@@ -115,16 +130,4 @@ class Scheduler:
         self._event(pod, "Warning", "FailedScheduling", message)
 
     def _event(self, pod: dict[str, Any], kind: str, reason: str, message: str) -> None:
-        meta = pod["metadata"]
-        now = now_rfc3339()
-        event = {"apiVersion": "v1", "kind": "Event",
-                 "metadata": {"name": f"{meta['name']}.{uuid.uuid4().hex[:12]}"},
-                 "involvedObject": {"apiVersion": "v1", "kind": "Pod", "namespace": meta["namespace"],
-                                    "name": meta["name"], "uid": meta["uid"]},
-                 "reason": reason, "message": message, "type": kind, "count": 1,
-                 "firstTimestamp": now, "lastTimestamp": now,
-                 "source": {"component": SCHEDULER_NAME}, "reportingComponent": SCHEDULER_NAME}
-        try:
-            self.objects.create(EVENT, meta["namespace"], event)
-        except ApiError as e:
-            log.info("event for %s/%s: %s", meta["namespace"], meta["name"], e.message)
+        self.events.record({"apiVersion": "v1", "kind": "Pod", **pod}, kind, reason, message)

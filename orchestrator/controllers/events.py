@@ -1,0 +1,88 @@
+"""Events that tell users what the control plane did and why ("Scaled up replica set web-5d8
+to 3", "0/3 nodes are available: …"). A repeat of the same reason and message for the same
+object within AGGREGATE_SECONDS bumps the existing Event's count and lastTimestamp instead of
+writing a new object, as Kubernetes' recorder does. Recording never fails the caller: an Event
+that cannot be written is logged and dropped."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+from orchestrator.api.registry import by_kind
+from orchestrator.api.status import ApiError
+
+log = logging.getLogger(__name__)
+
+EVENT = by_kind("v1", "Event")
+AGGREGATE_SECONDS = 600.0
+MAX_REMEMBERED = 4096
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def involved(obj: dict[str, Any]) -> dict[str, Any]:
+    meta = obj["metadata"]
+    ref = {"apiVersion": obj.get("apiVersion"), "kind": obj.get("kind"), "name": meta["name"],
+           "uid": meta.get("uid")}
+    if meta.get("namespace"):
+        ref["namespace"] = meta["namespace"]
+    return ref
+
+
+class EventRecorder:
+    def __init__(self, objects, component: str) -> None:
+        self.objects = objects
+        self.component = component
+        self._lock = threading.Lock()
+        # (uid, type, reason, message) → (event name, count, first recorded at)
+        self._seen: dict[tuple, tuple[str, int, float]] = {}
+
+    def normal(self, obj: dict[str, Any], reason: str, message: str) -> None:
+        self.record(obj, "Normal", reason, message)
+
+    def warning(self, obj: dict[str, Any], reason: str, message: str) -> None:
+        self.record(obj, "Warning", reason, message)
+
+    def record(self, obj: dict[str, Any], kind: str, reason: str, message: str) -> None:
+        meta = obj["metadata"]
+        namespace = meta.get("namespace") or "default"
+        key = (meta.get("uid"), kind, reason, message)
+        now = _now()
+        with self._lock:
+            seen = self._seen.get(key)
+            if seen and time.monotonic() - seen[2] > AGGREGATE_SECONDS:
+                seen = None
+        try:
+            if seen:
+                name, count, since = seen
+                self.objects.patch(EVENT, namespace, name,
+                                   {"count": count + 1, "lastTimestamp": now})
+                remembered = (name, count + 1, since)
+            else:
+                name = f"{meta['name']}.{uuid.uuid4().hex[:12]}"
+                self.objects.create(EVENT, namespace, {
+                    "apiVersion": "v1", "kind": "Event", "metadata": {"name": name},
+                    "involvedObject": involved(obj), "reason": reason, "message": message,
+                    "type": kind, "count": 1, "firstTimestamp": now, "lastTimestamp": now,
+                    "source": {"component": self.component},
+                    "reportingComponent": self.component})
+                remembered = (name, 1, time.monotonic())
+        except ApiError as e:
+            if seen and e.code == 404:  # the aggregated Event was deleted: start a new one
+                with self._lock:
+                    self._seen.pop(key, None)
+                return self.record(obj, kind, reason, message)
+            log.info("event %s for %s/%s not recorded: %s", reason, namespace, meta["name"],
+                     e.message)
+            return
+        with self._lock:
+            if len(self._seen) >= MAX_REMEMBERED:
+                self._seen.clear()
+            self._seen[key] = remembered

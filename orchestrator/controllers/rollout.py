@@ -1,0 +1,379 @@
+"""Pure decisions of the Deployment controller, after Kubernetes' pkg/controller/deployment.
+
+Vocabulary: a Deployment owns ReplicaSets, one per pod template it has had, told apart by the
+`pod-template-hash` label. The *new* ReplicaSet is the one whose template equals the
+Deployment's; the others are *old*. A rollout moves replicas from the old sets to the new one
+within two bounds (`resolve_fenceposts`): at most `replicas + maxSurge` pods in total and at least
+`replicas - maxUnavailable` available. Every function here is pure: given the sets (their spec
+replicas and available counts) it says what the next step is, and the controller applies it.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+Object = dict[str, Any]
+
+HASH_LABEL = "pod-template-hash"
+REVISION = "deployment.kubernetes.io/revision"
+DESIRED_REPLICAS = "deployment.kubernetes.io/desired-replicas"
+MAX_REPLICAS = "deployment.kubernetes.io/max-replicas"
+CHANGE_CAUSE = "kubernetes.io/change-cause"
+# Deployment annotations that are the controller's own and are not copied onto ReplicaSets.
+NOT_COPIED = {REVISION, DESIRED_REPLICAS, MAX_REPLICAS,
+              "kubectl.kubernetes.io/last-applied-configuration"}
+
+
+# --- templates, hashes, revisions ---
+
+def template_without_hash(template: Object) -> Object:
+    template = copy.deepcopy(template)
+    labels = (template.get("metadata") or {}).get("labels")
+    if labels:
+        labels.pop(HASH_LABEL, None)
+    return template
+
+
+def template_hash(template: Object, collision_count: int = 0) -> str:
+    """A short, stable hash of the pod template (the label value that names the ReplicaSet);
+    `collisionCount` changes it when a different ReplicaSet already holds the name."""
+    canonical = json.dumps(template_without_hash(template), sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256(f"{canonical}|{collision_count}".encode()).hexdigest()
+    return digest[:10]
+
+
+def same_template(a: Object, b: Object) -> bool:
+    return template_without_hash(a) == template_without_hash(b)
+
+
+def revision_of(obj: Object) -> int:
+    try:
+        return int((obj["metadata"].get("annotations") or {}).get(REVISION, "0"))
+    except ValueError:
+        return 0
+
+
+def find_new(deployment: Object, sets: list[Object]) -> Object | None:
+    """The ReplicaSet whose template is the Deployment's (the oldest if several are)."""
+    template = deployment["spec"]["template"]
+    matching = [rs for rs in sets if same_template(rs["spec"]["template"], template)]
+    return min(matching, key=_created) if matching else None
+
+
+def _created(rs: Object) -> tuple[str, str]:
+    return rs["metadata"].get("creationTimestamp", ""), rs["metadata"]["name"]
+
+
+def new_replicaset(deployment: Object, collision_count: int, revision: int,
+                   replicas: int) -> Object:
+    """The ReplicaSet for the Deployment's current template (its ownerReference is added by the
+    caller, which knows the Deployment's uid)."""
+    meta = deployment["metadata"]
+    h = template_hash(deployment["spec"]["template"], collision_count)
+    template = copy.deepcopy(deployment["spec"]["template"])
+    tmeta = template.setdefault("metadata", {})
+    tmeta["labels"] = {**(tmeta.get("labels") or {}), HASH_LABEL: h}
+    selector = copy.deepcopy(deployment["spec"]["selector"])
+    selector["matchLabels"] = {**(selector.get("matchLabels") or {}), HASH_LABEL: h}
+    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k not in NOT_COPIED}
+    annotations[REVISION] = str(revision)
+    return {"apiVersion": "apps/v1", "kind": "ReplicaSet",
+            "metadata": {"name": f"{meta['name']}-{h}", "namespace": meta["namespace"],
+                         "labels": dict(tmeta["labels"]), "annotations": annotations},
+            "spec": {"replicas": replicas, "minReadySeconds":
+                     deployment["spec"].get("minReadySeconds", 0),
+                     "selector": selector, "template": template}}
+
+
+def history_to_delete(deployment: Object, old: list[Object]) -> list[Object]:
+    """Old ReplicaSets beyond `revisionHistoryLimit` that are fully scaled down, oldest
+    revision first."""
+    limit = deployment["spec"].get("revisionHistoryLimit", 10)
+    idle = [rs for rs in old if rs["spec"].get("replicas", 0) == 0
+            and (rs.get("status") or {}).get("replicas", 0) == 0
+            and not rs["metadata"].get("deletionTimestamp")]
+    idle.sort(key=lambda rs: (revision_of(rs), _created(rs)))
+    return idle[:max(0, len(idle) - limit)]
+
+
+def rollback_template(sets: list[Object], to_revision: int = 0,
+                      current_revision: int | None = None) -> Object:
+    """The pod template to put back into a Deployment for `rollout undo`: that of revision
+    `to_revision`, or of the latest revision before the current one when 0. Raises LookupError
+    with a message fit for a user when there is no such revision."""
+    by_revision = {revision_of(rs): rs for rs in sets}
+    if to_revision:
+        if to_revision not in by_revision:
+            raise LookupError(f"unable to find the specified revision {to_revision}")
+        return template_without_hash(by_revision[to_revision]["spec"]["template"])
+    current = current_revision if current_revision is not None else max(by_revision, default=0)
+    earlier = [r for r in by_revision if 0 < r < current]
+    if not earlier:
+        raise LookupError("no rollout history found: there is no previous revision")
+    return template_without_hash(by_revision[max(earlier)]["spec"]["template"])
+
+
+# --- numbers ---
+
+def scaled_value(value: int | str, total: int, round_up: bool) -> int:
+    if isinstance(value, int):
+        return value
+    fraction = int(value.rstrip("%")) * total / 100
+    return math.ceil(fraction) if round_up else math.floor(fraction)
+
+
+def resolve_fenceposts(deployment: Object) -> tuple[int, int]:
+    """(maxSurge, maxUnavailable) as pod counts: surge rounds up, unavailability down, and both
+    zero becomes unavailability 1 so that a rollout can always proceed (as Kubernetes)."""
+    spec = deployment["spec"]
+    replicas = spec.get("replicas", 1)
+    strategy = spec.get("strategy") or {}
+    if strategy.get("type", "RollingUpdate") != "RollingUpdate":
+        return 0, 0
+    rolling = strategy.get("rollingUpdate") or {}
+    surge = scaled_value(rolling.get("maxSurge", "25%"), replicas, True)
+    unavailable = scaled_value(rolling.get("maxUnavailable", "25%"), replicas, False)
+    if surge == 0 and unavailable == 0:
+        unavailable = 1
+    return surge, min(unavailable, replicas)
+
+
+@dataclass(frozen=True)
+class Set:
+    """What a rollout step needs of a ReplicaSet."""
+
+    name: str
+    replicas: int  # spec.replicas
+    available: int = 0  # status.availableReplicas
+    created: str = ""  # creationTimestamp: older sets are scaled down first
+
+    @classmethod
+    def of(cls, rs: Object) -> Set:
+        return cls(rs["metadata"]["name"], rs["spec"].get("replicas", 0),
+                   (rs.get("status") or {}).get("availableReplicas") or 0,
+                   rs["metadata"].get("creationTimestamp", ""))
+
+
+Changes = dict[str, int]  # ReplicaSet name → its new spec.replicas
+
+
+def rolling_step(replicas: int, surge: int, unavailable: int, new: Set,
+                 old: list[Set]) -> Changes:
+    """The next step of a rolling update: scale the new set up if the surge allows, otherwise
+    scale old sets down as far as availability allows (unavailable old pods first, as they cost
+    no availability). Empty when the rollout must wait for pods to become available."""
+    total = new.replicas + sum(s.replicas for s in old)
+    if new.replicas > replicas:
+        return {new.name: replicas}
+    if new.replicas < replicas and total < replicas + surge:
+        return {new.name: new.replicas + min(replicas + surge - total, replicas - new.replicas)}
+
+    min_available = replicas - unavailable
+    new_unavailable = max(0, new.replicas - new.available)
+    budget = total - min_available - new_unavailable
+    if budget <= 0 or not any(s.replicas for s in old):
+        return {}
+    current = {s.name: s.replicas for s in old}
+    oldest_first = sorted(old, key=lambda s: (s.created, s.name))
+    for s in oldest_first:  # unhealthy replicas first: removing them costs no availability
+        if budget <= 0:
+            break
+        unhealthy = current[s.name] - min(s.available, current[s.name])
+        cut = min(budget, unhealthy)
+        if cut > 0:
+            current[s.name] -= cut
+            budget -= cut
+    available = new.available + sum(min(s.available, current[s.name]) for s in old)
+    to_cut = available - min_available
+    for s in oldest_first:
+        if to_cut <= 0:
+            break
+        cut = min(current[s.name], to_cut)
+        current[s.name] -= cut
+        to_cut -= cut
+    return {name: n for name, n in current.items() if n != next(s.replicas for s in old
+                                                                 if s.name == name)}
+
+
+def recreate_step(replicas: int, new: Set | None, old: list[Set],
+                  old_pods_left: int) -> Changes | None:
+    """Recreate: every old set to 0; once no old pod is left (not even terminating), the new
+    set to `replicas`. None means the new set must be created first (with `replicas`)."""
+    scale_down = {s.name: 0 for s in old if s.replicas}
+    if scale_down:
+        return scale_down
+    if old_pods_left:
+        return {}
+    if new is None:
+        return None
+    return {new.name: replicas} if new.replicas != replicas else {}
+
+
+def is_scaling_event(replicas: int, sets: list[Object]) -> bool:
+    """The Deployment's replicas changed since its active sets were last sized (their
+    desired-replicas annotation says for which count they were sized)."""
+    for rs in sets:
+        if rs["spec"].get("replicas", 0) == 0:
+            continue
+        desired = (rs["metadata"].get("annotations") or {}).get(DESIRED_REPLICAS)
+        if desired is not None and desired != str(replicas):
+            return True
+    return False
+
+
+def proportional_scale(replicas: int, surge: int, new: Set | None, old: list[Set]) -> Changes:
+    """Resize for a changed replica count. With one active set (or none), it takes all of
+    `replicas`; in the middle of a rollout the difference is spread over the active sets in
+    proportion to their size (the largest takes the rounding leftover), as Kubernetes does, so a
+    scale during a rollout neither restarts it nor breaks its bounds."""
+    sets = ([new] if new else []) + old
+    active = [s for s in sets if s.replicas > 0]
+    if len(active) <= 1:
+        target = active[0] if active else (new or (max(old, key=lambda s: (s.created, s.name))
+                                                   if old else None))
+        if target is None or target.replicas == replicas:
+            return {}
+        return {target.name: replicas}
+    total = sum(s.replicas for s in active)
+    allowed = replicas + surge
+    delta = allowed - total
+    if delta == 0:
+        return {}
+    changes: Changes = {}
+    handed = 0
+    order = sorted(active, key=lambda s: (-s.replicas, s.created), reverse=False)
+    for s in order:
+        share = int(delta * s.replicas / total)  # truncates toward zero either way
+        share = max(share, -s.replicas)
+        changes[s.name] = s.replicas + share
+        handed += share
+    leftover = delta - handed
+    first = order[0]
+    changes[first.name] = max(0, changes[first.name] + leftover)
+    return {name: n for name, n in changes.items()
+            if n != next(s.replicas for s in active if s.name == name)}
+
+
+# --- status ---
+
+def parse_time(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def format_time(moment: datetime) -> str:
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _condition(status: Object, kind: str) -> Object | None:
+    return next((c for c in status.get("conditions") or [] if c.get("type") == kind), None)
+
+
+def _set_condition(conditions: list[Object], new: Object, now: str,
+                   bump_update: bool) -> list[Object]:
+    old = next((c for c in conditions if c["type"] == new["type"]), None)
+    out = [c for c in conditions if c["type"] != new["type"]]
+    if old and old["status"] == new["status"] and old.get("reason") == new.get("reason"):
+        new["lastTransitionTime"] = old.get("lastTransitionTime", now)
+        new["lastUpdateTime"] = now if bump_update else old.get("lastUpdateTime", now)
+    elif old and old["status"] == new["status"]:
+        new["lastTransitionTime"] = old.get("lastTransitionTime", now)
+        new["lastUpdateTime"] = now
+    else:
+        new["lastTransitionTime"] = new["lastUpdateTime"] = now
+    return sorted([*out, new], key=lambda c: c["type"])
+
+
+def calculate_status(deployment: Object, new: Object | None, sets: list[Object],
+                     now: datetime, new_created: bool = False) -> Object:
+    """The Deployment's status from its ReplicaSets: counts, and the Available and Progressing
+    conditions (Progressing turns False with ProgressDeadlineExceeded when a rollout has made
+    no progress for `progressDeadlineSeconds`)."""
+    spec, old_status = deployment["spec"], deployment.get("status") or {}
+    replicas = spec.get("replicas", 1)
+    st = [(rs.get("status") or {}) for rs in sets]
+    status: Object = {
+        "observedGeneration": deployment["metadata"].get("generation", 1),
+        "replicas": sum(s.get("replicas", 0) for s in st),
+        "updatedReplicas": ((new or {}).get("status") or {}).get("replicas", 0) if new else 0,
+        "readyReplicas": sum(s.get("readyReplicas") or 0 for s in st),
+        "availableReplicas": sum(s.get("availableReplicas") or 0 for s in st),
+    }
+    total_spec = sum(rs["spec"].get("replicas", 0) for rs in sets)
+    status["unavailableReplicas"] = max(0, total_spec - status["availableReplicas"])
+    if old_status.get("collisionCount"):
+        status["collisionCount"] = old_status["collisionCount"]
+
+    stamp = format_time(now)
+    conditions = list(old_status.get("conditions") or [])
+    _, max_unavailable = resolve_fenceposts(deployment)
+    if status["availableReplicas"] >= replicas - max_unavailable:
+        available = {"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable",
+                     "message": "Deployment has minimum availability."}
+    else:
+        available = {"type": "Available", "status": "False",
+                     "reason": "MinimumReplicasUnavailable",
+                     "message": "Deployment does not have minimum availability."}
+    conditions = _set_condition(conditions, available, stamp, False)
+
+    name = (new or {}).get("metadata", {}).get("name", "")
+    complete = (new is not None and status["updatedReplicas"] == replicas
+                and status["replicas"] == replicas and status["availableReplicas"] == replicas)
+    previous = _condition(old_status, "Progressing")
+    if spec.get("paused"):
+        progressing = {"type": "Progressing", "status": "Unknown", "reason": "DeploymentPaused",
+                       "message": "Deployment is paused"}
+        bump = False
+    elif complete:
+        progressing = {"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable",
+                       "message": f'ReplicaSet "{name}" has successfully progressed.'}
+        bump = previous is None or previous.get("reason") != "NewReplicaSetAvailable"
+    elif new_created:
+        progressing = {"type": "Progressing", "status": "True", "reason": "NewReplicaSetCreated",
+                       "message": f'Created new replica set "{name}"'}
+        bump = True
+    elif previous and previous.get("reason") == "DeploymentPaused":
+        progressing = {"type": "Progressing", "status": "Unknown", "reason": "DeploymentResumed",
+                       "message": "Deployment is resumed"}
+        bump = True
+    elif _progressed(old_status, status) or previous is None or \
+            previous.get("reason") == "NewReplicaSetAvailable":
+        progressing = {"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated",
+                       "message": f'ReplicaSet "{name}" is progressing.'}
+        bump = True
+    else:
+        progressing = dict(previous)
+        bump = False
+        last = parse_time(previous.get("lastUpdateTime"))
+        deadline = spec.get("progressDeadlineSeconds", 600)
+        if last and now - last > timedelta(seconds=deadline):
+            progressing = {"type": "Progressing", "status": "False",
+                           "reason": "ProgressDeadlineExceeded",
+                           "message": f'ReplicaSet "{name}" has timed out progressing.'}
+    conditions = _set_condition(conditions, progressing, stamp, bump)
+    status["conditions"] = conditions
+    return status
+
+
+def _progressed(old: Object, new: Object) -> bool:
+    def stale(s: Object) -> int:
+        return s.get("replicas", 0) - s.get("updatedReplicas", 0)
+    return (new.get("updatedReplicas", 0) > old.get("updatedReplicas", 0)
+            or stale(new) < stale(old)
+            or new.get("readyReplicas", 0) > old.get("readyReplicas", 0)
+            or new.get("availableReplicas", 0) > old.get("availableReplicas", 0))
+
+
+def rollout_complete(deployment: Object) -> bool:
+    status = deployment.get("status") or {}
+    replicas = deployment["spec"].get("replicas", 1)
+    return (status.get("observedGeneration", 0) >= deployment["metadata"].get("generation", 1)
+            and status.get("updatedReplicas") == replicas and status.get("replicas") == replicas
+            and status.get("availableReplicas") == replicas)
