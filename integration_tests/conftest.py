@@ -84,7 +84,8 @@ def cluster(clusters: list[Cluster], lab_index: int) -> Cluster:
             if row.get("network") == "partitioned":
                 c.heal(c.host(row["host"]))
         wait_until(lambda: all(r.get("etcd") == "healthy" and r.get("dockerd") == "answers"
-                               and r.get("master") in ("answers", "-") for r in c.status()),
+                               and r.get("master") in ("answers", "-")
+                               and r.get("agent") in ("ready", "-") for r in c.status()),
                    60, f"every host of {c.name} to be healthy")
     for host in c.hosts:
         client = c.docker(host)

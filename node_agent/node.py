@@ -146,8 +146,12 @@ class NodeAgent:
                 status = self._status(node.get("status"))
                 ready = status["conditions"][0]
                 key = (ready["status"], ready["reason"], status["capacity"]["memory"])
+                stored = next((c for c in (node.get("status") or {}).get("conditions") or []
+                               if c.get("type") == "Ready"), {})
+                # The master marks an unreachable node Unknown: say Ready again at once.
+                overwritten = (stored.get("status"), stored.get("reason")) != key[:2]
                 now = datetime.now(timezone.utc).timestamp()
-                if key != last_written or now - last_time >= STATUS_REFRESH:
+                if key != last_written or overwritten or now - last_time >= STATUS_REFRESH:
                     self.client.update("nodes", {"apiVersion": "v1", "kind": "Node",
                                                  "metadata": {"name": self.name},
                                                  "status": status}, subresource="status")

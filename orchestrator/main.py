@@ -40,11 +40,17 @@ def main() -> None:
 @click.option("--controllers/--no-controllers", default=True, show_default=True,
               help="run the controllers (Deployment, ReplicaSet, Endpoints, garbage collector, "
                    "node lifecycle) here")
+@click.option("--node-monitor-grace-period", type=float, default=5.0, show_default=True,
+              help="seconds without a Lease renewal before a node is marked unreachable "
+                   "(agents renew every 2 s)")
+@click.option("--pod-eviction-timeout", type=float, default=2.0, show_default=True,
+              help="seconds a node stays unreachable before its pods are evicted and replaced")
 @click.option("-v", "--verbose", is_flag=True)
 def serve(etcd_servers: str, bind_address: str, secure_port: int, tls_cert_file: str,
           tls_private_key_file: str, token_auth_file: str, agent_client_cert: str | None,
           agent_client_key: str | None, agent_ca_file: str | None, scheduler: bool,
-          controllers: bool, verbose: bool) -> None:
+          controllers: bool, node_monitor_grace_period: float, pod_eviction_timeout: float,
+          verbose: bool) -> None:
     """Serve the Kubernetes-shaped API over TLS, backed by the etcd cluster."""
     from orchestrator.api.auth import TokenAuthenticator
     from orchestrator.api.objects import Objects
@@ -76,9 +82,12 @@ def serve(etcd_servers: str, bind_address: str, secure_port: int, tls_cert_file:
         from orchestrator.controllers.garbagecollector import GarbageCollector
         from orchestrator.controllers.replicaset import ReplicaSetController
 
+        from orchestrator.controllers.nodelifecycle import NodeLifecycleController
+
         for controller in (DeploymentController, ReplicaSetController, EndpointsController,
                            GarbageCollector):
             controller(objects).start()
+        NodeLifecycleController(objects, node_monitor_grace_period, pod_eviction_timeout).start()
     agent_tls = None
     if agent_client_cert and agent_client_key:
         agent_tls = ssl.create_default_context(cafile=agent_ca_file)

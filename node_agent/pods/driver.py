@@ -61,9 +61,15 @@ class DockerDriver:
     def list_pod_containers(self) -> dict[str, list[Observed]]:
         """Every container this agent made, by pod uid (one docker call + one inspect each)."""
         out: dict[str, list[Observed]] = {}
-        for c in self.client.containers.list(all=True, filters={"label": LABEL_POD_UID}):
+        for c in self.client.containers.list(all=True, filters={"label": LABEL_POD_UID},
+                                             ignore_removed=True):
             out.setdefault(c.labels[LABEL_POD_UID], []).append(self._observed(c.attrs))
         return out
+
+    def list_containers_of(self, uid: str) -> list[Observed]:
+        """The containers of one pod, straight from docker."""
+        return [self._observed(c.attrs) for c in self.client.containers.list(
+            all=True, filters={"label": f"{LABEL_POD_UID}={uid}"}, ignore_removed=True)]
 
     def _observed(self, attrs: dict[str, Any]) -> Observed:
         labels = attrs["Config"]["Labels"] or {}

@@ -182,7 +182,7 @@ class PodManager:
             else:
                 self._start(pod, action, pause, waiting)
         if plan.actions:
-            observed = self.driver.list_pod_containers().get(uid, [])
+            observed = self.driver.list_containers_of(uid)
             with self._lock:
                 self.observed[uid] = observed
         if any(reason != "CrashLoopBackOff" for reason, _ in waiting.values()):
@@ -288,7 +288,11 @@ class PodManager:
 
     def _terminate(self, pod: dict[str, Any], observed: list[Observed]) -> None:
         """Graceful deletion: SIGTERM the app containers, SIGKILL after the grace period, then
-        the sandbox; then release the pod object (delete with grace 0)."""
+        the sandbox; then release the pod object (delete with grace 0). The containers are
+        listed afresh from docker first: the object is released only once docker has confirmed
+        that nothing of the pod is left (after an agent or host restart the cached list may not
+        have caught up yet)."""
+        observed = self.driver.list_containers_of(pod["metadata"]["uid"])
         grace = pod["metadata"].get("deletionGracePeriodSeconds")
         if grace is None:
             grace = pod["spec"].get("terminationGracePeriodSeconds", 30)

@@ -1,0 +1,73 @@
+"""A host lost: its pods are replaced on the others and leave the Endpoints; when it comes
+back, exactly `replicas` pods remain."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from integration_tests.hosts import Cluster, wait_until
+from integration_tests.test_deployments import Api, deployment
+from node_agent.pods.model import LABEL_POD_NAMESPACE
+
+
+def ready(pod: dict) -> bool:
+    return (pod.get("status") or {}).get("phase") == "Running" and any(
+        c["type"] == "Ready" and c["status"] == "True"
+        for c in (pod.get("status") or {}).get("conditions") or [])
+
+
+@pytest.mark.fault
+def test_losing_a_host_replaces_its_pods_elsewhere(cluster: Cluster, ns: str) -> None:
+    if len(cluster.hosts) < 3 or not cluster.inventory.control:
+        pytest.skip("needs 3 hosts and a lab that can power hosts off")
+    api = Api(cluster, ns)
+    replicas = 2 * len(cluster.hosts)
+    api.create(deployment("survivor", replicas))
+    api.http.post(f"/api/v1/namespaces/{ns}/services", json={
+        "metadata": {"name": "survivor"},
+        "spec": {"selector": {"app": "survivor"}, "ports": [{"port": 80, "targetPort": "http"}]}}
+    ).raise_for_status()
+    api.wait_complete("survivor")
+    victim = cluster.hosts[-1]  # not the master's host
+    doomed = {p["status"]["podIP"] for p in api.live_pods("survivor")
+              if p["spec"]["nodeName"] == victim.name}
+    assert len(doomed) == 2
+
+    def endpoint_ips() -> set[str]:
+        r = api.http.get(f"/api/v1/namespaces/{ns}/endpoints/survivor").json()
+        return {a["ip"] for s in r.get("subsets") or [] for a in s.get("addresses") or []}
+
+    def replaced() -> bool:
+        live = [p for p in api.live_pods("survivor") if ready(p)]
+        return (len(live) == replicas and all(p["spec"]["nodeName"] != victim.name for p in live)
+                and not endpoint_ips() & doomed and len(endpoint_ips()) == replicas)
+
+    killed = time.monotonic()
+    cluster.power_off(victim)
+    wait_until(replaced, 120, f"the pods of {victim.name} to run elsewhere", interval=0.2)
+    print(f"\n{victim.name} lost: its pods replaced and out of the Endpoints in "
+          f"{time.monotonic() - killed:.1f} s")
+    node = api.http.get(f"/api/v1/nodes/{victim.name}").json()
+    assert next(c for c in node["status"]["conditions"] if c["type"] == "Ready")["status"] \
+        == "Unknown"
+    assert any(t["key"] == "node.kubernetes.io/unreachable" for t in node["spec"]["taints"])
+    events = api.http.get(f"/api/v1/namespaces/{ns}/events").json()["items"]
+    assert sum(1 for e in events if e["reason"] == "Evicted") == 2
+
+    cluster.power_on(victim)
+    wait_until(lambda: len(api.pods("survivor")) == replicas
+               and all(ready(p) for p in api.pods("survivor")), 120,
+               f"exactly {replicas} pods once {victim.name} is back")
+    node = wait_until(lambda: (n := api.http.get(f"/api/v1/nodes/{victim.name}").json())
+                      and not (n["spec"].get("taints") or []) and n, 30, "the taints removed")
+    assert next(c for c in node["status"]["conditions"] if c["type"] == "Ready")["status"] \
+        == "True"
+    client = cluster.docker(victim)
+    try:
+        leftovers = client.api.containers(all=True,
+                                          filters={"label": f"{LABEL_POD_NAMESPACE}={ns}"})
+    finally:
+        client.close()
+    assert leftovers == []
