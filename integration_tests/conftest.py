@@ -22,7 +22,7 @@ from lab.inventory import load_inventory
 
 REPO = Path(__file__).resolve().parents[1]
 LAB = REPO / "scripts" / "lab"
-OWN_LABS = 2
+OWN_LABS = 2  # each with 3 hosts and a master on every host (leader election)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -62,7 +62,7 @@ def clusters(request: pytest.FixtureRequest) -> list[Cluster]:
     names = [unique_lab_name(chr(ord("a") + i)) for i in range(OWN_LABS)]
     try:
         with ThreadPoolExecutor(len(names)) as pool:
-            list(pool.map(lambda n: lab("--name", n, "up"), names))
+            list(pool.map(lambda n: lab("--name", n, "up", "--masters", "3"), names))
         yield [Cluster(load_inventory(Path(f"/run/orch-lab/{n}/inventory.json"))) for n in names]
     finally:
         if not request.config.getoption("keep_labs"):
@@ -83,6 +83,8 @@ def cluster(clusters: list[Cluster], lab_index: int) -> Cluster:
                 c.power_on(c.host(row["host"]))
             if row.get("network") == "partitioned":
                 c.heal(c.host(row["host"]))
+        if any(row.get("master") == "down" for row in c.status()):
+            c.control("up")  # a test killed a master process: `up` repairs
         wait_until(lambda: all(r.get("etcd") == "healthy" and r.get("dockerd") == "answers"
                                and r.get("master") in ("answers", "-")
                                and r.get("agent") in ("ready", "-") for r in c.status()),

@@ -70,11 +70,14 @@ def main(ctx: click.Context, name: str) -> None:
 @main.command()
 @click.option("--hosts", "n_hosts", type=int, default=None,
               help=f"number of hosts (default {lifecycle.DEFAULT_HOSTS}; fixed once the lab is up)")
+@click.option("--masters", type=int, default=None,
+              help="how many hosts run a master (default 1; they elect a leader for the "
+                   "scheduler and controllers; fixed once the lab is up)")
 @lab_name_option
-def up(name: str, n_hosts: int | None) -> None:
+def up(name: str, n_hosts: int | None, masters: int | None) -> None:
     """Bring the lab up, or repair it: idempotent."""
     started = time.monotonic()
-    plan = lifecycle.up(name, n_hosts, _say)
+    plan = lifecycle.up(name, n_hosts, _say, masters)
     elapsed = time.monotonic() - started
     click.echo(f"lab {name!r} is up: {len(plan.hosts)} hosts "
                f"({', '.join(f'{h.name} {h.address}' for h in plan.hosts)}) in {elapsed:.1f} s")

@@ -166,7 +166,7 @@ def forwarder_pid(plan: LabPlan) -> int | None:
 
 def start_forwarder(plan: LabPlan, port: int) -> int:
     argv = [sys.executable, "-m", FORWARD_MODULE, f"--listen=127.0.0.1:{port}",
-            f"--netns={plan.master_host.netns}", f"--target=127.0.0.1:{API_PORT}"]
+            *(f"--netns={h.netns}" for h in plan.master_hosts), f"--target=127.0.0.1:{API_PORT}"]
     pid = system.spawn_daemon(argv, plan.run_dir / "api-forward.log")
     plan.forward_pidfile.write_text(f"{pid}\n")
     return pid
@@ -178,6 +178,24 @@ def api_answers(plan: LabPlan, port: int) -> bool:
     context = ssl.create_default_context(cafile=str(plan.pki_dir / "ca.crt"))
     conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=3, context=context)
     try:
+        conn.request("GET", "/readyz")
+        return conn.getresponse().status == 200
+    except (OSError, http.client.HTTPException, ssl.SSLError):
+        return False
+    finally:
+        conn.close()
+
+
+def api_answers_in(plan: LabPlan, host: HostPlan) -> bool:
+    """/readyz over TLS from inside `host`'s namespace, to that host's own master."""
+    context = ssl.create_default_context(cafile=str(plan.pki_dir / "ca.crt"))
+    try:
+        sock = system.connect_in_netns(host.netns, (host.address, API_PORT), 2.0)
+    except OSError:
+        return False
+    conn = http.client.HTTPSConnection(host.address, API_PORT, timeout=3, context=context)
+    try:
+        conn.sock = context.wrap_socket(sock, server_hostname=host.address)
         conn.request("GET", "/readyz")
         return conn.getresponse().status == 200
     except (OSError, http.client.HTTPException, ssl.SSLError):

@@ -56,6 +56,7 @@ class Inventory:
     ca_file: str | None = None
     admin_token_file: str | None = None
     readonly_token_file: str | None = None
+    masters: tuple[str, ...] = ()  # the hosts that run a master
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def host(self, name: str) -> InventoryHost:
@@ -92,6 +93,7 @@ def render_inventory(plan: LabPlan, control: list[str], api_port: int | None = N
         data.update({
             "api": f"https://127.0.0.1:{api_port}",
             "api_in_lab": plan.master_host.api_url,
+            "masters": [h.name for h in plan.master_hosts],
             "ca_file": str(plan.pki_dir / "ca.crt"),
             "admin_token_file": str(plan.pki_dir / "admin.token"),
             "readonly_token_file": str(plan.pki_dir / "readonly.token"),
@@ -142,6 +144,7 @@ def parse_inventory(data: Any) -> Inventory:
         ca_file=data.get("ca_file"),
         admin_token_file=data.get("admin_token_file"),
         readonly_token_file=data.get("readonly_token_file"),
+        masters=tuple(data.get("masters") or ()),
         raw=data,
     )
 

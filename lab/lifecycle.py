@@ -45,6 +45,7 @@ class LabState:
     powered_off: list[str] = field(default_factory=list)
     partitioned: list[str] = field(default_factory=list)
     api_port: int | None = None  # the loopback port the API is published on (stable per lab)
+    masters: int = 1
 
     @classmethod
     def load(cls, path: Path) -> LabState | None:
@@ -91,7 +92,7 @@ def existing_plan(name: str) -> tuple[LabPlan, LabState]:
     if state is None:
         raise LabError(f"lab {name!r} is not up (no {probe.state_file}); "
                        f"start it with `scripts/lab up --name {name}`")
-    return make_plan(name, state.hosts), state
+    return make_plan(name, state.hosts, masters=state.masters), state
 
 
 def control_command(name: str) -> list[str]:
@@ -102,19 +103,22 @@ def control_command(name: str) -> list[str]:
 # --- up / start -----------------------------------------------------------------------------
 
 
-def up(name: str, n_hosts: int | None, report: Report) -> LabPlan:
-    make_plan(name, n_hosts or DEFAULT_HOSTS)  # refuse bad input before touching anything
+def up(name: str, n_hosts: int | None, report: Report, masters: int | None = None) -> LabPlan:
+    make_plan(name, n_hosts or DEFAULT_HOSTS, masters=masters or 1)  # refuse bad input first
     with locked(name):
         probe = make_plan(name, 1)
         state = LabState.load(probe.state_file)
         if state and n_hosts is not None and n_hosts != state.hosts:
             raise PlanError(f"lab {name!r} is up with {state.hosts} hosts, not {n_hosts}: "
                             f"`scripts/lab down --name {name}` first")
+        if state and masters is not None and masters != state.masters:
+            raise PlanError(f"lab {name!r} is up with {state.masters} master(s), not {masters}: "
+                            f"`scripts/lab down --name {name}` first")
         if state is None:
-            state = LabState(name=name, hosts=n_hosts or DEFAULT_HOSTS)
+            state = LabState(name=name, hosts=n_hosts or DEFAULT_HOSTS, masters=masters or 1)
         if state.api_port is None:
             state.api_port = system.free_loopback_port()
-        plan = make_plan(name, state.hosts)
+        plan = make_plan(name, state.hosts, masters=state.masters)
         state.save(plan.state_file)  # first, so `down` finds a lab that failed half-way
         state.powered_off = []
         _power_on(plan, plan.hosts, state, report)
@@ -170,17 +174,19 @@ def _power_on(plan: LabPlan, hosts: tuple[HostPlan, ...], state: LabState,
 
 def _start_master(plan: LabPlan, hosts: tuple[HostPlan, ...], state: LabState, report: Report,
                   deadline: float) -> None:
-    """The credentials, the master on the first host, and the API published on loopback."""
+    """The credentials, the masters (the first host, or the first --masters hosts), and the API
+    published on loopback (forwarded to the first master that accepts)."""
     init_pki(plan.pki_dir, api_sans(plan), [h.name for h in plan.hosts],
              {h.name: h.address for h in plan.hosts})
-    master = plan.master_host
-    if master in hosts and daemons.master_pid(master) is None:
-        report(f"{master.name}: starting the master")
-        daemons.start_master(plan, master)
+    for master in plan.master_hosts:
+        if master in hosts and daemons.master_pid(master) is None:
+            report(f"{master.name}: starting the master")
+            daemons.start_master(plan, master)
     if daemons.forwarder_pid(plan) is None:
         report(f"publishing the API on https://127.0.0.1:{state.api_port}")
         daemons.start_forwarder(plan, state.api_port)
-    if master.name not in state.partitioned and master.name not in state.powered_off:
+    if any(m.name not in state.partitioned and m.name not in state.powered_off
+           for m in plan.master_hosts):
         daemons.wait_api(plan, state.api_port, deadline)
 
 
@@ -191,8 +197,8 @@ def _start_agents(plan: LabPlan, hosts: tuple[HostPlan, ...], state: LabState, r
         if daemons.agent_pid(host) is None:
             report(f"{host.name}: starting the node agent")
             daemons.start_agent(plan, host)
-    master = plan.master_host
-    if master.name not in state.partitioned and master.name not in state.powered_off:
+    if any(m.name not in state.partitioned and m.name not in state.powered_off
+           for m in plan.master_hosts):
         reachable = [h for h in hosts if h.name not in state.partitioned]
         daemons.wait_nodes_ready(plan, reachable, state.api_port, deadline)
 
@@ -315,14 +321,13 @@ def status(name: str) -> list[HostStatus]:
     ready = daemons.ready_nodes(plan, state.api_port) if state.api_port else set()
 
     def one(host: HostPlan) -> HostStatus:
-        is_master = host is plan.master_host
+        is_master = host in plan.master_hosts
         if not system.netns_exists(host.netns):
             return HostStatus(host.name, host.address, "off", "missing", "down", "down",
                               "down" if is_master else "-", "down")
         master = "-"
         if is_master:
-            master = "answers" if state.api_port and daemons.api_answers(plan, state.api_port) \
-                else "down"
+            master = "answers" if daemons.api_answers_in(plan, host) else "down"
         return HostStatus(
             name=host.name,
             address=host.address,

@@ -176,6 +176,16 @@ class LabPlan:
     hosts: tuple[HostPlan, ...]
     run_dir: Path
     data_dir: Path
+    masters: int = 1  # the first `masters` hosts run a master (they elect a leader)
+
+    @property
+    def master_hosts(self) -> tuple[HostPlan, ...]:
+        return self.hosts[:self.masters]
+
+    @property
+    def api_urls(self) -> str:
+        """Every master's API as seen from inside the lab, comma-separated (clients fail over)."""
+        return ",".join(h.api_url for h in self.master_hosts)
 
     @property
     def switch_netns(self) -> str:
@@ -222,18 +232,22 @@ class LabPlan:
 
 
 def make_plan(
-    name: str, n_hosts: int, run_root: Path = RUN_ROOT, data_root: Path = DATA_ROOT
+    name: str, n_hosts: int, run_root: Path = RUN_ROOT, data_root: Path = DATA_ROOT,
+    masters: int = 1,
 ) -> LabPlan:
     if not NAME_RE.match(name):
         raise PlanError(f"lab name {name!r} is invalid: {NAME_RULE}")
     if not 1 <= n_hosts <= MAX_HOSTS:
         raise PlanError(f"--hosts {n_hosts} is out of range: a lab has 1 to {MAX_HOSTS} hosts")
+    if not 1 <= masters <= n_hosts:
+        raise PlanError(f"--masters {masters} is out of range: 1 to the number of hosts "
+                        f"({n_hosts})")
     run_dir, data_dir = run_root / name, data_root / name
     hosts = tuple(
         HostPlan(lab=name, index=i, run_dir=run_dir / f"host{i}", data_dir=data_dir / f"host{i}")
         for i in range(1, n_hosts + 1)
     )
-    return LabPlan(name=name, hosts=hosts, run_dir=run_dir, data_dir=data_dir)
+    return LabPlan(name=name, hosts=hosts, run_dir=run_dir, data_dir=data_dir, masters=masters)
 
 
 def host_routes(plan: LabPlan, host: HostPlan) -> list[tuple[str, str]]:
@@ -330,7 +344,7 @@ def agent_argv(plan: LabPlan, host: HostPlan, node_agent_bin: str) -> list[str]:
     was given, and the master's address inside the lab."""
     return [
         node_agent_bin, "run",
-        f"--api={plan.master_host.api_url}",
+        f"--api={plan.api_urls}",
         f"--ca-file={plan.pki_dir / 'ca.crt'}",
         f"--token-file={plan.pki_dir / f'node-{host.name}.token'}",
         f"--node-name={host.name}", f"--node-ip={host.address}", f"--pod-cidr={host.pod_cidr}",

@@ -1,10 +1,12 @@
 """A TCP port-forward from this (root) namespace's loopback into a lab host's namespace, the way
 kind publishes its API server on localhost, without putting lab addresses in the root namespace.
 
-    python -m lab.portforward --listen 127.0.0.1:PORT --netns NAME-host1 --target 127.0.0.1:6443
+    python -m lab.portforward --listen 127.0.0.1:PORT --netns NAME-host1 [--netns NAME-host2 …] \
+        --target 127.0.0.1:6443
 
-Each accepted connection gets an upstream socket created inside the target namespace (a helper
-thread enters it with setns; see lab.system.connect_in_netns) and bytes are piped both ways.
+Each accepted connection gets an upstream socket created inside the first target namespace that
+accepts (a helper thread enters it with setns; see lab.system.connect_in_netns), so with several
+masters the published API survives losing any of them; bytes are piped both ways.
 Bytes are not interpreted: TLS is end to end between the client and the API server.
 """
 
@@ -33,12 +35,17 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
             writer.close()
 
 
-async def _handle(client_reader, client_writer, netns: str, target: tuple[str, int]) -> None:
+async def _handle(client_reader, client_writer, netns: list[str],
+                  target: tuple[str, int]) -> None:
     loop = asyncio.get_running_loop()
-    try:
-        upstream = await loop.run_in_executor(None, connect_in_netns, netns, target, 5.0)
-    except OSError as e:
-        log.warning("cannot reach %s:%d in %s: %s", *target, netns, e)
+    upstream = None
+    for ns in netns:
+        try:
+            upstream = await loop.run_in_executor(None, connect_in_netns, ns, target, 2.0)
+            break
+        except OSError as e:
+            log.warning("cannot reach %s:%d in %s: %s", *target, ns, e)
+    if upstream is None:
         client_writer.close()
         return
     upstream.setblocking(False)
@@ -46,7 +53,7 @@ async def _handle(client_reader, client_writer, netns: str, target: tuple[str, i
     await asyncio.gather(_pipe(client_reader, up_writer), _pipe(up_reader, client_writer))
 
 
-async def serve(listen: tuple[str, int], netns: str, target: tuple[str, int]) -> None:
+async def serve(listen: tuple[str, int], netns: list[str], target: tuple[str, int]) -> None:
     server = await asyncio.start_server(lambda r, w: _handle(r, w, netns, target), *listen,
                                         reuse_address=True)
     stop = asyncio.Event()
@@ -65,7 +72,8 @@ def _address(text: str) -> tuple[str, int]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--listen", required=True, type=_address)
-    parser.add_argument("--netns", required=True)
+    parser.add_argument("--netns", required=True, action="append",
+                        help="namespace to connect in (repeatable: tried in order)")
     parser.add_argument("--target", required=True, type=_address)
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s: %(message)s")

@@ -27,7 +27,8 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--api", "api_url", required=True, help="the API server's URL")
+@click.option("--api", "api_url", required=True,
+              help="the API server's URL; several masters comma-separated (failover)")
 @click.option("--ca-file", required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--token-file", required=True, type=click.Path(exists=True, dir_okay=False))
 @click.option("--node-name", required=True)

@@ -1,10 +1,13 @@
-"""`orchestrator`: the master daemon (API server; the scheduler and controllers join it in
-their issue) and its setup commands."""
+"""`orchestrator`: the master daemon (API server; the scheduler and controllers run in the
+master that holds the leader Lease) and its setup commands."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import signal
+import socket
 import ssl
 from pathlib import Path
 
@@ -18,7 +21,7 @@ from orchestrator.tls import shrink_tls_read_buffers
 @click.group()
 @click.version_option(__version__)
 def main() -> None:
-    """The master daemon: API server (and later scheduler and controllers)."""
+    """The master daemon: API server, scheduler and controllers."""
 
 
 @main.command()
@@ -45,12 +48,17 @@ def main() -> None:
                    "(agents renew every 2 s)")
 @click.option("--pod-eviction-timeout", type=float, default=2.0, show_default=True,
               help="seconds a node stays unreachable before its pods are evicted and replaced")
+@click.option("--leader-elect/--no-leader-elect", default=True, show_default=True,
+              help="run the scheduler and controllers only while holding the leader Lease "
+                   "(kube-system/orchestrator-controlplane), so several masters may run")
+@click.option("--leader-elect-lease-duration", type=float, default=4.0, show_default=True,
+              help="seconds a leader's Lease lasts unrenewed before another master takes it")
 @click.option("-v", "--verbose", is_flag=True)
 def serve(etcd_servers: str, bind_address: str, secure_port: int, tls_cert_file: str,
           tls_private_key_file: str, token_auth_file: str, agent_client_cert: str | None,
           agent_client_key: str | None, agent_ca_file: str | None, scheduler: bool,
           controllers: bool, node_monitor_grace_period: float, pod_eviction_timeout: float,
-          verbose: bool) -> None:
+          leader_elect: bool, leader_elect_lease_duration: float, verbose: bool) -> None:
     """Serve the Kubernetes-shaped API over TLS, backed by the etcd cluster."""
     from orchestrator.api.auth import TokenAuthenticator
     from orchestrator.api.objects import Objects
@@ -70,24 +78,21 @@ def serve(etcd_servers: str, bind_address: str, secure_port: int, tls_cert_file:
                 "waiting for etcd at %s: %s", etcd_servers, state.outcome.exception())):
         with attempt:
             objects.ensure_system_namespaces()
-    if scheduler:
-        # One master in the lab today: leader election (the controllers issue) makes several safe
-        # to run; binding is a compare-and-swap, so even two schedulers never bind a pod twice.
-        from orchestrator.scheduler.loop import Scheduler
+    from orchestrator.controlplane import ControlPlane
+    from orchestrator.leader import LeaderElector
 
-        Scheduler(objects).start()
-    if controllers:
-        from orchestrator.controllers.deployment import DeploymentController
-        from orchestrator.controllers.endpoints import EndpointsController
-        from orchestrator.controllers.garbagecollector import GarbageCollector
-        from orchestrator.controllers.replicaset import ReplicaSetController
-
-        from orchestrator.controllers.nodelifecycle import NodeLifecycleController
-
-        for controller in (DeploymentController, ReplicaSetController, EndpointsController,
-                           GarbageCollector):
-            controller(objects).start()
-        NodeLifecycleController(objects, node_monitor_grace_period, pod_eviction_timeout).start()
+    control_plane = ControlPlane(objects, scheduler, controllers, node_monitor_grace_period,
+                                 pod_eviction_timeout)
+    elector = None
+    if leader_elect and (scheduler or controllers):
+        identity = f"{socket.gethostname()}_{os.getpid()}"
+        elector = LeaderElector(objects, identity, control_plane.start, control_plane.stop,
+                                lease_duration=leader_elect_lease_duration,
+                                renew_deadline=leader_elect_lease_duration * 0.75,
+                                retry_period=min(0.5, leader_elect_lease_duration / 8))
+        elector.start()
+    else:
+        control_plane.start()
     agent_tls = None
     if agent_client_cert and agent_client_key:
         agent_tls = ssl.create_default_context(cafile=agent_ca_file)
@@ -96,10 +101,11 @@ def serve(etcd_servers: str, bind_address: str, secure_port: int, tls_cert_file:
                        agent_tls=agent_tls)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(tls_cert_file, tls_private_key_file)
-    asyncio.run(_serve(server, objects, bind_address, secure_port, context))
+    asyncio.run(_serve(server, objects, bind_address, secure_port, context, elector))
 
 
-async def _serve(server, objects, host: str, port: int, context: ssl.SSLContext) -> None:
+async def _serve(server, objects, host: str, port: int, context: ssl.SSLContext,
+                 elector) -> None:
     from aiohttp import web
 
     shrink_tls_read_buffers()
@@ -109,12 +115,29 @@ async def _serve(server, objects, host: str, port: int, context: ssl.SSLContext)
     await web.TCPSite(runner, host, port, ssl_context=context, backlog=1024).start()
     logging.getLogger("orchestrator").warning("serving on https://%s:%d", host, port)
     loop = asyncio.get_running_loop()
-    while True:  # periodic housekeeping; the controllers issue moves this to its controllers
-        await asyncio.sleep(5)
+    stopping = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stopping.set)
+    while not stopping.is_set():  # periodic housekeeping
+        try:
+            await asyncio.wait_for(stopping.wait(), 5)
+            break
+        except asyncio.TimeoutError:
+            pass
         try:
             await loop.run_in_executor(server.pool, objects.finish_terminating_namespaces)
         except Exception:
             logging.getLogger("orchestrator").exception("namespace cleanup failed")
+    # A clean stop hands the leadership over at once instead of after the lease expires. Then
+    # exit at once: all state is in etcd, and waiting for long-lived watch streams and worker
+    # threads to wind down would only delay the stop.
+    if elector is not None:
+        try:
+            await asyncio.wait_for(loop.run_in_executor(None, elector.stop), 3)
+        except asyncio.TimeoutError:
+            pass
+    logging.shutdown()
+    os._exit(0)
 
 
 @main.command("init-pki")

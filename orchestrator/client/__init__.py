@@ -50,12 +50,27 @@ class WatchEvent:
     object: Object
 
 
+def _never_connected(error: requests.RequestException) -> bool:
+    """The request was never sent: the connection was refused or timed out while opening."""
+    if isinstance(error, requests.ConnectTimeout):
+        return True
+    text = repr(error)
+    return isinstance(error, requests.ConnectionError) and (
+        "NewConnectionError" in text or "Connection refused" in text
+        or "No route to host" in text)
+
+
 class Client:
-    """Thread-safe: one requests.Session per thread."""
+    """Thread-safe: one requests.Session per thread.
+
+    `server` may list several masters, comma-separated: a request that cannot connect to the
+    current one is sent to the next (a connection that never opened cannot have done anything,
+    so this is safe for every verb), and the client stays with the one that answered."""
 
     def __init__(self, server: str, ca_file: str | None, token: str | None,
                  timeout: float = 30) -> None:
-        self.server = server.rstrip("/")
+        self.servers = [s.strip().rstrip("/") for s in server.split(",") if s.strip()]
+        self._current = 0
         self.ca_file = ca_file
         self.token = token
         self.timeout = timeout
@@ -68,6 +83,10 @@ class Client:
         return cls(server, ca_file, token, timeout)
 
     # --- plumbing ---
+
+    @property
+    def server(self) -> str:
+        return self.servers[self._current % len(self.servers)]
 
     @property
     def session(self) -> requests.Session:
@@ -97,15 +116,21 @@ class Client:
     def request(self, method: str, path: str, *, body: Any = None, params: dict | None = None,
                 content_type: str = "application/json", stream: bool = False,
                 timeout: float | None = None) -> requests.Response:
-        url = self.server + path
         data = json.dumps(body) if body is not None else None
         headers = {"Content-Type": content_type} if data is not None else {}
-        try:
-            response = self.session.request(method, url, data=data, params=params,
-                                            headers=headers, stream=stream,
-                                            timeout=timeout or self.timeout)
-        except requests.RequestException as e:
-            raise ApiUnavailable(0, "Unavailable", f"cannot reach {self.server}: {e}") from e
+        for attempt in range(len(self.servers)):
+            server = self.server
+            try:
+                response = self.session.request(method, server + path, data=data, params=params,
+                                                headers=headers, stream=stream,
+                                                timeout=timeout or self.timeout)
+                break
+            except requests.RequestException as e:
+                if len(self.servers) > 1 and self.server == server:
+                    self._current += 1  # the next request goes to the next master
+                if _never_connected(e) and attempt + 1 < len(self.servers):
+                    continue
+                raise ApiUnavailable(0, "Unavailable", f"cannot reach {server}: {e}") from e
         if response.status_code >= 400:
             try:
                 status = response.json()

@@ -39,6 +39,7 @@ class Controller:
         self.queue = WorkQueue()
         self.stopping = threading.Event()
         self._events: queue.SimpleQueue = queue.SimpleQueue()
+        self._unsubscribe: list[Callable[[], None]] = []
 
     # what to watch: resource → function from a watch event to the keys it concerns
     def triggers(self) -> dict[str, Callable[[WatchEvent], list[str]]]:
@@ -57,11 +58,21 @@ class Controller:
         for i in range(self.workers):
             threading.Thread(target=self._work, name=f"{self.name}-{i}", daemon=True).start()
 
+    def stop(self) -> None:
+        """Stop watching and working (when this master stops leading); a sync under way
+        finishes. A stopped controller is not restarted: a new one is made."""
+        self.stopping.set()
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self.queue.shutdown()
+        self._events.put(None)
+
     def _watch_and_resync(self) -> None:
         while not self.stopping.is_set():
             try:
                 for resource, keys_of in self.triggers().items():
-                    self.store.watch(resource, None, None, self._enqueuer(keys_of))
+                    self._unsubscribe.append(
+                        self.store.watch(resource, None, None, self._enqueuer(keys_of)))
                 break
             except StoreError as e:
                 log.warning("%s waiting for the store: %s", self.name, e)
@@ -84,7 +95,10 @@ class Controller:
 
     def _dispatch(self) -> None:
         while not self.stopping.is_set():
-            keys_of, event = self._events.get()
+            item = self._events.get()
+            if item is None:
+                return
+            keys_of, event = item
             try:
                 keys = keys_of(event) if isinstance(event, WatchEvent) else self.all_keys()
             except Exception as e:  # noqa: BLE001 - the resync catches what is missed here

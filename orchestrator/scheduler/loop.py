@@ -46,16 +46,25 @@ class Scheduler:
         self._unschedulable: dict[str, str] = {}  # pod uid → the message last written
         self.events = EventRecorder(objects, SCHEDULER_NAME)
         self._bound_at = 0  # etcd revision of this scheduler's last binding
+        self._unsubscribe: list = []
 
     def start(self) -> None:
         threading.Thread(target=self._run, name="scheduler", daemon=True).start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self.wake.set()
 
     def _run(self) -> None:
         while not self.stopping.is_set():
             try:
                 store = self.objects.store
                 for resource in ("pods", "nodes"):
-                    store.watch(resource, None, None, lambda _event: self.wake.set())
+                    self._unsubscribe.append(
+                        store.watch(resource, None, None, lambda _event: self.wake.set()))
+                self.wake.set()  # a first pass at once: pods may be waiting already
                 break
             except StoreError as e:
                 log.warning("scheduler waiting for the store: %s", e)
@@ -63,6 +72,8 @@ class Scheduler:
         while not self.stopping.is_set():
             self.wake.wait(RESYNC)
             self.wake.clear()
+            if self.stopping.is_set():
+                return
             try:
                 self.schedule_pending()
             except Exception:  # noqa: BLE001 - keep scheduling; the next wake retries

@@ -1,0 +1,55 @@
+"""What runs in the leading master only: the scheduler and the controllers. `ControlPlane`
+starts a fresh set of them when this master becomes the leader and stops them when it stops
+leading (see leader.py); with leader election off it simply runs them."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+log = logging.getLogger(__name__)
+
+
+class ControlPlane:
+    def __init__(self, objects, scheduler: bool, controllers: bool,
+                 node_monitor_grace_period: float, pod_eviction_timeout: float) -> None:
+        self.objects = objects
+        self.scheduler, self.controllers = scheduler, controllers
+        self.grace, self.eviction = node_monitor_grace_period, pod_eviction_timeout
+        self._running: list = []
+        self._lock = threading.Lock()
+
+    def components(self) -> list:
+        made: list = []
+        if self.scheduler:
+            from orchestrator.scheduler.loop import Scheduler
+
+            made.append(Scheduler(self.objects))
+        if self.controllers:
+            from orchestrator.controllers.deployment import DeploymentController
+            from orchestrator.controllers.endpoints import EndpointsController
+            from orchestrator.controllers.garbagecollector import GarbageCollector
+            from orchestrator.controllers.nodelifecycle import NodeLifecycleController
+            from orchestrator.controllers.replicaset import ReplicaSetController
+
+            made += [DeploymentController(self.objects), ReplicaSetController(self.objects),
+                     EndpointsController(self.objects), GarbageCollector(self.objects),
+                     NodeLifecycleController(self.objects, self.grace, self.eviction)]
+        return made
+
+    def start(self) -> None:
+        with self._lock:
+            if self._running:
+                return
+            self._running = self.components()
+            for component in self._running:
+                component.start()
+            log.warning("running: %s", ", ".join(type(c).__name__ for c in self._running))
+
+    def stop(self) -> None:
+        with self._lock:
+            for component in self._running:
+                component.stop()
+            if self._running:
+                log.warning("stopped the scheduler and controllers")
+            self._running = []
