@@ -248,3 +248,37 @@ def test_a_rollout_that_cannot_progress_reports_the_deadline(cluster: Cluster, n
     events = api.http.get(f"/api/v1/namespaces/{ns}/events").json()["items"]
     assert any(e["reason"] == "ScalingReplicaSet" and e["involvedObject"]["name"] == "stuck"
                for e in events)
+
+
+def test_delete_propagation_foreground_and_orphan(cluster: Cluster, ns: str) -> None:
+    api = Api(cluster, ns)
+    for name in ("fg", "orphan"):
+        api.create(deployment(name, 2))
+    for name in ("fg", "orphan"):
+        api.wait_complete(name)
+
+    r = api.http.delete(f"{api.apps}/deployments/orphan", json={"propagationPolicy": "Orphan"})
+    assert r.status_code == 200, r.text
+    wait_until(lambda: api.http.get(f"{api.apps}/deployments/orphan").status_code == 404, 30,
+               "the orphaning deployment to go")
+    sets = api.replicasets("orphan")
+    assert len(sets) == 1 and not sets[0]["metadata"].get("ownerReferences")
+    time.sleep(1)
+    assert len(api.live_pods("orphan")) == 2  # the ReplicaSet keeps running its pods
+
+    r = api.http.delete(f"{api.apps}/deployments/fg", json={"propagationPolicy": "Foreground"})
+    assert r.status_code == 200, r.text
+    assert "foregroundDeletion" in r.json()["metadata"]["finalizers"]
+    seen_owner_with_pods = False
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        owner = api.http.get(f"{api.apps}/deployments/fg").status_code == 200
+        pods = api.pods("fg")
+        if not owner:
+            assert pods == [], "the owner went before its pods"
+            break
+        seen_owner_with_pods |= bool(pods)
+        time.sleep(0.1)
+    else:
+        raise AssertionError("the deployment was not deleted")
+    assert seen_owner_with_pods and api.replicasets("fg") == []

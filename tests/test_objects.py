@@ -249,3 +249,43 @@ def test_two_masters_creating_at_once_never_share_an_address(etcd_server, object
         other_store.etcd.close()
     assert len({s["spec"]["clusterIP"] for s in services}) == 40
     assert len({s["spec"]["ports"][0]["nodePort"] for s in services}) == 40
+
+
+RS = by_kind("apps/v1", "ReplicaSet")
+
+
+def replicaset(name):
+    return {"metadata": {"name": name}, "spec": {
+        "replicas": 0, "selector": {"matchLabels": {"app": name}},
+        "template": {"metadata": {"labels": {"app": name}},
+                     "spec": {"containers": [{"name": "c", "image": "orch/web:1"}]}}}}
+
+
+def test_an_object_with_finalizers_is_only_marked_and_goes_with_its_last_finalizer(objects, ns):
+    rs = objects.create(RS, ns, {**replicaset("held"),
+                                 "metadata": {"name": "held", "finalizers": ["example.com/x"]}})
+    marked = objects.delete(RS, ns, "held")
+    assert marked["metadata"]["deletionTimestamp"]
+    assert objects.get(RS, ns, "held")["metadata"]["uid"] == rs["metadata"]["uid"]
+    current = objects.get(RS, ns, "held")
+    current["metadata"]["finalizers"] = []
+    objects.update(RS, ns, "held", current)
+    with pytest.raises(ApiError) as gone:
+        objects.get(RS, ns, "held")
+    assert gone.value.code == 404
+
+
+@pytest.mark.parametrize("policy,finalizer", [("Orphan", "orphan"),
+                                              ("Foreground", "foregroundDeletion")])
+def test_propagation_policies_add_their_finalizer(objects, ns, policy, finalizer):
+    objects.create(RS, ns, replicaset("owner"))
+    marked = objects.delete(RS, ns, "owner", propagation_policy=policy)
+    assert marked["metadata"]["finalizers"] == [finalizer]
+    assert marked["metadata"]["deletionTimestamp"]
+
+
+def test_an_unknown_propagation_policy_is_refused(objects, ns):
+    objects.create(RS, ns, replicaset("owner"))
+    with pytest.raises(ApiError) as e:
+        objects.delete(RS, ns, "owner", propagation_policy="Sideways")
+    assert e.value.code == 400 and "propagationPolicy" in e.value.message

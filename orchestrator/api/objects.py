@@ -214,6 +214,10 @@ class Objects:
         if out.get("spec") != old.get("spec"):
             out["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
         out["metadata"].pop("resourceVersion", None)
+        if out["metadata"].get("deletionTimestamp") and not out["metadata"].get("finalizers") \
+                and rt.kind not in ("Pod", "Namespace"):
+            # The last finalizer is gone from an object being deleted: it goes now.
+            return self._delete_now(rt, old)
 
         key = object_key(rt.resource, old["metadata"].get("namespace"), name)
         old_held = allocation.held_keys(rt.kind, old)
@@ -243,7 +247,18 @@ class Objects:
 
     def delete(self, rt: ResourceType, namespace: str | None, name: str,
                resource_version: str | None = None,
-               grace_period_seconds: int | None = None) -> Object:
+               grace_period_seconds: int | None = None,
+               propagation_policy: str | None = None) -> Object:
+        """Delete, Kubernetes' way. `propagation_policy` says what happens to the objects this
+        one owns: Background (default: it goes now, the garbage collector deletes its
+        dependents after it), Foreground (it stays, marked, with the foregroundDeletion
+        finalizer until the collector has deleted its dependents), Orphan (it stays, marked,
+        with the orphan finalizer until the collector has removed it from its dependents'
+        ownerReferences). An object with finalizers is only marked (deletionTimestamp); it is
+        removed when an update takes its last finalizer away."""
+        if propagation_policy not in PROPAGATION_POLICIES:
+            raise bad_request(f"propagationPolicy {propagation_policy!r} is not one of "
+                              "Orphan, Background, Foreground")
         old = self.get(rt, namespace, name)
         if resource_version and resource_version != old["metadata"]["resourceVersion"]:
             raise _conflict(rt, name)
@@ -253,7 +268,26 @@ class Objects:
                 return graceful
         if rt.kind == "Namespace":
             return self._delete_namespace(rt, old)
+        finalizers = list(old["metadata"].get("finalizers") or [])
+        wanted = {"Orphan": ORPHAN_FINALIZER, "Foreground": FOREGROUND_FINALIZER}.get(
+            propagation_policy or "") if rt.kind != "Pod" else None  # pods own nothing here
+        if wanted and wanted not in finalizers:
+            finalizers.append(wanted)
+        if finalizers:
+            return self._mark_deleted(rt, old, finalizers)
         return self._delete_now(rt, old)
+
+    def _mark_deleted(self, rt: ResourceType, old: Object, finalizers: list[str]) -> Object:
+        marked = copy.deepcopy(old)
+        marked["metadata"]["finalizers"] = finalizers
+        marked["metadata"].setdefault("deletionTimestamp", now_rfc3339(self.clock))
+        marked["metadata"].setdefault("deletionGracePeriodSeconds", 0)
+        if marked == old:
+            return old
+        try:
+            return self.store.update(rt.resource, marked)
+        except Conflict:
+            raise _conflict(rt, old["metadata"]["name"]) from None
 
     def _delete_now(self, rt: ResourceType, old: Object) -> Object:
         name = old["metadata"]["name"]
@@ -383,6 +417,10 @@ class Objects:
             patch["metadata"] = {"resourceVersion": pinned}
         self.patch(rt, namespace, name, patch)
         return self.get_scale(rt, namespace, name)
+
+
+ORPHAN_FINALIZER, FOREGROUND_FINALIZER = "orphan", "foregroundDeletion"
+PROPAGATION_POLICIES = (None, "Orphan", "Background", "Foreground")
 
 
 def _conflict(rt: ResourceType, name: str) -> ApiError:

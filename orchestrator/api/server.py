@@ -408,9 +408,16 @@ class ApiServer:
         except ValueError:
             raise bad_request(f"gracePeriodSeconds {grace!r} is not an integer") from None
         rv = (options.get("preconditions") or {}).get("resourceVersion")
-        return _json(await self._run(self.objects.delete, t.rt, t.namespace, t.name, rv, grace))
+        policy = _propagation(options, request)
+        return _json(await self._run(self.objects.delete, t.rt, t.namespace, t.name, rv, grace,
+                                     policy))
 
     async def _do_deletecollection(self, request: web.Request, t: Target) -> web.Response:
+        options = await self._body(request) or {}
+        if not isinstance(options, dict):
+            raise bad_request("DeleteOptions must be a JSON object")
+        policy = _propagation(options, request)
+
         def delete_all() -> list[dict[str, Any]]:
             items, _ = self.objects.list(t.rt, t.namespace, request.query.get("labelSelector"),
                                          request.query.get("fieldSelector"))
@@ -418,7 +425,8 @@ class ApiServer:
             for obj in items:
                 try:
                     deleted.append(self.objects.delete(t.rt, obj["metadata"].get("namespace"),
-                                                       obj["metadata"]["name"]))
+                                                       obj["metadata"]["name"],
+                                                       propagation_policy=policy))
                 except ApiError as e:
                     if e.code != 404:
                         raise
@@ -499,3 +507,14 @@ def _json(body: Any, status: int = 200) -> web.Response:
     return web.Response(body=json.dumps(body, separators=(",", ":")).encode(), status=status,
                         content_type=JSON)
 
+
+def _propagation(options: dict[str, Any], request: web.Request) -> str | None:
+    """DeleteOptions.propagationPolicy (body or query), or the legacy orphanDependents."""
+    policy = options.get("propagationPolicy", request.query.get("propagationPolicy"))
+    orphan = options.get("orphanDependents", request.query.get("orphanDependents"))
+    if policy is None and orphan in (True, "true"):
+        policy = "Orphan"
+    if policy not in (None, "Orphan", "Background", "Foreground"):
+        raise bad_request(f"propagationPolicy {policy!r} is not one of Orphan, Background, "
+                          "Foreground")
+    return policy

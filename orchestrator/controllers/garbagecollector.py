@@ -1,13 +1,26 @@
-"""Garbage collector: an object whose owners (ownerReferences) no longer exist is deleted
-(background propagation: the owner goes first, its dependents after it). An owner "exists" when
-an object of its kind and name exists with the same uid, so a re-created owner does not adopt
-the old one's dependents. Keys are "resource|namespace|name" of dependents."""
+"""Garbage collector, after Kubernetes' three deletion propagation policies.
+
+- Background (the default): an object whose owners (ownerReferences) no longer exist is
+  deleted; the owner went first. An owner "exists" when an object of its kind and name exists
+  with the same uid, so a re-created owner does not adopt the old one's dependents.
+- Foreground: the owner is kept, marked, with the `foregroundDeletion` finalizer; the collector
+  deletes its dependents (foreground too, so grandchildren go first) and, once none is left,
+  removes the finalizer, which deletes the owner.
+- Orphan: the owner is kept with the `orphan` finalizer; the collector removes the owner from
+  its dependents' ownerReferences and then removes the finalizer.
+
+Keys: "resource|namespace|name" of a dependent to check, "owner|resource|namespace|name" of an
+owner being deleted with a finalizer of ours."""
 
 from __future__ import annotations
 
+from orchestrator.api.objects import FOREGROUND_FINALIZER, ORPHAN_FINALIZER
 from orchestrator.api.registry import RESOURCES, UnknownKind, by_kind
 from orchestrator.api.status import ApiError
 from orchestrator.controllers.base import Controller
+
+OURS = (ORPHAN_FINALIZER, FOREGROUND_FINALIZER)
+WAIT_FOR_DEPENDENTS = 0.5
 
 DEPENDENT_RESOURCES = ("pods", "replicasets", "endpoints", "events")
 OWNER_RESOURCES = ("deployments", "replicasets", "services", "pods")
@@ -21,8 +34,11 @@ class GarbageCollector(Controller):
     name = "garbagecollector"
 
     def triggers(self):
-        def from_owner_deletion(event) -> list[str]:
+        def from_owner_deletion(event, resource: str) -> list[str]:
+            meta = event.object["metadata"]
             if event.type != "DELETED":
+                if meta.get("deletionTimestamp") and set(meta.get("finalizers") or []) & set(OURS):
+                    return [f"owner|{dependent_key(resource, event.object)}"]
                 return []
             uid, ns = event.object["metadata"]["uid"], event.object["metadata"].get("namespace")
             keys = []
@@ -32,14 +48,22 @@ class GarbageCollector(Controller):
                     if any(r.get("uid") == uid for r in obj["metadata"].get("ownerReferences") or []):
                         keys.append(dependent_key(resource, obj))
             return keys
-        return {resource: from_owner_deletion for resource in OWNER_RESOURCES}
+        return {resource: (lambda e, r=resource: from_owner_deletion(e, r))
+                for resource in OWNER_RESOURCES}
 
     def all_keys(self) -> list[str]:
-        return [dependent_key(resource, obj) for resource in DEPENDENT_RESOURCES
+        keys = [dependent_key(resource, obj) for resource in DEPENDENT_RESOURCES
                 for obj in self.store.cache(resource).list()[0]
                 if obj["metadata"].get("ownerReferences")]
+        keys += [f"owner|{dependent_key(resource, obj)}" for resource in OWNER_RESOURCES
+                 for obj in self.store.cache(resource).list()[0]
+                 if obj["metadata"].get("deletionTimestamp")
+                 and set(obj["metadata"].get("finalizers") or []) & set(OURS)]
+        return keys
 
     def sync(self, key: str) -> None:
+        if key.startswith("owner|"):
+            return self._finalize_owner(key)
         resource, namespace, name = key.split("|", 2)
         rt = next(r for r in RESOURCES if r.resource == resource)
         try:
@@ -71,3 +95,58 @@ class GarbageCollector(Controller):
                 return False
             raise
         return owner["metadata"]["uid"] == ref["uid"]
+
+    # --- owners deleted with Foreground or Orphan propagation ---
+
+    def _finalize_owner(self, key: str) -> None:
+        _, resource, namespace, name = key.split("|", 3)
+        rt = next(r for r in RESOURCES if r.resource == resource)
+        try:
+            owner = self.objects.get(rt, namespace or None, name)
+        except ApiError as e:
+            if e.code == 404:
+                return
+            raise
+        meta = owner["metadata"]
+        finalizers = list(meta.get("finalizers") or [])
+        if not meta.get("deletionTimestamp") or not set(finalizers) & set(OURS):
+            return
+        dependents = self._dependents(meta["uid"], namespace)
+        if ORPHAN_FINALIZER in finalizers:
+            for dep_rt, dep in dependents:
+                refs = [r for r in dep["metadata"].get("ownerReferences") or []
+                        if r.get("uid") != meta["uid"]]
+                self._ignore_gone(lambda: self.objects.patch(
+                    dep_rt, namespace or None, dep["metadata"]["name"],
+                    {"metadata": {"ownerReferences": refs or None,
+                                  "resourceVersion": dep["metadata"]["resourceVersion"]}}))
+            finalizers.remove(ORPHAN_FINALIZER)
+        elif FOREGROUND_FINALIZER in finalizers:
+            if dependents:
+                for dep_rt, dep in dependents:
+                    if not dep["metadata"].get("deletionTimestamp"):
+                        self._ignore_gone(lambda: self.objects.delete(
+                            dep_rt, namespace or None, dep["metadata"]["name"],
+                            propagation_policy="Foreground"))
+                self.queue.add_after(key, WAIT_FOR_DEPENDENTS)  # until they are all gone
+                return
+            finalizers.remove(FOREGROUND_FINALIZER)
+        self.objects.update(rt, namespace or None, name,
+                            {**owner, "metadata": {**meta, "finalizers": finalizers or None}})
+
+    def _dependents(self, uid: str, namespace: str) -> list[tuple]:
+        found = []
+        for resource in DEPENDENT_RESOURCES:
+            rt = next(r for r in RESOURCES if r.resource == resource)
+            for obj in self.store.list(resource, namespace or None)[0]:
+                if any(r.get("uid") == uid for r in obj["metadata"].get("ownerReferences") or []):
+                    found.append((rt, obj))
+        return found
+
+    @staticmethod
+    def _ignore_gone(action) -> None:
+        try:
+            action()
+        except ApiError as e:
+            if e.code not in (404, 409):
+                raise
