@@ -78,17 +78,22 @@ def cluster(clusters: list[Cluster], lab_index: int) -> Cluster:
     c = clusters[lab_index]
     yield c
     if c.inventory.control:
-        for row in c.status():
-            if row.get("power") == "off":
-                c.power_on(c.host(row["host"]))
-            if row.get("network") == "partitioned":
-                c.heal(c.host(row["host"]))
-        if any(row.get("master") == "down" for row in c.status()):
-            c.control("up")  # a test killed a master process: `up` repairs
-        wait_until(lambda: all(r.get("etcd") == "healthy" and r.get("dockerd") == "answers"
-                               and r.get("master") in ("answers", "-")
-                               and r.get("agent") in ("ready", "-") for r in c.status()),
-                   60, f"every host of {c.name} to be healthy")
+        def healthy(rows) -> bool:
+            return all(r.get("power") == "on" and r.get("network") == "attached"
+                       and r.get("etcd") == "healthy" and r.get("dockerd") == "answers"
+                       and r.get("master") in ("answers", "-")
+                       and r.get("agent") in ("ready", "-") for r in rows)
+
+        rows = c.status()  # one look when all is well (it costs ~0.5 s)
+        if not healthy(rows):
+            for row in rows:
+                if row.get("power") == "off":
+                    c.power_on(c.host(row["host"]))
+                if row.get("network") == "partitioned":
+                    c.heal(c.host(row["host"]))
+            if any(row.get("master") == "down" for row in c.status()):
+                c.control("up")  # a test killed a master process: `up` repairs
+            wait_until(lambda: healthy(c.status()), 60, f"every host of {c.name} to be healthy")
     for host in c.hosts:
         client = c.docker(host)
         try:

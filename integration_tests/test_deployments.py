@@ -50,13 +50,21 @@ class Api:
         self.http.patch(f"{self.apps}/deployments/{name}", data=json.dumps(patch),
                         headers=MERGE).raise_for_status()
 
+    def items(self, path: str, app: str) -> list[dict]:
+        """A list; a 5xx while a test has a host down (etcd failing over) is asked again."""
+        for attempt in range(5):
+            r = self.http.get(path, params={"labelSelector": f"app={app}"})
+            if r.status_code < 500 or attempt == 4:
+                r.raise_for_status()
+                return r.json()["items"]
+            time.sleep(0.5)
+        raise AssertionError("unreachable")
+
     def replicasets(self, app: str) -> list[dict]:
-        return self.http.get(f"{self.apps}/replicasets",
-                             params={"labelSelector": f"app={app}"}).json()["items"]
+        return self.items(f"{self.apps}/replicasets", app)
 
     def pods(self, app: str) -> list[dict]:
-        return self.http.get(f"/api/v1/namespaces/{self.ns}/pods",
-                             params={"labelSelector": f"app={app}"}).json()["items"]
+        return self.items(f"/api/v1/namespaces/{self.ns}/pods", app)
 
     def live_pods(self, app: str) -> list[dict]:
         return [p for p in self.pods(app) if not p["metadata"].get("deletionTimestamp")]

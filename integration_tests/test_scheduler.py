@@ -51,8 +51,9 @@ def test_a_pod_that_fits_nowhere_stays_pending_and_says_why(cluster: Cluster, ns
     cond = wait_until(condition, 30, "PodScheduled=False")
     assert cond["status"] == "False" and cond["reason"] == "Unschedulable"
     assert cond["message"] == f"0/{n} nodes are available: {n} Insufficient cpu."
-    events = api.get(f"/api/v1/namespaces/{ns}/events",
-                     params={"fieldSelector": "involvedObject.name=huge"}).json()["items"]
+    # The Event is written just after the condition.
+    events = wait_until(lambda: api.get(f"/api/v1/namespaces/{ns}/events", params={
+        "fieldSelector": "involvedObject.name=huge"}).json()["items"], 10, "the Event")
     assert [e["reason"] for e in events] == ["FailedScheduling"]
     assert node_of(cluster, ns, "huge") is None
 

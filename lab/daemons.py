@@ -154,7 +154,7 @@ def master_pid(host: HostPlan) -> int | None:
 
 
 def start_master(plan: LabPlan, host: HostPlan) -> int:
-    argv = system.in_netns_argv(host.netns_path, master_argv(plan, console_script("orchestrator")))
+    argv = system.in_netns_argv(host.netns_path, master_argv(plan, host, console_script("orchestrator")))
     pid = system.spawn_daemon(argv, host.log_file("master"))
     host.master_pidfile.write_text(f"{pid}\n")
     return pid

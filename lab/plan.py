@@ -313,11 +313,16 @@ def etcd_argv(plan: LabPlan, host: HostPlan) -> list[str]:
     ]
 
 
-def master_argv(plan: LabPlan, orchestrator_bin: str) -> list[str]:
-    """The master on the lab's first host, connected to every etcd member (it fails over)."""
+def master_argv(plan: LabPlan, host: HostPlan, orchestrator_bin: str) -> list[str]:
+    """A master on `host`, connected to every etcd member, its own host's first: the client
+    stays with the first member that answers, so losing another host never stalls this master
+    (a request to a member that vanished waits for the client's timeout before failing over,
+    longer than a leader may go without renewing its Lease)."""
+    own = host.etcd_client_url
+    endpoints = [own, *(e for e in plan.etcd_endpoints if e != own)]
     return [
         orchestrator_bin, "serve",
-        f"--etcd-servers={','.join(plan.etcd_endpoints)}",
+        f"--etcd-servers={','.join(endpoints)}",
         "--bind-address=0.0.0.0", f"--secure-port={API_PORT}",
         f"--tls-cert-file={plan.pki_dir / 'apiserver.crt'}",
         f"--tls-private-key-file={plan.pki_dir / 'apiserver.key'}",

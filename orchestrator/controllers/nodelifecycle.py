@@ -222,7 +222,8 @@ class NodeLifecycleController:
                     {**pod, "status": status}, subresource="status"))
         evict, _ = eviction_plan(pods, unreachable_for, self.eviction_delay)
         for pod in evict:
-            self._delete_pod(pod)
+            if not self._delete_pod(pod):
+                continue  # it moved meanwhile: the next pass looks again
             self.events.warning({"apiVersion": "v1", "kind": "Pod", **pod}, "Evicted",
                                 f"Node {name} is unreachable; the pod is deleted so that its "
                                 "controller replaces it")
@@ -234,16 +235,18 @@ class NodeLifecycleController:
             self._write(lambda: self.objects.patch(NODE, None, node["metadata"]["name"],
                                                    {"spec": {"taints": kept or None}}))
 
-    def _delete_pod(self, pod: dict, grace: int | None = None) -> None:
-        self._write(lambda: self.objects.delete(POD, pod["metadata"]["namespace"],
-                                                pod["metadata"]["name"],
-                                                grace_period_seconds=grace))
+    def _delete_pod(self, pod: dict, grace: int | None = None) -> bool:
+        return self._write(lambda: self.objects.delete(POD, pod["metadata"]["namespace"],
+                                                       pod["metadata"]["name"],
+                                                       grace_period_seconds=grace))
 
     @staticmethod
-    def _write(action) -> None:
+    def _write(action) -> bool:
         """A write whose object moved meanwhile (404, 409) is retried by the next pass."""
         try:
             action()
+            return True
         except ApiError as e:
             if e.code not in (404, 409):
                 raise
+            return False

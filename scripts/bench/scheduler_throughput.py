@@ -1,0 +1,164 @@
+"""Scheduler throughput: pods/s scheduled and bound with N simulated nodes.
+
+As Kubernetes' scheduler_perf: the real scheduler loop and store run in this process against a
+real etcd (started here, single member, on loopback); the nodes are Node objects (Ready, with
+capacity) whose Leases a thread renews every LEASE_RENEW seconds, as agents would, so the store
+carries that write load too; no containers run. Timing: from the first pod created to the last
+pod bound, as seen by the store.
+
+    python scripts/bench/scheduler_throughput.py --nodes 100 1000 --pods 1000
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from orchestrator.api.objects import Objects  # noqa: E402
+from orchestrator.api.registry import by_kind  # noqa: E402
+from orchestrator.scheduler.loop import Scheduler  # noqa: E402
+from orchestrator.store import Etcd, Store, StoreError  # noqa: E402
+
+NODE, POD, NS, LEASE = (by_kind("v1", "Node"), by_kind("v1", "Pod"), by_kind("v1", "Namespace"),
+                        by_kind("coordination.k8s.io/v1", "Lease"))
+LEASE_RENEW = 2.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_etcd(data: Path) -> tuple[subprocess.Popen, str]:
+    client, peer = free_port(), free_port()
+    url = f"http://127.0.0.1:{client}"
+    proc = subprocess.Popen([
+        "etcd", "--name=bench", f"--data-dir={data}", f"--listen-client-urls={url}",
+        f"--advertise-client-urls={url}", f"--listen-peer-urls=http://127.0.0.1:{peer}",
+        f"--initial-advertise-peer-urls=http://127.0.0.1:{peer}",
+        f"--initial-cluster=bench=http://127.0.0.1:{peer}", "--log-level=error",
+        "--quota-backend-bytes=4294967296"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", client), timeout=0.2).close()
+            return proc, url
+        except OSError:
+            if time.monotonic() > deadline:
+                raise SystemExit("etcd did not start")
+            time.sleep(0.05)
+
+
+def make_nodes(objects: Objects, n: int, tag: str) -> list[str]:
+    names = [f"sim-{tag}-{i}" for i in range(n)]
+
+    def one(name: str) -> None:
+        objects.create(NODE, None, {"metadata": {"name": name, "labels": {"bench": tag}}})
+        node = objects.get(NODE, None, name)
+        node["status"] = {
+            "capacity": {"cpu": "4", "memory": "8Gi", "pods": "110"},
+            "allocatable": {"cpu": "4", "memory": "8Gi", "pods": "110"},
+            "conditions": [{"type": "Ready", "status": "True", "reason": "Simulated"}]}
+        objects.update(NODE, None, name, node, subresource="status")
+        objects.create(LEASE, "kube-node-lease", {"metadata": {"name": name},
+                                                  "spec": {"holderIdentity": name}})
+
+    with ThreadPoolExecutor(16) as pool:
+        list(pool.map(one, names))
+    return names
+
+
+def renew_leases(objects: Objects, names: list[str], stop: threading.Event) -> None:
+    while not stop.is_set():
+        started = time.monotonic()
+        for name in names:
+            if stop.is_set():
+                return
+            objects.patch(LEASE, "kube-node-lease", name,
+                          {"spec": {"renewTime": time.strftime("%Y-%m-%dT%H:%M:%SZ")}})
+        stop.wait(max(0.0, LEASE_RENEW - (time.monotonic() - started)))
+
+
+def run(objects: Objects, nodes: int, pods: int) -> tuple[float, float]:
+    tag = f"n{nodes}"
+    names = make_nodes(objects, nodes, tag)
+    ns = f"bench-{tag}"
+    objects.create(NS, None, {"metadata": {"name": ns}})
+    stop = threading.Event()
+    renewer = threading.Thread(target=renew_leases, args=(objects, names, stop), daemon=True)
+    renewer.start()
+    cache = objects.store.cache("pods")
+    scheduler = Scheduler(objects)
+    scheduler.start()
+    time.sleep(0.5)
+    body = {"metadata": {"generateName": "p-"},
+            "spec": {"nodeSelector": {"bench": tag}, "containers": [{
+                "name": "c", "image": "orch/web:1",
+                "resources": {"requests": {"cpu": "10m", "memory": "16Mi"}}}]}}
+    started = time.monotonic()
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda _: objects.create(POD, ns, body), range(pods)))
+    created = time.monotonic()
+    while True:
+        items, _ = cache.list(f"/registry/pods/{ns}/")
+        bound = sum(1 for p in items if p["spec"].get("nodeName"))
+        if bound == pods:
+            break
+        time.sleep(0.01)
+    done = time.monotonic()
+    scheduler.stop()
+    stop.set()
+    per_node: dict[str, int] = {}
+    for p in items:
+        per_node[p["spec"]["nodeName"]] = per_node.get(p["spec"]["nodeName"], 0) + 1
+    spread = (min(per_node.values()), max(per_node.values())) if per_node else (0, 0)
+    print(f"{nodes:>6} nodes  {pods:>5} pods  created in {created - started:5.1f} s  "
+          f"all bound in {done - started:5.1f} s  -> {pods / (done - started):6.1f} pods/s  "
+          f"(pods per node min/max {spread[0]}/{spread[1]})", flush=True)
+    return pods / (done - started), done - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--nodes", type=int, nargs="+", default=[100, 1000])
+    parser.add_argument("--pods", type=int, default=1000)
+    args = parser.parse_args()
+    if shutil.which("etcd") is None:
+        raise SystemExit("etcd is not installed: run scripts/install-deps")
+    with tempfile.TemporaryDirectory(prefix="bench-scheduler-") as tmp:
+        proc, url = start_etcd(Path(tmp) / "etcd")
+        try:
+            store = Store(Etcd([url]))
+            objects = Objects(store)
+            deadline = time.monotonic() + 30
+            while True:  # the port opens before etcd serves
+                try:
+                    objects.ensure_system_namespaces()
+                    break
+                except StoreError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.2)
+            print(f"scheduler throughput (in-process scheduler, real etcd, simulated nodes with "
+                  f"leases renewed every {LEASE_RENEW:.0f} s)")
+            for n in args.nodes:
+                run(objects, n, args.pods)
+            store.close()
+        finally:
+            proc.kill()
+            proc.wait()
+
+
+if __name__ == "__main__":
+    main()
