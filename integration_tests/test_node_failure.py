@@ -31,8 +31,8 @@ def test_losing_a_host_replaces_its_pods_elsewhere(cluster: Cluster, ns: str) ->
     ).raise_for_status()
     api.wait_complete("survivor")
     victim = cluster.hosts[-1]  # not the master's host
-    doomed = {p["status"]["podIP"] for p in api.live_pods("survivor")
-              if p["spec"]["nodeName"] == victim.name}
+    on_victim = [p for p in api.live_pods("survivor") if p["spec"]["nodeName"] == victim.name]
+    doomed = {p["status"]["podIP"] for p in on_victim}
     assert len(doomed) == 2
 
     def endpoint_ips() -> set[str]:
@@ -54,8 +54,11 @@ def test_losing_a_host_replaces_its_pods_elsewhere(cluster: Cluster, ns: str) ->
         == "Unknown"
     assert any(t["key"] == "node.kubernetes.io/unreachable" for t in node["spec"]["taints"])
     events = api.http.get(f"/api/v1/namespaces/{ns}/events").json()["items"]
+    # Each of the host's pods was evicted and says so. (If the leading master died with the
+    # host, a new leader watches the host for a full grace period before judging it, and a pod
+    # placed there meanwhile is evicted too.)
     evicted = {e["involvedObject"]["uid"] for e in events if e["reason"] == "Evicted"}
-    assert len(evicted) == 2
+    assert {p["metadata"]["uid"] for p in on_victim} <= evicted
 
     cluster.power_on(victim)
     wait_until(lambda: len(api.pods("survivor")) == replicas

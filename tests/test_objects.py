@@ -289,3 +289,11 @@ def test_an_unknown_propagation_policy_is_refused(objects, ns):
     with pytest.raises(ApiError) as e:
         objects.delete(RS, ns, "owner", propagation_policy="Sideways")
     assert e.value.code == 400 and "propagationPolicy" in e.value.message
+
+
+def test_many_nodes_each_get_their_own_pod_cidr(objects):
+    tag = secrets.token_hex(3)
+    cidrs = [objects.create(NODE, None, {"metadata": {"name": f"n{tag}-{i}"}})["spec"]["podCIDR"]
+             for i in range(40)]  # more than one transaction's worth of retries
+    assert len(set(cidrs)) == 40
+    assert not any(c.startswith("10.244.0.") for c in cidrs)

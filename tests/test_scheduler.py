@@ -118,3 +118,11 @@ def test_weights_change_the_choice():
     by_balance = schedule(candidate, Snapshot.build(nodes, bound), random.Random(1),
                           {"NodeResourcesLeastAllocated": 0, "SelectorSpread": 0})
     assert by_balance.node == "b"
+
+
+def test_large_clusters_are_searched_until_enough_nodes_are_feasible() -> None:
+    from orchestrator.scheduler.framework import feasible_to_find
+    assert feasible_to_find(3) == 3 and feasible_to_find(100) == 100
+    assert feasible_to_find(1000) == 420  # 42 % of 1,000
+    assert feasible_to_find(200) == 100  # never fewer than 100
+    assert feasible_to_find(10_000) == 500  # 5 % at most clusters' sizes and beyond

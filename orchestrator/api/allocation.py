@@ -32,8 +32,12 @@ def node_port_key(port: int) -> str:
     return f"{PREFIX}/nodeports/{port}"
 
 
+POD_CIDR_KEYS = f"{PREFIX}/podcidrs/"
+RESERVED_POD_RANGE = ipaddress.IPv4Network("10.244.0.0/24")  # never handed to a node
+
+
 def pod_cidr_key(cidr: str) -> str:
-    return f"{PREFIX}/podcidrs/{cidr.replace('/', '-')}"
+    return f"{POD_CIDR_KEYS}{cidr.replace('/', '-')}"
 
 
 def held_keys(kind: str, obj: Object) -> dict[str, str]:
@@ -142,12 +146,19 @@ def assign(kind: str, obj: Object, rng: random.Random, avoid: set[str]) -> tuple
     if kind == "Node":
         spec = dict(obj.get("spec") or {})
         if not spec.get("podCIDR"):
-            for n in range(1, 256):
-                cidr = f"10.244.{n}.0/{POD_CIDR_PREFIX}"
-                if pod_cidr_key(cidr) not in avoid:
-                    spec["podCIDR"], spec["podCIDRs"] = cidr, [cidr]
-                    chosen.add(pod_cidr_key(cidr))
-                    break
+            # One of the first few free subnets, at random: nodes registering together rarely
+            # race for the same one, and the range still fills from the bottom.
+            free = []
+            for subnet in POD_SUPERNET.subnets(new_prefix=POD_CIDR_PREFIX):
+                if not subnet.overlaps(RESERVED_POD_RANGE) and \
+                        pod_cidr_key(str(subnet)) not in avoid:
+                    free.append(str(subnet))
+                    if len(free) == 32:
+                        break
+            if free:
+                cidr = rng.choice(free)
+                spec["podCIDR"], spec["podCIDRs"] = cidr, [cidr]
+                chosen.add(pod_cidr_key(cidr))
         elif not spec.get("podCIDRs"):
             spec["podCIDRs"] = [spec["podCIDR"]]
         return {**obj, "spec": spec}, chosen

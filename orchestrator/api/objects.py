@@ -101,10 +101,16 @@ class Objects:
 
         generate = not metadata.get("name") and metadata.get("generateName")
         avoid: set[str] = set()
+        pick_pod_cidr = rt.kind == "Node" and not (obj.get("spec") or {}).get("podCIDR")
         for _ in range(ALLOCATION_ATTEMPTS):
             if generate:
                 metadata["name"] = metadata["generateName"] + "".join(
                     self.rng.choice(GENERATE_NAME_CHARS) for _ in range(5))
+            if pick_pod_cidr:
+                # Pod CIDRs are handed out from the bottom: start from those taken now (one
+                # keys read) rather than discover them one failed transaction at a time.
+                taken, _ = self.store.etcd.range_prefix(allocation.POD_CIDR_KEYS)
+                avoid = {kv.key for kv in taken}
             candidate, chosen = allocation.assign(rt.kind, obj, self.rng, avoid)
             key = object_key(rt.resource, candidate["metadata"].get("namespace"),
                              candidate["metadata"]["name"])

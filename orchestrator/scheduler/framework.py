@@ -18,17 +18,41 @@ class Decision:
     node: str | None  # None: unschedulable
     message: str = ""  # why not, as Kubernetes phrases it
     scores: tuple[tuple[str, float], ...] = ()
+    examined: int = 0  # nodes filtered (the caller starts the next search after them)
+
+
+MIN_FEASIBLE_TO_FIND = 100
+
+
+def feasible_to_find(nodes: int) -> int:
+    """How many feasible nodes are enough to pick from: all of them in clusters of up to 100
+    nodes; in larger ones a share that shrinks from 50 % to 5 % (Kubernetes'
+    percentageOfNodesToScore, adaptive), but never fewer than 100. Finding a good node among
+    enough candidates beats finding the very best one slowly."""
+    if nodes <= MIN_FEASIBLE_TO_FIND:
+        return nodes
+    percent = max(5.0, 50 - nodes / 125)
+    return max(MIN_FEASIBLE_TO_FIND, int(nodes * percent / 100))
 
 
 def schedule(pod: Object, snapshot: Snapshot, rng: random.Random,
-             weights: dict[str, float] | None = None) -> Decision:
+             weights: dict[str, float] | None = None, start: int = 0) -> Decision:
+    """Filter nodes from index `start` (rotating, so that successive pods look at different
+    nodes first) until enough are feasible, score those, and pick the best (ties at random)."""
     feasible, reasons = [], Counter()
-    for info in snapshot.nodes:
+    nodes = snapshot.nodes
+    enough = feasible_to_find(len(nodes))
+    examined = 0
+    for i in range(len(nodes)):
+        info = nodes[(start + i) % len(nodes)]
+        examined += 1
         problems = [r for _, check in FILTERS for r in check(pod, info)]
         if problems:
             reasons.update(set(problems))
         else:
             feasible.append(info)
+            if len(feasible) >= enough:
+                break
     if not feasible:
         total = len(snapshot.nodes)
         detail = ", ".join(f"{n} {r}" for r, n in sorted(reasons.items(), key=lambda x: (-x[1], x[0])))
@@ -41,4 +65,5 @@ def schedule(pod: Object, snapshot: Snapshot, rng: random.Random,
         scored.append((round(total, 6), info.name))
     best = max(score for score, _ in scored)
     winners = sorted(name for score, name in scored if score == best)
-    return Decision(rng.choice(winners), scores=tuple((n, s) for s, n in scored))
+    return Decision(rng.choice(winners), scores=tuple((n, s) for s, n in scored),
+                    examined=examined)

@@ -46,6 +46,7 @@ class Scheduler:
         self._unschedulable: dict[str, str] = {}  # pod uid → the message last written
         self.events = EventRecorder(objects, SCHEDULER_NAME)
         self._bound_at = 0  # etcd revision of this scheduler's last binding
+        self._next_start = 0  # where the next search over the nodes begins
         self._unsubscribe: list = []
 
     def start(self) -> None:
@@ -94,7 +95,9 @@ class Scheduler:
         snapshot = Snapshot.build(nodes, pods)
         bound = 0
         for pod in pending:
-            decision = schedule(pod, snapshot, self.rng)
+            decision = schedule(pod, snapshot, self.rng, start=self._next_start)
+            if snapshot.nodes:
+                self._next_start = (self._next_start + decision.examined) % len(snapshot.nodes)
             meta = pod["metadata"]
             if decision.node is None:
                 self._mark_unschedulable(pod, decision.message)

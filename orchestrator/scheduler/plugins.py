@@ -129,9 +129,8 @@ def owner_spread(pod: Object, info: NodeInfo, snapshot: Snapshot) -> float:
     owner = owner_uid(pod)
     if owner is None:
         return 100.0
-    counts = {n.name: sum(1 for p in n.pods if owner_uid(p) == owner) for n in snapshot.nodes}
-    most = max(counts.values(), default=0)
-    return 100.0 if most == 0 else (most - counts[info.name]) / most * 100
+    most = snapshot.most_of_owner(owner)
+    return 100.0 if most == 0 else (most - info.owner_counts[owner]) / most * 100
 
 
 SCORES = (("NodeResourcesLeastAllocated", least_allocated, 1),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from orchestrator.api.quantity import cpu_millis, memory_bytes
@@ -47,7 +49,20 @@ class NodeInfo:
         return (cpu_millis(alloc.get("cpu", 0)), memory_bytes(alloc.get("memory", 0)),
                 int(alloc.get("pods", 110)))
 
+    # NodeInfo is immutable, so what is derived from its pods is computed once (a pass scores
+    # every node for every pending pod: recounting each time made scheduling quadratic).
     def requested(self, non_zero: bool = False) -> tuple[int, int]:
+        return self._requested_non_zero if non_zero else self._requested
+
+    @cached_property
+    def _requested(self) -> tuple[int, int]:
+        return self._sum_requests(False)
+
+    @cached_property
+    def _requested_non_zero(self) -> tuple[int, int]:
+        return self._sum_requests(True)
+
+    def _sum_requests(self, non_zero: bool) -> tuple[int, int]:
         cpu = mem = 0
         for p in self.pods:
             c, m = pod_requests(p, non_zero)
@@ -55,9 +70,17 @@ class NodeInfo:
         return cpu, mem
 
     def host_ports(self) -> set[tuple[int, str]]:
+        return self._host_ports
+
+    @cached_property
+    def _host_ports(self) -> set[tuple[int, str]]:
         return {(port["hostPort"], port.get("protocol", "TCP"))
                 for p in self.pods for c in p["spec"]["containers"]
                 for port in c.get("ports") or [] if port.get("hostPort")}
+
+    @cached_property
+    def owner_counts(self) -> Counter:
+        return Counter(owner_uid(p) for p in self.pods)
 
     def with_pod(self, pod: Object) -> NodeInfo:
         return NodeInfo(self.node, (*self.pods, pod))
@@ -78,6 +101,13 @@ class Snapshot:
                 by_node[node].append(p)
         return cls(tuple(NodeInfo(n, tuple(by_node[n["metadata"]["name"]])) for n in
                          sorted(nodes, key=lambda n: n["metadata"]["name"])))
+
+    def most_of_owner(self, owner: str) -> int:
+        """The largest number of `owner`'s pods on any one node (memoised per snapshot)."""
+        memo = self.__dict__.setdefault("_most_of_owner", {})
+        if owner not in memo:
+            memo[owner] = max((n.owner_counts[owner] for n in self.nodes), default=0)
+        return memo[owner]
 
     def assume(self, pod: Object, node_name: str) -> Snapshot:
         """The snapshot after `pod` is bound to `node_name` (for the next decision)."""
