@@ -1,12 +1,14 @@
 """Events that tell users what the control plane did and why ("Scaled up replica set web-5d8
 to 3", "0/3 nodes are available: …"). A repeat of the same reason and message for the same
 object within AGGREGATE_SECONDS bumps the existing Event's count and lastTimestamp instead of
-writing a new object, as Kubernetes' recorder does. Recording never fails the caller: an Event
-that cannot be written is logged and dropped."""
+writing a new object, as Kubernetes' recorder does. Recording never fails nor slows the caller:
+Events are written by a background thread (in order), and one that cannot be written is logged
+and dropped. `flush()` waits until those recorded so far are written."""
 
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 import uuid
@@ -43,6 +45,9 @@ class EventRecorder:
         self._lock = threading.Lock()
         # (uid, type, reason, message) → (event name, count, first recorded at)
         self._seen: dict[tuple, tuple[str, int, float]] = {}
+        self._pending: queue.Queue = queue.Queue(maxsize=10_000)
+        threading.Thread(target=self._write_loop, name=f"events-{component}",
+                         daemon=True).start()
 
     def normal(self, obj: dict[str, Any], reason: str, message: str) -> None:
         self.record(obj, "Normal", reason, message)
@@ -51,6 +56,25 @@ class EventRecorder:
         self.record(obj, "Warning", reason, message)
 
     def record(self, obj: dict[str, Any], kind: str, reason: str, message: str) -> None:
+        try:
+            self._pending.put_nowait((obj, kind, reason, message))
+        except queue.Full:
+            log.warning("event %s dropped: too many waiting to be written", reason)
+
+    def flush(self) -> None:
+        self._pending.join()
+
+    def _write_loop(self) -> None:
+        while True:
+            item = self._pending.get()
+            try:
+                self._write(*item)
+            except Exception:  # noqa: BLE001 - an Event is never worth a crash
+                log.exception("writing an event failed")
+            finally:
+                self._pending.task_done()
+
+    def _write(self, obj: dict[str, Any], kind: str, reason: str, message: str) -> None:
         meta = obj["metadata"]
         namespace = meta.get("namespace") or "default"
         key = (meta.get("uid"), kind, reason, message)
@@ -78,7 +102,7 @@ class EventRecorder:
             if seen and e.code == 404:  # the aggregated Event was deleted: start a new one
                 with self._lock:
                     self._seen.pop(key, None)
-                return self.record(obj, kind, reason, message)
+                return self._write(obj, kind, reason, message)
             log.info("event %s for %s/%s not recorded: %s", reason, namespace, meta["name"],
                      e.message)
             return

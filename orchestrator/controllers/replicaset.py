@@ -10,6 +10,7 @@ converges.
 from __future__ import annotations
 
 import copy
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -21,6 +22,7 @@ from orchestrator.controllers.events import EventRecorder
 
 Object = dict[str, Any]
 RS, POD = by_kind("apps/v1", "ReplicaSet"), by_kind("v1", "Pod")
+MAX_PARALLEL_CREATES = 16
 
 
 def controller_uid(obj: Object) -> str | None:
@@ -164,9 +166,7 @@ class ReplicaSetController(Controller):
                     if r.get("uid") != rs["metadata"]["uid"]]
             self._patch_pod(pod, {"metadata": {"ownerReferences": refs or None,
                                                "resourceVersion": pod["metadata"]["resourceVersion"]}})
-        for _ in range(create):
-            pod = self.objects.create(POD, namespace, pod_from_template(rs))
-            self.events.normal(rs, "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}")
+        self._create_pods(rs, namespace, create)
         for pod in delete:
             try:
                 self.objects.delete(POD, namespace, pod["metadata"]["name"])
@@ -187,6 +187,29 @@ class ReplicaSetController(Controller):
                  and (w := available_in(p, rs["spec"].get("minReadySeconds", 0), now))]
         if waits:
             self.queue.add_after(key, min(waits) + 0.1)
+
+    def _create_pods(self, rs: Object, namespace: str, count: int) -> None:
+        """Kubernetes' slow start: batches of 1, 2, 4, … created in parallel, stopping at the
+        first failure, so a template that cannot be created fails once, not `count` times."""
+        done, batch = 0, 1
+        with ThreadPoolExecutor(max_workers=MAX_PARALLEL_CREATES) as pool:
+            while done < count:
+                size = min(batch, count - done)
+                futures = [pool.submit(self.objects.create, POD, namespace, pod_from_template(rs))
+                           for _ in range(size)]
+                errors = []
+                for future in futures:
+                    try:
+                        pod = future.result()
+                        self.events.normal(rs, "SuccessfulCreate",
+                                           f"Created pod: {pod['metadata']['name']}")
+                    except ApiError as e:
+                        errors.append(e)
+                if errors:
+                    self.events.warning(rs, "FailedCreate", f"Error creating: {errors[0].message}")
+                    raise errors[0]
+                done += size
+                batch *= 2
 
     def _patch_pod(self, pod: Object, patch: Object) -> None:
         try:

@@ -100,7 +100,15 @@ def ours(lab: Lab, replicas: int, lose_host: bool) -> float:
         started = time.monotonic()
         lab.api.post(f"{lab.base}/apis/apps/v1/namespaces/{ns}/deployments",
                      json=deployment("web", replicas)).raise_for_status()
-        took = wait(lambda: our_running(lab, ns, "web") == replicas, 300, "our replicas")
+        try:
+            wait(lambda: our_running(lab, ns, "web") == replicas, 300, "our replicas")
+        except SystemExit:
+            pods = lab.get(f"/api/v1/namespaces/{ns}/pods")["items"]
+            for p in pods:
+                if (p.get("status") or {}).get("phase") != "Running":
+                    print("  not running:", p["metadata"]["name"], p["spec"].get("nodeName"),
+                          json.dumps(p.get("status"))[:400], file=sys.stderr)
+            raise
         took = time.monotonic() - started
         if not lose_host:
             return took
