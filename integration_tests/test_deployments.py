@@ -84,6 +84,14 @@ def test_a_deployment_spreads_over_the_hosts_and_scales(cluster: Cluster, ns: st
     api.wait_complete("spread")
     pods = api.live_pods("spread")
     assert sorted(Counter(p["spec"]["nodeName"] for p in pods).values()) == [2] * n
+
+    def reasons() -> Counter:
+        items = api.http.get(f"/api/v1/namespaces/{ns}/events").json()["items"]
+        return Counter(e["reason"] for e in items)
+    # What users see: the scheduler placed each pod, each agent started it.
+    wait_until(lambda: (r := reasons())["Scheduled"] >= 2 * n and r["Started"] >= 2 * n
+               and r["ScalingReplicaSet"] >= 1 and r["SuccessfulCreate"] >= 1, 30,
+               "the Scheduled, Started, ScalingReplicaSet and SuccessfulCreate Events")
     for replicas in (3 * n, 1):
         api.patch("spread", {"spec": {"replicas": replicas}})
         d = api.wait_complete("spread")

@@ -12,7 +12,9 @@ log = logging.getLogger(__name__)
 
 class ControlPlane:
     def __init__(self, objects, scheduler: bool, controllers: bool,
-                 node_monitor_grace_period: float, pod_eviction_timeout: float) -> None:
+                 node_monitor_grace_period: float, pod_eviction_timeout: float,
+                 score_weights: dict[str, float] | None = None) -> None:
+        self.score_weights = score_weights or {}
         self.objects = objects
         self.scheduler, self.controllers = scheduler, controllers
         self.grace, self.eviction = node_monitor_grace_period, pod_eviction_timeout
@@ -24,7 +26,7 @@ class ControlPlane:
         if self.scheduler:
             from orchestrator.scheduler.loop import Scheduler
 
-            made.append(Scheduler(self.objects))
+            made.append(Scheduler(self.objects, weights=self.score_weights))
         if self.controllers:
             from orchestrator.controllers.deployment import DeploymentController
             from orchestrator.controllers.endpoints import EndpointsController

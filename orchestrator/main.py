@@ -53,12 +53,17 @@ def main() -> None:
                    "(kube-system/orchestrator-controlplane), so several masters may run")
 @click.option("--leader-elect-lease-duration", type=float, default=4.0, show_default=True,
               help="seconds a leader's Lease lasts unrenewed before another master takes it")
+@click.option("--score-weight", "score_weights", multiple=True, metavar="PLUGIN=WEIGHT",
+              help="weight of a scheduler score plugin (NodeResourcesLeastAllocated, "
+                   "NodeResourcesBalancedAllocation, SelectorSpread; defaults 1, 1, 2); "
+                   "repeatable")
 @click.option("-v", "--verbose", is_flag=True)
 def serve(etcd_servers: str, bind_address: str, secure_port: int, tls_cert_file: str,
           tls_private_key_file: str, token_auth_file: str, agent_client_cert: str | None,
           agent_client_key: str | None, agent_ca_file: str | None, scheduler: bool,
           controllers: bool, node_monitor_grace_period: float, pod_eviction_timeout: float,
-          leader_elect: bool, leader_elect_lease_duration: float, verbose: bool) -> None:
+          leader_elect: bool, leader_elect_lease_duration: float,
+          score_weights: tuple[str, ...], verbose: bool) -> None:
     """Serve the Kubernetes-shaped API over TLS, backed by the etcd cluster."""
     from orchestrator.api.auth import TokenAuthenticator
     from orchestrator.api.objects import Objects
@@ -82,7 +87,7 @@ def serve(etcd_servers: str, bind_address: str, secure_port: int, tls_cert_file:
     from orchestrator.leader import LeaderElector
 
     control_plane = ControlPlane(objects, scheduler, controllers, node_monitor_grace_period,
-                                 pod_eviction_timeout)
+                                 pod_eviction_timeout, parse_score_weights(score_weights))
     elector = None
     if leader_elect and (scheduler or controllers):
         identity = f"{socket.gethostname()}_{os.getpid()}"
@@ -138,6 +143,28 @@ async def _serve(server, objects, host: str, port: int, context: ssl.SSLContext,
             pass
     logging.shutdown()
     os._exit(0)
+
+
+def parse_score_weights(values: tuple[str, ...]) -> dict[str, float]:
+    """`NAME=WEIGHT` options → weights; an unknown plugin or a bad number is a usage error."""
+    from orchestrator.scheduler.plugins import SCORES
+
+    known = {name for name, _, _ in SCORES}
+    weights = {}
+    for value in values:
+        name, _, weight = value.partition("=")
+        if name not in known:
+            raise click.BadParameter(f"{name!r} is not a score plugin (known: "
+                                     f"{', '.join(sorted(known))})", param_hint="--score-weight")
+        try:
+            weights[name] = float(weight)
+        except ValueError:
+            raise click.BadParameter(f"{value!r}: the weight must be a number",
+                                     param_hint="--score-weight") from None
+        if weights[name] < 0:
+            raise click.BadParameter(f"{value!r}: the weight may not be negative",
+                                     param_hint="--score-weight")
+    return weights
 
 
 @main.command("init-pki")

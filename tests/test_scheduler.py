@@ -126,3 +126,14 @@ def test_large_clusters_are_searched_until_enough_nodes_are_feasible() -> None:
     assert feasible_to_find(1000) == 420  # 42 % of 1,000
     assert feasible_to_find(200) == 100  # never fewer than 100
     assert feasible_to_find(10_000) == 500  # 5 % at most clusters' sizes and beyond
+
+
+def test_score_weight_options_are_checked() -> None:
+    import click
+
+    from orchestrator.main import parse_score_weights
+    assert parse_score_weights(("SelectorSpread=5", "NodeResourcesLeastAllocated=0.5")) == {
+        "SelectorSpread": 5.0, "NodeResourcesLeastAllocated": 0.5}
+    for bad in ("Nope=1", "SelectorSpread=x", "SelectorSpread=-1"):
+        with pytest.raises(click.BadParameter):
+            parse_score_weights((bad,))

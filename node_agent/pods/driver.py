@@ -15,6 +15,7 @@ from __future__ import annotations
 import datetime
 import os
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -103,10 +104,14 @@ class DockerDriver:
 
     def start_container(self, pod: dict[str, Any], spec: dict[str, Any], attempt: int,
                         pause_id: str, env: dict[str, str],
-                        prepared: dict[str, Path] | None = None) -> str:
+                        prepared: dict[str, Path] | None = None,
+                        on_pulled: Callable[[str], None] | None = None) -> str:
         """`prepared`: host directories of the pod's configMap and secret volumes, by volume
-        name (the worker writes them from the API's objects)."""
-        self._ensure_image(spec["image"], spec.get("imagePullPolicy", "IfNotPresent"))
+        name (the worker writes them from the API's objects). `on_pulled(image)` is called
+        when the image had to be pulled."""
+        if self._ensure_image(spec["image"], spec.get("imagePullPolicy", "IfNotPresent")) \
+                and on_pulled:
+            on_pulled(spec["image"])
         options: dict[str, Any] = {
             "name": container_name(pod, spec["name"], attempt),
             "labels": self._labels(pod, spec["name"], attempt, container_spec_hash(spec)),
@@ -143,16 +148,16 @@ class DockerDriver:
             raise DriverError("RunContainerError", e.explanation or str(e)) from e
         return container.id
 
-    def _ensure_image(self, image: str, policy: str) -> None:
-        """Use the image if present; pull it per imagePullPolicy. Never create a container with
-        an absent image: the SDK would try a pull silently."""
+    def _ensure_image(self, image: str, policy: str) -> bool:
+        """Use the image if present; pull it per imagePullPolicy (True when pulled). Never
+        create a container with an absent image: the SDK would try a pull silently."""
         present = True
         try:
             self.client.images.get(image)
         except docker.errors.ImageNotFound:
             present = False
         if present and policy != "Always":
-            return
+            return False
         if not present and policy == "Never":
             raise DriverError("ErrImageNeverPull", f'image "{image}" is not present and '
                               "imagePullPolicy is Never")
@@ -160,9 +165,10 @@ class DockerDriver:
             self.client.images.pull(image)
         except docker.errors.APIError as e:
             if present:  # Always, but the registry is unreachable: run what we have
-                return
+                return False
             raise DriverError("ErrImagePull", f'failed to pull image "{image}": '
                               f"{e.explanation or e}") from e
+        return True
 
     def _labels(self, pod: dict[str, Any], container: str, attempt: int,
                 spec_hash: str) -> dict[str, str]:

@@ -24,6 +24,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from node_agent.events import agent_recorder, pod_ref
 from node_agent.pods.driver import DockerDriver, DriverError
 from node_agent.pods.model import (PAUSE, Kill, Observed, Remove, Start, compute_status, latest,
                                    plan_pod)
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 RELIST_PERIOD = 1.0
 RESYNC_PERIOD = 10.0
+REPEAT_EVENT_PERIOD = 30.0
 
 
 def now_rfc3339() -> str:
@@ -79,9 +81,15 @@ class PodManager:
         self._lock = threading.Lock()  # guards desired, observed, workers, last_status
         self.desired: dict[str, dict[str, Any]] = {}
         self.observed: dict[str, list[Observed]] = {}
+        # When a worker last refreshed a pod's containers itself (monotonic): a relist that
+        # began before that must not overwrite it with what docker had before the worker acted
+        # (that made a worker start the same container, or a second sandbox, twice).
+        self._refreshed_at: dict[str, float] = {}
         self.workers: dict[str, PodWorker] = {}
         self.last_status: dict[str, dict[str, Any]] = {}
         self.prober = Prober(on_change=self._wake, exec_in_container=driver.exec_status)
+        self.events = agent_recorder(client, node_name)
+        self._reported: dict[tuple[str, str, str], float] = {}  # see _repeated_event
 
     # --- threads ---
 
@@ -122,8 +130,15 @@ class PodManager:
     def _relist_loop(self) -> None:
         while not self.stopping.is_set():
             try:
+                began = time.monotonic()
                 observed = self.driver.list_pod_containers()
                 with self._lock:
+                    for uid, at in list(self._refreshed_at.items()):
+                        if at > began:
+                            if uid in self.observed:
+                                observed[uid] = self.observed[uid]
+                        else:
+                            del self._refreshed_at[uid]
                     self.observed = observed
                 if self.synced.is_set():
                     self._wake_all()
@@ -174,6 +189,12 @@ class PodManager:
         pause = latest(observed, PAUSE)
         for action in plan.actions:
             if isinstance(action, Kill):
+                name = next((o.container for o in observed if o.id == action.id), "")
+                if name in unhealthy:
+                    self.events.warning(pod_ref(pod), "Unhealthy",
+                                        f"Liveness probe failed: container {name} will be "
+                                        "restarted")
+                self.events.normal(pod_ref(pod), "Killing", f"Stopping container {name}")
                 self.driver.stop(action.id, pod["spec"].get("terminationGracePeriodSeconds", 30))
             elif isinstance(action, Remove):
                 self.driver.remove(action.id)
@@ -182,9 +203,15 @@ class PodManager:
             else:
                 self._start(pod, action, pause, waiting)
         if plan.actions:
+            refreshed = time.monotonic()
             observed = self.driver.list_containers_of(uid)
             with self._lock:
                 self.observed[uid] = observed
+                self._refreshed_at[uid] = refreshed
+        for name, (reason, message) in waiting.items():
+            if reason == "CrashLoopBackOff":
+                self._repeated_event(pod, "BackOff",
+                                     f"Back-off restarting failed container {name}")
         if any(reason != "CrashLoopBackOff" for reason, _ in waiting.values()):
             worker.resync_at = time.time() + 5  # retry config/image errors
         if plan.resync_at:
@@ -212,11 +239,28 @@ class PodManager:
                 raise DriverError("ContainerCreating", "the pod sandbox has no IP yet")
             env = self._env(pod, spec, pause.ip)
             prepared = self._prepare_volumes(pod, spec)
-            self.driver.start_container(pod, spec, action.attempt, pause.id, env, prepared)
+            self.driver.start_container(
+                pod, spec, action.attempt, pause.id, env, prepared,
+                on_pulled=lambda image: self.events.normal(
+                    pod_ref(pod), "Pulled", f'Successfully pulled image "{image}"'))
+            self.events.normal(pod_ref(pod), "Started", f"Started container {spec['name']}")
         except DriverError as e:
             log.warning("pod %s/%s container %s: %s", pod["metadata"]["namespace"],
                         pod["metadata"]["name"], spec["name"], e)
             waiting[spec["name"]] = (e.reason, e.message)
+            self._repeated_event(pod, "Failed", f"{e.reason}: {e.message}")
+
+    def _repeated_event(self, pod: dict[str, Any], reason: str, message: str) -> None:
+        """A warning that a waiting pod would repeat at every sync: at most once per
+        REPEAT_EVENT_PERIOD per pod, reason and message (the recorder then bumps its count)."""
+        key = (pod["metadata"]["uid"], reason, message)
+        now = time.monotonic()
+        if now - self._reported.get(key, -REPEAT_EVENT_PERIOD) < REPEAT_EVENT_PERIOD:
+            return
+        if len(self._reported) > 10_000:
+            self._reported.clear()
+        self._reported[key] = now
+        self.events.warning(pod_ref(pod), reason, message)
 
     def _env(self, pod: dict[str, Any], spec: dict[str, Any], pod_ip: str) -> dict[str, str]:
         meta, env = pod["metadata"], {}
@@ -297,6 +341,8 @@ class PodManager:
         if grace is None:
             grace = pod["spec"].get("terminationGracePeriodSeconds", 30)
         apps = [o for o in observed if o.container != PAUSE and o.running]
+        for o in apps:
+            self.events.normal(pod_ref(pod), "Killing", f"Stopping container {o.container}")
         threads = [threading.Thread(target=self.driver.stop, args=(o.id, grace)) for o in apps]
         for t in threads:
             t.start()

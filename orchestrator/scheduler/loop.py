@@ -38,8 +38,10 @@ def now_rfc3339() -> str:
 
 
 class Scheduler:
-    def __init__(self, objects: Objects, rng: random.Random | None = None) -> None:
+    def __init__(self, objects: Objects, rng: random.Random | None = None,
+                 weights: dict[str, float] | None = None) -> None:
         self.objects = objects
+        self.weights = weights or {}  # score plugin name → weight (defaults in plugins.SCORES)
         self.rng = rng or random.Random()
         self.wake = threading.Event()
         self.stopping = threading.Event()
@@ -95,7 +97,7 @@ class Scheduler:
         snapshot = Snapshot.build(nodes, pods)
         bound = 0
         for pod in pending:
-            decision = schedule(pod, snapshot, self.rng, start=self._next_start)
+            decision = schedule(pod, snapshot, self.rng, self.weights, start=self._next_start)
             if snapshot.nodes:
                 self._next_start = (self._next_start + decision.examined) % len(snapshot.nodes)
             meta = pod["metadata"]
