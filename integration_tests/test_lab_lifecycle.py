@@ -40,21 +40,34 @@ def lab(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return proc
 
 
-def root_namespace_snapshot() -> dict[str, object]:
+def root_namespace_snapshot(lab_under_test: str) -> dict[str, object]:
     """What a lab must never leave behind in the root namespace, read with the system's tools."""
     def out(*argv: str) -> str:
         return subprocess.run(argv, capture_output=True, text=True).stdout
 
+    # Daemons of other labs (the suite's own, running meanwhile) come and go with their tests:
+    # a process in another lab's live namespace is theirs. One left in a namespace whose name
+    # is gone, or in the root namespace, counts.
+    others = set()
+    for ns in Path("/run/netns").glob("*") if Path("/run/netns").exists() else ():
+        if not ns.name.startswith(f"{lab_under_test}-"):
+            try:
+                others.add(os.stat(ns).st_ino)
+            except OSError:
+                pass
     daemons = Counter()
     for pid in (p for p in os.listdir("/proc") if p.isdigit()):
         try:
             comm = Path(f"/proc/{pid}/comm").read_text().strip()
+            if comm in DAEMONS and os.stat(f"/proc/{pid}/ns/net").st_ino in others:
+                continue
         except OSError:
             continue
         if comm in DAEMONS and process_alive(pid):
             daemons[comm] += 1
     return {
-        "netns": sorted(out("ip", "netns", "list").split("\n")),
+        "netns": sorted(n for n in out("ip", "netns", "list").split("\n")
+                        if n.startswith(f"{lab_under_test}-")),
         "links": re.sub(r"^\d+: ", "", out("ip", "-o", "link"), flags=re.M),
         "addresses": out("ip", "-o", "addr"),
         "routes": out("ip", "route"),
@@ -67,8 +80,8 @@ def root_namespace_snapshot() -> dict[str, object]:
 
 
 def test_up_is_idempotent_repairs_and_down_leaves_nothing() -> None:
-    before = root_namespace_snapshot()
     name = f"lc{secrets.token_hex(3)}"
+    before = root_namespace_snapshot(name)
     try:
         lab("--name", name, "up", "--hosts", "2")
         status = lab("--name", name, "status")
@@ -95,8 +108,12 @@ def test_up_is_idempotent_repairs_and_down_leaves_nothing() -> None:
     finally:
         lab("--name", name, "down")
     # Processes the lab killed may linger as zombies until PID 1 reaps them; they do not count.
-    wait_until(lambda: root_namespace_snapshot() == before, 15,
-               "the root namespace to look as it did before the lab")
+    try:
+        wait_until(lambda: root_namespace_snapshot(name) == before, 15,
+                   "the root namespace to look as it did before the lab")
+    except AssertionError:
+        after = root_namespace_snapshot(name)
+        raise AssertionError({k: (before[k], after[k]) for k in before if before[k] != after[k]})
 
 
 @pytest.mark.parametrize("args,message", [
@@ -107,9 +124,10 @@ def test_up_is_idempotent_repairs_and_down_leaves_nothing() -> None:
 ], ids=["bad-name", "too-many-hosts", "status-of-missing-lab", "kill-in-missing-lab"])
 def test_bad_input_is_refused_with_a_clear_message_and_creates_nothing(
         args: list[str], message: str) -> None:
-    before = root_namespace_snapshot()
+    name = args[1]
+    before = root_namespace_snapshot(name)
     proc = lab(*args, check=False)
     assert proc.returncode == 1
     assert message in proc.stderr
     assert "Traceback" not in proc.stderr
-    assert root_namespace_snapshot() == before
+    assert root_namespace_snapshot(name) == before

@@ -111,3 +111,11 @@ def test_a_container_not_passing_its_readiness_probe_is_running_but_unready():
     assert "running" in c["state"] and c["ready"] is False
     assert status["phase"] == "Running"
     assert {x["type"]: x["status"] for x in status["conditions"]}["Ready"] == "False"
+
+
+def test_two_running_sandboxes_are_replaced_by_one_fresh_sandbox():
+    second = Observed("pause1", PAUSE, 1, True, ip="10.244.1.6")
+    plan = plan_pod(pod(), [pause(), second, web()], now=100, backoff_base=10)
+    assert {Kill("pause0", "the pod sandbox is gone"), Kill("pause1", "the pod sandbox is gone"),
+            Kill("web0", "the pod sandbox is gone")} <= set(plan.actions)
+    assert plan.actions[-2:] == [Start(PAUSE, 2), Start("web", 1)]

@@ -105,8 +105,10 @@ def plan_pod(pod: Pod, observed: list[Observed], now: float, backoff_base: float
     plan = Plan()
     spec = pod["spec"]
     pause = latest(observed, PAUSE)
-    if pause is None or not pause.running:
-        # No sandbox (or it died): every container goes, the sandbox is made anew.
+    sandboxes = sum(1 for o in observed if o.container == PAUSE and o.running)
+    if pause is None or not pause.running or sandboxes > 1:
+        # No sandbox (or it died), or more than one (containers may have joined either): every
+        # container goes, the sandbox is made anew.
         for o in observed:
             if o.running:
                 plan.actions.append(Kill(o.id, "the pod sandbox is gone"))
