@@ -10,7 +10,9 @@ It talks only to the API server (with its node token) and to its own dockerd.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
+import threading
 import signal
 from pathlib import Path
 
@@ -45,16 +47,33 @@ def main() -> None:
               help="serving certificate for logs and exec (without it they are not served)")
 @click.option("--tls-private-key-file", type=click.Path(exists=True, dir_okay=False))
 @click.option("--port", default=AGENT_PORT, show_default=True, type=int)
+@click.option("--proxy-mode", type=click.Choice(["iptables", "ipvs", "none"]),
+              default="iptables", show_default=True,
+              help="how service virtual IPs and node ports are programmed (none: not at all)")
+@click.option("--cluster-cidr", default="10.244.0.0/16", show_default=True,
+              help="the pod network of the whole cluster (traffic from outside it to a "
+                   "service is masqueraded)")
+@click.option("--cluster-dns", default=None,
+              help="the address the DNS server listens on and pods use; default: the pod "
+                   "bridge's gateway (the first address of the pod CIDR); 'none' disables it")
+@click.option("--cluster-domain", default="cluster.local", show_default=True)
+@click.option("--dns-upstream", default=None,
+              help="resolvers for names outside the cluster domain, comma-separated; "
+                   "default: the host's /etc/resolv.conf; '' answers them SERVFAIL")
 @click.option("-v", "--verbose", is_flag=True)
 def run(api_url: str, ca_file: str, token_file: str, node_name: str, node_ip: str,
         pod_cidr: str | None, docker_host: str, root_dir: str, crash_backoff: float,
         tls_cert_file: str | None, tls_private_key_file: str | None, port: int,
-        verbose: bool) -> None:
+        proxy_mode: str, cluster_cidr: str, cluster_dns: str | None, cluster_domain: str,
+        dns_upstream: str | None, verbose: bool) -> None:
     """Register this node, keep its heartbeat, and run the pods bound to it."""
     import tenacity
 
+    from node_agent.dns.server import host_nameservers
     from node_agent.network.manager import NetworkManager
     from node_agent.node import NodeAgent
+    from node_agent.proxy.manager import ProxyManager
+    from node_agent.services import ServiceCache
     from node_agent.pods.driver import DockerDriver
     from node_agent.pods.manager import PodManager
     from orchestrator.client import ApiError, Client
@@ -73,11 +92,22 @@ def run(api_url: str, ca_file: str, token_file: str, node_name: str, node_ip: st
             node.register()
     root = Path(root_dir)
     root.mkdir(parents=True, exist_ok=True)
-    pods = PodManager(client, DockerDriver(docker_host, root), node_name, node_ip,
-                      backoff_base=crash_backoff)
+    services = ServiceCache(client)
+    dns_address = _dns_address(cluster_dns, node.pod_cidr)
+    pods = PodManager(client, DockerDriver(docker_host, root, dns_address, cluster_domain),
+                      node_name, node_ip, backoff_base=crash_backoff, services=services)
     network = NetworkManager(client, node_name, node.pod_cidr)
     node.start()
     network.start()
+    services.start()
+    if proxy_mode != "none":
+        ProxyManager(services, _proxier(proxy_mode, cluster_cidr, node_ip)).start()
+    if dns_address:
+        upstreams = host_nameservers() if dns_upstream is None else \
+            [u for u in dns_upstream.split(",") if u.strip()]
+        threading.Thread(target=_serve_dns, args=(services, dns_address, upstreams,
+                                                  cluster_domain, node.stopping),
+                         name="dns-bind", daemon=True).start()
     pods.start()
     log.warning("node %s registered (pod CIDR %s); running its pods", node_name, node.pod_cidr)
     asyncio.run(_serve_until_signalled(docker_host, node_ip, port, tls_cert_file,
@@ -86,6 +116,59 @@ def run(api_url: str, ca_file: str, token_file: str, node_name: str, node_ip: st
     node.stopping.set()
     network.stopping.set()
     pods.stop()
+
+
+def _dns_address(flag: str | None, pod_cidr: str | None) -> str | None:
+    if flag == "none":
+        return None
+    if flag:
+        return str(ipaddress.IPv4Address(flag))
+    return str(next(ipaddress.ip_network(pod_cidr).hosts())) if pod_cidr else None
+
+
+def _proxier(mode: str, cluster_cidr: str, node_ip: str):
+    from node_agent.proxy.proxier import Iptables, IptablesProxier
+    if mode == "ipvs":
+        from node_agent.proxy.ipvs import IpvsProxier, ipvs_unavailable
+        why = ipvs_unavailable()
+        if why:
+            raise click.ClickException(f"--proxy-mode=ipvs: {why}; use --proxy-mode=iptables")
+        return IpvsProxier(Iptables(), cluster_cidr, [node_ip])
+    return IptablesProxier(Iptables(), cluster_cidr)
+
+
+def _serve_dns(services, address: str, upstreams: list[str], domain: str,
+               stopping: threading.Event) -> None:
+    """Binds the DNS server once `address` exists on this host (the pod bridge may come up
+    after the agent), then serves until the process ends."""
+    from node_agent.dns.server import DnsServer
+    log = logging.getLogger("node_agent.dns")
+    while not stopping.is_set():
+        try:
+            DnsServer(services, address, 53, upstreams, domain).start()
+            log.warning("cluster DNS on %s:53 (upstreams: %s)", address,
+                        ", ".join(upstreams) or "none")
+            return
+        except OSError as e:
+            log.warning("cluster DNS cannot listen on %s:53 yet: %s", address, e)
+            stopping.wait(2)
+
+
+@main.command()
+@click.option("-v", "--verbose", is_flag=True)
+def cleanup(verbose: bool) -> None:
+    """Remove every service rule and chain the agent made (iptables, IPVS), as kube-proxy
+    --cleanup does. Pods and routes are left alone."""
+    from node_agent.proxy.ipvs import IpvsProxier, ipvs_unavailable
+    from node_agent.proxy.proxier import Iptables, IptablesProxier, ProxyError
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING)
+    try:
+        removed = IptablesProxier(Iptables(), "0.0.0.0/0").cleanup()
+        if ipvs_unavailable() is None:
+            removed = IpvsProxier(Iptables(), "0.0.0.0/0", []).cleanup() or removed
+    except ProxyError as e:
+        raise click.ClickException(str(e)) from e
+    click.echo("removed the agent's service rules" if removed else "nothing to remove")
 
 
 async def _serve_until_signalled(docker_host: str, address: str, port: int, cert: str | None,

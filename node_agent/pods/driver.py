@@ -52,10 +52,12 @@ def container_name(pod: dict[str, Any], container: str, attempt: int) -> str:
 
 
 class DockerDriver:
-    def __init__(self, docker_url: str, root_dir: Path) -> None:
+    def __init__(self, docker_url: str, root_dir: Path, cluster_dns: str | None = None,
+                 cluster_domain: str = "cluster.local") -> None:
         self.client = docker.DockerClient(base_url=docker_url, version=DOCKER_API_VERSION,
                                           timeout=120)
         self.root_dir = root_dir
+        self.cluster_dns, self.cluster_domain = cluster_dns, cluster_domain
 
     # --- reading ---
 
@@ -95,7 +97,7 @@ class DockerDriver:
             PAUSE_IMAGE, name=container_name(pod, PAUSE, attempt),
             hostname=pod["spec"].get("hostname") or meta["name"],
             ipc_mode="shareable", labels=self._labels(pod, PAUSE, attempt, ""),
-            dns=self._dns(pod), restart_policy={"Name": "no"})
+            restart_policy={"Name": "no"}, **self._dns(pod))
         container.start()
         container.reload()
         return self._observed(container.attrs)
@@ -177,8 +179,15 @@ class DockerDriver:
                 LABEL_POD_NAME: meta["name"], LABEL_CONTAINER: container,
                 LABEL_ATTEMPT: str(attempt), LABEL_SPEC_HASH: spec_hash}
 
-    def _dns(self, pod: dict[str, Any]) -> list[str] | None:
-        return None  # cluster DNS lands with the services issue
+    def _dns(self, pod: dict[str, Any]) -> dict[str, list[str]]:
+        """The pod's /etc/resolv.conf (docker writes it into the sandbox, the containers share
+        it): with dnsPolicy ClusterFirst, the agent's DNS server and kubelet's search path, so
+        `web` and `web.default` resolve; with Default, the host's resolvers."""
+        if pod["spec"].get("dnsPolicy", "ClusterFirst") != "ClusterFirst" or not self.cluster_dns:
+            return {}
+        d, ns = self.cluster_domain, pod["metadata"]["namespace"]
+        return {"dns": [self.cluster_dns], "dns_search": [f"{ns}.svc.{d}", f"svc.{d}", d],
+                "dns_opt": ["ndots:5"]}
 
     # --- volumes ---
 

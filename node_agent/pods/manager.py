@@ -26,9 +26,11 @@ from typing import Any
 
 from node_agent.events import agent_recorder, pod_ref
 from node_agent.pods.driver import DockerDriver, DriverError
+from node_agent.pods.envvars import service_env
 from node_agent.pods.model import (PAUSE, Kill, Observed, Remove, Start, compute_status, latest,
                                    plan_pod)
 from node_agent.pods.probes import LIVENESS, READINESS, Prober
+from node_agent.services import ServiceCache
 from orchestrator.client import ApiError, ApiUnavailable, Client
 
 log = logging.getLogger(__name__)
@@ -72,8 +74,9 @@ class PodWorker:
 
 class PodManager:
     def __init__(self, client: Client, driver: DockerDriver, node_name: str, host_ip: str,
-                 backoff_base: float = 10.0) -> None:
+                 backoff_base: float = 10.0, services: ServiceCache | None = None) -> None:
         self.client, self.driver = client, driver
+        self.services = services  # for the service env vars (None: no service links)
         self.node_name, self.host_ip = node_name, host_ip
         self.backoff_base = backoff_base
         self.stopping = threading.Event()
@@ -263,7 +266,13 @@ class PodManager:
         self.events.warning(pod_ref(pod), reason, message)
 
     def _env(self, pod: dict[str, Any], spec: dict[str, Any], pod_ip: str) -> dict[str, str]:
-        meta, env = pod["metadata"], {}
+        meta = pod["metadata"]
+        env: dict[str, str] = {}
+        if self.services is not None and pod["spec"].get("enableServiceLinks", True):
+            # Like kubelet, wait (briefly) for the first list, else a pod started right after
+            # an agent restart would miss variables its peers have.
+            self.services.synced.wait(10)
+            env.update(service_env(self.services.services_in(meta["namespace"])))
         fields = {"metadata.name": meta["name"], "metadata.namespace": meta["namespace"],
                   "metadata.uid": meta["uid"], "spec.nodeName": self.node_name,
                   "status.podIP": pod_ip, "status.hostIP": self.host_ip}

@@ -270,6 +270,7 @@ class PodSpec(Model):
     affinity: Affinity | None = None
     tolerations: list[Toleration] | None = None
     dns_policy: Literal["ClusterFirst", "Default"] = "ClusterFirst"
+    enable_service_links: bool = True
     scheduler_name: str = "default-scheduler"
 
     @model_validator(mode="after")

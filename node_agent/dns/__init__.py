@@ -1,0 +1,1 @@
+"""Cluster DNS served by every agent: records from the service cache, other names forwarded."""

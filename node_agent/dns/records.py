@@ -1,0 +1,102 @@
+"""Pure: the answer to one DNS question about the cluster domain.
+
+    <svc>.<ns>.svc.<domain>                 A     the cluster IP (a headless service: the
+                                                  ready endpoints' addresses)
+    _<port>._<proto>.<svc>.<ns>.svc.<domain> SRV  0 100 <port> <svc>.<ns>.svc.<domain>.
+                                                  (named ports only), its A in additional
+    <a-b-c-d>.<ns>.pod.<domain>             A     a.b.c.d
+    any other name in the domain                  NXDOMAIN
+    a known name, another type                    NOERROR without answers (NODATA)
+
+Names outside the domain are not answered here (`None`): the server forwards them. The short
+forms (`web`, `web.default`) reach this as full names through the pods' search path.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+Object = dict[str, Any]
+CLUSTER_DOMAIN = "cluster.local"
+TTL = 5  # seconds: short, so a changed service is seen soon
+
+
+class Lookup(Protocol):
+    def service(self, namespace: str, name: str) -> Object | None: ...
+
+    def endpoints_of(self, namespace: str, name: str) -> Object | None: ...
+
+
+@dataclass(frozen=True)
+class Record:
+    name: str  # absolute, with the trailing dot
+    type: str  # A, SRV
+    data: str  # presentation format: "10.96.0.10", "0 100 80 web.default.svc.cluster.local."
+    ttl: int = TTL
+
+
+@dataclass
+class Answer:
+    rcode: str = "NOERROR"  # NOERROR, NXDOMAIN
+    answers: list[Record] = field(default_factory=list)
+    additional: list[Record] = field(default_factory=list)
+
+
+def in_domain(name: str, domain: str = CLUSTER_DOMAIN) -> bool:
+    name = name.rstrip(".").lower()
+    return name == domain or name.endswith("." + domain)
+
+
+def _service_ips(svc: Object, lookup: Lookup) -> list[str]:
+    ip = (svc.get("spec") or {}).get("clusterIP")
+    if ip and ip != "None":
+        return [ip]
+    meta = svc["metadata"]
+    endpoints = lookup.endpoints_of(meta["namespace"], meta["name"]) or {}
+    return sorted({a["ip"] for s in endpoints.get("subsets") or []
+                   for a in s.get("addresses") or []})
+
+
+def resolve(qname: str, qtype: str, lookup: Lookup, domain: str = CLUSTER_DOMAIN
+            ) -> Answer | None:
+    """The answer for (qname, qtype), or None when qname is outside `domain`."""
+    if not in_domain(qname, domain):
+        return None
+    absolute = qname.rstrip(".").lower() + "."
+    labels = absolute.rstrip(".")[: -len(domain)].rstrip(".").split(".") \
+        if absolute.rstrip(".") != domain else []
+    nx = Answer("NXDOMAIN")
+    # <a-b-c-d>.<ns>.pod
+    if len(labels) == 3 and labels[2] == "pod":
+        try:
+            ip = str(ipaddress.IPv4Address(labels[0].replace("-", ".")))
+        except ValueError:
+            return nx
+        return Answer(answers=[Record(absolute, "A", ip)] if qtype in ("A", "ANY") else [])
+    # [_port._proto.]<svc>.<ns>.svc
+    if len(labels) not in (3, 5) or labels[-1] != "svc":
+        return nx
+    svc_name, namespace = labels[-3], labels[-2]
+    svc = lookup.service(namespace, svc_name)
+    if svc is None:
+        return nx
+    target = f"{svc_name}.{namespace}.svc.{domain}."
+    ips = _service_ips(svc, lookup)
+    if len(labels) == 3:
+        if qtype in ("A", "ANY"):
+            return Answer(answers=[Record(absolute, "A", ip) for ip in ips])
+        return Answer()
+    port_label, proto_label = labels[0], labels[1]
+    if not (port_label.startswith("_") and proto_label.startswith("_")):
+        return nx
+    port = next((p for p in (svc.get("spec") or {}).get("ports") or []
+                 if (p.get("name") or "").lower() == port_label[1:]
+                 and p.get("protocol", "TCP").lower() == proto_label[1:]), None)
+    if port is None:
+        return nx
+    if qtype not in ("SRV", "ANY"):
+        return Answer()
+    return Answer(answers=[Record(absolute, "SRV", f"0 100 {port['port']} {target}")],
+                  additional=[Record(target, "A", ip) for ip in ips])
