@@ -55,7 +55,9 @@ class DnsServer:
     def __init__(self, lookup: Lookup, address: str, port: int = 53,
                  upstreams: list[str] | None = None, domain: str = CLUSTER_DOMAIN) -> None:
         self.lookup, self.address, self.port = lookup, address, port
-        self.upstreams = [u for u in (upstreams or []) if u != address]
+        # "host" or "host:port"; never ourselves
+        self.upstreams = [_host_port(u) for u in (upstreams or [])
+                          if _host_port(u) != (address, port)]
         self.domain = domain
         self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="dns")
         self._servers: list[socketserver.BaseServer] = []
@@ -85,16 +87,16 @@ class DnsServer:
         return response.to_wire(max_size=65535 if tcp else 512)
 
     def forward(self, query: dns.message.Message, wire: bytes, tcp: bool) -> bytes:
-        for upstream in self.upstreams:
+        for host, port in self.upstreams:
             try:
                 if tcp:
-                    reply = dns.query.tcp(query, upstream, timeout=UPSTREAM_TIMEOUT)
+                    reply = dns.query.tcp(query, host, port=port, timeout=UPSTREAM_TIMEOUT)
                 else:
-                    reply = dns.query.udp(query, upstream, timeout=UPSTREAM_TIMEOUT,
+                    reply = dns.query.udp(query, host, port=port, timeout=UPSTREAM_TIMEOUT,
                                           ignore_unexpected=True)
                 return reply.to_wire(max_size=65535 if tcp else 512)
             except (OSError, dns.exception.DNSException) as e:
-                log.debug("upstream %s: %s", upstream, e)
+                log.debug("upstream %s:%d: %s", host, port, e)
         response = dns.message.make_response(query)
         response.set_rcode(dns.rcode.SERVFAIL)
         return response.to_wire()
@@ -152,6 +154,11 @@ class DnsServer:
             s.shutdown()
             s.server_close()
         self.pool.shutdown(wait=False)
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, _, port = text.strip().partition(":")
+    return host, int(port) if port else 53
 
 
 def _read_exactly(conn: socket.socket, n: int) -> bytes:
