@@ -355,7 +355,7 @@ def agent_argv(plan: LabPlan, host: HostPlan, node_agent_bin: str) -> list[str]:
         f"--node-name={host.name}", f"--node-ip={host.address}", f"--pod-cidr={host.pod_cidr}",
         f"--docker-host={host.docker_url}", f"--root-dir={host.agent_root}",
         f"--crash-backoff={LAB_CRASH_BACKOFF}",
-        # Lab hosts have no way out: names outside the cluster domain get SERVFAIL at once
+        # Lab hosts have no way out: names outside the cluster domain get NXDOMAIN at once
         # instead of a query to the machine's resolvers.
         "--dns-upstream=",
         f"--tls-cert-file={plan.pki_dir / f'node-{host.name}-serving.crt'}",

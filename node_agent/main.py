@@ -59,7 +59,7 @@ def main() -> None:
 @click.option("--cluster-domain", default="cluster.local", show_default=True)
 @click.option("--dns-upstream", default=None,
               help="resolvers for names outside the cluster domain, comma-separated; "
-                   "default: the host's /etc/resolv.conf; '' answers them SERVFAIL")
+                   "default: the host's /etc/resolv.conf; '': none (they do not exist)")
 @click.option("-v", "--verbose", is_flag=True)
 def run(api_url: str, ca_file: str, token_file: str, node_name: str, node_ip: str,
         pod_cidr: str | None, docker_host: str, root_dir: str, crash_backoff: float,

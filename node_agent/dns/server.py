@@ -2,7 +2,8 @@
 cache (records.py), other names forwarded to the upstream resolvers and their answers relayed.
 
 A malformed query is dropped (or answered FORMERR when its header can be read); a failing or
-missing upstream gives SERVFAIL. Nothing a client sends can stop the server.
+failing upstream gives SERVFAIL; with no upstream at all, names outside the cluster domain
+do not exist (NXDOMAIN). Nothing a client sends can stop the server.
 """
 
 from __future__ import annotations
@@ -98,7 +99,9 @@ class DnsServer:
             except (OSError, dns.exception.DNSException) as e:
                 log.debug("upstream %s:%d: %s", host, port, e)
         response = dns.message.make_response(query)
-        response.set_rcode(dns.rcode.SERVFAIL)
+        # Without upstreams (an isolated cluster) no other name exists: NXDOMAIN lets the
+        # clients' search path go on to the cluster domain (some resolvers stop at SERVFAIL).
+        response.set_rcode(dns.rcode.SERVFAIL if self.upstreams else dns.rcode.NXDOMAIN)
         return response.to_wire()
 
     # --- serving ---
