@@ -157,8 +157,9 @@ def _serve_dns(services, address: str, upstreams: list[str], domain: str,
 @main.command()
 @click.option("-v", "--verbose", is_flag=True)
 def cleanup(verbose: bool) -> None:
-    """Remove every service rule and chain the agent made (iptables, IPVS), as kube-proxy
-    --cleanup does. Pods and routes are left alone."""
+    """Remove every iptables chain and jump the agent made (service rules and the pods'
+    masquerade: everything named ORCH-*) and its IPVS state, as kube-proxy --cleanup does.
+    Pods and routes are left alone; a running agent would put the rules back."""
     from node_agent.proxy.ipvs import IpvsProxier, ipvs_unavailable
     from node_agent.proxy.proxier import Iptables, IptablesProxier, ProxyError
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING)

@@ -265,6 +265,21 @@ class Objects:
         if propagation_policy not in PROPAGATION_POLICIES:
             raise bad_request(f"propagationPolicy {propagation_policy!r} is not one of "
                               "Orphan, Background, Foreground")
+        # Without a resourceVersion precondition, a concurrent write (a controller updating
+        # the object's status) is not the caller's conflict: read again and retry, as
+        # Kubernetes' registry does.
+        for attempt in range(8):
+            try:
+                return self._delete_once(rt, namespace, name, resource_version,
+                                         grace_period_seconds, propagation_policy)
+            except ApiError as e:
+                if e.code != 409 or resource_version or attempt == 7:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _delete_once(self, rt: ResourceType, namespace: str | None, name: str,
+                     resource_version: str | None, grace_period_seconds: int | None,
+                     propagation_policy: str | None) -> Object:
         old = self.get(rt, namespace, name)
         if resource_version and resource_version != old["metadata"]["resourceVersion"]:
             raise _conflict(rt, name)
