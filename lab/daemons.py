@@ -176,14 +176,7 @@ def api_answers(plan: LabPlan, port: int) -> bool:
     """/readyz over TLS through the published port, verifying the lab's CA: the master answers
     and reaches etcd."""
     context = ssl.create_default_context(cafile=str(plan.pki_dir / "ca.crt"))
-    conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=3, context=context)
-    try:
-        conn.request("GET", "/readyz")
-        return conn.getresponse().status == 200
-    except (OSError, http.client.HTTPException, ssl.SSLError):
-        return False
-    finally:
-        conn.close()
+    return _ready(http.client.HTTPSConnection("127.0.0.1", port, timeout=3, context=context))
 
 
 def api_answers_in(plan: LabPlan, host: HostPlan) -> bool:
@@ -196,6 +189,15 @@ def api_answers_in(plan: LabPlan, host: HostPlan) -> bool:
     conn = http.client.HTTPSConnection(host.address, API_PORT, timeout=3, context=context)
     try:
         conn.sock = context.wrap_socket(sock, server_hostname=host.address)
+    except (OSError, ssl.SSLError):
+        sock.close()
+        return False
+    return _ready(conn)
+
+
+def _ready(conn: http.client.HTTPSConnection) -> bool:
+    """GET /readyz answers 200 (the connection is closed afterwards)."""
+    try:
         conn.request("GET", "/readyz")
         return conn.getresponse().status == 200
     except (OSError, http.client.HTTPException, ssl.SSLError):

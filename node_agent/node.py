@@ -21,6 +21,7 @@ import docker
 from node_agent import __version__
 from node_agent.pods.driver import host_cpus, host_memory_bytes
 from orchestrator.client import ApiError, Client
+from orchestrator.api.timestamps import now_rfc3339
 
 log = logging.getLogger(__name__)
 
@@ -29,9 +30,6 @@ LEASE_RENEW = 2.0
 LEASE_DURATION = 10
 STATUS_REFRESH = 20.0
 
-
-def now_rfc3339() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def node_manifest(name: str, address: str, pod_cidr: str | None) -> dict[str, Any]:

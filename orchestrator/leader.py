@@ -18,20 +18,17 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
 from orchestrator.api.registry import by_kind
 from orchestrator.api.status import ApiError
 from orchestrator.store import StoreError
+from orchestrator.api.timestamps import now_rfc3339_micro
 
 log = logging.getLogger(__name__)
 
 LEASE = by_kind("coordination.k8s.io/v1", "Lease")
 NAMESPACE, NAME = "kube-system", "orchestrator-controlplane"
 
-
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 @dataclass(frozen=True)
@@ -117,7 +114,7 @@ class LeaderElector:
             if self.leading:  # someone else holds it now
                 self._step_down()
             return
-        stamp = _now()
+        stamp = now_rfc3339_micro()
         spec = {"holderIdentity": self.identity,
                 "leaseDurationSeconds": int(self.lease_duration + 0.999), "renewTime": stamp}
         if verdict == "create":

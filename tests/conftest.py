@@ -1,7 +1,9 @@
-"""Fixtures for the fast tests: a real single-member etcd on loopback, started per need."""
+"""Fixtures for the fast tests: a real single-member etcd on loopback, started per need, and
+the API's verbs (`objects`) on it with a namespace of the test's own (`ns`)."""
 
 from __future__ import annotations
 
+import secrets
 import shutil
 import socket
 import subprocess
@@ -10,6 +12,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from orchestrator.api.objects import Objects
+from orchestrator.api.registry import by_kind
+from orchestrator.store import Etcd, Store
+
+NS = by_kind("v1", "Namespace")
 
 
 def _free_port() -> int:
@@ -67,3 +75,20 @@ def private_etcd_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Et
     server = _start(tmp_path_factory)
     yield server
     server.stop()
+
+
+@pytest.fixture
+def objects(etcd_server):
+    store = Store(Etcd([etcd_server.url]))
+    objs = Objects(store)
+    objs.ensure_system_namespaces()
+    yield objs
+    store.close()
+    store.etcd.close()
+
+
+@pytest.fixture
+def ns(objects):
+    name = f"t{secrets.token_hex(4)}"
+    objects.create(NS, None, {"metadata": {"name": name}})
+    return name

@@ -3,34 +3,11 @@ etcd (no threads)."""
 
 from __future__ import annotations
 
-import secrets
-
-import pytest
-
-from orchestrator.api.objects import Objects
 from orchestrator.api.registry import by_kind
 from orchestrator.api.status import ApiError
 from orchestrator.controllers.garbagecollector import GarbageCollector
-from orchestrator.store import Etcd, Store
 
 NS, POD, RS = by_kind("v1", "Namespace"), by_kind("v1", "Pod"), by_kind("apps/v1", "ReplicaSet")
-
-
-@pytest.fixture
-def objects(etcd_server):
-    store = Store(Etcd([etcd_server.url]))
-    objs = Objects(store)
-    objs.ensure_system_namespaces()
-    yield objs
-    store.close()
-    store.etcd.close()
-
-
-@pytest.fixture
-def ns(objects):
-    name = f"t{secrets.token_hex(4)}"
-    objects.create(NS, None, {"metadata": {"name": name}})
-    return name
 
 
 def owner_with_pods(objects, ns, n=2):

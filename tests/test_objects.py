@@ -19,23 +19,6 @@ POD, SVC, NS, NODE = (by_kind("v1", k) for k in ("Pod", "Service", "Namespace", 
 DEPLOY = by_kind("apps/v1", "Deployment")
 
 
-@pytest.fixture
-def objects(etcd_server):
-    store = Store(Etcd([etcd_server.url]))
-    objs = Objects(store)
-    objs.ensure_system_namespaces()
-    yield objs
-    store.close()
-    store.etcd.close()
-
-
-@pytest.fixture
-def ns(objects):
-    name = f"t{secrets.token_hex(4)}"
-    objects.create(NS, None, {"metadata": {"name": name}})
-    return name
-
-
 def pod(name, **spec):
     return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
             "spec": {"containers": [{"name": "c", "image": "orch/web:1"}], **spec}}

@@ -20,7 +20,6 @@ import base64
 import logging
 import threading
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +31,7 @@ from node_agent.pods.model import (PAUSE, Kill, Observed, Remove, Start, compute
 from node_agent.pods.probes import LIVENESS, READINESS, Prober
 from node_agent.services import ServiceCache
 from orchestrator.client import ApiError, ApiUnavailable, Client
+from orchestrator.api.timestamps import now_rfc3339
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +39,6 @@ RELIST_PERIOD = 1.0
 RESYNC_PERIOD = 10.0
 REPEAT_EVENT_PERIOD = 30.0
 
-
-def now_rfc3339() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class PodWorker:

@@ -77,13 +77,30 @@ def sep_chain(name: ServicePortName, endpoint: Endpoint) -> str:
     return "ORCH-SEP-" + _hash(f"{name}/{name.protocol}/{endpoint}")
 
 
-def _match(protocol: str, port: int) -> str:
+def port_match(protocol: str, port: int) -> str:
     p = protocol.lower()
     return f"-p {p} -m {p} --dport {port}"
 
 
-def _comment(text: str) -> str:
+def comment(text: str) -> str:
     return f'-m comment --comment "{text}"'
+
+
+# Marked packets are masqueraded on the way out (the mark cleared first, so a packet that is
+# routed again is not masqueraded twice); ORCH-MARK-MASQ marks and returns.
+MASQUERADE_RULES = (
+    f"-A {POSTROUTING} -m mark ! --mark {MASQ_MARK}/{MASQ_MARK} -j RETURN",
+    f"-A {POSTROUTING} -j MARK --xor-mark {MASQ_MARK}",
+    f"-A {POSTROUTING} {comment('orch service traffic requiring SNAT')} -j MASQUERADE",
+    f"-A {MARK_MASQ} -j MARK --or-mark {MASQ_MARK}",
+)
+# For hosts whose FORWARD policy is DROP: service traffic and its replies pass.
+FORWARD_RULES = (
+    f"-A {FORWARD} {comment('orch forwarding rules')} "
+    f"-m mark --mark {MASQ_MARK}/{MASQ_MARK} -j ACCEPT",
+    f"-A {FORWARD} {comment('orch forwarding conntrack rule')} "
+    "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+)
 
 
 @dataclass(frozen=True)
@@ -97,24 +114,24 @@ def service_block(sp: ServicePort, endpoints: tuple[Endpoint, ...], cluster_cidr
     """The chains of a service port with at least one ready endpoint."""
     svc = svc_chain(sp.name)
     seps = [sep_chain(sp.name, e) for e in endpoints]
-    match = _match(sp.name.protocol, sp.port)
-    rules = [f"-A {svc} {_comment(f'{sp.name} cluster IP')} ! -s {cluster_cidr} "
+    match = port_match(sp.name.protocol, sp.port)
+    rules = [f"-A {svc} {comment(f'{sp.name} cluster IP')} ! -s {cluster_cidr} "
              f"-d {sp.cluster_ip}/32 {match} -j {MARK_MASQ}"]
     if sp.affinity_seconds:
-        rules += [f"-A {svc} {_comment(str(sp.name))} -m recent --name {sep} --rcheck "
+        rules += [f"-A {svc} {comment(str(sp.name))} -m recent --name {sep} --rcheck "
                   f"--seconds {sp.affinity_seconds} --reap --mask 255.255.255.255 --rsource "
                   f"-j {sep}" for sep in seps]
     n = len(endpoints)
     for i, (endpoint, sep) in enumerate(zip(endpoints, seps)):
         pick = "" if i == n - 1 else \
             f"-m statistic --mode random --probability {1 / (n - i):.10f} "
-        rules.append(f"-A {svc} {_comment(f'{sp.name} -> {endpoint}')} {pick}-j {sep}")
+        rules.append(f"-A {svc} {comment(f'{sp.name} -> {endpoint}')} {pick}-j {sep}")
     for endpoint, sep in zip(endpoints, seps):
         p = sp.name.protocol.lower()
-        rules.append(f"-A {sep} {_comment(str(sp.name))} -s {endpoint.ip}/32 -j {MARK_MASQ}")
+        rules.append(f"-A {sep} {comment(str(sp.name))} -s {endpoint.ip}/32 -j {MARK_MASQ}")
         recent = (f"-m recent --set --name {sep} --mask 255.255.255.255 --rsource "
                   if sp.affinity_seconds else "")
-        rules.append(f"-A {sep} {_comment(str(sp.name))} -p {p} {recent}-m {p} "
+        rules.append(f"-A {sep} {comment(str(sp.name))} -p {p} {recent}-m {p} "
                      f"-j DNAT --to-destination {endpoint}")
     return Block((svc, *seps), tuple(rules))
 
@@ -134,41 +151,34 @@ def render(state: ProxyState, cluster_cidr: str, previous: dict[ServicePortName,
     deleted); otherwise only blocks that differ from `previous`, and the chains of `previous`
     no longer wanted are deleted."""
     blocks: dict[ServicePortName, Block] = {}
-    nat_top = [f"-A {POSTROUTING} -m mark ! --mark {MASQ_MARK}/{MASQ_MARK} -j RETURN",
-               f"-A {POSTROUTING} -j MARK --xor-mark {MASQ_MARK}",
-               f"-A {POSTROUTING} {_comment('orch service traffic requiring SNAT')} "
-               "-j MASQUERADE",
-               f"-A {MARK_MASQ} -j MARK --or-mark {MASQ_MARK}"]
+    nat_top = list(MASQUERADE_RULES)
     nodeports: list[str] = []
     filter_rules: list[str] = []
     for name in sorted(state.services):
         sp = state.services[name]
         endpoints = state.endpoints.get(name, ())
-        match = _match(name.protocol, sp.port)
+        match = port_match(name.protocol, sp.port)
         if not endpoints:
             filter_rules.append(
-                f"-A {SERVICES} {_comment(f'{name} has no endpoints')} -d {sp.cluster_ip}/32 "
+                f"-A {SERVICES} {comment(f'{name} has no endpoints')} -d {sp.cluster_ip}/32 "
                 f"{match} -j REJECT --reject-with icmp-port-unreachable")
             if sp.node_port:
                 filter_rules.append(
-                    f"-A {EXTERNAL_SERVICES} {_comment(f'{name} has no endpoints')} "
-                    f"-m addrtype --dst-type LOCAL {_match(name.protocol, sp.node_port)} "
+                    f"-A {EXTERNAL_SERVICES} {comment(f'{name} has no endpoints')} "
+                    f"-m addrtype --dst-type LOCAL {port_match(name.protocol, sp.node_port)} "
                     "-j REJECT --reject-with icmp-port-unreachable")
             continue
         block = blocks[name] = service_block(sp, endpoints, cluster_cidr)
-        nat_top.append(f"-A {SERVICES} {_comment(f'{name} cluster IP')} -d {sp.cluster_ip}/32 "
+        nat_top.append(f"-A {SERVICES} {comment(f'{name} cluster IP')} -d {sp.cluster_ip}/32 "
                        f"{match} -j {block.chains[0]}")
         if sp.node_port:
-            np_match = _match(name.protocol, sp.node_port)
-            nodeports += [f"-A {NODEPORTS} {_comment(str(name))} {np_match} -j {MARK_MASQ}",
-                          f"-A {NODEPORTS} {_comment(str(name))} {np_match} "
+            np_match = port_match(name.protocol, sp.node_port)
+            nodeports += [f"-A {NODEPORTS} {comment(str(name))} {np_match} -j {MARK_MASQ}",
+                          f"-A {NODEPORTS} {comment(str(name))} {np_match} "
                           f"-j {block.chains[0]}"]
-    nat_top.append(f"-A {SERVICES} {_comment('node ports; must be the last rule')} "
+    nat_top.append(f"-A {SERVICES} {comment('node ports; must be the last rule')} "
                    f"-m addrtype --dst-type LOCAL -j {NODEPORTS}")
-    filter_rules += [f"-A {FORWARD} {_comment('orch forwarding rules')} "
-                     f"-m mark --mark {MASQ_MARK}/{MASQ_MARK} -j ACCEPT",
-                     f"-A {FORWARD} {_comment('orch forwarding conntrack rule')} "
-                     "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"]
+    filter_rules += FORWARD_RULES
 
     if previous is None:
         write = blocks

@@ -21,9 +21,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from node_agent.proxy.iptables import (EXTERNAL_SERVICES, FILTER_CHAINS, FORWARD, JUMPS,
-                                       MARK_MASQ, MASQ_MARK, NODEPORTS, POSTROUTING, SERVICES,
-                                       _comment, _match, cleanup_ruleset)
+from node_agent.proxy.iptables import (EXTERNAL_SERVICES, FILTER_CHAINS, FORWARD_RULES, JUMPS,
+                                       MARK_MASQ, MASQUERADE_RULES, NODEPORTS, POSTROUTING,
+                                       SERVICES, cleanup_ruleset, comment, port_match)
 from node_agent.proxy.model import ProxyState
 from node_agent.proxy.proxier import Iptables, SyncResult
 
@@ -121,42 +121,33 @@ def ipvs_ruleset(state: ProxyState, cluster_cidr: str) -> str:
     IPs and node ports of services without endpoints REJECT (the address is local in IPVS mode,
     so the check sits on INPUT)."""
     # Hairpin packets carry no mark: their check comes before the marked-only RETURN.
-    nat = [f"-A {POSTROUTING} -j {HAIRPIN}",
-           f"-A {POSTROUTING} -m mark ! --mark {MASQ_MARK}/{MASQ_MARK} -j RETURN",
-           f"-A {POSTROUTING} -j MARK --xor-mark {MASQ_MARK}",
-           f"-A {POSTROUTING} {_comment('orch service traffic requiring SNAT')} -j MASQUERADE",
-           f"-A {MARK_MASQ} -j MARK --or-mark {MASQ_MARK}"]
+    nat = [f"-A {POSTROUTING} -j {HAIRPIN}", *MASQUERADE_RULES]
     hairpin, reject = [], []
     for name in sorted(state.services):
         sp = state.services[name]
-        match = _match(name.protocol, sp.port)
+        match = port_match(name.protocol, sp.port)
         endpoints = state.endpoints.get(name, ())
-        nat.append(f"-A {SERVICES} {_comment(f'{name} cluster IP')} ! -s {cluster_cidr} "
+        nat.append(f"-A {SERVICES} {comment(f'{name} cluster IP')} ! -s {cluster_cidr} "
                    f"-d {sp.cluster_ip}/32 {match} -j {MARK_MASQ}")
         if sp.node_port:
-            nat.append(f"-A {NODEPORTS} {_comment(str(name))} "
-                       f"{_match(name.protocol, sp.node_port)} -j {MARK_MASQ}")
+            nat.append(f"-A {NODEPORTS} {comment(str(name))} "
+                       f"{port_match(name.protocol, sp.node_port)} -j {MARK_MASQ}")
         for e in endpoints:
-            hairpin.append(f"-A {HAIRPIN} {_comment(f'{name} hairpin')} -s {e.ip}/32 "
-                           f"-d {e.ip}/32 {_match(name.protocol, e.port)} -j MASQUERADE")
+            hairpin.append(f"-A {HAIRPIN} {comment(f'{name} hairpin')} -s {e.ip}/32 "
+                           f"-d {e.ip}/32 {port_match(name.protocol, e.port)} -j MASQUERADE")
         if not endpoints:
-            reject.append(f"-A {EXTERNAL_SERVICES} {_comment(f'{name} has no endpoints')} "
+            reject.append(f"-A {EXTERNAL_SERVICES} {comment(f'{name} has no endpoints')} "
                           f"-d {sp.cluster_ip}/32 {match} "
                           "-j REJECT --reject-with icmp-port-unreachable")
             if sp.node_port:
-                reject.append(f"-A {EXTERNAL_SERVICES} {_comment(f'{name} has no endpoints')} "
+                reject.append(f"-A {EXTERNAL_SERVICES} {comment(f'{name} has no endpoints')} "
                               f"-m addrtype --dst-type LOCAL "
-                              f"{_match(name.protocol, sp.node_port)} "
+                              f"{port_match(name.protocol, sp.node_port)} "
                               "-j REJECT --reject-with icmp-port-unreachable")
-    nat.append(f"-A {SERVICES} {_comment('node ports; must be the last rule')} "
+    nat.append(f"-A {SERVICES} {comment('node ports; must be the last rule')} "
                f"-m addrtype --dst-type LOCAL -j {NODEPORTS}")
-    filter_rules = reject + [
-        f"-A {FORWARD} {_comment('orch forwarding rules')} "
-        f"-m mark --mark {MASQ_MARK}/{MASQ_MARK} -j ACCEPT",
-        f"-A {FORWARD} {_comment('orch forwarding conntrack rule')} "
-        "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT"]
     return "\n".join([
-        "*filter", *(f":{c} - [0:0]" for c in FILTER_CHAINS), *filter_rules, "COMMIT",
+        "*filter", *(f":{c} - [0:0]" for c in FILTER_CHAINS), *reject, *FORWARD_RULES, "COMMIT",
         "*nat", *(f":{c} - [0:0]" for c in (SERVICES, NODEPORTS, POSTROUTING, MARK_MASQ,
                                             HAIRPIN)),
         *nat, *hairpin, "COMMIT", ""])

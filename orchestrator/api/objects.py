@@ -24,6 +24,7 @@ from orchestrator.api.patch import merge_patch
 from orchestrator.api.registry import RESOURCES, ResourceType, by_kind
 from orchestrator.api.selectors import selects
 from orchestrator.api.status import ApiError, bad_request, not_found
+from orchestrator.api.timestamps import now_rfc3339
 from orchestrator.api.validation import FieldError, Invalid, validate_create, validate_update
 from orchestrator.store import Conflict, NotFound, Store
 from orchestrator.store.etcd import TxnFailed
@@ -37,10 +38,6 @@ SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 STATUS_RESET_ON_CREATE = {"Pod", "ReplicaSet", "Deployment", "Service"}
 ALLOCATION_ATTEMPTS = 20
 GENERATE_NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
-
-
-def now_rfc3339(clock: Callable[[], datetime]) -> str:
-    return clock().astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Objects:

@@ -12,11 +12,11 @@ import queue
 import threading
 import time
 import uuid
-from datetime import datetime, timezone
 from typing import Any
 
 from orchestrator.api.registry import by_kind
 from orchestrator.api.status import ApiError
+from orchestrator.api.timestamps import now_rfc3339
 
 log = logging.getLogger(__name__)
 
@@ -24,9 +24,6 @@ EVENT = by_kind("v1", "Event")
 AGGREGATE_SECONDS = 600.0
 MAX_REMEMBERED = 4096
 
-
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def involved(obj: dict[str, Any]) -> dict[str, Any]:
@@ -78,7 +75,7 @@ class EventRecorder:
         meta = obj["metadata"]
         namespace = meta.get("namespace") or "default"
         key = (meta.get("uid"), kind, reason, message)
-        now = _now()
+        now = now_rfc3339()
         with self._lock:
             seen = self._seen.get(key)
             if seen and time.monotonic() - seen[2] > AGGREGATE_SECONDS:

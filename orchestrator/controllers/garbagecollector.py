@@ -66,12 +66,9 @@ class GarbageCollector(Controller):
             return self._finalize_owner(key)
         resource, namespace, name = key.split("|", 2)
         rt = next(r for r in RESOURCES if r.resource == resource)
-        try:
-            obj = self.objects.get(rt, namespace or None, name)
-        except ApiError as e:
-            if e.code == 404:
-                return
-            raise
+        obj = self._get(rt, namespace or None, name)
+        if obj is None:
+            return
         refs = obj["metadata"].get("ownerReferences") or []
         if not refs or any(self._owner_exists(ref, namespace) for ref in refs):
             return
@@ -87,26 +84,26 @@ class GarbageCollector(Controller):
             owner_rt = by_kind(ref["apiVersion"], ref["kind"])
         except UnknownKind:
             return False
+        owner = self._get(owner_rt, namespace if owner_rt.namespaced else None, ref["name"])
+        return owner is not None and owner["metadata"]["uid"] == ref["uid"]
+
+    def _get(self, rt, namespace: str | None, name: str) -> dict | None:
+        """The object, or None when it does not exist."""
         try:
-            owner = self.objects.get(owner_rt, namespace if owner_rt.namespaced else None,
-                                     ref["name"])
+            return self.objects.get(rt, namespace, name)
         except ApiError as e:
             if e.code == 404:
-                return False
+                return None
             raise
-        return owner["metadata"]["uid"] == ref["uid"]
 
     # --- owners deleted with Foreground or Orphan propagation ---
 
     def _finalize_owner(self, key: str) -> None:
         _, resource, namespace, name = key.split("|", 3)
         rt = next(r for r in RESOURCES if r.resource == resource)
-        try:
-            owner = self.objects.get(rt, namespace or None, name)
-        except ApiError as e:
-            if e.code == 404:
-                return
-            raise
+        owner = self._get(rt, namespace or None, name)
+        if owner is None:
+            return
         meta = owner["metadata"]
         finalizers = list(meta.get("finalizers") or [])
         if not meta.get("deletionTimestamp") or not set(finalizers) & set(OURS):

@@ -25,12 +25,12 @@ import logging
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timezone
 
 from orchestrator.api.registry import by_kind
 from orchestrator.api.status import ApiError
 from orchestrator.controllers.events import EventRecorder
 from orchestrator.store import StoreError
+from orchestrator.api.timestamps import now_rfc3339
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +41,6 @@ MONITOR_PERIOD = 0.5
 DEFAULT_GRACE_PERIOD = 5.0
 DEFAULT_EVICTION_DELAY = 2.0
 
-
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 # --- pure decisions ---
@@ -78,7 +75,7 @@ def unreachable_taints(node: dict) -> list[dict]:
     present = {(t.get("key"), t.get("effect")) for t in taints}
     for effect in ("NoSchedule", "NoExecute"):
         if (UNREACHABLE, effect) not in present:
-            taints.append({"key": UNREACHABLE, "effect": effect, "timeAdded": _now()})
+            taints.append({"key": UNREACHABLE, "effect": effect, "timeAdded": now_rfc3339()})
     return taints
 
 
@@ -126,7 +123,7 @@ def not_ready_status(pod: dict) -> dict | None:
     for c in conditions:
         if c.get("type") in ("Ready", "ContainersReady") and c.get("status") != "False":
             c.update(status="False", reason="NodeNotReady",
-                     message="The node hosting this pod stopped reporting", lastTransitionTime=_now())
+                     message="The node hosting this pod stopped reporting", lastTransitionTime=now_rfc3339())
             changed = True
     return status if changed else None
 
@@ -203,7 +200,7 @@ class NodeLifecycleController:
             status["conditions"] = [c for c in status.get("conditions") or []
                                     if c.get("type") != "Ready"] + [{
                 "type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown",
-                "message": message, "lastTransitionTime": _now(),
+                "message": message, "lastTransitionTime": now_rfc3339(),
                 "lastHeartbeatTime": (ready or {}).get("lastHeartbeatTime")}]
             self._write(lambda: self.objects.update(NODE, None, name, {**node, "status": status},
                                                     subresource="status"))

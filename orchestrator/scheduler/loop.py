@@ -15,7 +15,6 @@ import logging
 import random
 import threading
 import time
-from datetime import datetime, timezone
 from typing import Any
 
 from orchestrator.api.objects import Objects
@@ -25,6 +24,7 @@ from orchestrator.controllers.events import EventRecorder
 from orchestrator.scheduler.framework import schedule
 from orchestrator.scheduler.snapshot import Snapshot
 from orchestrator.store import StoreError
+from orchestrator.api.timestamps import now_rfc3339
 
 log = logging.getLogger(__name__)
 
@@ -32,9 +32,6 @@ SCHEDULER_NAME = "default-scheduler"
 RESYNC = 5.0
 POD, NODE = by_kind("v1", "Pod"), by_kind("v1", "Node")
 
-
-def now_rfc3339() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class Scheduler:
