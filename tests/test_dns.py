@@ -6,6 +6,7 @@ from __future__ import annotations
 import socket
 import struct
 
+import dns.flags
 import dns.message
 import dns.query
 import dns.rcode
@@ -146,3 +147,16 @@ def test_a_failing_upstream_is_servfail_no_upstream_nxdomain_and_garbage_is_harm
     r = dns.query.udp(dns.message.make_query("web.default.svc.cluster.local", "A"),
                       "127.0.0.1", port=port, timeout=3)
     assert r.rcode() == dns.rcode.NOERROR
+
+
+def test_an_answer_too_big_for_udp_is_truncated_and_whole_over_tcp():
+    ips = [f"10.244.{i // 250}.{i % 250 + 1}" for i in range(100)]
+    big = Cache([{"metadata": {"namespace": "d", "name": "many"}, "spec": {"clusterIP": "None"}}],
+                [{"metadata": {"namespace": "d", "name": "many"},
+                  "subsets": [{"addresses": [{"ip": ip} for ip in ips]}]}])
+    server = DnsServer(big, "127.0.0.1", 0)
+    query = dns.message.make_query("many.d.svc.cluster.local", "A")
+    udp = dns.message.from_wire(server.handle(query.to_wire()))
+    assert udp.flags & dns.flags.TC and not udp.answer
+    tcp = dns.message.from_wire(server.handle(query.to_wire(), tcp=True))
+    assert len(tcp.answer[0]) == 100

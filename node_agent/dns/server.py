@@ -85,7 +85,12 @@ class DnsServer:
         if answer is None:
             return self.forward(query, wire, tcp)
         response = build_response(query, answer)
-        return response.to_wire(max_size=65535 if tcp else 512)
+        try:
+            return response.to_wire(max_size=65535 if tcp else 512)
+        except dns.exception.TooBig:  # e.g. a headless service with many endpoints over UDP:
+            truncated = dns.message.make_response(query)  # the client retries over TCP
+            truncated.flags |= dns.flags.AA | dns.flags.TC
+            return truncated.to_wire()
 
     def forward(self, query: dns.message.Message, wire: bytes, tcp: bool) -> bytes:
         for host, port in self.upstreams:
