@@ -151,8 +151,13 @@ class DnsServer:
             allow_reuse_address = True
             daemon_threads = True
 
-        self._servers = [UdpServer((self.address, self.port), Udp),
-                         TcpServer((self.address, self.port), Tcp)]
+        udp = UdpServer((self.address, self.port), Udp)
+        try:
+            tcp = TcpServer((self.address, udp.server_address[1]), Tcp)
+        except OSError:
+            udp.server_close()  # all or nothing: a retry must find the port free
+            raise
+        self._servers = [udp, tcp]
         for s in self._servers:
             threading.Thread(target=s.serve_forever, name=f"dns-{type(s).__name__}",
                              daemon=True).start()
