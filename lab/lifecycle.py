@@ -28,8 +28,9 @@ from pathlib import Path
 from lab import daemons, images, network, system
 from lab.inventory import render_inventory
 from lab.plan import DATA_ROOT, RUN_ROOT, HostPlan, LabPlan, PlanError, api_sans, make_plan
-from orchestrator.pki import init_pki
 from lab.system import LabError
+from orchestrator.cli import config as orchctl_config
+from orchestrator.pki import init_pki
 
 DEFAULT_NAME = "lab"
 DEFAULT_HOSTS = 3
@@ -124,6 +125,7 @@ def up(name: str, n_hosts: int | None, report: Report, masters: int | None = Non
         _power_on(plan, plan.hosts, state, report)
         state.save(plan.state_file)
         write_inventory(plan, state)
+        write_orchctl_context(plan, state, report)
         return plan
 
 
@@ -203,6 +205,27 @@ def _start_agents(plan: LabPlan, hosts: tuple[HostPlan, ...], state: LabState, r
         daemons.wait_nodes_ready(plan, reachable, state.api_port, deadline)
 
 
+def write_orchctl_context(plan: LabPlan, state: LabState, report: Report) -> None:
+    """Add the lab's context to orchctl's configuration and make it current, so that
+    `orchctl get nodes` works from the machine's root namespace right away."""
+    path = orchctl_config.default_path()
+    config = orchctl_config.load(path, missing_ok=True)
+    orchctl_config.set_context(config, plan.name, f"https://127.0.0.1:{state.api_port}",
+                               str(plan.pki_dir / "ca.crt"), str(plan.pki_dir / "admin.token"))
+    orchctl_config.save(path, config)
+    report(f"orchctl: context {plan.name!r} in {path} (current)")
+
+
+def forget_orchctl_context(name: str) -> None:
+    path = orchctl_config.default_path()
+    try:
+        config = orchctl_config.load(path, missing_ok=True)
+    except orchctl_config.ConfigError:
+        return  # not ours to repair
+    if orchctl_config.remove_context(config, name):
+        orchctl_config.save(path, config)
+
+
 def write_inventory(plan: LabPlan, state: LabState) -> None:
     data = render_inventory(plan, control_command(plan.name), state.api_port)
     tmp = plan.inventory_file.with_suffix(".tmp")
@@ -274,6 +297,7 @@ def down(name: str, report: Report) -> None:
                 leftovers.append(str(d))
         if leftovers:
             raise LabError("could not remove: " + ", ".join(leftovers))
+        forget_orchctl_context(name)
         report(f"lab {name!r} is down")
     (RUN_ROOT / f"{name}.lock").unlink(missing_ok=True)
 

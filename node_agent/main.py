@@ -110,7 +110,7 @@ def run(api_url: str, ca_file: str, token_file: str, node_name: str, node_ip: st
                          name="dns-bind", daemon=True).start()
     pods.start()
     log.warning("node %s registered (pod CIDR %s); running its pods", node_name, node.pod_cidr)
-    asyncio.run(_serve_until_signalled(docker_host, node_ip, port, tls_cert_file,
+    asyncio.run(_serve_until_signalled(docker_host, node_name, node_ip, port, tls_cert_file,
                                        tls_private_key_file, ca_file))
     # Stopping the agent leaves the pods running: a restarted agent adopts them.
     node.stopping.set()
@@ -172,7 +172,7 @@ def cleanup(verbose: bool) -> None:
     click.echo("removed the agent's service rules" if removed else "nothing to remove")
 
 
-async def _serve_until_signalled(docker_host: str, address: str, port: int, cert: str | None,
+async def _serve_until_signalled(docker_host: str, node_name: str, address: str, port: int, cert: str | None,
                                  key: str | None, client_ca: str) -> None:
     from node_agent.server import AgentServer, serve, server_ssl_context
 
@@ -181,7 +181,7 @@ async def _serve_until_signalled(docker_host: str, address: str, port: int, cert
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     if cert and key:
-        await serve(AgentServer(docker_host), address, port,
+        await serve(AgentServer(docker_host, node_name), address, port,
                     server_ssl_context(cert, key, client_ca), stop)
     else:
         await stop.wait()

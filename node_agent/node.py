@@ -14,6 +14,7 @@ import logging
 import platform
 import threading
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -123,7 +124,7 @@ class NodeAgent:
                           {"type": "Hostname", "address": self.name}],
             "conditions": [ready_condition(ready, reason, message, prior)],
             "nodeInfo": {"machineID": "", "systemUUID": "", "bootID": "",
-                         "kernelVersion": platform.release(), "osImage": "",
+                         "kernelVersion": platform.release(), "osImage": _os_image(),
                          "containerRuntimeVersion": self._runtime_version(),
                          "kubeletVersion": f"orch-{__version__}", "kubeProxyVersion": "",
                          "operatingSystem": "linux", "architecture": platform.machine()},
@@ -157,3 +158,14 @@ class NodeAgent:
             except ApiError as e:
                 log.warning("node status update failed: %s", e)
             self.stopping.wait(LEASE_RENEW)
+
+
+def _os_image() -> str:
+    """PRETTY_NAME from /etc/os-release ("Debian GNU/Linux 12 (bookworm)"), as the kubelet."""
+    try:
+        for line in Path("/etc/os-release").read_text().splitlines():
+            if line.startswith("PRETTY_NAME="):
+                return line.split("=", 1)[1].strip().strip('"')
+    except OSError:
+        pass
+    return ""

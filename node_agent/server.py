@@ -1,10 +1,12 @@
-"""The agent's own HTTPS endpoint (port 10250), for the API server only: container logs and exec.
+"""The agent's own HTTPS endpoint (port 10250), for the API server only: container logs, exec and
+resource usage.
 
     GET  /containerLogs/{namespace}/{pod}/{container}?follow=&tailLines=&previous=&timestamps=
          → text/plain, streamed while following
     POST /exec/{namespace}/{pod}/{container}?command=sh&command=-c&command=…   (body = stdin)
          → application/x-ndjson frames {"stream": "stdout"|"stderr", "data": base64} then
            {"exitCode": N}
+    GET  /stats/summary → the pods' cpu and memory (node_agent/stats.py), about a second
 
 Mutual TLS: the server certificate is the node's, signed by the cluster CA; a client must
 present a CA-signed certificate whose CN is the API server's agent-client name. Users reach these
@@ -24,6 +26,7 @@ import docker
 import docker.errors
 from aiohttp import web
 
+from node_agent import stats
 from node_agent.pods.model import LABEL_ATTEMPT, LABEL_CONTAINER, LABEL_POD_NAME, LABEL_POD_NAMESPACE
 from orchestrator.tls import APISERVER_CLIENT_CN, shrink_tls_read_buffers
 
@@ -36,7 +39,8 @@ def _status(code: int, reason: str, message: str) -> web.Response:
 
 
 class AgentServer:
-    def __init__(self, docker_url: str) -> None:
+    def __init__(self, docker_url: str, node_name: str) -> None:
+        self.node_name = node_name
         self.docker = docker.DockerClient(base_url=docker_url, version="1.41", timeout=None)
 
     def app(self) -> web.Application:
@@ -44,6 +48,7 @@ class AgentServer:
         app.router.add_get("/healthz", lambda r: web.Response(text="ok"))
         app.router.add_get("/containerLogs/{namespace}/{pod}/{container}", self._logs)
         app.router.add_post("/exec/{namespace}/{pod}/{container}", self._exec)
+        app.router.add_get("/stats/summary", self._stats)
         return app
 
     @web.middleware
@@ -93,6 +98,14 @@ class AgentServer:
         finally:
             stream.close()
         return response
+
+    async def _stats(self, request: web.Request) -> web.Response:
+        loop = asyncio.get_running_loop()
+        try:
+            summary = await loop.run_in_executor(None, stats.collect, self.docker, self.node_name)
+        except docker.errors.DockerException as e:
+            return _status(503, "ServiceUnavailable", f"dockerd did not answer: {e}")
+        return web.json_response(summary)
 
     async def _exec(self, request: web.Request) -> web.StreamResponse:
         m = request.match_info

@@ -39,7 +39,7 @@ RESOURCES: tuple[ResourceType, ...] = (
     ResourceType("Namespace", "namespaces", "", "v1", False, Namespace, names.dns1123_label,
                  ("ns",), ("status",)),
     ResourceType("Node", "nodes", "", "v1", False, Node, names.dns1123_subdomain, ("no",),
-                 ("status",)),
+                 ("status", "stats")),
     ResourceType("Pod", "pods", "", "v1", True, Pod, names.dns1123_subdomain, ("po",),
                  ("status", "binding", "log", "exec")),
     ResourceType("Service", "services", "", "v1", True, Service, names.dns1035_label, ("svc",),

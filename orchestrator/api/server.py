@@ -229,7 +229,7 @@ class ApiServer:
                 resources.append({"name": f"{rt.resource}/{sub}", "singularName": "",
                                   "namespaced": rt.namespaced, "kind": sub_kind,
                                   "verbs": ["get", "patch", "update"] if sub in ("status", "scale")
-                                  else ["create"] if sub == "binding" else ["get"]})
+                                  else ["create"] if sub in ("binding", "exec") else ["get"]})
         return {"kind": "APIResourceList", "apiVersion": "v1",
                 "groupVersion": f"{group}/{version}" if group else version,
                 "resources": resources}
@@ -274,6 +274,8 @@ class ApiServer:
 
     def _verb(self, request: web.Request, t: Target) -> str:
         method = request.method
+        if t.subresource == "stats" and method != "GET":
+            raise ApiError(405, "MethodNotAllowed", "nodes/stats takes GET")
         if t.subresource == "log" and method != "GET" or t.subresource == "exec" and method != "POST":
             raise ApiError(405, "MethodNotAllowed", f"pods/{t.subresource} takes "
                            f"{'GET' if t.subresource == 'log' else 'POST'}")
@@ -309,14 +311,13 @@ class ApiServer:
             return await self._proxy_to_agent(request, t, "containerLogs", params)
         if t.subresource == "scale":
             return _json(await self._run(self.objects.get_scale, t.rt, t.namespace, t.name))
+        if t.subresource == "stats":  # nodes/{name}/stats: the agent's usage summary
+            return await self._forward_to_node(request, t.name, "GET", "/stats/summary", {})
         return _json(await self._run(self.objects.get, t.rt, t.namespace, t.name))
 
     async def _proxy_to_agent(self, request: web.Request, t: Target, endpoint: str, params,
                               body: bytes | None = None) -> web.StreamResponse:
-        """Forward to the agent of the pod's node over mutual TLS and stream its answer back."""
-        if self.agent_tls is None:
-            raise ApiError(501, "NotImplemented", "this API server has no client certificate "
-                           "for node agents (--agent-client-cert)")
+        """pods/log and pods/exec: forward to the agent of the pod's node and stream its answer."""
         pod = await self._run(self.objects.get, t.rt, t.namespace, t.name)
         node_name = pod["spec"].get("nodeName")
         if not node_name:
@@ -328,19 +329,28 @@ class ApiServer:
                               f"one of: [{' '.join(names)}]")
         if container not in names:
             raise bad_request(f"container {container} is not valid for pod {t.name}")
+        return await self._forward_to_node(
+            request, node_name, "POST" if endpoint == "exec" else "GET",
+            f"/{endpoint}/{t.namespace}/{t.name}/{container}", params, body)
+
+    async def _forward_to_node(self, request: web.Request, node_name: str, method: str,
+                               path: str, params, body: bytes | None = None) -> web.StreamResponse:
+        """Send a request to a node's agent over mutual TLS and stream its answer back."""
+        if self.agent_tls is None:
+            raise ApiError(501, "NotImplemented", "this API server has no client certificate "
+                           "for node agents (--agent-client-cert)")
         node = await self._run(self.objects.get, by_path("", "v1", "nodes"), None, node_name)
         addresses = (node.get("status") or {}).get("addresses") or []
         address = next((a["address"] for a in addresses if a["type"] == "InternalIP"), None)
         if address is None:
             raise ApiError(503, "ServiceUnavailable", f"node {node_name} has no address yet")
-        url = f"https://{address}:{AGENT_PORT}/{endpoint}/{t.namespace}/{t.name}/{container}"
+        url = f"https://{address}:{AGENT_PORT}{path}"
         if self._agent_http is None:
             self._agent_http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(
                 total=None, sock_connect=5))
         try:
-            upstream = await self._agent_http.request(
-                "POST" if endpoint == "exec" else "GET", url, params=params, data=body,
-                ssl=self.agent_tls)
+            upstream = await self._agent_http.request(method, url, params=params, data=body,
+                                                      ssl=self.agent_tls)
         except (aiohttp.ClientError, OSError) as e:
             raise ApiError(503, "ServiceUnavailable", f"cannot reach the agent of node "
                            f"{node_name} at {address}: {e}") from None

@@ -113,10 +113,13 @@ class Client:
             path += f"/{subresource}"
         return path
 
-    def request(self, method: str, path: str, *, body: Any = None, params: dict | None = None,
+    def request(self, method: str, path: str, *, body: Any = None, params: Any = None,
                 content_type: str = "application/json", stream: bool = False,
-                timeout: float | None = None) -> requests.Response:
-        data = json.dumps(body) if body is not None else None
+                timeout: float | tuple[float, float | None] | None = None,
+                raw: bytes | None = None) -> requests.Response:
+        """`body` is sent as JSON, `raw` as it is (exec's stdin); `timeout` may be requests'
+        (connect, read) pair, read None meaning no limit (following logs)."""
+        data = json.dumps(body) if body is not None else raw
         headers = {"Content-Type": content_type} if data is not None else {}
         for attempt in range(len(self.servers)):
             server = self.server
@@ -169,10 +172,13 @@ class Client:
                             body=patch, content_type=MERGE_PATCH).json()
 
     def delete(self, resource: str, name: str, namespace: str | None = None,
-               grace_period_seconds: int | None = None) -> Object:
-        body = {"gracePeriodSeconds": grace_period_seconds} \
-            if grace_period_seconds is not None else None
-        return self.request("DELETE", self.path(resource, namespace, name), body=body).json()
+               grace_period_seconds: int | None = None,
+               propagation_policy: str | None = None) -> Object:
+        """`propagation_policy`: Background (the default), Foreground or Orphan."""
+        options = {k: v for k, v in (("gracePeriodSeconds", grace_period_seconds),
+                                     ("propagationPolicy", propagation_policy)) if v is not None}
+        return self.request("DELETE", self.path(resource, namespace, name),
+                            body=options or None).json()
 
     def watch(self, resource: str, namespace: str | None = None,
               resource_version: str | None = None, label_selector: str | None = None,

@@ -1,0 +1,120 @@
+"""Pieces the orchctl commands share: the per-command -n/-A flags, shell completion of resource
+types and names, listing, waiting, and printing tables."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from orchestrator.api.registry import RESOURCES, ResourceType
+from orchestrator.cli import printers
+from orchestrator.cli.env import Env
+from orchestrator.client import ApiError
+
+Object = dict[str, Any]
+
+
+def namespace_option(fn: Callable) -> Callable:
+    """-n after the command, as users type it (`orchctl get pods -n kube-system`)."""
+
+    def remember(ctx: click.Context, _: click.Parameter, value: str | None) -> str | None:
+        if value:
+            ctx.ensure_object(Env).namespace_override = value
+        return value
+
+    return click.option("-n", "--namespace", "namespace_", metavar="NS", expose_value=False,
+                        callback=remember, help="The namespace (default: the context's).")(fn)
+
+
+def all_namespaces_option(fn: Callable) -> Callable:
+    return click.option("-A", "--all-namespaces", is_flag=True,
+                        help="Every namespace (a NAMESPACE column is added).")(fn)
+
+
+# --- shell completion ---
+
+def complete_resource(ctx: click.Context, _: click.Parameter, incomplete: str) -> list:
+    """A resource type first, then names of that type (read from the API, best effort)."""
+    from click.shell_completion import CompletionItem
+    words = ctx.params.get("args") or ()
+    if not words:
+        names = sorted({n for r in RESOURCES for n in (r.resource, *r.short_names)})
+        return [CompletionItem(n) for n in names if n.startswith(incomplete)]
+    try:
+        from orchestrator.cli.resources import resource_type
+        rt = resource_type(words[0])
+        env = ctx.find_root().obj or Env(None, None, None, None, None, 5)
+        items = env.client.list(rt.resource, env.namespace if rt.namespaced else None).items
+    except Exception:  # noqa: BLE001 - completion must never fail loudly
+        return []
+    return [CompletionItem(o["metadata"]["name"]) for o in items
+            if o["metadata"]["name"].startswith(incomplete)]
+
+
+# --- reading ---
+
+def get_or_none(env: Env, rt: ResourceType, name: str, namespace: str | None) -> Object | None:
+    try:
+        return env.client.get(rt.resource, name, namespace if rt.namespaced else None)
+    except ApiError as e:
+        if e.code == 404:
+            return None
+        raise
+
+
+def not_found(rt: ResourceType, name: str) -> str:
+    return f'Error from server (NotFound): {rt.resource}{"." + rt.group if rt.group else ""} ' \
+           f'"{name}" not found'
+
+
+def owned_by(owner: Object, objects: list[Object]) -> list[Object]:
+    uid = owner["metadata"].get("uid")
+    return [o for o in objects if any(ref.get("uid") == uid
+                                      for ref in o["metadata"].get("ownerReferences") or [])]
+
+
+def events_for(env: Env, obj: Object, rt: ResourceType) -> list[Object]:
+    meta = obj["metadata"]
+    selector = f"involvedObject.name={meta['name']},involvedObject.kind={rt.kind}"
+    namespace = meta.get("namespace") or "default"
+    events = env.client.list("events", namespace, field_selector=selector).items
+    uid = meta.get("uid")
+    return [e for e in events if (e.get("involvedObject") or {}).get("uid") in (None, "", uid)]
+
+
+# --- waiting ---
+
+def wait_until(condition: Callable[[], bool], timeout: float, what: str,
+               interval: float = 0.5) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise click.ClickException(f"timed out after {timeout:g}s waiting for {what}")
+        time.sleep(interval)
+
+
+def wait_deleted(env: Env, rt: ResourceType, obj: Object, timeout: float) -> None:
+    meta = obj["metadata"]
+
+    def gone() -> bool:
+        live = get_or_none(env, rt, meta["name"], meta.get("namespace"))
+        return live is None or live["metadata"].get("uid") != meta.get("uid")
+
+    wait_until(gone, timeout, f'{printers.qualified(rt)} "{meta["name"]}" to be deleted')
+
+
+# --- output ---
+
+def echo_table(rows: list[list[str]]) -> None:
+    if rows:
+        click.echo(printers.format_rows(rows))
+
+
+def no_resources(env: Env, all_namespaces: bool, rt: ResourceType | None = None) -> None:
+    if all_namespaces or (rt is not None and not rt.namespaced):
+        click.echo("No resources found", err=True)
+    else:
+        click.echo(f"No resources found in {env.namespace} namespace.", err=True)

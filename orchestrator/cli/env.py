@@ -1,0 +1,53 @@
+"""What every orchctl command shares: the global flags, and the API client made from them and
+the configuration file on first use."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import click
+
+from orchestrator.cli import config as cfg
+from orchestrator.client import Client
+
+
+class Env:
+    """What every command shares: the global flags, and the client made from them on first use."""
+
+    def __init__(self, config_path: str | None, context: str | None, namespace: str | None,
+                 server: str | None, token: str | None, timeout: float) -> None:
+        self.config_path = Path(config_path) if config_path else cfg.default_path()
+        self.context_override = context
+        self.namespace_override = namespace
+        self.server_override = server
+        self.token_override = token
+        self.timeout = timeout
+        self._resolved: cfg.Resolved | None = None
+        self._client: Client | None = None
+
+    def config(self, missing_ok: bool = False) -> dict[str, Any]:
+        return cfg.load(self.config_path, missing_ok=missing_ok)
+
+    @property
+    def resolved(self) -> cfg.Resolved:
+        if self._resolved is None:
+            config = self.config(missing_ok=self.server_override is not None)
+            self._resolved = cfg.resolve(config, str(self.config_path), self.context_override,
+                                         self.server_override, self.namespace_override,
+                                         self.token_override)
+        return self._resolved
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            r = self.resolved
+            self._client = Client(r.server, r.ca_file, r.token, timeout=self.timeout)
+        return self._client
+
+    @property
+    def namespace(self) -> str:
+        return self.namespace_override or self.resolved.namespace
+
+
+pass_env = click.make_pass_decorator(Env)
