@@ -23,6 +23,7 @@ from lab.inventory import load_inventory
 REPO = Path(__file__).resolve().parents[1]
 LAB = REPO / "scripts" / "lab"
 OWN_LABS = 2  # each with 3 hosts and a master on every host (leader election)
+OWN_LABS_ORCHCTL_CONFIG = Path("/run/orch-lab/integration-orchctl.config")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -60,6 +61,10 @@ def clusters(request: pytest.FixtureRequest) -> list[Cluster]:
     if os.geteuid() != 0:
         pytest.exit("the integration suite brings up netns labs and needs root", returncode=4)
     names = [unique_lab_name(chr(ord("a") + i)) for i in range(OWN_LABS)]
+    # `scripts/lab up` adds each lab's context to orchctl's configuration and makes it current:
+    # these labs write to a file of their own, not the user's ~/.orch/config.
+    os.environ["ORCHCTL_CONFIG"] = str(OWN_LABS_ORCHCTL_CONFIG)
+    OWN_LABS_ORCHCTL_CONFIG.unlink(missing_ok=True)
     try:
         with ThreadPoolExecutor(len(names)) as pool:
             list(pool.map(lambda n: lab("--name", n, "up", "--masters", "3"), names))
@@ -68,6 +73,7 @@ def clusters(request: pytest.FixtureRequest) -> list[Cluster]:
         if not request.config.getoption("keep_labs"):
             for n in names:
                 lab("--name", n, "down")
+            OWN_LABS_ORCHCTL_CONFIG.unlink(missing_ok=True)
 
 
 @pytest.fixture

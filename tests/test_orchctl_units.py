@@ -349,3 +349,13 @@ def test_drain_refuses_bare_pods_and_local_data_unless_told():
     assert "not managed by a controller" in problems[0] and "d/b" in problems[0]
     assert "local storage" in problems[1] and "d/c" in problems[1]
     assert drain_blockers([owned, bare, scratch], True, True) == []
+
+
+def test_global_flags_are_taken_anywhere_before_a_double_dash():
+    from orchestrator.cli.main import hoist_global_flags
+    assert hoist_global_flags(["get", "nodes", "--context", "lab", "-o", "wide"]) == [
+        "--context", "lab", "get", "nodes", "-o", "wide"]
+    assert hoist_global_flags(["--config=/c", "get", "po", "--server=https://x"]) == [
+        "--server=https://x", "--config=/c", "get", "po"]
+    assert hoist_global_flags(["exec", "p", "--", "cmd", "--token", "t"]) == [
+        "exec", "p", "--", "cmd", "--token", "t"]

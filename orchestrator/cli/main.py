@@ -113,8 +113,35 @@ def _register() -> None:
 _register()
 
 
+GLOBAL_FLAGS = ("--config", "--context", "--server", "-s", "--token", "--request-timeout")
+
+
+def hoist_global_flags(argv: list[str]) -> list[str]:
+    """kubectl takes its global flags anywhere (`orchctl get nodes --context lab`); click wants
+    them before the command. Move them there; everything after `--` stays as it is. Pure."""
+    front: list[str] = []
+    rest: list[str] = []
+    i = 0
+    while i < len(argv):
+        word = argv[i]
+        if word == "--":
+            rest += argv[i:]
+            break
+        name = word.split("=", 1)[0]
+        if name in GLOBAL_FLAGS and rest:
+            if "=" in word:
+                front.append(word)
+            else:
+                front += argv[i:i + 2]
+                i += 1
+        else:
+            rest.append(word)
+        i += 1
+    return front + rest
+
+
 def main() -> None:
     try:
-        cli(prog_name="orchctl")
+        cli(args=hoist_global_flags(sys.argv[1:]), prog_name="orchctl")
     except KeyboardInterrupt:
         sys.exit(130)
