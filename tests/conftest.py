@@ -92,3 +92,12 @@ def ns(objects):
     name = f"t{secrets.token_hex(4)}"
     objects.create(NS, None, {"metadata": {"name": name}})
     return name
+
+
+@pytest.fixture(scope="module")
+def api(etcd_server, tmp_path_factory):
+    """A live API server over HTTPS on loopback (tests/live_api.py), one per test module."""
+    from tests.live_api import LiveServer
+    server = LiveServer(etcd_server.url, tmp_path_factory.mktemp("pki"))
+    yield server
+    server.stop()

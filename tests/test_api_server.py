@@ -8,14 +8,6 @@ import secrets
 import pytest
 import requests
 
-from tests.live_api import LiveServer
-
-
-@pytest.fixture(scope="module")
-def api(etcd_server, tmp_path_factory):
-    server = LiveServer(etcd_server.url, tmp_path_factory.mktemp("pki"))
-    yield server
-    server.stop()
 
 
 @pytest.fixture

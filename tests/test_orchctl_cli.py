@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import json
 import secrets
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -14,7 +18,6 @@ from click.testing import CliRunner
 from orchestrator.cli import config
 from orchestrator.cli.apply import LAST_APPLIED
 from orchestrator.cli.main import cli
-from tests.live_api import LiveServer
 
 WEB = """\
 apiVersion: apps/v1
@@ -45,13 +48,6 @@ spec:
   ports:
   - {name: http, port: 80, targetPort: http}
 """
-
-
-@pytest.fixture(scope="module")
-def api(etcd_server, tmp_path_factory):
-    server = LiveServer(etcd_server.url, tmp_path_factory.mktemp("pki"))
-    yield server
-    server.stop()
 
 
 @pytest.fixture
@@ -293,3 +289,28 @@ def test_completion_scripts_and_resource_names():
                                             "COMP_WORDS": "orchctl get dep", "COMP_CWORD": "2"},
                               prog_name="orchctl")
     assert "deployments" in completed.stdout
+
+
+def test_get_watch_prints_the_list_then_each_change(api, conf, ns):
+    session = api.session()
+    base = f"{api.url}/api/v1/namespaces/{ns}/configmaps"
+    assert session.post(base, json={"apiVersion": "v1", "kind": "ConfigMap",
+                                    "metadata": {"name": "first"}}).status_code == 201
+    orchctl = Path(sys.executable).parent / "orchctl"
+    proc = subprocess.Popen([str(orchctl), "--config", str(conf), "get", "cm", "-w", "-n", ns],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    guard = threading.Timer(30, proc.kill)  # a missing line fails the test instead of hanging
+    guard.start()
+    try:
+        assert proc.stdout.readline().split() == ["NAME", "DATA", "AGE"]
+        assert proc.stdout.readline().split()[0] == "first"
+        time.sleep(0.5)  # the watch is open from the list's version: nothing is missed anyway
+        session.post(base, json={"apiVersion": "v1", "kind": "ConfigMap",
+                                 "metadata": {"name": "second"}, "data": {"k": "v"}})
+        session.delete(f"{base}/first")
+        assert proc.stdout.readline().split()[:2] == ["second", "1"]
+        assert proc.stdout.readline().split()[0] == "first"  # its deletion
+    finally:
+        guard.cancel()
+        proc.terminate()
+        proc.wait(10)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -234,9 +235,20 @@ def _related(env: Env, rt: ResourceType, obj: Object) -> dict[str, list[Object]]
 
 # --- apply / create ---
 
-def _ordered(found: list[manifests.Manifest]) -> list[manifests.Manifest]:
-    """Namespaces first (what follows may live in them); otherwise the files' order."""
-    return sorted(found, key=lambda m: m.rt.resource != "namespaces")
+def _each(env: Env, found: list[manifests.Manifest],
+          act: Callable[[manifests.Manifest, str | None], None]) -> list[str]:
+    """`act(manifest, namespace)` for every object, namespaces first (what follows may live in
+    them), otherwise in the files' order. A failing object does not stop the others; the
+    failures come back as lines naming the file, the document, the object and the cause."""
+    failures: list[str] = []
+    for m in sorted(found, key=lambda m: m.rt.resource != "namespaces"):
+        try:
+            act(m, _namespace_for(env, m))
+        except manifests.ManifestError as e:
+            failures.append(f"error: {e}")
+        except ApiError as e:
+            failures.append(_api_failure(m, e))
+    return failures
 
 
 @click.command()
@@ -256,31 +268,24 @@ def apply(env: Env, filename: tuple[str, ...], recursive: bool, wait_: bool,
     Reports `created`, `configured` or `unchanged` for each object. Fields removed from a file
     since the last apply are removed from the object; fields others set (replicas changed by
     `orchctl scale`, defaults) stay unless the file sets them."""
-    found = _ordered(manifests.read(filename, recursive))
-    failures: list[str] = []
     deployments: list[tuple[str, str]] = []
-    for m in found:
-        try:
-            namespace = _namespace_for(env, m)
-            config = applying.configuration(m.obj, namespace)
-            live = get_or_none(env, m.rt, m.name, namespace)
-            if live is None:
-                env.client.create(m.rt.resource, applying.with_last_applied(config), namespace)
-                outcome = "created"
-            else:
-                patch = applying.apply_patch(config, live)
-                if patch:
-                    env.client.patch(m.rt.resource, m.name, patch, namespace)
-                outcome = "configured" if patch else "unchanged"
-        except manifests.ManifestError as e:
-            failures.append(f"error: {e}")
-            continue
-        except ApiError as e:
-            failures.append(_api_failure(m, e))
-            continue
+
+    def act(m: manifests.Manifest, namespace: str | None) -> None:
+        config = applying.configuration(m.obj, namespace)
+        live = get_or_none(env, m.rt, m.name, namespace)
+        if live is None:
+            env.client.create(m.rt.resource, applying.with_last_applied(config), namespace)
+            outcome = "created"
+        else:
+            patch = applying.apply_patch(config, live)
+            if patch:
+                env.client.patch(m.rt.resource, m.name, patch, namespace)
+            outcome = "configured" if patch else "unchanged"
         click.echo(f"{_label(m)} {outcome}")
         if m.rt.resource == "deployments":
             deployments.append((namespace or "default", m.name))
+
+    failures = _each(env, manifests.read(filename, recursive), act)
     for failure in failures:
         click.echo(failure, err=True)
     if wait_ and deployments:
@@ -299,20 +304,14 @@ def apply(env: Env, filename: tuple[str, ...], recursive: bool, wait_: bool,
 @pass_env
 def create(env: Env, filename: tuple[str, ...], recursive: bool, save_config: bool) -> None:
     """Create objects from manifests (an object that exists is an error)."""
-    failures: list[str] = []
-    for m in _ordered(manifests.read(filename, recursive)):
-        try:
-            namespace = _namespace_for(env, m)
-            body = applying.configuration(m.obj, namespace)
-            created = env.client.create(m.rt.resource, applying.with_last_applied(body)
-                                        if save_config else body, namespace)
-        except manifests.ManifestError as e:
-            failures.append(f"error: {e}")
-            continue
-        except ApiError as e:
-            failures.append(_api_failure(m, e))
-            continue
+
+    def act(m: manifests.Manifest, namespace: str | None) -> None:
+        body = applying.configuration(m.obj, namespace)
+        created = env.client.create(m.rt.resource, applying.with_last_applied(body)
+                                    if save_config else body, namespace)
         click.echo(f"{printers.qualified(m.rt)}/{created['metadata']['name']} created")
+
+    failures = _each(env, manifests.read(filename, recursive), act)
     for failure in failures:
         click.echo(failure, err=True)
     if failures:

@@ -219,6 +219,12 @@ def _age(o: Object, now: datetime) -> str:
     return age(o["metadata"].get("creationTimestamp"), now)
 
 
+_WORKLOAD_WIDE: Columns = [  # Deployments and ReplicaSets, with -o wide
+    ("CONTAINERS", lambda o, _: containers_and_images(_tmpl(o))[0], True),
+    ("IMAGES", lambda o, _: containers_and_images(_tmpl(o))[1], True),
+    ("SELECTOR", lambda o, _: selector_text(o["spec"].get("selector")), True),
+]
+
 COLUMNS: dict[str, Columns] = {
     "pods": [
         ("READY", lambda p, _: pod_ready(p), False),
@@ -234,18 +240,14 @@ COLUMNS: dict[str, Columns] = {
         ("UP-TO-DATE", lambda d, _: str(_status(d).get("updatedReplicas", 0)), False),
         ("AVAILABLE", lambda d, _: str(_status(d).get("availableReplicas", 0)), False),
         ("AGE", _age, False),
-        ("CONTAINERS", lambda d, _: containers_and_images(_tmpl(d))[0], True),
-        ("IMAGES", lambda d, _: containers_and_images(_tmpl(d))[1], True),
-        ("SELECTOR", lambda d, _: selector_text(d["spec"].get("selector")), True),
+        *_WORKLOAD_WIDE,
     ],
     "replicasets": [
         ("DESIRED", lambda r, _: str(r["spec"].get("replicas", 1)), False),
         ("CURRENT", lambda r, _: str(_status(r).get("replicas", 0)), False),
         ("READY", lambda r, _: str(_status(r).get("readyReplicas", 0)), False),
         ("AGE", _age, False),
-        ("CONTAINERS", lambda r, _: containers_and_images(_tmpl(r))[0], True),
-        ("IMAGES", lambda r, _: containers_and_images(_tmpl(r))[1], True),
-        ("SELECTOR", lambda r, _: selector_text(r["spec"].get("selector")), True),
+        *_WORKLOAD_WIDE,
     ],
     "services": [
         ("TYPE", lambda s, _: s["spec"].get("type", "ClusterIP"), False),
