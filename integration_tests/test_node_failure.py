@@ -46,7 +46,17 @@ def test_losing_a_host_replaces_its_pods_elsewhere(cluster: Cluster, ns: str) ->
 
     killed = time.monotonic()
     cluster.power_off(victim)
-    wait_until(replaced, 120, f"the pods of {victim.name} to run elsewhere", interval=0.2)
+    try:
+        wait_until(replaced, 120, f"the pods of {victim.name} to run elsewhere", interval=0.2)
+    except AssertionError as e:  # say what the cluster looked like, for a rare failure
+        pods = [(p["metadata"]["name"], p["spec"].get("nodeName"), ready(p),
+                 p["metadata"].get("deletionTimestamp")) for p in api.live_pods("survivor")]
+        node = api.http.get(f"/api/v1/nodes/{victim.name}").json()
+        leases = api.http.get("/apis/coordination.k8s.io/v1/namespaces/kube-system/leases").json()
+        raise AssertionError(f"{e}\npods: {pods}\nendpoints: {sorted(endpoint_ips())}\n"
+                             f"node: {node['status'].get('conditions')} "
+                             f"taints {node['spec'].get('taints')}\nleases: "
+                             f"{[le['spec'] for le in leases['items']]}") from None
     print(f"\n{victim.name} lost: its pods replaced and out of the Endpoints in "
           f"{time.monotonic() - killed:.1f} s")
     node = api.http.get(f"/api/v1/nodes/{victim.name}").json()
