@@ -115,7 +115,7 @@ def _print_objects(env: Env, selections: list[resources.Selection],
         if not objects and not single:
             no_resources(env, all_namespaces, selections[0].rt)
             return
-        doc = objects[0] if single and objects else printers.as_list(None, objects)
+        doc = objects[0] if single and objects else printers.as_list(objects)
         if single and not objects:
             return
         click.echo(printers.to_yaml(doc) if output == "yaml" else printers.to_json(doc),

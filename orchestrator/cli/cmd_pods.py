@@ -33,7 +33,8 @@ def pod_of(env: Env, args: tuple[str, ...]) -> str:
     owners = [owner]
     if rt.resource == "deployments":
         owners = owned_by(owner, env.client.list("replicasets", env.namespace).items)
-    pods = [p for o in owners for p in owned_by(o, env.client.list("pods", env.namespace).items)]
+    listed = env.client.list("pods", env.namespace).items
+    pods = [p for o in owners for p in owned_by(o, listed)]
     if not pods:
         raise click.ClickException(f"{printers.qualified(rt)}/{name} has no pods")
     pods.sort(key=lambda p: (printers.pod_status(p) != "Running", p["metadata"]["name"]))

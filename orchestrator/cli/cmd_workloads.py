@@ -13,7 +13,7 @@ from orchestrator.api.registry import ResourceType
 from orchestrator.api.timestamps import now_rfc3339
 from orchestrator.cli import describe as describing
 from orchestrator.cli import printers, resources, rollouts
-from orchestrator.cli.common import complete_resource, namespace_option
+from orchestrator.cli.common import complete_resource, namespace_option, owned_by
 from orchestrator.cli.env import Env, pass_env
 from orchestrator.client import ApiError
 from orchestrator.controllers.rollout import (rollback_template, revision_of,
@@ -125,13 +125,13 @@ def rollout_history(env: Env, args: tuple[str, ...], revision: int) -> None:
     """The revisions of a Deployment and their change causes (kubernetes.io/change-cause)."""
     rt, name = _target(env, args, ("deployments",))
     d = env.client.get(rt.resource, name, env.namespace)
-    sets = rollouts.owned_by(d, env.client.list("replicasets", env.namespace).items)
+    sets = owned_by(d, env.client.list("replicasets", env.namespace).items)
     if revision:
         rs = next((r for r in sets if revision_of(r) == revision), None)
         if rs is None:
             raise click.ClickException(f"unable to find the specified revision {revision}")
         w = describing.Writer()
-        describing._template(w, template_without_hash(rs["spec"]["template"]),
+        describing.template(w, template_without_hash(rs["spec"]["template"]),
                              printers.now_utc())
         click.echo(f"{printers.qualified(rt)}/{name} with revision #{revision}")
         click.echo(w.text(), nl=False)
@@ -153,7 +153,7 @@ def rollout_undo(env: Env, args: tuple[str, ...], to_revision: int) -> None:
     skipped: list[str] = []
 
     def change(d: Object) -> bool:
-        sets = rollouts.owned_by(d, env.client.list("replicasets", env.namespace).items)
+        sets = owned_by(d, env.client.list("replicasets", env.namespace).items)
         try:
             template = rollback_template(sets, to_revision, revision_of(d) or None)
         except LookupError as e:

@@ -71,8 +71,9 @@ def not_found(rt: ResourceType, name: str) -> str:
 
 
 def owned_by(owner: Object, objects: list[Object]) -> list[Object]:
+    """The objects `owner` controls (a Deployment's ReplicaSets, a ReplicaSet's pods)."""
     uid = owner["metadata"].get("uid")
-    return [o for o in objects if any(ref.get("uid") == uid
+    return [o for o in objects if any(ref.get("uid") == uid and ref.get("controller")
                                       for ref in o["metadata"].get("ownerReferences") or [])]
 
 

@@ -10,6 +10,7 @@ from typing import Any
 from orchestrator.api.registry import ResourceType
 from orchestrator.cli import printers
 from orchestrator.cli.apply import LAST_APPLIED
+from orchestrator.controllers.rollout import template_without_hash
 
 Object = dict[str, Any]
 
@@ -178,7 +179,7 @@ def _pod(w: Writer, pod: Object, now: datetime, related: dict) -> None:
         w.field("Tolerations" if i == 0 else "", t)
 
 
-def _template(w: Writer, template: Object, now: datetime) -> None:
+def template(w: Writer, template: Object, now: datetime) -> None:
     w.line("Pod Template:")
     w.mapping("Labels", (template.get("metadata") or {}).get("labels"), 1)
     w.line("Containers:", 1)
@@ -206,7 +207,7 @@ def _deployment(w: Writer, d: Object, now: datetime, related: dict) -> None:
                                          f"unavailable, {rolling.get('maxSurge', '25%')} max surge")
     if spec.get("paused"):
         w.field("Paused", "true")
-    _template(w, spec.get("template") or {}, now)
+    template(w, spec.get("template") or {}, now)
     _conditions(w, d, ("Reason",))
     sets = related.get("replicasets") or []
     template_hash = None
@@ -225,7 +226,6 @@ def _deployment(w: Writer, d: Object, now: datetime, related: dict) -> None:
 
 
 def _same_template(rs: Object, d: Object) -> bool:
-    from orchestrator.controllers.rollout import template_without_hash
     return template_without_hash(rs["spec"]["template"]) == \
         template_without_hash(d["spec"]["template"])
 
@@ -238,7 +238,7 @@ def _replicaset(w: Writer, rs: Object, now: datetime, related: dict) -> None:
     phases = {p: sum(1 for x in pods if (x.get("status") or {}).get("phase") == p)
               for p in ("Running", "Pending", "Succeeded", "Failed")}
     w.field("Pods Status", " / ".join(f"{n} {p}" for p, n in phases.items()))
-    _template(w, spec.get("template") or {}, now)
+    template(w, spec.get("template") or {}, now)
     _conditions(w, rs, ("Reason",))
 
 

@@ -97,9 +97,8 @@ def parse(text: str, source: str) -> list[Manifest]:
         if doc is None:  # an empty document (a trailing ---)
             continue
         items = doc if isinstance(doc, list) else [doc]
-        if isinstance(doc, dict) and doc.get("kind") == "List" or \
-                isinstance(doc, dict) and str(doc.get("kind", "")).endswith("List") \
-                and "items" in doc:
+        kind = str(doc.get("kind", "")) if isinstance(doc, dict) else ""
+        if kind == "List" or kind.endswith("List") and "items" in doc:  # PodList etc. too
             items = doc.get("items") or []
             if not isinstance(items, list):
                 raise ManifestError(f"{where} (document {index}): items must be a list")

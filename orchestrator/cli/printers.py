@@ -336,7 +336,7 @@ def column_widths(rows: list[Row]) -> list[int]:
 
 # --- -o yaml|json|name ---
 
-def as_list(rt: ResourceType | None, objects: list[Object]) -> Object:
+def as_list(objects: list[Object]) -> Object:
     return {"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""},
             "items": objects}
 

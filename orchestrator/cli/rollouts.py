@@ -42,12 +42,6 @@ def deployment_status(d: Object) -> tuple[bool, str]:
     return True, f'deployment "{name}" successfully rolled out'
 
 
-def owned_by(d: Object, sets: list[Object]) -> list[Object]:
-    uid = d["metadata"].get("uid")
-    return [rs for rs in sets if any(o.get("uid") == uid and o.get("controller")
-                                     for o in rs["metadata"].get("ownerReferences") or [])]
-
-
 def history(sets: list[Object]) -> list[tuple[int, str]]:
     """(revision, change-cause) of a Deployment's ReplicaSets, oldest first."""
     rows = {revision_of(rs): (rs["metadata"].get("annotations") or {}).get(CHANGE_CAUSE)
