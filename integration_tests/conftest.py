@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from integration_tests import hosts
 from integration_tests.hosts import Cluster, remove_test_containers, wait_until
 from lab.inventory import load_inventory
 
@@ -56,7 +57,10 @@ def unique_lab_name(suffix: str) -> str:
 def clusters(request: pytest.FixtureRequest) -> list[Cluster]:
     given = request.config.getoption("inventory")
     if given:
-        yield [Cluster(load_inventory(Path(p))) for p in given]
+        given_clusters = [Cluster(load_inventory(Path(p))) for p in given]
+        hosts.TIMEOUT_SCALE = max(float(c.inventory.raw.get("timeout_scale", 1))
+                                  for c in given_clusters)
+        yield given_clusters
         return
     if os.geteuid() != 0:
         pytest.exit("the integration suite brings up netns labs and needs root", returncode=4)

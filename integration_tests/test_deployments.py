@@ -3,6 +3,8 @@ with rollback, Recreate, pause/resume, and the progress deadline."""
 
 from __future__ import annotations
 
+import pytest
+
 import copy
 import json
 import threading
@@ -77,6 +79,7 @@ class Api:
         return wait_until(lambda: self.complete(name), timeout, f"deployment {name} rolled out")
 
 
+@pytest.mark.smoke
 def test_a_deployment_spreads_over_the_hosts_and_scales(cluster: Cluster, ns: str) -> None:
     api = Api(cluster, ns)
     n = len(cluster.hosts)

@@ -18,6 +18,7 @@ def ready(pod: dict) -> bool:
         for c in (pod.get("status") or {}).get("conditions") or [])
 
 
+@pytest.mark.smoke
 @pytest.mark.fault
 def test_losing_a_host_replaces_its_pods_elsewhere(cluster: Cluster, ns: str) -> None:
     if len(cluster.hosts) < 3 or not cluster.inventory.control:

@@ -71,6 +71,7 @@ def test_a_two_container_pod_shares_ip_loopback_and_hostname(cluster: Cluster, n
     assert out.decode().startswith("host=duo "), "the hostname is the pod's name"
 
 
+@pytest.mark.smoke
 def test_a_pod_reaches_a_pod_on_another_host_and_the_server_sees_its_pod_ip(
         cluster: Cluster, ns: str) -> None:
     if len(cluster.hosts) < 2:

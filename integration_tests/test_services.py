@@ -68,8 +68,15 @@ def wait_endpoints(cluster: Cluster, ns: str, name: str, ips: set[str]) -> None:
 
 
 def dnat_targets(cluster: Cluster, host, cluster_ip: str) -> set[str] | None:
-    """The pod IPs the host's rules send `cluster_ip` to (from iptables-save: the SVC chain
-    the cluster IP jumps to, then its SEP chains' DNAT); None when there is no such rule."""
+    """The pod IPs the host's rules send `cluster_ip` to, read with the kernel's own tools:
+    iptables-save (the SVC chain the cluster IP jumps to, then its SEP chains' DNAT), or, where
+    the agents run the IPVS proxy, ipvsadm (the virtual server's real servers); None when there
+    is no such rule."""
+    if cluster.inventory.raw.get("proxy_mode") == "ipvs":
+        done = cluster.run(host, ["ipvsadm", "-Ln", "-t", f"{cluster_ip}:80"], check=False)
+        if done.returncode != 0:
+            return None
+        return set(re.findall(r"->\s+([0-9.]+):\d+", done.stdout))
     saved = cluster.run(host, ["iptables-save", "-t", "nat"]).stdout
     svc = re.search(rf"-A ORCH-SERVICES .*-d {re.escape(cluster_ip)}/32 .*-j (ORCH-SVC-\w+)",
                     saved)
@@ -113,6 +120,7 @@ def clients(cluster: Cluster, ns: str) -> dict[str, str]:
 # --- tests ---
 
 
+@pytest.mark.smoke
 def test_cluster_ip_from_a_pod_on_every_host_reaches_every_backend_and_node_ports_work(
         cluster: Cluster, ns: str) -> None:
     backends = create_backends(cluster, ns, "web", cluster.hosts)
@@ -201,6 +209,7 @@ def test_scaling_the_backends_changes_where_traffic_goes_on_every_host(cluster: 
         assert {name for name, _ in answers} <= set(remaining), answers
 
 
+@pytest.mark.smoke
 def test_pods_find_a_service_by_dns_name_and_env_vars(cluster: Cluster, ns: str) -> None:
     backends = create_backends(cluster, ns, "named", cluster.hosts[:1])
     svc = create_service(cluster, ns, "named", "named", node_port=False)

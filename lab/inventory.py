@@ -20,6 +20,7 @@ a malformed file with a message naming the field.
 from __future__ import annotations
 
 import json
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,22 @@ class Inventory:
             if h.name == name:
                 return h
         raise KeyError(f"inventory {self.name!r} has no host {name!r}")
+
+
+def ssh_argv(ssh: dict[str, Any], argv: list[str] | tuple[str, ...]) -> list[str]:
+    """`argv` as root on a host reached over ssh (the vagrant kind's "ssh" entry: host, port,
+    user, identity_file). Connections are shared (ControlMaster), so a command costs no new
+    handshake; the lab's VMs are recreated often, so their host keys are not recorded."""
+    return [
+        "ssh", "-q", "-p", str(ssh.get("port", 22)),
+        *(["-i", ssh["identity_file"]] if ssh.get("identity_file") else []),
+        "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+        "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=20",
+        "-o", "ControlMaster=auto", "-o", "ControlPath=/tmp/orch-ssh-%C",
+        "-o", "ControlPersist=300", "-o", "ServerAliveInterval=5",
+        f"{ssh.get('user', 'vagrant')}@{ssh['host']}",
+        "sudo", "--", shlex.join(argv),
+    ]
 
 
 def render_inventory(plan: LabPlan, control: list[str], api_port: int | None = None) -> dict[str, Any]:

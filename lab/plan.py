@@ -320,16 +320,22 @@ def master_argv(plan: LabPlan, host: HostPlan, orchestrator_bin: str) -> list[st
     longer than a leader may go without renewing its Lease)."""
     own = host.etcd_client_url
     endpoints = [own, *(e for e in plan.etcd_endpoints if e != own)]
+    return master_command(orchestrator_bin, endpoints, plan.pki_dir)
+
+
+def master_command(orchestrator_bin: str, etcd_endpoints: list[str], pki_dir: Path) -> list[str]:
+    """A master's command line, from `orchestrator init-pki`'s files (the lab's and real
+    hosts' alike)."""
     return [
         orchestrator_bin, "serve",
-        f"--etcd-servers={','.join(endpoints)}",
+        f"--etcd-servers={','.join(etcd_endpoints)}",
         "--bind-address=0.0.0.0", f"--secure-port={API_PORT}",
-        f"--tls-cert-file={plan.pki_dir / 'apiserver.crt'}",
-        f"--tls-private-key-file={plan.pki_dir / 'apiserver.key'}",
-        f"--token-auth-file={plan.pki_dir / 'tokens.json'}",
-        f"--agent-client-cert={plan.pki_dir / 'apiserver-agent-client.crt'}",
-        f"--agent-client-key={plan.pki_dir / 'apiserver-agent-client.key'}",
-        f"--agent-ca-file={plan.pki_dir / 'ca.crt'}",
+        f"--tls-cert-file={pki_dir / 'apiserver.crt'}",
+        f"--tls-private-key-file={pki_dir / 'apiserver.key'}",
+        f"--token-auth-file={pki_dir / 'tokens.json'}",
+        f"--agent-client-cert={pki_dir / 'apiserver-agent-client.crt'}",
+        f"--agent-client-key={pki_dir / 'apiserver-agent-client.key'}",
+        f"--agent-ca-file={pki_dir / 'ca.crt'}",
     ]
 
 
@@ -345,19 +351,29 @@ LAB_CRASH_BACKOFF = 2.0
 
 
 def agent_argv(plan: LabPlan, host: HostPlan, node_agent_bin: str) -> list[str]:
-    """The node agent of one host: its node token, its dockerd, the pod CIDR its docker bridge
-    was given, and the master's address inside the lab."""
+    """The node agent of one lab host, with the lab's quicker crash back-off."""
     return [
-        node_agent_bin, "run",
-        f"--api={plan.api_urls}",
-        f"--ca-file={plan.pki_dir / 'ca.crt'}",
-        f"--token-file={plan.pki_dir / f'node-{host.name}.token'}",
-        f"--node-name={host.name}", f"--node-ip={host.address}", f"--pod-cidr={host.pod_cidr}",
-        f"--docker-host={host.docker_url}", f"--root-dir={host.agent_root}",
+        *agent_command(node_agent_bin, api_urls=plan.api_urls, pki_dir=plan.pki_dir,
+                       node=host.name, address=host.address, pod_cidr=host.pod_cidr,
+                       docker_url=host.docker_url, root_dir=host.agent_root),
         f"--crash-backoff={LAB_CRASH_BACKOFF}",
         # Lab hosts have no way out: names outside the cluster domain get NXDOMAIN at once
         # instead of a query to the machine's resolvers.
         "--dns-upstream=",
-        f"--tls-cert-file={plan.pki_dir / f'node-{host.name}-serving.crt'}",
-        f"--tls-private-key-file={plan.pki_dir / f'node-{host.name}-serving.key'}",
+    ]
+
+
+def agent_command(node_agent_bin: str, *, api_urls: str, pki_dir: Path, node: str, address: str,
+                  pod_cidr: str, docker_url: str, root_dir: Path) -> list[str]:
+    """A node agent's command line: its node token and serving certificate, its dockerd, the
+    pod CIDR its docker bridge was given, and every master's API."""
+    return [
+        node_agent_bin, "run",
+        f"--api={api_urls}",
+        f"--ca-file={pki_dir / 'ca.crt'}",
+        f"--token-file={pki_dir / f'node-{node}.token'}",
+        f"--node-name={node}", f"--node-ip={address}", f"--pod-cidr={pod_cidr}",
+        f"--docker-host={docker_url}", f"--root-dir={root_dir}",
+        f"--tls-cert-file={pki_dir / f'node-{node}-serving.crt'}",
+        f"--tls-private-key-file={pki_dir / f'node-{node}-serving.key'}",
     ]

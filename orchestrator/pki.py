@@ -75,6 +75,27 @@ def _cert(subject: str, key, issuer_name: x509.Name, issuer_key, *, ca: bool,
     return builder.sign(issuer_key, hashes.SHA256())
 
 
+def load_ca(directory: Path):
+    """The CA certificate and key `init_pki` wrote in `directory`."""
+    ca = x509.load_pem_x509_certificate((directory / "ca.crt").read_bytes())
+    return ca, serialization.load_pem_private_key((directory / "ca.key").read_bytes(), None)
+
+
+def issue_certificate(directory: Path, stem: str, subject: str, sans: list[str], *,
+                      client: bool = False) -> dict[str, Path]:
+    """STEM.crt and STEM.key in `directory`, signed by its CA, for a server (`sans`) or a
+    client; kept when they exist already."""
+    crt, key_path = directory / f"{stem}.crt", directory / f"{stem}.key"
+    if not crt.exists():
+        ca, ca_key = load_ca(directory)
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = _cert(subject, key, ca.subject, ca_key, ca=False, sans=sans, days=825,
+                     client=client)
+        _write_private(key_path, _key_pem(key))
+        crt.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return {f"{stem}.crt": crt, f"{stem}.key": key_path}
+
+
 def init_pki(directory: Path, sans: list[str], nodes: list[str],
              node_addresses: dict[str, str] | None = None) -> dict[str, Path]:
     """`node_addresses` (name → IP) gets each node a serving certificate for its agent."""
@@ -88,19 +109,9 @@ def init_pki(directory: Path, sans: list[str], nodes: list[str],
         ca = _cert("orchestrator-ca", ca_key, ca_name, ca_key, ca=True, days=3650)
         _write_private(paths["ca.key"], _key_pem(ca_key))
         paths["ca.crt"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    ca = x509.load_pem_x509_certificate(paths["ca.crt"].read_bytes())
-    ca_key = serialization.load_pem_private_key(paths["ca.key"].read_bytes(), None)
 
     def issue(stem: str, subject: str, cert_sans: list[str], client: bool = False) -> None:
-        crt, key_path = directory / f"{stem}.crt", directory / f"{stem}.key"
-        paths[f"{stem}.crt"], paths[f"{stem}.key"] = crt, key_path
-        if crt.exists():
-            return
-        key = ec.generate_private_key(ec.SECP256R1())
-        cert = _cert(subject, key, ca.subject, ca_key, ca=False, sans=cert_sans, days=825,
-                     client=client)
-        _write_private(key_path, _key_pem(key))
-        crt.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        paths.update(issue_certificate(directory, stem, subject, cert_sans, client=client))
 
     issue("apiserver", "orchestrator-apiserver", list(dict.fromkeys([*DEFAULT_SANS, *sans])))
     issue("apiserver-agent-client", APISERVER_CLIENT_CN, [], client=True)
