@@ -250,7 +250,7 @@ def expected_chains(cluster: Cluster) -> dict[str, set[str]]:
     ruleset = render(ProxyState.build(services, endpoints), CLUSTER_CIDR)
     return {"nat": {*NAT_TOP_CHAINS, "ORCH-POD-MASQ",
                     *(c for b in ruleset.blocks.values() for c in b.chains)},
-            "filter": set(FILTER_CHAINS)}
+            "filter": {*FILTER_CHAINS, "ORCH-POD-FORWARD"}}
 
 
 def our_chains(cluster: Cluster, host) -> dict[str, set[str]]:

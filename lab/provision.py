@@ -14,7 +14,7 @@ host runs and (re)starts it:
 
 The spec (cluster.json, written by `scripts/vagrant-lab prepare` or by hand):
 
-    {"name": "vagrant", "masters": ["node1"], "proxy_mode": "iptables",
+    {"name": "vagrant", "masters": ["node1"], "proxy_mode": "iptables", "master_args": [],
      "hosts": [{"name": "node1", "address": "192.168.56.11", "pod_cidr": "10.244.1.0/24"}, …]}
 
 Rendering is pure (`render_host`); `apply` and `status` are the I/O.
@@ -83,6 +83,7 @@ class ClusterSpec:
     hosts: tuple[SpecHost, ...]
     masters: tuple[str, ...]
     proxy_mode: str = "iptables"
+    master_args: tuple[str, ...] = ()  # extra flags for every master (timings, …)
 
     def host(self, name: str) -> SpecHost:
         for h in self.hosts:
@@ -97,6 +98,7 @@ class ClusterSpec:
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "masters": list(self.masters), "proxy_mode": self.proxy_mode,
+                "master_args": list(self.master_args),
                 "hosts": [{"name": h.name, "address": h.address, "pod_cidr": h.pod_cidr}
                           for h in self.hosts]}
 
@@ -124,7 +126,10 @@ def parse_spec(data: Any) -> ClusterSpec:
         raise SpecError("spec.hosts is empty")
     spec = ClusterSpec(name=need(data, "name", "spec", str), hosts=tuple(hosts),
                        masters=tuple(need(data, "masters", "spec", list)),
-                       proxy_mode=data.get("proxy_mode", "iptables"))
+                       proxy_mode=data.get("proxy_mode", "iptables"),
+                       master_args=tuple(data.get("master_args") or ()))
+    if not all(isinstance(a, str) and a.startswith("--") for a in spec.master_args):
+        raise SpecError("spec.master_args must be a list of --flag=value strings")
     if not spec.masters:
         raise SpecError("spec.masters is empty")
     for m in spec.masters:
@@ -224,7 +229,8 @@ def render_host(spec: ClusterSpec, host: SpecHost) -> dict[Path, str]:
     if host.name in spec.masters:
         files[Path("/etc/systemd/system/orch-master.service")] = unit(
             f"orchestrator master (API server, scheduler, controllers) on {host.name}",
-            master_command(str(VENV / "bin" / "orchestrator"), etcd_servers, PKI),
+            [*master_command(str(VENV / "bin" / "orchestrator"), etcd_servers, PKI),
+             *spec.master_args],
             after="orch-etcd.service network-online.target")
     return files
 
@@ -282,10 +288,11 @@ def apply(spec: ClusterSpec, host_name: str, pki_source: Path) -> None:
     units = ["orch-etcd", *(["orch-master"] if host.name in spec.masters else []), "orch-agent"]
     systemctl("enable", "--quiet", *units)
     for u in units:
+        # The master and the agent restart every time: the project may have changed (an agent
+        # restart leaves the pods alone). etcd restarts only when its unit changed.
         # --no-block: the first members wait for the others; each keeps retrying on its own.
         path = Path(f"/etc/systemd/system/{u}.service")
-        verb = "restart" if changed.get(path) or u == "orch-agent" and changed[ETC / "agent.env"] \
-            else "start"
+        verb = "restart" if changed.get(path) or u != "orch-etcd" else "start"
         systemctl(verb, "--no-block", u)
     log(f"{host.name}: {', '.join(units)} started")
 

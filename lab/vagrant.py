@@ -11,6 +11,8 @@
     kill HOST / start HOST      power a VM off (no shutdown) / on again
     partition HOST / heal HOST  cut a VM off the private network (iptables in the VM) / undo
     up          power on every VM and start every unit (repairs after faults)
+    provision   prepare, then provision every running VM at once (after a code change;
+                `vagrant provision` does the same one VM after the other)
     proxy-mode iptables|ipvs    restart every agent in that proxy mode
     ssh HOST -- CMD…            run a command as root on a VM
 
@@ -53,6 +55,12 @@ NOT_IN_BUNDLE = {"ca.key", "admin.token", "readonly.token", "docker-client.crt",
                  "docker-client.key"}
 GUEST_PYTHON = "3.11"  # Debian 12's python3: the wheels are for it, whatever runs here
 GUEST_PLATFORMS = ("manylinux_2_17_x86_64", "manylinux2014_x86_64", "manylinux_2_28_x86_64")
+# The masters' defaults suit the netns lab (a lost host is noticed in 5 s). VMs pause: under
+# software emulation a busy VM renews its Lease late, and a workstation's VMs stall when the
+# host is loaded, so a node is judged after 20 s without a heartbeat (Kubernetes: 40 s) and a
+# leader after 15 s.
+MASTER_ARGS = ("--node-monitor-grace-period=20", "--pod-eviction-timeout=5",
+               "--leader-elect-lease-duration=15")
 
 
 class VagrantLabError(RuntimeError):
@@ -75,7 +83,7 @@ def make_spec(masters: int, proxy_mode: str) -> ClusterSpec:
         raise VagrantLabError(f"ORCH_PROXY_MODE={proxy_mode!r}: one of {', '.join(PROXY_MODES)}")
     all_hosts = hosts()
     return ClusterSpec(NAME, tuple(all_hosts), tuple(h.name for h in all_hosts[:masters]),
-                       proxy_mode)
+                       proxy_mode, MASTER_ARGS)
 
 
 @contextmanager
@@ -306,7 +314,8 @@ def status_rows() -> list[list[str]]:
         except ValueError:
             s = {}
         return [h.name, h.address, "on", s.get("network", "unknown"), s.get("dockerd", "down"),
-                s.get("etcd", "down"), s.get("master", "-"), s.get("agent", "down")]
+                s.get("etcd", "down"),
+                s.get("master", "down" if h.name in inv.masters else "-"), s.get("agent", "down")]
 
     with ThreadPoolExecutor(len(inv.hosts)) as pool:
         rows = list(pool.map(one, inv.hosts))
@@ -347,6 +356,29 @@ def wait_ready(timeout: float) -> None:
 def start_units(inv: Inventory, name: str) -> None:
     on_host(inv, name, ["systemctl", "start", "--no-block", "orch-etcd", "docker",
                         *(["orch-master"] if name in inv.masters else []), "orch-agent"])
+
+
+PROVISION_SCRIPT = ("rm -rf /tmp/orch-bundle && mkdir /tmp/orch-bundle && "
+                    "tar -C /tmp/orch-bundle -xf - && "
+                    "/tmp/orch-bundle/src/scripts/provision-host --bundle /tmp/orch-bundle --host {}")
+
+
+def provision_all(report=click.echo) -> None:
+    """The Vagrantfile's provisioners (the bundle, then provision-host), on every VM at once."""
+    prepare(report)
+    inv = inventory()
+    bundle = state_dir() / "bundle.tar"
+
+    def one(h) -> None:
+        with open(bundle, "rb") as f:
+            proc = subprocess.run(ssh_argv(h.ssh or {}, ["sh", "-c", PROVISION_SCRIPT.format(
+                shlex.quote(h.name))]), stdin=f, capture_output=True, text=True, timeout=1800)
+        if proc.returncode != 0:
+            raise VagrantLabError(f"provisioning {h.name} failed:\n{proc.stderr.strip()[-2000:]}")
+        report(f"vagrant-lab: {h.name} provisioned")
+
+    with ThreadPoolExecutor(len(inv.hosts)) as pool:
+        list(pool.map(one, inv.hosts))
 
 
 def set_proxy_mode(mode: str) -> None:
@@ -428,6 +460,11 @@ def cmd_up() -> None:
         vagrant("up", "--no-provision", *off)
     for h in inv.hosts:
         start_units(inv, h.name)
+
+
+@cli.command("provision")
+def cmd_provision() -> None:
+    provision_all()
 
 
 @cli.command("partition")

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from node_agent.network.plan import desired_routes, masquerade_jump, masquerade_ruleset
+from node_agent.network.plan import (desired_routes, forward_jump, forward_ruleset,
+                                     masquerade_jump, masquerade_ruleset)
 
 
 def node(name, cidr=None, address=None):
@@ -23,3 +24,11 @@ def test_pod_to_pod_traffic_is_not_masqueraded_the_rest_is():
     assert rules.index("-A ORCH-POD-MASQ -d 10.244.0.0/16 -j RETURN") < \
         rules.index("-A ORCH-POD-MASQ -j MASQUERADE")
     assert masquerade_jump("10.244.1.0/24")[:3] == ["POSTROUTING", "-s", "10.244.1.0/24"]
+
+
+def test_forwarding_to_and_from_the_pod_network_is_accepted_whatever_dockers_policy():
+    rules = forward_ruleset().splitlines()
+    assert rules[0] == "*filter" and rules[-1] == "COMMIT"
+    assert "-A ORCH-POD-FORWARD -d 10.244.0.0/16 -j ACCEPT" in rules
+    assert "-A ORCH-POD-FORWARD -s 10.244.0.0/16 -j ACCEPT" in rules
+    assert forward_jump()[0] == "FORWARD" and forward_jump()[-2:] == ["-j", "ORCH-POD-FORWARD"]

@@ -14,7 +14,8 @@ import threading
 
 from pyroute2 import IPRoute
 
-from node_agent.network.plan import desired_routes, masquerade_jump, masquerade_ruleset
+from node_agent.network.plan import (desired_routes, forward_jump, forward_ruleset,
+                                     masquerade_jump, masquerade_ruleset)
 from orchestrator.client import ApiError, Client
 
 log = logging.getLogger(__name__)
@@ -34,7 +35,7 @@ class NetworkManager:
     def _loop(self) -> None:
         while not self.stopping.is_set():
             try:
-                self.sync_masquerade()
+                self.sync_iptables()
                 nodes = self.client.list("nodes")
                 self.sync_routes(nodes.items)
                 items = {n["metadata"]["name"]: n for n in nodes.items}
@@ -64,14 +65,16 @@ class NetworkManager:
                 ipr.route("del", dst=dst, proto=ROUTE_PROTO)
                 log.info("route %s removed", dst)
 
-    def sync_masquerade(self) -> None:
+    def sync_iptables(self) -> None:
+        """Our chains (a declared chain is rewritten whole) and their jumps (added once)."""
         if not self.pod_cidr:
             return
         ipaddress.ip_network(self.pod_cidr)  # refuse to put garbage into iptables
-        subprocess.run(["iptables-restore", "--noflush"], input=masquerade_ruleset(),
-                       text=True, check=True, capture_output=True, timeout=30)
-        jump = masquerade_jump(self.pod_cidr)
-        if subprocess.run(["iptables", "-t", "nat", "-C", *jump], capture_output=True,
-                          timeout=30).returncode != 0:
-            subprocess.run(["iptables", "-t", "nat", "-I", *jump], check=True,
-                           capture_output=True, timeout=30)
+        for ruleset, table, jump in ((masquerade_ruleset(), "nat", masquerade_jump(self.pod_cidr)),
+                                     (forward_ruleset(), "filter", forward_jump())):
+            subprocess.run(["iptables-restore", "--noflush"], input=ruleset,
+                           text=True, check=True, capture_output=True, timeout=30)
+            if subprocess.run(["iptables", "-t", table, "-C", *jump], capture_output=True,
+                              timeout=30).returncode != 0:
+                subprocess.run(["iptables", "-t", table, "-I", *jump], check=True,
+                               capture_output=True, timeout=30)
