@@ -109,8 +109,10 @@ class Cluster:
         if creds := self.inventory.raw.get("docker_tls"):
             tls = docker.tls.TLSConfig(client_cert=(creds["client_cert"], creds["client_key"]),
                                        ca_cert=creds["ca_cert"], verify=True)
-        return docker.DockerClient(base_url=host.docker, version=DOCKER_API_VERSION,
-                                   timeout=timeout * TIMEOUT_SCALE, tls=tls)
+        client = docker.DockerClient(base_url=host.docker, version=DOCKER_API_VERSION,
+                                     timeout=timeout * TIMEOUT_SCALE, tls=tls)
+        client.api.trust_env = False  # $REQUESTS_CA_BUNDLE would override the lab's CA
+        return client
 
     def docker_answers(self, host: InventoryHost) -> bool:
         client = self.docker(host, timeout=2)
@@ -252,7 +254,7 @@ class ApiSession(requests.Session):
     def request(self, method, url, *args, **kwargs):  # type: ignore[override]
         if url.startswith("/"):
             url = self.base + url
-        kwargs.setdefault("timeout", 30)
+        kwargs.setdefault("timeout", 30 * TIMEOUT_SCALE)
         return super().request(method, url, *args, **kwargs)
 
 

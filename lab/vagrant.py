@@ -119,7 +119,7 @@ def prepare(report=click.echo) -> None:
         old = settings() if (d / "settings.json").exists() else {}
         masters = int(os.environ.get("ORCH_MASTERS", old.get("masters", 1)))
         proxy_mode = os.environ.get("ORCH_PROXY_MODE", old.get("proxy_mode", "iptables"))
-        local = os.environ.get("ORCH_VAGRANT_LOCAL", "") == "1"
+        local = os.environ.get("ORCH_VAGRANT_LOCAL", "1" if old.get("local") else "0") == "1"
         spec = make_spec(masters, proxy_mode)
         save_json(d / "cluster.json", spec.to_json())
         save_json(d / "settings.json", {"masters": masters, "proxy_mode": proxy_mode,
@@ -286,15 +286,62 @@ def on_host(inv: Inventory, name: str, argv: list[str], timeout: float = 120,
     return proc
 
 
-def power_states() -> dict[str, str]:
-    """VM name → "on" / "off", from `vagrant status` (one call for all)."""
-    out = vagrant("status", "--machine-readable", timeout=120).stdout
-    states = {}
-    for line in out.splitlines():
-        parts = line.split(",")
-        if len(parts) >= 4 and parts[2] == "state":
-            states[parts[1]] = "on" if parts[3] == "running" else "off"
-    return states
+def machine(host: str) -> tuple[str, str] | None:
+    """(provider, provider's id) of a VM Vagrant created, from .vagrant/machines/HOST/*/id."""
+    for path in sorted((REPO / ".vagrant" / "machines" / host).glob("*/id")):
+        if ident := path.read_text().strip():
+            return path.parent.name, ident
+    return None
+
+
+LIBVIRT = ["virsh", "-c", "qemu:///system"]
+
+
+def power_state(host: str) -> str:
+    """"on" / "off", asked of the hypervisor directly (`vagrant status` costs seconds)."""
+    found = machine(host)
+    if found is None:
+        return "off"
+    provider, ident = found
+    if provider == "libvirt":
+        out = subprocess.run([*LIBVIRT, "domstate", ident], capture_output=True, text=True)
+        return "on" if out.stdout.strip() == "running" else "off"
+    if provider == "virtualbox":
+        out = subprocess.run(["VBoxManage", "showvminfo", ident, "--machinereadable"],
+                             capture_output=True, text=True).stdout
+        return "on" if 'VMState="running"' in out else "off"
+    out = vagrant("status", "--machine-readable", host, timeout=120).stdout
+    return "on" if ",state,running" in out else "off"
+
+
+def power_off(host: str) -> None:
+    """Pull the plug (no shutdown), as the netns lab's `kill` does. Straight to the hypervisor:
+    vagrant-libvirt 0.11 cannot restart a domain whose CPU mode is "custom" (it rewrites the
+    definition and libvirt refuses it), so `vagrant halt`/`up` are avoided for faults."""
+    provider, ident = machine(host) or ("", "")
+    if provider == "libvirt":
+        run([*LIBVIRT, "destroy", ident], f"powering {host} off")
+    elif provider == "virtualbox":
+        run(["VBoxManage", "controlvm", ident, "poweroff"], f"powering {host} off")
+    else:
+        vagrant("halt", "--force", host, timeout=300)
+
+
+def power_on(inv: Inventory, host: str, timeout: float = 600) -> None:
+    """Boot the VM again and wait until ssh answers (its units start at boot)."""
+    provider, ident = machine(host) or ("", "")
+    if provider == "libvirt":
+        run([*LIBVIRT, "start", ident], f"powering {host} on")
+    elif provider == "virtualbox":
+        run(["VBoxManage", "startvm", ident, "--type", "headless"], f"powering {host} on")
+    else:
+        vagrant("up", "--no-provision", host)
+    deadline = time.monotonic() + timeout
+    while on_host(inv, host, ["true"], timeout=30, check=False).returncode != 0:
+        if time.monotonic() > deadline:
+            raise VagrantLabError(f"{host} did not answer ssh {timeout:.0f} s after power-on")
+        time.sleep(3)
+    start_units(inv, host)
 
 
 PROVISION = ["/opt/orch/venv/bin/python", "-m", "lab.provision"]
@@ -302,10 +349,9 @@ PROVISION = ["/opt/orch/venv/bin/python", "-m", "lab.provision"]
 
 def status_rows() -> list[list[str]]:
     inv = inventory()
-    power = power_states()
 
     def one(h) -> list[str]:
-        if power.get(h.name) != "on":
+        if power_state(h.name) != "on":
             return [h.name, h.address, "off", "missing", "down", "down",
                     "down" if h.name in inv.masters else "-", "down"]
         proc = on_host(inv, h.name, [*PROVISION, "status"], timeout=60, check=False)
@@ -440,7 +486,7 @@ def cmd_status() -> None:
 @click.argument("host")
 def cmd_kill(host: str) -> None:
     inventory().host(host)
-    vagrant("halt", "--force", host, timeout=300)
+    power_off(host)
 
 
 @cli.command("start")
@@ -448,18 +494,17 @@ def cmd_kill(host: str) -> None:
 def cmd_start(host: str) -> None:
     inv = inventory()
     inv.host(host)
-    vagrant("up", "--no-provision", host)
-    start_units(inv, host)
+    power_on(inv, host)
 
 
 @cli.command("up")
 def cmd_up() -> None:
     inv = inventory()
-    off = [name for name, state in power_states().items() if state != "on"]
-    if off:
-        vagrant("up", "--no-provision", *off)
     for h in inv.hosts:
-        start_units(inv, h.name)
+        if power_state(h.name) != "on":
+            power_on(inv, h.name)
+        else:
+            start_units(inv, h.name)
 
 
 @cli.command("provision")
