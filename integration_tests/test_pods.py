@@ -25,7 +25,8 @@ def create_pod(cluster: Cluster, ns: str, name: str, node: str, containers: list
 
 
 def pod_status(cluster: Cluster, ns: str, name: str) -> dict:
-    return cluster.api().get(f"/api/v1/namespaces/{ns}/pods/{name}").json().get("status", {})
+    r = cluster.api().get(f"/api/v1/namespaces/{ns}/pods/{name}")
+    return r.json().get("status", {}) if r.status_code == 200 else {}  # a Status on errors
 
 
 def wait_running(cluster: Cluster, ns: str, name: str, timeout: float = 60) -> dict:

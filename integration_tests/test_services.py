@@ -141,14 +141,15 @@ def test_cluster_ip_from_a_pod_on_every_host_reaches_every_backend_and_node_port
     for host in cluster.hosts:
         for caller in (cluster.hosts[(cluster.hosts.index(host) + 1) % len(cluster.hosts)],
                        host):
-            out = cluster.run(caller, ["sh", "-c", f"for i in $(seq 9); do timeout 5 wget "
+            # busybox's wget: on every lab host (a VM has no GNU wget)
+            out = cluster.run(caller, ["sh", "-c", f"for i in $(seq 9); do timeout 5 busybox wget "
                                                    f"-qO- http://{host.address}:{node_port}/ "
                                                    f"|| echo ERR; done"]).stdout
             assert "ERR" not in out, f"node port {host.address}:{node_port} from {caller.name}"
             assert {m.group(1) for m in ANSWER.finditer(out)} <= set(backends)
             assert len(ANSWER.findall(out)) == 9
     # the hosts themselves reach the cluster IP
-    out = cluster.run(cluster.hosts[0], ["timeout", "5", "wget", "-qO-", f"http://{ip}/"]).stdout
+    out = cluster.run(cluster.hosts[0], ["timeout", "5", "busybox", "wget", "-qO-", f"http://{ip}/"]).stdout
     assert ANSWER.search(out), out
 
 
@@ -277,12 +278,12 @@ def test_after_an_agent_restart_and_a_cleanup_the_chains_are_exactly_the_expecte
     os.kill(agent, signal.SIGKILL)
     wait_until(lambda: not process_alive(agent), 10, "the agent to die")
     # the rules stay while the agent is down: traffic goes on
-    out = cluster.run(host, ["timeout", "5", "wget", "-qO-", f"http://{ip}/"]).stdout
+    out = cluster.run(host, ["timeout", "5", "busybox", "wget", "-qO-", f"http://{ip}/"]).stdout
     assert ANSWER.search(out), out
     cluster.power_on(host)  # restarts the agent
     wait_until(lambda: our_chains(cluster, host) == expected_chains(cluster), 30,
                f"{host.name}'s chains to be exactly those the API's services call for")
-    out = cluster.run(host, ["timeout", "5", "wget", "-qO-", f"http://{ip}/"]).stdout
+    out = cluster.run(host, ["timeout", "5", "busybox", "wget", "-qO-", f"http://{ip}/"]).stdout
     assert ANSWER.search(out), out
 
     node_agent = str(Path(sys.executable).parent / "node-agent")

@@ -14,7 +14,7 @@ host runs and (re)starts it:
 
 The spec (cluster.json, written by `scripts/vagrant-lab prepare` or by hand):
 
-    {"name": "vagrant", "masters": ["node1"], "proxy_mode": "iptables", "master_args": [],
+    {"name": "vagrant", "masters": ["node1"], "proxy_mode": "iptables", "master_args": [], "etcd_args": [],
      "hosts": [{"name": "node1", "address": "192.168.56.11", "pod_cidr": "10.244.1.0/24"}, …]}
 
 Rendering is pure (`render_host`); `apply` and `status` are the I/O.
@@ -84,6 +84,7 @@ class ClusterSpec:
     masters: tuple[str, ...]
     proxy_mode: str = "iptables"
     master_args: tuple[str, ...] = ()  # extra flags for every master (timings, …)
+    etcd_args: tuple[str, ...] = ()  # extra flags for every etcd member (timings, …)
 
     def host(self, name: str) -> SpecHost:
         for h in self.hosts:
@@ -98,7 +99,7 @@ class ClusterSpec:
 
     def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "masters": list(self.masters), "proxy_mode": self.proxy_mode,
-                "master_args": list(self.master_args),
+                "master_args": list(self.master_args), "etcd_args": list(self.etcd_args),
                 "hosts": [{"name": h.name, "address": h.address, "pod_cidr": h.pod_cidr}
                           for h in self.hosts]}
 
@@ -127,9 +128,11 @@ def parse_spec(data: Any) -> ClusterSpec:
     spec = ClusterSpec(name=need(data, "name", "spec", str), hosts=tuple(hosts),
                        masters=tuple(need(data, "masters", "spec", list)),
                        proxy_mode=data.get("proxy_mode", "iptables"),
-                       master_args=tuple(data.get("master_args") or ()))
-    if not all(isinstance(a, str) and a.startswith("--") for a in spec.master_args):
-        raise SpecError("spec.master_args must be a list of --flag=value strings")
+                       master_args=tuple(data.get("master_args") or ()),
+                       etcd_args=tuple(data.get("etcd_args") or ()))
+    for field in ("master_args", "etcd_args"):
+        if not all(isinstance(a, str) and a.startswith("--") for a in getattr(spec, field)):
+            raise SpecError(f"spec.{field} must be a list of --flag=value strings")
     if not spec.masters:
         raise SpecError("spec.masters is empty")
     for m in spec.masters:
@@ -169,7 +172,7 @@ def etcd_argv(spec: ClusterSpec, host: SpecHost) -> list[str]:
         f"--initial-advertise-peer-urls={host.etcd_peer_url}",
         "--initial-cluster=" + ",".join(f"{h.name}={h.etcd_peer_url}" for h in spec.hosts),
         f"--initial-cluster-token=orch-{spec.name}", "--initial-cluster-state=new",
-        "--logger=zap", "--log-level=warn",
+        "--logger=zap", "--log-level=warn", *spec.etcd_args,
     ]
 
 

@@ -15,6 +15,7 @@
                 `vagrant provision` does the same one VM after the other)
     proxy-mode iptables|ipvs    restart every agent in that proxy mode
     ssh HOST -- CMD…            run a command as root on a VM
+    forget      drop the inventory and the orchctl context (after `vagrant destroy`)
 
 Everything is in the repository's .vagrant/ (Vagrant's own directory), so two checkouts are
 two labs. The VMs are node1..nodeN at 192.168.56.(10+i), pod CIDR 10.244.i.0/24, as the netns
@@ -61,6 +62,10 @@ GUEST_PLATFORMS = ("manylinux_2_17_x86_64", "manylinux2014_x86_64", "manylinux_2
 # leader after 15 s.
 MASTER_ARGS = ("--node-monitor-grace-period=20", "--pod-eviction-timeout=5",
                "--leader-elect-lease-duration=15")
+# etcd's defaults (heartbeat 100 ms, election 1 s) are for real machines on a LAN; an emulated
+# VM busy starting containers misses heartbeats and the members keep electing new leaders
+# (every write in flight fails). etcd's tuning guide: election timeout >= 10 heartbeats.
+ETCD_ARGS = ("--heartbeat-interval=500", "--election-timeout=5000")
 
 
 class VagrantLabError(RuntimeError):
@@ -83,7 +88,7 @@ def make_spec(masters: int, proxy_mode: str) -> ClusterSpec:
         raise VagrantLabError(f"ORCH_PROXY_MODE={proxy_mode!r}: one of {', '.join(PROXY_MODES)}")
     all_hosts = hosts()
     return ClusterSpec(NAME, tuple(all_hosts), tuple(h.name for h in all_hosts[:masters]),
-                       proxy_mode, MASTER_ARGS)
+                       proxy_mode, MASTER_ARGS, ETCD_ARGS)
 
 
 @contextmanager
@@ -531,6 +536,20 @@ def cmd_heal(host: str) -> None:
 def cmd_proxy_mode(mode: str) -> None:
     set_proxy_mode(mode)
     click.echo(f"vagrant-lab: every agent runs the {mode} proxy")
+
+
+@cli.command("forget")
+def cmd_forget() -> None:
+    """The VMs are gone: their inventory and orchctl context go too (the credentials and wheels
+    stay in .vagrant/orch for the next `vagrant up`)."""
+    (state_dir() / "inventory.json").unlink(missing_ok=True)
+    path = orchctl_config.default_path()
+    try:
+        config = orchctl_config.load(path, missing_ok=True)
+    except orchctl_config.ConfigError:
+        return  # not ours to repair
+    if orchctl_config.remove_context(config, NAME):
+        orchctl_config.save(path, config)
 
 
 @cli.command("ssh", context_settings={"ignore_unknown_options": True})

@@ -61,6 +61,7 @@ def test_every_host_runs_one_member_of_one_etcd_cluster() -> None:
                "node2=http://192.168.56.12:2380,node3=http://192.168.56.13:2380")
     assert all(cluster in u and "User=etcd" in u for u in units)
     assert "--name=node2" in units[1]
+    assert "--election-timeout=5000" in units[1]  # emulated VMs miss 100 ms heartbeats
     assert "--listen-client-urls=http://192.168.56.12:2379,http://127.0.0.1:2379" in units[1]
 
 
