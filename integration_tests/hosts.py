@@ -252,10 +252,19 @@ class ApiSession(requests.Session):
         self.base = base.rstrip("/")
 
     def request(self, method, url, *args, **kwargs):  # type: ignore[override]
+        """A GET answered 503 (the store briefly without a leader: the API says retry) is
+        retried as clients do, for up to 30 s (scaled); other verbs are not, since a write that
+        timed out may have been applied."""
         if url.startswith("/"):
             url = self.base + url
         kwargs.setdefault("timeout", 30 * TIMEOUT_SCALE)
-        return super().request(method, url, *args, **kwargs)
+        deadline = time.monotonic() + 30 * TIMEOUT_SCALE
+        while True:
+            response = super().request(method, url, *args, **kwargs)
+            if method.upper() != "GET" or response.status_code != 503 \
+                    or time.monotonic() > deadline:
+                return response
+            time.sleep(1)
 
 
 class HttpProber:
