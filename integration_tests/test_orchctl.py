@@ -217,7 +217,10 @@ def test_the_two_tier_and_sidecar_examples_top_and_drain(cluster: Cluster, ns: s
                                                                                       False)
     orchctl("delete", "-f", str(EXAMPLES / "two-tier.yaml"), "-f", str(EXAMPLES / "sidecar.yaml"),
             "--ignore-not-found")
-    assert api.get(f"/api/v1/namespaces/{ns}/pods").json()["items"] == []
+    # delete waits for the objects it named; their ReplicaSets' pods go in the background
+    # (the garbage collector), as with kubectl
+    wait_until(lambda: api.get(f"/api/v1/namespaces/{ns}/pods").json()["items"] == [], 60,
+               "the examples' pods to be gone")
 
 
 def test_the_lab_writes_a_current_orchctl_context(cluster: Cluster, tmp_path: Path):
