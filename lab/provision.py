@@ -148,8 +148,9 @@ def parse_spec(data: Any) -> ClusterSpec:
 
 def unit(description: str, exec_start: list[str], *, after: str = "network-online.target",
          wants: str = "network-online.target", user: str | None = None,
-         environment_file: str | None = None) -> str:
-    service = [f"ExecStart={' '.join(exec_start)}", "Restart=always", "RestartSec=2",
+         environment_file: str | None = None, exec_start_pre: list[str] = ()) -> str:
+    service = [*(f"ExecStartPre={c}" for c in exec_start_pre),
+               f"ExecStart={' '.join(exec_start)}", "Restart=always", "RestartSec=2",
                "LimitNOFILE=65536"]
     if user:
         service.insert(0, f"User={user}")
@@ -206,8 +207,14 @@ def pki_files(spec: ClusterSpec, host: SpecHost) -> list[str]:
     return files
 
 
-def render_host(spec: ClusterSpec, host: SpecHost) -> dict[Path, str]:
-    """Every file this host's roles need (path → content), the PKI aside."""
+SERVICE_CIDR = "10.96.0.0/12"
+
+
+def render_host(spec: ClusterSpec, host: SpecHost, cluster_iface: str = "") -> dict[Path, str]:
+    """Every file this host's roles need (path → content), the PKI aside. `cluster_iface` (the
+    interface holding the host's address) gets a route to the service CIDR: the host's own
+    connections to a cluster IP need a route before iptables can rewrite them, and a lab VM on
+    isolated networks has no default route."""
     own = host.etcd_client_url
     etcd_servers = [own, *(h.etcd_client_url for h in spec.hosts if h is not host)]
     files = {
@@ -225,7 +232,9 @@ def render_host(spec: ClusterSpec, host: SpecHost) -> dict[Path, str]:
                           pod_cidr=host.pod_cidr, docker_url="unix:///run/docker.sock",
                           root_dir=AGENT_ROOT) + ["--proxy-mode=${PROXY_MODE}"],
             after="docker.service orch-etcd.service", wants="docker.service",
-            environment_file=str(ETC / "agent.env")),
+            environment_file=str(ETC / "agent.env"),
+            exec_start_pre=[f"-/sbin/ip route replace {SERVICE_CIDR} dev {cluster_iface}"]
+            if cluster_iface else []),
         ETC / "cluster.json": json.dumps(spec.to_json(), indent=2) + "\n",
         ETC / "host": host.name + "\n",
     }
@@ -270,7 +279,7 @@ def apply(spec: ClusterSpec, host_name: str, pki_source: Path) -> None:
         write_if_changed(PKI / name, source.read_text(), 0o600 if not name.endswith(".crt")
                          else 0o644)
     changed = {path: write_if_changed(path, content) for path, content in
-               render_host(spec, host).items()}
+               render_host(spec, host, interface_of(host.address)).items()}
     stale_master = Path("/etc/systemd/system/orch-master.service")
     if host.name not in spec.masters and stale_master.exists():
         subprocess.run(["systemctl", "disable", "--now", "orch-master"], check=False)

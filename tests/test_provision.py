@@ -85,6 +85,8 @@ def test_the_agent_takes_its_proxy_mode_from_its_environment_file() -> None:
            "https://192.168.56.13:6443" in agent
     assert "--node-name=node3 --node-ip=192.168.56.13 --pod-cidr=10.244.3.0/24" in agent
     assert files[Path("/etc/orch/agent.env")] == "PROXY_MODE=ipvs\n"
+    with_iface = render_host(s, s.host("node3"), "eth1")[Path("/etc/systemd/system/orch-agent.service")]
+    assert "ExecStartPre=-/sbin/ip route replace 10.96.0.0/12 dev eth1" in with_iface
 
 
 def test_a_host_gets_only_the_credentials_its_roles_need() -> None:
