@@ -542,14 +542,10 @@ def cmd_proxy_mode(mode: str) -> None:
 def cmd_forget() -> None:
     """The VMs are gone: their inventory and orchctl context go too (the credentials and wheels
     stay in .vagrant/orch for the next `vagrant up`)."""
+    from lab.lifecycle import forget_orchctl_context
+
     (state_dir() / "inventory.json").unlink(missing_ok=True)
-    path = orchctl_config.default_path()
-    try:
-        config = orchctl_config.load(path, missing_ok=True)
-    except orchctl_config.ConfigError:
-        return  # not ours to repair
-    if orchctl_config.remove_context(config, NAME):
-        orchctl_config.save(path, config)
+    forget_orchctl_context(NAME)
 
 
 @cli.command("ssh", context_settings={"ignore_unknown_options": True})
