@@ -1,6 +1,7 @@
 """The IPVS backend against a real kernel: in a scratch network namespace, the proxier programs
-the virtual servers, the dummy interface and the iptables rules a state calls for, converges on
-a change, and cleans up. Skips, saying why, where the kernel has no IP_VS (as on the machines
+the virtual servers, the dummy interface and the iptables rules a state calls for (syncing from
+a thread other than the one that built it, as the agent does), converges on a change, and
+cleans up. Skips, saying why, where the kernel has no IP_VS (as on the machines
 the netns lab runs on; a Vagrant VM has it)."""
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pytest
 from node_agent.proxy.ipvs import ipvs_unavailable
 
 SCRIPT = textwrap.dedent("""
-    import json, sys
+    import json, sys, threading
     from node_agent.proxy.ipvs import IpvsProxier, desired_ipvs
     from node_agent.proxy.model import ProxyState
     from node_agent.proxy.proxier import Iptables
@@ -28,10 +29,14 @@ SCRIPT = textwrap.dedent("""
                      "addresses": [{"ip": i} for i in ips]}]})
     proxier = IpvsProxier(Iptables(), "10.244.0.0/16", ["192.0.2.1"])
     out = {}
+    def sync(state):  # in a thread of its own, as the agent's proxy loop does
+        worker = threading.Thread(target=proxier.sync, args=(state, True))
+        worker.start()
+        worker.join()
     for step, ips in (("first", ["10.244.1.5", "10.244.2.5"]), ("changed", ["10.244.2.5"])):
         s, e = svc("10.96.0.20", ips)
         state = ProxyState.build([s], [e])
-        proxier.sync(state, full=True)
+        sync(state)
         have = proxier.current(proxier.bound_addresses(proxier._dummy_index(False)))
         out[step] = have == desired_ipvs(state, ["192.0.2.1"])
     out["cleaned"] = proxier.cleanup()

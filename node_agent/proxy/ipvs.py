@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -169,17 +170,38 @@ def _attrs(message: Any, nla: str) -> dict[str, Any]:
 
 
 class IpvsProxier:
-    """`ipvs`: a pyroute2 IPVS socket (or an object of the same shape); `ipr`: an IPRoute."""
+    """`ipvs`: a pyroute2 IPVS socket (or an object of the same shape); `ipr`: an IPRoute.
+    Without them, each thread that uses the proxier opens its own pair: pyroute2's synchronous
+    sockets keep their event loop per thread, and one opened in a thread fails in another
+    ("Connection reset by peer" on the first request; the agent builds the proxier in its main
+    thread and syncs in the proxy thread)."""
 
     name = "ipvs"
 
     def __init__(self, iptables: Iptables, cluster_cidr: str, node_ips: list[str],
                  ipvs: Any = None, ipr: Any = None) -> None:
-        from pyroute2 import IPRoute, IPVS
         self.iptables, self.cluster_cidr, self.node_ips = iptables, cluster_cidr, node_ips
-        self.ipvs = ipvs if ipvs is not None else IPVS()
-        self.ipr = ipr if ipr is not None else IPRoute()
+        self._given_ipvs, self._given_ipr = ipvs, ipr
+        self._sockets = threading.local()
         self.jumps_ready = False
+
+    @property
+    def ipvs(self) -> Any:
+        if self._given_ipvs is not None:
+            return self._given_ipvs
+        if getattr(self._sockets, "ipvs", None) is None:
+            from pyroute2 import IPVS
+            self._sockets.ipvs = IPVS()
+        return self._sockets.ipvs
+
+    @property
+    def ipr(self) -> Any:
+        if self._given_ipr is not None:
+            return self._given_ipr
+        if getattr(self._sockets, "ipr", None) is None:
+            from pyroute2 import IPRoute
+            self._sockets.ipr = IPRoute()
+        return self._sockets.ipr
 
     # --- the kernel's state ---
 
