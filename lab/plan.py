@@ -42,8 +42,27 @@ class PlanError(ValueError):
     """A lab name or host count that cannot be planned; the message names the bad value."""
 
 
+class ClusterEndpoints:
+    """The URLs a cluster host serves on its `address`, the same in every lab (netns or VMs)."""
+
+    address: str
+
+    @property
+    def etcd_client_url(self) -> str:
+        return f"http://{self.address}:{ETCD_CLIENT_PORT}"
+
+    @property
+    def etcd_peer_url(self) -> str:
+        return f"http://{self.address}:{ETCD_PEER_PORT}"
+
+    @property
+    def api_url(self) -> str:
+        """The API as seen from the cluster's hosts and pods."""
+        return f"https://{self.address}:{API_PORT}"
+
+
 @dataclass(frozen=True)
-class HostPlan:
+class HostPlan(ClusterEndpoints):
     lab: str
     index: int
     run_dir: Path
@@ -133,14 +152,6 @@ class HostPlan:
         return f"h{self.index}"
 
     @property
-    def etcd_client_url(self) -> str:
-        return f"http://{self.address}:{ETCD_CLIENT_PORT}"
-
-    @property
-    def etcd_peer_url(self) -> str:
-        return f"http://{self.address}:{ETCD_PEER_PORT}"
-
-    @property
     def etcd_pidfile(self) -> Path:
         return self.run_dir / "etcd.pid"
 
@@ -163,11 +174,6 @@ class HostPlan:
     @property
     def agent_root(self) -> Path:
         return self.data_dir / "agent"
-
-    @property
-    def api_url(self) -> str:
-        """The API as seen from inside the lab (agents, pods)."""
-        return f"https://{self.address}:{API_PORT}"
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lab.plan import ETCD_CLIENT_PORT, ETCD_PEER_PORT, agent_command, master_command
+from lab.plan import API_PORT, ETCD_CLIENT_PORT, ClusterEndpoints, agent_command, master_command
 
 PROXY_MODES = ("iptables", "ipvs")
 DOCKER_TLS_PORT = 2376
@@ -46,7 +46,6 @@ VENV = Path("/opt/orch/venv")
 SRC = Path("/opt/orch/src")
 ETCD_DATA = Path("/var/lib/etcd/orch")
 AGENT_ROOT = Path("/var/lib/orch-agent")
-API_PORT = 6443
 
 
 class SpecError(ValueError):
@@ -54,22 +53,10 @@ class SpecError(ValueError):
 
 
 @dataclass(frozen=True)
-class SpecHost:
+class SpecHost(ClusterEndpoints):
     name: str
     address: str
     pod_cidr: str
-
-    @property
-    def etcd_client_url(self) -> str:
-        return f"http://{self.address}:{ETCD_CLIENT_PORT}"
-
-    @property
-    def etcd_peer_url(self) -> str:
-        return f"http://{self.address}:{ETCD_PEER_PORT}"
-
-    @property
-    def api_url(self) -> str:
-        return f"https://{self.address}:{API_PORT}"
 
     @property
     def pod_gateway_cidr(self) -> str:

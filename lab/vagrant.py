@@ -42,7 +42,7 @@ from typing import Any, Iterator
 import click
 
 from lab.inventory import Inventory, load_inventory, ssh_argv
-from lab.plan import HOST_ADDRESS_OFFSET, LAB_SUBNET, POD_SUPERNET, SERVICE_CIDR
+from lab.plan import API_PORT, HOST_ADDRESS_OFFSET, LAB_SUBNET, POD_SUPERNET, SERVICE_CIDR
 from lab.provision import DOCKER_TLS_PORT, PROXY_MODES, ClusterSpec, SpecHost
 from orchestrator.cli import config as orchctl_config
 from orchestrator.pki import init_pki, issue_certificate
@@ -50,7 +50,6 @@ from orchestrator.pki import init_pki, issue_certificate
 REPO = Path(__file__).resolve().parents[1]
 NAME = "vagrant"  # the orchctl context and the inventory's name
 N_HOSTS = 3
-API_PORT = 6443
 # Only these leave the workstation: each VM picks its own from the bundle (lab.provision).
 NOT_IN_BUNDLE = {"ca.key", "admin.token", "readonly.token", "docker-client.crt",
                  "docker-client.key"}
