@@ -11,14 +11,16 @@ ranges 3-4x faster (LAB-NOTES.md). Nothing outside this module imports it.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import grpc
 import pyetcd
-import pyetcd.exceptions
 import pyetcd.events
+import pyetcd.exceptions
+import pyetcd.utils
 
 from orchestrator.store.errors import AlreadyExists, Conflict, Gone, NotFound, StoreError, Unavailable
 
@@ -198,32 +200,62 @@ class Etcd:
         """Stream every change under `prefix` from `start_revision` on. `on_events(events,
         header_revision)` is called on pyetcd's watch thread, in revision order; `on_error` once
         if the stream breaks (Gone when start_revision is compacted, else Unavailable), after
-        which nothing more is delivered. Returns a function that cancels the watch."""
+        which nothing more is delivered. Returns a function that cancels the watch.
+
+        Each watch gets a gRPC stream of its own (a pyetcd Watcher per call, on the member in
+        use), not the client's shared one: on a shared stream, a creation that timed out
+        (WatchTimedOut, under load) is answered late and pyetcd hands that answer to the *next*
+        creation, so one prefix's callback receives another prefix's events (measured on the
+        Vagrant VMs: the leases cache fed with namespace events, every node declared lost). A
+        late answer on a stream of its own finds nothing pending and is cancelled."""
+        done = threading.Event()
+        end = pyetcd.utils.prefix_range_end(pyetcd.utils.to_bytes(prefix))
+
+        def fail(error: StoreError) -> None:
+            if not done.is_set():
+                done.set()
+                on_error(error)
 
         def callback(response) -> None:
+            if done.is_set():
+                return
             if isinstance(response, pyetcd.exceptions.RevisionCompactedError):
-                on_error(Gone(f"revision {start_revision} is compacted "
-                              f"(oldest available {response.compacted_revision})", prefix))
+                fail(Gone(f"revision {start_revision} is compacted "
+                          f"(oldest available {response.compacted_revision})", prefix))
             elif isinstance(response, Exception) or response is None:
-                on_error(Unavailable(f"etcd watch on {prefix} broke ({response})", prefix))
+                fail(Unavailable(f"etcd watch on {prefix} broke ({response})", prefix))
             else:
                 events = [_event(e) for e in response.events]
+                stray = [e.kv.key for e in events if not e.kv.key.startswith(prefix)]
+                if stray:  # never on a stream of its own; a cache must not take them
+                    fail(Unavailable(f"etcd watch on {prefix} got events for {stray[:3]}",
+                                     prefix))
+                    cancel()
+                    return
                 on_events(events, response.header.revision)
 
         try:
-            watch_id = self._client.add_watch_prefix_callback(
-                prefix, callback, start_revision=start_revision, prev_kv=True)
+            watcher = self._client.get_watcher()
+        except (grpc.RpcError, pyetcd.exceptions.Etcd3Exception) as e:
+            raise _translate(e, prefix) from e
+        try:
+            watch_id = watcher.add_callback(prefix, callback, range_end=end,
+                                            start_revision=start_revision, prev_kv=True)
         except pyetcd.exceptions.RevisionCompactedError as e:
+            watcher.close()
             raise Gone(f"revision {start_revision} is compacted "
                        f"(oldest available {e.compacted_revision})", prefix) from e
         except (grpc.RpcError, pyetcd.exceptions.Etcd3Exception) as e:
+            watcher.close()
             raise _translate(e, prefix) from e
 
         def cancel() -> None:
+            done.set()
             try:
-                self._client.cancel_watch(watch_id)
-            except (grpc.RpcError, pyetcd.exceptions.Etcd3Exception):
+                watcher.cancel(watch_id)
+            except (grpc.RpcError, pyetcd.exceptions.Etcd3Exception, ValueError):
                 pass  # the stream is gone already
+            watcher.close()  # ends the stream
 
         return cancel
 

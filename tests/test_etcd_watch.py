@@ -1,0 +1,106 @@
+"""The etcd wrapper's watches against a scripted gRPC Watch stream (pure logic: no etcd).
+
+The stream behaves as etcd's does for the cases a real cluster produces only under load: a
+watch creation answered after the client gave up on it (WatchTimedOut), and the answer then
+arriving while another creation is pending. Each watch must get only its own prefix's events.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pyetcd.watch
+import pytest
+from pyetcd.etcdrpc import kv_pb2, rpc_pb2
+
+from orchestrator.store.errors import StoreError, Unavailable
+from orchestrator.store.etcd import Etcd
+
+SLOW = "/registry/namespaces/"  # etcd answers its creation late
+FAST = "/registry/leases/"
+
+
+def _created(watch_id: int) -> rpc_pb2.WatchResponse:
+    return rpc_pb2.WatchResponse(created=True, watch_id=watch_id,
+                                 header=rpc_pb2.ResponseHeader(revision=10))
+
+
+def _put(watch_id: int, key: str, revision: int) -> rpc_pb2.WatchResponse:
+    kv = kv_pb2.KeyValue(key=key.encode(), value=b"{}", mod_revision=revision,
+                         create_revision=revision)
+    return rpc_pb2.WatchResponse(watch_id=watch_id, events=[kv_pb2.Event(type=0, kv=kv)],
+                                 header=rpc_pb2.ResponseHeader(revision=revision))
+
+
+class ScriptedWatchStub:
+    """etcd's Watch RPC, one stream per call. Watch ids count from 0 on each stream. A creation
+    for SLOW is held back until the next request on the same stream, then answered (with one
+    event under SLOW) before that request is; every other creation is answered at once, with
+    one event under its own prefix. `stray` makes every event's key fall outside the prefix."""
+
+    def __init__(self, stray: bool = False) -> None:
+        self.stray = stray
+        self.streams = 0
+
+    def Watch(self, requests, credentials=None, metadata=None):  # noqa: N802 (gRPC's name)
+        self.streams += 1
+        return self._stream(requests)
+
+    def _stream(self, requests):
+        next_id, held = 0, None
+        for rq in requests:
+            if not rq.HasField("create_request"):
+                continue
+            if held is not None:
+                yield _created(held)
+                yield _put(held, SLOW + "late", 11)
+                held = None
+            key = rq.create_request.key.decode()
+            if key == SLOW:
+                held, next_id = next_id, next_id + 1
+                continue
+            watch_id, next_id = next_id, next_id + 1
+            yield _created(watch_id)
+            yield _put(watch_id, ("/registry/secrets/x" if self.stray else key + "x"), 12)
+
+
+def etcd_with(stub: ScriptedWatchStub) -> Etcd:
+    etcd = Etcd(["http://127.0.0.1:1"], timeout=0.3)
+    etcd._client.get_watcher = lambda: pyetcd.watch.Watcher(stub, timeout=0.3)
+    return etcd
+
+
+def watch(etcd: Etcd, prefix: str):
+    got, errors, arrived = [], [], threading.Event()
+
+    def on_events(events, _revision):
+        got.extend(e.kv.key for e in events)
+        arrived.set()
+
+    def on_error(error: StoreError):
+        errors.append(error)
+        arrived.set()
+
+    cancel = etcd.watch_prefix(prefix, 1, on_events, on_error)
+    return got, errors, arrived, cancel
+
+
+def test_a_watch_created_after_one_that_timed_out_gets_only_its_own_events():
+    stub = ScriptedWatchStub()
+    etcd = etcd_with(stub)
+    with pytest.raises(Unavailable):
+        watch(etcd, SLOW)
+    got, errors, arrived, cancel = watch(etcd, FAST)
+    assert arrived.wait(5)
+    assert got == [FAST + "x"] and errors == []
+    assert stub.streams == 2  # a stream per watch: the late answer had nowhere to go
+    cancel()
+
+
+def test_events_outside_the_prefix_end_the_watch_instead_of_reaching_the_cache():
+    etcd = etcd_with(ScriptedWatchStub(stray=True))
+    got, errors, arrived, cancel = watch(etcd, FAST)
+    assert arrived.wait(5)
+    assert got == []
+    assert len(errors) == 1 and "/registry/secrets/x" in str(errors[0])
+    cancel()
