@@ -300,6 +300,13 @@ def dockerd_shell(host: HostPlan) -> str:
     return f"hostname {host.name} && exec {' '.join(dockerd_argv(host))}"
 
 
+# Flags every member gets, in every lab. Progress notifications every 5 s let the API server tell
+# an idle watch from a silent one (orchestrator.store.etcd: a watch that hears nothing for
+# WATCH_SILENCE_LIMIT is restarted, on another member if its member is gone).
+ETCD_COMMON_FLAGS = ("--logger=zap", "--log-level=warn",
+                     "--experimental-watch-progress-notify-interval=5s")
+
+
 def etcd_argv(plan: LabPlan, host: HostPlan) -> list[str]:
     """etcd's command line for one lab host's member. The initial-cluster flags only matter on
     a member's first start; afterwards the member rejoins from its data directory."""
@@ -314,8 +321,7 @@ def etcd_argv(plan: LabPlan, host: HostPlan) -> list[str]:
         f"--initial-cluster={plan.etcd_initial_cluster}",
         f"--initial-cluster-token=orch-lab-{plan.name}",
         "--initial-cluster-state=new",
-        "--logger=zap",
-        "--log-level=warn",
+        *ETCD_COMMON_FLAGS,
     ]
 
 

@@ -36,7 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lab.plan import API_PORT, ETCD_CLIENT_PORT, ClusterEndpoints, agent_command, master_command
+from lab.plan import (API_PORT, ETCD_CLIENT_PORT, ETCD_COMMON_FLAGS, ClusterEndpoints, agent_command,
+                      master_command)
 
 PROXY_MODES = ("iptables", "ipvs")
 DOCKER_TLS_PORT = 2376
@@ -160,7 +161,7 @@ def etcd_argv(spec: ClusterSpec, host: SpecHost) -> list[str]:
         f"--initial-advertise-peer-urls={host.etcd_peer_url}",
         "--initial-cluster=" + ",".join(f"{h.name}={h.etcd_peer_url}" for h in spec.hosts),
         f"--initial-cluster-token=orch-{spec.name}", "--initial-cluster-state=new",
-        "--logger=zap", "--log-level=warn", *spec.etcd_args,
+        *ETCD_COMMON_FLAGS, *spec.etcd_args,
     ]
 
 

@@ -11,6 +11,8 @@ import threading
 
 import pyetcd.watch
 import pytest
+
+import orchestrator.store.etcd as etcd_module
 from pyetcd.etcdrpc import kv_pb2, rpc_pb2
 
 from orchestrator.store.errors import StoreError, Unavailable
@@ -36,10 +38,12 @@ class ScriptedWatchStub:
     """etcd's Watch RPC, one stream per call. Watch ids count from 0 on each stream. A creation
     for SLOW is held back until the next request on the same stream, then answered (with one
     event under SLOW) before that request is; every other creation is answered at once, with
-    one event under its own prefix. `stray` makes every event's key fall outside the prefix."""
+    one event under its own prefix. `stray` makes every event's key fall outside the prefix;
+    `progress` follows the event with one progress notification, after which the stream falls
+    silent (as one from a powered-off member does)."""
 
-    def __init__(self, stray: bool = False) -> None:
-        self.stray = stray
+    def __init__(self, stray: bool = False, progress: bool = False) -> None:
+        self.stray, self.progress = stray, progress
         self.streams = 0
 
     def Watch(self, requests, credentials=None, metadata=None):  # noqa: N802 (gRPC's name)
@@ -62,11 +66,14 @@ class ScriptedWatchStub:
             watch_id, next_id = next_id, next_id + 1
             yield _created(watch_id)
             yield _put(watch_id, ("/registry/secrets/x" if self.stray else key + "x"), 12)
+            if self.progress:
+                yield rpc_pb2.WatchResponse(watch_id=watch_id,
+                                            header=rpc_pb2.ResponseHeader(revision=12))
 
 
 def etcd_with(stub: ScriptedWatchStub) -> Etcd:
     etcd = Etcd(["http://127.0.0.1:1"], timeout=0.3)
-    etcd._client.get_watcher = lambda: pyetcd.watch.Watcher(stub, timeout=0.3)
+    etcd._new_watcher = lambda: pyetcd.watch.Watcher(stub, timeout=0.3)
     return etcd
 
 
@@ -74,8 +81,9 @@ def watch(etcd: Etcd, prefix: str):
     got, errors, arrived = [], [], threading.Event()
 
     def on_events(events, _revision):
-        got.extend(e.kv.key for e in events)
-        arrived.set()
+        if events:  # not a progress notification
+            got.extend(e.kv.key for e in events)
+            arrived.set()
 
     def on_error(error: StoreError):
         errors.append(error)
@@ -103,4 +111,22 @@ def test_events_outside_the_prefix_end_the_watch_instead_of_reaching_the_cache()
     assert arrived.wait(5)
     assert got == []
     assert len(errors) == 1 and "/registry/secrets/x" in str(errors[0])
+    cancel()
+
+
+@pytest.mark.parametrize("progress", [True, False])
+def test_a_watch_that_falls_silent_after_progress_notifications_is_restarted(
+        monkeypatch, progress):
+    """Silence counts only on a watch that has had progress notifications: an etcd without
+    --experimental-watch-progress-notify-interval must not have its idle watches restarted."""
+    monkeypatch.setattr(etcd_module, "WATCH_SILENCE_LIMIT", 0.4)
+    etcd = etcd_with(ScriptedWatchStub(progress=progress))
+    got, errors, arrived, cancel = watch(etcd, FAST)
+    assert arrived.wait(5) and got == [FAST + "x"]
+    arrived.clear()
+    if progress:
+        assert arrived.wait(5)
+        assert len(errors) == 1 and "no word" in str(errors[0])
+    else:
+        assert not arrived.wait(1.5) and errors == []
     cancel()

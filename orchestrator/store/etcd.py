@@ -11,7 +11,9 @@ ranges 3-4x faster (LAB-NOTES.md). Nothing outside this module imports it.
 
 from __future__ import annotations
 
+import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -21,12 +23,25 @@ import pyetcd
 import pyetcd.events
 import pyetcd.exceptions
 import pyetcd.utils
+import pyetcd.watch
+from pyetcd import etcdrpc
 
 from orchestrator.store.errors import AlreadyExists, Conflict, Gone, NotFound, StoreError, Unavailable
+
+log = logging.getLogger(__name__)
 
 # A member that failed is skipped for this long before it is tried again. pyetcd's default is
 # 300 s, far too long for a lab where a killed member is back within seconds.
 RETRY_FAILED_MEMBER_AFTER = 2.0
+# A watch that has had progress notifications (etcd's
+# --experimental-watch-progress-notify-interval, 5 s in the labs) and then hears nothing for this
+# long is treated as broken: its member was powered off (no RST: the stream would hang for TCP's
+# minutes) or is stuck. Watches on an etcd that sends no progress notifications are never timed.
+WATCH_SILENCE_LIMIT = 30.0
+# gRPC metadata asking etcd to end a watch stream when its member has lost the cluster's leader
+# (etcd's clientv3.WithRequireLeader, what Kubernetes' API server uses): else a member cut off
+# from the others keeps the stream open and silent.
+REQUIRE_LEADER = (("hasleader", "true"),)
 
 
 @dataclass(frozen=True)
@@ -89,8 +104,38 @@ def parse_endpoints(urls: list[str]) -> list[tuple[str, int]]:
     return out
 
 
+class _WatchState:
+    """One watch's liveness: when it last heard from etcd, whether etcd sends it progress
+    notifications (only then is silence a sign of trouble), and whether it has ended."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self.last_heard = time.monotonic()
+        self.gets_progress = False
+        self.ended = False
+        self.on_silence: Callable[[float], None] = lambda _seconds: None
+        self._lock = threading.Lock()
+
+    def heard(self, progress: bool) -> None:
+        self.last_heard = time.monotonic()
+        self.gets_progress = self.gets_progress or progress
+
+    def silence(self) -> float | None:
+        """Seconds since etcd last spoke on this watch, or None when silence means nothing."""
+        if self.ended or not self.gets_progress:
+            return None
+        return time.monotonic() - self.last_heard
+
+    def end(self) -> bool:
+        """Mark the watch ended; True for the first caller only."""
+        with self._lock:
+            first, self.ended = not self.ended, True
+            return first
+
+
 class Etcd:
-    """Thread-safe: pyetcd's client is, and this wrapper keeps no state of its own besides it."""
+    """Thread-safe: pyetcd's client is, and the only state of this wrapper's own is the set of
+    live watches its watchdog looks at (under a lock)."""
 
     def __init__(self, endpoints: list[str], timeout: float = 5.0) -> None:
         self.endpoints = list(endpoints)
@@ -99,6 +144,9 @@ class Etcd:
                                        time_retry=RETRY_FAILED_MEMBER_AFTER)
                        for host, port in parse_endpoints(endpoints)],
             timeout=timeout, failover=True)
+        self._watches: dict[int, _WatchState] = {}
+        self._watches_lock = threading.Lock()
+        self._watchdog: threading.Thread | None = None
 
     def close(self) -> None:
         self._client.close()
@@ -208,16 +256,15 @@ class Etcd:
         creation, so one prefix's callback receives another prefix's events (measured on the
         Vagrant VMs: the leases cache fed with namespace events, every node declared lost). A
         late answer on a stream of its own finds nothing pending and is cancelled."""
-        done = threading.Event()
+        state = _WatchState(prefix)
         end = pyetcd.utils.prefix_range_end(pyetcd.utils.to_bytes(prefix))
 
         def fail(error: StoreError) -> None:
-            if not done.is_set():
-                done.set()
+            if state.end():
                 on_error(error)
 
         def callback(response) -> None:
-            if done.is_set():
+            if state.ended:
                 return
             if isinstance(response, pyetcd.exceptions.RevisionCompactedError):
                 fail(Gone(f"revision {start_revision} is compacted "
@@ -225,6 +272,7 @@ class Etcd:
             elif isinstance(response, Exception) or response is None:
                 fail(Unavailable(f"etcd watch on {prefix} broke ({response})", prefix))
             else:
+                state.heard(progress=not response.events)
                 events = [_event(e) for e in response.events]
                 stray = [e.kv.key for e in events if not e.kv.key.startswith(prefix)]
                 if stray:  # never on a stream of its own; a cache must not take them
@@ -235,12 +283,13 @@ class Etcd:
                 on_events(events, response.header.revision)
 
         try:
-            watcher = self._client.get_watcher()
+            watcher = self._new_watcher()
         except (grpc.RpcError, pyetcd.exceptions.Etcd3Exception) as e:
             raise _translate(e, prefix) from e
         try:
             watch_id = watcher.add_callback(prefix, callback, range_end=end,
-                                            start_revision=start_revision, prev_kv=True)
+                                            start_revision=start_revision, prev_kv=True,
+                                            progress_notify=True)
         except pyetcd.exceptions.RevisionCompactedError as e:
             watcher.close()
             raise Gone(f"revision {start_revision} is compacted "
@@ -250,12 +299,49 @@ class Etcd:
             raise _translate(e, prefix) from e
 
         def cancel() -> None:
-            done.set()
+            state.end()
+            with self._watches_lock:
+                self._watches.pop(id(state), None)
             try:
                 watcher.cancel(watch_id)
             except (grpc.RpcError, pyetcd.exceptions.Etcd3Exception, ValueError):
                 pass  # the stream is gone already
             watcher.close()  # ends the stream
 
+        def silent(seconds: float) -> None:
+            fail(Unavailable(f"etcd watch on {prefix}: no word for {seconds:.0f} s, not even "
+                             "a progress notification (member gone or cut off)", prefix))
+            cancel()
+
+        state.on_silence = silent
+        self._watch_the_watches(state)
         return cancel
+
+    def _new_watcher(self) -> pyetcd.watch.Watcher:
+        """A Watcher (one gRPC stream) on the member in use, requiring that member to have a
+        leader."""
+        client = self._client
+        return pyetcd.watch.Watcher(etcdrpc.WatchStub(client.channel), timeout=client.timeout,
+                                    call_credentials=client.call_credentials,
+                                    metadata=REQUIRE_LEADER + tuple(client.metadata or ()))
+
+    def _watch_the_watches(self, state: _WatchState) -> None:
+        with self._watches_lock:
+            self._watches[id(state)] = state
+            if self._watchdog is None:
+                self._watchdog = threading.Thread(target=self._watchdog_loop,
+                                                  name="etcd-watchdog", daemon=True)
+                self._watchdog.start()
+
+    def _watchdog_loop(self) -> None:
+        while True:
+            time.sleep(WATCH_SILENCE_LIMIT / 10)
+            with self._watches_lock:
+                states = list(self._watches.values())
+            for state in states:
+                quiet = state.silence()
+                if quiet is not None and quiet > WATCH_SILENCE_LIMIT:
+                    log.warning("etcd watch on %s silent for %.0f s: restarting it",
+                                state.prefix, quiet)
+                    state.on_silence(quiet)
 
