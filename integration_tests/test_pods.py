@@ -30,11 +30,16 @@ def pod_status(cluster: Cluster, ns: str, name: str) -> dict:
 
 
 def wait_running(cluster: Cluster, ns: str, name: str, timeout: float = 60) -> dict:
+    last: dict = {}
+
     def ready():
-        st = pod_status(cluster, ns, name)
+        st = last["status"] = pod_status(cluster, ns, name)
         conditions = {c["type"]: c["status"] for c in st.get("conditions", [])}
         return st if st.get("phase") == "Running" and conditions.get("Ready") == "True" else None
-    return wait_until(ready, timeout, f"pod {ns}/{name} to be Running and Ready")
+    try:
+        return wait_until(ready, timeout, f"pod {ns}/{name} to be Running and Ready")
+    except AssertionError as e:  # say where it got stuck
+        raise AssertionError(f"{e}; its last status: {last.get('status')}") from None
 
 
 def pod_containers(cluster: Cluster, host, uid: str):
