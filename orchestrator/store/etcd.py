@@ -147,8 +147,10 @@ class Etcd:
         self._watches: dict[int, _WatchState] = {}
         self._watches_lock = threading.Lock()
         self._watchdog: threading.Thread | None = None
+        self._closed = False
 
     def close(self) -> None:
+        self._closed = True  # ends the watchdog
         self._client.close()
 
     def _call(self, key: str, fn: Callable[[], object]):
@@ -334,7 +336,7 @@ class Etcd:
                 self._watchdog.start()
 
     def _watchdog_loop(self) -> None:
-        while True:
+        while not self._closed:
             time.sleep(WATCH_SILENCE_LIMIT / 10)
             with self._watches_lock:
                 states = list(self._watches.values())
