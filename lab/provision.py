@@ -36,8 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lab.plan import (API_PORT, ETCD_CLIENT_PORT, ETCD_COMMON_FLAGS, ClusterEndpoints, agent_command,
-                      master_command)
+from lab.plan import (API_PORT, ETCD_CLIENT_PORT, ETCD_COMMON_FLAGS, SERVICE_CIDR, ClusterEndpoints,
+                      agent_command, master_command)
 
 PROXY_MODES = ("iptables", "ipvs")
 DOCKER_TLS_PORT = 2376
@@ -193,9 +193,6 @@ def pki_files(spec: ClusterSpec, host: SpecHost) -> list[str]:
         files += ["apiserver.crt", "apiserver.key", "tokens.json",
                   "apiserver-agent-client.crt", "apiserver-agent-client.key"]
     return files
-
-
-SERVICE_CIDR = "10.96.0.0/12"
 
 
 def render_host(spec: ClusterSpec, host: SpecHost, cluster_iface: str = "") -> dict[Path, str]:

@@ -187,21 +187,20 @@ class IpvsProxier:
 
     @property
     def ipvs(self) -> Any:
-        if self._given_ipvs is not None:
-            return self._given_ipvs
-        if getattr(self._sockets, "ipvs", None) is None:
-            from pyroute2 import IPVS
-            self._sockets.ipvs = IPVS()
-        return self._sockets.ipvs
+        return self._socket("ipvs", self._given_ipvs)
 
     @property
     def ipr(self) -> Any:
-        if self._given_ipr is not None:
-            return self._given_ipr
-        if getattr(self._sockets, "ipr", None) is None:
-            from pyroute2 import IPRoute
-            self._sockets.ipr = IPRoute()
-        return self._sockets.ipr
+        return self._socket("ipr", self._given_ipr)
+
+    def _socket(self, name: str, given: Any) -> Any:
+        """The injected socket, or this thread's own (opened on first use)."""
+        if given is not None:
+            return given
+        if getattr(self._sockets, name, None) is None:
+            import pyroute2
+            setattr(self._sockets, name, pyroute2.IPVS() if name == "ipvs" else pyroute2.IPRoute())
+        return getattr(self._sockets, name)
 
     # --- the kernel's state ---
 
