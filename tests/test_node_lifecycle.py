@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
 
 from orchestrator.controllers import nodelifecycle as nl
@@ -75,3 +77,134 @@ def test_unreachable_taints_are_added_once_and_removed_alone() -> None:
     node["spec"]["taints"] = taints
     assert nl.unreachable_taints(node) == taints
     assert nl.without_unreachable_taints(node) == [{"key": "gpu", "effect": "NoSchedule"}]
+
+
+# --- disruption: many nodes lost at once point at the control plane, not the nodes ---
+
+def node(name: str, zone: str | None = None, ready: str = "True", taints=None) -> dict:
+    labels = {nl.ZONE_LABEL: zone} if zone else {}
+    return {"metadata": {"name": name, "labels": labels}, "spec": {"taints": taints or []},
+            "status": {"conditions": [{"type": "Ready", "status": ready}]}}
+
+
+@pytest.mark.parametrize("ready,not_ready,state", [
+    (3, 0, nl.NORMAL), (2, 1, nl.NORMAL), (1, 2, nl.NORMAL),   # 2 lost of 3: still normal
+    (0, 1, nl.FULL_DISRUPTION), (0, 3, nl.FULL_DISRUPTION),
+    (2, 3, nl.PARTIAL_DISRUPTION), (3, 3, nl.NORMAL),           # 50% < 55%
+    (0, 0, nl.NORMAL),
+])
+def test_zone_state_follows_kubernetes(ready, not_ready, state) -> None:
+    assert nl.zone_state(ready, not_ready) == state
+
+
+def test_zone_states_group_nodes_by_zone_label_and_count_lost_or_unready_nodes() -> None:
+    nodes = [node("a1", "a"), node("a2", "a", ready="False"), node("b1", "b"), node("x")]
+    assert nl.zone_states(nodes, unreachable={"b1"}) == {
+        "a": nl.NORMAL, "b": nl.FULL_DISRUPTION, "": nl.NORMAL}
+
+
+def test_evictions_stop_in_master_disruption_and_small_partially_disrupted_zones() -> None:
+    full, normal, partial = nl.FULL_DISRUPTION, nl.NORMAL, nl.PARTIAL_DISRUPTION
+    assert not nl.evictions_allowed({"a": full, "b": full}, "a", 3)
+    assert nl.evictions_allowed({"a": full, "b": normal}, "a", 3)  # zone a itself is down
+    assert not nl.evictions_allowed({"a": partial}, "a", 10)
+    assert nl.evictions_allowed({"a": partial}, "a", nl.LARGE_CLUSTER_THRESHOLD + 1)
+    assert nl.evictions_allowed({"": normal}, "", 3)
+
+
+def test_without_evictions_the_noexecute_taint_comes_off() -> None:
+    tainted = node("n", taints=nl.unreachable_taints(node("n")))
+    kept = nl.unreachable_taints(tainted, no_execute=False)
+    assert {(t["key"], t["effect"]) for t in kept} == {(nl.UNREACHABLE, "NoSchedule")}
+
+
+class FakeCache:
+    def __init__(self, items: list[dict]) -> None:
+        self.items = items
+
+    def list(self, prefix: str | None = None) -> tuple[list[dict], int]:
+        return self.items, 1
+
+
+class FakeObjects:
+    """The controller's view of the API, in memory: caches to read, writes recorded."""
+
+    def __init__(self, nodes: list[dict], pods: list[dict]) -> None:
+        self.nodes, self.pods, self.leases = nodes, pods, []
+        self.deleted: list[str] = []
+        self.store = self
+        for n in nodes:
+            self.renew(n["metadata"]["name"])
+
+    def renew(self, name: str) -> None:
+        self.leases = [l for l in self.leases if l["metadata"]["name"] != name] + [
+            {"metadata": {"name": name, "resourceVersion": secrets.token_hex(4)}}]
+
+    def cache(self, resource: str) -> FakeCache:
+        return FakeCache({"nodes": self.nodes, "pods": self.pods, "leases": self.leases}[resource])
+
+    def update(self, kind, namespace, name, obj, subresource=None) -> None:
+        if kind is nl.NODE:
+            next(n for n in self.nodes if n["metadata"]["name"] == name)["status"] = obj["status"]
+
+    def patch(self, kind, namespace, name, patch) -> None:
+        if kind is nl.NODE:
+            next(n for n in self.nodes if n["metadata"]["name"] == name)["spec"].update(
+                {"taints": patch["spec"]["taints"] or []})
+
+    def delete(self, kind, namespace, name, grace_period_seconds=None) -> None:
+        self.deleted.append(name)
+        self.pods = [p for p in self.pods if p["metadata"]["name"] != name]
+
+    def create(self, *args, **kwargs) -> None:  # events
+        pass
+
+
+def placed(name: str, node_name: str) -> dict:
+    p = pod(name)
+    p["spec"]["nodeName"] = node_name
+    return p
+
+
+def test_losing_every_node_evicts_nothing_and_coming_back_gives_a_fresh_grace_period() -> None:
+    nodes = [node("n1"), node("n2"), node("n3")]
+    objects = FakeObjects(nodes, [placed("p1", "n1"), placed("p2", "n2"), placed("p3", "n3")])
+    now = [0.0]
+    controller = nl.NodeLifecycleController(objects, grace_period=5, eviction_delay=2,
+                                            clock=lambda: now[0])
+    controller.monitor()
+    for t in range(1, 30):  # every lease stops (e.g. the master is cut off): 29 s of silence
+        now[0] = float(t)
+        controller.monitor()
+    assert objects.deleted == [] and controller._master_disruption
+    assert all((nl.UNREACHABLE, "NoExecute") not in {(t["key"], t["effect"])
+                                                     for t in n["spec"]["taints"]} for n in nodes)
+    assert all(nl.ready_condition(n)["status"] == "Unknown" for n in nodes)
+
+    objects.renew("n1")  # n1 is back and ready; n2 and n3 are still silent
+    nodes[0]["status"]["conditions"] = [{"type": "Ready", "status": "True"}]
+    for t in range(30, 30 + 5 + 2):  # within a fresh grace period + the eviction delay
+        now[0] = float(t)
+        controller.monitor()
+        objects.renew("n1")
+    assert not controller._master_disruption and objects.deleted == []
+    for t in range(37, 40):
+        now[0] = float(t)
+        controller.monitor()
+        objects.renew("n1")
+    assert sorted(objects.deleted) == ["p2", "p3"]
+
+
+def test_one_lost_node_of_three_is_evicted_as_usual() -> None:
+    nodes = [node("n1"), node("n2"), node("n3")]
+    objects = FakeObjects(nodes, [placed("p1", "n1"), placed("p2", "n2")])
+    now = [0.0]
+    controller = nl.NodeLifecycleController(objects, grace_period=5, eviction_delay=2,
+                                            clock=lambda: now[0])
+    for t in range(0, 10):
+        now[0] = float(t)
+        controller.monitor()
+        objects.renew("n1"), objects.renew("n3")
+    assert objects.deleted == ["p2"]
+    taints = {(t["key"], t["effect"]) for t in nodes[1]["spec"]["taints"]}
+    assert (nl.UNREACHABLE, "NoExecute") in taints

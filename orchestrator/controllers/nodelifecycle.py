@@ -15,7 +15,21 @@ When the Lease moves again the taints go; the agent writes Ready itself, stops t
 the pods that were deleted meanwhile and releases them, so exactly `replicas` pods remain.
 Pods bound to a Node that no longer exists are deleted at once (nothing would ever stop them).
 
-The decisions (`assess`, `eviction_plan`) are pure; `NodeLifecycleController` does the I/O.
+Disruption (Kubernetes' zone states, nodes grouped by `topology.kubernetes.io/zone`): when
+many nodes of a zone look lost at once the fault is more likely on the control plane's side (its
+network, its store) than on the nodes, and evicting would only make it worse:
+  - a zone where no node is ready is in *full disruption*; when every zone is, the controller
+    enters "master disruption mode": no evictions at all, and the NoExecute taints it had added
+    come off (Ready=Unknown, the NoSchedule taint and not-Ready pods stay). On leaving it, every
+    node gets a fresh grace period before anything is evicted;
+  - a zone with more than 2 nodes not ready and at least 55% of them not ready is in *partial
+    disruption*: zones of up to 50 nodes evict nothing (Kubernetes' reduced eviction rate is 0
+    there); larger zones go on evicting (this controller has no eviction rate limiter).
+A single-node cluster whose node is lost is therefore in master disruption mode: its pods stay
+(there is nowhere else to run them), as in Kubernetes.
+
+The decisions (`observe`, `zone_state`, `evictions_allowed`, `eviction_plan`) are pure;
+`NodeLifecycleController` does the I/O.
 """
 
 from __future__ import annotations
@@ -24,6 +38,7 @@ import copy
 import logging
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 
 from orchestrator.api.registry import by_kind
@@ -37,10 +52,13 @@ log = logging.getLogger(__name__)
 NODE, POD = by_kind("v1", "Node"), by_kind("v1", "Pod")
 LEASE_NAMESPACE = "kube-node-lease"
 UNREACHABLE = "node.kubernetes.io/unreachable"
+ZONE_LABEL = "topology.kubernetes.io/zone"
 MONITOR_PERIOD = 0.5
 DEFAULT_GRACE_PERIOD = 5.0
 DEFAULT_EVICTION_DELAY = 2.0
-
+UNHEALTHY_ZONE_THRESHOLD = 0.55  # Kubernetes' --unhealthy-zone-threshold
+LARGE_CLUSTER_THRESHOLD = 50     # Kubernetes' --large-cluster-size-threshold
+NORMAL, PARTIAL_DISRUPTION, FULL_DISRUPTION = "Normal", "PartialDisruption", "FullDisruption"
 
 
 # --- pure decisions ---
@@ -69,11 +87,56 @@ def ready_condition(node: dict) -> dict | None:
                  if c.get("type") == "Ready"), None)
 
 
-def unreachable_taints(node: dict) -> list[dict]:
-    """The node's taints with the unreachable ones added (kept as they are if present)."""
-    taints = [t for t in (node.get("spec") or {}).get("taints") or []]
+def is_ready(node: dict, unreachable: bool) -> bool:
+    """Whether `node` counts as ready for its zone's state: renewing its lease and Ready=True."""
+    ready = ready_condition(node)
+    return not unreachable and ready is not None and ready.get("status") == "True"
+
+
+def zone_of(node: dict) -> str:
+    return ((node.get("metadata") or {}).get("labels") or {}).get(ZONE_LABEL, "")
+
+
+def zone_state(ready: int, not_ready: int) -> str:
+    """Kubernetes' ComputeZoneState for a zone with these counts of nodes."""
+    if ready == 0 and not_ready > 0:
+        return FULL_DISRUPTION
+    if not_ready > 2 and not_ready / (ready + not_ready) >= UNHEALTHY_ZONE_THRESHOLD:
+        return PARTIAL_DISRUPTION
+    return NORMAL
+
+
+def master_disruption(states: dict[str, str]) -> bool:
+    """Every zone fully disrupted: the control plane, not the nodes, is the likely fault."""
+    return bool(states) and all(s == FULL_DISRUPTION for s in states.values())
+
+
+def zone_states(nodes: list[dict], unreachable: set[str]) -> dict[str, str]:
+    """Each zone's state, from its nodes' readiness (`unreachable`: names of nodes whose lease
+    stopped)."""
+    counts: dict[str, list[int]] = {}
+    for node in nodes:
+        ready = is_ready(node, node["metadata"]["name"] in unreachable)
+        counts.setdefault(zone_of(node), [0, 0])[0 if ready else 1] += 1
+    return {zone: zone_state(ready, not_ready) for zone, (ready, not_ready) in counts.items()}
+
+
+def evictions_allowed(states: dict[str, str], zone: str, zone_size: int) -> bool:
+    """Whether the unreachable nodes of `zone` may have their pods evicted now."""
+    if master_disruption(states):
+        return False
+    if states.get(zone) == PARTIAL_DISRUPTION:
+        return zone_size > LARGE_CLUSTER_THRESHOLD
+    return True
+
+
+def unreachable_taints(node: dict, no_execute: bool = True) -> list[dict]:
+    """The node's taints with the unreachable ones added (kept as they are if present); without
+    `no_execute`, the NoExecute one is left out (and taken off if present)."""
+    taints = [t for t in (node.get("spec") or {}).get("taints") or []
+              if no_execute or (t.get("key"), t.get("effect")) != (UNREACHABLE, "NoExecute")]
     present = {(t.get("key"), t.get("effect")) for t in taints}
-    for effect in ("NoSchedule", "NoExecute"):
+    for effect in ("NoSchedule", "NoExecute") if no_execute else ("NoSchedule",):
         if (UNREACHABLE, effect) not in present:
             taints.append({"key": UNREACHABLE, "effect": effect, "timeAdded": now_rfc3339()})
     return taints
@@ -143,6 +206,8 @@ class NodeLifecycleController:
         self.events = EventRecorder(objects, "node-controller")
         self._seen: dict[str, Observation] = {}
         self._unreachable_since: dict[str, float] = {}
+        self._zone_states: dict[str, str] = {}
+        self._master_disruption = False
 
     def start(self) -> None:
         threading.Thread(target=self._run, name=self.name, daemon=True).start()
@@ -171,12 +236,22 @@ class NodeLifecycleController:
             if pod["spec"].get("nodeName"):
                 by_node.setdefault(pod["spec"]["nodeName"], []).append(pod)
         names = {n["metadata"]["name"] for n in nodes}
+        unreachable = set()
         for node in nodes:
             name = node["metadata"]["name"]
             self._seen[name] = observe(self._seen.get(name), leases.get(name), now)
             if is_unreachable(self._seen[name], now, self.grace_period):
+                unreachable.add(name)
+        states = zone_states(nodes, unreachable)
+        self._note_disruption(states, unreachable, now)
+        zone_sizes = Counter(zone_of(n) for n in nodes)
+        for node in nodes:
+            name = node["metadata"]["name"]
+            if name in unreachable:
                 since = self._unreachable_since.setdefault(name, now)
-                self._handle_unreachable(node, by_node.get(name, []), now - since)
+                zone = zone_of(node)
+                self._handle_unreachable(node, by_node.get(name, []), now - since,
+                                         evictions_allowed(states, zone, zone_sizes[zone]))
             else:
                 if self._unreachable_since.pop(name, None) is not None:
                     self.events.normal(node, "NodeReachable",
@@ -191,7 +266,31 @@ class NodeLifecycleController:
                 for pod in orphans:
                     self._delete_pod(pod, grace=0)
 
-    def _handle_unreachable(self, node: dict, pods: list[dict], unreachable_for: float) -> None:
+    def _note_disruption(self, states: dict[str, str], unreachable: set[str], now: float) -> None:
+        """Logs zone state changes. On leaving master disruption mode, every node still
+        unreachable gets a fresh grace period before its eviction clock starts (Kubernetes
+        resets its probe timestamps there), so a control plane that comes back with a partial
+        view does not evict at once."""
+        for zone, state in states.items():
+            if self._zone_states.get(zone, NORMAL) != state:
+                log.warning("zone %r: %s -> %s", zone or "(no zone label)",
+                            self._zone_states.get(zone, NORMAL), state)
+        disrupted = master_disruption(states)
+        if disrupted and not self._master_disruption:
+            log.warning("no node is ready: entering master disruption mode (no evictions "
+                        "until some node is ready again)")
+        elif self._master_disruption and not disrupted:
+            log.warning("leaving master disruption mode: nodes still unreachable get a fresh "
+                        "grace period of %.1f s", self.grace_period)
+            for name in unreachable:
+                self._unreachable_since[name] = now + self.grace_period
+        self._master_disruption, self._zone_states = disrupted, states
+
+    def _handle_unreachable(self, node: dict, pods: list[dict], unreachable_for: float,
+                            evictions_allowed: bool) -> None:
+        """Ready=Unknown, the unreachable taints, its pods not Ready; and, if
+        `evictions_allowed`, its pods evicted when due. The NoExecute taint is on exactly the
+        nodes whose pods may be evicted."""
         name = node["metadata"]["name"]
         ready = ready_condition(node)
         if ready is None or ready.get("status") != "Unknown":
@@ -208,7 +307,7 @@ class NodeLifecycleController:
                                 "NodeStatusUnknown (lease not renewed)")
             log.warning("node %s unreachable: lease not renewed for %.1f s", name,
                         self.grace_period)
-        taints = unreachable_taints(node)
+        taints = unreachable_taints(node, no_execute=evictions_allowed)
         if taints != ((node.get("spec") or {}).get("taints") or []):
             self._write(lambda: self.objects.patch(NODE, None, name, {"spec": {"taints": taints}}))
         for pod in pods:
@@ -217,6 +316,8 @@ class NodeLifecycleController:
                 self._write(lambda: self.objects.update(
                     POD, pod["metadata"]["namespace"], pod["metadata"]["name"],
                     {**pod, "status": status}, subresource="status"))
+        if not evictions_allowed:
+            return
         evict, _ = eviction_plan(pods, unreachable_for, self.eviction_delay)
         for pod in evict:
             if not self._delete_pod(pod):
