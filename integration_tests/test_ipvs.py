@@ -1,8 +1,8 @@
 """The IPVS backend against a real kernel: in a scratch network namespace, the proxier programs
-the virtual servers, the dummy interface and the iptables rules a state calls for (syncing from
-a thread other than the one that built it, as the agent does), converges on a change, and
-cleans up. Skips, saying why, where the kernel has no IP_VS (as on the machines
-the netns lab runs on; a Vagrant VM has it)."""
+the virtual servers (node ports on every local address), the dummy interface and the iptables
+rules a state calls for (syncing from a thread other than the one that built it, as the agent
+does), converges on a change, and cleans up. Skips, saying why, where the kernel has no IP_VS
+(as on the machines the netns lab runs on; a Vagrant VM has it)."""
 
 from __future__ import annotations
 
@@ -38,7 +38,8 @@ SCRIPT = textwrap.dedent("""
         state = ProxyState.build([s], [e])
         sync(state)
         have = proxier.current(proxier.bound_addresses(proxier._dummy_index(False)))
-        out[step] = have == desired_ipvs(state, ["192.0.2.1"])
+        # node ports on the given address and on every local one (eth9's), not on loopback
+        out[step] = have == desired_ipvs(state, ["192.0.2.1", "198.51.100.7"])
     out["cleaned"] = proxier.cleanup()
     out["after"] = len(proxier.current(set()))
     print(json.dumps(out))
@@ -52,7 +53,10 @@ def test_the_ipvs_backend_programs_a_real_kernel() -> None:
     netns = f"orchipvs{secrets.token_hex(3)}"
     subprocess.run(["ip", "netns", "add", netns], check=True)
     try:
-        subprocess.run(["ip", "-n", netns, "link", "set", "lo", "up"], check=True)
+        for command in (["link", "set", "lo", "up"], ["link", "add", "eth9", "type", "dummy"],
+                        ["addr", "add", "198.51.100.7/24", "dev", "eth9"],
+                        ["link", "set", "eth9", "up"]):
+            subprocess.run(["ip", "-n", netns, *command], check=True)
         done = subprocess.run(["ip", "netns", "exec", netns, sys.executable, "-c", SCRIPT],
                               capture_output=True, text=True, timeout=60)
         assert done.returncode == 0, done.stderr

@@ -149,8 +149,9 @@ class FakeIpr:
         elif cmd == "del":
             del self.links[index]
 
-    def get_addr(self, index, family):
-        return [FakeAddr(IFA_ADDRESS=a) for a in self.addrs[index]]
+    def get_addr(self, family, index=None):
+        return [FakeAddr(IFA_ADDRESS=a, index=i) for i, addrs in self.addrs.items()
+                for a in addrs if index in (None, i)]
 
     def addr(self, cmd, index, address, prefixlen):
         assert prefixlen == 32
@@ -208,3 +209,17 @@ def test_proxier_converges_the_table_and_cleans_up_only_its_own():
 
 def test_an_empty_plan_is_empty():
     assert IpvsPlan().empty()
+
+
+def test_node_ports_listen_on_every_local_address_but_loopback_and_follow_them():
+    ipvs, ipr, iptables = FakeIpvs(), FakeIpr(), FakeIptables()
+    ipr.links.update({90: "lo", 91: "eth1"})
+    ipr.addrs.update({90: {"127.0.0.1"}, 91: {"192.168.121.5"}})
+    proxier = IpvsProxier(iptables, CIDR, [NODE], ipvs=ipvs, ipr=ipr)
+    proxier.sync(WEB, full=True)
+    node_ports = {a for a, port, _ in ipvs.services if port == 30080}
+    assert node_ports == {NODE, "192.168.121.5"}  # not 127.0.0.1, not the cluster IP
+    ipr.addrs[91] = {"192.168.121.9"}  # the interface's address changed
+    proxier.sync(WEB)
+    assert {a for a, port, _ in ipvs.services if port == 30080} == {NODE, "192.168.121.9"}
+    assert proxier.cleanup() and not ipvs.services

@@ -7,8 +7,12 @@ REJECT for services without endpoints). I/O part: `IpvsProxier`, which reads the
 the plan, and keeps the cluster IPs on a dummy interface (IPVS only sees packets addressed to a
 local address). It needs a kernel with IP_VS; `ipvs_unavailable()` says why not.
 
+Node ports listen on every local IPv4 address but loopback's and the dummy interface's (kube-proxy's
+default; the iptables backend matches `--dst-type LOCAL` alike), looked up at every sync.
+
 What is ours in the kernel's table: virtual servers on an address of our dummy interface, and
-those on this node's addresses with a port in the NodePort range. Nothing else is touched.
+those on the node's addresses (given, or seen by this proxier) with a port in the NodePort
+range. Nothing else is touched.
 """
 
 from __future__ import annotations
@@ -183,6 +187,7 @@ class IpvsProxier:
         self.iptables, self.cluster_cidr, self.node_ips = iptables, cluster_cidr, node_ips
         self._given_ipvs, self._given_ipr = ipvs, ipr
         self._sockets = threading.local()
+        self._node_port_addresses: set[str] = set(node_ips)  # every one ever used: ours
         self.jumps_ready = False
 
     @property
@@ -218,6 +223,13 @@ class IpvsProxier:
             return set()
         return {a.get_attr("IFA_ADDRESS") for a in self.ipr.get_addr(index=index, family=2)}
 
+    def local_addresses(self, dummy_index: int | None) -> set[str]:
+        """The node's IPv4 addresses for node ports: the given ones and every local one but
+        loopback's and the dummy interface's."""
+        found = {a.get_attr("IFA_ADDRESS") for a in self.ipr.get_addr(family=2)
+                 if a["index"] != dummy_index}
+        return set(self.node_ips) | {ip for ip in found if ip and not ip.startswith("127.")}
+
     def current(self, ours_addresses: set[str]) -> Table:
         from pyroute2 import IPVSService
         table: Table = {}
@@ -226,7 +238,7 @@ class IpvsProxier:
             address, port = attrs.get("IPVS_SVC_ATTR_ADDR"), attrs.get("IPVS_SVC_ATTR_PORT")
             protocol = PROTOCOL_NAMES.get(attrs.get("IPVS_SVC_ATTR_PROTOCOL"))
             if protocol is None or not (address in ours_addresses or (
-                    address in self.node_ips and port in NODE_PORT_RANGE)):
+                    address in self._node_port_addresses and port in NODE_PORT_RANGE)):
                 continue
             flags = attrs.get("IPVS_SVC_ATTR_FLAGS") or {}
             persistent = (flags.get("flags", 0) if isinstance(flags, dict) else 0) & PERSISTENT
@@ -275,7 +287,9 @@ class IpvsProxier:
         _set_sysctl("net/ipv4/vs/conntrack", "1")  # iptables SNAT of IPVS-NATed packets
         index = self._dummy_index(create=True)
         bound = self.bound_addresses(index)
-        desired = desired_ipvs(state, self.node_ips)
+        node_addresses = self.local_addresses(index)
+        self._node_port_addresses |= node_addresses
+        desired = desired_ipvs(state, sorted(node_addresses))
         plan = plan_ipvs(desired, self.current(bound), {sp.cluster_ip for sp in
                                                         state.services.values()}, bound)
         self.apply(plan, index)
