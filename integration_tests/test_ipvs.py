@@ -1,19 +1,18 @@
-"""The IPVS backend against a real kernel: in a scratch network namespace, the proxier programs
-the virtual servers (node ports on every local address), the dummy interface and the iptables
-rules a state calls for (syncing from a thread other than the one that built it, as the agent
-does), converges on a change, and cleans up. Skips, saying why, where the kernel has no IP_VS
-(as on the machines the netns lab runs on; a Vagrant VM has it)."""
+"""The IPVS backend against a real kernel, a lab host's: in a scratch network namespace there,
+the proxier programs the virtual servers (node ports on every local address), the dummy
+interface and the iptables rules a state calls for (syncing from a thread other than the one
+that built it, as the agent does), converges on a change, and cleans up. Skips, saying why,
+where the kernel has no IP_VS (as on the machines the netns lab runs on; a Vagrant VM has it)."""
 
 from __future__ import annotations
 
 import secrets
-import subprocess
 import sys
 import textwrap
 
 import pytest
 
-from node_agent.proxy.ipvs import ipvs_unavailable
+from integration_tests.hosts import Cluster
 
 SCRIPT = textwrap.dedent("""
     import json, sys, threading
@@ -46,21 +45,31 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
-def test_the_ipvs_backend_programs_a_real_kernel() -> None:
-    why = ipvs_unavailable()
+# Run as root on the host, with the scratch namespace's name and the host's python.
+IN_SCRATCH_NETNS = textwrap.dedent("""
+    set -e
+    ip netns add "$1"
+    trap 'ip netns del "$1"' EXIT
+    for command in "link set lo up" "link add eth9 type dummy" \
+                   "addr add 198.51.100.7/24 dev eth9" "link set eth9 up"; do
+        ip -n "$1" $command
+    done
+    ip netns exec "$1" "$2" -c "$3"
+""")
+UNAVAILABLE = "from node_agent.proxy.ipvs import ipvs_unavailable; print(ipvs_unavailable() or '')"
+
+
+@pytest.mark.smoke
+def test_the_ipvs_backend_programs_a_real_kernel(cluster: Cluster) -> None:
+    """On the lab's first host: its kernel (a VM's has IP_VS; a netns host's is this one's)."""
+    host = cluster.hosts[0]
+    python = host.python or sys.executable
+    why = cluster.run(host, [python, "-c", UNAVAILABLE], timeout=60).stdout.strip()
     if why:
-        pytest.skip(f"IPVS backend: {why}")
+        pytest.skip(f"IPVS backend on {host.name}: {why}")
     netns = f"orchipvs{secrets.token_hex(3)}"
-    subprocess.run(["ip", "netns", "add", netns], check=True)
-    try:
-        for command in (["link", "set", "lo", "up"], ["link", "add", "eth9", "type", "dummy"],
-                        ["addr", "add", "198.51.100.7/24", "dev", "eth9"],
-                        ["link", "set", "eth9", "up"]):
-            subprocess.run(["ip", "-n", netns, *command], check=True)
-        done = subprocess.run(["ip", "netns", "exec", netns, sys.executable, "-c", SCRIPT],
-                              capture_output=True, text=True, timeout=60)
-        assert done.returncode == 0, done.stderr
-        assert done.stdout.strip().endswith(
-            '{"first": true, "changed": true, "cleaned": true, "after": 0}'), done.stdout
-    finally:
-        subprocess.run(["ip", "netns", "del", netns], check=False)
+    done = cluster.run(host, ["sh", "-c", IN_SCRATCH_NETNS, "sh", netns, python, SCRIPT],
+                       check=False, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith(
+        '{"first": true, "changed": true, "cleaned": true, "after": 0}'), done.stdout

@@ -14,13 +14,15 @@ a malformed file with a message naming the field.
       "control": ["/path/to/scripts/lab", "--name", "lab"],    # netns kind: fault injection
       "api": "https://127.0.0.1:PORT", "api_in_lab": "https://192.168.56.11:6443",
       "ca_file": "…/pki/ca.crt", "admin_token_file": "…", "readonly_token_file": "…"
-    }                                       (each host also has "token_file": its node token)
+    }          (each host also has "token_file": its node token, and "python": the interpreter
+                that has the project installed on that host)
 """
 
 from __future__ import annotations
 
 import json
 import shlex
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,6 +45,7 @@ class InventoryHost:
     netns: str | None = None  # netns kind
     ssh: dict[str, Any] | None = None  # vagrant kind
     token_file: str | None = None  # the node's API token
+    python: str | None = None  # on the host, an interpreter with the project installed
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,7 @@ def render_inventory(plan: LabPlan, control: list[str], api_port: int | None = N
                 "docker": h.docker_url,
                 "netns": h.netns,
                 "token_file": str(plan.pki_dir / f"node-{h.name}.token"),
+                "python": sys.executable,  # netns hosts share this machine's files
             }
             for h in plan.hosts
         ],
@@ -146,6 +150,7 @@ def parse_inventory(data: Any) -> Inventory:
             netns=_require(h, "netns", where, str) if kind == "netns" else h.get("netns"),
             ssh=h.get("ssh"),
             token_file=h.get("token_file"),
+            python=h.get("python"),
         ))
     if not hosts:
         raise InventoryError("inventory.hosts is empty")

@@ -43,7 +43,7 @@ import click
 
 from lab.inventory import Inventory, load_inventory, ssh_argv
 from lab.plan import API_PORT, HOST_ADDRESS_OFFSET, LAB_SUBNET, POD_SUPERNET, SERVICE_CIDR
-from lab.provision import DOCKER_TLS_PORT, PROXY_MODES, ClusterSpec, SpecHost
+from lab.provision import DOCKER_TLS_PORT, PROXY_MODES, VENV, ClusterSpec, SpecHost
 from orchestrator.cli import config as orchctl_config
 from orchestrator.pki import init_pki, issue_certificate
 
@@ -65,6 +65,7 @@ MASTER_ARGS = ("--node-monitor-grace-period=20", "--pod-eviction-timeout=5",
 # VM busy starting containers misses heartbeats and the members keep electing new leaders
 # (every write in flight fails). etcd's tuning guide: election timeout >= 10 heartbeats.
 ETCD_ARGS = ("--heartbeat-interval=500", "--election-timeout=5000")
+GUEST_VENV_PYTHON = str(VENV / "bin" / "python")  # the project, as provisioning installs it
 
 
 class VagrantLabError(RuntimeError):
@@ -230,7 +231,8 @@ def render_inventory(spec: ClusterSpec, d: Path, proxy_mode: str, local: bool,
                    "docker": f"tcp://{h.address}:{DOCKER_TLS_PORT}",
                    "ssh": {"host": h.address, "port": 22, "user": "vagrant",
                            "identity_file": keys[h.name]},
-                   "token_file": str(pki / f"node-{h.name}.token")} for h in spec.hosts],
+                   "token_file": str(pki / f"node-{h.name}.token"),
+                   "python": GUEST_VENV_PYTHON} for h in spec.hosts],
         "etcd": {"endpoints": [h.etcd_client_url for h in spec.hosts]},
         "network": {"hosts_cidr": str(LAB_SUBNET), "pod_cidr": str(POD_SUPERNET),
                     "service_cidr": str(SERVICE_CIDR)},
@@ -348,7 +350,7 @@ def power_on(inv: Inventory, host: str, timeout: float = 600) -> None:
     start_units(inv, host)
 
 
-PROVISION = ["/opt/orch/venv/bin/python", "-m", "lab.provision"]
+PROVISION = [GUEST_VENV_PYTHON, "-m", "lab.provision"]
 
 
 def status_rows() -> list[list[str]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
@@ -19,6 +20,7 @@ def test_a_rendered_inventory_reads_back_with_every_host():
     assert inv.host("host2").pod_cidr == "10.244.2.0/24"
     assert inv.host("host2").docker == "unix:///run/orch-lab/lab/host2/docker.sock"
     assert inv.host("host2").netns == "lab-host2"
+    assert inv.host("host2").python == sys.executable  # the hosts share this machine's files
     assert inv.etcd_endpoints == ("http://192.168.56.11:2379", "http://192.168.56.12:2379",
                                   "http://192.168.56.13:2379")
     assert inv.network["service_cidr"] == "10.96.0.0/12"

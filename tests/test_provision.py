@@ -108,6 +108,7 @@ def test_the_workstation_inventory_is_a_valid_vagrant_inventory(tmp_path: Path) 
     assert node2.docker == "tcp://192.168.56.12:2376"
     assert node2.ssh == {"host": "192.168.56.12", "port": 22, "user": "vagrant",
                          "identity_file": "/keys/node2"}
+    assert node2.python == "/opt/orch/venv/bin/python"  # where provisioning installs the project
     assert inv.raw["docker_tls"]["client_cert"] == str(tmp_path / "pki" / "docker-client.crt")
     assert inv.raw["timeout_scale"] > 1
 
