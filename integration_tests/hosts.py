@@ -123,6 +123,15 @@ class Cluster:
         finally:
             client.close()
 
+    def docker_answers_on_host(self, host: InventoryHost) -> bool:
+        """Whether the host's dockerd answers when asked on the host itself: the same as
+        `docker_answers` where its socket is a local file (netns), over ssh where it is a TCP
+        port on the host's network (a VM cut off that network still runs its daemons)."""
+        if not host.ssh:
+            return self.docker_answers(host)
+        return self.run(host, ["docker", "version", "--format", "{{.Server.Version}}"],
+                        check=False).returncode == 0
+
     # --- the API ---
 
     def api(self, who: str = "admin") -> requests.Session:
