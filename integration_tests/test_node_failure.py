@@ -3,11 +3,13 @@ back, exactly `replicas` pods remain."""
 
 from __future__ import annotations
 
+import os
+import signal
 import time
 
 import pytest
 
-from integration_tests.hosts import Cluster, wait_until
+from integration_tests.hosts import Cluster, netns_pids, wait_until
 from integration_tests.test_deployments import Api, deployment
 from node_agent.pods.model import LABEL_POD_NAMESPACE
 
@@ -86,3 +88,44 @@ def test_losing_a_host_replaces_its_pods_elsewhere(cluster: Cluster, ns: str) ->
     finally:
         client.close()
     assert leftovers == []
+
+
+@pytest.mark.fault
+def test_when_every_node_stops_reporting_at_once_nothing_is_evicted(cluster: Cluster,
+                                                                    ns: str) -> None:
+    """Every agent killed together (their containers keep running): to the master every node is
+    lost, which points at the master's side. It marks them Unknown but evicts nothing, and
+    when the agents are back the very same pods run on."""
+    if cluster.inventory.kind != "netns":
+        pytest.skip("kills every agent's process directly (netns lab)")
+    api = Api(cluster, ns)
+    api.create(deployment("steady", len(cluster.hosts)))
+    api.wait_complete("steady")
+    before = {p["metadata"]["uid"] for p in api.live_pods("steady")}
+    agents = [pid for h in cluster.hosts for pid in netns_pids(h.netns, "node-agent")]
+    assert len(agents) == len(cluster.hosts), agents
+
+    def node_ready(node: dict) -> str:
+        return next(c["status"] for c in node["status"]["conditions"] if c["type"] == "Ready")
+
+    for pid in agents:
+        os.kill(pid, signal.SIGKILL)
+    try:
+        wait_until(lambda: all(node_ready(n) == "Unknown" for n in
+                               api.http.get("/api/v1/nodes").json()["items"]), 60,
+                   "every node to be Unknown")
+        time.sleep(10)  # several times the lab's eviction delay (2 s)
+        pods = api.pods("steady")
+        assert {p["metadata"]["uid"] for p in pods} == before
+        assert not [p["metadata"]["name"] for p in pods if p["metadata"].get("deletionTimestamp")]
+        for node in api.http.get("/api/v1/nodes").json()["items"]:
+            assert ("node.kubernetes.io/unreachable", "NoExecute") not in {
+                (t["key"], t["effect"]) for t in node["spec"].get("taints") or []}
+    finally:
+        for host in cluster.hosts:
+            cluster.power_on(host)  # `lab start` restarts the daemons that died: the agent
+    wait_until(lambda: all(node_ready(n) == "True" for n in
+                           api.http.get("/api/v1/nodes").json()["items"]), 60,
+               "every node to be Ready again")
+    wait_until(lambda: {p["metadata"]["uid"] for p in api.pods("steady") if ready(p)} == before,
+               60, "the same pods to be Ready again")

@@ -208,3 +208,29 @@ def test_one_lost_node_of_three_is_evicted_as_usual() -> None:
     assert objects.deleted == ["p2"]
     taints = {(t["key"], t["effect"]) for t in nodes[1]["spec"]["taints"]}
     assert (nl.UNREACHABLE, "NoExecute") in taints
+
+
+def test_renewed_since_needs_a_renewal_by_a_node_that_is_not_unreachable() -> None:
+    seen = {"a": nl.Observation("1", 10.0), "b": nl.Observation("7", 12.0),
+            "c": nl.Observation("3", 13.0)}
+    assert nl.renewed_since(seen, 11.0, unreachable={"a"})
+    assert not nl.renewed_since(seen, 11.0, unreachable={"a", "b", "c"})
+    assert not nl.renewed_since(seen, 13.5, unreachable={"a"})
+
+
+def test_nodes_lost_together_but_found_unreachable_apart_are_not_evicted() -> None:
+    """The leases stop 1.9 s apart and the eviction delay is 1 s: without waiting for another
+    node's renewal, the first node's pods would go before the last node tips the zone."""
+    nodes = [node("n1"), node("n2"), node("n3")]
+    objects = FakeObjects(nodes, [placed("p1", "n1"), placed("p2", "n2"), placed("p3", "n3")])
+    now = [0.0]
+    controller = nl.NodeLifecycleController(objects, grace_period=5, eviction_delay=1,
+                                            clock=lambda: now[0])
+    stopped = {"n1": 0.0, "n2": 1.0, "n3": 1.9}  # when each agent renewed for the last time
+    for tick in range(0, 200):
+        now[0] = tick / 10
+        for name, last in stopped.items():
+            if now[0] <= last:
+                objects.renew(name)
+        controller.monitor()
+    assert objects.deleted == [] and controller._master_disruption

@@ -26,10 +26,13 @@ network, its store) than on the nodes, and evicting would only make it worse:
     disruption*: zones of up to 50 nodes evict nothing (Kubernetes' reduced eviction rate is 0
     there); larger zones go on evicting (this controller has no eviction rate limiter).
 A single-node cluster whose node is lost is therefore in master disruption mode: its pods stay
-(there is nowhere else to run them), as in Kubernetes.
+(there is nowhere else to run them), as in Kubernetes. And a node's pods are evicted only once
+some other node has renewed its Lease after that node was found unreachable (`renewed_since`):
+nodes lost together are found unreachable up to a renewal interval apart, and the first ones
+must not be evicted before the last ones tip the zone into disruption.
 
-The decisions (`observe`, `zone_state`, `evictions_allowed`, `eviction_plan`) are pure;
-`NodeLifecycleController` does the I/O.
+The decisions (`observe`, `zone_state`, `evictions_allowed`, `renewed_since`, `eviction_plan`)
+are pure; `NodeLifecycleController` does the I/O.
 """
 
 from __future__ import annotations
@@ -128,6 +131,15 @@ def evictions_allowed(states: dict[str, str], zone: str, zone_size: int) -> bool
     if states.get(zone) == PARTIAL_DISRUPTION:
         return zone_size > LARGE_CLUSTER_THRESHOLD
     return True
+
+
+def renewed_since(seen: dict[str, Observation], since: float, unreachable: set[str]) -> bool:
+    """Whether some node that is not unreachable renewed its Lease after `since` (when a node
+    was found unreachable): the evidence that this controller's view is live and that node is
+    lost alone. Without it, losing every node at once would evict the first ones found
+    unreachable before the last ones are (their renewals are up to a renewal interval apart,
+    the eviction delay may be shorter)."""
+    return any(o.changed_at > since for name, o in seen.items() if name not in unreachable)
 
 
 def unreachable_taints(node: dict, no_execute: bool = True) -> list[dict]:
@@ -250,8 +262,9 @@ class NodeLifecycleController:
             if name in unreachable:
                 since = self._unreachable_since.setdefault(name, now)
                 zone = zone_of(node)
-                self._handle_unreachable(node, by_node.get(name, []), now - since,
-                                         evictions_allowed(states, zone, zone_sizes[zone]))
+                allowed = evictions_allowed(states, zone, zone_sizes[zone]) and \
+                    renewed_since(self._seen, since, unreachable)
+                self._handle_unreachable(node, by_node.get(name, []), now - since, allowed)
             else:
                 if self._unreachable_since.pop(name, None) is not None:
                     self.events.normal(node, "NodeReachable",
