@@ -7,8 +7,9 @@ REJECT for services without endpoints). I/O part: `IpvsProxier`, which reads the
 the plan, and keeps the cluster IPs on a dummy interface (IPVS only sees packets addressed to a
 local address). It needs a kernel with IP_VS; `ipvs_unavailable()` says why not.
 
-Node ports listen on every local IPv4 address but loopback's and the dummy interface's (kube-proxy's
-default; the iptables backend matches `--dst-type LOCAL` alike), looked up at every sync.
+Node ports listen on every local IPv4 address but loopback's and the dummy interface's
+(kube-proxy's default; the iptables backend matches `--dst-type LOCAL` alike), looked up at
+every sync.
 
 What is ours in the kernel's table: virtual servers on an address of our dummy interface, and
 those on the node's addresses (given, or seen by this proxier) with a port in the NodePort

@@ -300,9 +300,9 @@ class NodeLifecycleController:
         self._master_disruption, self._zone_states = disrupted, states
 
     def _handle_unreachable(self, node: dict, pods: list[dict], unreachable_for: float,
-                            evictions_allowed: bool) -> None:
-        """Ready=Unknown, the unreachable taints, its pods not Ready; and, if
-        `evictions_allowed`, its pods evicted when due. The NoExecute taint is on exactly the
+                            may_evict: bool) -> None:
+        """Ready=Unknown, the unreachable taints, its pods not Ready; and, if `may_evict`, its
+        pods evicted when due. The NoExecute taint is on exactly the
         nodes whose pods may be evicted."""
         name = node["metadata"]["name"]
         ready = ready_condition(node)
@@ -320,7 +320,7 @@ class NodeLifecycleController:
                                 "NodeStatusUnknown (lease not renewed)")
             log.warning("node %s unreachable: lease not renewed for %.1f s", name,
                         self.grace_period)
-        taints = unreachable_taints(node, no_execute=evictions_allowed)
+        taints = unreachable_taints(node, no_execute=may_evict)
         if taints != ((node.get("spec") or {}).get("taints") or []):
             self._write(lambda: self.objects.patch(NODE, None, name, {"spec": {"taints": taints}}))
         for pod in pods:
@@ -329,7 +329,7 @@ class NodeLifecycleController:
                 self._write(lambda: self.objects.update(
                     POD, pod["metadata"]["namespace"], pod["metadata"]["name"],
                     {**pod, "status": status}, subresource="status"))
-        if not evictions_allowed:
+        if not may_evict:
             return
         evict, _ = eviction_plan(pods, unreachable_for, self.eviction_delay)
         for pod in evict:
