@@ -113,6 +113,8 @@ async def _serve(server, objects, host: str, port: int, context: ssl.SSLContext,
                  elector) -> None:
     from aiohttp import web
 
+    from orchestrator.store import StoreError
+
     shrink_tls_read_buffers()
 
     runner = web.AppRunner(server.app(), access_log=None, handler_cancellation=True)
@@ -131,6 +133,8 @@ async def _serve(server, objects, host: str, port: int, context: ssl.SSLContext,
             pass
         try:
             await loop.run_in_executor(server.pool, objects.finish_terminating_namespaces)
+        except StoreError as e:  # etcd unavailable for a while: the next pass tries again
+            logging.getLogger("orchestrator").warning("namespace cleanup: %s", e)
         except Exception:
             logging.getLogger("orchestrator").exception("namespace cleanup failed")
     # A clean stop hands the leadership over at once instead of after the lease expires. Then

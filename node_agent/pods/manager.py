@@ -86,7 +86,8 @@ class PodManager:
         # (that made a worker start the same container, or a second sandbox, twice).
         self._refreshed_at: dict[str, float] = {}
         self.workers: dict[str, PodWorker] = {}
-        self.last_status: dict[str, dict[str, Any]] = {}
+        # uid -> (the status last written or seen in the API, the pod's resourceVersion then)
+        self.last_status: dict[str, tuple[dict[str, Any], int]] = {}
         self.prober = Prober(on_change=self._wake, exec_in_container=driver.exec_status)
         self.events = agent_recorder(client, node_name)
         self._reported: dict[tuple[str, str, str], float] = {}  # see _repeated_event
@@ -374,21 +375,35 @@ class PodManager:
         uid = pod["metadata"]["uid"]
         start_time = (pod.get("status") or {}).get("startTime") or now_rfc3339()
         status = compute_status(pod, observed, waiting, self.host_ip, start_time, unready)
-        with self._lock:
-            if self.last_status.get(uid) == status:
-                return
         if (pod.get("status") or {}) == status:
             with self._lock:
-                self.last_status[uid] = status
+                self.last_status[uid] = (status, _revision(pod))
             return
+        with self._lock:
+            written = self.last_status.get(uid)
+        if written is not None and written[0] == status and _revision(pod) <= written[1]:
+            return  # our last write is not in this copy of the pod yet
+        # Otherwise the API's status differs from ours and is not older than our last write:
+        # someone else changed it (the node lifecycle controller marks the pods of a node it
+        # thought lost not Ready), and this node's view is put back, as the kubelet's status
+        # manager reconciles against the API's copy.
         try:
-            self.client.update("pods", {"apiVersion": "v1", "kind": "Pod",
-                                        "metadata": {"name": pod["metadata"]["name"],
-                                                     "namespace": pod["metadata"]["namespace"]},
-                                        "status": status}, subresource="status")
+            updated = self.client.update(
+                "pods", {"apiVersion": "v1", "kind": "Pod",
+                         "metadata": {"name": pod["metadata"]["name"],
+                                      "namespace": pod["metadata"]["namespace"]},
+                         "status": status}, subresource="status")
         except ApiError as e:
             if e.code == 404:
                 return
             raise
         with self._lock:
-            self.last_status[uid] = status
+            self.last_status[uid] = (status, _revision(updated))
+
+
+def _revision(obj: dict[str, Any]) -> int:
+    """An object's resourceVersion as a number (an etcd revision), 0 when absent."""
+    try:
+        return int((obj.get("metadata") or {}).get("resourceVersion") or 0)
+    except (TypeError, ValueError):
+        return 0
