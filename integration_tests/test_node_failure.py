@@ -11,6 +11,7 @@ import pytest
 
 from integration_tests.hosts import Cluster, netns_pids, wait_until
 from integration_tests.test_deployments import Api, deployment
+from integration_tests.test_pods import create_pod, pod_status, shell, wait_running
 from node_agent.pods.model import LABEL_POD_NAMESPACE
 
 
@@ -129,3 +130,31 @@ def test_when_every_node_stops_reporting_at_once_nothing_is_evicted(cluster: Clu
                "every node to be Ready again")
     wait_until(lambda: {p["metadata"]["uid"] for p in api.pods("steady") if ready(p)} == before,
                60, "the same pods to be Ready again")
+
+
+@pytest.mark.fault
+def test_pods_of_a_node_briefly_thought_lost_become_ready_again(cluster: Cluster, ns: str) -> None:
+    """The agent frozen past the grace period (SIGSTOP): the master marks the node Unknown and
+    its pod not Ready (the pod tolerates the unreachable taint, so it is not evicted). Thawed,
+    the agent renews its lease and puts the pod's Ready back, though nothing changed on the
+    node."""
+    if cluster.inventory.kind != "netns":
+        pytest.skip("freezes the agent's process directly (netns lab)")
+    host = cluster.hosts[-1]
+    create_pod(cluster, ns, "patient", host.name, [shell("c", "sleep 3600")],
+               terminationGracePeriodSeconds=0,
+               tolerations=[{"key": "node.kubernetes.io/unreachable", "operator": "Exists",
+                             "effect": "NoExecute"}])
+    wait_running(cluster, ns, "patient")
+    [agent] = netns_pids(host.netns, "node-agent")
+
+    def pod_ready() -> str:
+        return next(c["status"] for c in pod_status(cluster, ns, "patient")["conditions"]
+                    if c["type"] == "Ready")
+
+    os.kill(agent, signal.SIGSTOP)
+    try:
+        wait_until(lambda: pod_ready() == "False", 60, "the master to mark the pod not Ready")
+    finally:
+        os.kill(agent, signal.SIGCONT)
+    wait_until(lambda: pod_ready() == "True", 60, "the agent to put the pod's Ready back")
