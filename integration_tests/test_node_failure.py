@@ -21,6 +21,11 @@ def ready(pod: dict) -> bool:
         for c in (pod.get("status") or {}).get("conditions") or [])
 
 
+def node_ready(node: dict) -> str:
+    """The status of a Node's Ready condition: "True", "False" or "Unknown"."""
+    return next(c["status"] for c in node["status"]["conditions"] if c["type"] == "Ready")
+
+
 @pytest.mark.smoke
 @pytest.mark.fault
 def test_losing_a_host_replaces_its_pods_elsewhere(cluster: Cluster, ns: str) -> None:
@@ -64,8 +69,7 @@ def test_losing_a_host_replaces_its_pods_elsewhere(cluster: Cluster, ns: str) ->
     print(f"\n{victim.name} lost: its pods replaced and out of the Endpoints in "
           f"{time.monotonic() - killed:.1f} s")
     node = api.http.get(f"/api/v1/nodes/{victim.name}").json()
-    assert next(c for c in node["status"]["conditions"] if c["type"] == "Ready")["status"] \
-        == "Unknown"
+    assert node_ready(node) == "Unknown"
     assert any(t["key"] == "node.kubernetes.io/unreachable" for t in node["spec"]["taints"])
     events = api.http.get(f"/api/v1/namespaces/{ns}/events").json()["items"]
     # Each of the host's pods was evicted and says so. (If the leading master died with the
@@ -80,8 +84,7 @@ def test_losing_a_host_replaces_its_pods_elsewhere(cluster: Cluster, ns: str) ->
                f"exactly {replicas} pods once {victim.name} is back")
     node = wait_until(lambda: (n := api.http.get(f"/api/v1/nodes/{victim.name}").json())
                       and not (n["spec"].get("taints") or []) and n, 30, "the taints removed")
-    assert next(c for c in node["status"]["conditions"] if c["type"] == "Ready")["status"] \
-        == "True"
+    assert node_ready(node) == "True"
     client = cluster.docker(victim)
     try:
         leftovers = client.api.containers(all=True,
@@ -105,9 +108,6 @@ def test_when_every_node_stops_reporting_at_once_nothing_is_evicted(cluster: Clu
     before = {p["metadata"]["uid"] for p in api.live_pods("steady")}
     agents = [pid for h in cluster.hosts for pid in netns_pids(h.netns, "node-agent")]
     assert len(agents) == len(cluster.hosts), agents
-
-    def node_ready(node: dict) -> str:
-        return next(c["status"] for c in node["status"]["conditions"] if c["type"] == "Ready")
 
     for pid in agents:
         os.kill(pid, signal.SIGKILL)
