@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import grpc
@@ -33,10 +34,13 @@ log = logging.getLogger(__name__)
 # A member that failed is skipped for this long before it is tried again. pyetcd's default is
 # 300 s, far too long for a lab where a killed member is back within seconds.
 RETRY_FAILED_MEMBER_AFTER = 2.0
-# A watch that has had progress notifications (etcd's
-# --experimental-watch-progress-notify-interval, 5 s in the labs) and then hears nothing for this
-# long is treated as broken: its member was powered off (no RST: the stream would hang for TCP's
-# minutes) or is stuck. Watches on an etcd that sends no progress notifications are never timed.
+# Once etcd is known to send progress notifications (etcd's
+# --experimental-watch-progress-notify-interval, 5 s in the labs: some watch of this client got
+# one), a watch that hears nothing for this long is treated as broken: its member was powered
+# off (no RST: the stream would hang for TCP's minutes) or is stuck. etcd notifies only watches
+# that had no events in the interval, so a busy watch never gets one of its own: the evidence is
+# per client, not per watch. Watches on an etcd that sends no progress notifications are never
+# timed.
 WATCH_SILENCE_LIMIT = 30.0
 # gRPC metadata asking etcd to end a watch stream when its member has lost the cluster's leader
 # (etcd's clientv3.WithRequireLeader, what Kubernetes' API server uses): else a member cut off
@@ -94,35 +98,60 @@ def _translate(e: grpc.RpcError | pyetcd.exceptions.Etcd3Exception, key: str) ->
     return Unavailable(f"etcd is unavailable ({type(e).__name__}: {e})", key)
 
 
-def parse_endpoints(urls: list[str]) -> list[tuple[str, int]]:
+@dataclass(frozen=True)
+class EtcdTLS:
+    """etcd over mutual TLS: the CA that signed the members' certificates, and this client's
+    certificate and key (etcd's --client-cert-auth admits only clients its CA signed)."""
+    ca_file: str
+    cert_file: str
+    key_file: str
+
+    def credentials(self) -> grpc.ChannelCredentials:
+        """Raises OSError naming the file that cannot be read."""
+        return grpc.ssl_channel_credentials(
+            root_certificates=Path(self.ca_file).read_bytes(),
+            private_key=Path(self.key_file).read_bytes(),
+            certificate_chain=Path(self.cert_file).read_bytes())
+
+
+def parse_endpoints(urls: list[str], tls: bool = False) -> list[tuple[str, int]]:
+    """(host, port) of each client URL: all https:// when `tls`, all http:// otherwise (a
+    bare HOST:PORT takes the scheme that fits)."""
+    scheme = "https" if tls else "http"
     out = []
     for url in urls:
-        parts = urlsplit(url if "://" in url else f"http://{url}")
-        if parts.scheme != "http" or not parts.hostname or not parts.port:
-            raise ValueError(f"etcd endpoint {url!r}: expected http://HOST:PORT")
+        parts = urlsplit(url if "://" in url else f"{scheme}://{url}")
+        if parts.scheme not in ("http", "https") or not parts.hostname or not parts.port:
+            raise ValueError(f"etcd endpoint {url!r}: expected {scheme}://HOST:PORT")
+        if parts.scheme != scheme:
+            raise ValueError(f"etcd endpoint {url!r}: " + (
+                "https:// needs etcd's CA and a client certificate and key" if not tls else
+                "http:// although etcd TLS files were given (expected https://)"))
         out.append((parts.hostname, parts.port))
     return out
 
 
 class _WatchState:
-    """One watch's liveness: when it last heard from etcd, whether etcd sends it progress
-    notifications (only then is silence a sign of trouble), and whether it has ended."""
+    """One watch's liveness: when it last heard from etcd, and whether it has ended.
+    `sends_progress` is shared by the client's watches: set once any of them gets a progress
+    notification (only then is silence a sign of trouble)."""
 
-    def __init__(self, prefix: str) -> None:
+    def __init__(self, prefix: str, sends_progress: threading.Event) -> None:
         self.prefix = prefix
         self.last_heard = time.monotonic()
-        self.gets_progress = False
+        self.sends_progress = sends_progress
         self.ended = False
         self.on_silence: Callable[[float], None] = lambda _seconds: None
         self._lock = threading.Lock()
 
     def heard(self, progress: bool) -> None:
         self.last_heard = time.monotonic()
-        self.gets_progress = self.gets_progress or progress
+        if progress and not self.sends_progress.is_set():
+            self.sends_progress.set()
 
     def silence(self) -> float | None:
         """Seconds since etcd last spoke on this watch, or None when silence means nothing."""
-        if self.ended or not self.gets_progress:
+        if self.ended or not self.sends_progress.is_set():
             return None
         return time.monotonic() - self.last_heard
 
@@ -137,15 +166,21 @@ class Etcd:
     """Thread-safe: pyetcd's client is, and the only state of this wrapper's own is the set of
     live watches its watchdog looks at (under a lock)."""
 
-    def __init__(self, endpoints: list[str], timeout: float = 5.0) -> None:
+    def __init__(self, endpoints: list[str], timeout: float = 5.0,
+                 tls: EtcdTLS | None = None) -> None:
+        """ValueError for a malformed endpoint or one whose scheme does not match `tls`;
+        OSError when a TLS file cannot be read."""
         self.endpoints = list(endpoints)
+        addresses = parse_endpoints(endpoints, tls is not None)
+        creds = tls.credentials() if tls else None
         self._client = pyetcd.MultiEndpointEtcd3Client(
-            endpoints=[pyetcd.Endpoint(host, port, secure=False,
+            endpoints=[pyetcd.Endpoint(host, port, secure=tls is not None, creds=creds,
                                        time_retry=RETRY_FAILED_MEMBER_AFTER)
-                       for host, port in parse_endpoints(endpoints)],
+                       for host, port in addresses],
             timeout=timeout, failover=True)
         self._watches: dict[int, _WatchState] = {}
         self._watches_lock = threading.Lock()
+        self._sends_progress = threading.Event()  # see WATCH_SILENCE_LIMIT
         self._watchdog: threading.Thread | None = None
         self._closed = False
 
@@ -258,7 +293,7 @@ class Etcd:
         creation, so one prefix's callback receives another prefix's events (measured on the
         Vagrant VMs: the leases cache fed with namespace events, every node declared lost). A
         late answer on a stream of its own finds nothing pending and is cancelled."""
-        state = _WatchState(prefix)
+        state = _WatchState(prefix, self._sends_progress)
         end = pyetcd.utils.prefix_range_end(pyetcd.utils.to_bytes(prefix))
 
         def fail(error: StoreError) -> None:
