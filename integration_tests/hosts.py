@@ -81,9 +81,13 @@ class Cluster:
 
     def etcdctl(self, host: InventoryHost, *args: str, check: bool = True,
                 timeout: float = 15) -> subprocess.CompletedProcess[str]:
-        """etcdctl against that host's own member only (no failover to others)."""
+        """etcdctl against that host's own member only (no failover to others), with the
+        inventory's etcdctl credentials when it has them."""
+        tls = self.inventory.etcd_tls
+        scheme = "https" if tls else "http"
         return self.run(host, ["env", "ETCDCTL_API=3", "etcdctl", "--command-timeout=5s",
-                               f"--endpoints=http://{host.address}:2379", *args],
+                               f"--endpoints={scheme}://{host.address}:2379",
+                               *(f"--{k}={v}" for k, v in tls.items()), *args],
                         check=check, timeout=timeout)
 
     def etcd_healthy(self, host: InventoryHost) -> bool:

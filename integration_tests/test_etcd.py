@@ -13,9 +13,49 @@ from integration_tests.hosts import Cluster, etcd_members, netns_pids, wait_unti
 def test_cluster_has_one_started_member_per_host(cluster: Cluster) -> None:
     members = etcd_members(cluster, cluster.hosts[0])
     peer_urls = sorted(url for m in members for url in m["peerURLs"])
-    assert peer_urls == sorted(f"http://{h.address}:2380" for h in cluster.hosts)
+    scheme = "https" if cluster.inventory.etcd_tls else "http"
+    assert peer_urls == sorted(f"{scheme}://{h.address}:2380" for h in cluster.hosts)
     for host in cluster.hosts:
         assert cluster.etcd_healthy(host), host.name
+
+
+# On a host: GET https://ADDRESS:PORT/PATH trusting etcd's CA, with a client certificate only
+# when one is given; prints the status, or the error's class when the request fails.
+PEER_GET = """
+import ssl, sys, http.client
+address, port, path, ca, cert, key = sys.argv[1:7]
+context = ssl.create_default_context(cafile=ca)
+if cert:
+    context.load_cert_chain(cert, key)
+try:
+    conn = http.client.HTTPSConnection(address, int(port), timeout=10, context=context)
+    conn.request("GET", path)
+    print(conn.getresponse().status)
+except (OSError, http.client.HTTPException) as e:
+    print(type(e).__name__)
+"""
+
+
+def test_members_admit_only_clients_and_peers_with_a_certificate_from_etcds_ca(
+        cluster: Cluster) -> None:
+    tls = cluster.inventory.etcd_tls
+    if not tls:
+        pytest.skip("the inventory's etcd speaks plain http")
+    host = cluster.hosts[0]
+    base = ["env", "ETCDCTL_API=3", "etcdctl", "--command-timeout=5s"]
+    no_client_cert = cluster.run(host, [*base, f"--endpoints=https://{host.address}:2379",
+                                        f"--cacert={tls['cacert']}", "get", "/it"], check=False)
+    assert no_client_cert.returncode != 0
+    plain = cluster.run(host, [*base, f"--endpoints=http://{host.address}:2379", "get", "/it"],
+                        check=False)
+    assert plain.returncode != 0
+    assert cluster.etcdctl(host, "get", "/it").returncode == 0
+
+    def peer_get(cert: str, key: str) -> str:
+        return cluster.run(host, [host.python or "python3", "-c", PEER_GET, host.address, "2380",
+                                  "/members", tls["cacert"], cert, key]).stdout.strip()
+    assert peer_get("", "") != "200"
+    assert peer_get(tls["cert"], tls["key"]) == "200"
 
 
 def test_a_write_on_one_member_is_read_on_every_other(cluster: Cluster) -> None:

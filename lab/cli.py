@@ -24,7 +24,7 @@ from typing import Any
 import click
 
 from lab import lifecycle
-from lab.plan import PlanError
+from lab.plan import ETCD_LOCAL_CLIENT_URL, PlanError, etcdctl_files
 from lab.system import LabError, in_netns_argv
 
 
@@ -115,8 +115,10 @@ def exec_(name: str, host: str, command: tuple[str, ...]) -> None:
     dockerd and etcdctl pointed at its etcd member. `scripts/lab exec host1 -- sh` logs in."""
     plan, _ = lifecycle.existing_plan(name)
     h = plan.host(host)
+    etcdctl = etcdctl_files(plan.pki_dir)
     os.environ.update(DOCKER_HOST=h.docker_url, ETCDCTL_API="3",
-                      ETCDCTL_ENDPOINTS="http://127.0.0.1:2379")
+                      ETCDCTL_ENDPOINTS=ETCD_LOCAL_CLIENT_URL, ETCDCTL_CACERT=etcdctl["cacert"],
+                      ETCDCTL_CERT=etcdctl["cert"], ETCDCTL_KEY=etcdctl["key"])
     argv = in_netns_argv(h.netns_path, [
         "unshare", "--uts", "--", "sh", "-c", 'hostname "$0" && exec "$@"', h.name, *command])
     if shutil.which(command[0]) is None:

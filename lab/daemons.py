@@ -19,7 +19,7 @@ import requests.exceptions
 
 from lab import system
 from lab.plan import (API_PORT, ETCD_CLIENT_PORT, HostPlan, LabPlan, agent_argv, dockerd_shell,
-                      etcd_argv, master_argv, mount_ns_setup_shell)
+                      etcd_argv, etcdctl_files, master_argv, mount_ns_setup_shell)
 from lab.system import LabError
 
 DOCKER_API_VERSION = "1.41"  # dockerd 20.10 (Debian 12); newer engines still serve it
@@ -109,26 +109,35 @@ def start_etcd(plan: LabPlan, host: HostPlan) -> int:
     return pid
 
 
-def etcd_health(host: HostPlan) -> str:
+def etcd_client_context(plan: LabPlan) -> ssl.SSLContext:
+    """TLS towards the lab's etcd members, with etcdctl's client certificate."""
+    files = etcdctl_files(plan.pki_dir)
+    context = ssl.create_default_context(cafile=files["cacert"])
+    context.load_cert_chain(files["cert"], files["key"])
+    return context
+
+
+def etcd_health(plan: LabPlan, host: HostPlan) -> str:
     """"healthy" (the member answers and the cluster has quorum), "no quorum", or "down".
 
     etcd's /health does a quorum read, so a member that answers but has lost its peers reports
     unhealthy; /version tells whether it answers at all.
     """
     try:
+        context = etcd_client_context(plan)
         status, body = system.http_get_in_netns(host.netns, "127.0.0.1", ETCD_CLIENT_PORT,
-                                                "/health", timeout=2)
+                                                "/health", timeout=2, context=context)
         if status == 200 and json.loads(body).get("health") == "true":
             return "healthy"
         status, _ = system.http_get_in_netns(host.netns, "127.0.0.1", ETCD_CLIENT_PORT,
-                                             "/version", timeout=1)
+                                             "/version", timeout=1, context=context)
         return "no quorum" if status == 200 else "down"
     except (OSError, ValueError, http.client.HTTPException):
         return "down"
 
 
-def wait_etcd(host: HostPlan, deadline: float) -> None:
-    while etcd_health(host) != "healthy":
+def wait_etcd(plan: LabPlan, host: HostPlan, deadline: float) -> None:
+    while etcd_health(plan, host) != "healthy":
         if time.monotonic() > deadline:
             raise LabError(f"{host.name}: etcd member {host.etcd_name} is not healthy; "
                            f"last lines of {host.log_file('etcd')}:\n"

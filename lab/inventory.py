@@ -8,7 +8,8 @@ a malformed file with a message naming the field.
       "name": "lab", "kind": "netns",
       "hosts": [{"name": "host1", "address": "192.168.56.11", "pod_cidr": "10.244.1.0/24",
                  "docker": "unix:///run/orch-lab/lab/host1/docker.sock", "netns": "lab-host1"}, …],
-      "etcd": {"endpoints": ["http://192.168.56.11:2379", …]},
+      "etcd": {"endpoints": ["https://192.168.56.11:2379", …],
+               "cacert": "…/etcd-ca.crt", "cert": "…", "key": "…"},   # etcdctl's, on the hosts
       "network": {"hosts_cidr": "192.168.56.0/24", "pod_cidr": "10.244.0.0/16",
                   "service_cidr": "10.96.0.0/12"},
       "control": ["/path/to/scripts/lab", "--name", "lab"],    # netns kind: fault injection
@@ -27,9 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lab.plan import LAB_SUBNET, POD_SUPERNET, SERVICE_CIDR, LabPlan
+from lab.plan import LAB_SUBNET, POD_SUPERNET, SERVICE_CIDR, LabPlan, etcdctl_files
 
 KINDS = ("netns", "vagrant")
+ETCD_TLS_KEYS = ("cacert", "cert", "key")
 
 
 class InventoryError(ValueError):
@@ -54,6 +56,8 @@ class Inventory:
     kind: str
     hosts: tuple[InventoryHost, ...]
     etcd_endpoints: tuple[str, ...]
+    # etcdctl's TLS files as paths on the hosts ("cacert", "cert", "key"); empty: plain http
+    etcd_tls: dict[str, str] = field(default_factory=dict)
     network: dict[str, str] = field(default_factory=dict)
     control: tuple[str, ...] = ()
     api: str | None = None  # reachable from where the inventory is read
@@ -102,7 +106,7 @@ def render_inventory(plan: LabPlan, control: list[str], api_port: int | None = N
             }
             for h in plan.hosts
         ],
-        "etcd": {"endpoints": plan.etcd_endpoints},
+        "etcd": {"endpoints": plan.etcd_endpoints, **etcdctl_files(plan.pki_dir)},
         "network": {
             "hosts_cidr": str(LAB_SUBNET),
             "pod_cidr": str(POD_SUPERNET),
@@ -160,6 +164,8 @@ def parse_inventory(data: Any) -> Inventory:
         kind=kind,
         hosts=tuple(hosts),
         etcd_endpoints=tuple(_require(etcd, "endpoints", "inventory.etcd", list)),
+        etcd_tls={k: _require(etcd, k, "inventory.etcd", str) for k in ETCD_TLS_KEYS}
+        if any(k in etcd for k in ETCD_TLS_KEYS) else {},
         network=dict(data.get("network", {})),
         control=tuple(data.get("control", ())),
         api=data.get("api"),

@@ -30,7 +30,7 @@ from lab.inventory import render_inventory
 from lab.plan import DATA_ROOT, RUN_ROOT, HostPlan, LabPlan, PlanError, api_sans, make_plan
 from lab.system import LabError
 from orchestrator.cli import config as orchctl_config
-from orchestrator.pki import init_pki
+from orchestrator.pki import init_etcd_pki, init_pki
 
 DEFAULT_NAME = "lab"
 DEFAULT_HOSTS = 3
@@ -147,6 +147,7 @@ def _power_on(plan: LabPlan, hosts: tuple[HostPlan, ...], state: LabState,
     network.ensure_switch(plan)
     for host in hosts:
         network.ensure_host(plan, host, attached=host.name not in state.partitioned)
+    make_credentials(plan)
 
     for host in hosts:
         if daemons.etcd_pid(host) is None:
@@ -169,17 +170,22 @@ def _power_on(plan: LabPlan, hosts: tuple[HostPlan, ...], state: LabState,
     reachable = [h for h in hosts if h.name not in state.partitioned]
     if reachable:
         with ThreadPoolExecutor(len(reachable)) as pool:
-            list(pool.map(lambda h: daemons.wait_etcd(h, deadline), reachable))
+            list(pool.map(lambda h: daemons.wait_etcd(plan, h, deadline), reachable))
     _start_master(plan, hosts, state, report, deadline)
     _start_agents(plan, hosts, state, report, deadline)
 
 
+def make_credentials(plan: LabPlan) -> None:
+    """The cluster's CA, tokens and certificates, and etcd's (kept when present)."""
+    members = {h.name: h.address for h in plan.hosts}
+    init_pki(plan.pki_dir, api_sans(plan), list(members), members)
+    init_etcd_pki(plan.pki_dir, members)
+
+
 def _start_master(plan: LabPlan, hosts: tuple[HostPlan, ...], state: LabState, report: Report,
                   deadline: float) -> None:
-    """The credentials, the masters (the first host, or the first --masters hosts), and the API
-    published on loopback (forwarded to the first master that accepts)."""
-    init_pki(plan.pki_dir, api_sans(plan), [h.name for h in plan.hosts],
-             {h.name: h.address for h in plan.hosts})
+    """The masters (the first host, or the first --masters hosts), and the API published on
+    loopback (forwarded to the first master that accepts)."""
     for master in plan.master_hosts:
         if master in hosts and daemons.master_pid(master) is None:
             report(f"{master.name}: starting the master")
@@ -358,7 +364,7 @@ def status(name: str) -> list[HostStatus]:
             power="off" if host.name in state.powered_off else "on",
             network="attached" if network.is_attached(plan, host) else "partitioned",
             dockerd="answers" if daemons.docker_answers(host) else "down",
-            etcd=daemons.etcd_health(host),
+            etcd=daemons.etcd_health(plan, host),
             master=master,
             agent="down" if daemons.agent_pid(host) is None
             else "ready" if host.name in ready else "running",

@@ -9,7 +9,8 @@ Host i (1-based) of lab NAME:
     address             192.168.56.{10+i}/24    on eth0, veth peer h{i} on the switch
     pod subnet          10.244.{i}.0/24         docker0 is the pod bridge (--bip 10.244.i.1/24)
     dockerd socket      /run/orch-lab/NAME/host{i}/docker.sock
-    etcd member         h{i}, client :2379 and peer :2380 on the host address and loopback
+    etcd member         h{i}, client :2379 and peer :2380 on the host address and loopback,
+                        mutual TLS with clients and peers (etcd's own CA, orchestrator.pki)
     cgroup parent       /orch-lab-NAME-host{i}
 """
 
@@ -49,11 +50,11 @@ class ClusterEndpoints:
 
     @property
     def etcd_client_url(self) -> str:
-        return f"http://{self.address}:{ETCD_CLIENT_PORT}"
+        return f"https://{self.address}:{ETCD_CLIENT_PORT}"
 
     @property
     def etcd_peer_url(self) -> str:
-        return f"http://{self.address}:{ETCD_PEER_PORT}"
+        return f"https://{self.address}:{ETCD_PEER_PORT}"
 
     @property
     def api_url(self) -> str:
@@ -307,6 +308,26 @@ ETCD_COMMON_FLAGS = ("--logger=zap", "--log-level=warn",
                      "--experimental-watch-progress-notify-interval=5s")
 
 
+ETCD_LOCAL_CLIENT_URL = f"https://127.0.0.1:{ETCD_CLIENT_PORT}"
+
+
+def etcd_tls_flags(pki_dir: Path, host_name: str) -> list[str]:
+    """Mutual TLS for an etcd member, towards clients and peers alike: it serves with its own
+    certificate (`init_etcd_pki`'s etcd-member-HOST) and admits only certificates etcd's CA
+    signed (kubeadm's flags)."""
+    cert, key = pki_dir / f"etcd-member-{host_name}.crt", pki_dir / f"etcd-member-{host_name}.key"
+    ca = pki_dir / "etcd-ca.crt"
+    return [f"--cert-file={cert}", f"--key-file={key}", f"--trusted-ca-file={ca}",
+            "--client-cert-auth", f"--peer-cert-file={cert}", f"--peer-key-file={key}",
+            f"--peer-trusted-ca-file={ca}", "--peer-client-cert-auth"]
+
+
+def etcdctl_files(pki_dir: Path) -> dict[str, str]:
+    """etcdctl's CA, client certificate and key, as etcdctl's --cacert/--cert/--key."""
+    return {"cacert": str(pki_dir / "etcd-ca.crt"), "cert": str(pki_dir / "etcdctl-client.crt"),
+            "key": str(pki_dir / "etcdctl-client.key")}
+
+
 def etcd_argv(plan: LabPlan, host: HostPlan) -> list[str]:
     """etcd's command line for one lab host's member. The initial-cluster flags only matter on
     a member's first start; afterwards the member rejoins from its data directory."""
@@ -314,14 +335,14 @@ def etcd_argv(plan: LabPlan, host: HostPlan) -> list[str]:
         "etcd",
         f"--name={host.etcd_name}",
         f"--data-dir={host.etcd_data_dir}",
-        f"--listen-client-urls={host.etcd_client_url},http://127.0.0.1:{ETCD_CLIENT_PORT}",
+        f"--listen-client-urls={host.etcd_client_url},{ETCD_LOCAL_CLIENT_URL}",
         f"--advertise-client-urls={host.etcd_client_url}",
         f"--listen-peer-urls={host.etcd_peer_url}",
         f"--initial-advertise-peer-urls={host.etcd_peer_url}",
         f"--initial-cluster={plan.etcd_initial_cluster}",
         f"--initial-cluster-token=orch-lab-{plan.name}",
         "--initial-cluster-state=new",
-        *ETCD_COMMON_FLAGS,
+        *ETCD_COMMON_FLAGS, *etcd_tls_flags(plan.pki_dir, host.name),
     ]
 
 
@@ -341,6 +362,9 @@ def master_command(orchestrator_bin: str, etcd_endpoints: list[str], pki_dir: Pa
     return [
         orchestrator_bin, "serve",
         f"--etcd-servers={','.join(etcd_endpoints)}",
+        f"--etcd-cafile={pki_dir / 'etcd-ca.crt'}",
+        f"--etcd-certfile={pki_dir / 'apiserver-etcd-client.crt'}",
+        f"--etcd-keyfile={pki_dir / 'apiserver-etcd-client.key'}",
         "--bind-address=0.0.0.0", f"--secure-port={API_PORT}",
         f"--tls-cert-file={pki_dir / 'apiserver.crt'}",
         f"--tls-private-key-file={pki_dir / 'apiserver.key'}",

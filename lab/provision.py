@@ -4,13 +4,14 @@
 packages and the project, then runs `python -m lab.provision apply`, which writes what this
 host runs and (re)starts it:
 
-    orch-etcd.service     this host's etcd member (one cluster of every host), plain HTTP on
-                          the cluster network, data in /var/lib/etcd/orch
+    orch-etcd.service     this host's etcd member (one cluster of every host), mutual TLS
+                          with clients and peers (etcd's own CA), data in /var/lib/etcd/orch
     docker.service        Debian's unit, with the pod bridge (--bip = the host's pod CIDR's
                           first address), no masquerading of pod traffic, and a second listener
                           on :2376 that only clients with a certificate from the cluster CA reach
     orch-master.service   on the spec's masters: the API server, scheduler and controllers
     orch-agent.service    the node agent; its proxy mode in /etc/orch/agent.env (PROXY_MODE)
+    /etc/profile.d/orch-etcdctl.sh   etcdctl pointed at this host's member (root's login shells)
 
 The spec (cluster.json, written by `scripts/vagrant-lab prepare` or by hand):
 
@@ -36,8 +37,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lab.plan import (API_PORT, ETCD_CLIENT_PORT, ETCD_COMMON_FLAGS, SERVICE_CIDR, ClusterEndpoints,
-                      agent_command, master_command)
+from lab.plan import (API_PORT, ETCD_CLIENT_PORT, ETCD_COMMON_FLAGS, ETCD_LOCAL_CLIENT_URL,
+                      SERVICE_CIDR, ClusterEndpoints, agent_command, etcd_tls_flags, etcdctl_files,
+                      master_command)
 
 PROXY_MODES = ("iptables", "ipvs")
 DOCKER_TLS_PORT = 2376
@@ -155,13 +157,13 @@ def etcd_argv(spec: ClusterSpec, host: SpecHost) -> list[str]:
     """The initial-cluster flags matter only on the member's first start."""
     return [
         "/usr/bin/etcd", f"--name={host.name}", f"--data-dir={ETCD_DATA}",
-        f"--listen-client-urls={host.etcd_client_url},http://127.0.0.1:{ETCD_CLIENT_PORT}",
+        f"--listen-client-urls={host.etcd_client_url},{ETCD_LOCAL_CLIENT_URL}",
         f"--advertise-client-urls={host.etcd_client_url}",
         f"--listen-peer-urls={host.etcd_peer_url}",
         f"--initial-advertise-peer-urls={host.etcd_peer_url}",
         "--initial-cluster=" + ",".join(f"{h.name}={h.etcd_peer_url}" for h in spec.hosts),
         f"--initial-cluster-token=orch-{spec.name}", "--initial-cluster-state=new",
-        *ETCD_COMMON_FLAGS, *spec.etcd_args,
+        *ETCD_COMMON_FLAGS, *etcd_tls_flags(PKI, host.name), *spec.etcd_args,
     ]
 
 
@@ -188,10 +190,12 @@ def pki_files(spec: ClusterSpec, host: SpecHost) -> list[str]:
     """The credentials this host needs, and nothing more (no CA key, no admin token)."""
     files = ["ca.crt", f"node-{host.name}.token", f"node-{host.name}-serving.crt",
              f"node-{host.name}-serving.key", f"docker-{host.name}.crt",
-             f"docker-{host.name}.key"]
+             f"docker-{host.name}.key", "etcd-ca.crt", f"etcd-member-{host.name}.crt",
+             f"etcd-member-{host.name}.key", "etcdctl-client.crt", "etcdctl-client.key"]
     if host.name in spec.masters:
         files += ["apiserver.crt", "apiserver.key", "tokens.json",
-                  "apiserver-agent-client.crt", "apiserver-agent-client.key"]
+                  "apiserver-agent-client.crt", "apiserver-agent-client.key",
+                  "apiserver-etcd-client.crt", "apiserver-etcd-client.key"]
     return files
 
 
@@ -220,6 +224,9 @@ def render_host(spec: ClusterSpec, host: SpecHost, cluster_iface: str = "") -> d
             environment_file=str(ETC / "agent.env"),
             exec_start_pre=[f"-/sbin/ip route replace {SERVICE_CIDR} dev {cluster_iface}"]
             if cluster_iface else []),
+        Path("/etc/profile.d/orch-etcdctl.sh"): "".join(
+            f"export ETCDCTL_{k.upper()}={v}\n" for k, v in
+            {"api": "3", "endpoints": ETCD_LOCAL_CLIENT_URL, **etcdctl_files(PKI)}.items()),
         ETC / "cluster.json": json.dumps(spec.to_json(), indent=2) + "\n",
         ETC / "host": host.name + "\n",
     }
@@ -263,6 +270,10 @@ def apply(spec: ClusterSpec, host_name: str, pki_source: Path) -> None:
             raise SpecError(f"{source} is missing from the bundle's credentials")
         write_if_changed(PKI / name, source.read_text(), 0o600 if not name.endswith(".crt")
                          else 0o644)
+    # etcd runs as its own user: it reads its member key through its group.
+    member_key = PKI / f"etcd-member-{host.name}.key"
+    shutil.chown(member_key, "root", "etcd")
+    member_key.chmod(0o640)
     changed = {path: write_if_changed(path, content) for path, content in
                render_host(spec, host, interface_of(host.address)).items()}
     stale_master = Path("/etc/systemd/system/orch-master.service")
@@ -392,7 +403,10 @@ def host_status(spec: ClusterSpec, host: SpecHost) -> dict[str, str]:
         return subprocess.run(["systemctl", "is-active", "--quiet", u]).returncode == 0
 
     try:
-        status, body = _get("127.0.0.1", ETCD_CLIENT_PORT, "/health")
+        etcdctl = etcdctl_files(PKI)
+        context = ssl.create_default_context(cafile=etcdctl["cacert"])
+        context.load_cert_chain(etcdctl["cert"], etcdctl["key"])
+        status, body = _get("127.0.0.1", ETCD_CLIENT_PORT, "/health", context)
         etcd = "healthy" if status == 200 and json.loads(body).get("health") == "true" \
             else "no quorum"
     except (OSError, ValueError, http.client.HTTPException):

@@ -13,6 +13,7 @@ import http.client
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -148,11 +149,13 @@ def connect_in_netns(netns: str, address: tuple[str, int], timeout: float) -> so
     raise result.get("error") or TimeoutError(f"connect to {address} in {netns}")  # type: ignore[misc]
 
 
-def http_get_in_netns(netns: str, host: str, port: int, path: str,
-                      timeout: float = 2.0) -> tuple[int, bytes]:
-    """GET http://host:port/path from inside `netns`; returns (status, body)."""
+def http_get_in_netns(netns: str, host: str, port: int, path: str, timeout: float = 2.0,
+                      context: ssl.SSLContext | None = None) -> tuple[int, bytes]:
+    """GET http://host:port/path from inside `netns` (https:// with `context`); returns
+    (status, body)."""
     conn = http.client.HTTPConnection(host, port, timeout=timeout)
-    conn.sock = connect_in_netns(netns, (host, port), timeout)
+    sock = connect_in_netns(netns, (host, port), timeout)
+    conn.sock = context.wrap_socket(sock, server_hostname=host) if context else sock
     try:
         conn.request("GET", path)
         resp = conn.getresponse()

@@ -42,17 +42,18 @@ from typing import Any, Iterator
 import click
 
 from lab.inventory import Inventory, load_inventory, ssh_argv
-from lab.plan import API_PORT, HOST_ADDRESS_OFFSET, LAB_SUBNET, POD_SUPERNET, SERVICE_CIDR
-from lab.provision import DOCKER_TLS_PORT, PROXY_MODES, VENV, ClusterSpec, SpecHost
+from lab.plan import (API_PORT, HOST_ADDRESS_OFFSET, LAB_SUBNET, POD_SUPERNET, SERVICE_CIDR,
+                      etcdctl_files)
+from lab.provision import DOCKER_TLS_PORT, PKI, PROXY_MODES, VENV, ClusterSpec, SpecHost
 from orchestrator.cli import config as orchctl_config
-from orchestrator.pki import init_pki, issue_certificate
+from orchestrator.pki import init_etcd_pki, init_pki, issue_certificate
 
 REPO = Path(__file__).resolve().parents[1]
 NAME = "vagrant"  # the orchctl context and the inventory's name
 N_HOSTS = 3
 # Only these leave the workstation: each VM picks its own from the bundle (lab.provision).
-NOT_IN_BUNDLE = {"ca.key", "admin.token", "readonly.token", "docker-client.crt",
-                 "docker-client.key"}
+NOT_IN_BUNDLE = {"ca.key", "etcd-ca.key", "admin.token", "readonly.token",
+                 "docker-client.crt", "docker-client.key"}
 GUEST_PYTHON = "3.11"  # Debian 12's python3: the wheels are for it, whatever runs here
 GUEST_PLATFORMS = ("manylinux_2_17_x86_64", "manylinux2014_x86_64", "manylinux_2_28_x86_64")
 # The masters' defaults suit the netns lab (a lost host is noticed in 5 s). VMs pause: under
@@ -143,15 +144,16 @@ def prepare(report=click.echo) -> None:
 
 
 def make_credentials(spec: ClusterSpec, pki: Path) -> None:
-    """The cluster's CA, tokens and certificates (kept when present), plus dockerd's: a server
-    certificate per VM and one client certificate for the workstation."""
+    """The cluster's CA, tokens and certificates (kept when present), etcd's, plus dockerd's: a
+    server certificate per VM and one client certificate for the workstation."""
     names = [h.name for h in spec.hosts]
     addresses = [h.address for h in spec.hosts]
-    init_pki(pki, ["127.0.0.1", "localhost", *addresses, *names], names,
-             {h.name: h.address for h in spec.hosts})
+    members = {h.name: h.address for h in spec.hosts}
+    init_pki(pki, ["127.0.0.1", "localhost", *addresses, *names], names, members)
+    init_etcd_pki(pki, members)
     for h in spec.hosts:
         issue_certificate(pki, f"docker-{h.name}", h.name, [h.name, h.address, "127.0.0.1"])
-    issue_certificate(pki, "docker-client", "orch-workstation", [], client=True)
+    issue_certificate(pki, "docker-client", "orch-workstation", [], usage="client")
 
 
 def requirements() -> list[str]:
@@ -233,7 +235,8 @@ def render_inventory(spec: ClusterSpec, d: Path, proxy_mode: str, local: bool,
                            "identity_file": keys[h.name]},
                    "token_file": str(pki / f"node-{h.name}.token"),
                    "python": GUEST_VENV_PYTHON} for h in spec.hosts],
-        "etcd": {"endpoints": [h.etcd_client_url for h in spec.hosts]},
+        "etcd": {"endpoints": [h.etcd_client_url for h in spec.hosts],
+                 **etcdctl_files(PKI)},  # etcdctl's files on the VMs
         "network": {"hosts_cidr": str(LAB_SUBNET), "pod_cidr": str(POD_SUPERNET),
                     "service_cidr": str(SERVICE_CIDR)},
         "control": [str(REPO / "scripts" / "vagrant-lab")],

@@ -26,7 +26,13 @@ def main() -> None:
 
 @main.command()
 @click.option("--etcd-servers", required=True,
-              help="comma-separated etcd client URLs, e.g. http://192.168.56.11:2379,…")
+              help="comma-separated etcd client URLs, e.g. https://192.168.56.11:2379,…")
+@click.option("--etcd-cafile", type=click.Path(exists=True, dir_okay=False),
+              help="CA of etcd's members (with --etcd-certfile/--etcd-keyfile: mutual TLS; "
+                   "the endpoints are then https://)")
+@click.option("--etcd-certfile", type=click.Path(exists=True, dir_okay=False),
+              help="client certificate towards etcd")
+@click.option("--etcd-keyfile", type=click.Path(exists=True, dir_okay=False))
 @click.option("--bind-address", default="0.0.0.0", show_default=True)
 @click.option("--secure-port", default=6443, show_default=True, type=int)
 @click.option("--tls-cert-file", required=True, type=click.Path(exists=True, dir_okay=False))
@@ -58,7 +64,8 @@ def main() -> None:
                    "NodeResourcesBalancedAllocation, SelectorSpread; defaults 1, 1, 2); "
                    "repeatable")
 @click.option("-v", "--verbose", is_flag=True)
-def serve(etcd_servers: str, bind_address: str, secure_port: int, tls_cert_file: str,
+def serve(etcd_servers: str, etcd_cafile: str | None, etcd_certfile: str | None,
+          etcd_keyfile: str | None, bind_address: str, secure_port: int, tls_cert_file: str,
           tls_private_key_file: str, token_auth_file: str, agent_client_cert: str | None,
           agent_client_key: str | None, agent_ca_file: str | None, scheduler: bool,
           controllers: bool, node_monitor_grace_period: float, pod_eviction_timeout: float,
@@ -68,11 +75,20 @@ def serve(etcd_servers: str, bind_address: str, secure_port: int, tls_cert_file:
     from orchestrator.api.auth import TokenAuthenticator
     from orchestrator.api.objects import Objects
     from orchestrator.api.server import ApiServer
-    from orchestrator.store import Etcd, Store, StoreError
+    from orchestrator.store import Etcd, EtcdTLS, Store, StoreError
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    etcd = Etcd([u.strip() for u in etcd_servers.split(",") if u.strip()])
+    etcd_files = (etcd_cafile, etcd_certfile, etcd_keyfile)
+    if any(etcd_files) and not all(etcd_files):
+        raise click.UsageError("--etcd-cafile, --etcd-certfile and --etcd-keyfile go together")
+    try:
+        etcd = Etcd([u.strip() for u in etcd_servers.split(",") if u.strip()],
+                    tls=EtcdTLS(*etcd_files) if all(etcd_files) else None)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--etcd-servers") from e
+    except OSError as e:  # an etcd TLS file that exists but cannot be read
+        raise click.ClickException(f"etcd TLS: {e}") from e
     objects = Objects(Store(etcd))
     # etcd may still be electing a leader or a member may be down: wait for it, as
     # kube-apiserver does, rather than exit (a supervisor would only restart us into the same).
@@ -175,10 +191,24 @@ def parse_score_weights(values: tuple[str, ...]) -> dict[str, float]:
 @click.option("--dir", "directory", required=True, type=click.Path(file_okay=False))
 @click.option("--san", multiple=True, help="extra name or IP for the API certificate")
 @click.option("--node", "nodes", multiple=True, help="a node that gets its own token")
-def init_pki_command(directory: str, san: tuple[str, ...], nodes: tuple[str, ...]) -> None:
-    """Write the CA, the API server certificate and the tokens (existing files are kept)."""
-    from orchestrator.pki import init_pki
+@click.option("--etcd-member", "etcd_members", multiple=True, metavar="NAME=ADDRESS",
+              help="an etcd member that gets its certificate; with any, etcd's CA and the "
+                   "API server's and etcdctl's client certificates are written too")
+def init_pki_command(directory: str, san: tuple[str, ...], nodes: tuple[str, ...],
+                     etcd_members: tuple[str, ...]) -> None:
+    """Write the CA, the API server certificate and the tokens, and etcd's credentials when
+    asked (existing files are kept)."""
+    from orchestrator.pki import init_etcd_pki, init_pki
 
+    members = {}
+    for member in etcd_members:
+        name, _, address = member.partition("=")
+        if not name or not address:
+            raise click.BadParameter(f"{member!r}: expected NAME=ADDRESS",
+                                     param_hint="--etcd-member")
+        members[name] = address
     paths = init_pki(Path(directory), list(san), list(nodes))
+    if members:
+        paths.update(init_etcd_pki(Path(directory), members))
     for name, path in sorted(paths.items()):
         click.echo(f"{name}: {path}")

@@ -12,6 +12,16 @@
 
 The agents accept only clients whose certificate the CA signed with CN APISERVER_CLIENT_CN:
 logs and exec reach a node only through the API server, which authorizes them.
+
+`init_etcd_pki` writes etcd's credentials, under a CA of its own (as kubeadm's etcd/ca): etcd
+admits any client whose certificate its CA signed, so no other certificate of the cluster (an
+agent's, dockerd's, the workstation's) may open it.
+
+    etcd-ca.crt etcd-ca.key          etcd's CA
+    etcd-member-<name>.crt/.key      a member's certificate: serves clients and peers, and is
+                                     its client certificate towards its peers (both usages)
+    apiserver-etcd-client.crt/.key   the API server's client certificate towards etcd
+    etcdctl-client.crt/.key          etcdctl's on the member hosts (operators, the test suite)
 """
 
 from __future__ import annotations
@@ -45,8 +55,14 @@ def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
                              serialization.NoEncryption())
 
 
+# What a leaf certificate may be used for (its extended key usage).
+USAGES = {"server": (ExtendedKeyUsageOID.SERVER_AUTH,),
+          "client": (ExtendedKeyUsageOID.CLIENT_AUTH,),
+          "peer": (ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH)}
+
+
 def _cert(subject: str, key, issuer_name: x509.Name, issuer_key, *, ca: bool,
-          sans: list[str] = (), days: int, client: bool = False) -> x509.Certificate:
+          sans: list[str] = (), days: int, usage: str = "server") -> x509.Certificate:
     now = datetime.datetime.now(datetime.timezone.utc)
     builder = (x509.CertificateBuilder()
                .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
@@ -70,27 +86,40 @@ def _cert(subject: str, key, issuer_name: x509.Name, issuer_key, *, ca: bool,
                 names.append(x509.DNSName(san))
         if names:
             builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
-        usage = ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH
-        builder = builder.add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        builder = builder.add_extension(x509.ExtendedKeyUsage(list(USAGES[usage])),
+                                        critical=False)
     return builder.sign(issuer_key, hashes.SHA256())
 
 
-def load_ca(directory: Path):
-    """The CA certificate and key `init_pki` wrote in `directory`."""
-    ca = x509.load_pem_x509_certificate((directory / "ca.crt").read_bytes())
-    return ca, serialization.load_pem_private_key((directory / "ca.key").read_bytes(), None)
+def load_ca(directory: Path, stem: str = "ca"):
+    """The certificate and key of a CA `init_pki` (stem "ca") or `init_etcd_pki` ("etcd-ca")
+    wrote in `directory`."""
+    ca = x509.load_pem_x509_certificate((directory / f"{stem}.crt").read_bytes())
+    return ca, serialization.load_pem_private_key((directory / f"{stem}.key").read_bytes(), None)
+
+
+def ensure_ca(directory: Path, stem: str, subject: str) -> dict[str, Path]:
+    """STEM.crt and STEM.key, a self-signed CA for 10 years; kept when it exists already."""
+    crt, key_path = directory / f"{stem}.crt", directory / f"{stem}.key"
+    if not crt.exists():
+        key = ec.generate_private_key(ec.SECP256R1())
+        name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)])
+        _write_private(key_path, _key_pem(key))
+        crt.write_bytes(_cert(subject, key, name, key, ca=True, days=3650)
+                        .public_bytes(serialization.Encoding.PEM))
+    return {f"{stem}.crt": crt, f"{stem}.key": key_path}
 
 
 def issue_certificate(directory: Path, stem: str, subject: str, sans: list[str], *,
-                      client: bool = False) -> dict[str, Path]:
-    """STEM.crt and STEM.key in `directory`, signed by its CA, for a server (`sans`) or a
-    client; kept when they exist already."""
+                      usage: str = "server", ca: str = "ca") -> dict[str, Path]:
+    """STEM.crt and STEM.key in `directory`, signed by its CA `ca`, for a server (`sans`), a
+    client or a peer (both; see USAGES); kept when they exist already."""
     crt, key_path = directory / f"{stem}.crt", directory / f"{stem}.key"
     if not crt.exists():
-        ca, ca_key = load_ca(directory)
+        ca_cert, ca_key = load_ca(directory, ca)
         key = ec.generate_private_key(ec.SECP256R1())
-        cert = _cert(subject, key, ca.subject, ca_key, ca=False, sans=sans, days=825,
-                     client=client)
+        cert = _cert(subject, key, ca_cert.subject, ca_key, ca=False, sans=sans, days=825,
+                     usage=usage)
         _write_private(key_path, _key_pem(key))
         crt.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return {f"{stem}.crt": crt, f"{stem}.key": key_path}
@@ -103,18 +132,13 @@ def init_pki(directory: Path, sans: list[str], nodes: list[str],
     directory.mkdir(parents=True, exist_ok=True)
     paths = {name: directory / name for name in (
         "ca.crt", "ca.key", "tokens.json", "admin.token", "readonly.token")}
-    if not paths["ca.crt"].exists():
-        ca_key = ec.generate_private_key(ec.SECP256R1())
-        ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "orchestrator-ca")])
-        ca = _cert("orchestrator-ca", ca_key, ca_name, ca_key, ca=True, days=3650)
-        _write_private(paths["ca.key"], _key_pem(ca_key))
-        paths["ca.crt"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    paths.update(ensure_ca(directory, "ca", "orchestrator-ca"))
 
-    def issue(stem: str, subject: str, cert_sans: list[str], client: bool = False) -> None:
-        paths.update(issue_certificate(directory, stem, subject, cert_sans, client=client))
+    def issue(stem: str, subject: str, cert_sans: list[str], usage: str = "server") -> None:
+        paths.update(issue_certificate(directory, stem, subject, cert_sans, usage=usage))
 
     issue("apiserver", "orchestrator-apiserver", list(dict.fromkeys([*DEFAULT_SANS, *sans])))
-    issue("apiserver-agent-client", APISERVER_CLIENT_CN, [], client=True)
+    issue("apiserver-agent-client", APISERVER_CLIENT_CN, [], usage="client")
     for node, address in node_addresses.items():
         issue(f"node-{node}-serving", f"system:node:{node}",
               [node, *([address] if address else [])])
@@ -132,4 +156,21 @@ def init_pki(directory: Path, sans: list[str], nodes: list[str],
         _write_private(paths[filename], (entry["token"] + "\n").encode())
     _write_private(paths["tokens.json"], json.dumps({"tokens": list(by_user.values())},
                                                     indent=2).encode())
+    return paths
+
+
+def init_etcd_pki(directory: Path, members: dict[str, str]) -> dict[str, Path]:
+    """etcd's CA and certificates (see the module docstring) for `members` (name → address);
+    existing files are kept."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = ensure_ca(directory, "etcd-ca", "orchestrator-etcd-ca")
+    for name, address in members.items():
+        paths.update(issue_certificate(
+            directory, f"etcd-member-{name}", f"etcd-member-{name}",
+            list(dict.fromkeys([name, address, "localhost", "127.0.0.1"])), usage="peer",
+            ca="etcd-ca"))
+    paths.update(issue_certificate(directory, "apiserver-etcd-client", "orchestrator-apiserver",
+                                   [], usage="client", ca="etcd-ca"))
+    paths.update(issue_certificate(directory, "etcdctl-client", "etcdctl", [], usage="client",
+                                   ca="etcd-ca"))
     return paths

@@ -27,9 +27,16 @@ def _free_port() -> int:
 
 
 class EtcdServer:
-    def __init__(self, data_dir: Path) -> None:
+    """`tls_dir`, when given, holds `init_etcd_pki`'s files for a member named "test": the
+    member then serves clients over mutual TLS only (https://, --client-cert-auth)."""
+
+    def __init__(self, data_dir: Path, tls_dir: Path | None = None) -> None:
         self.client_port, self.peer_port = _free_port(), _free_port()
-        self.url = f"http://127.0.0.1:{self.client_port}"
+        scheme = "https" if tls_dir else "http"
+        self.url = f"{scheme}://127.0.0.1:{self.client_port}"
+        tls_flags = [f"--trusted-ca-file={tls_dir / 'etcd-ca.crt'}", "--client-cert-auth",
+                     f"--cert-file={tls_dir / 'etcd-member-test.crt'}",
+                     f"--key-file={tls_dir / 'etcd-member-test.key'}"] if tls_dir else []
         self.log = open(data_dir / "etcd.log", "wb")
         self.proc = subprocess.Popen([
             "etcd", "--name=test", f"--data-dir={data_dir / 'data'}",
@@ -37,7 +44,7 @@ class EtcdServer:
             f"--listen-peer-urls=http://127.0.0.1:{self.peer_port}",
             f"--initial-advertise-peer-urls=http://127.0.0.1:{self.peer_port}",
             f"--initial-cluster=test=http://127.0.0.1:{self.peer_port}",
-            "--logger=zap", "--log-level=error",
+            "--logger=zap", "--log-level=error", *tls_flags,
         ], stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30
         while True:
@@ -55,10 +62,10 @@ class EtcdServer:
         self.log.close()
 
 
-def _start(tmp_path_factory: pytest.TempPathFactory) -> EtcdServer:
+def _start(tmp_path_factory: pytest.TempPathFactory, tls_dir: Path | None = None) -> EtcdServer:
     if shutil.which("etcd") is None:
         pytest.skip("etcd is not installed (scripts/install-deps installs it)")
-    return EtcdServer(tmp_path_factory.mktemp("etcd"))
+    return EtcdServer(tmp_path_factory.mktemp("etcd"), tls_dir)
 
 
 @pytest.fixture(scope="session")

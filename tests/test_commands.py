@@ -34,3 +34,38 @@ def test_the_master_offers_serve_and_init_pki():
     result = CliRunner().invoke(orchestrator_main, ["--help"])
     assert result.exit_code == 0
     assert "serve" in result.output and "init-pki" in result.output
+
+
+def test_init_pki_writes_etcds_credentials_for_the_members_named(tmp_path):
+    result = CliRunner().invoke(orchestrator_main, [
+        "init-pki", "--dir", str(tmp_path), "--node", "n1", "--etcd-member", "n1=10.0.0.1"])
+    assert result.exit_code == 0, result.output
+    for name in ("etcd-ca.crt", "etcd-member-n1.key", "apiserver-etcd-client.crt"):
+        assert f"{name}: {tmp_path / name}" in result.output
+
+
+def test_init_pki_refuses_an_etcd_member_without_an_address(tmp_path):
+    result = CliRunner().invoke(orchestrator_main, [
+        "init-pki", "--dir", str(tmp_path), "--etcd-member", "n1"])
+    assert result.exit_code == 2 and "'n1': expected NAME=ADDRESS" in result.output
+    assert not (tmp_path / "ca.crt").exists()  # nothing half-written
+
+
+def test_serve_wants_all_three_etcd_tls_files_or_none(tmp_path):
+    ca = tmp_path / "etcd-ca.crt"
+    ca.write_text("x")
+    result = CliRunner().invoke(orchestrator_main, [
+        "serve", "--etcd-servers", "https://10.0.0.1:2379", "--etcd-cafile", str(ca),
+        "--tls-cert-file", str(ca), "--tls-private-key-file", str(ca),
+        "--token-auth-file", str(ca)])
+    assert result.exit_code == 2 and "go together" in result.output
+
+
+def test_serve_refuses_an_https_endpoint_without_etcd_tls_files(tmp_path):
+    f = tmp_path / "f"
+    f.write_text("x")
+    result = CliRunner().invoke(orchestrator_main, [
+        "serve", "--etcd-servers", "https://10.0.0.1:2379", "--tls-cert-file", str(f),
+        "--tls-private-key-file", str(f), "--token-auth-file", str(f)])
+    assert result.exit_code == 2
+    assert "needs etcd's CA and a client certificate" in result.output

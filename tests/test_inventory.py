@@ -21,8 +21,11 @@ def test_a_rendered_inventory_reads_back_with_every_host():
     assert inv.host("host2").docker == "unix:///run/orch-lab/lab/host2/docker.sock"
     assert inv.host("host2").netns == "lab-host2"
     assert inv.host("host2").python == sys.executable  # the hosts share this machine's files
-    assert inv.etcd_endpoints == ("http://192.168.56.11:2379", "http://192.168.56.12:2379",
-                                  "http://192.168.56.13:2379")
+    assert inv.etcd_endpoints == ("https://192.168.56.11:2379", "https://192.168.56.12:2379",
+                                  "https://192.168.56.13:2379")
+    assert inv.etcd_tls == {"cacert": str(plan.pki_dir / "etcd-ca.crt"),
+                            "cert": str(plan.pki_dir / "etcdctl-client.crt"),
+                            "key": str(plan.pki_dir / "etcdctl-client.key")}
     assert inv.network["service_cidr"] == "10.96.0.0/12"
     assert inv.control == ("scripts/lab", "--name", "lab")
 
@@ -49,8 +52,9 @@ def _without(path):
     (_without(["hosts", 1, "pod_cidr"]), r"inventory.hosts\[1\].pod_cidr is missing"),
     (_without(["hosts", 0, "netns"]), r"inventory.hosts\[0\].netns is missing"),
     (_without(["etcd", "endpoints"]), "inventory.etcd.endpoints is missing"),
+    (_without(["etcd", "key"]), "inventory.etcd.key is missing"),
 ], ids=["not-object", "no-kind", "unknown-kind", "no-hosts", "hosts-not-list", "host-no-cidr",
-        "netns-host-no-netns", "no-etcd-endpoints"])
+        "netns-host-no-netns", "no-etcd-endpoints", "etcd-cert-without-key"])
 def test_a_malformed_inventory_is_refused_naming_the_field(data, message):
     with pytest.raises(InventoryError, match=message):
         parse_inventory(data)

@@ -7,7 +7,7 @@ import ipaddress
 import pytest
 
 from lab.plan import (PlanError, dockerd_argv, dockerd_shell, etcd_argv, host_routes, make_plan,
-                      mount_ns_setup_shell)
+                      master_argv, mount_ns_setup_shell)
 
 
 @pytest.mark.parametrize("index,address,pod_cidr,netns", [
@@ -102,10 +102,24 @@ def test_etcd_members_list_the_whole_cluster_and_listen_on_host_and_loopback():
     plan = make_plan("lab", 3)
     argv = etcd_argv(plan, plan.hosts[2])
     assert "--name=h3" in argv
-    assert ("--initial-cluster=h1=http://192.168.56.11:2380,h2=http://192.168.56.12:2380,"
-            "h3=http://192.168.56.13:2380") in argv
-    assert "--listen-client-urls=http://192.168.56.13:2379,http://127.0.0.1:2379" in argv
+    assert ("--initial-cluster=h1=https://192.168.56.11:2380,h2=https://192.168.56.12:2380,"
+            "h3=https://192.168.56.13:2380") in argv
+    assert "--listen-client-urls=https://192.168.56.13:2379,https://127.0.0.1:2379" in argv
     assert "--initial-cluster-token=orch-lab-lab" in argv
+
+
+def test_etcd_members_speak_mutual_tls_with_clients_and_peers():
+    plan = make_plan("lab", 3)
+    argv = etcd_argv(plan, plan.hosts[2])
+    pki = plan.pki_dir
+    for flag in (f"--cert-file={pki}/etcd-member-host3.crt", f"--peer-cert-file={pki}/etcd-member-host3.crt",
+                 f"--key-file={pki}/etcd-member-host3.key", f"--trusted-ca-file={pki}/etcd-ca.crt",
+                 f"--peer-trusted-ca-file={pki}/etcd-ca.crt", "--client-cert-auth",
+                 "--peer-client-cert-auth"):
+        assert flag in argv
+    master = master_argv(plan, plan.hosts[0], "orchestrator")
+    assert f"--etcd-certfile={pki}/apiserver-etcd-client.crt" in master
+    assert f"--etcd-cafile={pki}/etcd-ca.crt" in master
 
 
 @pytest.mark.parametrize("key", ["host2", "lab-host2", "192.168.56.12"], ids=str)

@@ -48,8 +48,9 @@ def test_the_master_host_runs_a_master_and_the_others_do_not() -> None:
     node2 = render_host(s, s.host("node2"))
     master = Path("/etc/systemd/system/orch-master.service")
     assert master in node1 and master not in node2
-    assert "--etcd-servers=http://192.168.56.11:2379,http://192.168.56.12:2379," \
-           "http://192.168.56.13:2379" in node1[master]
+    assert "--etcd-servers=https://192.168.56.11:2379,https://192.168.56.12:2379," \
+           "https://192.168.56.13:2379" in node1[master]
+    assert "--etcd-keyfile=/etc/orch/pki/apiserver-etcd-client.key" in node1[master]
     assert "Restart=always" in node1[master]
     assert "--node-monitor-grace-period=20" in node1[master]  # VMs pause: a longer grace
 
@@ -57,12 +58,15 @@ def test_the_master_host_runs_a_master_and_the_others_do_not() -> None:
 def test_every_host_runs_one_member_of_one_etcd_cluster() -> None:
     s = spec()
     units = [render_host(s, h)[Path("/etc/systemd/system/orch-etcd.service")] for h in s.hosts]
-    cluster = ("--initial-cluster=node1=http://192.168.56.11:2380,"
-               "node2=http://192.168.56.12:2380,node3=http://192.168.56.13:2380")
+    cluster = ("--initial-cluster=node1=https://192.168.56.11:2380,"
+               "node2=https://192.168.56.12:2380,node3=https://192.168.56.13:2380")
     assert all(cluster in u and "User=etcd" in u for u in units)
     assert "--name=node2" in units[1]
     assert "--election-timeout=5000" in units[1]  # emulated VMs miss 100 ms heartbeats
-    assert "--listen-client-urls=http://192.168.56.12:2379,http://127.0.0.1:2379" in units[1]
+    assert "--listen-client-urls=https://192.168.56.12:2379,https://127.0.0.1:2379" in units[1]
+    assert "--client-cert-auth --peer-cert-file=/etc/orch/pki/etcd-member-node2.crt" in units[1]
+    etcdctl = render_host(s, s.host("node2"))[Path("/etc/profile.d/orch-etcdctl.sh")]
+    assert "export ETCDCTL_CERT=/etc/orch/pki/etcdctl-client.crt\n" in etcdctl
 
 
 def test_dockerd_gets_the_pod_bridge_no_masquerade_and_a_tls_only_listener() -> None:
@@ -96,6 +100,9 @@ def test_a_host_gets_only_the_credentials_its_roles_need() -> None:
     assert "tokens.json" not in worker and "apiserver.key" not in worker
     assert "node-node1.token" not in worker and "node-node2.token" in worker
     assert {"tokens.json", "apiserver.key", "apiserver-agent-client.key"} <= set(master)
+    assert {"etcd-member-node2.key", "etcd-ca.crt", "etcdctl-client.key"} <= set(worker)
+    assert "etcd-member-node1.key" not in worker and "apiserver-etcd-client.key" not in worker
+    assert "apiserver-etcd-client.key" in master
     assert not (set(master) | set(worker)) & NOT_IN_BUNDLE  # never the CA key or admin token
 
 
@@ -104,6 +111,7 @@ def test_the_workstation_inventory_is_a_valid_vagrant_inventory(tmp_path: Path) 
     keys = {h.name: f"/keys/{h.name}" for h in s.hosts}
     inv = parse_inventory(render_inventory(s, tmp_path, "iptables", True, keys))
     assert inv.kind == "vagrant" and inv.api == "https://192.168.56.11:6443"
+    assert inv.etcd_tls["cacert"] == "/etc/orch/pki/etcd-ca.crt"  # etcdctl runs on the VMs
     node2 = inv.host("node2")
     assert node2.docker == "tcp://192.168.56.12:2376"
     assert node2.ssh == {"host": "192.168.56.12", "port": 22, "user": "vagrant",

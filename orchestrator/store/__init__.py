@@ -2,9 +2,9 @@
 
 from orchestrator.store.errors import (AlreadyExists, Conflict, Gone, NotFound, StoreError,
                                        Unavailable)
-from orchestrator.store.etcd import Etcd
+from orchestrator.store.etcd import Etcd, EtcdTLS
 from orchestrator.store.store import Store
 from orchestrator.store.watchcache import ADDED, DELETED, MODIFIED, WatchEvent
 
-__all__ = ["ADDED", "DELETED", "MODIFIED", "AlreadyExists", "Conflict", "Etcd", "Gone",
+__all__ = ["ADDED", "DELETED", "MODIFIED", "AlreadyExists", "Conflict", "Etcd", "EtcdTLS", "Gone",
            "NotFound", "Store", "StoreError", "Unavailable", "WatchEvent"]

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from orchestrator.store import Etcd
+from orchestrator.store import Etcd, EtcdTLS
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -45,6 +45,10 @@ def main() -> None:
     parser.add_argument("--ca", required=True)
     parser.add_argument("--token", required=True)
     parser.add_argument("--etcd", required=True, help="comma-separated client URLs")
+    parser.add_argument("--etcd-cacert", help="etcd's CA (with --etcd-cert/--etcd-key: mutual TLS, "
+                        "as the API server talks to etcd)")
+    parser.add_argument("--etcd-cert")
+    parser.add_argument("--etcd-key")
     parser.add_argument("-n", type=int, default=400)
     parser.add_argument("-c", "--concurrency", type=int, default=8)
     args = parser.parse_args()
@@ -70,7 +74,8 @@ def main() -> None:
     def api_get(i: int) -> None:
         session().get(f"{base}/c{i}").raise_for_status()
 
-    etcd = Etcd(args.etcd.split(","))
+    tls = EtcdTLS(args.etcd_cacert, args.etcd_cert, args.etcd_key) if args.etcd_cacert else None
+    etcd = Etcd(args.etcd.split(","), tls=tls)
     value = json.dumps({"metadata": {"name": "x"}, "data": {"k": "v" * 100}}).encode()
 
     def etcd_put(i: int) -> None:
@@ -91,7 +96,7 @@ def main() -> None:
     etcd.close()
 
     print(f"{args.n} operations each, concurrency {args.concurrency}, from inside the lab "
-          "(3-member etcd, TLS to the API)")
+          "(3-member etcd; TLS to the API, mutual TLS to etcd)")
     print(f"{'operation':<20} {'p50 ms':>8} {'p99 ms':>8} {'ops/s':>8}")
     for label, p50, p99, rate in rows:
         print(f"{label:<20} {p50:8.2f} {p99:8.2f} {rate:8.0f}")
