@@ -13,11 +13,15 @@ log = logging.getLogger(__name__)
 class ControlPlane:
     def __init__(self, objects, scheduler: bool, controllers: bool,
                  node_monitor_grace_period: float, pod_eviction_timeout: float,
-                 score_weights: dict[str, float] | None = None) -> None:
+                 score_weights: dict[str, float] | None = None,
+                 eviction_rates: tuple[float, float] | None = None) -> None:
+        """`eviction_rates`: (normal, secondary) nodes per second, the node lifecycle
+        controller's defaults when None."""
         self.score_weights = score_weights or {}
         self.objects = objects
         self.scheduler, self.controllers = scheduler, controllers
         self.grace, self.eviction = node_monitor_grace_period, pod_eviction_timeout
+        self.eviction_rates = eviction_rates
         self._running: list = []
         self._lock = threading.Lock()
 
@@ -36,7 +40,8 @@ class ControlPlane:
 
             made += [DeploymentController(self.objects), ReplicaSetController(self.objects),
                      EndpointsController(self.objects), GarbageCollector(self.objects),
-                     NodeLifecycleController(self.objects, self.grace, self.eviction)]
+                     NodeLifecycleController(self.objects, self.grace, self.eviction,
+                                             *(self.eviction_rates or ()))]
         return made
 
     def start(self) -> None:

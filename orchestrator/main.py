@@ -54,6 +54,13 @@ def main() -> None:
                    "(agents renew every 2 s)")
 @click.option("--pod-eviction-timeout", type=float, default=2.0, show_default=True,
               help="seconds a node stays unreachable before its pods are evicted and replaced")
+@click.option("--node-eviction-rate", type=click.FloatRange(min=0), default=0.1,
+              show_default=True,
+              help="lost nodes admitted to eviction per second in each zone (the first at once)")
+@click.option("--secondary-node-eviction-rate", type=click.FloatRange(min=0), default=0.01,
+              show_default=True,
+              help="the same in a partially disrupted zone of more than 50 nodes (smaller "
+                   "ones evict nothing)")
 @click.option("--leader-elect/--no-leader-elect", default=True, show_default=True,
               help="run the scheduler and controllers only while holding the leader Lease "
                    "(kube-system/orchestrator-controlplane), so several masters may run")
@@ -69,7 +76,7 @@ def serve(etcd_servers: str, etcd_cafile: str | None, etcd_certfile: str | None,
           tls_private_key_file: str, token_auth_file: str, agent_client_cert: str | None,
           agent_client_key: str | None, agent_ca_file: str | None, scheduler: bool,
           controllers: bool, node_monitor_grace_period: float, pod_eviction_timeout: float,
-          leader_elect: bool, leader_elect_lease_duration: float,
+          node_eviction_rate: float, secondary_node_eviction_rate: float, leader_elect: bool, leader_elect_lease_duration: float,
           score_weights: tuple[str, ...], verbose: bool) -> None:
     """Serve the Kubernetes-shaped API over TLS, backed by the etcd cluster."""
     from orchestrator.api.auth import TokenAuthenticator
@@ -103,7 +110,8 @@ def serve(etcd_servers: str, etcd_cafile: str | None, etcd_certfile: str | None,
     from orchestrator.leader import LeaderElector
 
     control_plane = ControlPlane(objects, scheduler, controllers, node_monitor_grace_period,
-                                 pod_eviction_timeout, parse_score_weights(score_weights))
+                                 pod_eviction_timeout, parse_score_weights(score_weights),
+                                 (node_eviction_rate, secondary_node_eviction_rate))
     elector = None
     if leader_elect and (scheduler or controllers):
         identity = f"{socket.gethostname()}_{os.getpid()}"

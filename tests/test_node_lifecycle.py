@@ -192,6 +192,11 @@ def test_losing_every_node_evicts_nothing_and_coming_back_gives_a_fresh_grace_pe
         now[0] = float(t)
         controller.monitor()
         objects.renew("n1")
+    assert len(objects.deleted) == 1  # one lost node at once, the next at the eviction rate
+    for t in range(40, 48):
+        now[0] = float(t)
+        controller.monitor()
+        objects.renew("n1")
     assert sorted(objects.deleted) == ["p2", "p3"]
 
 
@@ -234,3 +239,80 @@ def test_nodes_lost_together_but_found_unreachable_apart_are_not_evicted() -> No
                 objects.renew(name)
         controller.monitor()
     assert objects.deleted == [] and controller._master_disruption
+
+
+def test_a_token_bucket_admits_one_at_once_then_one_per_period() -> None:
+    bucket = nl.TokenBucket(0.1, now=0.0)
+    assert bucket.take(0.0)
+    assert not bucket.take(0.0) and not bucket.take(9.9)
+    assert bucket.take(10.0)
+    assert bucket.take(100.0) and not bucket.take(100.0)  # burst 1: idle time does not pile up
+    never = nl.TokenBucket(0.0, now=0.0)
+    assert never.take(0.0) and not never.take(1e9)
+
+
+def test_zone_eviction_rate_is_reduced_in_partial_disruption() -> None:
+    big = nl.LARGE_CLUSTER_THRESHOLD + 1
+    assert nl.zone_eviction_rate(nl.NORMAL, 3, 0.1, 0.01) == 0.1
+    assert nl.zone_eviction_rate(nl.FULL_DISRUPTION, 3, 0.1, 0.01) == 0.1
+    assert nl.zone_eviction_rate(nl.PARTIAL_DISRUPTION, big, 0.1, 0.01) == 0.01
+    assert nl.zone_eviction_rate(nl.PARTIAL_DISRUPTION, 10, 0.1, 0.01) == 0.0
+
+
+def test_nodes_lost_together_in_one_zone_are_evicted_one_per_rate_period() -> None:
+    """Two of five nodes lost (the zone stays Normal): the first node is admitted to eviction
+    at once (its pods go after the eviction delay), the second once the zone's bucket has a
+    token again, 10 s later (its eviction delay has long passed: its pods go then)."""
+    nodes = [node(f"n{i}") for i in range(1, 6)]
+    objects = FakeObjects(nodes, [placed("p1", "n1"), placed("p2", "n2")])
+    now = [0.0]
+    controller = nl.NodeLifecycleController(objects, grace_period=5, eviction_delay=2,
+                                            eviction_rate=0.1, clock=lambda: now[0])
+    evicted_at: dict[str, float] = {}
+    for tick in range(0, 300):
+        now[0] = tick / 10
+        for name in ("n3", "n4", "n5"):
+            objects.renew(name)
+        controller.monitor()
+        for p in objects.deleted:
+            evicted_at.setdefault(p, now[0])
+    assert set(evicted_at) == {"p1", "p2"}
+    first, second = sorted(evicted_at.values())
+    assert 7.0 <= first < 7.5  # grace 5 s + delay 2 s
+    assert 15.0 <= second < 15.5  # admitted 10 s after the first, at 5 s + 10 s
+    tainted = [n["metadata"]["name"] for n in nodes
+               if (nl.UNREACHABLE, "NoExecute") in {(t["key"], t["effect"])
+                                                    for t in n["spec"]["taints"]}]
+    assert sorted(tainted) == ["n1", "n2"]
+
+
+def test_each_zone_has_its_own_eviction_rate_limit() -> None:
+    nodes = [node("a1", "a"), node("a2", "a"), node("a3", "a"),
+             node("b1", "b"), node("b2", "b"), node("b3", "b")]
+    objects = FakeObjects(nodes, [placed("pa", "a1"), placed("pb", "b1")])
+    now = [0.0]
+    controller = nl.NodeLifecycleController(objects, grace_period=5, eviction_delay=2,
+                                            eviction_rate=0.1, clock=lambda: now[0])
+    for tick in range(0, 80):
+        now[0] = tick / 10
+        for name in ("a2", "a3", "b2", "b3"):
+            objects.renew(name)
+        controller.monitor()
+    assert sorted(objects.deleted) == ["pa", "pb"]  # both zones' first lost node, at once
+
+
+def test_a_node_back_before_its_turn_is_never_tainted_for_eviction() -> None:
+    nodes = [node(f"n{i}") for i in range(1, 6)]
+    objects = FakeObjects(nodes, [placed("p1", "n1"), placed("p2", "n2")])
+    now = [0.0]
+    controller = nl.NodeLifecycleController(objects, grace_period=5, eviction_delay=2,
+                                            eviction_rate=0.1, clock=lambda: now[0])
+    for tick in range(0, 120):
+        now[0] = tick / 10
+        for name in ("n3", "n4", "n5") + (("n2",) if now[0] >= 9.0 else ()):
+            objects.renew(name)
+        if now[0] >= 9.0:
+            nodes[1]["status"]["conditions"] = [{"type": "Ready", "status": "True"}]
+        controller.monitor()
+    assert objects.deleted == ["p1"]
+    assert nodes[1]["spec"]["taints"] == []

@@ -24,15 +24,21 @@ network, its store) than on the nodes, and evicting would only make it worse:
     node gets a fresh grace period before anything is evicted;
   - a zone with more than 2 nodes not ready and at least 55% of them not ready is in *partial
     disruption*: zones of up to 50 nodes evict nothing (Kubernetes' reduced eviction rate is 0
-    there); larger zones go on evicting (this controller has no eviction rate limiter).
+    there); larger zones go on at the secondary rate (below).
+Eviction rate: in each zone, lost nodes are admitted to eviction (NoExecute taint, pods evicted
+when due) through a token bucket of burst 1, as Kubernetes' per-zone NoExecute tainter: at
+`eviction_rate` nodes per second (default 0.1: one node every 10 s; the first at once), at
+`secondary_eviction_rate` (0.01) in a partially disrupted zone of more than 50 nodes. A node
+stays admitted while it stays unreachable and evictions stay allowed.
 A single-node cluster whose node is lost is therefore in master disruption mode: its pods stay
 (there is nowhere else to run them), as in Kubernetes. And a node's pods are evicted only once
 some other node has renewed its Lease after that node was found unreachable (`renewed_since`):
 nodes lost together are found unreachable up to a renewal interval apart, and the first ones
 must not be evicted before the last ones tip the zone into disruption.
 
-The decisions (`observe`, `zone_state`, `evictions_allowed`, `renewed_since`, `eviction_plan`)
-are pure; `NodeLifecycleController` does the I/O.
+The decisions (`observe`, `zone_state`, `evictions_allowed`, `zone_eviction_rate`,
+`TokenBucket`, `renewed_since`, `eviction_plan`) are pure; `NodeLifecycleController` does the
+I/O.
 """
 
 from __future__ import annotations
@@ -61,6 +67,8 @@ DEFAULT_GRACE_PERIOD = 5.0
 DEFAULT_EVICTION_DELAY = 2.0
 UNHEALTHY_ZONE_THRESHOLD = 0.55  # Kubernetes' --unhealthy-zone-threshold
 LARGE_CLUSTER_THRESHOLD = 50     # Kubernetes' --large-cluster-size-threshold
+DEFAULT_EVICTION_RATE = 0.1            # Kubernetes' --node-eviction-rate (nodes per second)
+DEFAULT_SECONDARY_EVICTION_RATE = 0.01  # Kubernetes' --secondary-node-eviction-rate
 NORMAL, PARTIAL_DISRUPTION, FULL_DISRUPTION = "Normal", "PartialDisruption", "FullDisruption"
 
 
@@ -131,6 +139,32 @@ def evictions_allowed(states: dict[str, str], zone: str, zone_size: int) -> bool
     if states.get(zone) == PARTIAL_DISRUPTION:
         return zone_size > LARGE_CLUSTER_THRESHOLD
     return True
+
+
+def zone_eviction_rate(state: str, zone_size: int, rate: float, secondary_rate: float) -> float:
+    """Nodes per second a zone in `state` admits to eviction (Kubernetes' HealthyQPSFunc and
+    ReducedQPSFunc): the normal rate, the secondary one in a large partially disrupted zone,
+    none in a small one."""
+    if state == PARTIAL_DISRUPTION:
+        return secondary_rate if zone_size > LARGE_CLUSTER_THRESHOLD else 0.0
+    return rate
+
+
+class TokenBucket:
+    """At most `burst` admissions at once, refilled at `rate` per second (0: none ever);
+    starts full. Time comes from the caller (monotonic seconds)."""
+
+    def __init__(self, rate: float, now: float, burst: int = 1) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens, self.updated = float(burst), now
+
+    def take(self, now: float) -> bool:
+        self.tokens = min(float(self.burst), self.tokens + max(0.0, now - self.updated) * self.rate)
+        self.updated = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
 
 
 def renewed_since(seen: dict[str, Observation], since: float, unreachable: set[str]) -> bool:
@@ -210,10 +244,15 @@ class NodeLifecycleController:
 
     def __init__(self, objects, grace_period: float = DEFAULT_GRACE_PERIOD,
                  eviction_delay: float = DEFAULT_EVICTION_DELAY,
+                 eviction_rate: float = DEFAULT_EVICTION_RATE,
+                 secondary_eviction_rate: float = DEFAULT_SECONDARY_EVICTION_RATE,
                  clock=time.monotonic) -> None:
         self.objects, self.store = objects, objects.store
         self.grace_period, self.eviction_delay = grace_period, eviction_delay
+        self.eviction_rate, self.secondary_eviction_rate = eviction_rate, secondary_eviction_rate
         self.clock = clock
+        self._limiters: dict[str, TokenBucket] = {}  # per zone, at the zone's current rate
+        self._admitted: set[str] = set()  # unreachable nodes admitted to eviction
         self.stopping = threading.Event()
         self.events = EventRecorder(objects, "node-controller")
         self._seen: dict[str, Observation] = {}
@@ -263,9 +302,13 @@ class NodeLifecycleController:
                 since = self._unreachable_since.setdefault(name, now)
                 zone = zone_of(node)
                 allowed = evictions_allowed(states, zone, zone_sizes[zone]) and \
-                    renewed_since(self._seen, since, unreachable)
+                    renewed_since(self._seen, since, unreachable) and \
+                    self._admit(name, zone, states[zone], zone_sizes[zone], now)
+                if not allowed:
+                    self._admitted.discard(name)
                 self._handle_unreachable(node, by_node.get(name, []), now - since, allowed)
             else:
+                self._admitted.discard(name)
                 if self._unreachable_since.pop(name, None) is not None:
                     self.events.normal(node, "NodeReachable",
                                        f"Node {name} is renewing its lease again")
@@ -274,10 +317,29 @@ class NodeLifecycleController:
             if name not in names:
                 self._seen.pop(name)
                 self._unreachable_since.pop(name, None)
+                self._admitted.discard(name)
         for name, orphans in by_node.items():
             if name not in names:
                 for pod in orphans:
                     self._delete_pod(pod, grace=0)
+
+    def _admit(self, name: str, zone: str, state: str, zone_size: int, now: float) -> bool:
+        """Whether node `name` is admitted to eviction: it already was, or its zone's token
+        bucket has a token now. A zone whose rate changed gets a fresh bucket at the new rate
+        (Kubernetes swaps the zone's limiter)."""
+        if name in self._admitted:
+            return True
+        rate = zone_eviction_rate(state, zone_size, self.eviction_rate,
+                                  self.secondary_eviction_rate)
+        limiter = self._limiters.get(zone)
+        if limiter is None or limiter.rate != rate:
+            limiter = self._limiters[zone] = TokenBucket(rate, now)
+        if not limiter.take(now):
+            log.info("node %s: waiting for zone %r's eviction rate limit (%.3g nodes/s)", name,
+                     zone, rate)
+            return False
+        self._admitted.add(name)
+        return True
 
     def _note_disruption(self, states: dict[str, str], unreachable: set[str], now: float) -> None:
         """Logs zone state changes. On leaving master disruption mode, every node still
