@@ -259,23 +259,37 @@ def test_zone_eviction_rate_is_reduced_in_partial_disruption() -> None:
     assert nl.zone_eviction_rate(nl.PARTIAL_DISRUPTION, 10, 0.1, 0.01) == 0.0
 
 
+def run_rate_limited(nodes: list[dict], pods: list[dict], seconds: float, renewing,
+                     on_tick=None) -> FakeObjects:
+    """The controller (grace 5 s, eviction delay 2 s, 0.1 nodes/s) every 0.1 s for `seconds`;
+    `renewing(now)` names the nodes that renew their lease at that tick, `on_tick(now,
+    objects)` runs after the monitor pass."""
+    objects = FakeObjects(nodes, pods)
+    now = [0.0]
+    controller = nl.NodeLifecycleController(objects, grace_period=5, eviction_delay=2,
+                                            eviction_rate=0.1, clock=lambda: now[0])
+    for tick in range(int(seconds * 10)):
+        now[0] = tick / 10
+        for name in renewing(now[0]):
+            objects.renew(name)
+        controller.monitor()
+        if on_tick:
+            on_tick(now[0], objects)
+    return objects
+
+
 def test_nodes_lost_together_in_one_zone_are_evicted_one_per_rate_period() -> None:
     """Two of five nodes lost (the zone stays Normal): the first node is admitted to eviction
     at once (its pods go after the eviction delay), the second once the zone's bucket has a
     token again, 10 s later (its eviction delay has long passed: its pods go then)."""
     nodes = [node(f"n{i}") for i in range(1, 6)]
-    objects = FakeObjects(nodes, [placed("p1", "n1"), placed("p2", "n2")])
-    now = [0.0]
-    controller = nl.NodeLifecycleController(objects, grace_period=5, eviction_delay=2,
-                                            eviction_rate=0.1, clock=lambda: now[0])
     evicted_at: dict[str, float] = {}
-    for tick in range(0, 300):
-        now[0] = tick / 10
-        for name in ("n3", "n4", "n5"):
-            objects.renew(name)
-        controller.monitor()
+
+    def note_evictions(now: float, objects: FakeObjects) -> None:
         for p in objects.deleted:
-            evicted_at.setdefault(p, now[0])
+            evicted_at.setdefault(p, now)
+    run_rate_limited(nodes, [placed("p1", "n1"), placed("p2", "n2")], 30,
+                     lambda _now: ("n3", "n4", "n5"), note_evictions)
     assert set(evicted_at) == {"p1", "p2"}
     first, second = sorted(evicted_at.values())
     assert 7.0 <= first < 7.5  # grace 5 s + delay 2 s
@@ -289,30 +303,19 @@ def test_nodes_lost_together_in_one_zone_are_evicted_one_per_rate_period() -> No
 def test_each_zone_has_its_own_eviction_rate_limit() -> None:
     nodes = [node("a1", "a"), node("a2", "a"), node("a3", "a"),
              node("b1", "b"), node("b2", "b"), node("b3", "b")]
-    objects = FakeObjects(nodes, [placed("pa", "a1"), placed("pb", "b1")])
-    now = [0.0]
-    controller = nl.NodeLifecycleController(objects, grace_period=5, eviction_delay=2,
-                                            eviction_rate=0.1, clock=lambda: now[0])
-    for tick in range(0, 80):
-        now[0] = tick / 10
-        for name in ("a2", "a3", "b2", "b3"):
-            objects.renew(name)
-        controller.monitor()
+    objects = run_rate_limited(nodes, [placed("pa", "a1"), placed("pb", "b1")], 8,
+                               lambda _now: ("a2", "a3", "b2", "b3"))
     assert sorted(objects.deleted) == ["pa", "pb"]  # both zones' first lost node, at once
 
 
 def test_a_node_back_before_its_turn_is_never_tainted_for_eviction() -> None:
     nodes = [node(f"n{i}") for i in range(1, 6)]
-    objects = FakeObjects(nodes, [placed("p1", "n1"), placed("p2", "n2")])
-    now = [0.0]
-    controller = nl.NodeLifecycleController(objects, grace_period=5, eviction_delay=2,
-                                            eviction_rate=0.1, clock=lambda: now[0])
-    for tick in range(0, 120):
-        now[0] = tick / 10
-        for name in ("n3", "n4", "n5") + (("n2",) if now[0] >= 9.0 else ()):
-            objects.renew(name)
-        if now[0] >= 9.0:
+
+    def renewing(now: float) -> tuple[str, ...]:
+        if now >= 9.0:  # n2 is back (and Ready) before the bucket's next token at 15 s
             nodes[1]["status"]["conditions"] = [{"type": "Ready", "status": "True"}]
-        controller.monitor()
+            return ("n2", "n3", "n4", "n5")
+        return ("n3", "n4", "n5")
+    objects = run_rate_limited(nodes, [placed("p1", "n1"), placed("p2", "n2")], 12, renewing)
     assert objects.deleted == ["p1"]
     assert nodes[1]["spec"]["taints"] == []
