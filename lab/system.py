@@ -154,9 +154,10 @@ def http_get_in_netns(netns: str, host: str, port: int, path: str, timeout: floa
     """GET http://host:port/path from inside `netns` (https:// with `context`); returns
     (status, body)."""
     conn = http.client.HTTPConnection(host, port, timeout=timeout)
-    sock = connect_in_netns(netns, (host, port), timeout)
-    conn.sock = context.wrap_socket(sock, server_hostname=host) if context else sock
+    conn.sock = connect_in_netns(netns, (host, port), timeout)
     try:
+        if context:
+            conn.sock = context.wrap_socket(conn.sock, server_hostname=host)
         conn.request("GET", path)
         resp = conn.getresponse()
         return resp.status, resp.read()
