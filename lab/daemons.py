@@ -109,14 +109,6 @@ def start_etcd(plan: LabPlan, host: HostPlan) -> int:
     return pid
 
 
-def etcd_client_context(plan: LabPlan) -> ssl.SSLContext:
-    """TLS towards the lab's etcd members, with etcdctl's client certificate."""
-    files = etcdctl_files(plan.pki_dir)
-    context = ssl.create_default_context(cafile=files["cacert"])
-    context.load_cert_chain(files["cert"], files["key"])
-    return context
-
-
 def etcd_health(plan: LabPlan, host: HostPlan) -> str:
     """"healthy" (the member answers and the cluster has quorum), "no quorum", or "down".
 
@@ -124,7 +116,7 @@ def etcd_health(plan: LabPlan, host: HostPlan) -> str:
     unhealthy; /version tells whether it answers at all.
     """
     try:
-        context = etcd_client_context(plan)
+        context = system.tls_client_context(etcdctl_files(plan.pki_dir))
         status, body = system.http_get_in_netns(host.netns, "127.0.0.1", ETCD_CLIENT_PORT,
                                                 "/health", timeout=2, context=context)
         if status == 200 and json.loads(body).get("health") == "true":

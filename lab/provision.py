@@ -40,6 +40,7 @@ from typing import Any
 from lab.plan import (API_PORT, ETCD_CLIENT_PORT, ETCD_COMMON_FLAGS, ETCD_LOCAL_CLIENT_URL,
                       SERVICE_CIDR, ClusterEndpoints, agent_command, etcd_tls_flags, etcdctl_files,
                       master_command)
+from lab.system import tls_client_context
 
 PROXY_MODES = ("iptables", "ipvs")
 DOCKER_TLS_PORT = 2376
@@ -403,10 +404,8 @@ def host_status(spec: ClusterSpec, host: SpecHost) -> dict[str, str]:
         return subprocess.run(["systemctl", "is-active", "--quiet", u]).returncode == 0
 
     try:
-        etcdctl = etcdctl_files(PKI)
-        context = ssl.create_default_context(cafile=etcdctl["cacert"])
-        context.load_cert_chain(etcdctl["cert"], etcdctl["key"])
-        status, body = _get("127.0.0.1", ETCD_CLIENT_PORT, "/health", context)
+        status, body = _get("127.0.0.1", ETCD_CLIENT_PORT, "/health",
+                            tls_client_context(etcdctl_files(PKI)))
         etcd = "healthy" if status == 200 and json.loads(body).get("health") == "true" \
             else "no quorum"
     except (OSError, ValueError, http.client.HTTPException):

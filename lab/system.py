@@ -149,6 +149,14 @@ def connect_in_netns(netns: str, address: tuple[str, int], timeout: float) -> so
     raise result.get("error") or TimeoutError(f"connect to {address} in {netns}")  # type: ignore[misc]
 
 
+def tls_client_context(files: dict[str, str]) -> ssl.SSLContext:
+    """A client's TLS context from etcdctl-style files ("cacert", "cert", "key": see
+    lab.plan.etcdctl_files). Raises OSError (ssl.SSLError included) when one cannot be read."""
+    context = ssl.create_default_context(cafile=files["cacert"])
+    context.load_cert_chain(files["cert"], files["key"])
+    return context
+
+
 def http_get_in_netns(netns: str, host: str, port: int, path: str, timeout: float = 2.0,
                       context: ssl.SSLContext | None = None) -> tuple[int, bytes]:
     """GET http://host:port/path from inside `netns` (https:// with `context`); returns
