@@ -248,7 +248,7 @@ def test_a_token_bucket_admits_one_at_once_then_one_per_period() -> None:
     assert bucket.take(10.0)
     assert bucket.take(100.0) and not bucket.take(100.0)  # burst 1: idle time does not pile up
     never = nl.TokenBucket(0.0, now=0.0)
-    assert never.take(0.0) and not never.take(1e9)
+    assert not never.take(0.0) and not never.take(1e9)
 
 
 def test_zone_eviction_rate_is_reduced_in_partial_disruption() -> None:
@@ -319,3 +319,17 @@ def test_a_node_back_before_its_turn_is_never_tainted_for_eviction() -> None:
     objects = run_rate_limited(nodes, [placed("p1", "n1"), placed("p2", "n2")], 12, renewing)
     assert objects.deleted == ["p1"]
     assert nodes[1]["spec"]["taints"] == []
+
+
+def test_an_eviction_rate_of_zero_evicts_nothing() -> None:
+    nodes = [node(f"n{i}") for i in range(1, 4)]
+    objects = FakeObjects(nodes, [placed("p1", "n1")])
+    now = [0.0]
+    controller = nl.NodeLifecycleController(objects, grace_period=5, eviction_delay=2,
+                                            eviction_rate=0.0, clock=lambda: now[0])
+    for tick in range(0, 200):
+        now[0] = tick / 10
+        objects.renew("n2"), objects.renew("n3")
+        controller.monitor()
+    assert objects.deleted == []
+    assert nl.ready_condition(nodes[0])["status"] == "Unknown"

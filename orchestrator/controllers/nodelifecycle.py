@@ -151,12 +151,13 @@ def zone_eviction_rate(state: str, zone_size: int, rate: float, secondary_rate: 
 
 
 class TokenBucket:
-    """At most `burst` admissions at once, refilled at `rate` per second (0: none ever);
-    starts full. Time comes from the caller (monotonic seconds)."""
+    """At most `burst` admissions at once, refilled at `rate` per second; starts full, except
+    at rate 0, which admits nothing ever (Kubernetes' never-rate-limiter: a zone, or the
+    flag, at 0 evicts nothing). Time comes from the caller (monotonic seconds)."""
 
     def __init__(self, rate: float, now: float, burst: int = 1) -> None:
         self.rate, self.burst = rate, burst
-        self.tokens, self.updated = float(burst), now
+        self.tokens, self.updated = (float(burst) if rate > 0 else 0.0), now
 
     def take(self, now: float) -> bool:
         self.tokens = min(float(self.burst), self.tokens + max(0.0, now - self.updated) * self.rate)
