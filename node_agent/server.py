@@ -21,6 +21,8 @@ import json
 import socket
 import ssl
 import struct
+import time
+from datetime import datetime
 
 import docker
 import docker.errors
@@ -81,19 +83,28 @@ class AgentServer:
         follow = q.get("follow") in ("1", "true")
         previous = q.get("previous") in ("1", "true")
         tail = int(q["tailLines"]) if q.get("tailLines", "").isdigit() else "all"
+        # The API server has checked these parameters (at most one of the two "since").
+        since: float | None = None  # a UNIX time, as docker's API takes it
+        if q.get("sinceSeconds", "").isdigit():
+            since = time.time() - int(q["sinceSeconds"])
+        elif q.get("sinceTime"):
+            since = datetime.fromisoformat(q["sinceTime"].replace("Z", "+00:00")).timestamp()
+        budget = int(q["limitBytes"]) if q.get("limitBytes", "").isdigit() else None
         loop = asyncio.get_running_loop()
         container_id = await loop.run_in_executor(None, self._find, m["namespace"], m["pod"],
                                                   m["container"], previous)
         response = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
         await response.prepare(request)
         stream = await loop.run_in_executor(None, lambda: self.docker.api.logs(
-            container_id, stream=True, follow=follow, tail=tail,
+            container_id, stream=True, follow=follow, tail=tail, since=since,
             timestamps=q.get("timestamps") in ("1", "true")))
         try:
-            while True:
+            while budget is None or budget > 0:
                 chunk = await loop.run_in_executor(None, next, stream, None)
                 if chunk is None:
                     break
+                if budget is not None:  # limitBytes: stop at that many bytes, mid-line if need be
+                    chunk, budget = chunk[:budget], budget - len(chunk[:budget])
                 await response.write(chunk)
         finally:
             stream.close()

@@ -359,3 +359,44 @@ def test_global_flags_are_taken_anywhere_before_a_double_dash():
         "--server=https://x", "--config=/c", "get", "po"]
     assert hoist_global_flags(["exec", "p", "--", "cmd", "--token", "t"]) == [
         "exec", "p", "--", "cmd", "--token", "t"]
+
+
+@pytest.mark.parametrize("word,kind", [
+    ("deploy", "Deployment"), ("deployment.apps", "Deployment"),
+    ("deployments.v1.apps", "Deployment"), ("pods", "Pod"), ("pods.v1", "Pod"),
+    ("rs.apps", "ReplicaSet"), ("leases.coordination.k8s.io", "Lease")])
+def test_resource_types_in_kubectls_qualified_forms(word, kind):
+    from orchestrator.cli.resources import resource_type
+    assert resource_type(word).kind == kind
+
+
+@pytest.mark.parametrize("word", ["deployment.batch", "pods.apps", "deploy.v2.apps"])
+def test_a_qualified_resource_type_of_the_wrong_group_is_refused(word):
+    from orchestrator.cli.resources import UsageError, resource_type
+    with pytest.raises(UsageError):
+        resource_type(word)
+
+
+def test_get_dash_o_name_output_is_accepted_by_scale(tmp_path):
+    from orchestrator.cli.resources import one
+    rt, name = one(("deployment.apps/web",))
+    assert (rt.kind, name) == ("Deployment", "web")
+
+
+@pytest.mark.parametrize("chunks,lines", [
+    ([b'{"a":1}\n{"b":2}\n'], [b'{"a":1}', b'{"b":2}']),
+    ([b'{"a"', b':1}\n{', b'"b":2}\n'], [b'{"a":1}', b'{"b":2}']),
+    ([b"x\n\n", b"y"], [b"x", b"", b"y"]),
+    ([], []),
+], ids=["whole", "split", "empty-line-and-tail", "nothing"])
+def test_stream_lines_are_split_whatever_the_chunks(chunks, lines):
+    from orchestrator.client import split_lines
+    assert list(split_lines(iter(chunks))) == lines
+
+
+def test_a_large_event_in_tiny_chunks_comes_out_whole():
+    """A 1 MB event in 1-byte chunks (the old iter_lines(chunk_size=1) needed minutes for it;
+    this runs in about a second, its cost linear in the stream)."""
+    from orchestrator.client import split_lines
+    event = b"x" * 1_000_000 + b"\n"
+    assert list(split_lines(event[i:i + 1] for i in range(len(event)))) == [event[:-1]]

@@ -137,3 +137,22 @@ def test_score_weight_options_are_checked() -> None:
     for bad in ("Nope=1", "SelectorSpread=x", "SelectorSpread=-1"):
         with pytest.raises(click.BadParameter):
             parse_score_weights((bad,))
+
+
+SOFT = {"key": "dedicated", "value": "batch", "effect": "PreferNoSchedule"}
+
+
+@pytest.mark.parametrize("taints,tolerations,chosen", [
+    ({"a": [SOFT], "b": []}, None, "b"),
+    ({"a": [SOFT], "b": [SOFT, {**SOFT, "key": "other"}]}, None, "a"),
+    ({"a": [], "b": [SOFT]}, [{"key": "dedicated", "operator": "Exists"}], None),  # a tie
+], ids=["untainted-wins", "fewer-taints-win", "tolerated-is-equal"])
+def test_prefer_no_schedule_taints_steer_without_forbidding(taints, tolerations, chosen):
+    nodes = [node(name, taints=t) for name, t in taints.items()]
+    extra = {"tolerations": tolerations} if tolerations else {}
+    winners = {decide(nodes, [], pod(**extra), seed=s).node for s in range(20)}
+    assert winners == ({chosen} if chosen else {"a", "b"})
+
+
+def test_a_node_with_only_soft_taints_is_still_feasible():
+    assert decide([node("a", taints=[SOFT])], [], pod()).node == "a"

@@ -51,6 +51,23 @@ def container_name(pod: dict[str, Any], container: str, attempt: int) -> str:
     return (f"orch_{container}_{meta['name']}_{meta['namespace']}_{meta['uid'][:8]}_{attempt}")
 
 
+def prepare_host_path(path: Path, kind: str) -> str | None:
+    """Kubelet's hostPath types: make what an ...OrCreate type asks for (a directory 0755 with
+    its parents; an empty file 0644, whose directory must exist), check what the others
+    require; "" checks nothing. Returns the problem that keeps the pod from starting, if any."""
+    if kind == "DirectoryOrCreate" and not path.exists():
+        path.mkdir(mode=0o755, parents=True, exist_ok=True)
+    elif kind == "FileOrCreate" and not path.exists():
+        if not path.parent.is_dir():
+            return f"hostPath {path}: directory {path.parent} does not exist (type FileOrCreate)"
+        path.touch(mode=0o644)
+    if kind in ("Directory", "DirectoryOrCreate") and not path.is_dir():
+        return f"hostPath {path} is not a directory (type {kind})"
+    if kind in ("File", "FileOrCreate") and not path.is_file():
+        return f"hostPath {path} is not a file (type {kind})"
+    return None
+
+
 class DockerDriver:
     def __init__(self, docker_url: str, root_dir: Path, cluster_dns: str | None = None,
                  cluster_domain: str = "cluster.local") -> None:
@@ -206,11 +223,9 @@ class DockerDriver:
             elif "hostPath" in volume:
                 source = Path(volume["hostPath"]["path"])
                 kind = volume["hostPath"].get("type") or ""
-                if kind == "DirectoryOrCreate":
-                    source.mkdir(parents=True, exist_ok=True)
-                elif kind in ("Directory", "File") and not source.exists():
-                    raise DriverError("CreateContainerConfigError",
-                                      f"hostPath {source} does not exist (type {kind})")
+                problem = prepare_host_path(source, kind)
+                if problem:
+                    raise DriverError("CreateContainerConfigError", problem)
             elif mount["name"] in prepared:
                 source = prepared[mount["name"]]
             else:

@@ -44,3 +44,19 @@ def service_env(services: list[Object]) -> dict[str, str]:
             env.update({base: url, f"{base}_PROTO": proto, f"{base}_PORT": str(number),
                         f"{base}_ADDR": ip})
     return env
+
+
+def field_ref_value(pod: Object, path: str, node_name: str, pod_ip: str, host_ip: str) -> str:
+    """The value of an env var's `fieldRef` (the downward API): a pod field by the paths the API
+    admits (its validation refuses any other), a label or annotation by key
+    (`metadata.labels['app']`; "" when absent, as kubelet gives)."""
+    meta = pod["metadata"]
+    if path.startswith(("metadata.labels[", "metadata.annotations[")):
+        which, _, rest = path.removeprefix("metadata.").partition("[")
+        return (meta.get(which) or {}).get(rest.removesuffix("]").strip("'"), "")
+    values = {"metadata.name": meta["name"], "metadata.namespace": meta["namespace"],
+              "metadata.uid": meta["uid"], "spec.nodeName": node_name,
+              # one address family here: the lists hold the one address
+              "status.podIP": pod_ip, "status.podIPs": pod_ip,
+              "status.hostIP": host_ip, "status.hostIPs": host_ip}
+    return values.get(path, "")

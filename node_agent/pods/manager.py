@@ -25,7 +25,7 @@ from typing import Any
 
 from node_agent.events import agent_recorder, pod_ref
 from node_agent.pods.driver import DockerDriver, DriverError
-from node_agent.pods.envvars import service_env
+from node_agent.pods.envvars import field_ref_value, service_env
 from node_agent.pods.model import (PAUSE, Kill, Observed, Remove, Start, compute_status, latest,
                                    plan_pod)
 from node_agent.pods.probes import LIVENESS, READINESS, Prober
@@ -271,16 +271,14 @@ class PodManager:
             # an agent restart would miss variables its peers have.
             self.services.synced.wait(10)
             env.update(service_env(self.services.services_in(meta["namespace"])))
-        fields = {"metadata.name": meta["name"], "metadata.namespace": meta["namespace"],
-                  "metadata.uid": meta["uid"], "spec.nodeName": self.node_name,
-                  "status.podIP": pod_ip, "status.hostIP": self.host_ip}
         for var in spec.get("env") or []:
             if "valueFrom" not in var:
                 env[var["name"]] = var.get("value", "")
                 continue
             source = var["valueFrom"]
             if "fieldRef" in source:
-                env[var["name"]] = fields.get(source["fieldRef"]["fieldPath"], "")
+                env[var["name"]] = field_ref_value(pod, source["fieldRef"]["fieldPath"],
+                                                   self.node_name, pod_ip, self.host_ip)
                 continue
             ref, kind = ((source["configMapKeyRef"], "configmaps") if "configMapKeyRef" in source
                          else (source["secretKeyRef"], "secrets"))

@@ -10,12 +10,18 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from typing import Annotated
 
-from orchestrator.api.meta import (Condition, Dns1123Label, EnvVarName, IntOrString, Model,
-                                   ObjectMeta, ObjectReference, Port, PortName, Timestamp)
+from pydantic import AfterValidator, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from orchestrator.api import names
+from orchestrator.api.meta import (NOT_IMPLEMENTED, Condition, Dns1123Label, EnvVarName,
+                                   IntOrString, Model, ObjectMeta, ObjectReference, Port, PortName,
+                                   Timestamp, refused)
 from orchestrator.api.quantity import QuantityError, parse_quantity
 
 Protocol = Literal["TCP", "UDP"]
@@ -40,7 +46,9 @@ class ContainerPort(Model):
     name: PortName | None = None
     container_port: Port
     protocol: Protocol = "TCP"
-    host_port: Port | None = None
+    # Binding a host port on the node is [apps] work; the scheduler's NodePorts filter is
+    # ready for it.
+    host_port: Annotated[Port | None, refused("hostPort")] = None
 
 
 class KeySelector(Model):
@@ -49,10 +57,28 @@ class KeySelector(Model):
     optional: bool | None = None
 
 
+# The pod fields an env var may take (Kubernetes' list for env; the whole labels and
+# annotations maps are for downwardAPI volumes only), and one label or annotation by key.
+ENV_FIELD_PATHS = ("metadata.name", "metadata.namespace", "metadata.uid", "spec.nodeName",
+                   "status.podIP", "status.podIPs", "status.hostIP", "status.hostIPs")
+SUBSCRIPTED_FIELD_PATH = re.compile(r"^metadata\.(labels|annotations)\['([^'\]]+)'\]$")
+
+
 class FieldSelector(Model):
-    field_path: Literal["metadata.name", "metadata.namespace", "metadata.uid", "spec.nodeName",
-                        "status.podIP", "status.hostIP", "metadata.labels", "metadata.annotations"]
-    api_version: str | None = None
+    field_path: str
+    api_version: Literal["v1"] | None = None
+
+    @field_validator("field_path")
+    @classmethod
+    def _supported(cls, path: str) -> str:
+        if path in ENV_FIELD_PATHS:
+            return path
+        match = SUBSCRIPTED_FIELD_PATH.match(path)
+        if match and not names.qualified_name(match.group(2)):
+            return path
+        raise ValueError(f"Unsupported value: {path!r}: supported values: "
+                         f"{', '.join(map(repr, ENV_FIELD_PATHS))}, "
+                         "\"metadata.labels['<KEY>']\", \"metadata.annotations['<KEY>']\"")
 
 
 class EnvVarSource(Model):
@@ -169,8 +195,10 @@ class Container(Model):
     volume_mounts: list[VolumeMount] | None = None
     liveness_probe: Probe | None = None
     readiness_probe: Probe | None = None
-    termination_message_path: str | None = None
-    termination_message_policy: Literal["File", "FallbackToLogsOnError"] | None = None
+    termination_message_path: Annotated[str | None, refused("terminationMessagePath")] = None
+    termination_message_policy: Annotated[
+        Literal["File", "FallbackToLogsOnError"] | None,
+        refused("terminationMessagePolicy")] = None
 
     @model_validator(mode="after")
     def _defaults(self):
@@ -191,8 +219,10 @@ class KeyToPath(Model):
 
 
 class EmptyDirVolumeSource(Model):
-    medium: Literal["", "Memory"] | None = None
-    size_limit: str | None = None
+    # A directory on the node's disk; tmpfs (Memory) and a size limit with eviction are [apps]
+    # work.
+    medium: Annotated[Literal["", "Memory"] | None, refused('medium "Memory"', ("Memory",))] = None
+    size_limit: Annotated[str | None, refused("sizeLimit")] = None
 
 
 class HostPathVolumeSource(Model):
@@ -428,7 +458,8 @@ class Service(Model):
 
 class EndpointAddress(Model):
     ip: str
-    hostname: str | None = None
+    # DNS records for an endpoint's hostname (headless services, StatefulSets) are [apps] work.
+    hostname: Annotated[str | None, refused("hostname (DNS records per endpoint)")] = None
     node_name: str | None = None
     target_ref: ObjectReference | None = None
 
@@ -513,8 +544,19 @@ class Node(Model):
     status: NodeStatus | None = None
 
 
+def _only_kubernetes_finalizer(finalizers: list[str] | None) -> list[str] | None:
+    """Deleting a namespace empties it and then removes it, which is what the "kubernetes"
+    finalizer stands for; other namespace finalizers would need their own controllers."""
+    for finalizer in finalizers or []:
+        if finalizer != "kubernetes":
+            raise PydanticCustomError(NOT_IMPLEMENTED, "Forbidden: namespace finalizer {f!r} is "
+                                      "not implemented by this orchestrator (only "
+                                      "\"kubernetes\")", {"f": finalizer})
+    return finalizers
+
+
 class NamespaceSpec(Model):
-    finalizers: list[str] | None = None
+    finalizers: Annotated[list[str] | None, AfterValidator(_only_kubernetes_finalizer)] = None
 
 
 class NamespaceStatus(Model):
@@ -554,6 +596,16 @@ class ConfigMap(Model):
         return _check_data_keys(data)
 
 
+# The keys Kubernetes requires in a Secret of each built-in type: (all of these, one of these).
+SECRET_TYPE_KEYS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
+    "kubernetes.io/tls": (frozenset({"tls.crt", "tls.key"}), frozenset()),
+    "kubernetes.io/dockerconfigjson": (frozenset({".dockerconfigjson"}), frozenset()),
+    "kubernetes.io/dockercfg": (frozenset({".dockercfg"}), frozenset()),
+    "kubernetes.io/ssh-auth": (frozenset({"ssh-privatekey"}), frozenset()),
+    "kubernetes.io/basic-auth": (frozenset(), frozenset({"username", "password"})),
+}
+
+
 class Secret(Model):
     api_version: Literal["v1"] = "v1"
     kind: Literal["Secret"] = "Secret"
@@ -576,12 +628,24 @@ class Secret(Model):
 
     @model_validator(mode="after")
     def _merge_string_data(self):
-        """Kubernetes: stringData is write-only; it is merged into data (base64) on write."""
+        """Kubernetes: stringData is write-only; it is merged into data (base64) on write.
+        Then the keys the Secret's type requires must be there."""
         if self.string_data:
             _check_data_keys(self.string_data)
             encoded = {k: base64.b64encode(v.encode()).decode() for k, v in self.string_data.items()}
             self.data = {**(self.data or {}), **encoded}
             self.string_data = None
+        keys = set(self.data or {})
+        required = SECRET_TYPE_KEYS.get(self.type)
+        if required is not None and not (keys >= required[0] and (not required[1]
+                                                                   or keys & required[1])):
+            wanted = sorted(required[0]) or [" or ".join(sorted(required[1]))]
+            raise ValueError(f"data: Required value: a Secret of type {self.type} needs "
+                             f"{', '.join(wanted)}")
+        if self.type == "kubernetes.io/service-account-token" and not (
+                self.metadata.annotations or {}).get("kubernetes.io/service-account.name"):
+            raise ValueError("metadata.annotations[kubernetes.io/service-account.name]: "
+                             "Required value")
         return self
 
 

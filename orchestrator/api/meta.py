@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
+from pydantic_core import PydanticCustomError
 
 from orchestrator.api import names
 
@@ -22,6 +23,24 @@ class Model(BaseModel):
     def to_dict(self) -> dict[str, Any]:
         """The object as Kubernetes JSON: camelCase, without unset optional fields."""
         return self.model_dump(by_alias=True, exclude_none=True, mode="json")
+
+
+NOT_IMPLEMENTED = "not_implemented"
+
+
+def refused(what: str, values: tuple[Any, ...] | None = None) -> AfterValidator:
+    """A field (or, given `values`, some of its values) that Kubernetes has and this
+    orchestrator does not implement yet: accepted in the schema so that the error names it
+    precisely, and refused with 422 (FieldValueForbidden) whenever it is set. Refuse, never
+    ignore: a manifest that asks for it must not run as if it had been honoured."""
+
+    def refuse(value: Any) -> Any:
+        if value is not None and (values is None or value in values):
+            raise PydanticCustomError(NOT_IMPLEMENTED, "Forbidden: {what} is not implemented by "
+                                      "this orchestrator yet", {"what": what})
+        return value
+
+    return AfterValidator(refuse)
 
 
 def _check(check):

@@ -15,7 +15,8 @@ import copy
 import json
 import random
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -27,8 +28,10 @@ from orchestrator.api.status import ApiError, bad_request, not_found
 from orchestrator.api.timestamps import now_rfc3339
 from orchestrator.api.validation import FieldError, Invalid, validate_create, validate_update
 from orchestrator.store import Conflict, NotFound, Store
+from orchestrator.store.store import Page
 from orchestrator.store.etcd import TxnFailed
 from orchestrator.store.keys import object_key
+from orchestrator.store.pagination import Continue, decode_continue
 from orchestrator.store.store import encode, parse_resource_version
 from orchestrator.store.watchcache import with_resource_version
 
@@ -72,6 +75,29 @@ class Objects:
         predicate = selects(label_selector, field_selector)
         items, revision = self.store.list(rt.resource, namespace)
         return [o for o in items if predicate(o)], revision
+
+    def list_page(self, rt: ResourceType, namespace: str | None, read: ListRequest) -> Page:
+        """A list as Kubernetes reads one: at the current revision, at an exact one, or (with a
+        continue token) at the revision of the list's first page; at most `read.limit` objects
+        (0: all of them). resourceVersion N with NotOlderThan is answered from the current
+        revision, which is newer, unless N is in the future (504, as Kubernetes)."""
+        predicate = selects(read.label_selector, read.field_selector) \
+            if read.label_selector or read.field_selector else None
+        if read.limit:
+            page = self.store.list_page(rt.resource, namespace, read.limit, read.after,
+                                        read.exact, predicate)
+        else:
+            items, revision = (self.store.list_at(rt.resource, namespace, read.exact)
+                               if read.exact else self.store.list(rt.resource, namespace))
+            page = Page([o for o in items if predicate is None or predicate(o)], revision, None,
+                        None)
+        if read.not_older_than > page.revision:
+            raise ApiError(504, "Timeout", f"Too large resource version: {read.not_older_than}, "
+                           f"current: {page.revision}",
+                           {"causes": [{"reason": "ResourceVersionTooLarge",
+                                        "message": "Too large resource version"}],
+                            "retryAfterSeconds": 1})
+        return page
 
     # --- create ---
 
@@ -435,6 +461,56 @@ class Objects:
             patch["metadata"] = {"resourceVersion": pinned}
         self.patch(rt, namespace, name, patch)
         return self.get_scale(rt, namespace, name)
+
+
+@dataclass(frozen=True)
+class ListRequest:
+    """What a list asks for, parsed from its query (list_request)."""
+
+    label_selector: str | None = None
+    field_selector: str | None = None
+    limit: int = 0  # 0: no limit
+    after: Continue | None = None  # the continue token of the previous page
+    exact: int | None = None  # read at exactly this revision
+    not_older_than: int = 0  # the revision read must be at least this one
+
+
+def list_request(query: Mapping[str, str]) -> ListRequest:
+    """Kubernetes' list semantics of resourceVersion, resourceVersionMatch, limit and continue
+    (pure; bad combinations are 400s worded as Kubernetes words them):
+
+        resourceVersion   resourceVersionMatch   reads
+        unset / ""        -                      the current revision
+        "0"               -                      any revision: the current one
+        N                 unset, no limit        not older than N: the current revision
+        N                 unset, with limit      exactly N (legacy, as Kubernetes)
+        N                 NotOlderThan           not older than N
+        N                 Exact                  exactly N (410 once compacted)
+    """
+    rv, match = query.get("resourceVersion"), query.get("resourceVersionMatch")
+    limit = int(query.get("limit") or 0)
+    token = query.get("continue")
+    after = decode_continue(token) if token else None
+    if after is not None and rv:
+        raise bad_request("specifying resource version is not allowed when using continue")
+    if match is not None:
+        if match not in ("Exact", "NotOlderThan"):
+            raise bad_request(f'resourceVersionMatch: Unsupported value: "{match}": supported '
+                              'values: "Exact", "NotOlderThan"')
+        if not rv:
+            raise bad_request("resourceVersionMatch is forbidden unless resourceVersion is "
+                              "provided")
+        if after is not None:
+            raise bad_request("resourceVersionMatch is forbidden when continue is provided")
+    try:
+        revision = parse_resource_version(rv)
+    except ValueError as e:
+        raise bad_request(str(e)) from None
+    if match == "Exact" and revision == 0:
+        raise bad_request('resourceVersionMatch "exact" is forbidden for resourceVersion "0"')
+    exact = match == "Exact" or (match is None and limit > 0 and revision > 0)
+    return ListRequest(query.get("labelSelector"), query.get("fieldSelector"), limit, after,
+                       revision if exact else None, 0 if exact else revision)
 
 
 ORPHAN_FINALIZER, FOREGROUND_FINALIZER = "orphan", "foregroundDeletion"

@@ -35,13 +35,16 @@ from prometheus_client import generate_latest
 
 from orchestrator import __version__
 from orchestrator.api.auth import RequestAttributes, TokenAuthenticator, User, authorize
-from orchestrator.api.objects import Objects
+from orchestrator.api import parameters
+from orchestrator.api.objects import ListRequest, Objects, list_request
 from orchestrator.api.patch import MERGE_PATCH
 from orchestrator.api.registry import RESOURCES, ResourceType, UnknownKind, by_path
 from orchestrator.api.selectors import SelectorError, selects
+from orchestrator.api.timestamps import parse_rfc3339
 from orchestrator.api.status import ApiError, bad_request, forbidden, from_exception, status_object
 from orchestrator.store import StoreError
 from orchestrator.store.errors import Gone
+from orchestrator.store.pagination import InvalidContinue, encode_continue
 from orchestrator.store.watchcache import WatchEvent
 from orchestrator.tls import AGENT_PORT
 
@@ -186,7 +189,7 @@ class ApiServer:
 
     async def _readyz(self, request: web.Request) -> web.Response:
         try:
-            await self._run(self.objects.store.etcd.current_revision)
+            await self._run(self.objects.store.current_revision)
         except StoreError as e:
             return web.Response(status=503, text=f"etcd: {e}")
         return web.Response(text="ok")
@@ -261,6 +264,7 @@ class ApiServer:
         request[RESOURCE], request[NAME] = target.rt.resource, target.name or ""
         verb = self._verb(request, target)
         request[VERB] = verb
+        parameters.check(verb, target.subresource, request.query)
         name = target.name
         if verb == "create" and not target.subresource:
             # The name of a new object is in its body: authorize on that (a node may create
@@ -307,13 +311,30 @@ class ApiServer:
     async def _do_get(self, request: web.Request, t: Target) -> web.StreamResponse:
         if t.subresource == "log":
             q = request.query
-            params = {k: q[k] for k in ("follow", "tailLines", "previous", "timestamps") if k in q}
+            params = {k: q[k] for k in ("follow", "tailLines", "previous", "timestamps",
+                                        "sinceSeconds", "sinceTime", "limitBytes") if k in q}
+            if "sinceSeconds" in q and "sinceTime" in q:
+                raise bad_request("at most one of sinceTime or sinceSeconds may be specified")
+            if "sinceTime" in q:
+                try:
+                    parse_rfc3339(q["sinceTime"])
+                except ValueError:
+                    raise bad_request(f"sinceTime={q['sinceTime']!r}: not an RFC 3339 "
+                                      "time") from None
             return await self._proxy_to_agent(request, t, "containerLogs", params)
         if t.subresource == "scale":
             return _json(await self._run(self.objects.get_scale, t.rt, t.namespace, t.name))
         if t.subresource == "stats":  # nodes/{name}/stats: the agent's usage summary
             return await self._forward_to_node(request, t.name, "GET", "/stats/summary", {})
-        return _json(await self._run(self.objects.get, t.rt, t.namespace, t.name))
+        obj = await self._run(self.objects.get, t.rt, t.namespace, t.name)
+        wanted = parameters.non_negative_int(request.query, "resourceVersion") \
+            if request.query.get("resourceVersion") else 0
+        if wanted:  # "not older than": the current copy is, unless the version is in the future
+            current = await self._run(self.objects.store.current_revision)
+            if wanted > current:
+                raise ApiError(504, "Timeout", f"Too large resource version: {wanted}, current: "
+                               f"{current}", {"retryAfterSeconds": 1})
+        return _json(obj)
 
     async def _proxy_to_agent(self, request: web.Request, t: Target, endpoint: str, params,
                               body: bytes | None = None) -> web.StreamResponse:
@@ -368,18 +389,34 @@ class ApiServer:
     async def _do_list(self, request: web.Request, t: Target) -> web.Response:
         q = request.query
         try:
-            items, revision = await self._run(self.objects.list, t.rt, t.namespace,
-                                              q.get("labelSelector"), q.get("fieldSelector"))
-        except SelectorError as e:
+            read = list_request(q)
+            page = await self._run(self.objects.list_page, t.rt, t.namespace, read)
+        except (SelectorError, InvalidContinue) as e:
             raise bad_request(str(e)) from None
+        except Gone:
+            if read.after is None:
+                raise ApiError(410, "Expired", f"too old resource version: "
+                               f"{q.get('resourceVersion')}") from None
+            raise ApiError(410, "Expired", "The provided continue parameter is too old to "
+                           "display a consistent list result. You can start a new list without "
+                           "the continue parameter.") from None
+        metadata: dict[str, Any] = {"resourceVersion": str(page.revision)}
+        if page.next is not None:
+            metadata["continue"] = encode_continue(page.next)
+        if page.remaining is not None:
+            metadata["remainingItemCount"] = page.remaining
         return _json({"kind": f"{t.rt.kind}List", "apiVersion": t.rt.api_version,
-                      "metadata": {"resourceVersion": str(revision)}, "items": items})
+                      "metadata": metadata, "items": page.items})
 
     async def _do_create(self, request: web.Request, t: Target) -> web.StreamResponse:
         if t.subresource == "exec":
             commands = request.query.getall("command", [])
             if not commands:
                 raise bad_request("at least one command= parameter is required")
+            for stream in ("stdin", "stdout", "stderr"):
+                if stream in request.query and not parameters.flag(request.query, stream):
+                    raise bad_request(f"{stream}=false is not supported: exec always attaches "
+                                      "stdin, stdout and stderr")
             return await self._proxy_to_agent(request, t, "exec", [("command", c) for c in commands],
                                               body=await request.read())
         body = await self._body(request)

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from orchestrator.api.meta import NOT_IMPLEMENTED
 from orchestrator.api.registry import ResourceType
 
 Object = dict[str, Any]
@@ -64,6 +65,8 @@ def _from_pydantic(e: ValidationError) -> list[FieldError]:
         elif kind == "extra_forbidden":
             errors.append(FieldError(path, "unknown field: this orchestrator does not support "
                                            "it, so it is refused rather than ignored", UNKNOWN))
+        elif kind == NOT_IMPLEMENTED:
+            errors.append(FieldError(path, err["msg"], FORBIDDEN))
         elif kind == "literal_error":
             expected = err.get("ctx", {}).get("expected", "")
             errors.append(FieldError(path, f"Unsupported value: {err['input']!r}: supported "

@@ -15,7 +15,7 @@ from orchestrator.cli import printers, resources
 from orchestrator.cli.common import (all_namespaces_option, complete_resource, echo_table,
                                      namespace_option, no_resources, owned_by)
 from orchestrator.cli.env import Env, pass_env
-from orchestrator.client import ApiError
+from orchestrator.client import ApiError, split_lines
 
 Object = dict[str, Any]
 
@@ -107,7 +107,7 @@ def exec_(env: Env, pod_args: tuple[str, ...], container: str | None, pass_stdin
                                   content_type="application/octet-stream", timeout=(10, None))
     code = 1
     try:
-        for line in response.iter_lines():
+        for line in split_lines(response.iter_content(chunk_size=None)):
             if not line:
                 continue
             frame = json.loads(line)

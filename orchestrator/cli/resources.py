@@ -25,10 +25,17 @@ class Selection:
 
 
 def resource_type(word: str) -> ResourceType:
+    """`deploy`, `deployments`, and kubectl's qualified forms `deployment.apps` and
+    `deployments.v1.apps` (what `get -o name` prints), the group checked."""
+    name, _, qualifier = word.partition(".")
     try:
-        return by_name(word)
+        rt = by_name(name)
     except UnknownKind as e:
         raise UsageError(str(e)) from None
+    allowed = (rt.group, f"{rt.version}.{rt.group}") if rt.group else (rt.version,)
+    if qualifier and qualifier not in allowed:
+        raise UsageError(f'the server doesn\'t have a resource type "{word}"')
+    return rt
 
 
 def parse(args: tuple[str, ...] | list[str], allow_all: bool = True) -> list[Selection]:

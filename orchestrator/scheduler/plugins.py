@@ -133,6 +133,22 @@ def owner_spread(pod: Object, info: NodeInfo, snapshot: Snapshot) -> float:
     return 100.0 if most == 0 else (most - info.owner_counts[owner]) / most * 100
 
 
+def intolerable_preferences(pod: Object, info: NodeInfo) -> int:
+    """How many of the node's PreferNoSchedule taints the pod does not tolerate."""
+    tolerations = [t for t in pod["spec"].get("tolerations") or []
+                   if t.get("effect") in (None, "", "PreferNoSchedule")]
+    return sum(1 for taint in (info.node.get("spec") or {}).get("taints") or []
+               if taint["effect"] == "PreferNoSchedule"
+               and not any(_tolerates(t, taint) for t in tolerations))
+
+
+def taint_preferences(pod: Object, info: NodeInfo, snapshot: Snapshot) -> float:
+    """PreferNoSchedule: a node with fewer taints the pod does not tolerate is better (100 for
+    none, 50 for one, 33 for two…), the order Kubernetes' TaintToleration score gives."""
+    return 100.0 / (1 + intolerable_preferences(pod, info))
+
+
 SCORES = (("NodeResourcesLeastAllocated", least_allocated, 1),
           ("NodeResourcesBalancedAllocation", balanced_allocation, 1),
-          ("SelectorSpread", owner_spread, 2))
+          ("SelectorSpread", owner_spread, 2),
+          ("TaintToleration", taint_preferences, 3))

@@ -207,6 +207,18 @@ class Etcd:
             prefix, revision=revision, sort_order="ascend", sort_target="key"))
         return [_kv(raw) for raw in response.kvs], response.header.revision
 
+    def range_page(self, prefix: str, start: str, revision: int | None,
+                   limit: int) -> tuple[list[KV], int, bool, int]:
+        """At most `limit` keys under `prefix` from `start` on (in key order), at one revision
+        (the current one by default): the keys, that revision, whether more keys follow, and
+        how many keys there are from `start` on. A compacted revision raises Gone."""
+        end = pyetcd.utils.prefix_range_end(pyetcd.utils.to_bytes(prefix))
+        response = self._call(start, lambda: self._client.get_range_response(
+            start, end, sort_order="ascend", sort_target="key", revision=revision,
+            limit=limit))
+        return ([_kv(raw) for raw in response.kvs], response.header.revision, response.more,
+                response.count)
+
     def current_revision(self) -> int:
         response = self._call("", lambda: self._client.get_response("\0", count_only=True))
         return response.header.revision

@@ -16,12 +16,14 @@ from __future__ import annotations
 import copy
 import json
 import threading
+from dataclasses import dataclass
 from collections.abc import Callable
 from typing import Any
 
 from orchestrator.store.errors import Conflict, NotFound, StoreError
 from orchestrator.store.etcd import Etcd
 from orchestrator.store.keys import object_key, resource_prefix
+from orchestrator.store.pagination import Continue
 from orchestrator.store.watchcache import (Deliver, WatchCache, decode, with_resource_version)
 
 Object = dict[str, Any]
@@ -55,6 +57,17 @@ def parse_resource_version(value: str | int | None) -> int:
     return revision
 
 
+@dataclass(frozen=True)
+class Page:
+    """One page of a list: its objects, the revision of the snapshot they belong to, where the
+    next page starts (None: this was the last one) and, when known, how many objects follow."""
+
+    items: list[Object]
+    revision: int
+    next: Continue | None
+    remaining: int | None
+
+
 class Store:
     def __init__(self, etcd: Etcd) -> None:
         self.etcd = etcd
@@ -83,6 +96,50 @@ class Store:
         self.cache(resource)
         kvs, revision = self.etcd.range_prefix(resource_prefix(resource, namespace))
         return [decode(kv.value, kv.mod_revision) for kv in kvs], revision
+
+    def current_revision(self) -> int:
+        """etcd's revision now (a quorum read: it fails when etcd has no leader)."""
+        return self.etcd.current_revision()
+
+    def list_at(self, resource: str, namespace: str | None, revision: int) -> tuple[list[Object], int]:
+        """Every object of `resource` (in `namespace`) exactly as it was at `revision`
+        (resourceVersionMatch=Exact). Raises Gone when etcd has compacted that revision."""
+        kvs, _now = self.etcd.range_prefix(resource_prefix(resource, namespace), revision)
+        return [decode(kv.value, kv.mod_revision) for kv in kvs], revision
+
+    def list_page(self, resource: str, namespace: str | None, limit: int,
+                  after: Continue | None = None, revision: int | None = None,
+                  predicate: Callable[[Object], bool] | None = None) -> Page:
+        """One page of at most `limit` objects that satisfy `predicate`, in key order. The
+        first page reads at `revision` (default: the current one), the next ones, through the
+        continue token, at the first page's revision: the pages together are one snapshot.
+        Objects the predicate drops do not count towards `limit`, so a page may take several
+        etcd reads. Raises Gone once etcd has compacted the snapshot's revision."""
+        if limit <= 0:
+            raise ValueError("limit must be positive")
+        self.cache(resource)  # as list(): a watch from the revision returned can start
+        prefix = resource_prefix(resource, namespace)
+        start = prefix + after.start if after else prefix
+        revision = after.revision if after else revision
+        items: list[Object] = []
+        while True:
+            # etcd's header carries its current revision, not the one read at
+            kvs, now, more, count = self.etcd.range_page(prefix, start, revision, limit)
+            revision = read_at = revision or now
+            for examined, kv in enumerate(kvs, 1):
+                obj = decode(kv.value, kv.mod_revision)
+                if predicate is None or predicate(obj):
+                    items.append(obj)
+                if len(items) == limit:
+                    if examined < len(kvs) or more:
+                        # Kubernetes counts what is left only when nothing is filtered out.
+                        remaining = count - examined if predicate is None else None
+                        token = Continue(read_at, kv.key.removeprefix(prefix) + "\0")
+                        return Page(items, read_at, token, remaining)
+                    return Page(items, read_at, None, None)
+            if not more or not kvs:
+                return Page(items, read_at, None, None)
+            start = kvs[-1].key + "\0"
 
     # --- writes ---
 

@@ -1,0 +1,100 @@
+"""The query parameters each verb honours (pure). Refuse, never ignore: a parameter that is not
+in its verb's table is answered 400 naming it, so a client that asks for something this server
+does not do gets an error, never a response that looks as if it had been done. The case that
+matters most: `dryRun`, which would otherwise be a real write.
+
+Parameters that only label a request (`pretty`, `fieldManager`) are accepted everywhere they
+are in Kubernetes. Values are checked here too where a value changes the meaning:
+`fieldValidation` is honoured as Strict (every model refuses unknown fields), so Warn and Ignore,
+which ask for unknown fields to be dropped, are refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from orchestrator.api.status import ApiError, bad_request
+
+LABELS_ONLY = frozenset({"pretty"})
+WRITE_LABELS = LABELS_ONLY | {"fieldManager"}
+LIST = frozenset({"labelSelector", "fieldSelector", "resourceVersion", "resourceVersionMatch",
+                  "limit", "continue", "timeoutSeconds"})
+# A watch ignores `limit`, as Kubernetes' does (a watch is not paginated); Kubernetes allows
+# resourceVersionMatch on a watch only with sendInitialEvents, which is not implemented yet.
+WATCH = frozenset({"watch", "labelSelector", "fieldSelector", "resourceVersion",
+                   "timeoutSeconds", "allowWatchBookmarks", "limit"})
+DELETE = frozenset({"gracePeriodSeconds", "propagationPolicy", "orphanDependents"})
+
+PARAMETERS: dict[str, frozenset[str]] = {
+    "get": LABELS_ONLY | {"resourceVersion"},
+    "list": LABELS_ONLY | LIST | {"watch"},
+    "watch": LABELS_ONLY | WATCH,
+    "create": WRITE_LABELS | {"fieldValidation"},
+    "update": WRITE_LABELS | {"fieldValidation"},
+    "patch": WRITE_LABELS | {"fieldValidation"},
+    "delete": LABELS_ONLY | DELETE,
+    "deletecollection": LABELS_ONLY | DELETE | (LIST - {"limit", "continue"}),
+    # subresources with parameters of their own
+    "log": LABELS_ONLY | {"container", "follow", "previous", "timestamps", "tailLines",
+                          "sinceSeconds", "sinceTime", "limitBytes"},
+    "exec": {"command", "container", "stdin", "stdout", "stderr"},
+}
+
+# Parameters Kubernetes has that this server does not implement yet, and why a client would
+# send them: the 400 says so rather than only "unknown".
+NOT_YET = {
+    "dryRun": "dry runs are not implemented yet; nothing was written",
+    "sendInitialEvents": "watch-list (sendInitialEvents) is not implemented yet: list, then "
+                         "watch from the list's resourceVersion",
+    "force": "server-side apply is not implemented yet",
+    "tty": "a terminal for exec is not implemented yet",
+    "insecureSkipTLSVerifyBackend": "the API server always verifies the node agent's "
+                                    "certificate",
+}
+
+
+def table_verb(verb: str, subresource: str | None) -> str:
+    """The row of PARAMETERS a request is checked against."""
+    if subresource in ("log", "exec"):
+        return subresource
+    return verb
+
+
+def check(verb: str, subresource: str | None, query: Mapping[str, str]) -> None:
+    """Raise 400 for a parameter `verb` does not honour, or a value it cannot honour."""
+    allowed = PARAMETERS[table_verb(verb, subresource)]
+    for name in query:
+        if name not in allowed:
+            why = NOT_YET.get(name, f"not a parameter of {table_verb(verb, subresource)}")
+            raise bad_request(f"query parameter {name!r} is not supported here: {why}")
+    validation = query.get("fieldValidation")
+    if validation is not None and validation != "Strict":
+        raise bad_request(f"fieldValidation={validation!r} is not supported: this server "
+                          "refuses unknown fields (Strict); Warn and Ignore are not implemented")
+    for name in ("limit", "timeoutSeconds", "gracePeriodSeconds", "tailLines", "sinceSeconds",
+                 "limitBytes"):
+        if name in query:
+            non_negative_int(query, name)
+
+
+def non_negative_int(query: Mapping[str, str], name: str) -> int:
+    value = query[name]
+    try:
+        number = int(value)
+    except ValueError:
+        raise bad_request(f"{name}={value!r}: not an integer") from None
+    if number < 0:
+        raise bad_request(f"{name}={value!r}: must be non-negative")
+    return number
+
+
+def flag(query: Mapping[str, str], name: str) -> bool:
+    """A boolean parameter as Go's strconv.ParseBool reads it."""
+    value = query.get(name)
+    if value is None:
+        return False
+    if value in ("1", "t", "T", "true", "TRUE", "True"):
+        return True
+    if value in ("0", "f", "F", "false", "FALSE", "False", ""):
+        return False
+    raise ApiError(400, "BadRequest", f"{name}={value!r}: not a boolean")

@@ -1,0 +1,337 @@
+"""Refuse, never ignore: every field of every kind is either honoured somewhere or refused with
+422 naming it, and every query parameter Kubernetes defines is honoured or refused with 400.
+
+The field walk visits every (model, field) pair reachable from the kinds the API serves. A new
+field fails this test until it is classified: honoured (the table says which module acts on it,
+and that module must mention it), a record (status and other fields that are written by their
+owner and read back, never acted upon by the server), or refused (a sample value gets 422).
+"""
+
+from __future__ import annotations
+
+import copy
+import typing
+from pathlib import Path
+
+import pytest
+import requests
+from pydantic import BaseModel
+
+from orchestrator.api import parameters
+from orchestrator.api.registry import RESOURCES, by_kind
+from orchestrator.api.validation import FORBIDDEN, Invalid, validate_create
+
+REPO = Path(__file__).resolve().parent.parent
+
+# Where each behavioural field is acted upon. The module must mention the field, by its JSON name
+# (a dict key) or its Python name (a typed model's attribute).
+HONOURED: dict[str, str] = {
+    "node_agent/pods/driver.py": """
+        PodSpec.volumes PodSpec.hostname PodSpec.dnsPolicy Container.image
+        Container.imagePullPolicy Container.command Container.args Container.workingDir
+        Container.resources Container.volumeMounts ResourceRequirements.limits
+        VolumeMount.name VolumeMount.mountPath VolumeMount.readOnly VolumeMount.subPath
+        Volume.name Volume.emptyDir Volume.hostPath HostPathVolumeSource.path
+        HostPathVolumeSource.type KeyToPath.path KeyToPath.mode""",
+    "node_agent/pods/manager.py": """
+        PodSpec.containers PodSpec.terminationGracePeriodSeconds PodSpec.enableServiceLinks
+        Container.name Container.env EnvVar.name EnvVar.value EnvVar.valueFrom
+        EnvVarSource.configMapKeyRef EnvVarSource.secretKeyRef EnvVarSource.fieldRef
+        KeySelector.name KeySelector.key KeySelector.optional FieldSelector.fieldPath
+        Volume.configMap Volume.secret ConfigMapVolumeSource.name ConfigMapVolumeSource.items
+        ConfigMapVolumeSource.defaultMode ConfigMapVolumeSource.optional KeyToPath.key
+        SecretVolumeSource.secretName SecretVolumeSource.items SecretVolumeSource.defaultMode
+        SecretVolumeSource.optional ConfigMap.data ConfigMap.binaryData Secret.data""",
+    "node_agent/pods/envvars.py": """
+        ServicePort.port ServicePort.name ServicePort.protocol""",
+    "node_agent/pods/model.py": "PodSpec.restartPolicy",
+    "node_agent/pods/probes.py": """
+        Container.livenessProbe Container.readinessProbe Probe.httpGet Probe.tcpSocket
+        Probe.exec Probe.initialDelaySeconds Probe.periodSeconds Probe.timeoutSeconds
+        Probe.successThreshold Probe.failureThreshold HTTPGetAction.path HTTPGetAction.port
+        HTTPGetAction.host HTTPGetAction.httpHeaders HTTPHeader.name HTTPHeader.value
+        TCPSocketAction.port TCPSocketAction.host ExecAction.command""",
+    "node_agent/proxy/model.py": """
+        ServiceSpec.ports ServiceSpec.clusterIP ServiceSpec.sessionAffinity
+        ServiceSpec.sessionAffinityConfig ServicePort.nodePort SessionAffinityConfig.clientIP
+        ClientIPConfig.timeoutSeconds ServiceSpec.type EndpointSubset.addresses
+        EndpointSubset.ports EndpointAddress.ip EndpointAddress.nodeName EndpointPort.port
+        EndpointPort.name EndpointPort.protocol""",
+    "node_agent/node.py": "NodeSpec.podCIDR NodeSpec.podCIDRs",
+    "orchestrator/api/allocation.py": "ServiceSpec.clusterIPs",
+    "orchestrator/api/validation.py": "ConfigMap.immutable Secret.immutable",
+    "orchestrator/api/core.py": "Secret.stringData Secret.type",
+    "orchestrator/api/meta.py": """
+        LabelSelector.matchLabels LabelSelector.matchExpressions LabelSelectorRequirement.key
+        LabelSelectorRequirement.operator LabelSelectorRequirement.values""",
+    "orchestrator/api/objects.py": "NamespaceSpec.finalizers",
+    "orchestrator/controllers/endpoints.py": """
+        ServiceSpec.selector ServicePort.targetPort EndpointSubset.notReadyAddresses
+        EndpointAddress.targetRef ContainerPort.containerPort""",
+    "orchestrator/controllers/replicaset.py": """
+        ReplicaSetSpec.replicas ReplicaSetSpec.selector ReplicaSetSpec.template
+        ReplicaSetSpec.minReadySeconds""",
+    "orchestrator/controllers/rollout.py": """
+        DeploymentSpec.replicas DeploymentSpec.selector DeploymentSpec.template
+        DeploymentSpec.minReadySeconds
+        DeploymentSpec.revisionHistoryLimit DeploymentSpec.progressDeadlineSeconds
+        DeploymentSpec.paused DeploymentSpec.strategy DeploymentStrategy.type
+        DeploymentStrategy.rollingUpdate RollingUpdateDeployment.maxUnavailable
+        RollingUpdateDeployment.maxSurge""",
+    "orchestrator/controllers/nodelifecycle.py": """
+        NodeSpec.taints Taint.timeAdded Toleration.tolerationSeconds""",
+    "orchestrator/scheduler/loop.py": "PodSpec.schedulerName",
+    "orchestrator/scheduler/plugins.py": """
+        NodeSpec.unschedulable PodSpec.nodeSelector PodSpec.affinity PodSpec.tolerations
+        Affinity.nodeAffinity NodeAffinity.requiredDuringSchedulingIgnoredDuringExecution
+        NodeSelector.nodeSelectorTerms NodeSelectorTerm.matchExpressions
+        NodeSelectorRequirement.key NodeSelectorRequirement.operator
+        NodeSelectorRequirement.values Toleration.key Toleration.operator Toleration.value
+        Toleration.effect Taint.key Taint.value Taint.effect""",
+    "orchestrator/scheduler/snapshot.py": "ResourceRequirements.requests ContainerPort.protocol",
+    "orchestrator/api/server.py": "PodSpec.nodeName",
+}
+
+# Fields honoured by their type alone: the only values the model admits are the behaviour.
+CONSTRAINED = {
+    "HTTPGetAction.scheme": "only HTTP is admitted, and probes speak HTTP",
+    "ContainerPort.name": "a name services' targetPort may refer to (endpoints controller)",
+    "Container.ports": "informational in Kubernetes too (hostPort, the part that acts, is refused)",
+}
+
+# Records: written by their owner (a controller, an agent, a client) and read back; the server
+# stores them as they are.
+RECORD_MODELS = {
+    "ObjectMeta", "OwnerReference", "Condition", "ObjectReference", "Event", "EventSource",
+    "Lease", "LeaseSpec", "NodeAddress", "NodeSystemInfo", "PodIP", "ContainerState",
+    "ContainerStateWaiting", "ContainerStateRunning", "ContainerStateTerminated",
+    "ContainerStatus", "LoadBalancerStatus", "PodStatus", "NodeStatus", "NamespaceStatus",
+    "ServiceStatus", "ReplicaSetStatus", "DeploymentStatus", "PodTemplateSpec",
+}
+ENVELOPE = {"apiVersion", "kind", "metadata", "spec", "status", "subsets", "template"}
+
+POD = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+       "spec": {"containers": [{"name": "c", "image": "orch/web:1"}]}}
+
+
+def _put(obj: dict, path: str, value) -> dict:
+    obj = copy.deepcopy(obj)
+    parts = path.replace("[", ".[").split(".")
+    node = obj
+    for part in parts[:-1]:
+        node = node[int(part[1:-1])] if part.startswith("[") else node.setdefault(part, {})
+    node[parts[-1]] = value
+    return obj
+
+
+# Refused: (field, a manifest a user would write with it, the path the 422 must name).
+REFUSED = [
+    ("ContainerPort.hostPort",
+     _put(POD, "spec.containers[0].ports", [{"containerPort": 80, "hostPort": 8080}]),
+     "spec.containers[0].ports[0].hostPort"),
+    ("Container.terminationMessagePath",
+     _put(POD, "spec.containers[0].terminationMessagePath", "/dev/termination-log"),
+     "spec.containers[0].terminationMessagePath"),
+    ("Container.terminationMessagePolicy",
+     _put(POD, "spec.containers[0].terminationMessagePolicy", "File"),
+     "spec.containers[0].terminationMessagePolicy"),
+    ("EmptyDirVolumeSource.medium",
+     _put(POD, "spec.volumes", [{"name": "v", "emptyDir": {"medium": "Memory"}}]),
+     "spec.volumes[0].emptyDir.medium"),
+    ("EmptyDirVolumeSource.sizeLimit",
+     _put(POD, "spec.volumes", [{"name": "v", "emptyDir": {"sizeLimit": "1Gi"}}]),
+     "spec.volumes[0].emptyDir.sizeLimit"),
+    ("EndpointAddress.hostname",
+     {"apiVersion": "v1", "kind": "Endpoints", "metadata": {"name": "e"},
+      "subsets": [{"addresses": [{"ip": "10.244.1.5", "hostname": "db-0"}],
+                   "ports": [{"port": 80}]}]},
+     "subsets[0].addresses[0].hostname"),
+]
+
+
+def _models(annotation) -> list[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return [annotation]
+    return [m for arg in typing.get_args(annotation) for m in _models(arg)]
+
+
+def _all_models() -> list[type[BaseModel]]:
+    """Every model reachable from a served kind, each once."""
+    seen: list[type[BaseModel]] = []
+
+    def visit(model: type[BaseModel]) -> None:
+        if model in seen:
+            return
+        seen.append(model)
+        for field in model.model_fields.values():
+            for sub in _models(field.annotation):
+                visit(sub)
+
+    for rt in RESOURCES:
+        visit(rt.model)
+    return seen
+
+
+def every_field() -> list[str]:
+    """"Model.jsonName" for every field reachable from a served kind."""
+    return [f"{m.__name__}.{f.alias or name}" for m in _all_models()
+            for name, f in m.model_fields.items()]
+
+
+def _table() -> dict[str, str]:
+    return {field: module for module, fields in HONOURED.items() for field in fields.split()}
+
+
+def test_every_field_is_honoured_recorded_or_refused():
+    honoured, refused = _table(), {r[0] for r in REFUSED}
+    unclassified = []
+    for field in every_field():
+        model, _, name = field.partition(".")
+        if field in honoured or field in refused or field in CONSTRAINED:
+            continue
+        if model in RECORD_MODELS or name in ENVELOPE:
+            continue
+        unclassified.append(field)
+    assert unclassified == [], "classify these fields (HONOURED, REFUSED or a record)"
+
+
+@pytest.mark.parametrize("field,module", sorted(_table().items()), ids=lambda v: v)
+def test_the_module_that_honours_a_field_acts_on_it(field, module):
+    assert field in every_field(), f"{field} is no longer a field: remove it from the table"
+    model, _, name = field.partition(".")
+    attribute = next(a for m in _all_models() if m.__name__ == model
+                     for a, f in m.model_fields.items() if (f.alias or a) == name)
+    text = (REPO / module).read_text()
+    assert f'"{name}"' in text or f".{attribute}" in text, f"{module} never mentions {name}"
+
+
+@pytest.mark.parametrize("field,manifest,path", REFUSED, ids=[r[0] for r in REFUSED])
+def test_a_refused_field_is_answered_422_naming_it(field, manifest, path):
+    with pytest.raises(Invalid) as caught:
+        validate_create(by_kind("v1", manifest["kind"]), manifest, "default")
+    errors = {e.field: e for e in caught.value.errors}
+    assert path in errors and errors[path].reason == FORBIDDEN
+    assert "not implemented" in errors[path].message
+
+
+@pytest.mark.parametrize("path,ok", [
+    ("metadata.labels['app']", True), ("metadata.annotations['a.b/c']", True),
+    ("status.podIPs", True), ("metadata.labels", False), ("spec.serviceAccountName", False),
+    ("metadata.labels['bad key']", False)], ids=lambda v: str(v))
+def test_env_field_refs_are_kubernetes_paths(path, ok):
+    pod = _put(POD, "spec.containers[0].env",
+               [{"name": "X", "valueFrom": {"fieldRef": {"fieldPath": path}}}])
+    if ok:
+        validate_create(by_kind("v1", "Pod"), pod, "default")
+    else:
+        with pytest.raises(Invalid):
+            validate_create(by_kind("v1", "Pod"), pod, "default")
+
+
+def test_a_namespace_finalizer_other_than_kubernetes_is_refused():
+    ns = {"metadata": {"name": "n"}, "spec": {"finalizers": ["example.com/wait"]}}
+    with pytest.raises(Invalid) as caught:
+        validate_create(by_kind("v1", "Namespace"), ns)
+    assert caught.value.errors[0].field == "spec.finalizers"
+    validate_create(by_kind("v1", "Namespace"), {**ns, "spec": {"finalizers": ["kubernetes"]}})
+
+
+# --- query parameters ---
+
+# Every query parameter of Kubernetes' API (v1.31 reference), by verb.
+KUBERNETES_PARAMETERS = {
+    "get": {"pretty", "resourceVersion"},
+    "list": {"allowWatchBookmarks", "continue", "fieldSelector", "labelSelector", "limit",
+             "pretty", "resourceVersion", "resourceVersionMatch", "sendInitialEvents",
+             "timeoutSeconds", "watch"},
+    "create": {"dryRun", "fieldManager", "fieldValidation", "pretty"},
+    "update": {"dryRun", "fieldManager", "fieldValidation", "pretty"},
+    "patch": {"dryRun", "fieldManager", "fieldValidation", "force", "pretty"},
+    "delete": {"dryRun", "gracePeriodSeconds", "ignoreStoreReadErrorWithClusterBreakingPotential",
+               "orphanDependents", "pretty", "propagationPolicy"},
+    "deletecollection": {"continue", "dryRun", "fieldSelector", "gracePeriodSeconds",
+                         "ignoreStoreReadErrorWithClusterBreakingPotential", "labelSelector",
+                         "limit", "orphanDependents", "pretty", "propagationPolicy",
+                         "resourceVersion", "resourceVersionMatch", "sendInitialEvents",
+                         "timeoutSeconds"},
+    "log": {"container", "follow", "insecureSkipTLSVerifyBackend", "limitBytes", "pretty",
+            "previous", "sinceSeconds", "sinceTime", "stream", "tailLines", "timestamps"},
+    "exec": {"command", "container", "stderr", "stdin", "stdout", "tty"},
+}
+
+
+def test_every_kubernetes_parameter_is_honoured_or_refused_by_the_table():
+    for verb, known in KUBERNETES_PARAMETERS.items():
+        honoured = parameters.PARAMETERS[verb]
+        assert honoured - known - {"watch"} == set(), f"{verb}: not Kubernetes parameters"
+        for name in known - honoured:
+            with pytest.raises(Exception) as caught:
+                parameters.check(verb, None if verb not in ("log", "exec") else verb,
+                                 {name: "true"})
+            assert caught.value.code == 400 and name in caught.value.message
+
+
+@pytest.mark.parametrize("value,ok", [("Strict", True), ("Warn", False), ("Ignore", False)])
+def test_field_validation_is_strict_only(value, ok):
+    if ok:
+        parameters.check("create", None, {"fieldValidation": value})
+    else:
+        with pytest.raises(Exception) as caught:
+            parameters.check("create", None, {"fieldValidation": value})
+        assert caught.value.code == 400
+
+
+# Over HTTPS against the real server and etcd: the parameters that would change what is
+# stored are refused before anything is written.
+
+@pytest.mark.parametrize("method,path,params", [
+    ("POST", "/api/v1/namespaces/{ns}/configmaps", {"dryRun": "All"}),
+    ("PUT", "/api/v1/namespaces/{ns}/configmaps/cm", {"dryRun": "All"}),
+    ("PATCH", "/api/v1/namespaces/{ns}/configmaps/cm", {"dryRun": "All"}),
+    ("DELETE", "/api/v1/namespaces/{ns}/configmaps/cm", {"dryRun": "All"}),
+    ("GET", "/api/v1/namespaces/{ns}/configmaps", {"watch": "true", "sendInitialEvents": "true"}),
+    ("GET", "/api/v1/namespaces/{ns}/configmaps", {"bogus": "1"}),
+    ("PATCH", "/api/v1/namespaces/{ns}/configmaps/cm", {"force": "true"}),
+], ids=["create", "update", "patch", "delete", "sendInitialEvents", "unknown", "force"])
+def test_a_request_with_a_refused_parameter_changes_nothing(api, ns, method, path, params):
+    admin = api.session("admin")
+    base = f"{api.url}/api/v1/namespaces/{ns}/configmaps"
+    admin.post(base, json={"metadata": {"name": "cm"}, "data": {"a": "1"}}).raise_for_status()
+    before = admin.get(f"{base}/cm").json()
+    body = {"metadata": {"name": "cm" if method != "POST" else "new"}, "data": {"a": "2"}}
+    headers = {"Content-Type": "application/merge-patch+json"} if method == "PATCH" else {}
+    r = admin.request(method, api.url + path.format(ns=ns), params=params,
+                      json=body if method in ("POST", "PUT", "PATCH") else None, headers=headers)
+    assert r.status_code == 400, r.text
+    name = next(iter(p for p in params if p != "watch"))
+    assert name in r.json()["message"]
+    assert admin.get(f"{base}/cm").json() == before
+    assert admin.get(f"{base}/new").status_code == 404
+
+
+def test_log_parameters_are_checked_before_the_agent_is_asked(api, ns):
+    admin: requests.Session = api.session("admin")
+    url = f"{api.url}/api/v1/namespaces/{ns}/pods/nope/log"
+    assert admin.get(url, params={"sinceSeconds": "5", "sinceTime": "2026-01-01T00:00:00Z"}
+                     ).status_code == 400
+    assert admin.get(url, params={"sinceTime": "yesterday"}).status_code == 400
+    assert admin.get(url, params={"limitBytes": "-1"}).status_code == 400
+    assert admin.get(url, params={"limitBytes": "10"}).status_code == 404  # no such pod
+
+
+@pytest.mark.parametrize("secret_type,data,ok", [
+    ("Opaque", {}, True),
+    ("kubernetes.io/tls", {"tls.crt": "YQ==", "tls.key": "YQ=="}, True),
+    ("kubernetes.io/tls", {"tls.crt": "YQ=="}, False),
+    ("kubernetes.io/basic-auth", {"password": "YQ=="}, True),
+    ("kubernetes.io/basic-auth", {"other": "YQ=="}, False),
+    ("kubernetes.io/dockerconfigjson", {}, False),
+    ("example.com/custom", {}, True),
+], ids=lambda v: str(v))
+def test_a_secret_of_a_built_in_type_needs_its_keys(secret_type, data, ok):
+    secret = {"metadata": {"name": "s"}, "type": secret_type, "data": data}
+    if ok:
+        validate_create(by_kind("v1", "Secret"), secret, "default")
+    else:
+        with pytest.raises(Invalid):
+            validate_create(by_kind("v1", "Secret"), secret, "default")
