@@ -113,7 +113,8 @@ def test_up_is_idempotent_repairs_and_down_leaves_nothing() -> None:
                    "the root namespace to look as it did before the lab")
     except AssertionError:
         after = root_namespace_snapshot(name)
-        raise AssertionError({k: (before[k], after[k]) for k in before if before[k] != after[k]})
+        raise AssertionError({k: (before[k], after[k]) for k in before
+                              if before[k] != after[k]}) from None
 
 
 @pytest.mark.parametrize("args,message", [

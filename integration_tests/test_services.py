@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from integration_tests.hosts import Cluster, netns_pids, process_alive, wait_until
-from integration_tests.test_pods import (TEST_POD_LABEL, create_pod, pod_containers, shell,
+from integration_tests.test_pods import (create_pod, pod_containers, shell,
                                          wait_running, web)
 from node_agent.proxy.iptables import FILTER_CHAINS, NAT_TOP_CHAINS, render
 from node_agent.proxy.model import ProxyState

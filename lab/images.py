@@ -13,6 +13,7 @@ import os
 import shutil
 import struct
 import tempfile
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -103,7 +104,10 @@ def build(client: docker.DockerClient, spec: ImageSpec, digest: str, root: Path,
 
 def save(client: docker.DockerClient, spec: ImageSpec, tar: Path) -> None:
     tar.parent.mkdir(parents=True, exist_ok=True)
-    tmp = tar.with_suffix(".tmp")
+    # A temporary name of this process's own: labs brought up at once (the integration suite
+    # starts two) may build the same image together; each renames its own complete tar, and
+    # the last rename wins with the same content.
+    tmp = tar.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
     with open(tmp, "wb") as f:
         for chunk in client.images.get(spec.tag).save(named=True):
             f.write(chunk)

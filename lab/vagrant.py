@@ -42,7 +42,7 @@ from typing import Any, Iterator
 import click
 
 from lab.inventory import Inventory, load_inventory, ssh_argv
-from lab.plan import (API_PORT, HOST_ADDRESS_OFFSET, LAB_SUBNET, POD_SUPERNET, SERVICE_CIDR,
+from lab.plan import (HOST_ADDRESS_OFFSET, LAB_SUBNET, POD_SUPERNET, SERVICE_CIDR,
                       etcdctl_files)
 from lab.provision import DOCKER_TLS_PORT, PKI, PROXY_MODES, VENV, ClusterSpec, SpecHost
 from orchestrator.cli import config as orchctl_config

@@ -76,7 +76,8 @@ def serve(etcd_servers: str, etcd_cafile: str | None, etcd_certfile: str | None,
           tls_private_key_file: str, token_auth_file: str, agent_client_cert: str | None,
           agent_client_key: str | None, agent_ca_file: str | None, scheduler: bool,
           controllers: bool, node_monitor_grace_period: float, pod_eviction_timeout: float,
-          node_eviction_rate: float, secondary_node_eviction_rate: float, leader_elect: bool, leader_elect_lease_duration: float,
+          node_eviction_rate: float, secondary_node_eviction_rate: float, leader_elect: bool,
+          leader_elect_lease_duration: float,
           score_weights: tuple[str, ...], verbose: bool) -> None:
     """Serve the Kubernetes-shaped API over TLS, backed by the etcd cluster."""
     from orchestrator.api.auth import TokenAuthenticator

@@ -53,7 +53,7 @@ class EtcdServer:
                     break
             except OSError:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"etcd did not start; see {data_dir / 'etcd.log'}")
+                    raise RuntimeError(f"etcd did not start; see {data_dir / 'etcd.log'}") from None
                 time.sleep(0.05)
 
     def stop(self) -> None:

@@ -112,7 +112,7 @@ def _matches(rule: list[str], pkt: Packet, local: set[str]) -> tuple[bool, float
         elif tok == "-p":
             ok, i = pkt.proto == rule[i + 1], i + 2
         elif tok == "-m":
-            module, i = rule[i + 1], i + 2
+            i += 2  # the module is named by the options that follow
             continue
         elif tok == "--dport":
             ok, i = pkt.dport == int(rule[i + 1]), i + 2

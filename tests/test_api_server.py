@@ -6,7 +6,6 @@ import json
 import secrets
 
 import pytest
-import requests
 
 
 

@@ -137,7 +137,7 @@ class FakeObjects:
             self.renew(n["metadata"]["name"])
 
     def renew(self, name: str) -> None:
-        self.leases = [l for l in self.leases if l["metadata"]["name"] != name] + [
+        self.leases = [lease for lease in self.leases if lease["metadata"]["name"] != name] + [
             {"metadata": {"name": name, "resourceVersion": secrets.token_hex(4)}}]
 
     def cache(self, resource: str) -> FakeCache:

@@ -85,7 +85,8 @@ def test_exact_reads_the_past_and_not_older_than_refuses_the_future(configmaps):
 
 @pytest.mark.parametrize("params,words", [
     ({"continue": "not-a-token"}, "continue key is not valid"),
-    ({"limit": 2, "continue": encode_continue(Continue(3, "a")), "resourceVersion": "5"}, "not allowed when using continue"),
+    ({"limit": 2, "continue": encode_continue(Continue(3, "a")), "resourceVersion": "5"},
+     "not allowed when using continue"),
     ({"resourceVersionMatch": "Exact"}, "forbidden unless resourceVersion is provided"),
     ({"resourceVersionMatch": "Exact", "resourceVersion": "0"}, 'forbidden for resourceVersion "0"'),
     ({"resourceVersionMatch": "Newest", "resourceVersion": "5"}, "Unsupported value"),

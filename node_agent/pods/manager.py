@@ -209,7 +209,7 @@ class PodManager:
             with self._lock:
                 self.observed[uid] = observed
                 self._refreshed_at[uid] = refreshed
-        for name, (reason, message) in waiting.items():
+        for name, (reason, _message) in waiting.items():
             if reason == "CrashLoopBackOff":
                 self._repeated_event(pod, "BackOff",
                                      f"Back-off restarting failed container {name}")

@@ -36,7 +36,7 @@ from prometheus_client import generate_latest
 from orchestrator import __version__
 from orchestrator.api.auth import RequestAttributes, TokenAuthenticator, User, authorize
 from orchestrator.api import parameters
-from orchestrator.api.objects import ListRequest, Objects, list_request
+from orchestrator.api.objects import Objects, list_request
 from orchestrator.api.patch import MERGE_PATCH
 from orchestrator.api.registry import RESOURCES, ResourceType, UnknownKind, by_path
 from orchestrator.api.selectors import SelectorError, selects

@@ -280,7 +280,7 @@ class NodeLifecycleController:
     def monitor(self) -> None:
         now = self.clock()
         nodes, _ = self.store.cache("nodes").list()
-        leases = {l["metadata"]["name"]: l for l in
+        leases = {lease["metadata"]["name"]: lease for lease in
                   self.store.cache("leases").list(f"/registry/leases/{LEASE_NAMESPACE}/")[0]}
         pods, _ = self.store.cache("pods").list()
         by_node: dict[str, list[dict]] = {}

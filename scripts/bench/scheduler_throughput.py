@@ -57,7 +57,7 @@ def start_etcd(data: Path) -> tuple[subprocess.Popen, str]:
             return proc, url
         except OSError:
             if time.monotonic() > deadline:
-                raise SystemExit("etcd did not start")
+                raise SystemExit("etcd did not start") from None
             time.sleep(0.05)
 
 
