@@ -19,7 +19,7 @@ from pathlib import Path
 import click
 
 from node_agent import __version__
-from orchestrator.tls import AGENT_PORT
+from kube.tls import AGENT_PORT
 
 
 @click.group()
@@ -76,7 +76,7 @@ def run(api_url: str, ca_file: str, token_file: str, node_name: str, node_ip: st
     from node_agent.services import ServiceCache
     from node_agent.pods.driver import DockerDriver
     from node_agent.pods.manager import PodManager
-    from orchestrator.client import ApiError, Client
+    from kube.client import ApiError, Client
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -21,8 +21,8 @@ import docker
 
 from node_agent import __version__
 from node_agent.pods.driver import host_cpus, host_memory_bytes
-from orchestrator.client import ApiError, Client
-from orchestrator.api.timestamps import now_rfc3339
+from kube.client import ApiError, Client
+from kube.timestamps import now_rfc3339
 
 log = logging.getLogger(__name__)
 

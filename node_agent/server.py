@@ -30,7 +30,7 @@ from aiohttp import web
 
 from node_agent import stats
 from node_agent.pods.model import LABEL_ATTEMPT, LABEL_CONTAINER, LABEL_POD_NAME, LABEL_POD_NAMESPACE
-from orchestrator.tls import APISERVER_CLIENT_CN, shrink_tls_read_buffers
+from kube.tls import APISERVER_CLIENT_CN, shrink_tls_read_buffers
 
 NDJSON = "application/x-ndjson"
 

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from orchestrator.client import ApiError, Client
+from kube.client import ApiError, Client
 
 log = logging.getLogger(__name__)
 

@@ -19,10 +19,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from orchestrator.api.registry import by_kind
+from kube.registry import by_kind
 from orchestrator.api.status import ApiError
 from orchestrator.store import StoreError
-from orchestrator.api.timestamps import now_rfc3339_micro
+from kube.timestamps import now_rfc3339_micro
 
 log = logging.getLogger(__name__)
 

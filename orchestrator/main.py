@@ -15,7 +15,7 @@ import click
 import tenacity
 
 from orchestrator import __version__
-from orchestrator.tls import shrink_tls_read_buffers
+from kube.tls import shrink_tls_read_buffers
 
 
 @click.group()

@@ -38,7 +38,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from orchestrator.tls import APISERVER_CLIENT_CN
+from kube.tls import APISERVER_CLIENT_CN
 
 DEFAULT_SANS = ("localhost", "127.0.0.1", "kubernetes", "kubernetes.default",
                 "kubernetes.default.svc", "kubernetes.default.svc.cluster.local", "10.96.0.1")

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.api.objects import Objects
-from orchestrator.api.registry import by_kind
+from kube.registry import by_kind
 from orchestrator.store import Etcd, Store
 
 NS = by_kind("v1", "Namespace")

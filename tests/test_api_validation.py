@@ -7,10 +7,10 @@ import copy
 
 import pytest
 
-from orchestrator.api.meta import LabelSelector, selector_matches
-from orchestrator.api.quantity import QuantityError, cpu_millis, memory_bytes, parse_quantity
-from orchestrator.api.registry import RESOURCES, UnknownKind, by_kind, by_name, by_path
-from orchestrator.api.validation import Invalid, validate_create, validate_update
+from kube.meta import LabelSelector, selector_matches
+from kube.quantity import QuantityError, cpu_millis, memory_bytes, parse_quantity
+from kube.registry import RESOURCES, UnknownKind, by_kind, by_name, by_path
+from kube.validation import Invalid, validate_create, validate_update
 
 DEPLOYMENT = {
     "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},

@@ -18,8 +18,8 @@ import requests
 from pydantic import BaseModel
 
 from orchestrator.api import parameters
-from orchestrator.api.registry import RESOURCES, by_kind
-from orchestrator.api.validation import FORBIDDEN, Invalid, validate_create
+from kube.registry import RESOURCES, by_kind
+from kube.validation import FORBIDDEN, Invalid, validate_create
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -59,9 +59,9 @@ HONOURED: dict[str, str] = {
         EndpointPort.name EndpointPort.protocol""",
     "node_agent/node.py": "NodeSpec.podCIDR NodeSpec.podCIDRs",
     "orchestrator/api/allocation.py": "ServiceSpec.clusterIPs",
-    "orchestrator/api/validation.py": "ConfigMap.immutable Secret.immutable",
-    "orchestrator/api/core.py": "Secret.stringData Secret.type",
-    "orchestrator/api/meta.py": """
+    "kube/validation.py": "ConfigMap.immutable Secret.immutable",
+    "kube/core.py": "Secret.stringData Secret.type",
+    "kube/meta.py": """
         LabelSelector.matchLabels LabelSelector.matchExpressions LabelSelectorRequirement.key
         LabelSelectorRequirement.operator LabelSelectorRequirement.values""",
     "orchestrator/api/objects.py": "NamespaceSpec.finalizers",

@@ -3,7 +3,7 @@ etcd (no threads)."""
 
 from __future__ import annotations
 
-from orchestrator.api.registry import by_kind
+from kube.registry import by_kind
 from orchestrator.api.status import ApiError
 from orchestrator.controllers.garbagecollector import GarbageCollector
 

@@ -10,9 +10,9 @@ import pytest
 
 from orchestrator.api import allocation
 from orchestrator.api.objects import Objects
-from orchestrator.api.registry import by_kind
+from kube.registry import by_kind
 from orchestrator.api.status import ApiError
-from orchestrator.api.validation import Invalid
+from kube.validation import Invalid
 from orchestrator.store import Etcd, Store
 
 POD, SVC, NS, NODE = (by_kind("v1", k) for k in ("Pod", "Service", "Namespace", "Node"))

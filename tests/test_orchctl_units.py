@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.api.patch import merge_patch
-from orchestrator.api.registry import by_name
+from kube.registry import by_name
 from orchestrator.cli import apply, config, describe, manifests, printers, resources, rollouts
 from orchestrator.cli.cmd_nodes import drain_blockers
 
@@ -390,13 +390,13 @@ def test_get_dash_o_name_output_is_accepted_by_scale(tmp_path):
     ([], []),
 ], ids=["whole", "split", "empty-line-and-tail", "nothing"])
 def test_stream_lines_are_split_whatever_the_chunks(chunks, lines):
-    from orchestrator.client import split_lines
+    from kube.client import split_lines
     assert list(split_lines(iter(chunks))) == lines
 
 
 def test_a_large_event_in_tiny_chunks_comes_out_whole():
     """A 1 MB event in 1-byte chunks (the old iter_lines(chunk_size=1) needed minutes for it;
     this runs in about a second, its cost linear in the stream)."""
-    from orchestrator.client import split_lines
+    from kube.client import split_lines
     event = b"x" * 1_000_000 + b"\n"
     assert list(split_lines(event[i:i + 1] for i in range(len(event)))) == [event[:-1]]

@@ -16,7 +16,7 @@ from pyroute2 import IPRoute
 
 from node_agent.network.plan import (desired_routes, forward_jump, forward_ruleset,
                                      masquerade_jump, masquerade_ruleset)
-from orchestrator.client import ApiError, Client
+from kube.client import ApiError, Client
 
 log = logging.getLogger(__name__)
 

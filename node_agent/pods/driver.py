@@ -25,7 +25,7 @@ import docker.errors
 from node_agent.pods.model import (LABEL_ATTEMPT, LABEL_CONTAINER, LABEL_POD_NAME,
                                    LABEL_POD_NAMESPACE, LABEL_POD_UID, LABEL_SPEC_HASH, PAUSE,
                                    Observed, container_spec_hash)
-from orchestrator.api.quantity import cpu_millis, memory_bytes
+from kube.quantity import cpu_millis, memory_bytes
 
 PAUSE_IMAGE = "orch/pause:1"
 DOCKER_API_VERSION = "1.41"

@@ -30,8 +30,8 @@ from node_agent.pods.model import (PAUSE, Kill, Observed, Remove, Start, compute
                                    plan_pod)
 from node_agent.pods.probes import LIVENESS, READINESS, Prober
 from node_agent.services import ServiceCache
-from orchestrator.client import ApiError, ApiUnavailable, Client
-from orchestrator.api.timestamps import now_rfc3339
+from kube.client import ApiError, ApiUnavailable, Client
+from kube.timestamps import now_rfc3339
 
 log = logging.getLogger(__name__)
 

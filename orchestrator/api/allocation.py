@@ -13,7 +13,7 @@ import ipaddress
 import random
 from typing import Any
 
-from orchestrator.api.validation import FieldError
+from kube.validation import FieldError
 
 SERVICE_CIDR = ipaddress.IPv4Network("10.96.0.0/12")
 POD_SUPERNET = ipaddress.IPv4Network("10.244.0.0/16")

@@ -22,11 +22,11 @@ from typing import Any
 
 from orchestrator.api import allocation
 from orchestrator.api.patch import merge_patch
-from orchestrator.api.registry import RESOURCES, ResourceType, by_kind
-from orchestrator.api.selectors import selects
+from kube.registry import RESOURCES, ResourceType, by_kind
+from kube.selectors import selects
 from orchestrator.api.status import ApiError, bad_request, not_found
-from orchestrator.api.timestamps import now_rfc3339
-from orchestrator.api.validation import FieldError, Invalid, validate_create, validate_update
+from kube.timestamps import now_rfc3339
+from kube.validation import FieldError, Invalid, validate_create, validate_update
 from orchestrator.store import Conflict, NotFound, Store
 from orchestrator.store.store import Page
 from orchestrator.store.etcd import TxnFailed

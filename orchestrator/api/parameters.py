@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from orchestrator.api.status import ApiError, bad_request
+from kube.errors import ApiError, bad_request
 
 LABELS_ONLY = frozenset({"pretty"})
 WRITE_LABELS = LABELS_ONLY | {"fieldManager"}

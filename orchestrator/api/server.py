@@ -38,15 +38,16 @@ from orchestrator.api.auth import RequestAttributes, TokenAuthenticator, User, a
 from orchestrator.api import parameters
 from orchestrator.api.objects import Objects, list_request
 from orchestrator.api.patch import MERGE_PATCH
-from orchestrator.api.registry import RESOURCES, ResourceType, UnknownKind, by_path
-from orchestrator.api.selectors import SelectorError, selects
-from orchestrator.api.timestamps import parse_rfc3339
-from orchestrator.api.status import ApiError, bad_request, forbidden, from_exception, status_object
+from kube.registry import RESOURCES, ResourceType, UnknownKind, by_path
+from kube.selectors import SelectorError, selects
+from kube.timestamps import parse_rfc3339
+from kube.errors import status_object
+from orchestrator.api.status import ApiError, bad_request, forbidden, from_exception
 from orchestrator.store import StoreError
 from orchestrator.store.errors import Gone
 from orchestrator.store.pagination import InvalidContinue, encode_continue
 from orchestrator.store.watchcache import WatchEvent
-from orchestrator.tls import AGENT_PORT
+from kube.tls import AGENT_PORT
 
 log = logging.getLogger(__name__)
 

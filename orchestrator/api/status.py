@@ -1,40 +1,13 @@
-"""Kubernetes `Status` objects: every error the API returns, with Kubernetes' reason and code.
-
-    400 BadRequest   401 Unauthorized   403 Forbidden   404 NotFound   405 MethodNotAllowed
-    409 AlreadyExists / Conflict   410 Expired (Gone)   415 UnsupportedMediaType
-    422 Invalid (details.causes name each field)   500 InternalError   503 ServiceUnavailable
-"""
+"""The API server's errors: helpers for the common ones, and the one translation of internal
+errors (the store's, validation's) into ApiError (kube.errors), whose Status the server sends."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from orchestrator.api.validation import Invalid
+from kube.errors import ApiError, bad_request
+from kube.validation import Invalid
 from orchestrator.store import AlreadyExists, Conflict, Gone, NotFound, StoreError, Unavailable
 
-
-class ApiError(Exception):
-    def __init__(self, code: int, reason: str, message: str,
-                 details: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.code, self.reason, self.message, self.details = code, reason, message, details
-
-    def status(self) -> dict[str, Any]:
-        return status_object(self.code, self.reason, self.message, self.details)
-
-
-def status_object(code: int, reason: str, message: str,
-                  details: dict[str, Any] | None = None) -> dict[str, Any]:
-    out: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {},
-                           "status": "Failure" if code >= 400 else "Success",
-                           "message": message, "reason": reason, "code": code}
-    if details:
-        out["details"] = details
-    return out
-
-
-def bad_request(message: str) -> ApiError:
-    return ApiError(400, "BadRequest", message)
+__all__ = ["ApiError", "bad_request", "forbidden", "from_exception", "not_found"]
 
 
 def not_found(resource: str, name: str, group: str = "") -> ApiError:

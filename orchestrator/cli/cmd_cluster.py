@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from orchestrator import __version__
-from orchestrator.api.registry import RESOURCES
+from kube.registry import RESOURCES
 from orchestrator.cli import config as cfg
 from orchestrator.cli import printers
 from orchestrator.cli.env import Env, pass_env

@@ -10,7 +10,7 @@ import click
 from orchestrator.cli.common import get_or_none
 from orchestrator.cli.env import Env, pass_env
 from orchestrator.cli.resources import resource_type
-from orchestrator.client import ApiError
+from kube.client import ApiError
 
 Object = dict[str, Any]
 

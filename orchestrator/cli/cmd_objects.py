@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from orchestrator.api.registry import ResourceType
+from kube.registry import ResourceType
 from orchestrator.cli import apply as applying
 from orchestrator.cli import describe as describing
 from orchestrator.cli import manifests, printers, resources
@@ -16,7 +16,7 @@ from orchestrator.cli.common import (all_namespaces_option, complete_resource, e
                                      events_for, get_or_none, namespace_option, no_resources,
                                      not_found, owned_by, wait_deleted)
 from orchestrator.cli.env import Env, pass_env
-from orchestrator.client import ApiError, ApiUnavailable
+from kube.client import ApiError, ApiUnavailable
 
 Object = dict[str, Any]
 OUTPUTS = click.Choice(["wide", "yaml", "json", "name"])

@@ -10,12 +10,12 @@ from typing import Any
 
 import click
 
-from orchestrator.api.quantity import cpu_millis, memory_bytes
+from kube.quantity import cpu_millis, memory_bytes
 from orchestrator.cli import printers, resources
 from orchestrator.cli.common import (all_namespaces_option, complete_resource, echo_table,
                                      namespace_option, no_resources, owned_by)
 from orchestrator.cli.env import Env, pass_env
-from orchestrator.client import ApiError, split_lines
+from kube.client import ApiError, split_lines
 
 Object = dict[str, Any]
 

@@ -9,15 +9,14 @@ from typing import Any
 
 import click
 
-from orchestrator.api.registry import ResourceType
-from orchestrator.api.timestamps import now_rfc3339
+from kube.registry import ResourceType
+from kube.timestamps import now_rfc3339
 from orchestrator.cli import describe as describing
 from orchestrator.cli import printers, resources, rollouts
 from orchestrator.cli.common import complete_resource, namespace_option, owned_by
 from orchestrator.cli.env import Env, pass_env
-from orchestrator.client import ApiError
-from orchestrator.controllers.rollout import (rollback_template, revision_of,
-                                              template_without_hash)
+from kube.client import ApiError
+from kube.revisions import rollback_template, revision_of, template_without_hash
 
 Object = dict[str, Any]
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"

@@ -9,10 +9,10 @@ from typing import Any
 
 import click
 
-from orchestrator.api.registry import RESOURCES, ResourceType
+from kube.registry import RESOURCES, ResourceType
 from orchestrator.cli import printers
 from orchestrator.cli.env import Env
-from orchestrator.client import ApiError
+from kube.client import ApiError
 
 Object = dict[str, Any]
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from orchestrator.api.registry import ResourceType
+from kube.registry import ResourceType
 from orchestrator.cli import printers
 from orchestrator.cli.apply import LAST_APPLIED
-from orchestrator.controllers.rollout import template_without_hash
+from kube.revisions import template_without_hash
 
 Object = dict[str, Any]
 

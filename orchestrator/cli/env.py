@@ -9,7 +9,7 @@ from typing import Any
 import click
 
 from orchestrator.cli import config as cfg
-from orchestrator.client import Client
+from kube.client import Client
 
 
 class Env:

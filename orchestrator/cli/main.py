@@ -27,7 +27,7 @@ from orchestrator.cli.manifests import ManifestError
 from orchestrator.cli.resources import UsageError
 from orchestrator.cli.rollouts import RolloutFailed
 from orchestrator.cli.env import Env
-from orchestrator.client import ApiError, ApiUnavailable
+from kube.client import ApiError, ApiUnavailable
 
 
 def connection_reason(error: BaseException) -> str:

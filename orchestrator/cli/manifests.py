@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from orchestrator.api.registry import ResourceType, UnknownKind, by_kind
+from kube.registry import ResourceType, UnknownKind, by_kind
 
 EXTENSIONS = (".yaml", ".yml", ".json")
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from orchestrator.api.registry import ResourceType
+from kube.registry import ResourceType
 
 Object = dict[str, Any]
 Row = list[str]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from orchestrator.api.registry import ResourceType, UnknownKind, by_name
+from kube.registry import ResourceType, UnknownKind, by_name
 
 ALL = ("pods", "services", "deployments", "replicasets")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.controllers.rollout import CHANGE_CAUSE, revision_of
+from kube.revisions import CHANGE_CAUSE, revision_of
 
 Object = dict[str, Any]
 

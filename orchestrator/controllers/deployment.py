@@ -14,11 +14,11 @@ import copy
 import logging
 from datetime import datetime, timezone
 
-from orchestrator.api.registry import by_kind
+from kube.registry import by_kind
 from orchestrator.api.status import ApiError
 from orchestrator.controllers import rollout
 from orchestrator.controllers.base import Controller, object_key
-from orchestrator.controllers.events import EventRecorder
+from kube.events import EventRecorder
 from orchestrator.controllers.replicaset import controller_uid, matches, owner_reference
 from orchestrator.controllers.rollout import Set
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.api.registry import by_kind
+from kube.registry import by_kind
 from orchestrator.api.status import ApiError
 from orchestrator.controllers.base import Controller, object_key
 from orchestrator.controllers.replicaset import is_ready

@@ -15,7 +15,7 @@ owner being deleted with a finalizer of ours."""
 from __future__ import annotations
 
 from orchestrator.api.objects import FOREGROUND_FINALIZER, ORPHAN_FINALIZER
-from orchestrator.api.registry import RESOURCES, UnknownKind, by_kind
+from kube.registry import RESOURCES, UnknownKind, by_kind
 from orchestrator.api.status import ApiError
 from orchestrator.controllers.base import Controller
 

@@ -50,11 +50,11 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-from orchestrator.api.registry import by_kind
+from kube.registry import by_kind
 from orchestrator.api.status import ApiError
-from orchestrator.controllers.events import EventRecorder
+from kube.events import EventRecorder
 from orchestrator.store import StoreError
-from orchestrator.api.timestamps import now_rfc3339
+from kube.timestamps import now_rfc3339
 
 log = logging.getLogger(__name__)
 

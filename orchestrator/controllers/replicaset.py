@@ -14,11 +14,11 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from orchestrator.api.meta import LabelSelector, selector_matches
-from orchestrator.api.registry import by_kind
+from kube.meta import LabelSelector, selector_matches
+from kube.registry import by_kind
 from orchestrator.api.status import ApiError
 from orchestrator.controllers.base import Controller, object_key
-from orchestrator.controllers.events import EventRecorder
+from kube.events import EventRecorder
 
 Object = dict[str, Any]
 RS, POD = by_kind("apps/v1", "ReplicaSet"), by_kind("v1", "Pod")

@@ -18,27 +18,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-Object = dict[str, Any]
+from kube.revisions import (CHANGE_CAUSE, DESIRED_REPLICAS, HASH_LABEL, MAX_REPLICAS, NOT_COPIED,
+                            REVISION, rollback_template, revision_of, same_template,
+                            template_without_hash)
 
-HASH_LABEL = "pod-template-hash"
-REVISION = "deployment.kubernetes.io/revision"
-DESIRED_REPLICAS = "deployment.kubernetes.io/desired-replicas"
-MAX_REPLICAS = "deployment.kubernetes.io/max-replicas"
-CHANGE_CAUSE = "kubernetes.io/change-cause"
-# Deployment annotations that are the controller's own and are not copied onto ReplicaSets.
-NOT_COPIED = {REVISION, DESIRED_REPLICAS, MAX_REPLICAS,
-              "kubectl.kubernetes.io/last-applied-configuration"}
+__all__ = ["CHANGE_CAUSE", "DESIRED_REPLICAS", "HASH_LABEL", "MAX_REPLICAS", "NOT_COPIED",
+           "REVISION", "rollback_template", "revision_of", "same_template", "template_without_hash"]
+
+Object = dict[str, Any]
 
 
 # --- templates, hashes, revisions ---
-
-def template_without_hash(template: Object) -> Object:
-    template = copy.deepcopy(template)
-    labels = (template.get("metadata") or {}).get("labels")
-    if labels:
-        labels.pop(HASH_LABEL, None)
-    return template
-
 
 def template_hash(template: Object, collision_count: int = 0) -> str:
     """A short, stable hash of the pod template (the label value that names the ReplicaSet);
@@ -46,17 +36,6 @@ def template_hash(template: Object, collision_count: int = 0) -> str:
     canonical = json.dumps(template_without_hash(template), sort_keys=True, separators=(",", ":"))
     digest = hashlib.sha256(f"{canonical}|{collision_count}".encode()).hexdigest()
     return digest[:10]
-
-
-def same_template(a: Object, b: Object) -> bool:
-    return template_without_hash(a) == template_without_hash(b)
-
-
-def revision_of(obj: Object) -> int:
-    try:
-        return int((obj["metadata"].get("annotations") or {}).get(REVISION, "0"))
-    except ValueError:
-        return 0
 
 
 def find_new(deployment: Object, sets: list[Object]) -> Object | None:
@@ -100,23 +79,6 @@ def history_to_delete(deployment: Object, old: list[Object]) -> list[Object]:
             and not rs["metadata"].get("deletionTimestamp")]
     idle.sort(key=lambda rs: (revision_of(rs), _created(rs)))
     return idle[:max(0, len(idle) - limit)]
-
-
-def rollback_template(sets: list[Object], to_revision: int = 0,
-                      current_revision: int | None = None) -> Object:
-    """The pod template to put back into a Deployment for `rollout undo`: that of revision
-    `to_revision`, or of the latest revision before the current one when 0. Raises LookupError
-    with a message fit for a user when there is no such revision."""
-    by_revision = {revision_of(rs): rs for rs in sets}
-    if to_revision:
-        if to_revision not in by_revision:
-            raise LookupError(f"unable to find the specified revision {to_revision}")
-        return template_without_hash(by_revision[to_revision]["spec"]["template"])
-    current = current_revision if current_revision is not None else max(by_revision, default=0)
-    earlier = [r for r in by_revision if 0 < r < current]
-    if not earlier:
-        raise LookupError("no rollout history found: there is no previous revision")
-    return template_without_hash(by_revision[max(earlier)]["spec"]["template"])
 
 
 # --- numbers ---

@@ -18,13 +18,13 @@ import time
 from typing import Any
 
 from orchestrator.api.objects import Objects
-from orchestrator.api.registry import by_kind
+from kube.registry import by_kind
 from orchestrator.api.status import ApiError
-from orchestrator.controllers.events import EventRecorder
+from kube.events import EventRecorder
 from orchestrator.scheduler.framework import schedule
 from orchestrator.scheduler.snapshot import Snapshot
 from orchestrator.store import StoreError
-from orchestrator.api.timestamps import now_rfc3339
+from kube.timestamps import now_rfc3339
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from orchestrator.api.quantity import cpu_millis, memory_bytes
+from kube.quantity import cpu_millis, memory_bytes
 
 # Kubernetes scores pods without requests as if they asked for this much (non-zero requests).
 DEFAULT_CPU_MILLIS = 100

@@ -13,7 +13,7 @@ import time
 
 import docker
 
-from orchestrator.client import Client
+from kube.client import Client
 
 
 def pct(values: list[float], p: float) -> float:

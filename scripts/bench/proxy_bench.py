@@ -79,7 +79,7 @@ def bench_sync(sizes: list[int]) -> None:
 
 
 def bench_latency(inventory: Path, services: int, changes: int) -> None:
-    from orchestrator.client import Client
+    from kube.client import Client
     inv = json.loads(inventory.read_text())
     client = Client.from_files(inv["api"], inv["ca_file"], inv["admin_token_file"])
     ns = f"proxybench{secrets.token_hex(3)}"

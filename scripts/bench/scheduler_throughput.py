@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from orchestrator.api import allocation  # noqa: E402
 from orchestrator.api.objects import Objects  # noqa: E402
-from orchestrator.api.registry import by_kind  # noqa: E402
+from kube.registry import by_kind  # noqa: E402
 from orchestrator.scheduler.loop import Scheduler  # noqa: E402
 from orchestrator.store import Etcd, Store, StoreError  # noqa: E402
 

@@ -18,11 +18,11 @@ from typing import Annotated
 from pydantic import AfterValidator, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
-from orchestrator.api import names
-from orchestrator.api.meta import (NOT_IMPLEMENTED, Condition, Dns1123Label, EnvVarName,
+from kube import names
+from kube.meta import (NOT_IMPLEMENTED, Condition, Dns1123Label, EnvVarName,
                                    IntOrString, Model, ObjectMeta, ObjectReference, Port, PortName,
                                    Timestamp, refused)
-from orchestrator.api.quantity import QuantityError, parse_quantity
+from kube.quantity import QuantityError, parse_quantity
 
 Protocol = Literal["TCP", "UDP"]
 

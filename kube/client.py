@@ -20,22 +20,13 @@ from typing import Any
 
 import requests
 
-from orchestrator.api.registry import ResourceType, by_name
+from kube.errors import ApiError, ApiUnavailable
+from kube.registry import ResourceType, by_name
+
+__all__ = ["ApiError", "ApiUnavailable", "Client", "ObjectList", "WatchEvent", "split_lines"]
 
 MERGE_PATCH = "application/merge-patch+json"
 Object = dict[str, Any]
-
-
-class ApiError(Exception):
-    """The API answered with a Status error."""
-
-    def __init__(self, code: int, reason: str, message: str, status: Object | None = None) -> None:
-        super().__init__(f"{code} {reason}: {message}")
-        self.code, self.reason, self.message, self.status = code, reason, message, status or {}
-
-
-class ApiUnavailable(ApiError):
-    """The server could not be reached (or answered 503); retrying later makes sense."""
 
 
 @dataclass(frozen=True)
@@ -158,8 +149,10 @@ class Client:
             except ValueError:
                 status = {}
             error = ApiUnavailable if response.status_code == 503 else ApiError
-            raise error(response.status_code, status.get("reason", response.reason),
-                        status.get("message", response.text[:200]), status)
+            if not isinstance(status, dict):
+                status = {}
+            raise error.from_status(response.status_code,
+                                    {"reason": response.reason, **status}, response.text[:200])
         return response
 
     # --- verbs ---
@@ -219,8 +212,7 @@ class Client:
                 event = json.loads(line)
                 if event["type"] == "ERROR":
                     status = event["object"]
-                    raise ApiError(status.get("code", 500), status.get("reason", ""),
-                                   status.get("message", ""), status)
+                    raise ApiError.from_status(status.get("code", 500), status)
                 yield WatchEvent(event["type"], event["object"])
         except requests.RequestException as e:
             raise ApiUnavailable(0, "Unavailable", f"watch on {self.server} broke: {e}") from e

@@ -14,9 +14,12 @@ import time
 import uuid
 from typing import Any
 
-from orchestrator.api.registry import by_kind
-from orchestrator.api.status import ApiError
-from orchestrator.api.timestamps import now_rfc3339
+from typing import Protocol
+
+from kube.client import Client
+from kube.errors import ApiError
+from kube.registry import ResourceType, by_kind
+from kube.timestamps import now_rfc3339
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +27,30 @@ EVENT = by_kind("v1", "Event")
 AGGREGATE_SECONDS = 600.0
 MAX_REMEMBERED = 4096
 
+
+
+class EventSink(Protocol):
+    """Where the recorder writes: the API server's own verbs (the controllers, in the master's
+    process) or the HTTP client (ClientSink: the agents). Both raise ApiError."""
+
+    def create(self, rt: ResourceType, namespace: str, body: dict[str, Any]) -> dict[str, Any]: ...
+
+    def patch(self, rt: ResourceType, namespace: str, name: str,
+              patch: dict[str, Any]) -> dict[str, Any]: ...
+
+
+class ClientSink:
+    """Events written through the HTTP API (with the caller's credentials)."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+
+    def create(self, rt: ResourceType, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
+        return self.client.create(rt.resource, body, namespace=namespace)
+
+    def patch(self, rt: ResourceType, namespace: str, name: str,
+              patch: dict[str, Any]) -> dict[str, Any]:
+        return self.client.patch(rt.resource, name, patch, namespace=namespace)
 
 
 def involved(obj: dict[str, Any]) -> dict[str, Any]:
@@ -36,7 +63,7 @@ def involved(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 class EventRecorder:
-    def __init__(self, objects, component: str) -> None:
+    def __init__(self, objects: EventSink, component: str) -> None:
         self.objects = objects
         self.component = component
         self._lock = threading.Lock()

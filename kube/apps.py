@@ -7,8 +7,8 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from orchestrator.api.core import PodTemplateSpec
-from orchestrator.api.meta import (Condition, IntOrString, LabelSelector, Model, ObjectMeta,
+from kube.core import PodTemplateSpec
+from kube.meta import (Condition, IntOrString, LabelSelector, Model, ObjectMeta,
                                    selector_matches)
 
 PERCENT = re.compile(r"^[0-9]+%$")

@@ -13,8 +13,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from orchestrator.api.meta import NOT_IMPLEMENTED
-from orchestrator.api.registry import ResourceType
+from kube.meta import NOT_IMPLEMENTED
+from kube.registry import ResourceType
 
 Object = dict[str, Any]
 

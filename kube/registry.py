@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from orchestrator.api import names
-from orchestrator.api.apps import Deployment, ReplicaSet
-from orchestrator.api.coordination import Lease
-from orchestrator.api.core import (ConfigMap, Endpoints, Event, Namespace, Node, Pod, Secret,
+from kube import names
+from kube.apps import Deployment, ReplicaSet
+from kube.coordination import Lease
+from kube.core import (ConfigMap, Endpoints, Event, Namespace, Node, Pod, Secret,
                                    Service)
-from orchestrator.api.meta import Model
+from kube.meta import Model
 
 
 @dataclass(frozen=True)

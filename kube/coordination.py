@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from orchestrator.api.meta import Model, ObjectMeta, Timestamp
+from kube.meta import Model, ObjectMeta, Timestamp
 
 
 class LeaseSpec(Model):
