@@ -38,6 +38,22 @@ def _split_terms(text: str) -> list[str]:
     return [t for t in terms if t.strip()]
 
 
+def _label_check(key: str, op: str, values: frozenset[str]) -> Callable[[dict[str, str]], bool]:
+    """One term: the label's value in / not in `values` (an absent label is in none), or the
+    label present / absent."""
+    def check(labels: dict[str, str]) -> bool:
+        if op == "present":
+            return key in labels
+        if op == "absent":
+            return key not in labels
+        return (labels.get(key) in values) == (op == "in")
+    return check
+
+
+def _field_check(path: str, value: str, negate: bool) -> Predicate:
+    return lambda obj: (_field(obj, path) == value) != negate
+
+
 def parse_label_selector(text: str | None) -> Callable[[dict[str, str]], bool]:
     """A predicate over a labels dict; "" or None selects everything."""
     checks: list[Callable[[dict[str, str]], bool]] = []
@@ -45,9 +61,9 @@ def parse_label_selector(text: str | None) -> Callable[[dict[str, str]], bool]:
         if m := _EQ.match(term):
             key, op, value = m.groups()
             if op == "!=":
-                checks.append(lambda labels, k=key, v=value: labels.get(k) != v)
+                checks.append(_label_check(key, "notin", frozenset({value})))
             else:
-                checks.append(lambda labels, k=key, v=value: labels.get(k) == v)
+                checks.append(_label_check(key, "in", frozenset({value})))
         elif m := _SET.match(term):
             negate, key, op, values = m.groups()
             if op:
@@ -55,13 +71,13 @@ def parse_label_selector(text: str | None) -> Callable[[dict[str, str]], bool]:
                     raise SelectorError(f"invalid label selector term {term.strip()!r}")
                 allowed = {v.strip() for v in values.split(",") if v.strip()}
                 if op == "in":
-                    checks.append(lambda labels, k=key, a=allowed: labels.get(k) in a)
+                    checks.append(_label_check(key, "in", frozenset(allowed)))
                 else:
-                    checks.append(lambda labels, k=key, a=allowed: labels.get(k) not in a)
+                    checks.append(_label_check(key, "notin", frozenset(allowed)))
             elif negate:
-                checks.append(lambda labels, k=key: k not in labels)
+                checks.append(_label_check(key, "absent", frozenset()))
             else:
-                checks.append(lambda labels, k=key: k in labels)
+                checks.append(_label_check(key, "present", frozenset()))
         else:
             raise SelectorError(f"invalid label selector term {term.strip()!r}")
     return lambda labels: all(check(labels or {}) for check in checks)
@@ -85,10 +101,7 @@ def parse_field_selector(text: str | None) -> Predicate:
         if path not in FIELDS:
             raise SelectorError(f"field label not supported: {path} (supported: "
                                 f"{', '.join(FIELDS)})")
-        if op == "!=":
-            checks.append(lambda obj, p=path, v=value: _field(obj, p) != v)
-        else:
-            checks.append(lambda obj, p=path, v=value: _field(obj, p) == v)
+        checks.append(_field_check(path, value, op == "!="))
     return lambda obj: all(check(obj) for check in checks)
 
 

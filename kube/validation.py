@@ -120,7 +120,7 @@ def validate_create(rt: ResourceType, obj: Any, namespace: str | None = None) ->
     except ValidationError as e:
         errors += _from_pydantic(e)
         typed = None
-    if errors:
+    if errors or typed is None:
         raise Invalid(rt.kind, name, errors)
     out = typed.to_dict()
     if rt.namespaced:
@@ -137,7 +137,7 @@ IMMUTABLE: dict[str, tuple[str, ...]] = {
 }
 
 
-def _get(obj: Object, path: str) -> Any:
+def _get(obj: Any, path: str) -> Any:
     for part in path.split("."):
         if not isinstance(obj, dict):
             return None

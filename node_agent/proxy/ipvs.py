@@ -237,8 +237,8 @@ class IpvsProxier:
         for message in self.ipvs.service("dump"):
             attrs = _attrs(message, "IPVS_CMD_ATTR_SERVICE")
             address, port = attrs.get("IPVS_SVC_ATTR_ADDR"), attrs.get("IPVS_SVC_ATTR_PORT")
-            protocol = PROTOCOL_NAMES.get(attrs.get("IPVS_SVC_ATTR_PROTOCOL"))
-            if protocol is None or not (address in ours_addresses or (
+            protocol = PROTOCOL_NAMES.get(attrs.get("IPVS_SVC_ATTR_PROTOCOL", -1))
+            if protocol is None or port is None or not (address in ours_addresses or (
                     address in self._node_port_addresses and port in NODE_PORT_RANGE)):
                 continue
             flags = attrs.get("IPVS_SVC_ATTR_FLAGS") or {}
@@ -287,6 +287,7 @@ class IpvsProxier:
         started = time.monotonic()
         _set_sysctl("net/ipv4/vs/conntrack", "1")  # iptables SNAT of IPVS-NATed packets
         index = self._dummy_index(create=True)
+        assert index is not None  # create=True made it
         bound = self.bound_addresses(index)
         node_addresses = self.local_addresses(index)
         self._node_port_addresses |= node_addresses

@@ -57,7 +57,7 @@ def service_ports(service: Object) -> list[ServicePort]:
     master has not given an address yet. Values are checked again here: whatever reaches the
     kernel has been validated by this process, not only by the API server."""
     meta, spec = service["metadata"], service.get("spec") or {}
-    ip = spec.get("clusterIP")
+    ip: str = spec.get("clusterIP") or ""
     if not _valid_ip(ip):
         return []
     affinity = 0

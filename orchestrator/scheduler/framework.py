@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from orchestrator.scheduler.plugins import FILTERS, SCORES
-from orchestrator.scheduler.snapshot import Snapshot
+from orchestrator.scheduler.snapshot import NodeInfo, Snapshot
 
 Object = dict[str, Any]
 
@@ -39,7 +39,8 @@ def schedule(pod: Object, snapshot: Snapshot, rng: random.Random,
              weights: dict[str, float] | None = None, start: int = 0) -> Decision:
     """Filter nodes from index `start` (rotating, so that successive pods look at different
     nodes first) until enough are feasible, score those, and pick the best (ties at random)."""
-    feasible, reasons = [], Counter()
+    feasible: list[NodeInfo] = []
+    reasons: Counter[str] = Counter()
     nodes = snapshot.nodes
     enough = feasible_to_find(len(nodes))
     examined = 0
@@ -60,9 +61,9 @@ def schedule(pod: Object, snapshot: Snapshot, rng: random.Random,
     weights = weights or {}
     scored = []
     for info in feasible:
-        total = sum(weights.get(name, weight) * fn(pod, info, snapshot)
-                    for name, fn, weight in SCORES)
-        scored.append((round(total, 6), info.name))
+        weighted = sum(weights.get(name, weight) * fn(pod, info, snapshot)
+                       for name, fn, weight in SCORES)
+        scored.append((round(weighted, 6), info.name))
     best = max(score for score, _ in scored)
     winners = sorted(name for score, name in scored if score == best)
     return Decision(rng.choice(winners), scores=tuple((n, s) for s, n in scored),

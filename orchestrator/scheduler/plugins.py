@@ -4,6 +4,7 @@ Scores: `score(pod, node_info, snapshot) -> 0..100`, higher is better."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from orchestrator.scheduler.snapshot import NodeInfo, Snapshot, owner_uid, pod_requests
@@ -148,7 +149,9 @@ def taint_preferences(pod: Object, info: NodeInfo, snapshot: Snapshot) -> float:
     return 100.0 / (1 + intolerable_preferences(pod, info))
 
 
-SCORES = (("NodeResourcesLeastAllocated", least_allocated, 1),
+Score = Callable[[Object, NodeInfo, Snapshot], float]
+SCORES: tuple[tuple[str, Score, float], ...] = (
+          ("NodeResourcesLeastAllocated", least_allocated, 1),
           ("NodeResourcesBalancedAllocation", balanced_allocation, 1),
           ("SelectorSpread", owner_spread, 2),
           ("TaintToleration", taint_preferences, 3))

@@ -27,6 +27,7 @@ from orchestrator.store.pagination import Continue
 from orchestrator.store.watchcache import (Deliver, WatchCache, decode, with_resource_version)
 
 Object = dict[str, Any]
+Objects = list[Object]  # (inside Store, `list` is the method)
 
 
 def encode(obj: Object) -> bytes:
@@ -101,7 +102,7 @@ class Store:
         """etcd's revision now (a quorum read: it fails when etcd has no leader)."""
         return self.etcd.current_revision()
 
-    def list_at(self, resource: str, namespace: str | None, revision: int) -> tuple[list[Object], int]:
+    def list_at(self, resource: str, namespace: str | None, revision: int) -> tuple[Objects, int]:
         """Every object of `resource` (in `namespace`) exactly as it was at `revision`
         (resourceVersionMatch=Exact). Raises Gone when etcd has compacted that revision."""
         kvs, _now = self.etcd.range_prefix(resource_prefix(resource, namespace), revision)
@@ -121,7 +122,7 @@ class Store:
         prefix = resource_prefix(resource, namespace)
         start = prefix + after.start if after else prefix
         revision = after.revision if after else revision
-        items: list[Object] = []
+        items: Objects = []
         while True:
             # etcd's header carries its current revision, not the one read at
             kvs, now, more, count = self.etcd.range_page(prefix, start, revision, limit)
