@@ -42,7 +42,7 @@ def ensure_mount_namespace(host: HostPlan) -> None:
 
 def start_dockerd(host: HostPlan) -> int:
     """Spawn the host's dockerd in the host's network and mount namespaces and a UTS namespace
-    named after the host (LAB-NOTES.md: `ip netns exec` cannot run dockerd)."""
+    named after the host (docs/lab.md: `ip netns exec` cannot run dockerd)."""
     for d in (host.run_dir, host.docker_data_root, host.docker_config_dir):
         d.mkdir(parents=True, exist_ok=True)
     ensure_mount_namespace(host)

@@ -263,7 +263,7 @@ def host_routes(plan: LabPlan, host: HostPlan) -> list[tuple[str, str]]:
 
 
 def dockerd_argv(host: HostPlan) -> list[str]:
-    """dockerd's command line for one lab host (LAB-NOTES.md, "dockerd per host").
+    """dockerd's command line for one lab host (docs/lab.md, "What the machines taught us").
 
     --ip-masq=false: pod-to-pod traffic across hosts must keep the client's pod IP.
     --userland-proxy=false: docker then sets hairpin mode, needed when a pod calls its own Service.

@@ -3,7 +3,7 @@ cgroups and sockets opened inside a namespace. No lab policy lives here.
 
 Processes are considered gone once they are zombies: the lab's daemons outlive the `lab` command
 that started them, so they are reparented to PID 1, which on these machines reaps only about
-every 2 s (LAB-NOTES.md). Waiting on `kill -0` would wait for the reaper, not for the process.
+every 2 s (docs/lab.md). Waiting on `kill -0` would wait for the reaper, not for the process.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def ip_batch(netns: str, commands: Iterable[str]) -> None:
 
 def in_netns_argv(netns_path: Path, argv: Sequence[str]) -> list[str]:
     """argv that runs `argv` in a network namespace. nsenter, not `ip netns exec`: the latter
-    remounts /sys, which dockerd cannot live with (LAB-NOTES.md)."""
+    remounts /sys, which dockerd cannot live with (docs/lab.md)."""
     return ["nsenter", f"--net={netns_path}", "--", *argv]
 
 

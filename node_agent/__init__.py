@@ -1,3 +1,3 @@
-"""The node agent: pods on the host's dockerd, pod network, service proxy, DNS (see DESIGN.md)."""
+"""The node agent: pods on the host's dockerd, pod network, service proxy, DNS (docs/architecture.md)."""
 
 __version__ = "0.1.0"
