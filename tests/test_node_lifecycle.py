@@ -118,14 +118,6 @@ def test_without_evictions_the_noexecute_taint_comes_off() -> None:
     assert {(t["key"], t["effect"]) for t in kept} == {(nl.UNREACHABLE, "NoSchedule")}
 
 
-class FakeCache:
-    def __init__(self, items: list[dict]) -> None:
-        self.items = items
-
-    def list(self, prefix: str | None = None) -> tuple[list[dict], int]:
-        return self.items, 1
-
-
 class FakeObjects:
     """The controller's view of the API, in memory: caches to read, writes recorded."""
 
@@ -140,8 +132,9 @@ class FakeObjects:
         self.leases = [lease for lease in self.leases if lease["metadata"]["name"] != name] + [
             {"metadata": {"name": name, "resourceVersion": secrets.token_hex(4)}}]
 
-    def cache(self, resource: str) -> FakeCache:
-        return FakeCache({"nodes": self.nodes, "pods": self.pods, "leases": self.leases}[resource])
+    def cached(self, resource: str, namespace: str | None = None,
+               name_prefix: str = "") -> tuple[list[dict], int]:
+        return {"nodes": self.nodes, "pods": self.pods, "leases": self.leases}[resource], 1
 
     def update(self, kind, namespace, name, obj, subresource=None) -> None:
         if kind is nl.NODE:

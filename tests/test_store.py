@@ -238,3 +238,32 @@ def test_an_unreachable_etcd_is_unavailable_not_a_crash():
             etcd.get("/registry/x")
     finally:
         etcd.close()
+
+
+def test_claims_are_taken_with_their_owner_and_released_with_it(private_etcd_server):
+    from orchestrator.store import Claim, ClaimsTaken
+    store = Store(Etcd([private_etcd_server.url]))
+    ip, port = Claim("clusterips", "10.96.0.9"), Claim("nodeports", "30009")
+    try:
+        a = store.create_claiming("services", {"metadata": {"name": "a", "namespace": "d"}},
+                                  [ip, port])
+        with pytest.raises(ClaimsTaken) as taken:
+            store.create_claiming("services", {"metadata": {"name": "b", "namespace": "d"}},
+                                  [ip, Claim("nodeports", "30010")])
+        assert taken.value.taken == (ip,)
+        with pytest.raises(NotFound):
+            store.get("services", "d", "b")  # nothing of b was written
+        assert store.claimed("clusterips") == {"10.96.0.9"}
+        a2 = store.update_claiming("services", a, a, claim=[Claim("nodeports", "30011")],
+                                   release=[port])
+        assert store.claimed("nodeports") == {"30011"}
+        with pytest.raises(Conflict):
+            store.update_claiming("services", a, a)  # a's resourceVersion is stale now
+        store.delete_releasing("services", a2, [ip, Claim("nodeports", "30011")])
+        assert store.claimed("clusterips") == set() and store.claimed("nodeports") == set()
+        cidr = Claim("podcidrs", "10.244.7.0/24")
+        store.create_claiming("nodes", {"metadata": {"name": "n"}}, [cidr])
+        assert store.claimed("podcidrs") == {"10.244.7.0/24"}
+    finally:
+        store.close()
+        store.etcd.close()

@@ -1,10 +1,8 @@
 """Address allocation: Service ClusterIPs (10.96.0.0/12), NodePorts (30000-32767) and Node pod
-CIDRs (10.244.N.0/24). Pure: which values an object holds, checks of requested values, and
-choices for missing ones. The API layer commits an object and the allocation keys of what it
-holds in one etcd transaction that requires those keys to be absent, so two objects can never
-hold one address, even when different master processes create them at the same moment.
-
-Allocation keys: /registry/allocations/{clusterips|nodeports|podcidrs}/{value}.
+CIDRs (10.244.N.0/24). Pure: which values an object holds (as store Claims), checks of
+requested values, and choices for missing ones. The API layer writes an object together with its
+claims in one store transaction that requires them to be free, so two objects can never hold one
+address, even when different master processes create them at the same moment.
 """
 
 from __future__ import annotations
@@ -14,46 +12,44 @@ import random
 from typing import Any
 
 from kube.validation import FieldError
+from orchestrator.store.claims import Claim
 
 SERVICE_CIDR = ipaddress.IPv4Network("10.96.0.0/12")
 POD_SUPERNET = ipaddress.IPv4Network("10.244.0.0/16")
 POD_CIDR_PREFIX = 24
 NODE_PORT_RANGE = range(30000, 32768)
-PREFIX = "/registry/allocations"
+CLUSTER_IPS, NODE_PORTS, POD_CIDRS = "clusterips", "nodeports", "podcidrs"
+RESERVED_POD_RANGE = ipaddress.IPv4Network("10.244.0.0/24")  # never handed to a node
 
 Object = dict[str, Any]
 
 
-def cluster_ip_key(ip: str) -> str:
-    return f"{PREFIX}/clusterips/{ip}"
+def cluster_ip_claim(ip: str) -> Claim:
+    return Claim(CLUSTER_IPS, ip)
 
 
-def node_port_key(port: int) -> str:
-    return f"{PREFIX}/nodeports/{port}"
+def node_port_claim(port: int) -> Claim:
+    return Claim(NODE_PORTS, str(port))
 
 
-POD_CIDR_KEYS = f"{PREFIX}/podcidrs/"
-RESERVED_POD_RANGE = ipaddress.IPv4Network("10.244.0.0/24")  # never handed to a node
+def pod_cidr_claim(cidr: str) -> Claim:
+    return Claim(POD_CIDRS, cidr)
 
 
-def pod_cidr_key(cidr: str) -> str:
-    return f"{POD_CIDR_KEYS}{cidr.replace('/', '-')}"
-
-
-def held_keys(kind: str, obj: Object) -> dict[str, str]:
-    """Allocation key → the field that holds it, for every address `obj` holds."""
+def held_claims(kind: str, obj: Object) -> dict[Claim, str]:
+    """Claim → the field that holds it, for every address `obj` holds."""
     spec = obj.get("spec") or {}
-    keys: dict[str, str] = {}
+    claims: dict[Claim, str] = {}
     if kind == "Service":
         ip = spec.get("clusterIP")
         if ip and ip != "None":
-            keys[cluster_ip_key(ip)] = "spec.clusterIP"
+            claims[cluster_ip_claim(ip)] = "spec.clusterIP"
         for i, port in enumerate(spec.get("ports") or []):
             if port.get("nodePort"):
-                keys[node_port_key(port["nodePort"])] = f"spec.ports[{i}].nodePort"
+                claims[node_port_claim(port["nodePort"])] = f"spec.ports[{i}].nodePort"
     elif kind == "Node" and spec.get("podCIDR"):
-        keys[pod_cidr_key(spec["podCIDR"])] = "spec.podCIDR"
-    return keys
+        claims[pod_cidr_claim(spec["podCIDR"])] = "spec.podCIDR"
+    return claims
 
 
 def check_requested(kind: str, obj: Object) -> list[FieldError]:
@@ -119,16 +115,17 @@ def carry_over(kind: str, old: Object, new: Object) -> Object:
     return out
 
 
-def assign(kind: str, obj: Object, rng: random.Random, avoid: set[str]) -> tuple[Object, set[str]]:
+def assign(kind: str, obj: Object, rng: random.Random,
+           avoid: set[Claim]) -> tuple[Object, set[Claim]]:
     """Fill what `obj` should hold but does not (a random free-looking choice, never one of the
-    keys in `avoid`); returns the new object and the keys chosen here (not requested)."""
-    chosen: set[str] = set()
+    claims in `avoid`); returns the new object and the claims chosen here (not requested)."""
+    chosen: set[Claim] = set()
     if kind == "Service":
         spec = dict(obj.get("spec") or {})
         if not spec.get("clusterIP"):
             ip = _random_ip(rng, avoid)
             spec["clusterIP"], spec["clusterIPs"] = ip, [ip]
-            chosen.add(cluster_ip_key(ip))
+            chosen.add(cluster_ip_claim(ip))
         elif spec["clusterIP"] != "None":
             spec["clusterIPs"] = [spec["clusterIP"]]
         if spec.get("type") == "NodePort":
@@ -138,7 +135,7 @@ def assign(kind: str, obj: Object, rng: random.Random, avoid: set[str]) -> tuple
                 if not p.get("nodePort"):
                     node_port = _random_port(rng, avoid, used)
                     used.add(node_port)
-                    chosen.add(node_port_key(node_port))
+                    chosen.add(node_port_claim(node_port))
                     p = {**p, "nodePort": node_port}
                 ports.append(p)
             spec["ports"] = ports
@@ -151,31 +148,31 @@ def assign(kind: str, obj: Object, rng: random.Random, avoid: set[str]) -> tuple
             free = []
             for subnet in POD_SUPERNET.subnets(new_prefix=POD_CIDR_PREFIX):
                 if not subnet.overlaps(RESERVED_POD_RANGE) and \
-                        pod_cidr_key(str(subnet)) not in avoid:
+                        pod_cidr_claim(str(subnet)) not in avoid:
                     free.append(str(subnet))
                     if len(free) == 32:
                         break
             if free:
                 cidr = rng.choice(free)
                 spec["podCIDR"], spec["podCIDRs"] = cidr, [cidr]
-                chosen.add(pod_cidr_key(cidr))
+                chosen.add(pod_cidr_claim(cidr))
         elif not spec.get("podCIDRs"):
             spec["podCIDRs"] = [spec["podCIDR"]]
         return {**obj, "spec": spec}, chosen
     return obj, chosen
 
 
-def _random_ip(rng: random.Random, avoid: set[str]) -> str:
+def _random_ip(rng: random.Random, avoid: set[Claim]) -> str:
     first = int(SERVICE_CIDR.network_address) + 2  # .1 is kept for the API's own Service
     last = int(SERVICE_CIDR.broadcast_address) - 1
     while True:
         ip = str(ipaddress.IPv4Address(rng.randint(first, last)))
-        if cluster_ip_key(ip) not in avoid:
+        if cluster_ip_claim(ip) not in avoid:
             return ip
 
 
-def _random_port(rng: random.Random, avoid: set[str], used: set[int]) -> int:
+def _random_port(rng: random.Random, avoid: set[Claim], used: set[int]) -> int:
     while True:
         port = rng.randrange(NODE_PORT_RANGE.start, NODE_PORT_RANGE.stop)
-        if port not in used and node_port_key(port) not in avoid:
+        if port not in used and node_port_claim(port) not in avoid:
             return port

@@ -12,7 +12,6 @@ resourceVersion, deletionTimestamp; status is written only through the status su
 from __future__ import annotations
 
 import copy
-import json
 import random
 import uuid
 from collections.abc import Callable, Mapping
@@ -27,13 +26,9 @@ from kube.selectors import selects
 from orchestrator.api.status import ApiError, bad_request, not_found
 from kube.timestamps import now_rfc3339
 from kube.validation import FieldError, Invalid, validate_create, validate_update
-from orchestrator.store import Conflict, NotFound, Store
-from orchestrator.store.store import Page
-from orchestrator.store.etcd import TxnFailed
-from orchestrator.store.keys import object_key
+from orchestrator.store import AlreadyExists, Claim, ClaimsTaken, Conflict, NotFound, Page, Store
 from orchestrator.store.pagination import Continue, decode_continue
-from orchestrator.store.store import encode, parse_resource_version
-from orchestrator.store.watchcache import with_resource_version
+from orchestrator.store.store import parse_resource_version
 
 Object = dict[str, Any]
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -123,7 +118,7 @@ class Objects:
             raise Invalid(rt.kind, metadata.get("name", ""), errors)
 
         generate = not metadata.get("name") and metadata.get("generateName")
-        avoid: set[str] = set()
+        avoid: set[Claim] = set()
         pick_pod_cidr = rt.kind == "Node" and not (obj.get("spec") or {}).get("podCIDR")
         for _ in range(ALLOCATION_ATTEMPTS):
             if generate:
@@ -131,41 +126,35 @@ class Objects:
                     self.rng.choice(GENERATE_NAME_CHARS) for _ in range(5))
             if pick_pod_cidr:
                 # Pod CIDRs are handed out from the bottom: start from those taken now (one
-                # keys read) rather than discover them one failed transaction at a time.
-                taken, _ = self.store.etcd.range_prefix(allocation.POD_CIDR_KEYS)
-                avoid = {kv.key for kv in taken}
+                # read) rather than discover them one failed transaction at a time.
+                avoid = {allocation.pod_cidr_claim(c)
+                         for c in self.store.claimed(allocation.POD_CIDRS)}
             candidate, chosen = allocation.assign(rt.kind, obj, self.rng, avoid)
-            key = object_key(rt.resource, candidate["metadata"].get("namespace"),
-                             candidate["metadata"]["name"])
-            held = allocation.held_keys(rt.kind, candidate)
+            held = allocation.held_claims(rt.kind, candidate)
             try:
-                revision = self.store.etcd.commit(
-                    absent=(key, *held), puts={key: encode(candidate),
-                                               **{k: self._owner(rt, candidate) for k in held}})
-                return with_resource_version(candidate, revision)
-            except TxnFailed as e:
-                if key in e.present:
-                    if generate:
-                        continue
-                    raise ApiError(409, "AlreadyExists",
-                                   f'{rt.resource} "{candidate["metadata"]["name"]}" already '
-                                   "exists", {"name": candidate["metadata"]["name"],
-                                              "kind": rt.resource}) from None
-                self._raise_if_requested_taken(rt, candidate, e.present, chosen, held)
-                avoid |= set(e.present)
+                return self.store.create_claiming(rt.resource, candidate, held)
+            except AlreadyExists:
+                if generate:
+                    continue
+                raise ApiError(409, "AlreadyExists",
+                               f'{rt.resource} "{candidate["metadata"]["name"]}" already '
+                               "exists", {"name": candidate["metadata"]["name"],
+                                          "kind": rt.resource}) from None
+            except ClaimsTaken as e:
+                self._raise_if_requested_taken(rt, candidate, e.taken, chosen, held)
+                avoid |= set(e.taken)
         raise ApiError(503, "ServiceUnavailable", "could not allocate an address: the range is "
                        "too full or too contended; retry")
 
-    def _owner(self, rt: ResourceType, obj: Object) -> bytes:
-        return json.dumps({"resource": rt.resource, "namespace": obj["metadata"].get("namespace"),
-                           "name": obj["metadata"]["name"]}).encode()
-
-    def _raise_if_requested_taken(self, rt, obj, present, chosen, held) -> None:
-        taken = [k for k in present if k in held and k not in chosen]
-        if taken:
-            errors = [FieldError(held[k], "Invalid value: provided "
-                                 f"{'IP' if 'clusterips' in k else 'port' if 'nodeports' in k else 'CIDR'}"
-                                 f" is already allocated ({k.rsplit('/', 1)[-1]})") for k in taken]
+    def _raise_if_requested_taken(self, rt: ResourceType, obj: Object, taken: tuple[Any, ...],
+                                  chosen: set[Claim], held: dict[Claim, str]) -> None:
+        """Values the user asked for that another object holds: 422 naming their fields
+        (values this server chose are simply chosen again)."""
+        requested = [c for c in taken if c in held and c not in chosen]
+        if requested:
+            what = {allocation.CLUSTER_IPS: "IP", allocation.NODE_PORTS: "port"}
+            errors = [FieldError(held[c], f"Invalid value: provided {what.get(c.pool, 'CIDR')} "
+                                 f"is already allocated ({c.value})") for c in requested]
             raise Invalid(rt.kind, obj["metadata"]["name"], errors)
 
     def _check_namespace_accepts(self, namespace: str) -> None:
@@ -248,28 +237,23 @@ class Objects:
             # The last finalizer is gone from an object being deleted: it goes now.
             return self._delete_now(rt, old)
 
-        key = object_key(rt.resource, old["metadata"].get("namespace"), name)
-        old_held = allocation.held_keys(rt.kind, old)
-        avoid: set[str] = set()
+        old_held = allocation.held_claims(rt.kind, old)
+        avoid: set[Claim] = set()
         for _ in range(ALLOCATION_ATTEMPTS):
             candidate, chosen = allocation.assign(rt.kind, out, self.rng, avoid)
-            held = allocation.held_keys(rt.kind, candidate)
-            new_keys = tuple(k for k in held if k not in old_held)
-            released = tuple(k for k in old_held if k not in held)
+            held = allocation.held_claims(rt.kind, candidate)
             try:
-                revision = self.store.etcd.commit(
-                    absent=new_keys,
-                    unchanged={key: int(old["metadata"]["resourceVersion"])},
-                    puts={key: encode(candidate), **{k: self._owner(rt, candidate) for k in new_keys}},
-                    deletes=released)
-                return with_resource_version(candidate, revision)
-            except TxnFailed as e:
-                if key in e.missing:
-                    raise not_found(rt.resource, name, rt.group) from None
-                if key in e.changed:
-                    raise _conflict(rt, name) from None
-                self._raise_if_requested_taken(rt, candidate, e.present, chosen, held)
-                avoid |= set(e.present)
+                return self.store.update_claiming(
+                    rt.resource, old, candidate,
+                    claim=[c for c in held if c not in old_held],
+                    release=[c for c in old_held if c not in held])
+            except NotFound:
+                raise not_found(rt.resource, name, rt.group) from None
+            except Conflict:
+                raise _conflict(rt, name) from None
+            except ClaimsTaken as e:
+                self._raise_if_requested_taken(rt, candidate, e.taken, chosen, held)
+                avoid |= set(e.taken)
         raise ApiError(503, "ServiceUnavailable", "could not allocate an address; retry")
 
     # --- delete ---
@@ -335,16 +319,13 @@ class Objects:
 
     def _delete_now(self, rt: ResourceType, old: Object) -> Object:
         name = old["metadata"]["name"]
-        key = object_key(rt.resource, old["metadata"].get("namespace"), name)
         try:
-            revision = self.store.etcd.commit(
-                unchanged={key: int(old["metadata"]["resourceVersion"])},
-                deletes=(key, *allocation.held_keys(rt.kind, old)))
-        except TxnFailed as e:
-            if key in e.missing:
-                raise not_found(rt.resource, name, rt.group) from None
+            return self.store.delete_releasing(rt.resource, old,
+                                               allocation.held_claims(rt.kind, old))
+        except NotFound:
+            raise not_found(rt.resource, name, rt.group) from None
+        except Conflict:
             raise _conflict(rt, name) from None
-        return with_resource_version(old, revision)
 
     def _delete_pod_gracefully(self, rt: ResourceType, pod: Object,
                                grace: int | None) -> Object | None:

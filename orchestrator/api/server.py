@@ -528,7 +528,7 @@ class ApiServer:
                                                    min(remaining, BOOKMARK_INTERVAL))
                 except asyncio.TimeoutError:
                     if bookmarks:
-                        revision = self.objects.store.cache(t.rt.resource).revision
+                        revision = self.objects.store.cached_revision(t.rt.resource)
                         await _write_event(response, "BOOKMARK", {
                             "kind": t.rt.kind, "apiVersion": t.rt.api_version,
                             "metadata": {"resourceVersion": str(revision)}})

@@ -45,7 +45,7 @@ class DeploymentController(Controller):
             for ref in rs["metadata"].get("ownerReferences") or []:
                 if ref.get("controller"):
                     return [f"{ns}/{ref['name']}"] if ref.get("kind") == "Deployment" else []
-            deployments, _ = self.store.cache("deployments").list(f"/registry/deployments/{ns}/")
+            deployments, _ = self.store.cached("deployments", ns)
             return [object_key(d) for d in deployments if matches(d, rs)]
 
         def from_pod_deletion(event) -> list[str]:
@@ -56,9 +56,9 @@ class DeploymentController(Controller):
             ns = pod["metadata"]["namespace"]
             for ref in pod["metadata"].get("ownerReferences") or []:
                 if ref.get("controller") and ref.get("kind") == "ReplicaSet":
-                    sets, _ = self.store.cache("replicasets").list(
-                        f"/registry/replicasets/{ns}/{ref['name']}")
+                    sets, _ = self.store.cached("replicasets", ns, ref["name"])
                     return [f"{ns}/{r['name']}" for rs in sets
+                            if rs["metadata"]["name"] == ref["name"]
                             for r in rs["metadata"].get("ownerReferences") or []
                             if r.get("controller") and r.get("kind") == "Deployment"]
             return []
@@ -67,7 +67,7 @@ class DeploymentController(Controller):
                 "pods": from_pod_deletion}
 
     def all_keys(self) -> list[str]:
-        return [object_key(d) for d in self.store.cache("deployments").list()[0]]
+        return [object_key(d) for d in self.store.cached("deployments")[0]]
 
     # --- the sync ---
 

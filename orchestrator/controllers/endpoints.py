@@ -70,12 +70,12 @@ class EndpointsController(Controller):
     def triggers(self):
         def from_pod(event) -> list[str]:
             ns = event.object["metadata"]["namespace"]
-            services, _ = self.store.cache("services").list(f"/registry/services/{ns}/")
+            services, _ = self.store.cached("services", ns)
             return [object_key(s) for s in services if s["spec"].get("selector")]
         return {"services": lambda e: [object_key(e.object)], "pods": from_pod}
 
     def all_keys(self) -> list[str]:
-        return [object_key(s) for s in self.store.cache("services").list()[0]]
+        return [object_key(s) for s in self.store.cached("services")[0]]
 
     def sync(self, key: str) -> None:
         namespace, name = key.split("/", 1)

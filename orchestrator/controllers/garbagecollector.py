@@ -43,8 +43,7 @@ class GarbageCollector(Controller):
             uid, ns = event.object["metadata"]["uid"], event.object["metadata"].get("namespace")
             keys = []
             for resource in DEPENDENT_RESOURCES:
-                prefix = f"/registry/{resource}/{ns}/" if ns else None
-                for obj in self.store.cache(resource).list(prefix)[0]:
+                for obj in self.store.cached(resource, ns)[0]:
                     if any(r.get("uid") == uid for r in obj["metadata"].get("ownerReferences") or []):
                         keys.append(dependent_key(resource, obj))
             return keys
@@ -53,10 +52,10 @@ class GarbageCollector(Controller):
 
     def all_keys(self) -> list[str]:
         keys = [dependent_key(resource, obj) for resource in DEPENDENT_RESOURCES
-                for obj in self.store.cache(resource).list()[0]
+                for obj in self.store.cached(resource)[0]
                 if obj["metadata"].get("ownerReferences")]
         keys += [f"owner|{dependent_key(resource, obj)}" for resource in OWNER_RESOURCES
-                 for obj in self.store.cache(resource).list()[0]
+                 for obj in self.store.cached(resource)[0]
                  if obj["metadata"].get("deletionTimestamp")
                  and set(obj["metadata"].get("finalizers") or []) & set(OURS)]
         return keys

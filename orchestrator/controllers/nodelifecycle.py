@@ -279,10 +279,10 @@ class NodeLifecycleController:
 
     def monitor(self) -> None:
         now = self.clock()
-        nodes, _ = self.store.cache("nodes").list()
+        nodes, _ = self.store.cached("nodes")
         leases = {lease["metadata"]["name"]: lease for lease in
-                  self.store.cache("leases").list(f"/registry/leases/{LEASE_NAMESPACE}/")[0]}
-        pods, _ = self.store.cache("pods").list()
+                  self.store.cached("leases", LEASE_NAMESPACE)[0]}
+        pods, _ = self.store.cached("pods")
         by_node: dict[str, list[dict]] = {}
         for pod in pods:
             if pod["spec"].get("nodeName"):

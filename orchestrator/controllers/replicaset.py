@@ -137,13 +137,13 @@ class ReplicaSetController(Controller):
             pod = event.object
             uid = controller_uid(pod)
             ns = pod["metadata"]["namespace"]
-            sets, _ = self.store.cache("replicasets").list(f"/registry/replicasets/{ns}/")
+            sets, _ = self.store.cached("replicasets", ns)
             return [object_key(rs) for rs in sets
                     if rs["metadata"]["uid"] == uid or (uid is None and matches(rs, pod))]
         return {"replicasets": lambda e: [object_key(e.object)], "pods": from_pod}
 
     def all_keys(self) -> list[str]:
-        return [object_key(rs) for rs in self.store.cache("replicasets").list()[0]]
+        return [object_key(rs) for rs in self.store.cached("replicasets")[0]]
 
     def sync(self, key: str) -> None:
         namespace, name = key.split("/", 1)

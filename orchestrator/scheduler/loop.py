@@ -82,8 +82,8 @@ class Scheduler:
     def schedule_pending(self) -> int:
         """One pass over the pending pods; returns how many were bound."""
         self._catch_up()
-        pods, _ = self.objects.store.cache("pods").list()
-        nodes, _ = self.objects.store.cache("nodes").list()
+        pods, _ = self.objects.store.cached("pods")
+        nodes, _ = self.objects.store.cached("nodes")
         pending = sorted((p for p in pods if not p["spec"].get("nodeName")
                           and not p["metadata"].get("deletionTimestamp")
                           and p["spec"].get("schedulerName", SCHEDULER_NAME) == SCHEDULER_NAME),
@@ -121,9 +121,9 @@ class Scheduler:
         """Wait until the pods cache has seen this scheduler's last binding, so a pass never
         works from a snapshot that lacks pods it placed itself (it would count them as pending
         and spread badly). Within a pass, `Snapshot.assume` plays that role."""
-        cache = self.objects.store.cache("pods")
         deadline = time.monotonic() + timeout
-        while cache.revision < self._bound_at and time.monotonic() < deadline:
+        while self.objects.store.cached_revision("pods") < self._bound_at and \
+                time.monotonic() < deadline:
             time.sleep(0.005)
 
     def _mark_unschedulable(self, pod: dict[str, Any], message: str) -> None:

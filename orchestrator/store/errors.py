@@ -5,6 +5,8 @@
     ├── AlreadyExists   create of a key that exists                      → 409 AlreadyExists
     ├── Conflict        update/delete with a stale resourceVersion       → 409 Conflict
     ├── Gone            revision compacted, or older than the watch window → 410 Gone (Expired)
+    ├── ClaimsTaken     a write claimed values another object holds           → the caller retries
+    │                   with other values, or refuses the ones that were requested (422)
     └── Unavailable     etcd unreachable, no leader, or timed out        → 503 (retryable)
 
 Unavailable is the only retryable one; it says after how long a retry makes sense. A write that
@@ -37,6 +39,15 @@ class Conflict(StoreError):
 
 class Gone(StoreError):
     pass
+
+
+class ClaimsTaken(StoreError):
+    """A write that claimed values (addresses) found some of them held by another object;
+    `taken` holds those claims (store.Claim). Nothing was written."""
+
+    def __init__(self, message: str, taken: tuple[object, ...]) -> None:
+        super().__init__(message)
+        self.taken = taken
 
 
 class Unavailable(StoreError):

@@ -1,5 +1,6 @@
 """Where objects live in etcd: /registry/{resource}/{namespace}/{name} for namespaced
-resources, /registry/{resource}/{name} for cluster-scoped ones (nodes, namespaces)."""
+resources, /registry/{resource}/{name} for cluster-scoped ones (nodes, namespaces); claims on
+unique values (addresses) at /registry/allocations/{pool}/{value}. Only the store uses these."""
 
 from __future__ import annotations
 
@@ -18,6 +19,18 @@ def resource_prefix(resource: str, namespace: str | None = None) -> str:
     if namespace:
         return f"{ROOT}/{resource}/{namespace}/"
     return f"{ROOT}/{resource}/"
+
+
+CLAIMS = f"{ROOT}/allocations"
+
+
+def claim_key(pool: str, value: str) -> str:
+    """Where the claim on `value` in `pool` lives (a CIDR's "/" becomes "-")."""
+    return f"{CLAIMS}/{pool}/{value.replace('/', '-')}"
+
+
+def claim_prefix(pool: str) -> str:
+    return f"{CLAIMS}/{pool}/"
 
 
 def split_key(resource: str, key: str) -> tuple[str | None, str]:

@@ -17,12 +17,14 @@ import copy
 import json
 import threading
 from dataclasses import dataclass
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from orchestrator.store.errors import Conflict, NotFound, StoreError
-from orchestrator.store.etcd import Etcd
-from orchestrator.store.keys import object_key, resource_prefix
+from orchestrator.store.claims import Claim
+from orchestrator.store.errors import (AlreadyExists, ClaimsTaken, Conflict, NotFound,
+                                       StoreError)
+from orchestrator.store.etcd import Etcd, TxnFailed
+from orchestrator.store.keys import claim_key, claim_prefix, object_key, resource_prefix
 from orchestrator.store.pagination import Continue
 from orchestrator.store.watchcache import (Deliver, WatchCache, decode, with_resource_version)
 
@@ -43,6 +45,11 @@ def _name_and_namespace(obj: Object) -> tuple[str | None, str]:
     if not name:
         raise ValueError("metadata.name is required")
     return metadata.get("namespace") or None, name
+
+
+def _owner(resource: str, namespace: str | None, name: str, claim: Claim) -> bytes:
+    """A claim's value: who holds it (for an operator reading etcd)."""
+    return json.dumps({"resource": resource, "namespace": namespace, "name": name}).encode()
 
 
 def parse_resource_version(value: str | int | None) -> int:
@@ -142,6 +149,13 @@ class Store:
                 return Page(items, read_at, None, None)
             start = kvs[-1].key + "\0"
 
+    def claimed(self, pool: str) -> set[str]:
+        """The values of `pool` held now (one read)."""
+        prefix = claim_prefix(pool)
+        kvs, _ = self.etcd.range_prefix(prefix)
+        # keys hold a CIDR's "/" as "-" (claim_key); no other value has a "-"
+        return {kv.key.removeprefix(prefix).replace("-", "/") for kv in kvs}
+
     # --- writes ---
 
     def create(self, resource: str, obj: Object) -> Object:
@@ -157,6 +171,63 @@ class Store:
             raise ValueError("metadata.resourceVersion is required for an update")
         revision = self.etcd.update(object_key(resource, namespace, name), encode(obj), expected)
         return with_resource_version(copy.deepcopy(obj), revision)
+
+    def create_claiming(self, resource: str, obj: Object, claims: Iterable[Claim]) -> Object:
+        """Create `obj` holding `claims`, in one transaction: only if the object and every claim
+        are absent. Raises AlreadyExists (the object; checked first) or ClaimsTaken."""
+        namespace, name = _name_and_namespace(obj)
+        key = object_key(resource, namespace, name)
+        claims = tuple(claims)
+        by_key = {claim_key(c.pool, c.value): c for c in claims}
+        try:
+            revision = self.etcd.commit(
+                absent=(key, *by_key), puts={key: encode(obj), **{
+                    k: _owner(resource, namespace, name, c) for k, c in by_key.items()}})
+        except TxnFailed as e:
+            if key in e.present:
+                raise AlreadyExists(f"{key} already exists", key) from None
+            raise ClaimsTaken(f"claims held by others: {e.present}",
+                              tuple(by_key[k] for k in e.present if k in by_key)) from None
+        return with_resource_version(copy.deepcopy(obj), revision)
+
+    def update_claiming(self, resource: str, old: Object, new: Object,
+                        claim: Iterable[Claim] = (), release: Iterable[Claim] = ()) -> Object:
+        """Replace `old` (compare-and-swap on its resourceVersion) by `new`, taking the claims
+        in `claim` (only if absent) and letting go of those in `release`, in one transaction.
+        Raises NotFound, Conflict, or ClaimsTaken."""
+        namespace, name = _name_and_namespace(old)
+        key = object_key(resource, namespace, name)
+        wanted = {claim_key(c.pool, c.value): c for c in claim}
+        try:
+            revision = self.etcd.commit(
+                absent=tuple(wanted),
+                unchanged={key: parse_resource_version(old["metadata"]["resourceVersion"])},
+                puts={key: encode(new), **{k: _owner(resource, namespace, name, c)
+                                           for k, c in wanted.items()}},
+                deletes=tuple(claim_key(c.pool, c.value) for c in release))
+        except TxnFailed as e:
+            if key in e.missing:
+                raise NotFound(f'{resource} "{name}" not found', key) from None
+            if key in e.changed:
+                raise Conflict(f"{key} was modified", key) from None
+            raise ClaimsTaken(f"claims held by others: {e.present}",
+                              tuple(wanted[k] for k in e.present if k in wanted)) from None
+        return with_resource_version(copy.deepcopy(new), revision)
+
+    def delete_releasing(self, resource: str, old: Object, release: Iterable[Claim]) -> Object:
+        """Delete `old` (compare-and-swap on its resourceVersion) and the claims it held, in one
+        transaction; returns it with the deletion's revision. Raises NotFound or Conflict."""
+        namespace, name = _name_and_namespace(old)
+        key = object_key(resource, namespace, name)
+        try:
+            revision = self.etcd.commit(
+                unchanged={key: parse_resource_version(old["metadata"]["resourceVersion"])},
+                deletes=(key, *(claim_key(c.pool, c.value) for c in release)))
+        except TxnFailed as e:
+            if key in e.missing:
+                raise NotFound(f'{resource} "{name}" not found', key) from None
+            raise Conflict(f"{key} was modified", key) from None
+        return with_resource_version(old, revision)
 
     def guaranteed_update(self, resource: str, namespace: str | None, name: str,
                           mutate: Callable[[Object], Object], attempts: int = 10) -> Object:
@@ -178,6 +249,20 @@ class Store:
         return decode(deleted.value, revision)
 
     # --- watch ---
+
+    def cached(self, resource: str, namespace: str | None = None,
+               name_prefix: str = "") -> tuple[Objects, int]:
+        """The objects of `resource` in its watch cache (in `namespace`, whose names start with
+        `name_prefix`, when given; for a namespaced resource a name prefix needs the namespace),
+        sorted by namespace and name, and the revision the cache is at. No etcd read. The
+        objects are the cache's own: never change them (copy first)."""
+        prefix = resource_prefix(resource, namespace) + name_prefix \
+            if namespace or name_prefix else None
+        return self.cache(resource).list(prefix)
+
+    def cached_revision(self, resource: str) -> int:
+        """The revision `resource`'s watch cache has seen up to."""
+        return self.cache(resource).revision
 
     def cache(self, resource: str) -> WatchCache:
         """The resource's watch cache, started on first use (one etcd watch per resource)."""
