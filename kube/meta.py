@@ -14,6 +14,7 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from kube import names
+from kube.selectors import label_selector_matches
 
 
 class Model(BaseModel):
@@ -155,21 +156,6 @@ class ObjectReference(Model):
 
 
 def selector_matches(selector: LabelSelector | None, labels: dict[str, str] | None) -> bool:
-    """Pure: whether `labels` satisfy `selector` (an empty selector matches everything)."""
-    labels = labels or {}
-    if selector is None:
-        return True
-    for key, value in (selector.match_labels or {}).items():
-        if labels.get(key) != value:
-            return False
-    for req in selector.match_expressions or []:
-        present = req.key in labels
-        if req.operator == "In" and (not present or labels[req.key] not in (req.values or [])):
-            return False
-        if req.operator == "NotIn" and present and labels[req.key] in (req.values or []):
-            return False
-        if req.operator == "Exists" and not present:
-            return False
-        if req.operator == "DoesNotExist" and present:
-            return False
-    return True
+    """Pure: whether `labels` satisfy `selector` (an empty selector matches everything); the
+    typed form of kube.selectors.label_selector_matches, the one matcher."""
+    return label_selector_matches(selector.to_dict() if selector else None, labels)

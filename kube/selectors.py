@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 Predicate = Callable[[dict[str, Any]], bool]
@@ -18,6 +18,52 @@ FIELDS = ("metadata.name", "metadata.namespace", "spec.nodeName", "status.phase"
 
 class SelectorError(ValueError):
     pass
+
+
+# --- the one matcher: label selectors as objects (matchLabels, matchExpressions) ----------------
+
+def requirement_matches(key: str, operator: str, values: Sequence[str] | frozenset[str],
+                        labels: Mapping[str, str]) -> bool:
+    """One requirement of a label or node selector, as Kubernetes' labels.Requirement.Matches:
+    In / NotIn (an absent label is in no set), Exists / DoesNotExist, and the node-affinity
+    operators Gt / Lt (the label and the single value compared as integers; an absent or
+    non-integer label matches neither)."""
+    if operator == "In":
+        return key in labels and labels[key] in values
+    if operator == "NotIn":
+        return key not in labels or labels[key] not in values
+    if operator == "Exists":
+        return key in labels
+    if operator == "DoesNotExist":
+        return key not in labels
+    if operator in ("Gt", "Lt"):
+        try:
+            number, bound = int(labels[key]), int(next(iter(values)))
+        except (KeyError, ValueError, StopIteration):
+            return False
+        return number > bound if operator == "Gt" else number < bound
+    raise SelectorError(f"unknown selector operator {operator!r}")
+
+
+def label_selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, str] | None
+                           ) -> bool:
+    """Whether `labels` satisfy a LabelSelector in its JSON form (`matchLabels`,
+    `matchExpressions`; every term must hold). An empty selector matches everything; so does
+    None here (callers that must treat a missing selector as "nothing" check it first)."""
+    labels = labels or {}
+    if not selector:
+        return True
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    return all(requirement_matches(e["key"], e["operator"], e.get("values") or (), labels)
+               for e in selector.get("matchExpressions") or [])
+
+
+def map_selector_matches(selector: Mapping[str, str] | None, labels: Mapping[str, str] | None
+                         ) -> bool:
+    """A Service's or ReplicationController's selector, a plain map: every pair must match."""
+    return label_selector_matches({"matchLabels": selector} if selector else None, labels)
 
 
 def _split_terms(text: str) -> list[str]:
@@ -39,15 +85,9 @@ def _split_terms(text: str) -> list[str]:
 
 
 def _label_check(key: str, op: str, values: frozenset[str]) -> Callable[[dict[str, str]], bool]:
-    """One term: the label's value in / not in `values` (an absent label is in none), or the
-    label present / absent."""
-    def check(labels: dict[str, str]) -> bool:
-        if op == "present":
-            return key in labels
-        if op == "absent":
-            return key not in labels
-        return (labels.get(key) in values) == (op == "in")
-    return check
+    """One term of a selector string, as the requirement it stands for."""
+    operator = {"in": "In", "notin": "NotIn", "present": "Exists", "absent": "DoesNotExist"}[op]
+    return lambda labels: requirement_matches(key, operator, values, labels)
 
 
 def _field_check(path: str, value: str, negate: bool) -> Predicate:

@@ -61,7 +61,7 @@ HONOURED: dict[str, str] = {
     "orchestrator/api/allocation.py": "ServiceSpec.clusterIPs",
     "kube/validation.py": "ConfigMap.immutable Secret.immutable",
     "kube/core.py": "Secret.stringData Secret.type",
-    "kube/meta.py": """
+    "kube/selectors.py": """
         LabelSelector.matchLabels LabelSelector.matchExpressions LabelSelectorRequirement.key
         LabelSelectorRequirement.operator LabelSelectorRequirement.values""",
     "orchestrator/api/objects.py": "NamespaceSpec.finalizers",
@@ -81,12 +81,15 @@ HONOURED: dict[str, str] = {
     "orchestrator/controllers/nodelifecycle.py": """
         NodeSpec.taints Taint.timeAdded Toleration.tolerationSeconds""",
     "orchestrator/scheduler/loop.py": "PodSpec.schedulerName",
-    "orchestrator/scheduler/plugins.py": """
-        NodeSpec.unschedulable PodSpec.nodeSelector PodSpec.affinity PodSpec.tolerations
-        Affinity.nodeAffinity NodeAffinity.requiredDuringSchedulingIgnoredDuringExecution
+    "orchestrator/scheduler/plugins/node_unschedulable.py": "NodeSpec.unschedulable",
+    "orchestrator/scheduler/plugins/node_affinity.py": """
+        PodSpec.nodeSelector PodSpec.affinity Affinity.nodeAffinity
+        NodeAffinity.requiredDuringSchedulingIgnoredDuringExecution
         NodeSelector.nodeSelectorTerms NodeSelectorTerm.matchExpressions
         NodeSelectorRequirement.key NodeSelectorRequirement.operator
-        NodeSelectorRequirement.values Toleration.key Toleration.operator Toleration.value
+        NodeSelectorRequirement.values""",
+    "orchestrator/scheduler/plugins/taint_toleration.py": """
+        PodSpec.tolerations Toleration.key Toleration.operator Toleration.value
         Toleration.effect Taint.key Taint.value Taint.effect""",
     "orchestrator/scheduler/snapshot.py": "ResourceRequirements.requests ContainerPort.protocol",
     "orchestrator/api/server.py": "PodSpec.nodeName",

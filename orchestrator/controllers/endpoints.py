@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from kube.registry import by_kind
+from kube.selectors import map_selector_matches
 from orchestrator.api.status import ApiError
 from orchestrator.controllers.base import Controller, object_key
 from orchestrator.controllers.replicaset import is_ready
@@ -38,7 +39,7 @@ def subsets_for(service: Object, pods: list[Object]) -> list[Object]:
         labels = pod["metadata"].get("labels") or {}
         ip = (pod.get("status") or {}).get("podIP")
         if not ip or pod["metadata"].get("deletionTimestamp") or \
-                any(labels.get(k) != v for k, v in selector.items()) or \
+                not map_selector_matches(selector, labels) or \
                 (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
             continue
         ports = []

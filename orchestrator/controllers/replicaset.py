@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from kube.meta import LabelSelector, selector_matches
+from kube.selectors import label_selector_matches
 from kube.registry import by_kind
 from orchestrator.api.status import ApiError
 from orchestrator.controllers.base import Controller, object_key
@@ -43,8 +43,7 @@ def is_ready(pod: Object) -> bool:
 
 
 def matches(rs: Object, pod: Object) -> bool:
-    selector = LabelSelector.model_validate(rs["spec"]["selector"])
-    return selector_matches(selector, pod["metadata"].get("labels") or {})
+    return label_selector_matches(rs["spec"]["selector"], pod["metadata"].get("labels") or {})
 
 
 def owner_reference(rs: Object) -> Object:

@@ -1,0 +1,19 @@
+"""Score: fewer pods of the same controller (owner) on the node is better, so a ReplicaSet's
+pods spread over the nodes. Pure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from orchestrator.scheduler.snapshot import NodeInfo, Snapshot, owner_uid
+
+NAME = "SelectorSpread"
+WEIGHT = 2.0
+
+
+def score(pod: dict[str, Any], info: NodeInfo, snapshot: Snapshot) -> float:
+    owner = owner_uid(pod)
+    if owner is None:
+        return 100.0
+    most = snapshot.most_of_owner(owner)
+    return 100.0 if most == 0 else (most - info.owner_counts[owner]) / most * 100
