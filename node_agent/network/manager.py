@@ -16,7 +16,8 @@ from pyroute2 import IPRoute
 
 from node_agent.network.plan import (desired_routes, forward_jump, forward_ruleset,
                                      masquerade_jump, masquerade_ruleset)
-from kube.client import ApiError, Client
+from kube.client import Client
+from kube.informer import Informer
 
 log = logging.getLogger(__name__)
 
@@ -25,30 +26,39 @@ RESYNC = 30.0
 
 
 class NetworkManager:
+    """Syncs on every change of a Node (the nodes informer wakes it) and every RESYNC seconds
+    (the safety net: a route or rule someone removed comes back)."""
+
     def __init__(self, client: Client, node_name: str, pod_cidr: str | None) -> None:
         self.client, self.node_name, self.pod_cidr = client, node_name, pod_cidr
         self.stopping = threading.Event()
+        self.nodes = Informer(client, "nodes")
+        self._wake = threading.Event()
+        self.nodes.add_handler(on_add=lambda _n: self._wake.set(),
+                               on_update=lambda _o, _n: self._wake.set(),
+                               on_delete=lambda _n: self._wake.set())
 
     def start(self) -> None:
+        self.nodes.start()
         threading.Thread(target=self._loop, name="pod-network", daemon=True).start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.nodes.stop()
+        self._wake.set()
 
     def _loop(self) -> None:
         while not self.stopping.is_set():
+            self._wake.clear()
             try:
                 self.sync_iptables()
-                nodes = self.client.list("nodes")
-                self.sync_routes(nodes.items)
-                items = {n["metadata"]["name"]: n for n in nodes.items}
-                for event in self.client.watch("nodes", resource_version=nodes.resource_version,
-                                               timeout_seconds=int(RESYNC)):
-                    if event.type == "DELETED":
-                        items.pop(event.object["metadata"]["name"], None)
-                    elif event.type != "BOOKMARK":
-                        items[event.object["metadata"]["name"]] = event.object
-                    self.sync_routes(list(items.values()))
-            except (ApiError, OSError, subprocess.SubprocessError) as e:
+                if self.nodes.has_synced():  # before the first list, "no nodes" is not known
+                    self.sync_routes(self.nodes.list())
+            except (OSError, subprocess.SubprocessError) as e:
                 log.warning("pod network sync: %s", e)
                 self.stopping.wait(1)
+                continue
+            self._wake.wait(RESYNC)
 
     def sync_routes(self, nodes: list[dict]) -> None:
         wanted = desired_routes(nodes, self.node_name)

@@ -2,7 +2,7 @@
 with our labels), reconciled by one worker per pod.
 
 Threads:
-    watch    lists then watches the pods with spec.nodeName == this node; keeps `desired`.
+    pods     an informer on the pods with spec.nodeName == this node; its handlers keep `desired`.
     relist   every RELIST_PERIOD lists docker's labelled containers, and wakes the worker of every
              pod that is desired or has containers. Assumption of this period: a container that
              dies is noticed within RELIST_PERIOD (plus one sync), which bounds restart latency.
@@ -30,7 +30,8 @@ from node_agent.pods.model import (PAUSE, Kill, Observed, Remove, Start, compute
                                    plan_pod)
 from node_agent.pods.probes import LIVENESS, READINESS, Prober
 from node_agent.services import ServiceCache
-from kube.client import ApiError, ApiUnavailable, Client
+from kube.client import ApiError, Client
+from kube.informer import Informer
 from kube.timestamps import now_rfc3339
 
 log = logging.getLogger(__name__)
@@ -77,7 +78,11 @@ class PodManager:
         self.node_name, self.host_ip = node_name, host_ip
         self.backoff_base = backoff_base
         self.stopping = threading.Event()
-        self.synced = threading.Event()  # the first list of pods has succeeded
+        # The pods bound to this node; `desired` follows it (by uid: a pod deleted and created
+        # again under its name is another pod).
+        self.pods = Informer(client, "pods", field_selector=f"spec.nodeName={node_name}")
+        self.pods.add_handler(on_add=self.on_add, on_update=self.on_update,
+                              on_delete=self.on_delete)
         self._lock = threading.Lock()  # guards desired, observed, workers, last_status
         self.desired: dict[str, dict[str, Any]] = {}
         self.observed: dict[str, list[Observed]] = {}
@@ -94,39 +99,37 @@ class PodManager:
 
     # --- threads ---
 
+    @property
+    def synced(self) -> bool:
+        """The first list of this node's pods is in: an absent pod is now known to be absent."""
+        return self.pods.has_synced()
+
     def start(self) -> None:
-        for target, name in ((self._watch_loop, "pod-watch"), (self._relist_loop, "relist")):
-            threading.Thread(target=target, name=name, daemon=True).start()
+        self.pods.start()
+        threading.Thread(target=self._relist_loop, name="relist", daemon=True).start()
 
     def stop(self) -> None:
         self.stopping.set()
+        self.pods.stop()
 
-    def _watch_loop(self) -> None:
-        selector = f"spec.nodeName={self.node_name}"
-        while not self.stopping.is_set():
-            try:
-                pods = self.client.list("pods", field_selector=selector)
-                with self._lock:
-                    self.desired = {p["metadata"]["uid"]: p for p in pods.items}
-                self.synced.set()
-                self._wake_all()
-                for event in self.client.watch("pods", resource_version=pods.resource_version,
-                                               field_selector=selector, timeout_seconds=300):
-                    if event.type == "BOOKMARK":
-                        continue
-                    pod = event.object
-                    uid = pod["metadata"]["uid"]
-                    with self._lock:
-                        if event.type == "DELETED":
-                            self.desired.pop(uid, None)
-                        else:
-                            self.desired[uid] = pod
-                    self._wake(uid)
-            except (ApiError, ValueError) as e:
-                if self.stopping.is_set():
-                    return
-                log.warning("pod watch: %s; listing again", e)
-                time.sleep(1 if isinstance(e, ApiUnavailable) else 0.1)
+    # --- the pods informer's handlers (its thread; they only record and wake) ---
+
+    def on_add(self, pod: dict[str, Any]) -> None:
+        uid = pod["metadata"]["uid"]
+        with self._lock:
+            self.desired[uid] = pod
+        self._wake(uid)
+
+    def on_update(self, old: dict[str, Any], pod: dict[str, Any]) -> None:
+        if old["metadata"]["uid"] != pod["metadata"]["uid"]:
+            self.on_delete(old)
+        self.on_add(pod)
+
+    def on_delete(self, pod: dict[str, Any]) -> None:
+        uid = pod["metadata"]["uid"]
+        with self._lock:
+            self.desired.pop(uid, None)
+        self._wake(uid)
 
     def _relist_loop(self) -> None:
         while not self.stopping.is_set():
@@ -141,7 +144,7 @@ class PodManager:
                         else:
                             del self._refreshed_at[uid]
                     self.observed = observed
-                if self.synced.is_set():
+                if self.synced:
                     self._wake_all()
             except Exception as e:  # noqa: BLE001 - dockerd restarting: keep trying
                 log.warning("docker relist failed: %s", e)

@@ -16,7 +16,8 @@ from orchestrator.cli.common import (all_namespaces_option, complete_resource, e
                                      events_for, get_or_none, namespace_option, no_resources,
                                      not_found, owned_by, wait_deleted)
 from orchestrator.cli.env import Env, pass_env
-from kube.client import ApiError, ApiUnavailable
+from kube.client import ApiError, ApiUnavailable, ObjectList
+from kube.informer import Informer
 
 Object = dict[str, Any]
 OUTPUTS = click.Choice(["wide", "yaml", "json", "name"])
@@ -101,7 +102,8 @@ def get(env: Env, args: tuple[str, ...], output: str | None, selector: str | Non
         names = sel.names
         _watch(env, sel.rt, None if all_namespaces or not sel.rt.namespaced else env.namespace,
                selector, f"metadata.name={names[0]}" if len(names) == 1 else field_selector,
-               list_version, output, all_namespaces, show_labels)
+               ObjectList([o for rt, o in found if rt == sel.rt], list_version), output,
+               all_namespaces, show_labels)
     if failures:
         sys.exit(1)
 
@@ -147,35 +149,27 @@ def _print_objects(env: Env, selections: list[resources.Selection],
 
 
 def _watch(env: Env, rt: ResourceType, namespace: str | None, selector: str | None,
-           field_selector: str | None, version: str, output: str | None,
+           field_selector: str | None, printed: ObjectList, output: str | None,
            all_namespaces: bool, show_labels: bool) -> None:
-    """Print each change as a row (or a document), until interrupted; reconnects when the
-    server ends the stream, from the last version seen."""
+    """Print each change after what `printed` holds as a row (or a document), until interrupted.
+    An informer does the watching: it reconnects when the server ends the stream, and after a
+    410 lists again and prints only what changed meanwhile."""
+    def show(obj: Object) -> None:
+        if output in ("yaml", "json"):
+            click.echo(("---\n" + printers.to_yaml(obj)) if output == "yaml"
+                       else printers.to_json(obj))
+        elif output == "name":
+            click.echo(printers.name_of(rt, obj))
+        else:
+            row = printers.table_rows(rt, [obj], printers.now_utc(), wide=output == "wide",
+                                      all_namespaces=all_namespaces, show_labels=show_labels,
+                                      header=False)[0]
+            click.echo(printers.format_rows([row]))
+
+    informer = Informer(env.client, rt.resource, namespace, selector, field_selector)
+    informer.add_handler(on_add=show, on_update=lambda _old, new: show(new), on_delete=show)
     try:
-        while True:
-            try:
-                for event in env.client.watch(rt.resource, namespace, version or None, selector,
-                                              field_selector, timeout_seconds=300):
-                    version = event.object["metadata"].get("resourceVersion", version)
-                    if event.type == "BOOKMARK":
-                        continue
-                    obj = event.object
-                    if output in ("yaml", "json"):
-                        click.echo(("---\n" + printers.to_yaml(obj)) if output == "yaml"
-                                   else printers.to_json(obj))
-                    elif output == "name":
-                        click.echo(printers.name_of(rt, obj))
-                    else:
-                        row = printers.table_rows(rt, [obj], printers.now_utc(),
-                                                  wide=output == "wide",
-                                                  all_namespaces=all_namespaces,
-                                                  show_labels=show_labels, header=False)[0]
-                        click.echo(printers.format_rows([row]))
-            except ApiError as e:
-                if e.code != 410:
-                    raise
-                listed = env.client.list(rt.resource, namespace, selector, field_selector)
-                version = listed.resource_version  # too old: start again from now
+        informer.run(initial=printed, fail_fast=True)
     except KeyboardInterrupt:
         return
 
