@@ -15,11 +15,15 @@ import logging
 import threading
 import signal
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from node_agent import __version__
 from kube.tls import AGENT_PORT
+
+if TYPE_CHECKING:
+    from node_agent.runtime import ContainerRuntime
 
 
 @click.group()
@@ -74,15 +78,17 @@ def run(api_url: str, ca_file: str, token_file: str, node_name: str, node_ip: st
     from node_agent.node import NodeAgent
     from node_agent.proxy.manager import ProxyManager
     from node_agent.services import ServiceCache
-    from node_agent.pods.driver import DockerDriver
     from node_agent.pods.manager import PodManager
+    from node_agent.pods.volumes import PodVolumes
+    from node_agent.runtime.docker import DockerRuntime
     from kube.client import ApiError, Client
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log = logging.getLogger("node_agent")
     client = Client.from_files(api_url, ca_file, token_file)
-    node = NodeAgent(client, docker_host, node_name, node_ip, pod_cidr)
+    runtime = DockerRuntime(docker_host)  # the one docker client of this agent
+    node = NodeAgent(client, runtime, node_name, node_ip, pod_cidr)
     for attempt in tenacity.Retrying(
             retry=tenacity.retry_if_exception_type(ApiError), reraise=True,
             wait=tenacity.wait_exponential(multiplier=0.2, max=5),
@@ -94,8 +100,9 @@ def run(api_url: str, ca_file: str, token_file: str, node_name: str, node_ip: st
     root.mkdir(parents=True, exist_ok=True)
     services = ServiceCache(client)
     dns_address = _dns_address(cluster_dns, node.pod_cidr)
-    pods = PodManager(client, DockerDriver(docker_host, root, dns_address, cluster_domain),
-                      node_name, node_ip, backoff_base=crash_backoff, services=services)
+    pods = PodManager(client, runtime, PodVolumes(root), node_name, node_ip,
+                      backoff_base=crash_backoff, services=services, cluster_dns=dns_address,
+                      cluster_domain=cluster_domain)
     network = NetworkManager(client, node_name, node.pod_cidr)
     node.start()
     network.start()
@@ -110,11 +117,12 @@ def run(api_url: str, ca_file: str, token_file: str, node_name: str, node_ip: st
                          name="dns-bind", daemon=True).start()
     pods.start()
     log.warning("node %s registered (pod CIDR %s); running its pods", node_name, node.pod_cidr)
-    asyncio.run(_serve_until_signalled(docker_host, node_name, node_ip, port, tls_cert_file,
+    asyncio.run(_serve_until_signalled(runtime, node_name, node_ip, port, tls_cert_file,
                                        tls_private_key_file, ca_file))
     # Stopping the agent leaves the pods running: a restarted agent adopts them.
     node.stopping.set()
-    network.stopping.set()
+    network.stop()
+    services.stop()
     pods.stop()
 
 
@@ -172,8 +180,8 @@ def cleanup(verbose: bool) -> None:
     click.echo("removed the agent's service rules" if removed else "nothing to remove")
 
 
-async def _serve_until_signalled(docker_host: str, node_name: str, address: str, port: int, cert: str | None,
-                                 key: str | None, client_ca: str) -> None:
+async def _serve_until_signalled(runtime: ContainerRuntime, node_name: str, address: str, port: int,
+                                 cert: str | None, key: str | None, client_ca: str) -> None:
     from node_agent.server import AgentServer, serve, server_ssl_context
 
     stop = asyncio.Event()
@@ -181,7 +189,7 @@ async def _serve_until_signalled(docker_host: str, node_name: str, address: str,
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     if cert and key:
-        await serve(AgentServer(docker_host, node_name), address, port,
+        await serve(AgentServer(runtime, node_name), address, port,
                     server_ssl_context(cert, key, client_ca), stop)
     else:
         await stop.wait()

@@ -11,16 +11,15 @@
 from __future__ import annotations
 
 import logging
+import os
 import platform
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import docker
-
 from node_agent import __version__
-from node_agent.pods.driver import host_cpus, host_memory_bytes
+from node_agent.runtime import ContainerRuntime, RuntimeFailure
 from kube.client import ApiError, Client
 from kube.timestamps import now_rfc3339
 
@@ -52,10 +51,11 @@ def ready_condition(ready: bool, reason: str, message: str, previous: dict | Non
 
 
 class NodeAgent:
-    def __init__(self, client: Client, docker_url: str, name: str, address: str,
+    def __init__(self, client: Client, runtime: ContainerRuntime, name: str, address: str,
                  pod_cidr: str | None) -> None:
         self.client, self.name, self.address, self.pod_cidr = client, name, address, pod_cidr
-        self.docker = docker.DockerClient(base_url=docker_url, version="1.41", timeout=10)
+        self.runtime = runtime
+        self._runtime_version = ""
         self.stopping = threading.Event()
         self.node: dict[str, Any] | None = None
 
@@ -100,15 +100,17 @@ class NodeAgent:
                                namespace=LEASE_NAMESPACE)
 
     def _network_ready(self) -> tuple[bool, str, str]:
-        """dockerd answers, and its bridge (the pod bridge) serves this node's pod CIDR."""
+        """The runtime answers, and its pod network (docker's bridge) serves this node's pod
+        CIDR."""
         try:
-            bridge = self.docker.networks.get("bridge").attrs
-        except Exception as e:  # noqa: BLE001 - any docker failure means not ready
-            return False, "ContainerRuntimeDown", f"dockerd does not answer: {e}"
-        subnets = [c.get("Subnet") for c in (bridge.get("IPAM") or {}).get("Config") or []]
-        if self.pod_cidr and self.pod_cidr not in subnets:
-            return False, "PodCIDRMismatch", (f"docker's bridge serves {subnets}, the node's pod "
-                                              f"CIDR is {self.pod_cidr}")
+            info = self.runtime.info()
+        except RuntimeFailure as e:
+            return False, "ContainerRuntimeDown", f"the container runtime does not answer: {e}"
+        self._runtime_version = info.version
+        if self.pod_cidr and self.pod_cidr not in info.pod_subnets:
+            return False, "PodCIDRMismatch", (f"the runtime's pod network serves "
+                                              f"{list(info.pod_subnets)}, the node's pod CIDR "
+                                              f"is {self.pod_cidr}")
         return True, "KubeletReady", "node-agent is posting ready status"
 
     def _status(self, previous: dict[str, Any] | None) -> dict[str, Any]:
@@ -125,16 +127,10 @@ class NodeAgent:
             "conditions": [ready_condition(ready, reason, message, prior)],
             "nodeInfo": {"machineID": "", "systemUUID": "", "bootID": "",
                          "kernelVersion": platform.release(), "osImage": _os_image(),
-                         "containerRuntimeVersion": self._runtime_version(),
+                         "containerRuntimeVersion": self._runtime_version,
                          "kubeletVersion": f"orch-{__version__}", "kubeProxyVersion": "",
                          "operatingSystem": "linux", "architecture": platform.machine()},
         }
-
-    def _runtime_version(self) -> str:
-        try:
-            return f"docker://{self.docker.version()['Version']}"
-        except Exception:  # noqa: BLE001
-            return ""
 
     def _status_loop(self) -> None:
         last_written: tuple | None = None
@@ -169,3 +165,15 @@ def _os_image() -> str:
     except OSError:
         pass
     return ""
+
+
+def host_memory_bytes() -> int:
+    with open("/proc/meminfo") as f:
+        for line in f:
+            if line.startswith("MemTotal:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def host_cpus() -> int:
+    return len(os.sched_getaffinity(0))

@@ -18,19 +18,17 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import socket
 import ssl
-import struct
 import time
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-import docker
-import docker.errors
 from aiohttp import web
 
+from kube.tls import APISERVER_CLIENT_CN, shrink_tls_read_buffers
 from node_agent import stats
 from node_agent.pods.model import LABEL_ATTEMPT, LABEL_CONTAINER, LABEL_POD_NAME, LABEL_POD_NAMESPACE
-from kube.tls import APISERVER_CLIENT_CN, shrink_tls_read_buffers
+from node_agent.runtime import ContainerRuntime, RuntimeFailure, Unavailable
 
 NDJSON = "application/x-ndjson"
 
@@ -40,51 +38,70 @@ def _status(code: int, reason: str, message: str) -> web.Response:
                               "message": message, "reason": reason, "code": code}, status=code)
 
 
+class NoSuchContainer(Exception):
+    pass
+
+
 class AgentServer:
-    def __init__(self, docker_url: str, node_name: str) -> None:
+    def __init__(self, runtime: ContainerRuntime, node_name: str) -> None:
         self.node_name = node_name
-        self.docker = docker.DockerClient(base_url=docker_url, version="1.41", timeout=None)
+        self.runtime = runtime
 
     def app(self) -> web.Application:
-        app = web.Application(middlewares=[self._only_the_api_server])
-        app.router.add_get("/healthz", lambda r: web.Response(text="ok"))
+        app = web.Application(middlewares=[self._only_the_api_server, self._runtime_errors])
+        app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/containerLogs/{namespace}/{pod}/{container}", self._logs)
         app.router.add_post("/exec/{namespace}/{pod}/{container}", self._exec)
         app.router.add_get("/stats/summary", self._stats)
         return app
 
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
     @web.middleware
-    async def _only_the_api_server(self, request: web.Request, handler):
+    async def _only_the_api_server(self, request: web.Request,
+                                   handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                                   ) -> web.StreamResponse:
         cert = request.transport.get_extra_info("peercert") if request.transport else None
-        subject = dict(x[0] for x in (cert or {}).get("subject", ()))
+        subject = {k: v for rdn in (cert or {}).get("subject", ()) for k, v in rdn}
         if request.path != "/healthz" and subject.get("commonName") != APISERVER_CLIENT_CN:
             return _status(403, "Forbidden", "only the API server may use this endpoint")
         return await handler(request)
 
+    @web.middleware
+    async def _runtime_errors(self, request: web.Request,
+                              handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+                              ) -> web.StreamResponse:
+        """The runtime's errors as Status answers (before a stream has begun)."""
+        try:
+            return await handler(request)
+        except NoSuchContainer as e:
+            return _status(404, "NotFound", str(e))
+        except Unavailable as e:
+            return _status(503, "ServiceUnavailable", f"the container runtime does not "
+                           f"answer: {e}")
+        except RuntimeFailure as e:
+            return _status(500, "InternalError", str(e))
+
     def _find(self, namespace: str, pod: str, container: str, previous: bool) -> str:
-        """The docker id of the pod's container (its newest attempt, or the one before)."""
-        found = self.docker.containers.list(all=True, filters={"label": [
-            f"{LABEL_POD_NAMESPACE}={namespace}", f"{LABEL_POD_NAME}={pod}",
-            f"{LABEL_CONTAINER}={container}"]})
+        """The id of the pod's container (its newest attempt, or the one before)."""
+        found = self.runtime.list_containers({LABEL_POD_NAMESPACE: namespace,
+                                              LABEL_POD_NAME: pod, LABEL_CONTAINER: container})
         attempts = sorted(found, key=lambda c: int(c.labels.get(LABEL_ATTEMPT, "0")))
         if previous:
             attempts = attempts[:-1]
         if not attempts:
             which = "previous terminated container" if previous else "container"
-            raise web.HTTPNotFound(text=json.dumps({
-                "kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 404,
-                "reason": "NotFound",
-                "message": f'{which} "{container}" in pod "{pod}" not found'}),
-                content_type="application/json")
+            raise NoSuchContainer(f'{which} "{container}" in pod "{pod}" not found')
         return attempts[-1].id
 
     async def _logs(self, request: web.Request) -> web.StreamResponse:
         m, q = request.match_info, request.query
         follow = q.get("follow") in ("1", "true")
         previous = q.get("previous") in ("1", "true")
-        tail = int(q["tailLines"]) if q.get("tailLines", "").isdigit() else "all"
+        tail = int(q["tailLines"]) if q.get("tailLines", "").isdigit() else None
         # The API server has checked these parameters (at most one of the two "since").
-        since: float | None = None  # a UNIX time, as docker's API takes it
+        since: float | None = None  # epoch seconds
         if q.get("sinceSeconds", "").isdigit():
             since = time.time() - int(q["sinceSeconds"])
         elif q.get("sinceTime"):
@@ -93,11 +110,10 @@ class AgentServer:
         loop = asyncio.get_running_loop()
         container_id = await loop.run_in_executor(None, self._find, m["namespace"], m["pod"],
                                                   m["container"], previous)
+        stream = await loop.run_in_executor(None, lambda: self.runtime.logs(
+            container_id, follow, tail, since, q.get("timestamps") in ("1", "true")))
         response = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
         await response.prepare(request)
-        stream = await loop.run_in_executor(None, lambda: self.docker.api.logs(
-            container_id, stream=True, follow=follow, tail=tail, since=since,
-            timestamps=q.get("timestamps") in ("1", "true")))
         try:
             while budget is None or budget > 0:
                 chunk = await loop.run_in_executor(None, next, stream, None)
@@ -106,16 +122,17 @@ class AgentServer:
                 if budget is not None:  # limitBytes: stop at that many bytes, mid-line if need be
                     chunk, budget = chunk[:budget], budget - len(chunk[:budget])
                 await response.write(chunk)
+        except RuntimeFailure:
+            pass  # the stream broke (dockerd restarted): what was sent stands
         finally:
-            stream.close()
+            close = getattr(stream, "close", None)
+            if close:
+                close()
         return response
 
     async def _stats(self, request: web.Request) -> web.Response:
         loop = asyncio.get_running_loop()
-        try:
-            summary = await loop.run_in_executor(None, stats.collect, self.docker, self.node_name)
-        except docker.errors.DockerException as e:
-            return _status(503, "ServiceUnavailable", f"dockerd did not answer: {e}")
+        summary = await loop.run_in_executor(None, stats.collect, self.runtime, self.node_name)
         return web.json_response(summary)
 
     async def _exec(self, request: web.Request) -> web.StreamResponse:
@@ -128,56 +145,28 @@ class AgentServer:
         container_id = await loop.run_in_executor(None, self._find, m["namespace"], m["pod"],
                                                   m["container"], False)
         try:
-            exec_id = await loop.run_in_executor(None, lambda: self.docker.api.exec_create(
-                container_id, command, stdin=True, stdout=True, stderr=True)["Id"])
-        except docker.errors.APIError as e:
-            return _status(409 if e.status_code == 409 else 500, "InternalError",
-                           e.explanation or str(e))
+            session = await loop.run_in_executor(None, self.runtime.open_exec, container_id,
+                                                 command)
+        except RuntimeFailure as e:
+            if isinstance(e, Unavailable):
+                raise
+            return _status(409, "Conflict", str(e))  # e.g. the container is not running
         response = web.StreamResponse(headers={"Content-Type": NDJSON})
         await response.prepare(request)
-        sock = await loop.run_in_executor(None, lambda: self.docker.api.exec_start(
-            exec_id, socket=True))
-        raw: socket.socket = sock._sock  # the SDK's SocketIO wraps the engine's socket
         try:
-            await loop.run_in_executor(None, _send_stdin, raw, stdin)
+            await loop.run_in_executor(None, session.send_stdin, stdin)
             while True:
-                frame = await loop.run_in_executor(None, _read_frame, raw)
+                frame = await loop.run_in_executor(None, session.read)
                 if frame is None:
                     break
                 stream, data = frame
                 await response.write(json.dumps({"stream": stream, "data": base64.b64encode(
                     data).decode()}).encode() + b"\n")
         finally:
-            sock.close()
-        code = (await loop.run_in_executor(None, self.docker.api.exec_inspect, exec_id))["ExitCode"]
+            session.close()
+        code = await loop.run_in_executor(None, session.exit_code)
         await response.write(json.dumps({"exitCode": code}).encode() + b"\n")
         return response
-
-
-def _send_stdin(raw: socket.socket, data: bytes) -> None:
-    if data:
-        raw.sendall(data)
-    raw.shutdown(socket.SHUT_WR)
-
-
-def _read_exact(raw: socket.socket, n: int) -> bytes | None:
-    buf = b""
-    while len(buf) < n:
-        chunk = raw.recv(n - len(buf))
-        if not chunk:
-            return None
-        buf += chunk
-    return buf
-
-
-def _read_frame(raw: socket.socket) -> tuple[str, bytes] | None:
-    """One frame of docker's multiplexed stream: [stream, 0, 0, 0, size (big-endian u32)]."""
-    header = _read_exact(raw, 8)
-    if header is None:
-        return None
-    kind, size = header[0], struct.unpack(">I", header[4:])[0]
-    data = _read_exact(raw, size) or b""
-    return ("stderr" if kind == 2 else "stdout"), data
 
 
 def server_ssl_context(cert: str, key: str, client_ca: str) -> ssl.SSLContext:

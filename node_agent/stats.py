@@ -23,6 +23,7 @@ from typing import Any
 
 from node_agent.pods.model import LABEL_CONTAINER, LABEL_POD_NAME, LABEL_POD_NAMESPACE, \
     LABEL_POD_UID, PAUSE
+from node_agent.runtime import ContainerRuntime, ContainerState, RuntimeFailure
 
 Object = dict[str, Any]
 
@@ -98,16 +99,16 @@ def summarize(node_name: str, samples: Iterable[tuple[dict[str, str], Object]]) 
             "pods": listed}
 
 
-def collect(docker_client: Any, node_name: str, workers: int = 16) -> Object:
-    """Stats of every running pod container on this dockerd, fetched in parallel (each call
-    takes about a second: docker waits for its second sample)."""
-    containers = docker_client.containers.list(filters={"label": LABEL_POD_UID,
-                                                        "status": "running"})
+def collect(runtime: ContainerRuntime, node_name: str, workers: int = 16) -> Object:
+    """Stats of every running pod container, fetched in parallel (with docker each call takes
+    about a second: docker waits for its second sample). Raises RuntimeFailure when the
+    runtime does not answer the listing."""
+    containers = runtime.list_containers({LABEL_POD_UID: ""}, running_only=True)
 
-    def one(container: Any) -> tuple[dict[str, str], Object] | None:
+    def one(container: ContainerState) -> tuple[dict[str, str], Object] | None:
         try:
-            return container.labels, docker_client.api.stats(container.id, stream=False)
-        except Exception:  # gone meanwhile: it is simply not counted
+            return container.labels, runtime.stats(container.id)
+        except RuntimeFailure:  # gone meanwhile: it is simply not counted
             return None
 
     if not containers:

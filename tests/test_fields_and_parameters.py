@@ -26,13 +26,13 @@ REPO = Path(__file__).resolve().parent.parent
 # Where each behavioural field is acted upon. The module must mention the field, by its JSON name
 # (a dict key) or its Python name (a typed model's attribute).
 HONOURED: dict[str, str] = {
-    "node_agent/pods/driver.py": """
-        PodSpec.volumes PodSpec.hostname PodSpec.dnsPolicy Container.image
-        Container.imagePullPolicy Container.command Container.args Container.workingDir
-        Container.resources Container.volumeMounts ResourceRequirements.limits
-        VolumeMount.name VolumeMount.mountPath VolumeMount.readOnly VolumeMount.subPath
-        Volume.name Volume.emptyDir Volume.hostPath HostPathVolumeSource.path
-        HostPathVolumeSource.type KeyToPath.path KeyToPath.mode""",
+    "node_agent/pods/containers.py": """
+        PodSpec.hostname PodSpec.dnsPolicy Container.image Container.command Container.args
+        Container.workingDir Container.resources ResourceRequirements.limits""",
+    "node_agent/pods/volumes.py": """
+        PodSpec.volumes Container.volumeMounts VolumeMount.name VolumeMount.mountPath
+        VolumeMount.readOnly VolumeMount.subPath Volume.name Volume.emptyDir Volume.hostPath
+        HostPathVolumeSource.path HostPathVolumeSource.type""",
     "node_agent/pods/manager.py": """
         PodSpec.containers PodSpec.terminationGracePeriodSeconds PodSpec.enableServiceLinks
         Container.name Container.env EnvVar.name EnvVar.value EnvVar.valueFrom
@@ -41,7 +41,8 @@ HONOURED: dict[str, str] = {
         Volume.configMap Volume.secret ConfigMapVolumeSource.name ConfigMapVolumeSource.items
         ConfigMapVolumeSource.defaultMode ConfigMapVolumeSource.optional KeyToPath.key
         SecretVolumeSource.secretName SecretVolumeSource.items SecretVolumeSource.defaultMode
-        SecretVolumeSource.optional ConfigMap.data ConfigMap.binaryData Secret.data""",
+        SecretVolumeSource.optional ConfigMap.data ConfigMap.binaryData Secret.data
+        KeyToPath.path KeyToPath.mode Container.imagePullPolicy""",
     "node_agent/pods/envvars.py": """
         ServicePort.port ServicePort.name ServicePort.protocol""",
     "node_agent/pods/model.py": "PodSpec.restartPolicy",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from node_agent.pods.driver import prepare_host_path
+from node_agent.pods.volumes import prepare_host_path
 from node_agent.pods.envvars import field_ref_value
 
 POD = {"metadata": {"name": "web-1", "namespace": "shop", "uid": "u-1",

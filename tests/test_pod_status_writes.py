@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import copy
 
+from pathlib import Path
+
 from node_agent.pods.manager import PodManager
+from node_agent.pods.volumes import PodVolumes
+from node_agent.runtime.fake import FakeRuntime
 
 
 class FakeClient:
@@ -20,11 +24,6 @@ class FakeClient:
         return {**obj, "metadata": {**obj["metadata"], "resourceVersion": str(self.revision)}}
 
 
-class FakeDriver:
-    def exec_status(self, container_id, argv, timeout):
-        return 0
-
-
 def pod(revision: int, status: dict | None = None) -> dict:
     return {"metadata": {"name": "p", "namespace": "d", "uid": "u1",
                          "resourceVersion": str(revision)},
@@ -34,7 +33,8 @@ def pod(revision: int, status: dict | None = None) -> dict:
 
 def test_status_is_written_again_only_when_the_api_holds_someone_elses() -> None:
     client = FakeClient()
-    manager = PodManager(client, FakeDriver(), "n1", "192.168.56.11")
+    manager = PodManager(client, FakeRuntime(), PodVolumes(Path("/nonexistent")), "n1",
+                         "192.168.56.11")
     write = lambda p: manager._write_status(p, [], {}, set())  # noqa: E731
     write(pod(5))
     assert len(client.writes) == 1

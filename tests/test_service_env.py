@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-from node_agent.pods.driver import DockerDriver
+from node_agent.pods.containers import sandbox_config
 from node_agent.pods.envvars import service_env
 
 
@@ -31,19 +29,17 @@ def test_headless_and_unallocated_services_give_nothing():
 
 
 def dns_of(pod_spec, cluster_dns="10.244.1.1"):
-    driver = DockerDriver.__new__(DockerDriver)
-    driver.cluster_dns, driver.cluster_domain = cluster_dns, "cluster.local"
-    driver.root_dir = Path("/nonexistent")
-    return driver._dns({"metadata": {"namespace": "shop", "name": "p"}, "spec": pod_spec})
+    config = sandbox_config({"metadata": {"namespace": "shop", "name": "p", "uid": "u-1"},
+                             "spec": pod_spec}, 0, cluster_dns, "cluster.local")
+    return config.dns_servers, config.dns_searches, config.dns_options
 
 
 def test_cluster_first_pods_use_the_agents_dns_and_the_search_path():
-    assert dns_of({}) == {"dns": ["10.244.1.1"],
-                          "dns_search": ["shop.svc.cluster.local", "svc.cluster.local",
-                                         "cluster.local"],
-                          "dns_opt": ["ndots:5"]}
+    assert dns_of({}) == (("10.244.1.1",),
+                          ("shop.svc.cluster.local", "svc.cluster.local", "cluster.local"),
+                          ("ndots:5",))
 
 
 def test_default_policy_or_no_cluster_dns_keeps_the_hosts_resolvers():
-    assert dns_of({"dnsPolicy": "Default"}) == {}
-    assert dns_of({}, cluster_dns=None) == {}
+    assert dns_of({"dnsPolicy": "Default"}) == ((), (), ())
+    assert dns_of({}, cluster_dns=None) == ((), (), ())

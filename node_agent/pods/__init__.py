@@ -1,1 +1,3 @@
-"""Pods on this host's dockerd: pure decisions (model), the docker driver, the workers (manager)."""
+"""Pods on this host: pure decisions and status (model), what a pod is in containers
+(containers), volumes on disk (volumes), the workers (manager) driving the container runtime
+(node_agent/runtime)."""

@@ -24,11 +24,13 @@ from pathlib import Path
 from typing import Any
 
 from node_agent.events import agent_recorder, pod_ref
-from node_agent.pods.driver import DockerDriver, DriverError
+from node_agent.pods.containers import PAUSE_IMAGE, container_config, sandbox_config
 from node_agent.pods.envvars import field_ref_value, service_env
-from node_agent.pods.model import (PAUSE, Kill, Observed, Remove, Start, compute_status, latest,
-                                   plan_pod)
+from node_agent.pods.model import (LABEL_POD_UID, PAUSE, Kill, Observed, Remove, Start,
+                                   compute_status, latest, observed_from, plan_pod)
 from node_agent.pods.probes import LIVENESS, READINESS, Prober
+from node_agent.pods.volumes import PodVolumes
+from node_agent.runtime import ContainerRuntime, RuntimeFailure, StartFailed
 from node_agent.services import ServiceCache
 from kube.client import ApiError, Client
 from kube.informer import Informer
@@ -71,9 +73,12 @@ class PodWorker:
 
 
 class PodManager:
-    def __init__(self, client: Client, driver: DockerDriver, node_name: str, host_ip: str,
-                 backoff_base: float = 10.0, services: ServiceCache | None = None) -> None:
-        self.client, self.driver = client, driver
+    def __init__(self, client: Client, runtime: ContainerRuntime, volumes: PodVolumes,
+                 node_name: str, host_ip: str, backoff_base: float = 10.0,
+                 services: ServiceCache | None = None, cluster_dns: str | None = None,
+                 cluster_domain: str = "cluster.local") -> None:
+        self.client, self.runtime, self.volumes = client, runtime, volumes
+        self.cluster_dns, self.cluster_domain = cluster_dns, cluster_domain
         self.services = services  # for the service env vars (None: no service links)
         self.node_name, self.host_ip = node_name, host_ip
         self.backoff_base = backoff_base
@@ -93,7 +98,7 @@ class PodManager:
         self.workers: dict[str, PodWorker] = {}
         # uid -> (the status last written or seen in the API, the pod's resourceVersion then)
         self.last_status: dict[str, tuple[dict[str, Any], int]] = {}
-        self.prober = Prober(on_change=self._wake, exec_in_container=driver.exec_status)
+        self.prober = Prober(on_change=self._wake, exec_in_container=runtime.exec_status)
         self.events = agent_recorder(client, node_name)
         self._reported: dict[tuple[str, str, str], float] = {}  # see _repeated_event
 
@@ -135,7 +140,7 @@ class PodManager:
         while not self.stopping.is_set():
             try:
                 began = time.monotonic()
-                observed = self.driver.list_pod_containers()
+                observed = self.list_pod_containers()
                 with self._lock:
                     for uid, at in list(self._refreshed_at.items()):
                         if at > began:
@@ -146,8 +151,8 @@ class PodManager:
                     self.observed = observed
                 if self.synced:
                     self._wake_all()
-            except Exception as e:  # noqa: BLE001 - dockerd restarting: keep trying
-                log.warning("docker relist failed: %s", e)
+            except RuntimeFailure as e:  # dockerd restarting: keep trying
+                log.warning("container relist failed: %s", e)
             self.stopping.wait(RELIST_PERIOD)
 
     def _wake_all(self) -> None:
@@ -168,6 +173,18 @@ class PodManager:
             self.workers.pop(uid, None)
             self.last_status.pop(uid, None)
 
+    # --- the runtime's containers, seen through our labels ---
+
+    def list_pod_containers(self) -> dict[str, list[Observed]]:
+        """Every pod container on this node, by pod uid."""
+        out: dict[str, list[Observed]] = {}
+        for state in self.runtime.list_containers({LABEL_POD_UID: ""}):
+            out.setdefault(state.labels[LABEL_POD_UID], []).append(observed_from(state))
+        return out
+
+    def list_containers_of(self, uid: str) -> list[Observed]:
+        return [observed_from(s) for s in self.runtime.list_containers({LABEL_POD_UID: uid})]
+
     # --- one pod ---
 
     def sync_pod(self, worker: PodWorker) -> bool:
@@ -180,7 +197,7 @@ class PodManager:
         if pod is None:
             self.prober.forget_pod(uid)
             self._remove_all(observed, grace=0)
-            self.driver.remove_pod_dir(uid)
+            self.volumes.remove_pod_dir(uid)
             return True
         if pod["metadata"].get("deletionTimestamp"):
             self.prober.forget_pod(uid)
@@ -199,16 +216,19 @@ class PodManager:
                                         f"Liveness probe failed: container {name} will be "
                                         "restarted")
                 self.events.normal(pod_ref(pod), "Killing", f"Stopping container {name}")
-                self.driver.stop(action.id, pod["spec"].get("terminationGracePeriodSeconds", 30))
+                self.runtime.stop(action.id, pod["spec"].get("terminationGracePeriodSeconds", 30))
             elif isinstance(action, Remove):
-                self.driver.remove(action.id)
+                self.runtime.remove(action.id)
             elif action.container == PAUSE:
-                pause = self.driver.start_pause(pod, action.attempt)
+                self.runtime.ensure_image(PAUSE_IMAGE, "IfNotPresent")
+                pause = observed_from(self.runtime.start_sandbox(
+                    sandbox_config(pod, action.attempt, self.cluster_dns, self.cluster_domain),
+                    PAUSE_IMAGE))
             else:
                 self._start(pod, action, pause, waiting)
         if plan.actions:
             refreshed = time.monotonic()
-            observed = self.driver.list_containers_of(uid)
+            observed = self.list_containers_of(uid)
             with self._lock:
                 self.observed[uid] = observed
                 self._refreshed_at[uid] = refreshed
@@ -240,15 +260,17 @@ class PodManager:
         spec = next(c for c in pod["spec"]["containers"] if c["name"] == action.container)
         try:
             if pause is None or not pause.ip:
-                raise DriverError("ContainerCreating", "the pod sandbox has no IP yet")
+                raise StartFailed("ContainerCreating", "the pod sandbox has no IP yet")
             env = self._env(pod, spec, pause.ip)
-            prepared = self._prepare_volumes(pod, spec)
-            self.driver.start_container(
-                pod, spec, action.attempt, pause.id, env, prepared,
-                on_pulled=lambda image: self.events.normal(
-                    pod_ref(pod), "Pulled", f'Successfully pulled image "{image}"'))
+            mounts = self.volumes.mounts(pod, spec, self._prepare_volumes(pod, spec))
+            policy = spec.get("imagePullPolicy", "IfNotPresent")
+            if self.runtime.ensure_image(spec["image"], policy):
+                self.events.normal(pod_ref(pod), "Pulled",
+                                   f'Successfully pulled image "{spec["image"]}"')
+            self.runtime.start_container(container_config(pod, spec, action.attempt, pause.id,
+                                                          env, mounts))
             self.events.normal(pod_ref(pod), "Started", f"Started container {spec['name']}")
-        except DriverError as e:
+        except StartFailed as e:
             log.warning("pod %s/%s container %s: %s", pod["metadata"]["namespace"],
                         pod["metadata"]["name"], spec["name"], e)
             waiting[spec["name"]] = (e.reason, e.message)
@@ -293,7 +315,7 @@ class PodManager:
                 if ref.get("optional"):
                     continue
                 what = "configmap" if kind == "configmaps" else "secret"
-                raise DriverError("CreateContainerConfigError",
+                raise StartFailed("CreateContainerConfigError",
                                   f'{what} "{ref["name"]}" key "{ref["key"]}": '
                                   f"{'not found' if isinstance(e, KeyError) else e}") from e
         return env
@@ -317,7 +339,7 @@ class PodManager:
                 if e.code == 404 and source.get("optional"):
                     obj = {}
                 else:
-                    raise DriverError("CreateContainerConfigError",
+                    raise StartFailed("CreateContainerConfigError",
                                       f'{kind[:-1]} "{name}" for volume "{mount["name"]}": '
                                       f"{e.message}") from e
             if kind == "secrets":
@@ -332,32 +354,32 @@ class PodManager:
                 if item["key"] not in data:
                     if source.get("optional"):
                         continue
-                    raise DriverError("CreateContainerConfigError",
+                    raise StartFailed("CreateContainerConfigError",
                                       f'{kind[:-1]} "{name}" has no key "{item["key"]}"')
                 files[item["path"]] = (data[item["key"]], item.get("mode") or mode)
-            prepared[mount["name"]] = self.driver.write_volume(pod, kind, mount["name"], files)
+            prepared[mount["name"]] = self.volumes.write_volume(pod, kind, mount["name"], files)
         return prepared
 
     def _terminate(self, pod: dict[str, Any], observed: list[Observed]) -> None:
         """Graceful deletion: SIGTERM the app containers, SIGKILL after the grace period, then
         the sandbox; then release the pod object (delete with grace 0). The containers are
-        listed afresh from docker first: the object is released only once docker has confirmed
-        that nothing of the pod is left (after an agent or host restart the cached list may not
-        have caught up yet)."""
-        observed = self.driver.list_containers_of(pod["metadata"]["uid"])
+        listed afresh from the runtime first: the object is released only once the runtime has
+        confirmed that nothing of the pod is left (after an agent or host restart the cached
+        list may not have caught up yet)."""
+        observed = self.list_containers_of(pod["metadata"]["uid"])
         grace = pod["metadata"].get("deletionGracePeriodSeconds")
         if grace is None:
             grace = pod["spec"].get("terminationGracePeriodSeconds", 30)
         apps = [o for o in observed if o.container != PAUSE and o.running]
         for o in apps:
             self.events.normal(pod_ref(pod), "Killing", f"Stopping container {o.container}")
-        threads = [threading.Thread(target=self.driver.stop, args=(o.id, grace)) for o in apps]
+        threads = [threading.Thread(target=self.runtime.stop, args=(o.id, grace)) for o in apps]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
         self._remove_all(observed, grace=0)
-        self.driver.remove_pod_dir(pod["metadata"]["uid"])
+        self.volumes.remove_pod_dir(pod["metadata"]["uid"])
         try:
             self.client.delete("pods", pod["metadata"]["name"], pod["metadata"]["namespace"],
                                grace_period_seconds=0)
@@ -368,8 +390,8 @@ class PodManager:
     def _remove_all(self, observed: list[Observed], grace: int) -> None:
         for o in sorted(observed, key=lambda o: o.container == PAUSE):  # pause last
             if o.running:
-                self.driver.stop(o.id, grace)
-            self.driver.remove(o.id)
+                self.runtime.stop(o.id, grace)
+            self.runtime.remove(o.id)
 
     def _write_status(self, pod: dict[str, Any], observed: list[Observed],
                       waiting: dict[str, tuple[str, str]], unready: set[str]) -> None:

@@ -13,6 +13,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from node_agent.runtime.protocol import ContainerState
+
 LABEL_POD_UID = "org.orch.pod.uid"
 LABEL_POD_NAMESPACE = "org.orch.pod.namespace"
 LABEL_POD_NAME = "org.orch.pod.name"
@@ -29,7 +31,7 @@ Pod = dict[str, Any]
 
 @dataclass(frozen=True)
 class Observed:
-    """One docker container of a pod, as the last inspection showed it."""
+    """One container of a pod, as the runtime last showed it."""
 
     id: str
     container: str  # spec container name, or PAUSE
@@ -44,6 +46,17 @@ class Observed:
     image_id: str = ""
     error: str = ""  # docker's State.Error (e.g. the command was not found)
     oom_killed: bool = False
+
+
+def observed_from(state: ContainerState) -> Observed:
+    """A runtime's container, seen through our labels."""
+    labels = state.labels
+    return Observed(
+        id=state.id, container=labels.get(LABEL_CONTAINER, ""),
+        attempt=int(labels.get(LABEL_ATTEMPT, "0") or 0), running=state.running,
+        exit_code=state.exit_code, started_at=state.started_at, finished_at=state.finished_at,
+        spec_hash=labels.get(LABEL_SPEC_HASH, ""), ip=state.ip, image=state.image,
+        image_id=state.image_id, error=state.error, oom_killed=state.oom_killed)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,89 @@
+"""A pod's volumes on the node's disk (I/O): emptyDir and the configMap/secret volumes under
+the agent's root directory (`<root>/pods/<uid>/volumes/<kind>/<name>`), hostPath on the host,
+and the mounts a container gets from them."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from node_agent.runtime.errors import StartFailed
+from node_agent.runtime.protocol import Mount
+
+Object = dict[str, Any]
+CONFIG_ERROR = "CreateContainerConfigError"
+
+
+def prepare_host_path(path: Path, kind: str) -> str | None:
+    """Kubelet's hostPath types: make what an ...OrCreate type asks for (a directory 0755 with
+    its parents; an empty file 0644, whose directory must exist), check what the others
+    require; "" checks nothing. Returns the problem that keeps the pod from starting, if any."""
+    if kind == "DirectoryOrCreate" and not path.exists():
+        path.mkdir(mode=0o755, parents=True, exist_ok=True)
+    elif kind == "FileOrCreate" and not path.exists():
+        if not path.parent.is_dir():
+            return f"hostPath {path}: directory {path.parent} does not exist (type FileOrCreate)"
+        path.touch(mode=0o644)
+    if kind in ("Directory", "DirectoryOrCreate") and not path.is_dir():
+        return f"hostPath {path} is not a directory (type {kind})"
+    if kind in ("File", "FileOrCreate") and not path.is_file():
+        return f"hostPath {path} is not a file (type {kind})"
+    return None
+
+
+class PodVolumes:
+    def __init__(self, root_dir: Path) -> None:
+        self.root_dir = root_dir
+
+    def pod_dir(self, pod: Object) -> Path:
+        return self.root_dir / "pods" / pod["metadata"]["uid"]
+
+    def mounts(self, pod: Object, spec: Object, prepared: dict[str, Path]) -> tuple[Mount, ...]:
+        """The mounts of container `spec`; `prepared`: the host directories of its configMap
+        and secret volumes (write_volume made them). Raises StartFailed for a hostPath whose
+        type does not hold, or a volume that was not prepared."""
+        volumes = {v["name"]: v for v in pod["spec"].get("volumes") or []}
+        out = []
+        for mount in spec.get("volumeMounts") or []:
+            volume = volumes[mount["name"]]
+            if "emptyDir" in volume:
+                source = self.pod_dir(pod) / "volumes" / "empty-dir" / mount["name"]
+                source.mkdir(parents=True, exist_ok=True)
+            elif "hostPath" in volume:
+                source = Path(volume["hostPath"]["path"])
+                problem = prepare_host_path(source, volume["hostPath"].get("type") or "")
+                if problem:
+                    raise StartFailed(CONFIG_ERROR, problem)
+            elif mount["name"] in prepared:
+                source = prepared[mount["name"]]
+            else:
+                raise StartFailed(CONFIG_ERROR, f"volume {mount['name']!r} was not prepared")
+            if mount.get("subPath"):
+                source = source / mount["subPath"]
+                source.mkdir(parents=True, exist_ok=True)
+            out.append(Mount(str(source), mount["mountPath"], bool(mount.get("readOnly"))))
+        return tuple(out)
+
+    def write_volume(self, pod: Object, kind: str, volume: str,
+                     files: dict[str, tuple[bytes, int]]) -> Path:
+        """Make the host directory of a configMap/secret volume hold exactly `files`
+        (relative path → (content, mode)); each file is replaced atomically."""
+        root = self.pod_dir(pod) / "volumes" / kind / volume
+        root.mkdir(parents=True, exist_ok=True)
+        for relative, (content, mode) in files.items():
+            target = (root / relative).resolve()
+            if root.resolve() not in target.parents:
+                raise StartFailed(CONFIG_ERROR, f"path {relative!r} leaves the volume")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            tmp = target.with_name(f".{target.name}.tmp")
+            tmp.write_bytes(content)
+            tmp.chmod(mode)
+            tmp.rename(target)
+        for existing in [p for p in root.rglob("*") if p.is_file()]:
+            if str(existing.relative_to(root)) not in files:
+                existing.unlink()
+        return root
+
+    def remove_pod_dir(self, pod_uid: str) -> None:
+        shutil.rmtree(self.root_dir / "pods" / pod_uid, ignore_errors=True)

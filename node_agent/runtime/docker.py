@@ -1,0 +1,283 @@
+"""DockerRuntime: the container runtime on the host's dockerd, through one docker SDK client.
+
+A sandbox is a container of the pause image on docker's default bridge, which is the node's
+pod bridge (dockerd runs with --bip = the first address of the node's pod CIDR), with shareable
+IPC; app containers join it with `network_mode` and `ipc_mode` `container:<sandbox>`. Docker's
+errors are translated here, once (errors.py); nothing of docker leaves this module.
+"""
+
+from __future__ import annotations
+
+import datetime
+import socket
+import struct
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import docker
+import docker.errors
+import requests
+
+from node_agent.runtime.errors import (ImageMissing, NotFound, RuntimeFailure, StartFailed,
+                                       Unavailable)
+from node_agent.runtime.protocol import ContainerConfig, ContainerState, RuntimeInfo, SandboxConfig
+
+DOCKER_API_VERSION = "1.41"
+T = TypeVar("T")
+
+
+@contextmanager
+def _translated(what: str) -> Iterator[None]:
+    """docker's and requests' exceptions as the runtime's own."""
+    try:
+        yield
+    except docker.errors.NotFound as e:
+        raise NotFound(f"{what}: {e.explanation or e}") from e
+    except (requests.ConnectionError, requests.Timeout) as e:
+        raise Unavailable(f"{what}: dockerd does not answer: {e}") from e
+    except docker.errors.APIError as e:
+        if e.status_code is not None and e.status_code >= 500 and "connection" in str(e).lower():
+            raise Unavailable(f"{what}: {e.explanation or e}") from e
+        raise RuntimeFailure(f"{what}: {e.explanation or e}") from e
+    except docker.errors.DockerException as e:
+        raise Unavailable(f"{what}: {e}") from e
+
+
+def _epoch(text: str | None) -> float | None:
+    """Docker's RFC 3339 times (nanoseconds, "Z"), in epoch seconds; None for its zero time."""
+    if not text or text.startswith("0001-"):
+        return None
+    text = text.rstrip("Z")
+    main, _, frac = text.partition(".")
+    moment = datetime.datetime.fromisoformat(main).replace(tzinfo=datetime.timezone.utc)
+    return moment.timestamp() + (float(f"0.{frac}") if frac else 0.0)
+
+
+def state_of(attrs: dict[str, Any]) -> ContainerState:
+    """A container's inspection (or a listing's attributes) as a ContainerState. Pure."""
+    state = attrs["State"]
+    networks = (attrs.get("NetworkSettings") or {}).get("Networks") or {}
+    ip = next((n.get("IPAddress") for n in networks.values() if n.get("IPAddress")), None)
+    return ContainerState(
+        id=attrs["Id"], name=attrs.get("Name", "").lstrip("/"),
+        labels=dict(attrs["Config"].get("Labels") or {}), running=bool(state.get("Running")),
+        exit_code=None if state.get("Running") else state.get("ExitCode"),
+        started_at=_epoch(state.get("StartedAt")), finished_at=_epoch(state.get("FinishedAt")),
+        ip=ip, image=attrs["Config"].get("Image", ""), image_id=attrs.get("Image", ""),
+        error=state.get("Error", ""), oom_killed=bool(state.get("OOMKilled")))
+
+
+class DockerRuntime:
+    def __init__(self, docker_url: str) -> None:
+        # No client-side timeout: logs and exec streams last as long as they last; calls that
+        # should be short are short on a healthy dockerd, and a dead one refuses at once.
+        self.client = docker.DockerClient(base_url=docker_url, version=DOCKER_API_VERSION,
+                                          timeout=None)
+
+    # --- the runtime ---
+
+    def info(self) -> RuntimeInfo:
+        with _translated("docker info"):
+            version = self.client.version()["Version"]
+            bridge = self.client.networks.get("bridge").attrs
+        subnets = tuple(c.get("Subnet") for c in (bridge.get("IPAM") or {}).get("Config") or []
+                        if c.get("Subnet"))
+        return RuntimeInfo(f"docker://{version}", subnets)
+
+    # --- listing and inspecting ---
+
+    def list_containers(self, labels: dict[str, str] | None = None,
+                        running_only: bool = False) -> list[ContainerState]:
+        filters: dict[str, Any] = {"label": [f"{k}={v}" if v else k
+                                             for k, v in (labels or {}).items()]}
+        if running_only:
+            filters["status"] = "running"
+        with _translated("listing containers"):
+            found = self.client.containers.list(all=not running_only, filters=filters,
+                                                ignore_removed=True)
+        return [state_of(c.attrs) for c in found]
+
+    def inspect(self, container_id: str) -> ContainerState:
+        with _translated(f"inspecting {container_id[:12]}"):
+            return state_of(self.client.api.inspect_container(container_id))
+
+    # --- images ---
+
+    def ensure_image(self, image: str, pull_policy: str) -> bool:
+        """Never create a container with an absent image: the SDK would try a pull silently."""
+        present = True
+        with _translated(f"image {image}"):
+            try:
+                self.client.images.get(image)
+            except docker.errors.ImageNotFound:
+                present = False
+        if present and pull_policy != "Always":
+            return False
+        if not present and pull_policy == "Never":
+            raise ImageMissing("ErrImageNeverPull", f'image "{image}" is not present and '
+                               "imagePullPolicy is Never")
+        try:
+            self.client.images.pull(image)
+        except (docker.errors.APIError, requests.RequestException) as e:
+            if present:  # Always, but the registry is unreachable: run what we have
+                return False
+            explanation = getattr(e, "explanation", None) or e
+            raise ImageMissing("ErrImagePull", f'failed to pull image "{image}": '
+                               f"{explanation}") from e
+        return True
+
+    # --- life cycle ---
+
+    def start_sandbox(self, config: SandboxConfig, image: str) -> ContainerState:
+        dns: dict[str, list[str]] = {}
+        if config.dns_servers:
+            dns = {"dns": list(config.dns_servers), "dns_search": list(config.dns_searches),
+                   "dns_opt": list(config.dns_options)}
+        with _translated(f"sandbox {config.name}"):
+            container = self.client.containers.create(
+                image, name=config.name, hostname=config.hostname, ipc_mode="shareable",
+                labels=config.labels, restart_policy={"Name": "no"}, **dns)
+            container.start()
+            container.reload()
+            return state_of(container.attrs)
+
+    def start_container(self, config: ContainerConfig) -> str:
+        options: dict[str, Any] = {
+            "name": config.name, "labels": config.labels,
+            "network_mode": f"container:{config.sandbox_id}",
+            "ipc_mode": f"container:{config.sandbox_id}",
+            "environment": config.env, "restart_policy": {"Name": "no"},
+            "volumes": {m.source: {"bind": m.target, "mode": "ro" if m.read_only else "rw"}
+                        for m in config.mounts},
+        }
+        if config.entrypoint is not None:
+            options["entrypoint"] = list(config.entrypoint)
+        if config.args is not None:
+            options["command"] = list(config.args)
+        elif config.entrypoint is not None:
+            options["command"] = []
+        for key, value in (("working_dir", config.working_dir),
+                           ("mem_limit", config.memory_limit), ("nano_cpus", config.nano_cpus),
+                           ("cpu_shares", config.cpu_shares)):
+            if value is not None:
+                options[key] = value
+        try:
+            container = self.client.containers.create(config.image, **options)
+        except docker.errors.APIError as e:
+            raise StartFailed("CreateContainerError", e.explanation or str(e)) from e
+        except (requests.ConnectionError, docker.errors.DockerException) as e:
+            raise Unavailable(f"creating {config.name}: {e}") from e
+        try:
+            container.start()
+        except docker.errors.APIError as e:
+            # e.g. the command does not exist: the container exists, exited, with the error.
+            raise StartFailed("RunContainerError", e.explanation or str(e)) from e
+        except (requests.ConnectionError, docker.errors.DockerException) as e:
+            raise Unavailable(f"starting {config.name}: {e}") from e
+        return str(container.id)
+
+    def stop(self, container_id: str, timeout: int) -> None:
+        try:
+            with _translated(f"stopping {container_id[:12]}"):
+                self.client.api.stop(container_id, timeout=max(0, timeout))
+        except NotFound:
+            pass
+
+    def remove(self, container_id: str) -> None:
+        try:
+            with _translated(f"removing {container_id[:12]}"):
+                self.client.api.remove_container(container_id, force=True)
+        except NotFound:
+            pass
+
+    # --- into containers ---
+
+    def exec_status(self, container_id: str, command: list[str], timeout: float) -> int:
+        """docker exec has no timeout of its own: a command still running after `timeout` is
+        left to finish, and counts as failed (-1)."""
+        result: dict[str, int] = {}
+
+        def run() -> None:
+            try:
+                result["code"] = self.client.containers.get(container_id).exec_run(command)[0]
+            except (docker.errors.DockerException, requests.RequestException):
+                result["code"] = -1
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        thread.join(timeout)
+        return result.get("code", -1)
+
+    def open_exec(self, container_id: str, command: list[str]) -> DockerExec:
+        with _translated(f"exec in {container_id[:12]}"):
+            exec_id = self.client.api.exec_create(container_id, command, stdin=True, stdout=True,
+                                                  stderr=True)["Id"]
+            sock = self.client.api.exec_start(exec_id, socket=True)
+        return DockerExec(self, exec_id, sock)
+
+    def logs(self, container_id: str, follow: bool, tail: int | None, since: float | None,
+             timestamps: bool) -> Iterator[bytes]:
+        with _translated(f"logs of {container_id[:12]}"):
+            stream = self.client.api.logs(container_id, stream=True, follow=follow,
+                                          tail="all" if tail is None else tail,
+                                          since=since, timestamps=timestamps)
+        return _closing_stream(stream)
+
+    def stats(self, container_id: str) -> dict[str, Any]:
+        with _translated(f"stats of {container_id[:12]}"):
+            sample: dict[str, Any] = self.client.api.stats(container_id, stream=False)
+        return sample
+
+    def _call(self, what: str, fn: Callable[[], T]) -> T:
+        with _translated(what):
+            return fn()
+
+
+def _closing_stream(stream: Any) -> Iterator[bytes]:
+    """docker's log stream as a generator whose close() closes the connection."""
+    try:
+        with _translated("reading logs"):
+            yield from stream
+    finally:
+        stream.close()
+
+
+class DockerExec:
+    """An exec's multiplexed stream on docker's raw socket: frames of
+    [stream, 0, 0, 0, size (big-endian u32)] + data."""
+
+    def __init__(self, runtime: DockerRuntime, exec_id: str, sock: Any) -> None:
+        self.runtime, self.exec_id, self._sock = runtime, exec_id, sock
+        self._raw: socket.socket = sock._sock  # the SDK's SocketIO wraps the engine's socket
+
+    def send_stdin(self, data: bytes) -> None:
+        if data:
+            self._raw.sendall(data)
+        self._raw.shutdown(socket.SHUT_WR)
+
+    def read(self) -> tuple[str, bytes] | None:
+        header = self._read_exact(8)
+        if header is None:
+            return None
+        kind, size = header[0], struct.unpack(">I", header[4:])[0]
+        data = self._read_exact(size) or b""
+        return ("stderr" if kind == 2 else "stdout"), data
+
+    def exit_code(self) -> int | None:
+        code = self.runtime._call("exec status", lambda: self.runtime.client.api.exec_inspect(
+            self.exec_id))["ExitCode"]
+        return None if code is None else int(code)
+
+    def close(self) -> None:
+        self._sock.close()
+
+    def _read_exact(self, n: int) -> bytes | None:
+        buf = b""
+        while len(buf) < n:
+            chunk = self._raw.recv(n - len(buf))
+            if not chunk:
+                return None
+            buf += chunk
+        return buf

@@ -1,0 +1,135 @@
+"""What the agent needs of a container runtime (pure declarations).
+
+A *sandbox* holds a pod's network, IPC and hostname; app containers join it. Containers carry
+labels, the only way the agent finds them again (after its own restart, too). Calls are
+synchronous and thread-safe; each raises only the errors of errors.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Mount:
+    source: str  # a host path
+    target: str  # the path in the container
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
+class SandboxConfig:
+    name: str
+    hostname: str
+    labels: dict[str, str]
+    dns_servers: tuple[str, ...] = ()  # empty: the host's resolvers
+    dns_searches: tuple[str, ...] = ()
+    dns_options: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ContainerConfig:
+    name: str
+    image: str
+    labels: dict[str, str]
+    sandbox_id: str  # joins this sandbox's network and IPC
+    env: dict[str, str] = field(default_factory=dict)
+    entrypoint: tuple[str, ...] | None = None  # None: the image's
+    args: tuple[str, ...] | None = None  # None: the image's (with an entrypoint given: none)
+    working_dir: str | None = None
+    mounts: tuple[Mount, ...] = ()
+    memory_limit: int | None = None  # bytes
+    nano_cpus: int | None = None  # CFS quota, in billionths of a CPU
+    cpu_shares: int | None = None
+
+
+@dataclass(frozen=True)
+class ContainerState:
+    """A container as the runtime reports it."""
+
+    id: str
+    name: str
+    labels: dict[str, str]
+    running: bool
+    exit_code: int | None = None  # None while running
+    started_at: float | None = None  # epoch seconds
+    finished_at: float | None = None
+    ip: str | None = None  # a sandbox's address on the pod network
+    image: str = ""
+    image_id: str = ""
+    error: str = ""  # why it could not run (the command was not found…)
+    oom_killed: bool = False
+
+
+@dataclass(frozen=True)
+class RuntimeInfo:
+    version: str  # "docker://20.10.24"
+    pod_subnets: tuple[str, ...]  # the subnets the runtime's pod network serves
+
+
+class ExecSession(Protocol):
+    """A command running in a container, its stdin written once and closed."""
+
+    def send_stdin(self, data: bytes) -> None: ...
+
+    def read(self) -> tuple[str, bytes] | None:
+        """The next chunk of output as ("stdout" | "stderr", data); None at the end."""
+
+    def exit_code(self) -> int | None: ...
+
+    def close(self) -> None: ...
+
+
+class ContainerRuntime(Protocol):
+    # --- the runtime ---
+
+    def info(self) -> RuntimeInfo: ...
+
+    # --- listing and inspecting ---
+
+    def list_containers(self, labels: dict[str, str] | None = None,
+                        running_only: bool = False) -> list[ContainerState]:
+        """Every container having all of `labels` (a label given "" only needs to exist)."""
+
+    def inspect(self, container_id: str) -> ContainerState: ...
+
+    # --- images ---
+
+    def ensure_image(self, image: str, pull_policy: str) -> bool:
+        """Make `image` present per Kubernetes' imagePullPolicy (Always, IfNotPresent,
+        Never); True when it was pulled. Raises ImageMissing."""
+
+    # --- life cycle ---
+
+    def start_sandbox(self, config: SandboxConfig, image: str) -> ContainerState: ...
+
+    def start_container(self, config: ContainerConfig) -> str:
+        """Create and start; the container's id. Raises StartFailed (the container may then
+        exist, exited: a listing shows it with its error)."""
+
+    def stop(self, container_id: str, timeout: int) -> None:
+        """SIGTERM (the image's stop signal), SIGKILL after `timeout` seconds. A container that
+        is gone already is not an error."""
+
+    def remove(self, container_id: str) -> None:
+        """Remove, running or not. A container that is gone already is not an error."""
+
+    # --- into containers ---
+
+    def exec_status(self, container_id: str, command: list[str], timeout: float) -> int:
+        """Run `command`; its exit code, or -1 when it failed to run or did not finish within
+        `timeout` seconds."""
+
+    def open_exec(self, container_id: str, command: list[str]) -> ExecSession: ...
+
+    def logs(self, container_id: str, follow: bool, tail: int | None, since: float | None,
+             timestamps: bool) -> Iterator[bytes]:
+        """The container's output (stdout and stderr interleaved), from `since` (epoch
+        seconds) or the last `tail` lines; with `follow`, until it exits. Close the iterator
+        (it is a generator) to stop early."""
+
+    def stats(self, container_id: str) -> dict[str, Any]:
+        """One sample of usage, in docker's stats shape (cpu_stats, precpu_stats,
+        memory_stats)."""

@@ -1,0 +1,177 @@
+"""A pod's worker against the in-repo fake runtime (node_agent/runtime/fake.py): what the agent
+asks of a runtime for a pod, and what it does when containers exit, fail to start or the pod
+goes. The real runtime is exercised by the integration suite on real dockerd."""
+
+from __future__ import annotations
+
+import base64
+
+import pytest
+
+from node_agent.pods.manager import PodManager, PodWorker
+from node_agent.pods.model import LABEL_CONTAINER, LABEL_POD_UID, PAUSE
+from node_agent.pods.volumes import PodVolumes
+from node_agent.runtime import StartFailed
+from node_agent.runtime.fake import FakeRuntime
+
+
+class FakeClient:
+    """What the worker writes: pod status, events (in the background), a pod's release."""
+
+    def __init__(self, objects: dict | None = None) -> None:
+        self.statuses: list[dict] = []
+        self.deleted: list[str] = []
+        self.objects = objects or {}
+        self.revision = 10
+
+    def update(self, resource, obj, subresource=None):
+        assert (resource, subresource) == ("pods", "status")
+        self.statuses.append(obj["status"])
+        self.revision += 1
+        return {**obj, "metadata": {**obj["metadata"], "resourceVersion": str(self.revision)}}
+
+    def create(self, resource, obj, namespace=None):
+        return obj
+
+    def patch(self, resource, name, patch, namespace=None, subresource=None):
+        return patch
+
+    def get(self, resource, name, namespace=None):
+        return self.objects[(resource, name)]
+
+    def delete(self, resource, name, namespace=None, grace_period_seconds=None,
+               propagation_policy=None):
+        self.deleted.append(name)
+        return {}
+
+
+def pod(restart="Always", **container) -> dict:
+    return {"metadata": {"name": "web", "namespace": "shop", "uid": "u-1234567890",
+                         "resourceVersion": "5", "labels": {"app": "web"}},
+            "spec": {"nodeName": "n1", "restartPolicy": restart, "terminationGracePeriodSeconds": 3,
+                     "containers": [{"name": "app", "image": "orch/web:1",
+                                     "imagePullPolicy": "IfNotPresent", **container}]},
+            "status": {"phase": "Pending"}}
+
+
+@pytest.fixture
+def agent(tmp_path):
+    runtime = FakeRuntime(images=("orch/pause:1", "orch/web:1"))
+    client = FakeClient({("configmaps", "conf"): {"data": {"a.txt": "hello"}}})
+    manager = PodManager(client, runtime, PodVolumes(tmp_path), "n1", "192.168.56.11",
+                         cluster_dns="10.244.1.1")
+    return manager, runtime, client
+
+
+def converge(manager: PodManager, uid: str, times: int = 4) -> None:
+    """Sync as the worker would on successive wakes (no threads: the test drives it)."""
+    worker = PodWorker.__new__(PodWorker)
+    worker.uid, worker.resync_at = uid, None
+    for _ in range(times):
+        manager.observed[uid] = manager.list_containers_of(uid)
+        manager.sync_pod(worker)
+
+
+def containers(runtime: FakeRuntime, name: str) -> list:
+    return [c for c in runtime.containers.values() if c.labels.get(LABEL_CONTAINER) == name]
+
+
+def test_a_pod_is_a_sandbox_and_its_containers_with_their_configuration(agent):
+    manager, runtime, client = agent
+    p = pod(env=[{"name": "GREETING", "value": "hi"},
+                 {"name": "APP", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app']"}}}],
+            volumeMounts=[{"name": "scratch", "mountPath": "/scratch"},
+                          {"name": "conf", "mountPath": "/etc/conf", "readOnly": True}],
+            resources={"limits": {"memory": "64Mi", "cpu": "500m"}})
+    p["spec"]["volumes"] = [{"name": "scratch", "emptyDir": {}},
+                            {"name": "conf", "configMap": {"name": "conf"}}]
+    manager.desired[p["metadata"]["uid"]] = p
+    converge(manager, "u-1234567890")
+    [sandbox], [app] = containers(runtime, PAUSE), containers(runtime, "app")
+    assert sandbox.running and app.running
+    box = runtime.configs[sandbox.id]
+    assert box.hostname == "web" and box.dns_servers == ("10.244.1.1",)
+    config = runtime.configs[app.id]
+    assert config.sandbox_id == sandbox.id and config.labels[LABEL_POD_UID] == "u-1234567890"
+    assert config.env["GREETING"] == "hi" and config.env["APP"] == "web"
+    assert config.memory_limit == 64 * 1024 * 1024 and config.nano_cpus == 500_000_000
+    mounts = {m.target: m for m in config.mounts}
+    assert mounts["/etc/conf"].read_only and not mounts["/scratch"].read_only
+    assert (manager.volumes.pod_dir(p) / "volumes" / "configmaps" / "conf" / "a.txt"
+            ).read_text() == "hello"
+    assert client.statuses[-1]["phase"] == "Running"
+    assert client.statuses[-1]["podIP"] == sandbox.ip
+
+
+def test_a_container_that_completes_under_never_leaves_the_pod_succeeded(agent):
+    manager, runtime, client = agent
+    manager.desired["u-1234567890"] = pod(restart="Never")
+    converge(manager, "u-1234567890")
+    [app] = containers(runtime, "app")
+    runtime.exit(app.id, 0)
+    converge(manager, "u-1234567890")
+    assert len(containers(runtime, "app")) == 1  # not restarted
+    assert client.statuses[-1]["phase"] == "Succeeded"
+
+
+def test_a_start_failure_is_reported_with_its_reason_and_retried(agent):
+    manager, runtime, client = agent
+    manager.desired["u-1234567890"] = pod()
+    runtime.fail_next_start = StartFailed("RunContainerError", "exec: nope: not found")
+    converge(manager, "u-1234567890", times=1)
+    waiting = client.statuses[-1]["containerStatuses"][0]["state"]["waiting"]
+    assert waiting["reason"] == "RunContainerError"
+    converge(manager, "u-1234567890")
+    assert [c.running for c in containers(runtime, "app")] == [True]
+
+
+def test_an_image_absent_under_never_is_err_image_never_pull(agent):
+    manager, runtime, client = agent
+    manager.desired["u-1234567890"] = pod(image="orch/absent:1", imagePullPolicy="Never")
+    converge(manager, "u-1234567890")
+    waiting = client.statuses[-1]["containerStatuses"][0]["state"]["waiting"]
+    assert waiting["reason"] == "ErrImageNeverPull" and not containers(runtime, "app")
+
+
+def test_a_missing_config_map_key_is_create_container_config_error(agent):
+    manager, runtime, client = agent
+    manager.desired["u-1234567890"] = pod(env=[{"name": "X", "valueFrom": {
+        "configMapKeyRef": {"name": "conf", "key": "missing"}}}])
+    converge(manager, "u-1234567890")
+    waiting = client.statuses[-1]["containerStatuses"][0]["state"]["waiting"]
+    assert waiting["reason"] == "CreateContainerConfigError"
+
+
+def test_a_pod_no_longer_desired_leaves_no_container(agent):
+    manager, runtime, _ = agent
+    manager.desired["u-1234567890"] = pod()
+    converge(manager, "u-1234567890")
+    assert runtime.containers
+    del manager.desired["u-1234567890"]
+    converge(manager, "u-1234567890", times=1)
+    assert runtime.containers == {}
+
+
+def test_a_deleted_pod_is_stopped_gracefully_then_released(agent):
+    manager, runtime, client = agent
+    p = pod()
+    manager.desired["u-1234567890"] = p
+    converge(manager, "u-1234567890")
+    [app] = containers(runtime, "app")
+    manager.desired["u-1234567890"] = {**p, "metadata": {**p["metadata"],
+                                                          "deletionTimestamp": "2026-12-01T00:00:00Z",
+                                                          "deletionGracePeriodSeconds": 3}}
+    converge(manager, "u-1234567890", times=1)
+    assert app.id in runtime.stopped and runtime.containers == {}
+    assert client.deleted == ["web"]
+
+
+def test_secret_volumes_are_written_decoded(agent, tmp_path):
+    manager, runtime, client = agent
+    client.objects[("secrets", "creds")] = {"data": {"password": base64.b64encode(b"s3").decode()}}
+    p = pod(volumeMounts=[{"name": "creds", "mountPath": "/creds"}])
+    p["spec"]["volumes"] = [{"name": "creds", "secret": {"secretName": "creds"}}]
+    manager.desired["u-1234567890"] = p
+    converge(manager, "u-1234567890")
+    assert (manager.volumes.pod_dir(p) / "volumes" / "secrets" / "creds" / "password"
+            ).read_bytes() == b"s3"
