@@ -61,6 +61,29 @@ EnvVarName = Annotated[str, AfterValidator(_check(names.env_var_name))]
 Port = Annotated[int, Field(ge=1, le=65535)]
 IntOrString = int | str
 Timestamp = str  # RFC 3339, as written by the server
+Protocol = Literal["TCP", "UDP"]
+
+
+def unique(items: Any, attr: str, what: str) -> Any:
+    """`items` (a list of models or None) after checking that no two share a non-None `attr`."""
+    seen = set()
+    for item in items or []:
+        value = getattr(item, attr)
+        if value is None:
+            continue
+        if value in seen:
+            raise ValueError(f"duplicate {what} {value!r}")
+        seen.add(value)
+    return items
+
+
+def check_data_keys(data: Any) -> Any:
+    """The keys of a ConfigMap's or Secret's data, as Kubernetes admits them."""
+    for key in data or {}:
+        if not key or len(key) > 253 or not all(c.isalnum() or c in "-_." for c in key):
+            raise ValueError(f"key {key!r}: must consist of alphanumeric characters, '-', '_' "
+                             "or '.'")
+    return data
 
 
 def _check_labels(labels: dict[str, str] | None) -> dict[str, str] | None:

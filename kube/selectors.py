@@ -11,9 +11,8 @@ Predicate = Callable[[dict[str, Any]], bool]
 
 _SET = re.compile(r"^\s*(!?)\s*([A-Za-z0-9_./-]+)\s*(?:(notin|in)\s*\(([^)]*)\))?\s*$")
 _EQ = re.compile(r"^\s*([A-Za-z0-9_./-]+)\s*(==|=|!=)\s*([A-Za-z0-9_.-]*)\s*$")
-FIELDS = ("metadata.name", "metadata.namespace", "spec.nodeName", "status.phase", "type",
-          "involvedObject.name", "involvedObject.kind", "involvedObject.namespace",
-          "involvedObject.uid", "reason")
+# Without a kind's own list (its strategy's selectable fields), only these may be selected on.
+FIELDS = ("metadata.name", "metadata.namespace")
 
 
 class SelectorError(ValueError):
@@ -127,25 +126,30 @@ def _field(obj: dict[str, Any], path: str) -> str:
     value: Any = obj
     for part in path.split("."):
         value = value.get(part) if isinstance(value, dict) else None
+    if isinstance(value, bool):  # as Go formats it: spec.unschedulable=true
+        return "true" if value else "false"
     return "" if value is None else str(value)
 
 
-def parse_field_selector(text: str | None) -> Predicate:
-    """A predicate over an object; only the fields in FIELDS may be selected on."""
+def parse_field_selector(text: str | None, fields: tuple[str, ...] = FIELDS) -> Predicate:
+    """A predicate over an object; only `fields` (the kind's selectable fields) may be
+    selected on."""
     checks: list[Predicate] = []
     for term in _split_terms(text or ""):
         m = _EQ.match(term)
         if not m:
             raise SelectorError(f"invalid field selector term {term.strip()!r}")
         path, op, value = m.groups()
-        if path not in FIELDS:
+        if path not in fields:
             raise SelectorError(f"field label not supported: {path} (supported: "
-                                f"{', '.join(FIELDS)})")
+                                f"{', '.join(fields)})")
         checks.append(_field_check(path, value, op == "!="))
     return lambda obj: all(check(obj) for check in checks)
 
 
-def selects(label_selector: str | None, field_selector: str | None) -> Predicate:
+def selects(label_selector: str | None, field_selector: str | None,
+            fields: tuple[str, ...] = FIELDS) -> Predicate:
+    """Objects matching both selectors; `fields`: those the kind lets a field selector use."""
     by_labels = parse_label_selector(label_selector)
-    by_fields = parse_field_selector(field_selector)
+    by_fields = parse_field_selector(field_selector, fields)
     return lambda obj: by_labels((obj.get("metadata") or {}).get("labels") or {}) and by_fields(obj)

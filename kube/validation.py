@@ -1,5 +1,6 @@
 """Validation of objects before they are stored: the typed model (pydantic), the name rule of
-the kind, scope, and the rules of an update (immutable fields).
+the kind, scope, and the rules of an update (the kind's strategy: immutable fields and its
+update rules, kube/kinds).
 
 `validate_create` / `validate_update` return the object as it will be stored (defaults filled,
 Kubernetes JSON) or raise Invalid listing every problem with its field path, e.g.
@@ -8,38 +9,19 @@ Kubernetes JSON) or raise Invalid listing every problem with its field path, e.g
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 from pydantic import ValidationError
 
+from kube.field_errors import (FORBIDDEN, INVALID, NOT_SUPPORTED, REQUIRED, UNKNOWN, FieldError,
+                               Invalid)
 from kube.meta import NOT_IMPLEMENTED
 from kube.registry import ResourceType
 
 Object = dict[str, Any]
 
-# Kubernetes' StatusCause reasons.
-REQUIRED, INVALID, NOT_SUPPORTED, FORBIDDEN, UNKNOWN = (
-    "FieldValueRequired", "FieldValueInvalid", "FieldValueNotSupported", "FieldValueForbidden",
-    "FieldValueUnknown")
-
-
-@dataclass(frozen=True)
-class FieldError:
-    field: str
-    message: str
-    reason: str = INVALID
-
-    def __str__(self) -> str:
-        return f"{self.field}: {self.message}" if self.field else self.message
-
-
-class Invalid(ValueError):
-    """422 Invalid: the object breaks one or more rules; `errors` names each field."""
-
-    def __init__(self, kind: str, name: str, errors: list[FieldError]) -> None:
-        self.kind, self.name, self.errors = kind, name, errors
-        super().__init__(f'{kind} "{name}" is invalid: ' + "; ".join(map(str, errors)))
+__all__ = ["FORBIDDEN", "INVALID", "NOT_SUPPORTED", "REQUIRED", "UNKNOWN", "FieldError",
+           "Invalid", "validate_create", "validate_update"]
 
 
 def field_path(loc: tuple[Any, ...]) -> str:
@@ -128,15 +110,6 @@ def validate_create(rt: ResourceType, obj: Any, namespace: str | None = None) ->
     return out
 
 
-# Fields an update may not change, per kind ("metadata.name" etc. are kept by the server).
-IMMUTABLE: dict[str, tuple[str, ...]] = {
-    "Deployment": ("spec.selector",),
-    "ReplicaSet": ("spec.selector",),
-    "Service": ("spec.clusterIP",),
-    "Secret": ("type",),
-}
-
-
 def _get(obj: Any, path: str) -> Any:
     for part in path.split("."):
         if not isinstance(obj, dict):
@@ -145,38 +118,16 @@ def _get(obj: Any, path: str) -> Any:
     return obj
 
 
-def _pod_spec_without_mutable(spec: Object) -> Object:
-    """A pod's spec minus what Kubernetes lets an update change (container images, added
-    tolerations) and what the server sets (nodeName, via binding)."""
-    out = {k: v for k, v in spec.items() if k not in ("tolerations", "nodeName")}
-    out["containers"] = [{k: v for k, v in c.items() if k != "image"}
-                         for c in spec.get("containers", [])]
-    return out
-
-
 def validate_update(rt: ResourceType, old: Object, new: Any, namespace: str | None = None) -> Object:
     """The object to store for an update of `old` to `new`, or Invalid."""
     out = validate_create(rt, new, namespace)
     errors = []
-    for path in IMMUTABLE.get(rt.kind, ()):
+    for path in rt.immutable:  # the kind's strategy: fields fixed once set
         before, after = _get(old, path), _get(out, path)
         if before is not None and after != before:
             errors.append(FieldError(path, "Invalid value: field is immutable"))
-    if rt.kind == "Pod":
-        if _pod_spec_without_mutable(old["spec"]) != _pod_spec_without_mutable(out["spec"]):
-            errors.append(FieldError("spec", "Forbidden: pod updates may not change fields other "
-                                     "than spec.containers[*].image and spec.tolerations",
-                                     FORBIDDEN))
-    if rt.kind in ("ConfigMap", "Secret") and old.get("immutable"):
-        for path in ("data", "binaryData", "immutable"):
-            if old.get(path) != out.get(path):
-                errors.append(FieldError(path, "Forbidden: field is immutable when "
-                                         "`immutable` is set", FORBIDDEN))
-    if rt.kind == "Node":
-        before = _get(old, "spec.podCIDR")
-        if before and _get(out, "spec.podCIDR") != before:
-            errors.append(FieldError("spec.podCIDR", "Forbidden: podCIDR may not be changed once "
-                                     "set", FORBIDDEN))
+    if rt.update_rules is not None:
+        errors += rt.update_rules(old, out)
     if errors:
         raise Invalid(rt.kind, (out.get("metadata") or {}).get("name", ""), errors)
     return out

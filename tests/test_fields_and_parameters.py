@@ -60,8 +60,8 @@ HONOURED: dict[str, str] = {
         EndpointPort.name EndpointPort.protocol""",
     "node_agent/node.py": "NodeSpec.podCIDR NodeSpec.podCIDRs",
     "orchestrator/api/allocation.py": "ServiceSpec.clusterIPs",
-    "kube/validation.py": "ConfigMap.immutable Secret.immutable",
-    "kube/core.py": "Secret.stringData Secret.type",
+    "kube/kinds/configmap.py": "ConfigMap.immutable Secret.immutable",
+    "kube/kinds/secret.py": "Secret.stringData Secret.type",
     "kube/selectors.py": """
         LabelSelector.matchLabels LabelSelector.matchExpressions LabelSelectorRequirement.key
         LabelSelectorRequirement.operator LabelSelectorRequirement.values""",

@@ -33,7 +33,6 @@ from orchestrator.store.store import parse_resource_version
 Object = dict[str, Any]
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 # Kinds whose status a client cannot set on create (the controllers and agents own it).
-STATUS_RESET_ON_CREATE = {"Pod", "ReplicaSet", "Deployment", "Service"}
 ALLOCATION_ATTEMPTS = 20
 GENERATE_NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
 
@@ -67,7 +66,7 @@ class Objects:
 
     def list(self, rt: ResourceType, namespace: str | None, label_selector: str | None = None,
              field_selector: str | None = None) -> tuple[list[Object], int]:
-        predicate = selects(label_selector, field_selector)
+        predicate = selects(label_selector, field_selector, rt.selectable_fields)
         items, revision = self.store.list(rt.resource, namespace)
         return [o for o in items if predicate(o)], revision
 
@@ -76,7 +75,7 @@ class Objects:
         continue token) at the revision of the list's first page; at most `read.limit` objects
         (0: all of them). resourceVersion N with NotOlderThan is answered from the current
         revision, which is newer, unless N is in the future (504, as Kubernetes)."""
-        predicate = selects(read.label_selector, read.field_selector) \
+        predicate = selects(read.label_selector, read.field_selector, rt.selectable_fields) \
             if read.label_selector or read.field_selector else None
         if read.limit:
             page = self.store.list_page(rt.resource, namespace, read.limit, read.after,
@@ -107,12 +106,10 @@ class Objects:
         metadata.pop("deletionTimestamp", None)
         metadata.update(uid=str(uuid.uuid4()), creationTimestamp=now_rfc3339(self.clock),
                         generation=1)
-        if rt.kind in STATUS_RESET_ON_CREATE:
+        if rt.status_on_create == "reset":  # the kind's strategy: its owners write status
             obj.pop("status", None)
-        if rt.kind == "Pod":
-            obj["status"] = {"phase": "Pending"}
-        if rt.kind == "Namespace":
-            obj["status"] = {"phase": "Active"}
+        if rt.initial_status is not None:
+            obj["status"] = copy.deepcopy(dict(rt.initial_status))
         errors = allocation.check_requested(rt.kind, obj)
         if errors:
             raise Invalid(rt.kind, metadata.get("name", ""), errors)
@@ -290,7 +287,7 @@ class Objects:
         old = self.get(rt, namespace, name)
         if resource_version and resource_version != old["metadata"]["resourceVersion"]:
             raise _conflict(rt, name)
-        if rt.kind == "Pod":
+        if rt.graceful_deletion:
             graceful = self._delete_pod_gracefully(rt, old, grace_period_seconds)
             if graceful is not None:
                 return graceful

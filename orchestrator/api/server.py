@@ -487,7 +487,8 @@ class ApiServer:
     async def _do_watch(self, request: web.Request, t: Target) -> web.StreamResponse:
         q = request.query
         try:
-            predicate = selects(q.get("labelSelector"), q.get("fieldSelector"))
+            predicate = selects(q.get("labelSelector"), q.get("fieldSelector"),
+                                t.rt.selectable_fields)
             timeout = float(q.get("timeoutSeconds", DEFAULT_WATCH_TIMEOUT))
         except (SelectorError, ValueError) as e:
             raise bad_request(str(e)) from None

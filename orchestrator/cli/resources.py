@@ -9,9 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kube.registry import ResourceType, UnknownKind, by_name
-
-ALL = ("pods", "services", "deployments", "replicasets")
+from kube.registry import ResourceType, UnknownKind, by_category, by_name
 
 
 class UsageError(ValueError):
@@ -54,7 +52,7 @@ def parse(args: tuple[str, ...] | list[str], allow_all: bool = True) -> list[Sel
     kinds: list[ResourceType] = []
     for word in args[0].split(","):
         if word == "all" and allow_all:
-            kinds += [by_name(k) for k in ALL]
+            kinds += by_category("all")
         elif word:
             kinds.append(resource_type(word))
     names = tuple(args[1:])

@@ -1,45 +1,27 @@
-"""core/v1 kinds: Namespace, Pod, Service, Endpoints, Node, ConfigMap, Secret, Event.
+"""Pod (core/v1): containers that share a network, IPC and hostname on one node.
 
-Defaults are filled as Kubernetes fills them (and are stored, as Kubernetes stores them).
-Cross-field rules (unique names, mounts naming volumes, one probe handler, requests <= limits)
-are model validators; rules that need other objects (ports free, IPs in range) live in the
-allocators.
+Defaults are filled as Kubernetes fills them (and stored, as Kubernetes stores them); cross-field
+rules (unique names, mounts naming volumes, one probe handler, requests <= limits) are model
+validators. Fields Kubernetes has and this orchestrator does not implement yet are refused.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import re
-from typing import Literal
+from typing import Annotated, Any, Literal
 
-from typing import Annotated
-
-from pydantic import AfterValidator, Field, field_validator, model_validator
-from pydantic_core import PydanticCustomError
+from pydantic import Field, field_validator, model_validator
 
 from kube import names
-from kube.meta import (NOT_IMPLEMENTED, Condition, Dns1123Label, EnvVarName,
-                                   IntOrString, Model, ObjectMeta, ObjectReference, Port, PortName,
-                                   Timestamp, refused)
+from kube.field_errors import FORBIDDEN, FieldError
+from kube.kinds.base import AGE, ATOMIC, Column, Kind, ListMerge, map_list, nested
+from kube.meta import (Condition, Dns1123Label, EnvVarName, IntOrString, Model, ObjectMeta, Port,
+                       PortName, Protocol, Timestamp, refused, unique)
+from kube.printing import pod_ready, pod_restarts, pod_status
 from kube.quantity import QuantityError, parse_quantity
 
-Protocol = Literal["TCP", "UDP"]
 
-
-def _unique(items, attr: str, what: str):
-    seen = set()
-    for item in items or []:
-        value = getattr(item, attr)
-        if value is None:
-            continue
-        if value in seen:
-            raise ValueError(f"duplicate {what} {value!r}")
-        seen.add(value)
-    return items
-
-
-# --- Pod ------------------------------------------------------------------------------------
+Object = dict[str, Any]
 
 
 class ContainerPort(Model):
@@ -208,7 +190,7 @@ class Container(Model):
             tag = last.split("@")[0].partition(":")[2]
             self.image_pull_policy = "Always" if "@" not in last and tag in ("", "latest") \
                 else "IfNotPresent"
-        _unique(self.ports, "name", "port name")
+        unique(self.ports, "name", "port name")
         return self
 
 
@@ -305,8 +287,8 @@ class PodSpec(Model):
 
     @model_validator(mode="after")
     def _references(self):
-        _unique(self.containers, "name", "container name")
-        _unique(self.volumes, "name", "volume name")
+        unique(self.containers, "name", "container name")
+        unique(self.volumes, "name", "volume name")
         volumes = {v.name for v in self.volumes or []}
         for c in self.containers:
             for m in c.volume_mounts or []:
@@ -387,287 +369,51 @@ class Pod(Model):
     status: PodStatus | None = None
 
 
-# --- Service, Endpoints -------------------------------------------------------------------
+def _pod_spec_without_mutable(spec: Object) -> Object:
+    """A pod's spec minus what Kubernetes lets an update change (container images, added
+    tolerations) and what the server sets (nodeName, via binding)."""
+    out = {k: v for k, v in spec.items() if k not in ("tolerations", "nodeName")}
+    out["containers"] = [{k: v for k, v in c.items() if k != "image"}
+                         for c in spec.get("containers", [])]
+    return out
 
 
-class ServicePort(Model):
-    name: PortName | None = None
-    protocol: Protocol = "TCP"
-    port: Port
-    target_port: IntOrString | None = None
-    node_port: int | None = None
-
-    @model_validator(mode="after")
-    def _defaults(self):
-        if self.target_port is None:
-            self.target_port = self.port
-        if isinstance(self.target_port, int) and not 1 <= self.target_port <= 65535:
-            raise ValueError("targetPort must be between 1 and 65535")
-        return self
+def _update_rules(old: Object, new: Object) -> list[FieldError]:
+    if _pod_spec_without_mutable(old["spec"]) != _pod_spec_without_mutable(new["spec"]):
+        return [FieldError("spec", "Forbidden: pod updates may not change fields other than "
+                           "spec.containers[*].image and spec.tolerations", FORBIDDEN)]
+    return []
 
 
-class ClientIPConfig(Model):
-    timeout_seconds: int = Field(10800, ge=1, le=86400)
-
-
-class SessionAffinityConfig(Model):
-    client_ip: ClientIPConfig | None = Field(None, alias="clientIP")
-
-
-class ServiceSpec(Model):
-    type: Literal["ClusterIP", "NodePort"] = "ClusterIP"
-    selector: dict[str, str] | None = None
-    ports: list[ServicePort] = Field(min_length=1)
-    cluster_ip: str | None = Field(None, alias="clusterIP")
-    cluster_ips: list[str] | None = Field(None, alias="clusterIPs")
-    session_affinity: Literal["None", "ClientIP"] = "None"
-    session_affinity_config: SessionAffinityConfig | None = None
-
-    @model_validator(mode="after")
-    def _ports(self):
-        if len(self.ports) > 1 and any(not p.name for p in self.ports):
-            raise ValueError("ports: each port must have a name when there is more than one")
-        _unique(self.ports, "name", "port name")
-        seen = set()
-        for p in self.ports:
-            if (p.port, p.protocol) in seen:
-                raise ValueError(f"duplicate port {p.port}/{p.protocol}")
-            seen.add((p.port, p.protocol))
-            if self.type == "ClusterIP" and p.node_port:
-                raise ValueError("nodePort may only be set when type is NodePort")
-        if self.session_affinity == "ClientIP" and self.session_affinity_config is None:
-            self.session_affinity_config = SessionAffinityConfig(client_ip=ClientIPConfig())
-        return self
-
-
-class LoadBalancerStatus(Model):
-    ingress: list[dict[str, str]] | None = None
-
-
-class ServiceStatus(Model):
-    load_balancer: LoadBalancerStatus | None = None
-
-
-class Service(Model):
-    api_version: Literal["v1"] = "v1"
-    kind: Literal["Service"] = "Service"
-    metadata: ObjectMeta
-    spec: ServiceSpec
-    status: ServiceStatus | None = None
-
-
-class EndpointAddress(Model):
-    ip: str
-    # DNS records for an endpoint's hostname (headless services, StatefulSets) are [apps] work.
-    hostname: Annotated[str | None, refused("hostname (DNS records per endpoint)")] = None
-    node_name: str | None = None
-    target_ref: ObjectReference | None = None
-
-
-class EndpointPort(Model):
-    name: str | None = None
-    port: Port
-    protocol: Protocol = "TCP"
-
-
-class EndpointSubset(Model):
-    addresses: list[EndpointAddress] | None = None
-    not_ready_addresses: list[EndpointAddress] | None = None
-    ports: list[EndpointPort] | None = None
-
-
-class Endpoints(Model):
-    api_version: Literal["v1"] = "v1"
-    kind: Literal["Endpoints"] = "Endpoints"
-    metadata: ObjectMeta
-    subsets: list[EndpointSubset] | None = None
-
-
-# --- Node, Namespace ------------------------------------------------------------------------
-
-
-class Taint(Model):
-    key: str
-    value: str | None = None
-    effect: Literal["NoSchedule", "PreferNoSchedule", "NoExecute"]
-    time_added: Timestamp | None = None
-
-
-class NodeSpec(Model):
-    pod_cidr: str | None = Field(None, alias="podCIDR")
-    pod_cidrs: list[str] | None = Field(None, alias="podCIDRs")
-    unschedulable: bool | None = None
-    taints: list[Taint] | None = None
-
-
-class NodeAddress(Model):
-    type: Literal["InternalIP", "ExternalIP", "Hostname"]
-    address: str
-
-
-class NodeSystemInfo(Model):
-    machine_id: str = Field("", alias="machineID")
-    system_uuid: str = Field("", alias="systemUUID")
-    boot_id: str = Field("", alias="bootID")
-    kernel_version: str = ""
-    os_image: str = ""
-    container_runtime_version: str = ""
-    kubelet_version: str = ""
-    kube_proxy_version: str = ""
-    operating_system: str = ""
-    architecture: str = ""
-
-
-class NodeStatus(Model):
-    capacity: dict[str, str] | None = None
-    allocatable: dict[str, str] | None = None
-    addresses: list[NodeAddress] | None = None
-    conditions: list[Condition] | None = None
-    node_info: NodeSystemInfo | None = None
-
-    @field_validator("capacity", "allocatable")
-    @classmethod
-    def _quantities(cls, value):
-        for resource, quantity in (value or {}).items():
-            try:
-                parse_quantity(quantity)
-            except QuantityError as e:
-                raise ValueError(f"{resource}: {e}") from None
-        return value
-
-
-class Node(Model):
-    api_version: Literal["v1"] = "v1"
-    kind: Literal["Node"] = "Node"
-    metadata: ObjectMeta
-    spec: NodeSpec = Field(default_factory=NodeSpec)
-    status: NodeStatus | None = None
-
-
-def _only_kubernetes_finalizer(finalizers: list[str] | None) -> list[str] | None:
-    """Deleting a namespace empties it and then removes it, which is what the "kubernetes"
-    finalizer stands for; other namespace finalizers would need their own controllers."""
-    for finalizer in finalizers or []:
-        if finalizer != "kubernetes":
-            raise PydanticCustomError(NOT_IMPLEMENTED, "Forbidden: namespace finalizer {f!r} is "
-                                      "not implemented by this orchestrator (only "
-                                      "\"kubernetes\")", {"f": finalizer})
-    return finalizers
-
-
-class NamespaceSpec(Model):
-    finalizers: Annotated[list[str] | None, AfterValidator(_only_kubernetes_finalizer)] = None
-
-
-class NamespaceStatus(Model):
-    phase: Literal["Active", "Terminating"] | None = None
-
-
-class Namespace(Model):
-    api_version: Literal["v1"] = "v1"
-    kind: Literal["Namespace"] = "Namespace"
-    metadata: ObjectMeta
-    spec: NamespaceSpec | None = None
-    status: NamespaceStatus | None = None
-
-
-# --- ConfigMap, Secret, Event ---------------------------------------------------------------
-
-
-def _check_data_keys(data):
-    for key in data or {}:
-        if not key or len(key) > 253 or not all(c.isalnum() or c in "-_." for c in key):
-            raise ValueError(f"key {key!r}: must consist of alphanumeric characters, '-', '_' "
-                             "or '.'")
-    return data
-
-
-class ConfigMap(Model):
-    api_version: Literal["v1"] = "v1"
-    kind: Literal["ConfigMap"] = "ConfigMap"
-    metadata: ObjectMeta
-    data: dict[str, str] | None = None
-    binary_data: dict[str, str] | None = None
-    immutable: bool | None = None
-
-    @field_validator("data", "binary_data")
-    @classmethod
-    def _keys(cls, data):
-        return _check_data_keys(data)
-
-
-# The keys Kubernetes requires in a Secret of each built-in type: (all of these, one of these).
-SECRET_TYPE_KEYS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
-    "kubernetes.io/tls": (frozenset({"tls.crt", "tls.key"}), frozenset()),
-    "kubernetes.io/dockerconfigjson": (frozenset({".dockerconfigjson"}), frozenset()),
-    "kubernetes.io/dockercfg": (frozenset({".dockercfg"}), frozenset()),
-    "kubernetes.io/ssh-auth": (frozenset({"ssh-privatekey"}), frozenset()),
-    "kubernetes.io/basic-auth": (frozenset(), frozenset({"username", "password"})),
+# The lists of a PodSpec and how they merge (Kubernetes' patchMergeKey/patchStrategy and
+# list-map keys); pod templates (ReplicaSet, Deployment) nest them under spec.template.spec.
+POD_SPEC_LISTS: dict[str, ListMerge] = {
+    "containers": map_list("name"),
+    "containers[].ports": map_list("containerPort", "protocol"),
+    "containers[].env": map_list("name"),
+    "containers[].volumeMounts": map_list("mountPath"),
+    "containers[].command": ATOMIC,
+    "containers[].args": ATOMIC,
+    "volumes": map_list("name"),
+    "tolerations": ATOMIC,
 }
 
-
-class Secret(Model):
-    api_version: Literal["v1"] = "v1"
-    kind: Literal["Secret"] = "Secret"
-    metadata: ObjectMeta
-    type: str = "Opaque"
-    data: dict[str, str] | None = None
-    string_data: dict[str, str] | None = None
-    immutable: bool | None = None
-
-    @field_validator("data")
-    @classmethod
-    def _base64(cls, data):
-        _check_data_keys(data)
-        for key, value in (data or {}).items():
-            try:
-                base64.b64decode(value, validate=True)
-            except (binascii.Error, ValueError):
-                raise ValueError(f"{key}: not valid base64") from None
-        return data
-
-    @model_validator(mode="after")
-    def _merge_string_data(self):
-        """Kubernetes: stringData is write-only; it is merged into data (base64) on write.
-        Then the keys the Secret's type requires must be there."""
-        if self.string_data:
-            _check_data_keys(self.string_data)
-            encoded = {k: base64.b64encode(v.encode()).decode() for k, v in self.string_data.items()}
-            self.data = {**(self.data or {}), **encoded}
-            self.string_data = None
-        keys = set(self.data or {})
-        required = SECRET_TYPE_KEYS.get(self.type)
-        if required is not None and not (keys >= required[0] and (not required[1]
-                                                                   or keys & required[1])):
-            wanted = sorted(required[0]) or [" or ".join(sorted(required[1]))]
-            raise ValueError(f"data: Required value: a Secret of type {self.type} needs "
-                             f"{', '.join(wanted)}")
-        if self.type == "kubernetes.io/service-account-token" and not (
-                self.metadata.annotations or {}).get("kubernetes.io/service-account.name"):
-            raise ValueError("metadata.annotations[kubernetes.io/service-account.name]: "
-                             "Required value")
-        return self
-
-
-class EventSource(Model):
-    component: str | None = None
-    host: str | None = None
-
-
-class Event(Model):
-    api_version: Literal["v1"] = "v1"
-    kind: Literal["Event"] = "Event"
-    metadata: ObjectMeta
-    involved_object: ObjectReference
-    reason: str | None = None
-    message: str | None = None
-    source: EventSource | None = None
-    first_timestamp: Timestamp | None = None
-    last_timestamp: Timestamp | None = None
-    event_time: Timestamp | None = None
-    count: int | None = None
-    type: Literal["Normal", "Warning"] | None = "Normal"
-    reporting_component: str | None = None
-    reporting_instance: str | None = None
-    action: str | None = None
-
+KIND = Kind(
+    "Pod", "pods", "", "v1", True, Pod, names.dns1123_subdomain, short_names=("po",),
+    categories=("all",), subresources=("status", "binding", "log", "exec"),
+    status_on_create="reset", initial_status={"phase": "Pending"},
+    update_rules=_update_rules,
+    field_selectors=("spec.nodeName", "spec.restartPolicy", "spec.schedulerName",
+                     "status.phase", "status.podIP"),
+    columns=(
+        Column("READY", lambda p, _: pod_ready(p),
+               description="The containers that are ready, of all"),
+        Column("STATUS", lambda p, _: pod_status(p), description="kubectl's status word"),
+        Column("RESTARTS", pod_restarts, type="integer"),
+        AGE,
+        Column("IP", lambda p, _: (p.get("status") or {}).get("podIP") or "<none>", priority=1),
+        Column("NODE", lambda p, _: p["spec"].get("nodeName") or "<none>", priority=1),
+    ),
+    list_merge={**nested("spec", POD_SPEC_LISTS), "status.conditions": map_list("type")},
+    graceful_deletion=True,
+)

@@ -1,57 +1,21 @@
-"""apps/v1 kinds: ReplicaSet and Deployment."""
+"""Deployment (apps/v1): a ReplicaSet per pod template it has had, rolled from one to the next
+within maxSurge and maxUnavailable (orchestrator/controllers/rollout.py decides the steps)."""
 
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from kube.core import PodTemplateSpec
-from kube.meta import (Condition, IntOrString, LabelSelector, Model, ObjectMeta,
-                                   selector_matches)
+from kube import names
+from kube.kinds.base import AGE, Column, Kind, map_list, nested
+from kube.meta import Condition, IntOrString, LabelSelector, Model, ObjectMeta
+from kube.kinds.pod import POD_SPEC_LISTS, PodTemplateSpec
+from kube.kinds.replicaset import WORKLOAD_WIDE, _check_selector_matches_template
 
+Object = dict[str, Any]
 PERCENT = re.compile(r"^[0-9]+%$")
-
-
-def _check_selector_matches_template(selector: LabelSelector, template: PodTemplateSpec) -> None:
-    if not (selector.match_labels or selector.match_expressions):
-        raise ValueError("selector: empty selector is invalid for a controller")
-    labels = (template.metadata.labels if template.metadata else None) or {}
-    if not selector_matches(selector, labels):
-        raise ValueError("selector does not match template labels")
-    if template.spec.restart_policy != "Always":
-        raise ValueError(f"template.spec.restartPolicy: {template.spec.restart_policy!r}: only "
-                         "'Always' is supported for a controller's pods")
-
-
-class ReplicaSetSpec(Model):
-    replicas: int = Field(1, ge=0)
-    min_ready_seconds: int = Field(0, ge=0)
-    selector: LabelSelector
-    template: PodTemplateSpec
-
-    @model_validator(mode="after")
-    def _selector(self):
-        _check_selector_matches_template(self.selector, self.template)
-        return self
-
-
-class ReplicaSetStatus(Model):
-    replicas: int = 0
-    fully_labeled_replicas: int | None = None
-    ready_replicas: int | None = None
-    available_replicas: int | None = None
-    observed_generation: int | None = None
-    conditions: list[Condition] | None = None
-
-
-class ReplicaSet(Model):
-    api_version: Literal["apps/v1"] = "apps/v1"
-    kind: Literal["ReplicaSet"] = "ReplicaSet"
-    metadata: ObjectMeta
-    spec: ReplicaSetSpec
-    status: ReplicaSetStatus | None = None
 
 
 def _check_int_or_percent(value: IntOrString, field: str) -> None:
@@ -125,20 +89,18 @@ class Deployment(Model):
     status: DeploymentStatus | None = None
 
 
-class ScaleSpec(Model):
-    replicas: int = Field(0, ge=0)
-
-
-class ScaleStatus(Model):
-    replicas: int = 0
-    selector: str | None = None
-
-
-class Scale(Model):
-    """The `scale` subresource of Deployments and ReplicaSets (autoscaling/v1)."""
-
-    api_version: Literal["autoscaling/v1"] = "autoscaling/v1"
-    kind: Literal["Scale"] = "Scale"
-    metadata: ObjectMeta
-    spec: ScaleSpec = Field(default_factory=ScaleSpec)
-    status: ScaleStatus | None = None
+KIND = Kind(
+    "Deployment", "deployments", "apps", "v1", True, Deployment, names.dns1123_subdomain,
+    short_names=("deploy",), categories=("all",), subresources=("status", "scale"),
+    status_on_create="reset", immutable=("spec.selector",),
+    columns=(
+        Column("READY", lambda d, _: f"{(d.get('status') or {}).get('readyReplicas', 0)}/"
+                                     f"{d['spec'].get('replicas', 1)}"),
+        Column("UP-TO-DATE", lambda d, _: str((d.get("status") or {}).get("updatedReplicas", 0)),
+               type="integer"),
+        Column("AVAILABLE", lambda d, _: str((d.get("status") or {}).get("availableReplicas",
+                                                                           0)), type="integer"),
+        AGE, *WORKLOAD_WIDE),
+    list_merge={**nested("spec.template.spec", POD_SPEC_LISTS),
+                "status.conditions": map_list("type")},
+)

@@ -1,12 +1,17 @@
-"""coordination.k8s.io/v1: Lease (node heartbeats, leader election)."""
+"""Lease (coordination.k8s.io/v1): node heartbeats and leader election."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field
 
+from kube import names
+from kube.kinds.base import AGE, Column, Kind
 from kube.meta import Model, ObjectMeta, Timestamp
+
+
+Object = dict[str, Any]
 
 
 class LeaseSpec(Model):
@@ -22,3 +27,10 @@ class Lease(Model):
     kind: Literal["Lease"] = "Lease"
     metadata: ObjectMeta
     spec: LeaseSpec = Field(default_factory=LeaseSpec)
+
+
+KIND = Kind(
+    "Lease", "leases", "coordination.k8s.io", "v1", True, Lease, names.dns1123_subdomain,
+    columns=(Column("HOLDER", lambda le, _: (le.get("spec") or {}).get("holderIdentity") or ""),
+             AGE),
+)

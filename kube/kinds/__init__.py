@@ -1,0 +1,29 @@
+"""The kinds this API serves, one module each: its typed model and its strategy (base.Kind).
+
+Adding a kind: a module here that defines its model and `KIND`, and one line in KINDS below;
+its controller, if it has one, is a module of orchestrator/controllers. Routing, discovery,
+validation, the store's keys, field selectors, orchctl's names and table columns all derive
+from `KIND` (CONTRIBUTING.md walks through it).
+"""
+
+from __future__ import annotations
+
+from kube.kinds import (configmap, deployment, endpoints, event, lease, namespace, node, pod,
+                        replicaset, secret, service)
+from kube.kinds.base import Column, Kind, ListMerge
+
+KINDS: tuple[Kind, ...] = (
+    namespace.KIND,
+    node.KIND,
+    pod.KIND,
+    service.KIND,
+    endpoints.KIND,
+    configmap.KIND,
+    secret.KIND,
+    event.KIND,
+    deployment.KIND,  # before replicasets: `get all` lists in this order, as kubectl
+    replicaset.KIND,
+    lease.KIND,
+)
+
+__all__ = ["KINDS", "Column", "Kind", "ListMerge"]

@@ -1,0 +1,50 @@
+"""Endpoints (core/v1): the ready (and not ready) addresses behind a Service, written by the
+endpoints controller for Services with a selector, by users for those without."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+
+from kube import names
+from kube.kinds.base import AGE, ATOMIC, Column, Kind
+from kube.meta import Model, ObjectMeta, ObjectReference, Port, Protocol, refused
+from kube.printing import endpoints_text
+
+
+Object = dict[str, Any]
+
+
+class EndpointAddress(Model):
+    ip: str
+    # DNS records for an endpoint's hostname (headless services, StatefulSets) are [apps] work.
+    hostname: Annotated[str | None, refused("hostname (DNS records per endpoint)")] = None
+    node_name: str | None = None
+    target_ref: ObjectReference | None = None
+
+
+class EndpointPort(Model):
+    name: str | None = None
+    port: Port
+    protocol: Protocol = "TCP"
+
+
+class EndpointSubset(Model):
+    addresses: list[EndpointAddress] | None = None
+    not_ready_addresses: list[EndpointAddress] | None = None
+    ports: list[EndpointPort] | None = None
+
+
+class Endpoints(Model):
+    api_version: Literal["v1"] = "v1"
+    kind: Literal["Endpoints"] = "Endpoints"
+    metadata: ObjectMeta
+    subsets: list[EndpointSubset] | None = None
+
+
+KIND = Kind(
+    "Endpoints", "endpoints", "", "v1", True, Endpoints, names.dns1035_label,
+    short_names=("ep",),
+    columns=(Column("ENDPOINTS", lambda e, _: endpoints_text(e)), AGE),
+    list_merge={"subsets": ATOMIC},
+)
