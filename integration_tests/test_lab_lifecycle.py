@@ -40,6 +40,15 @@ def lab(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     return proc
 
 
+def _fast_test_fixture(pid: str) -> bool:
+    """An etcd the fast tests started (tests/conftest.py names it so): a developer may run them
+    while the suite runs; it is no lab's."""
+    try:
+        return b"--name=orch-fast-test-fixture" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
 def root_namespace_snapshot(lab_under_test: str) -> dict[str, object]:
     """What a lab must never leave behind in the root namespace, read with the system's tools."""
     def out(*argv: str) -> str:
@@ -63,7 +72,7 @@ def root_namespace_snapshot(lab_under_test: str) -> dict[str, object]:
                 continue
         except OSError:
             continue
-        if comm in DAEMONS and process_alive(pid):
+        if comm in DAEMONS and process_alive(pid) and not _fast_test_fixture(pid):
             daemons[comm] += 1
     return {
         "netns": sorted(n for n in out("ip", "netns", "list").split("\n")

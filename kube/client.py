@@ -21,12 +21,12 @@ from typing import Any
 import requests
 
 from kube.errors import ApiError, ApiUnavailable
+from kube.objects import Object
 from kube.registry import ResourceType, by_name
 
 __all__ = ["ApiError", "ApiUnavailable", "Client", "ObjectList", "WatchEvent", "split_lines"]
 
 MERGE_PATCH = "application/merge-patch+json"
-Object = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,15 @@ def _never_connected(error: requests.RequestException) -> bool:
     return isinstance(error, requests.ConnectionError) and (
         "NewConnectionError" in text or "Connection refused" in text
         or "No route to host" in text)
+
+
+def _object(response: requests.Response) -> Object:
+    """A response's JSON body, which the API always makes an object."""
+    body = response.json()
+    if not isinstance(body, dict):
+        raise ApiError(response.status_code, "InternalError",
+                       f"the server answered {type(body).__name__}, not an object")
+    return body
 
 
 def split_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
@@ -159,28 +168,28 @@ class Client:
 
     def get(self, resource: str, name: str, namespace: str | None = None,
             subresource: str | None = None) -> Object:
-        return self.request("GET", self.path(resource, namespace, name, subresource)).json()
+        return _object(self.request("GET", self.path(resource, namespace, name, subresource)))
 
     def list(self, resource: str, namespace: str | None = None, label_selector: str | None = None,
              field_selector: str | None = None) -> ObjectList:
         params = {k: v for k, v in (("labelSelector", label_selector),
                                     ("fieldSelector", field_selector)) if v}
-        data = self.request("GET", self.path(resource, namespace), params=params).json()
+        data = _object(self.request("GET", self.path(resource, namespace), params=params))
         return ObjectList(data.get("items", []), data["metadata"]["resourceVersion"])
 
     def create(self, resource: str, obj: Object, namespace: str | None = None) -> Object:
         namespace = namespace or (obj.get("metadata") or {}).get("namespace")
-        return self.request("POST", self.path(resource, namespace), body=obj).json()
+        return _object(self.request("POST", self.path(resource, namespace), body=obj))
 
     def update(self, resource: str, obj: Object, subresource: str | None = None) -> Object:
         meta = obj["metadata"]
-        return self.request("PUT", self.path(resource, meta.get("namespace"), meta["name"],
-                                             subresource), body=obj).json()
+        return _object(self.request("PUT", self.path(resource, meta.get("namespace"), meta["name"],
+                                                     subresource), body=obj))
 
     def patch(self, resource: str, name: str, patch: Object, namespace: str | None = None,
               subresource: str | None = None) -> Object:
-        return self.request("PATCH", self.path(resource, namespace, name, subresource),
-                            body=patch, content_type=MERGE_PATCH).json()
+        return _object(self.request("PATCH", self.path(resource, namespace, name, subresource),
+                                    body=patch, content_type=MERGE_PATCH))
 
     def delete(self, resource: str, name: str, namespace: str | None = None,
                grace_period_seconds: int | None = None,
@@ -188,8 +197,8 @@ class Client:
         """`propagation_policy`: Background (the default), Foreground or Orphan."""
         options = {k: v for k, v in (("gracePeriodSeconds", grace_period_seconds),
                                      ("propagationPolicy", propagation_policy)) if v is not None}
-        return self.request("DELETE", self.path(resource, namespace, name),
-                            body=options or None).json()
+        return _object(self.request("DELETE", self.path(resource, namespace, name),
+                                    body=options or None))
 
     def watch(self, resource: str, namespace: str | None = None,
               resource_version: str | None = None, label_selector: str | None = None,

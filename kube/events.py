@@ -13,7 +13,6 @@ import threading
 import time
 import uuid
 from typing import Any
-
 from typing import Protocol
 
 from kube.client import Client
@@ -68,8 +67,9 @@ class EventRecorder:
         self.component = component
         self._lock = threading.Lock()
         # (uid, type, reason, message) → (event name, count, first recorded at)
-        self._seen: dict[tuple, tuple[str, int, float]] = {}
-        self._pending: queue.Queue = queue.Queue(maxsize=10_000)
+        self._seen: dict[tuple[str | None, str, str, str], tuple[str, int, float]] = {}
+        self._pending: queue.Queue[tuple[dict[str, Any], str, str, str]] = queue.Queue(
+            maxsize=10_000)
         threading.Thread(target=self._write_loop, name=f"events-{component}",
                          daemon=True).start()
 

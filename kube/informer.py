@@ -28,13 +28,12 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from kube.client import ApiError, ApiUnavailable, Client, ObjectList
+from kube.objects import Object
 
 log = logging.getLogger(__name__)
 
-Object = dict[str, Any]
 Objects = list[Object]  # (inside Informer, `list` is the method)
 Key = tuple[str, str]  # (namespace or "", name)
 WATCH_SECONDS = 300

@@ -7,9 +7,10 @@ implement is refused with the field's path, never silently half-applied.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
@@ -44,7 +45,7 @@ def refused(what: str, values: tuple[Any, ...] | None = None) -> AfterValidator:
     return AfterValidator(refuse)
 
 
-def _check(check):
+def _check(check: Callable[[str], list[str]]) -> Callable[[str], str]:
     def validate(value: str) -> str:
         problems = check(value)
         if problems:
@@ -140,7 +141,7 @@ class LabelSelectorRequirement(Model):
 
     @field_validator("values")
     @classmethod
-    def _values_fit_operator(cls, values, info):
+    def _values_fit_operator(cls, values: Any, info: ValidationInfo) -> Any:
         operator = info.data.get("operator")
         if operator in ("In", "NotIn") and not values:
             raise ValueError(f"must be specified when operator is {operator}")

@@ -5,9 +5,9 @@ describe and printers. Objects and a clock in, text out."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-Object = dict[str, Any]
+from kube.objects import Object
+
 
 def parse_time(text: str | None) -> datetime | None:
     if not text:

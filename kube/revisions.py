@@ -5,9 +5,9 @@ Pure; shared by orchestrator.controllers.rollout and orchestrator.cli."""
 from __future__ import annotations
 
 import copy
-from typing import Any
 
-Object = dict[str, Any]
+from kube.objects import Object
+
 
 HASH_LABEL = "pod-template-hash"
 REVISION = "deployment.kubernetes.io/revision"

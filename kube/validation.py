@@ -16,9 +16,9 @@ from pydantic import ValidationError
 from kube.field_errors import (FORBIDDEN, INVALID, NOT_SUPPORTED, REQUIRED, UNKNOWN, FieldError,
                                Invalid)
 from kube.meta import NOT_IMPLEMENTED
+from kube.objects import Object
 from kube.registry import ResourceType
 
-Object = dict[str, Any]
 
 __all__ = ["FORBIDDEN", "INVALID", "NOT_SUPPORTED", "REQUIRED", "UNKNOWN", "FieldError",
            "Invalid", "validate_create", "validate_update"]

@@ -12,15 +12,15 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import logging
-import threading
 import signal
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from node_agent import __version__
 from kube.tls import AGENT_PORT
+from node_agent import __version__
 
 if TYPE_CHECKING:
     from node_agent.runtime import ContainerRuntime

@@ -18,10 +18,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from node_agent import __version__
-from node_agent.runtime import ContainerRuntime, RuntimeFailure
 from kube.client import ApiError, Client
 from kube.timestamps import now_rfc3339
+from node_agent import __version__
+from node_agent.runtime import ContainerRuntime, RuntimeFailure
 
 log = logging.getLogger(__name__)
 

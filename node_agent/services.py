@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
 
 from kube.client import Client
 from kube.informer import Informer
+from kube.objects import Object
 
-Object = dict[str, Any]
 WATCH_SECONDS = 60
 
 

@@ -19,13 +19,11 @@ from __future__ import annotations
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
-from typing import Any
 
+from kube.objects import Object
 from node_agent.pods.model import LABEL_CONTAINER, LABEL_POD_NAME, LABEL_POD_NAMESPACE, \
     LABEL_POD_UID, PAUSE
 from node_agent.runtime import ContainerRuntime, ContainerState, RuntimeFailure
-
-Object = dict[str, Any]
 
 
 def _timestamp_ns(text: str) -> int | None:

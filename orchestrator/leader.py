@@ -20,9 +20,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from kube.registry import by_kind
+from kube.timestamps import now_rfc3339_micro
 from orchestrator.api.status import ApiError
 from orchestrator.store import StoreError
-from kube.timestamps import now_rfc3339_micro
 
 log = logging.getLogger(__name__)
 

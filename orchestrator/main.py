@@ -14,8 +14,8 @@ from pathlib import Path
 import click
 import tenacity
 
-from orchestrator import __version__
 from kube.tls import shrink_tls_read_buffers
+from orchestrator import __version__
 
 
 @click.group()

@@ -20,6 +20,11 @@ from orchestrator.store import Etcd, Store
 NS = by_kind("v1", "Namespace")
 
 
+# The fast tests' own etcd members carry this name, so that a check of the machine (the lab
+# suite's "nothing left in the root namespace") can tell them from a lab's.
+FIXTURE_ETCD_NAME = "orch-fast-test-fixture"
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -39,7 +44,7 @@ class EtcdServer:
                      f"--key-file={tls_dir / 'etcd-member-test.key'}"] if tls_dir else []
         self.log = open(data_dir / "etcd.log", "wb")
         self.proc = subprocess.Popen([
-            "etcd", "--name=test", f"--data-dir={data_dir / 'data'}",
+            "etcd", f"--name={FIXTURE_ETCD_NAME}", f"--data-dir={data_dir / 'data'}",
             f"--listen-client-urls={self.url}", f"--advertise-client-urls={self.url}",
             f"--listen-peer-urls=http://127.0.0.1:{self.peer_port}",
             f"--initial-advertise-peer-urls=http://127.0.0.1:{self.peer_port}",

@@ -25,9 +25,9 @@ from typing import Any, Literal
 
 from kube.field_errors import FieldError
 from kube.meta import Model
+from kube.objects import Object
 from kube.printing import age
 
-Object = dict[str, Any]
 Cell = Callable[[Object, datetime], str]
 
 

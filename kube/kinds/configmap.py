@@ -10,9 +10,7 @@ from kube import names
 from kube.field_errors import FORBIDDEN, FieldError
 from kube.kinds.base import AGE, Column, Kind
 from kube.meta import Model, ObjectMeta, check_data_keys
-
-
-Object = dict[str, Any]
+from kube.objects import Object
 
 
 class ConfigMap(Model):
@@ -25,7 +23,7 @@ class ConfigMap(Model):
 
     @field_validator("data", "binary_data")
     @classmethod
-    def _keys(cls, data):
+    def _keys(cls, data: Any) -> Any:
         return check_data_keys(data)
 
 

@@ -4,17 +4,16 @@ within maxSurge and maxUnavailable (orchestrator/controllers/rollout.py decides 
 from __future__ import annotations
 
 import re
-from typing import Any, Literal
+from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
 from kube import names
 from kube.kinds.base import AGE, Column, Kind, map_list, nested
-from kube.meta import Condition, IntOrString, LabelSelector, Model, ObjectMeta
 from kube.kinds.pod import POD_SPEC_LISTS, PodTemplateSpec
 from kube.kinds.replicaset import WORKLOAD_WIDE, _check_selector_matches_template
+from kube.meta import Condition, IntOrString, LabelSelector, Model, ObjectMeta
 
-Object = dict[str, Any]
 PERCENT = re.compile(r"^[0-9]+%$")
 
 
@@ -31,7 +30,7 @@ class RollingUpdateDeployment(Model):
     max_surge: IntOrString = "25%"
 
     @model_validator(mode="after")
-    def _values(self):
+    def _values(self) -> Self:
         _check_int_or_percent(self.max_unavailable, "maxUnavailable")
         _check_int_or_percent(self.max_surge, "maxSurge")
         if self.max_unavailable in (0, "0%") and self.max_surge in (0, "0%"):
@@ -44,7 +43,7 @@ class DeploymentStrategy(Model):
     rolling_update: RollingUpdateDeployment | None = None
 
     @model_validator(mode="after")
-    def _defaults(self):
+    def _defaults(self) -> Self:
         if self.type == "RollingUpdate" and self.rolling_update is None:
             self.rolling_update = RollingUpdateDeployment()
         if self.type == "Recreate" and self.rolling_update is not None:
@@ -63,7 +62,7 @@ class DeploymentSpec(Model):
     paused: bool | None = None
 
     @model_validator(mode="after")
-    def _selector(self):
+    def _selector(self) -> Self:
         _check_selector_matches_template(self.selector, self.template)
         if self.progress_deadline_seconds <= self.min_ready_seconds:
             raise ValueError("progressDeadlineSeconds must be greater than minReadySeconds")

@@ -3,8 +3,7 @@ endpoints controller for Services with a selector, by users for those without.""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
-
+from typing import Annotated, Literal
 
 from kube import names
 from kube.kinds.base import AGE, ATOMIC, Column, Kind
@@ -12,7 +11,6 @@ from kube.meta import Model, ObjectMeta, ObjectReference, Port, Protocol, refuse
 from kube.printing import endpoints_text
 
 
-Object = dict[str, Any]
 
 
 class EndpointAddress(Model):

@@ -4,16 +4,13 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
-
+from typing import Literal
 
 from kube import names
 from kube.kinds.base import Column, Kind
 from kube.meta import Model, ObjectMeta, ObjectReference, Timestamp
+from kube.objects import Object
 from kube.printing import age
-
-
-Object = dict[str, Any]
 
 
 class EventSource(Model):

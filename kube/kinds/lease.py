@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
@@ -11,7 +11,6 @@ from kube.kinds.base import AGE, Column, Kind
 from kube.meta import Model, ObjectMeta, Timestamp
 
 
-Object = dict[str, Any]
 
 
 class LeaseSpec(Model):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator
 from pydantic_core import PydanticCustomError
@@ -12,7 +12,6 @@ from kube.kinds.base import AGE, ATOMIC, Column, Kind
 from kube.meta import NOT_IMPLEMENTED, Model, ObjectMeta
 
 
-Object = dict[str, Any]
 
 
 def _only_kubernetes_finalizer(finalizers: list[str] | None) -> list[str] | None:

@@ -11,11 +11,9 @@ from kube import names
 from kube.field_errors import FORBIDDEN, FieldError
 from kube.kinds.base import AGE, ATOMIC, SET, Column, Kind, map_list
 from kube.meta import Condition, Model, ObjectMeta, Timestamp
+from kube.objects import Object
 from kube.printing import node_roles, node_status
 from kube.quantity import QuantityError, parse_quantity
-
-
-Object = dict[str, Any]
 
 
 class Taint(Model):
@@ -59,7 +57,7 @@ class NodeStatus(Model):
 
     @field_validator("capacity", "allocatable")
     @classmethod
-    def _quantities(cls, value):
+    def _quantities(cls, value: Any) -> Any:
         for resource, quantity in (value or {}).items():
             try:
                 parse_quantity(quantity)

@@ -8,7 +8,7 @@ validators. Fields Kubernetes has and this orchestrator does not implement yet a
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
@@ -17,11 +17,9 @@ from kube.field_errors import FORBIDDEN, FieldError
 from kube.kinds.base import AGE, ATOMIC, Column, Kind, ListMerge, map_list, nested
 from kube.meta import (Condition, Dns1123Label, EnvVarName, IntOrString, Model, ObjectMeta, Port,
                        PortName, Protocol, Timestamp, refused, unique)
+from kube.objects import Object
 from kube.printing import pod_ready, pod_restarts, pod_status
 from kube.quantity import QuantityError, parse_quantity
-
-
-Object = dict[str, Any]
 
 
 class ContainerPort(Model):
@@ -69,7 +67,7 @@ class EnvVarSource(Model):
     field_ref: FieldSelector | None = None
 
     @model_validator(mode="after")
-    def _exactly_one(self):
+    def _exactly_one(self) -> Self:
         if sum(x is not None for x in (self.config_map_key_ref, self.secret_key_ref,
                                         self.field_ref)) != 1:
             raise ValueError("exactly one of configMapKeyRef, secretKeyRef, fieldRef is required")
@@ -82,7 +80,7 @@ class EnvVar(Model):
     value_from: EnvVarSource | None = None
 
     @model_validator(mode="after")
-    def _not_both(self):
+    def _not_both(self) -> Self:
         if self.value is not None and self.value_from is not None:
             raise ValueError("value and valueFrom may not both be specified")
         return self
@@ -96,7 +94,7 @@ class ResourceRequirements(Model):
     limits: ResourceList | None = None
 
     @model_validator(mode="after")
-    def _quantities(self):
+    def _quantities(self) -> Self:
         parsed = {}
         for which in ("requests", "limits"):
             for resource, value in (getattr(self, which) or {}).items():
@@ -151,7 +149,7 @@ class Probe(Model):
     failure_threshold: int = Field(3, ge=1)
 
     @model_validator(mode="after")
-    def _one_handler(self):
+    def _one_handler(self) -> Self:
         if sum(x is not None for x in (self.http_get, self.tcp_socket, self.exec)) != 1:
             raise ValueError("exactly one of httpGet, tcpSocket, exec is required")
         return self
@@ -183,7 +181,7 @@ class Container(Model):
         refused("terminationMessagePolicy")] = None
 
     @model_validator(mode="after")
-    def _defaults(self):
+    def _defaults(self) -> Self:
         if self.image_pull_policy is None:
             # Kubernetes: Always for ":latest" or no tag, else IfNotPresent.
             last = self.image.rsplit("/", 1)[-1]
@@ -234,7 +232,7 @@ class Volume(Model):
     secret: SecretVolumeSource | None = None
 
     @model_validator(mode="after")
-    def _one_source(self):
+    def _one_source(self) -> Self:
         sources = (self.empty_dir, self.host_path, self.config_map, self.secret)
         if sum(x is not None for x in sources) != 1:
             raise ValueError("exactly one of emptyDir, hostPath, configMap, secret is required")
@@ -286,7 +284,7 @@ class PodSpec(Model):
     scheduler_name: str = "default-scheduler"
 
     @model_validator(mode="after")
-    def _references(self):
+    def _references(self) -> Self:
         unique(self.containers, "name", "container name")
         unique(self.volumes, "name", "volume name")
         volumes = {v.name for v in self.volumes or []}

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
 from kube import names
 from kube.kinds.base import AGE, Column, Kind, map_list, nested
-from kube.meta import Condition, LabelSelector, Model, ObjectMeta, selector_matches
-from kube.printing import containers_and_images, selector_text
 from kube.kinds.pod import POD_SPEC_LISTS, PodTemplateSpec
-
-Object = dict[str, Any]
+from kube.meta import Condition, LabelSelector, Model, ObjectMeta, selector_matches
+from kube.objects import Object
+from kube.printing import containers_and_images, selector_text
 
 
 def _check_selector_matches_template(selector: LabelSelector, template: PodTemplateSpec) -> None:
@@ -33,7 +32,7 @@ class ReplicaSetSpec(Model):
     template: PodTemplateSpec
 
     @model_validator(mode="after")
-    def _selector(self):
+    def _selector(self) -> Self:
         _check_selector_matches_template(self.selector, self.template)
         return self
 

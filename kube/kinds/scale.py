@@ -3,14 +3,13 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
 from kube.meta import Model, ObjectMeta
 
 
-Object = dict[str, Any]
 
 
 class ScaleSpec(Model):

@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import base64
 import binascii
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
 from pydantic import field_validator, model_validator
 
 from kube import names
 from kube.kinds.base import AGE, Column, Kind
-from kube.meta import Model, ObjectMeta, check_data_keys
 from kube.kinds.configmap import immutable_data_rules
+from kube.meta import Model, ObjectMeta, check_data_keys
 
-Object = dict[str, Any]
 
 
 # The keys Kubernetes requires in a Secret of each built-in type: (all of these, one of these).
@@ -38,7 +37,7 @@ class Secret(Model):
 
     @field_validator("data")
     @classmethod
-    def _base64(cls, data):
+    def _base64(cls, data: Any) -> Any:
         check_data_keys(data)
         for key, value in (data or {}).items():
             try:
@@ -48,7 +47,7 @@ class Secret(Model):
         return data
 
     @model_validator(mode="after")
-    def _merge_string_data(self):
+    def _merge_string_data(self) -> Self:
         """Kubernetes: stringData is write-only; it is merged into data (base64) on write.
         Then the keys the Secret's type requires must be there."""
         if self.string_data:

@@ -3,7 +3,7 @@ picks; the agents' proxies program it, the endpoints controller follows the pods
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -13,7 +13,6 @@ from kube.meta import IntOrString, Model, ObjectMeta, Port, PortName, Protocol, 
 from kube.printing import labels_text, service_ports
 
 
-Object = dict[str, Any]
 
 
 class ServicePort(Model):
@@ -24,7 +23,7 @@ class ServicePort(Model):
     node_port: int | None = None
 
     @model_validator(mode="after")
-    def _defaults(self):
+    def _defaults(self) -> Self:
         if self.target_port is None:
             self.target_port = self.port
         if isinstance(self.target_port, int) and not 1 <= self.target_port <= 65535:
@@ -50,7 +49,7 @@ class ServiceSpec(Model):
     session_affinity_config: SessionAffinityConfig | None = None
 
     @model_validator(mode="after")
-    def _ports(self):
+    def _ports(self) -> Self:
         if len(self.ports) > 1 and any(not p.name for p in self.ports):
             raise ValueError("ports: each port must have a name when there is more than one")
         unique(self.ports, "name", "port name")

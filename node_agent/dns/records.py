@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
-Object = dict[str, Any]
+from kube.objects import Object
+
 CLUSTER_DOMAIN = "cluster.local"
 TTL = 5  # seconds: short, so a changed service is seen soon
 

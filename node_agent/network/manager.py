@@ -14,10 +14,10 @@ import threading
 
 from pyroute2 import IPRoute
 
-from node_agent.network.plan import (desired_routes, forward_jump, forward_ruleset,
-                                     masquerade_jump, masquerade_ruleset)
 from kube.client import Client
 from kube.informer import Informer
+from node_agent.network.plan import (desired_routes, forward_jump, forward_ruleset,
+                                     masquerade_jump, masquerade_ruleset)
 
 log = logging.getLogger(__name__)
 

@@ -4,8 +4,8 @@ way the agent finds a pod's containers again."""
 
 from __future__ import annotations
 
-from typing import Any
 
+from kube.objects import Object
 from kube.quantity import cpu_millis, memory_bytes
 from node_agent.pods.model import (LABEL_ATTEMPT, LABEL_CONTAINER, LABEL_POD_NAME,
                                    LABEL_POD_NAMESPACE, LABEL_POD_UID, LABEL_SPEC_HASH, PAUSE,
@@ -13,8 +13,6 @@ from node_agent.pods.model import (LABEL_ATTEMPT, LABEL_CONTAINER, LABEL_POD_NAM
 from node_agent.runtime.protocol import ContainerConfig, Mount, SandboxConfig
 
 PAUSE_IMAGE = "orch/pause:1"
-
-Object = dict[str, Any]
 
 
 def container_name(pod: Object, container: str, attempt: int) -> str:

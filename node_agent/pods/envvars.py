@@ -13,9 +13,7 @@ these (they are the base the spec's variables are laid over).
 
 from __future__ import annotations
 
-from typing import Any
-
-Object = dict[str, Any]
+from kube.objects import Object
 
 
 def env_name(name: str) -> str:

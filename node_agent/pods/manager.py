@@ -23,6 +23,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+from kube.client import ApiError, Client
+from kube.informer import Informer
+from kube.timestamps import now_rfc3339
 from node_agent.events import agent_recorder, pod_ref
 from node_agent.pods.containers import PAUSE_IMAGE, container_config, sandbox_config
 from node_agent.pods.envvars import field_ref_value, service_env
@@ -32,9 +35,6 @@ from node_agent.pods.probes import LIVENESS, READINESS, Prober
 from node_agent.pods.volumes import PodVolumes
 from node_agent.runtime import ContainerRuntime, RuntimeFailure, StartFailed
 from node_agent.services import ServiceCache
-from kube.client import ApiError, Client
-from kube.informer import Informer
-from kube.timestamps import now_rfc3339
 
 log = logging.getLogger(__name__)
 

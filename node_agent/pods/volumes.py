@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import shutil
 from pathlib import Path
-from typing import Any
 
+from kube.objects import Object
 from node_agent.runtime.errors import StartFailed
 from node_agent.runtime.protocol import Mount
 
-Object = dict[str, Any]
 CONFIG_ERROR = "CreateContainerConfigError"
 
 

@@ -213,11 +213,11 @@ class IpvsProxier:
     def _dummy_index(self, create: bool) -> int | None:
         found = self.ipr.link_lookup(ifname=DUMMY_INTERFACE)
         if found:
-            return found[0]
+            return int(found[0])
         if not create:
             return None
         self.ipr.link("add", ifname=DUMMY_INTERFACE, kind="dummy")
-        return self.ipr.link_lookup(ifname=DUMMY_INTERFACE)[0]
+        return int(self.ipr.link_lookup(ifname=DUMMY_INTERFACE)[0])
 
     def bound_addresses(self, index: int | None) -> set[str]:
         if index is None:

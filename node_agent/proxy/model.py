@@ -11,7 +11,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
-Object = dict[str, Any]
+from kube.objects import Object
 
 
 @dataclass(frozen=True, order=True)

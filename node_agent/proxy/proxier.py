@@ -34,7 +34,7 @@ class Iptables:
         self.prefix = ["ip", "netns", "exec", netns] if netns else []
         self.timeout = timeout
 
-    def _run(self, argv: list[str], stdin: str | None = None) -> subprocess.CompletedProcess:
+    def _run(self, argv: list[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(self.prefix + argv, input=stdin, text=True, capture_output=True,
                               timeout=self.timeout)
 
@@ -47,7 +47,7 @@ class Iptables:
         done = self._run(["iptables-save", *(["-t", table] if table else [])])
         if done.returncode != 0:
             raise ProxyError(f"iptables-save: {done.stderr.strip()[:2000]}")
-        return done.stdout
+        return str(done.stdout)
 
     def ensure_rule(self, table: str, chain: str, rule: tuple[str, ...]) -> bool:
         """Insert `rule` at the top of `chain` unless it is there (True when inserted)."""

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import ipaddress
 import random
-from typing import Any
 
+from kube.objects import Object
 from kube.validation import FieldError
 from orchestrator.store.claims import Claim
 
@@ -20,8 +20,6 @@ POD_CIDR_PREFIX = 24
 NODE_PORT_RANGE = range(30000, 32768)
 CLUSTER_IPS, NODE_PORTS, POD_CIDRS = "clusterips", "nodeports", "podcidrs"
 RESERVED_POD_RANGE = ipaddress.IPv4Network("10.244.0.0/24")  # never handed to a node
-
-Object = dict[str, Any]
 
 
 def cluster_ip_claim(ip: str) -> Claim:

@@ -19,18 +19,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from orchestrator.api import allocation
-from orchestrator.api.patch import merge_patch
+from kube.objects import Object
 from kube.registry import RESOURCES, ResourceType, by_kind
 from kube.selectors import selects
-from orchestrator.api.status import ApiError, bad_request, not_found
 from kube.timestamps import now_rfc3339
 from kube.validation import FieldError, Invalid, validate_create, validate_update
+from orchestrator.api import allocation
+from orchestrator.api.patch import merge_patch
+from orchestrator.api.status import ApiError, bad_request, not_found
 from orchestrator.store import AlreadyExists, Claim, ClaimsTaken, Conflict, NotFound, Page, Store
 from orchestrator.store.pagination import Continue, decode_continue
 from orchestrator.store.store import parse_resource_version
 
-Object = dict[str, Any]
 SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
 # Kinds whose status a client cannot set on create (the controllers and agents own it).
 ALLOCATION_ATTEMPTS = 20

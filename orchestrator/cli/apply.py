@@ -21,12 +21,12 @@ import copy
 import json
 from typing import Any
 
+from kube.objects import Object
+
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 # Set by the server; never part of what a user applies (an exported object can be re-applied).
 SERVER_METADATA = ("resourceVersion", "uid", "creationTimestamp", "generation", "selfLink",
                    "deletionTimestamp", "deletionGracePeriodSeconds", "managedFields")
-
-Object = dict[str, Any]
 
 
 def configuration(obj: Object, namespace: str | None) -> Object:

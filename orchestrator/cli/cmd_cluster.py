@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from orchestrator import __version__
 from kube.registry import RESOURCES
+from orchestrator import __version__
 from orchestrator.cli import config as cfg
 from orchestrator.cli import printers
 from orchestrator.cli.env import Env, pass_env

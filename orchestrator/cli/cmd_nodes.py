@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import time
-from typing import Any
 
 import click
 
+from kube.client import ApiError
+from kube.objects import Object
 from orchestrator.cli.common import get_or_none
 from orchestrator.cli.env import Env, pass_env
 from orchestrator.cli.resources import resource_type
-from kube.client import ApiError
-
-Object = dict[str, Any]
 
 
 def _set_unschedulable(env: Env, name: str, value: bool) -> str:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable
-from typing import Any
 
 import click
 
+from kube.client import ApiError, ApiUnavailable, ObjectList
+from kube.informer import Informer
+from kube.objects import Object
 from kube.registry import ResourceType
 from orchestrator.cli import apply as applying
 from orchestrator.cli import describe as describing
@@ -16,10 +18,7 @@ from orchestrator.cli.common import (all_namespaces_option, complete_resource, e
                                      events_for, get_or_none, namespace_option, no_resources,
                                      not_found, owned_by, wait_deleted)
 from orchestrator.cli.env import Env, pass_env
-from kube.client import ApiError, ApiUnavailable, ObjectList
-from kube.informer import Informer
 
-Object = dict[str, Any]
 OUTPUTS = click.Choice(["wide", "yaml", "json", "name"])
 
 

@@ -10,14 +10,13 @@ from typing import Any
 
 import click
 
+from kube.client import ApiError, split_lines
+from kube.objects import Object
 from kube.quantity import cpu_millis, memory_bytes
 from orchestrator.cli import printers, resources
 from orchestrator.cli.common import (all_namespaces_option, complete_resource, echo_table,
                                      namespace_option, no_resources, owned_by)
 from orchestrator.cli.env import Env, pass_env
-from kube.client import ApiError, split_lines
-
-Object = dict[str, Any]
 
 
 def pod_of(env: Env, args: tuple[str, ...]) -> str:

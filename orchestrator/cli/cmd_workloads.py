@@ -5,20 +5,19 @@ from __future__ import annotations
 import sys
 import time
 from collections.abc import Callable
-from typing import Any
 
 import click
 
+from kube.client import ApiError
+from kube.objects import Object
 from kube.registry import ResourceType
+from kube.revisions import rollback_template, revision_of, template_without_hash
 from kube.timestamps import now_rfc3339
 from orchestrator.cli import describe as describing
 from orchestrator.cli import printers, resources, rollouts
 from orchestrator.cli.common import complete_resource, namespace_option, owned_by
 from orchestrator.cli.env import Env, pass_env
-from kube.client import ApiError
-from kube.revisions import rollback_template, revision_of, template_without_hash
 
-Object = dict[str, Any]
 RESTARTED_AT = "kubectl.kubernetes.io/restartedAt"
 
 

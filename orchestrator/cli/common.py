@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
 
 import click
 
+from kube.client import ApiError
+from kube.objects import Object
 from kube.registry import RESOURCES, ResourceType
 from orchestrator.cli import printers
 from orchestrator.cli.env import Env
-from kube.client import ApiError
-
-Object = dict[str, Any]
 
 
 def namespace_option(fn: Callable) -> Callable:

@@ -7,12 +7,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from kube.objects import Object
 from kube.registry import ResourceType
+from kube.revisions import template_without_hash
 from orchestrator.cli import printers
 from orchestrator.cli.apply import LAST_APPLIED
-from kube.revisions import template_without_hash
-
-Object = dict[str, Any]
 
 
 class Writer:

@@ -8,8 +8,8 @@ from typing import Any
 
 import click
 
-from orchestrator.cli import config as cfg
 from kube.client import Client
+from orchestrator.cli import config as cfg
 
 
 class Env:

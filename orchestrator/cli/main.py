@@ -21,13 +21,13 @@ from typing import Any
 import click
 import requests
 
+from kube.client import ApiError, ApiUnavailable
 from orchestrator import __version__
 from orchestrator.cli import config as cfg
+from orchestrator.cli.env import Env
 from orchestrator.cli.manifests import ManifestError
 from orchestrator.cli.resources import UsageError
 from orchestrator.cli.rollouts import RolloutFailed
-from orchestrator.cli.env import Env
-from kube.client import ApiError, ApiUnavailable
 
 
 def connection_reason(error: BaseException) -> str:

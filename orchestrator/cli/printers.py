@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from kube.objects import Object
 from kube.printing import (age, condition, containers_and_images, cpu_text, endpoints_text,
                            human_duration, labels_text, memory_text, node_roles, node_status,
                            parse_time, pod_ready, pod_restarts, pod_status, selector_text,
@@ -22,9 +23,7 @@ __all__ = ["age", "condition", "containers_and_images", "cpu_text", "endpoints_t
            "parse_time", "pod_ready", "pod_restarts", "pod_status", "selector_text",
            "service_ports"]
 
-Object = dict[str, Any]
 Row = list[str]
-
 
 
 def qualified(rt: ResourceType) -> str:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
 
+from kube.objects import Object
 from kube.revisions import CHANGE_CAUSE, revision_of
-
-Object = dict[str, Any]
 
 
 class RolloutFailed(Exception):

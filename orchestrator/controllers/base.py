@@ -14,6 +14,7 @@ import queue
 import threading
 from collections.abc import Callable
 
+from kube.objects import Object
 from orchestrator.api.objects import Objects
 from orchestrator.controllers.queue import WorkQueue
 from orchestrator.store import StoreError
@@ -24,7 +25,10 @@ log = logging.getLogger(__name__)
 RESYNC = 30.0
 
 
-def object_key(obj: dict) -> str:
+Keys = Callable[[WatchEvent], list[str]]  # a watch event → the keys of the objects it concerns
+
+
+def object_key(obj: Object) -> str:
     meta = obj["metadata"]
     return f"{meta['namespace']}/{meta['name']}" if meta.get("namespace") else meta["name"]
 
@@ -38,11 +42,12 @@ class Controller:
         self.store = objects.store
         self.queue = WorkQueue()
         self.stopping = threading.Event()
-        self._events: queue.SimpleQueue = queue.SimpleQueue()
+        # (keys_of, event) from the watch caches' threads; None wakes the dispatcher to stop
+        self._events: queue.SimpleQueue[tuple[Keys, WatchEvent] | None] = queue.SimpleQueue()
         self._unsubscribe: list[Callable[[], None]] = []
 
     # what to watch: resource → function from a watch event to the keys it concerns
-    def triggers(self) -> dict[str, Callable[[WatchEvent], list[str]]]:
+    def triggers(self) -> dict[str, Keys]:
         raise NotImplementedError
 
     def all_keys(self) -> list[str]:
@@ -85,12 +90,13 @@ class Controller:
                 log.warning("%s resync: %s", self.name, e)
             self.stopping.wait(RESYNC)
 
-    def _enqueuer(self, keys_of: Callable[[WatchEvent], list[str]]):
+    def _enqueuer(self, keys_of: Keys) -> Callable[[WatchEvent | StoreError], None]:
         """The watch cache calls this on its etcd thread, under its lock: it must not block nor
         read the store (a read of the same cache would deadlock). It only hands the event on;
         `_dispatch` maps it to keys."""
-        def deliver(event) -> None:
-            self._events.put((keys_of, event))
+        def deliver(event: WatchEvent | StoreError) -> None:
+            if isinstance(event, WatchEvent):  # a broken watch is the resync's to repair
+                self._events.put((keys_of, event))
         return deliver
 
     def _dispatch(self) -> None:

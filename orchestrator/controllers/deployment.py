@@ -12,15 +12,19 @@ from __future__ import annotations
 
 import copy
 import logging
+from collections.abc import Callable
 from datetime import datetime, timezone
 
+from kube.events import EventRecorder
+from kube.objects import Object
 from kube.registry import by_kind
+from orchestrator.api.objects import Objects
 from orchestrator.api.status import ApiError
 from orchestrator.controllers import rollout
-from orchestrator.controllers.base import Controller, object_key
-from kube.events import EventRecorder
+from orchestrator.controllers.base import Controller, Keys, object_key
 from orchestrator.controllers.replicaset import controller_uid, matches, owner_reference
 from orchestrator.controllers.rollout import Set
+from orchestrator.store.watchcache import WatchEvent
 
 log = logging.getLogger(__name__)
 
@@ -31,15 +35,16 @@ DEPLOY, RS, POD = (by_kind("apps/v1", "Deployment"), by_kind("apps/v1", "Replica
 class DeploymentController(Controller):
     name = "deployment"
 
-    def __init__(self, objects, clock=None) -> None:
+    def __init__(self, objects: Objects,
+                 clock: Callable[[], datetime] | None = None) -> None:
         super().__init__(objects)
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.events = EventRecorder(objects, "deployment-controller")
 
     # --- what wakes it ---
 
-    def triggers(self):
-        def from_replicaset(event) -> list[str]:
+    def triggers(self) -> dict[str, Keys]:
+        def from_replicaset(event: WatchEvent) -> list[str]:
             rs = event.object
             ns = rs["metadata"]["namespace"]
             for ref in rs["metadata"].get("ownerReferences") or []:
@@ -48,7 +53,7 @@ class DeploymentController(Controller):
             deployments, _ = self.store.cached("deployments", ns)
             return [object_key(d) for d in deployments if matches(d, rs)]
 
-        def from_pod_deletion(event) -> list[str]:
+        def from_pod_deletion(event: WatchEvent) -> list[str]:
             # Recreate waits for the old pods to be gone, not merely scaled away.
             if event.type != "DELETED":
                 return []
@@ -89,12 +94,12 @@ class DeploymentController(Controller):
         created = False
 
         if d["spec"].get("paused") or rollout.is_scaling_event(replicas, sets):
-            changes = rollout.proportional_scale(replicas, surge, new and Set.of(new),
+            changes = rollout.proportional_scale(replicas, surge, Set.of(new) if new else None,
                                                  [Set.of(rs) for rs in old])
             sets = self._scale(d, sets, changes, "scaled")
         elif (d["spec"].get("strategy") or {}).get("type") == "Recreate":
             old_pods = self._pods_of(namespace, old)
-            step = rollout.recreate_step(replicas, new and Set.of(new),
+            step = rollout.recreate_step(replicas, Set.of(new) if new else None,
                                          [Set.of(rs) for rs in old], old_pods)
             if step is None:
                 new, sets, created = self._create_new(d, sets, old, replicas)
@@ -119,7 +124,7 @@ class DeploymentController(Controller):
 
     # --- steps ---
 
-    def _claim(self, d: dict, sets: list[dict]) -> list[dict]:
+    def _claim(self, d: Object, sets: list[Object]) -> list[Object]:
         """The ReplicaSets this Deployment controls: adopt matching orphans, release those that
         no longer match (their labels were changed by hand)."""
         uid = d["metadata"]["uid"]
@@ -143,8 +148,8 @@ class DeploymentController(Controller):
                     owned.append(adopted)
         return owned
 
-    def _create_new(self, d: dict, sets: list[dict], old: list[dict],
-                    replicas: int) -> tuple[dict | None, list[dict], bool]:
+    def _create_new(self, d: Object, sets: list[Object], old: list[Object],
+                    replicas: int) -> tuple[Object | None, list[Object], bool]:
         status = d.get("status") or {}
         collisions = status.get("collisionCount") or 0
         revision = max((rollout.revision_of(rs) for rs in old), default=0) + 1
@@ -174,8 +179,8 @@ class DeploymentController(Controller):
                            f"Scaled up replica set {created['metadata']['name']} to {replicas}")
         return created, [*sets, created], True
 
-    def _scale(self, d: dict, sets: list[dict], changes: rollout.Changes,
-               why: str) -> list[dict]:
+    def _scale(self, d: Object, sets: list[Object], changes: rollout.Changes,
+               why: str) -> list[Object]:
         if not changes:
             return sets
         replicas = d["spec"].get("replicas", 1)
@@ -203,7 +208,7 @@ class DeploymentController(Controller):
             out.append(updated)
         return out
 
-    def _sync_revision(self, d: dict, new: dict, old: list[dict]) -> dict:
+    def _sync_revision(self, d: Object, new: Object, old: list[Object]) -> Object:
         """The new ReplicaSet carries the highest revision (a rollback to an old template makes
         its set the newest revision again), and the Deployment mirrors it."""
         highest_old = max((rollout.revision_of(rs) for rs in old), default=0)
@@ -225,7 +230,7 @@ class DeploymentController(Controller):
             self.objects.update(DEPLOY, d["metadata"]["namespace"], d["metadata"]["name"], body)
         return new
 
-    def _write_status(self, d: dict, new: dict | None, sets: list[dict], created: bool) -> None:
+    def _write_status(self, d: Object, new: Object | None, sets: list[Object], created: bool) -> None:
         namespace, name = d["metadata"]["namespace"], d["metadata"]["name"]
         now = self.clock()
         status = rollout.calculate_status(d, new, sets, now, created)
@@ -252,12 +257,12 @@ class DeploymentController(Controller):
 
     # --- helpers ---
 
-    def _pods_of(self, namespace: str, sets: list[dict]) -> int:
+    def _pods_of(self, namespace: str, sets: list[Object]) -> int:
         uids = {rs["metadata"]["uid"] for rs in sets}
         pods, _ = self.store.list("pods", namespace)
         return sum(1 for p in pods if controller_uid(p) in uids)
 
-    def _patch_rs(self, rs: dict, patch: dict) -> dict | None:
+    def _patch_rs(self, rs: Object, patch: Object) -> Object | None:
         patch["metadata"]["resourceVersion"] = rs["metadata"]["resourceVersion"]
         try:
             return self.objects.patch(RS, rs["metadata"]["namespace"], rs["metadata"]["name"],

@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from kube.objects import Object
 from kube.registry import by_kind
 from kube.selectors import map_selector_matches
 from orchestrator.api.status import ApiError
-from orchestrator.controllers.base import Controller, object_key
+from orchestrator.controllers.base import Controller, Keys, object_key
 from orchestrator.controllers.replicaset import is_ready
+from orchestrator.store.watchcache import WatchEvent
 
-Object = dict[str, Any]
 SVC, EP = by_kind("v1", "Service"), by_kind("v1", "Endpoints")
 
 
@@ -22,19 +23,19 @@ def resolve_target_port(port: Object, pod: Object) -> int | None:
     target = port.get("targetPort", port["port"])
     if isinstance(target, int):
         return target
-    if target.isdigit():
-        return int(target)
+    if str(target).isdigit():
+        return int(str(target))
     for container in pod["spec"]["containers"]:
         for p in container.get("ports") or []:
             if p.get("name") == target and p.get("protocol", "TCP") == port.get("protocol", "TCP"):
-                return p["containerPort"]
+                return int(p["containerPort"])
     return None
 
 
 def subsets_for(service: Object, pods: list[Object]) -> list[Object]:
     """Pure: the Endpoints subsets of `service` given the namespace's pods, in a stable order."""
     selector = service["spec"].get("selector") or {}
-    groups: dict[tuple, dict[str, list]] = {}
+    groups: dict[tuple[tuple[Any, int, Any], ...], dict[str, list[Object]]] = {}
     for pod in sorted(pods, key=lambda p: p["metadata"]["name"]):
         labels = pod["metadata"].get("labels") or {}
         ip = (pod.get("status") or {}).get("podIP")
@@ -42,7 +43,7 @@ def subsets_for(service: Object, pods: list[Object]) -> list[Object]:
                 not map_selector_matches(selector, labels) or \
                 (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
             continue
-        ports = []
+        ports: list[tuple[Any, int, Any]] = []
         for port in service["spec"]["ports"]:
             number = resolve_target_port(port, pod)
             if number is not None:
@@ -55,9 +56,9 @@ def subsets_for(service: Object, pods: list[Object]) -> list[Object]:
                                  "name": pod["metadata"]["name"], "uid": pod["metadata"]["uid"]}}
         group["addresses" if is_ready(pod) else "notReadyAddresses"].append(address)
     subsets = []
-    for ports, group in sorted(groups.items()):
+    for port_key, group in sorted(groups.items()):
         subset: Object = {"ports": [{**({"name": n} if n else {}), "port": p, "protocol": proto}
-                                    for n, p, proto in ports]}
+                                    for n, p, proto in port_key]}
         for field in ("addresses", "notReadyAddresses"):
             if group[field]:
                 subset[field] = group[field]
@@ -68,8 +69,8 @@ def subsets_for(service: Object, pods: list[Object]) -> list[Object]:
 class EndpointsController(Controller):
     name = "endpoints"
 
-    def triggers(self):
-        def from_pod(event) -> list[str]:
+    def triggers(self) -> dict[str, Keys]:
+        def from_pod(event: WatchEvent) -> list[str]:
             ns = event.object["metadata"]["namespace"]
             services, _ = self.store.cached("services", ns)
             return [object_key(s) for s in services if s["spec"].get("selector")]

@@ -14,10 +14,14 @@ owner being deleted with a finalizer of ours."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
+from kube.objects import Object
+from kube.registry import RESOURCES, ResourceType, UnknownKind, by_kind
 from orchestrator.api.objects import FOREGROUND_FINALIZER, ORPHAN_FINALIZER
-from kube.registry import RESOURCES, UnknownKind, by_kind
 from orchestrator.api.status import ApiError
-from orchestrator.controllers.base import Controller
+from orchestrator.controllers.base import Controller, Keys
+from orchestrator.store.watchcache import WatchEvent
 
 OURS = (ORPHAN_FINALIZER, FOREGROUND_FINALIZER)
 WAIT_FOR_DEPENDENTS = 0.5
@@ -26,15 +30,15 @@ DEPENDENT_RESOURCES = ("pods", "replicasets", "endpoints", "events")
 OWNER_RESOURCES = ("deployments", "replicasets", "services", "pods")
 
 
-def dependent_key(resource: str, obj: dict) -> str:
+def dependent_key(resource: str, obj: Object) -> str:
     return f"{resource}|{obj['metadata'].get('namespace', '')}|{obj['metadata']['name']}"
 
 
 class GarbageCollector(Controller):
     name = "garbagecollector"
 
-    def triggers(self):
-        def from_owner_deletion(event, resource: str) -> list[str]:
+    def triggers(self) -> dict[str, Keys]:
+        def from_owner_deletion(event: WatchEvent, resource: str) -> list[str]:
             meta = event.object["metadata"]
             if event.type != "DELETED":
                 if meta.get("deletionTimestamp") and set(meta.get("finalizers") or []) & set(OURS):
@@ -47,8 +51,10 @@ class GarbageCollector(Controller):
                     if any(r.get("uid") == uid for r in obj["metadata"].get("ownerReferences") or []):
                         keys.append(dependent_key(resource, obj))
             return keys
-        return {resource: (lambda e, r=resource: from_owner_deletion(e, r))
-                for resource in OWNER_RESOURCES}
+        def for_resource(resource: str) -> Keys:
+            return lambda event: from_owner_deletion(event, resource)
+
+        return {resource: for_resource(resource) for resource in OWNER_RESOURCES}
 
     def all_keys(self) -> list[str]:
         keys = [dependent_key(resource, obj) for resource in DEPENDENT_RESOURCES
@@ -78,7 +84,7 @@ class GarbageCollector(Controller):
             if e.code not in (404, 409):
                 raise
 
-    def _owner_exists(self, ref: dict, namespace: str) -> bool:
+    def _owner_exists(self, ref: Object, namespace: str) -> bool:
         try:
             owner_rt = by_kind(ref["apiVersion"], ref["kind"])
         except UnknownKind:
@@ -86,7 +92,7 @@ class GarbageCollector(Controller):
         owner = self._get(owner_rt, namespace if owner_rt.namespaced else None, ref["name"])
         return owner is not None and owner["metadata"]["uid"] == ref["uid"]
 
-    def _get(self, rt, namespace: str | None, name: str) -> dict | None:
+    def _get(self, rt: ResourceType, namespace: str | None, name: str) -> Object | None:
         """The object, or None when it does not exist."""
         try:
             return self.objects.get(rt, namespace, name)
@@ -130,7 +136,7 @@ class GarbageCollector(Controller):
         self.objects.update(rt, namespace or None, name,
                             {**owner, "metadata": {**meta, "finalizers": finalizers or None}})
 
-    def _dependents(self, uid: str, namespace: str) -> list[tuple]:
+    def _dependents(self, uid: str, namespace: str) -> list[tuple[ResourceType, Object]]:
         found = []
         for resource in DEPENDENT_RESOURCES:
             rt = next(r for r in RESOURCES if r.resource == resource)
@@ -140,7 +146,7 @@ class GarbageCollector(Controller):
         return found
 
     @staticmethod
-    def _ignore_gone(action) -> None:
+    def _ignore_gone(action: Callable[[], object]) -> None:
         try:
             action()
         except ApiError as e:

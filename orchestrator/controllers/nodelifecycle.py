@@ -48,13 +48,16 @@ import logging
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from kube.registry import by_kind
-from orchestrator.api.status import ApiError
 from kube.events import EventRecorder
-from orchestrator.store import StoreError
+from kube.objects import Object
+from kube.registry import by_kind
 from kube.timestamps import now_rfc3339
+from orchestrator.api.objects import Objects
+from orchestrator.api.status import ApiError
+from orchestrator.store import StoreError
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +85,7 @@ class Observation:
     changed_at: float
 
 
-def observe(previous: Observation | None, lease: dict | None, now: float) -> Observation:
+def observe(previous: Observation | None, lease: Object | None, now: float) -> Observation:
     version = lease["metadata"]["resourceVersion"] if lease else None
     if previous is None or previous.lease_version != version:
         return Observation(version, now)
@@ -93,19 +96,19 @@ def is_unreachable(observation: Observation, now: float, grace_period: float) ->
     return now - observation.changed_at > grace_period
 
 
-def ready_condition(node: dict) -> dict | None:
+def ready_condition(node: Object) -> Object | None:
     return next((c for c in (node.get("status") or {}).get("conditions") or []
                  if c.get("type") == "Ready"), None)
 
 
-def is_ready(node: dict, unreachable: bool) -> bool:
+def is_ready(node: Object, unreachable: bool) -> bool:
     """Whether `node` counts as ready for its zone's state: renewing its lease and Ready=True."""
     ready = ready_condition(node)
     return not unreachable and ready is not None and ready.get("status") == "True"
 
 
-def zone_of(node: dict) -> str:
-    return ((node.get("metadata") or {}).get("labels") or {}).get(ZONE_LABEL, "")
+def zone_of(node: Object) -> str:
+    return str(((node.get("metadata") or {}).get("labels") or {}).get(ZONE_LABEL, ""))
 
 
 def zone_state(ready: int, not_ready: int) -> str:
@@ -122,7 +125,7 @@ def master_disruption(states: dict[str, str]) -> bool:
     return bool(states) and all(s == FULL_DISRUPTION for s in states.values())
 
 
-def zone_states(nodes: list[dict], unreachable: set[str]) -> dict[str, str]:
+def zone_states(nodes: list[Object], unreachable: set[str]) -> dict[str, str]:
     """Each zone's state, from its nodes' readiness (`unreachable`: names of nodes whose lease
     stopped)."""
     counts: dict[str, list[int]] = {}
@@ -177,7 +180,7 @@ def renewed_since(seen: dict[str, Observation], since: float, unreachable: set[s
     return any(o.changed_at > since for name, o in seen.items() if name not in unreachable)
 
 
-def unreachable_taints(node: dict, no_execute: bool = True) -> list[dict]:
+def unreachable_taints(node: Object, no_execute: bool = True) -> list[Object]:
     """The node's taints with the unreachable ones added (kept as they are if present); without
     `no_execute`, the NoExecute one is left out (and taken off if present)."""
     taints = [t for t in (node.get("spec") or {}).get("taints") or []
@@ -189,11 +192,11 @@ def unreachable_taints(node: dict, no_execute: bool = True) -> list[dict]:
     return taints
 
 
-def without_unreachable_taints(node: dict) -> list[dict]:
+def without_unreachable_taints(node: Object) -> list[Object]:
     return [t for t in (node.get("spec") or {}).get("taints") or [] if t.get("key") != UNREACHABLE]
 
 
-def toleration_seconds(pod: dict) -> float | None:
+def toleration_seconds(pod: Object) -> float | None:
     """How long `pod` may stay on an unreachable node: 0 if it does not tolerate the NoExecute
     taint, its tolerationSeconds if it does, None (forever) if it tolerates it without a limit."""
     for t in pod["spec"].get("tolerations") or []:
@@ -205,8 +208,8 @@ def toleration_seconds(pod: dict) -> float | None:
     return 0.0
 
 
-def eviction_plan(pods: list[dict], unreachable_for: float,
-                  eviction_delay: float) -> tuple[list[dict], float | None]:
+def eviction_plan(pods: list[Object], unreachable_for: float,
+                  eviction_delay: float) -> tuple[list[Object], float | None]:
     """(the pods to evict now, seconds until the next one is due or None) for the pods of a node
     that has been unreachable for `unreachable_for` seconds."""
     evict, next_due = [], None
@@ -225,7 +228,7 @@ def eviction_plan(pods: list[dict], unreachable_for: float,
     return evict, next_due
 
 
-def not_ready_status(pod: dict) -> dict | None:
+def not_ready_status(pod: Object) -> Object | None:
     """The pod's status with Ready (and ContainersReady) False, or None if already so."""
     status = copy.deepcopy(pod.get("status") or {})
     conditions = status.get("conditions") or []
@@ -243,11 +246,11 @@ def not_ready_status(pod: dict) -> dict | None:
 class NodeLifecycleController:
     name = "nodelifecycle"
 
-    def __init__(self, objects, grace_period: float = DEFAULT_GRACE_PERIOD,
+    def __init__(self, objects: Objects, grace_period: float = DEFAULT_GRACE_PERIOD,
                  eviction_delay: float = DEFAULT_EVICTION_DELAY,
                  eviction_rate: float = DEFAULT_EVICTION_RATE,
                  secondary_eviction_rate: float = DEFAULT_SECONDARY_EVICTION_RATE,
-                 clock=time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.objects, self.store = objects, objects.store
         self.grace_period, self.eviction_delay = grace_period, eviction_delay
         self.eviction_rate, self.secondary_eviction_rate = eviction_rate, secondary_eviction_rate
@@ -283,7 +286,7 @@ class NodeLifecycleController:
         leases = {lease["metadata"]["name"]: lease for lease in
                   self.store.cached("leases", LEASE_NAMESPACE)[0]}
         pods, _ = self.store.cached("pods")
-        by_node: dict[str, list[dict]] = {}
+        by_node: dict[str, list[Object]] = {}
         for pod in pods:
             if pod["spec"].get("nodeName"):
                 by_node.setdefault(pod["spec"]["nodeName"], []).append(pod)
@@ -362,7 +365,7 @@ class NodeLifecycleController:
                 self._unreachable_since[name] = now + self.grace_period
         self._master_disruption, self._zone_states = disrupted, states
 
-    def _handle_unreachable(self, node: dict, pods: list[dict], unreachable_for: float,
+    def _handle_unreachable(self, node: Object, pods: list[Object], unreachable_for: float,
                             may_evict: bool) -> None:
         """Ready=Unknown, the unreachable taints, its pods not Ready; and, if `may_evict`, its
         pods evicted when due. The NoExecute taint is on exactly the
@@ -402,20 +405,20 @@ class NodeLifecycleController:
                                 f"Node {name} is unreachable; the pod is deleted so that its "
                                 "controller replaces it")
 
-    def _clear_taints(self, node: dict) -> None:
+    def _clear_taints(self, node: Object) -> None:
         current = (node.get("spec") or {}).get("taints") or []
         kept = without_unreachable_taints(node)
         if kept != current:
             self._write(lambda: self.objects.patch(NODE, None, node["metadata"]["name"],
                                                    {"spec": {"taints": kept or None}}))
 
-    def _delete_pod(self, pod: dict, grace: int | None = None) -> bool:
+    def _delete_pod(self, pod: Object, grace: int | None = None) -> bool:
         return self._write(lambda: self.objects.delete(POD, pod["metadata"]["namespace"],
                                                        pod["metadata"]["name"],
                                                        grace_period_seconds=grace))
 
     @staticmethod
-    def _write(action) -> bool:
+    def _write(action: Callable[[], object]) -> bool:
         """A write whose object moved meanwhile (404, 409) is retried by the next pass."""
         try:
             action()

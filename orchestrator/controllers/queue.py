@@ -45,7 +45,8 @@ class WorkQueue:
     def next_delay(self, key: str) -> float:
         """The back-off the next failure of `key` gets: base·2^failures so far, capped."""
         with self._cond:
-            return min(self.base_delay * (2 ** self._failures.get(key, 0)), self.max_delay)
+            return float(min(self.base_delay * (2 ** self._failures.get(key, 0)),
+                             self.max_delay))
 
     def add_rate_limited(self, key: str) -> None:
         """Requeue after a failure, after next_delay(key)."""

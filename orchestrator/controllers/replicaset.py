@@ -14,13 +14,15 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from kube.selectors import label_selector_matches
-from kube.registry import by_kind
-from orchestrator.api.status import ApiError
-from orchestrator.controllers.base import Controller, object_key
 from kube.events import EventRecorder
+from kube.objects import Object
+from kube.registry import by_kind
+from kube.selectors import label_selector_matches
+from orchestrator.api.objects import Objects
+from orchestrator.api.status import ApiError
+from orchestrator.controllers.base import Controller, Keys, object_key
+from orchestrator.store.watchcache import WatchEvent
 
-Object = dict[str, Any]
 RS, POD = by_kind("apps/v1", "ReplicaSet"), by_kind("v1", "Pod")
 MAX_PARALLEL_CREATES = 16
 
@@ -28,7 +30,7 @@ MAX_PARALLEL_CREATES = 16
 def controller_uid(obj: Object) -> str | None:
     for ref in obj["metadata"].get("ownerReferences") or []:
         if ref.get("controller"):
-            return ref.get("uid")
+            return str(ref["uid"]) if ref.get("uid") else None
     return None
 
 
@@ -52,7 +54,7 @@ def owner_reference(rs: Object) -> Object:
             "controller": True, "blockOwnerDeletion": True}
 
 
-def deletion_rank(pod: Object) -> tuple:
+def deletion_rank(pod: Object) -> tuple[Any, ...]:
     """Sorts pods best-to-delete first (Kubernetes' controller.ActivePods order)."""
     status = pod.get("status") or {}
     phase_rank = {"Pending": 0, "Unknown": 1, "Running": 2}.get(status.get("phase", "Pending"), 0)
@@ -127,12 +129,12 @@ def pod_from_template(rs: Object) -> Object:
 class ReplicaSetController(Controller):
     name = "replicaset"
 
-    def __init__(self, objects) -> None:
+    def __init__(self, objects: Objects) -> None:
         super().__init__(objects)
         self.events = EventRecorder(objects, "replicaset-controller")
 
-    def triggers(self):
-        def from_pod(event) -> list[str]:
+    def triggers(self) -> dict[str, Keys]:
+        def from_pod(event: WatchEvent) -> list[str]:
             pod = event.object
             uid = controller_uid(pod)
             ns = pod["metadata"]["namespace"]

@@ -16,16 +16,14 @@ import json
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
 
+from kube.objects import Object
 from kube.revisions import (CHANGE_CAUSE, DESIRED_REPLICAS, HASH_LABEL, MAX_REPLICAS, NOT_COPIED,
                             REVISION, rollback_template, revision_of, same_template,
                             template_without_hash)
 
 __all__ = ["CHANGE_CAUSE", "DESIRED_REPLICAS", "HASH_LABEL", "MAX_REPLICAS", "NOT_COPIED",
            "REVISION", "rollback_template", "revision_of", "same_template", "template_without_hash"]
-
-Object = dict[str, Any]
 
 
 # --- templates, hashes, revisions ---
@@ -326,7 +324,7 @@ def calculate_status(deployment: Object, new: Object | None, sets: list[Object],
 
 def _progressed(old: Object, new: Object) -> bool:
     def stale(s: Object) -> int:
-        return s.get("replicas", 0) - s.get("updatedReplicas", 0)
+        return int(s.get("replicas", 0)) - int(s.get("updatedReplicas", 0))
     return (new.get("updatedReplicas", 0) > old.get("updatedReplicas", 0)
             or stale(new) < stale(old)
             or new.get("readyReplicas", 0) > old.get("readyReplicas", 0)
@@ -336,6 +334,7 @@ def _progressed(old: Object, new: Object) -> bool:
 def rollout_complete(deployment: Object) -> bool:
     status = deployment.get("status") or {}
     replicas = deployment["spec"].get("replicas", 1)
-    return (status.get("observedGeneration", 0) >= deployment["metadata"].get("generation", 1)
-            and status.get("updatedReplicas") == replicas and status.get("replicas") == replicas
-            and status.get("availableReplicas") == replicas)
+    return bool(status.get("observedGeneration", 0) >= deployment["metadata"].get("generation", 1)
+                and status.get("updatedReplicas") == replicas
+                and status.get("replicas") == replicas
+                and status.get("availableReplicas") == replicas)

@@ -5,12 +5,10 @@ from __future__ import annotations
 import random
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any
 
+from kube.objects import Object
 from orchestrator.scheduler.plugins import FILTERS, SCORES
 from orchestrator.scheduler.snapshot import NodeInfo, Snapshot
-
-Object = dict[str, Any]
 
 
 @dataclass(frozen=True)

@@ -15,16 +15,17 @@ import logging
 import random
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
-from orchestrator.api.objects import Objects
-from kube.registry import by_kind
-from orchestrator.api.status import ApiError
 from kube.events import EventRecorder
+from kube.registry import by_kind
+from kube.timestamps import now_rfc3339
+from orchestrator.api.objects import Objects
+from orchestrator.api.status import ApiError
 from orchestrator.scheduler.framework import schedule
 from orchestrator.scheduler.snapshot import Snapshot
 from orchestrator.store import StoreError
-from kube.timestamps import now_rfc3339
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +47,7 @@ class Scheduler:
         self.events = EventRecorder(objects, SCHEDULER_NAME)
         self._bound_at = 0  # etcd revision of this scheduler's last binding
         self._next_start = 0  # where the next search over the nodes begins
-        self._unsubscribe: list = []
+        self._unsubscribe: list[Callable[[], None]] = []
 
     def start(self) -> None:
         threading.Thread(target=self._run, name="scheduler", daemon=True).start()

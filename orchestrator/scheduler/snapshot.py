@@ -5,15 +5,13 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
 
+from kube.objects import Object
 from kube.quantity import cpu_millis, memory_bytes
 
 # Kubernetes scores pods without requests as if they asked for this much (non-zero requests).
 DEFAULT_CPU_MILLIS = 100
 DEFAULT_MEMORY = 200 * 1024 * 1024
-
-Object = dict[str, Any]
 
 
 def pod_requests(pod: Object, non_zero: bool = False) -> tuple[int, int]:
@@ -31,7 +29,7 @@ def pod_requests(pod: Object, non_zero: bool = False) -> tuple[int, int]:
 def owner_uid(pod: Object) -> str | None:
     for ref in (pod["metadata"].get("ownerReferences") or []):
         if ref.get("controller"):
-            return ref["uid"]
+            return str(ref["uid"])
     return None
 
 
@@ -42,7 +40,7 @@ class NodeInfo:
 
     @property
     def name(self) -> str:
-        return self.node["metadata"]["name"]
+        return str(self.node["metadata"]["name"])
 
     def allocatable(self) -> tuple[int, int, int]:
         alloc = (self.node.get("status") or {}).get("allocatable") or {}
@@ -79,7 +77,7 @@ class NodeInfo:
                 for port in c.get("ports") or [] if port.get("hostPort")}
 
     @cached_property
-    def owner_counts(self) -> Counter:
+    def owner_counts(self) -> Counter[str | None]:
         return Counter(owner_uid(p) for p in self.pods)
 
     def with_pod(self, pod: Object) -> NodeInfo:
@@ -104,7 +102,7 @@ class Snapshot:
 
     def most_of_owner(self, owner: str) -> int:
         """The largest number of `owner`'s pods on any one node (memoised per snapshot)."""
-        memo = self.__dict__.setdefault("_most_of_owner", {})
+        memo: dict[str, int] = self.__dict__.setdefault("_most_of_owner", {})
         if owner not in memo:
             memo[owner] = max((n.owner_counts[owner] for n in self.nodes), default=0)
         return memo[owner]

@@ -17,15 +17,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import grpc
 import pyetcd
+from pyetcd import etcdrpc
 import pyetcd.events
 import pyetcd.exceptions
 import pyetcd.utils
 import pyetcd.watch
-from pyetcd import etcdrpc
 
 from orchestrator.store.errors import AlreadyExists, Conflict, Gone, NotFound, StoreError, Unavailable
 
@@ -77,7 +78,7 @@ class TxnFailed(StoreError):
         self.present, self.changed, self.missing = present, changed, missing
 
 
-def _kv(raw) -> KV:
+def _kv(raw: Any) -> KV:
     return KV(key=raw.key.decode(), value=raw.value, mod_revision=raw.mod_revision,
               create_revision=raw.create_revision)
 
@@ -188,7 +189,7 @@ class Etcd:
         self._closed = True  # ends the watchdog
         self._client.close()
 
-    def _call(self, key: str, fn: Callable[[], object]):
+    def _call(self, key: str, fn: Callable[[], Any]) -> Any:
         try:
             return fn()
         except (grpc.RpcError, pyetcd.exceptions.Etcd3Exception) as e:
@@ -221,7 +222,7 @@ class Etcd:
 
     def current_revision(self) -> int:
         response = self._call("", lambda: self._client.get_response("\0", count_only=True))
-        return response.header.revision
+        return int(response.header.revision)
 
     # --- writes (each one etcd transaction) ---
 
@@ -232,7 +233,7 @@ class Etcd:
             compare=[t.create(key) == 0], success=[t.put(key, value)], failure=[]))
         if not ok:
             raise AlreadyExists(f"{key} already exists", key)
-        return responses[0].response_put.header.revision
+        return int(responses[0].response_put.header.revision)
 
     def update(self, key: str, value: bytes, mod_revision: int) -> int:
         """Put `key` only if it was last modified at `mod_revision` (compare-and-swap)."""
@@ -241,7 +242,7 @@ class Etcd:
             compare=[t.mod(key) == mod_revision], success=[t.put(key, value)],
             failure=[t.get(key)]))
         if ok:
-            return responses[0].response_put.header.revision
+            return int(responses[0].response_put.header.revision)
         if not responses or not responses[0]:
             raise NotFound(f"{key} not found", key)
         current = responses[0][0][1].mod_revision
@@ -312,7 +313,7 @@ class Etcd:
             if state.end():
                 on_error(error)
 
-        def callback(response) -> None:
+        def callback(response: Any) -> None:
             if state.ended:
                 return
             if isinstance(response, pyetcd.exceptions.RevisionCompactedError):

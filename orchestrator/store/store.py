@@ -16,19 +16,21 @@ from __future__ import annotations
 import copy
 import json
 import threading
-from dataclasses import dataclass
 from collections.abc import Callable, Iterable
-from typing import Any
+from dataclasses import dataclass
 
+from kube.objects import Object
 from orchestrator.store.claims import Claim
+
+__all__ = ["Claim", "Page", "Store", "encode", "parse_resource_version"]
 from orchestrator.store.errors import (AlreadyExists, ClaimsTaken, Conflict, NotFound,
                                        StoreError)
 from orchestrator.store.etcd import Etcd, TxnFailed
 from orchestrator.store.keys import claim_key, claim_prefix, object_key, resource_prefix
 from orchestrator.store.pagination import Continue
-from orchestrator.store.watchcache import (Deliver, WatchCache, decode, with_resource_version)
+from orchestrator.store.watchcache import (Deliver, WatchCache, WatchEvent, decode,
+                                          with_resource_version)
 
-Object = dict[str, Any]
 Objects = list[Object]  # (inside Store, `list` is the method)
 
 
@@ -283,7 +285,7 @@ class Store:
         revision = parse_resource_version(resource_version) or cache.revision
         prefix = resource_prefix(resource, namespace) if namespace else None
 
-        def filtered(event):
+        def filtered(event: WatchEvent | StoreError) -> None:
             if prefix is None or isinstance(event, StoreError) or event.key.startswith(prefix):
                 deliver(event)
 

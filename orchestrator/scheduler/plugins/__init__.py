@@ -12,15 +12,14 @@ Adding one: a module here, a line in FILTERS or SCORES, a table in tests/test_sc
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
+from kube.objects import Object
 from orchestrator.scheduler.plugins import (balanced_allocation, least_allocated, node_affinity,
                                             node_ports, node_ready, node_resources_fit,
                                             node_unschedulable, selector_spread,
                                             taint_toleration)
 from orchestrator.scheduler.snapshot import NodeInfo, Snapshot
 
-Object = dict[str, Any]
 Filter = Callable[[Object, NodeInfo], list[str]]
 Score = Callable[[Object, NodeInfo, Snapshot], float]
 

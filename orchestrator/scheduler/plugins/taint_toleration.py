@@ -8,15 +8,13 @@
 
 from __future__ import annotations
 
-from typing import Any
 
+from kube.objects import Object
 from orchestrator.scheduler.snapshot import NodeInfo, Snapshot
 
 NAME = "TaintToleration"
 WEIGHT = 3.0
 REASON = "node(s) had untolerated taint {{{key}: {value}}}"
-
-Object = dict[str, Any]
 
 
 def tolerates(toleration: Object, taint: Object) -> bool:
