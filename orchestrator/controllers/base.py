@@ -42,8 +42,10 @@ class Controller:
         self.store = objects.store
         self.queue = WorkQueue()
         self.stopping = threading.Event()
-        # (keys_of, event) from the watch caches' threads; None wakes the dispatcher to stop
-        self._events: queue.SimpleQueue[tuple[Keys, WatchEvent] | None] = queue.SimpleQueue()
+        # (keys_of, event) from the watch caches' threads (a StoreError: the watch broke, every
+        # key is looked at again); None wakes the dispatcher to stop
+        self._events: queue.SimpleQueue[tuple[Keys, WatchEvent | StoreError] | None] = \
+            queue.SimpleQueue()
         self._unsubscribe: list[Callable[[], None]] = []
 
     # what to watch: resource → function from a watch event to the keys it concerns
@@ -95,8 +97,7 @@ class Controller:
         read the store (a read of the same cache would deadlock). It only hands the event on;
         `_dispatch` maps it to keys."""
         def deliver(event: WatchEvent | StoreError) -> None:
-            if isinstance(event, WatchEvent):  # a broken watch is the resync's to repair
-                self._events.put((keys_of, event))
+            self._events.put((keys_of, event))
         return deliver
 
     def _dispatch(self) -> None:
