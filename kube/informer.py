@@ -16,8 +16,9 @@ Contract:
   they must return quickly (enqueue a key, set a flag) and may read the informer. An exception
   in a handler is logged, never fatal. `on_update(old, new)` runs only when the resourceVersion
   changed.
-- **Objects** handed out (to handlers and by the readers) are the store's own: never change
-  them; copy first.
+- **Objects** handed out (to handlers and by the readers) are the store's own, shared and
+  read-only (kube.objects.freeze: a change raises TypeError); copy.deepcopy gives a mutable
+  copy.
 - `has_synced()` is true once the first list is in the store: before that an empty store means
   "not known yet", not "nothing there" (an agent must not delete rules because of it).
 """
@@ -30,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from kube.client import ApiError, ApiUnavailable, Client, ObjectList
+from kube.objects import freeze
 from kube.objects import Object
 
 log = logging.getLogger(__name__)
@@ -163,14 +165,16 @@ class Informer:
                 continue
             if event.type == "DELETED":
                 old = self._remove(key_of(obj))
-                self._notify_delete(old or obj)
+                self._notify_delete(old or freeze(obj))
             else:
-                old = self._put(obj)
-                self._notify_put(old, obj)
+                old, new = self._put(obj)
+                self._notify_put(old, new)
 
     # --- the store ---
 
-    def _put(self, obj: Object) -> Object | None:
+    def _put(self, obj: Object) -> tuple[Object | None, Object]:
+        """Store `obj` (frozen); (the object it replaced, the one stored)."""
+        obj = freeze(obj)
         key = key_of(obj)
         with self._lock:
             old = self._objects.get(key)
@@ -178,7 +182,7 @@ class Informer:
                 self._unindex(key, old)
             self._objects[key] = obj
             self._index(key, obj)
-        return old
+        return old, obj
 
     def _remove(self, key: Key) -> Object | None:
         with self._lock:
@@ -190,7 +194,7 @@ class Informer:
     def _replace(self, items: Objects, notify: bool) -> None:
         """A fresh list: the store becomes exactly `items`; with `notify`, the differences are
         delivered as adds, updates and deletes."""
-        fresh = {key_of(o): o for o in items}
+        fresh = {key_of(o): freeze(o) for o in items}
         with self._lock:
             before = self._objects
             self._objects, self._by_namespace, self._by_label = {}, {}, {}

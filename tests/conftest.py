@@ -48,7 +48,7 @@ class EtcdServer:
             f"--listen-client-urls={self.url}", f"--advertise-client-urls={self.url}",
             f"--listen-peer-urls=http://127.0.0.1:{self.peer_port}",
             f"--initial-advertise-peer-urls=http://127.0.0.1:{self.peer_port}",
-            f"--initial-cluster=test=http://127.0.0.1:{self.peer_port}",
+            f"--initial-cluster={FIXTURE_ETCD_NAME}=http://127.0.0.1:{self.peer_port}",
             "--logger=zap", "--log-level=error", *tls_flags,
         ], stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 30

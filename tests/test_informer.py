@@ -124,3 +124,22 @@ def test_against_the_real_api_every_change_arrives(api, ns):
                         ("delete", "before")]
     finally:
         informer.stop()
+
+
+def test_the_informers_objects_are_read_only_and_copy_into_mutable_ones():
+    import copy
+
+    client = ScriptedClient(lists=[[obj("a", 2, app="web")]], streams=[])
+    informer, _ = run(client)
+    shared = informer.get("d", "a")
+    for change in (lambda: shared.__setitem__("spec", {}),
+                   lambda: shared["metadata"]["labels"].update(app="db"),
+                   lambda: shared["metadata"].pop("name")):
+        try:
+            change()
+        except TypeError:
+            continue
+        raise AssertionError("a shared object was changed in place")
+    mine = copy.deepcopy(shared)
+    mine["metadata"]["labels"]["app"] = "db"
+    assert informer.get("d", "a")["metadata"]["labels"] == {"app": "web"}

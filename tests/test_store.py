@@ -5,6 +5,7 @@ from __future__ import annotations
 import queue
 import secrets
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -264,6 +265,31 @@ def test_claims_are_taken_with_their_owner_and_released_with_it(private_etcd_ser
         cidr = Claim("podcidrs", "10.244.7.0/24")
         store.create_claiming("nodes", {"metadata": {"name": "n"}}, [cidr])
         assert store.claimed("podcidrs") == {"10.244.7.0/24"}
+    finally:
+        store.close()
+        store.etcd.close()
+
+
+def test_the_watch_caches_objects_are_shared_read_only(etcd_server):
+    import copy
+    store = Store(Etcd([etcd_server.url]))
+    ns = f"ro{secrets.token_hex(3)}"
+    try:
+        store.create("configmaps", {"metadata": {"name": "c", "namespace": ns},
+                                    "data": {"k": "v"}})
+        deadline = time.monotonic() + 10
+        while not store.cached("configmaps", ns)[0] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        [cached] = store.cached("configmaps", ns)[0]
+        with pytest.raises(TypeError):
+            cached["data"]["k"] = "changed"
+        with pytest.raises(TypeError):
+            cached["metadata"].setdefault("labels", {})
+        mine = copy.deepcopy(cached)
+        mine["data"]["k"] = "mine"
+        assert store.cached("configmaps", ns)[0][0]["data"] == {"k": "v"}
+        fresh = store.get("configmaps", ns, "c")  # a read is the caller's own
+        fresh["data"]["k"] = "also mine"
     finally:
         store.close()
         store.etcd.close()

@@ -11,7 +11,8 @@ Contract for subscribers: `subscribe(rv, deliver)` first delivers every cached e
 then every new event, in revision order, each exactly once, with no gap between the two (both
 happen under the cache's lock). `deliver` runs on the etcd watch thread, under that lock: it
 must not block and must not call back into the store (reading this cache again would deadlock);
-it hands the event to a queue and returns. If the cache must restart its etcd watch from a fresh list
+it hands the event to a queue and returns. The objects of the cache and of its events are shared
+by every reader: they are read-only (kube.objects.freeze); copy before changing. If the cache must restart its etcd watch from a fresh list
 (the revision it needed was compacted), subscribers are closed with Gone and clients re-list,
 as Kubernetes clients do.
 """
@@ -27,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from kube.objects import freeze
 from orchestrator.store.errors import Gone, StoreError
 from orchestrator.store.etcd import Etcd, KVEvent
 
@@ -59,10 +61,11 @@ def to_watch_event(e: KVEvent) -> WatchEvent:
     if e.kind == "delete":
         if e.prev is None:
             raise ValueError(f"delete of {e.kv.key} without its previous value")
-        return WatchEvent(DELETED, e.kv.key, decode(e.prev.value, e.kv.mod_revision),
+        return WatchEvent(DELETED, e.kv.key, freeze(decode(e.prev.value, e.kv.mod_revision)),
                           e.kv.mod_revision)
     kind = ADDED if e.kv.create_revision == e.kv.mod_revision else MODIFIED
-    return WatchEvent(kind, e.kv.key, decode(e.kv.value, e.kv.mod_revision), e.kv.mod_revision)
+    return WatchEvent(kind, e.kv.key, freeze(decode(e.kv.value, e.kv.mod_revision)),
+                      e.kv.mod_revision)
 
 
 class EventWindow:
@@ -119,7 +122,7 @@ class WatchCache:
         """List, then watch from the list's revision. Raises StoreError if etcd is unavailable."""
         kvs, revision = self.etcd.range_prefix(self.prefix)
         with self._lock:
-            self._objects = {kv.key: decode(kv.value, kv.mod_revision) for kv in kvs}
+            self._objects = {kv.key: freeze(decode(kv.value, kv.mod_revision)) for kv in kvs}
             self._window = EventWindow(revision, self.capacity)
         self._cancel = self.etcd.watch_prefix(self.prefix, revision + 1, self._on_events,
                                               self._on_error)
