@@ -11,10 +11,10 @@ Contract for subscribers: `subscribe(rv, deliver)` first delivers every cached e
 then every new event, in revision order, each exactly once, with no gap between the two (both
 happen under the cache's lock). `deliver` runs on the etcd watch thread, under that lock: it
 must not block and must not call back into the store (reading this cache again would deadlock);
-it hands the event to a queue and returns. The objects of the cache and of its events are shared
-by every reader: they are read-only (kube.objects.freeze); copy before changing. If the cache must restart its etcd watch from a fresh list
-(the revision it needed was compacted), subscribers are closed with Gone and clients re-list,
-as Kubernetes clients do.
+it hands the event to a queue and returns. The objects of the cache and of its events are
+shared by every reader: they are read-only (kube.objects.freeze); copy before changing. If the
+cache must restart its etcd watch from a fresh list (the revision it needed was compacted),
+subscribers are closed with Gone and clients re-list, as Kubernetes clients do.
 """
 
 from __future__ import annotations
