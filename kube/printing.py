@@ -6,16 +6,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from kube.conditions import condition
 from kube.objects import Object
-
-
-def parse_time(text: str | None) -> datetime | None:
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
+from kube.timestamps import parse_time
 
 
 def human_duration(seconds: float) -> str:
@@ -62,11 +55,6 @@ def selector_text(selector: Object | None) -> str:
         parts.append({"In": f"{e['key']} in ({values})", "NotIn": f"{e['key']} notin ({values})",
                       "Exists": e["key"], "DoesNotExist": f"!{e['key']}"}.get(op, e["key"]))
     return ",".join(parts) or "<none>"
-
-
-def condition(obj: Object, kind: str) -> Object | None:
-    return next((c for c in (obj.get("status") or {}).get("conditions") or []
-                 if c.get("type") == kind), None)
 
 
 # --- status words ---

@@ -19,6 +19,22 @@ def now_rfc3339_micro() -> str:
     return _utcnow().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def parse_time(text: str | None) -> datetime | None:
+    """A timestamp the server wrote ("2026-12-01T09:00:00Z", fractions allowed); None for none
+    or one that does not parse (a reader of status shows "<unknown>" rather than failing)."""
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+def format_time(moment: datetime) -> str:
+    """A datetime as the server writes it (RFC 3339, seconds, UTC)."""
+    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def parse_rfc3339(text: str) -> datetime:
     """An RFC 3339 time ("2026-12-01T09:00:00Z", fractions and offsets allowed) as an aware
     datetime; ValueError for anything else."""

@@ -10,14 +10,16 @@ from typing import Any
 
 import yaml
 
+from kube.conditions import condition
 from kube.objects import Object
-from kube.printing import (age, condition, containers_and_images, cpu_text, endpoints_text,
-                           human_duration, labels_text, memory_text, node_roles, node_status,
-                           parse_time, pod_ready, pod_restarts, pod_status, selector_text,
-                           service_ports)
+from kube.printing import (age, containers_and_images, cpu_text, endpoints_text, human_duration,
+                           labels_text, memory_text, node_roles, node_status, pod_ready,
+                           pod_restarts, pod_status, selector_text, service_ports)
 from kube.registry import ResourceType
+from kube.timestamps import parse_time
 
-# The cells are kube.printing's (the kinds' columns use them too); re-exported for orchctl.
+# The cells are kube.printing's (the kinds' columns use them too), conditions and times kube's
+# own; re-exported for orchctl.
 __all__ = ["age", "condition", "containers_and_images", "cpu_text", "endpoints_text",
            "human_duration", "labels_text", "memory_text", "node_roles", "node_status",
            "parse_time", "pod_ready", "pod_restarts", "pod_status", "selector_text",

@@ -17,12 +17,14 @@ from datetime import datetime, timezone
 
 from kube.events import EventRecorder
 from kube.objects import Object
+from kube.ownership import controller_uid
 from kube.registry import by_kind
+from kube.timestamps import format_time
 from orchestrator.api.objects import Objects
 from orchestrator.api.status import ApiError
 from orchestrator.controllers import rollout
 from orchestrator.controllers.base import Controller, Keys, object_key
-from orchestrator.controllers.replicaset import controller_uid, matches, owner_reference
+from orchestrator.controllers.replicaset import matches, owner_reference
 from orchestrator.controllers.rollout import Set
 from orchestrator.store.watchcache import WatchEvent
 
@@ -241,7 +243,7 @@ class DeploymentController(Controller):
             d = {**current, "status": status}
             progressing = next(c for c in status["conditions"] if c["type"] == "Progressing")
             if progressing["reason"] == "ProgressDeadlineExceeded" and \
-                    progressing["lastTransitionTime"] == rollout.format_time(now):
+                    progressing["lastTransitionTime"] == format_time(now):
                 self.events.warning(d, "ProgressDeadlineExceeded", progressing["message"])
         if rollout.rollout_complete(d):
             for rs in rollout.history_to_delete(d, [s for s in sets if s is not new]):

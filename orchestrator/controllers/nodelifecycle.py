@@ -51,6 +51,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from kube.conditions import condition
 from kube.events import EventRecorder
 from kube.objects import Object
 from kube.registry import by_kind
@@ -97,8 +98,7 @@ def is_unreachable(observation: Observation, now: float, grace_period: float) ->
 
 
 def ready_condition(node: Object) -> Object | None:
-    return next((c for c in (node.get("status") or {}).get("conditions") or []
-                 if c.get("type") == "Ready"), None)
+    return condition(node, "Ready")
 
 
 def is_ready(node: Object, unreachable: bool) -> bool:

@@ -14,10 +14,14 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from kube import ownership
+from kube.conditions import condition, pod_is_ready
 from kube.events import EventRecorder
 from kube.objects import Object
+from kube.ownership import controller_uid
 from kube.registry import by_kind
 from kube.selectors import label_selector_matches
+from kube.timestamps import parse_time
 from orchestrator.api.objects import Objects
 from orchestrator.api.status import ApiError
 from orchestrator.controllers.base import Controller, Keys, object_key
@@ -27,21 +31,12 @@ RS, POD = by_kind("apps/v1", "ReplicaSet"), by_kind("v1", "Pod")
 MAX_PARALLEL_CREATES = 16
 
 
-def controller_uid(obj: Object) -> str | None:
-    for ref in obj["metadata"].get("ownerReferences") or []:
-        if ref.get("controller"):
-            return str(ref["uid"]) if ref.get("uid") else None
-    return None
-
-
 def is_active(pod: Object) -> bool:
     return not pod["metadata"].get("deletionTimestamp") and \
         (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
 
 
-def is_ready(pod: Object) -> bool:
-    return any(c.get("type") == "Ready" and c.get("status") == "True"
-               for c in (pod.get("status") or {}).get("conditions") or [])
+is_ready = pod_is_ready  # (the name the controllers use)
 
 
 def matches(rs: Object, pod: Object) -> bool:
@@ -49,9 +44,7 @@ def matches(rs: Object, pod: Object) -> bool:
 
 
 def owner_reference(rs: Object) -> Object:
-    return {"apiVersion": "apps/v1", "kind": rs.get("kind", "ReplicaSet"),
-            "name": rs["metadata"]["name"], "uid": rs["metadata"]["uid"],
-            "controller": True, "blockOwnerDeletion": True}
+    return ownership.owner_reference(rs, "apps/v1", rs.get("kind", "ReplicaSet"))
 
 
 def deletion_rank(pod: Object) -> tuple[Any, ...]:
@@ -83,11 +76,10 @@ def plan(rs: Object, pods: list[Object]) -> tuple[list[Object], list[Object], in
 
 
 def ready_since(pod: Object) -> datetime | None:
-    for c in (pod.get("status") or {}).get("conditions") or []:
-        if c.get("type") == "Ready" and c.get("status") == "True":
-            stamp = c.get("lastTransitionTime")
-            return datetime.fromisoformat(stamp.replace("Z", "+00:00")) if stamp else None
-    return None
+    ready = condition(pod, "Ready")
+    if ready is None or ready.get("status") != "True":
+        return None
+    return parse_time(ready.get("lastTransitionTime"))
 
 
 def available_in(pod: Object, min_ready_seconds: int, now: datetime) -> float | None:

@@ -15,12 +15,14 @@ import hashlib
 import json
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
+from kube.conditions import find
 from kube.objects import Object
 from kube.revisions import (CHANGE_CAUSE, DESIRED_REPLICAS, HASH_LABEL, MAX_REPLICAS, NOT_COPIED,
                             REVISION, rollback_template, revision_of, same_template,
                             template_without_hash)
+from kube.timestamps import format_time, parse_time
 
 __all__ = ["CHANGE_CAUSE", "DESIRED_REPLICAS", "HASH_LABEL", "MAX_REPLICAS", "NOT_COPIED",
            "REVISION", "rollback_template", "revision_of", "same_template", "template_without_hash"]
@@ -222,20 +224,6 @@ def proportional_scale(replicas: int, surge: int, new: Set | None, old: list[Set
 
 # --- status ---
 
-def parse_time(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
-
-
-def format_time(moment: datetime) -> str:
-    return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _condition(status: Object, kind: str) -> Object | None:
-    return next((c for c in status.get("conditions") or [] if c.get("type") == kind), None)
-
-
 def _set_condition(conditions: list[Object], new: Object, now: str,
                    bump_update: bool) -> list[Object]:
     old = next((c for c in conditions if c["type"] == new["type"]), None)
@@ -286,7 +274,7 @@ def calculate_status(deployment: Object, new: Object | None, sets: list[Object],
     name = (new or {}).get("metadata", {}).get("name", "")
     complete = (new is not None and status["updatedReplicas"] == replicas
                 and status["replicas"] == replicas and status["availableReplicas"] == replicas)
-    previous = _condition(old_status, "Progressing")
+    previous = find(old_status.get("conditions"), "Progressing")
     if spec.get("paused"):
         progressing = {"type": "Progressing", "status": "Unknown", "reason": "DeploymentPaused",
                        "message": "Deployment is paused"}

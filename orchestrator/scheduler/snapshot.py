@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from kube.objects import Object
+from kube.ownership import controller_uid
 from kube.quantity import cpu_millis, memory_bytes
 
 # Kubernetes scores pods without requests as if they asked for this much (non-zero requests).
@@ -26,11 +27,7 @@ def pod_requests(pod: Object, non_zero: bool = False) -> tuple[int, int]:
     return cpu, mem
 
 
-def owner_uid(pod: Object) -> str | None:
-    for ref in (pod["metadata"].get("ownerReferences") or []):
-        if ref.get("controller"):
-            return str(ref["uid"])
-    return None
+owner_uid = controller_uid  # the controller a pod belongs to (SelectorSpread counts them)
 
 
 @dataclass(frozen=True)
