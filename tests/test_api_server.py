@@ -39,6 +39,8 @@ def test_unauthenticated_paths_and_discovery(api, admin):
     assert {"pods", "pods/status", "pods/binding", "services", "nodes", "namespaces"} <= core
     apps = admin.get(f"{api.url}/apis/apps/v1").json()["resources"]
     assert any(r["name"] == "deployments/scale" for r in apps)
+    deployments = next(r for r in apps if r["name"] == "deployments")
+    assert deployments["shortNames"] == ["deploy"] and deployments["categories"] == ["all"]
 
 
 @pytest.mark.parametrize("who,method,path,code,reason", [

@@ -227,7 +227,8 @@ class ApiServer:
                      "watch"]
             resources.append({"name": rt.resource, "singularName": rt.singular,
                               "namespaced": rt.namespaced, "kind": rt.kind, "verbs": verbs,
-                              **({"shortNames": list(rt.short_names)} if rt.short_names else {})})
+                              **({"shortNames": list(rt.short_names)} if rt.short_names else {}),
+                              **({"categories": list(rt.categories)} if rt.categories else {})})
             for sub in rt.subresources:
                 sub_kind = {"scale": "Scale", "binding": "Binding"}.get(sub, rt.kind)
                 resources.append({"name": f"{rt.resource}/{sub}", "singularName": "",
