@@ -8,6 +8,7 @@ import re
 import signal
 import time
 
+import docker.errors
 import pytest
 
 from integration_tests.hosts import Cluster, netns_pids, process_alive, wait_until
@@ -346,10 +347,14 @@ def test_a_container_that_belongs_to_no_pod_is_removed(cluster: Cluster) -> None
     host = cluster.hosts[0]
     client = cluster.docker(host)
     try:
-        orphan = client.containers.run("orch/web:1", detach=True, labels={
+        orphan = client.containers.create("orch/web:1", labels={
             TEST_POD_LABEL: "00000000-dead-beef-0000-000000000000",
             "org.orch.pod.namespace": "default", "org.orch.pod.name": "ghost",
             "org.orch.container.name": "web", "org.orch.container.attempt": "0"})
+        try:
+            orphan.start()
+        except docker.errors.APIError:
+            pass  # the agent's relist removed it between create and start: what is tested
 
         def gone() -> bool:
             return not client.containers.list(all=True, filters={"id": orphan.id})
