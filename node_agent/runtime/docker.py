@@ -25,6 +25,11 @@ from node_agent.runtime.errors import (ImageMissing, NotFound, RuntimeFailure, S
 from node_agent.runtime.protocol import ContainerConfig, ContainerState, RuntimeInfo, SandboxConfig
 
 DOCKER_API_VERSION = "1.41"
+# A call dockerd has not answered after this long fails (streams are exempt: the SDK lifts the
+# socket's timeout for logs and exec). `info()`, which the node's Ready condition rests on, is
+# bounded more tightly: a dockerd that hangs must make the node NotReady within seconds.
+CALL_TIMEOUT = 120
+INFO_TIMEOUT = 10.0
 T = TypeVar("T")
 
 
@@ -43,6 +48,28 @@ def _translated(what: str) -> Iterator[None]:
         raise RuntimeFailure(f"{what}: {e.explanation or e}") from e
     except docker.errors.DockerException as e:
         raise Unavailable(f"{what}: {e}") from e
+
+
+def _within(seconds: float, fn: Callable[[], T], what: str) -> T:
+    """`fn()`, or Unavailable when it has not returned after `seconds` (it is left to finish on
+    its thread: the SDK cannot cancel a request)."""
+    result: list[T] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            result.append(fn())
+        except BaseException as e:  # noqa: BLE001 - handed to the caller
+            failure.append(e)
+
+    thread = threading.Thread(target=run, name=what, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if failure:
+        raise failure[0]
+    if not result:
+        raise Unavailable(f"{what}: dockerd did not answer within {seconds:g} s")
+    return result[0]
 
 
 def _epoch(text: str | None) -> float | None:
@@ -71,17 +98,17 @@ def state_of(attrs: dict[str, Any]) -> ContainerState:
 
 class DockerRuntime:
     def __init__(self, docker_url: str) -> None:
-        # No client-side timeout: logs and exec streams last as long as they last; calls that
-        # should be short are short on a healthy dockerd, and a dead one refuses at once.
         self.client = docker.DockerClient(base_url=docker_url, version=DOCKER_API_VERSION,
-                                          timeout=None)
+                                          timeout=CALL_TIMEOUT)
 
     # --- the runtime ---
 
     def info(self) -> RuntimeInfo:
-        with _translated("docker info"):
-            version = self.client.version()["Version"]
-            bridge = self.client.networks.get("bridge").attrs
+        def ask() -> tuple[str, dict[str, Any]]:
+            with _translated("docker info"):
+                return self.client.version()["Version"], self.client.networks.get("bridge").attrs
+
+        version, bridge = _within(INFO_TIMEOUT, ask, "docker info")
         subnets = tuple(c.get("Subnet") for c in (bridge.get("IPAM") or {}).get("Config") or []
                         if c.get("Subnet"))
         return RuntimeInfo(f"docker://{version}", subnets)
