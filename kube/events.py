@@ -27,7 +27,6 @@ AGGREGATE_SECONDS = 600.0
 MAX_REMEMBERED = 4096
 
 
-
 class EventSink(Protocol):
     """Where the recorder writes: the API server's own verbs (the controllers, in the master's
     process) or the HTTP client (ClientSink: the agents). Both raise ApiError."""

@@ -11,8 +11,6 @@ from kube.meta import Model, ObjectMeta, ObjectReference, Port, Protocol, refuse
 from kube.printing import endpoints_text
 
 
-
-
 class EndpointAddress(Model):
     ip: str
     # DNS records for an endpoint's hostname (headless services, StatefulSets) are [apps] work.

@@ -11,8 +11,6 @@ from kube.kinds.base import AGE, Column, Kind
 from kube.meta import Model, ObjectMeta, Timestamp
 
 
-
-
 class LeaseSpec(Model):
     holder_identity: str | None = None
     lease_duration_seconds: int | None = Field(None, ge=1)

@@ -12,8 +12,6 @@ from kube.kinds.base import AGE, ATOMIC, Column, Kind
 from kube.meta import NOT_IMPLEMENTED, Model, ObjectMeta
 
 
-
-
 def _only_kubernetes_finalizer(finalizers: list[str] | None) -> list[str] | None:
     """Deleting a namespace empties it and then removes it, which is what the "kubernetes"
     finalizer stands for; other namespace finalizers would need their own controllers."""

@@ -15,7 +15,6 @@ from kube.kinds.configmap import immutable_data_rules
 from kube.meta import Model, ObjectMeta, check_data_keys
 
 
-
 # The keys Kubernetes requires in a Secret of each built-in type: (all of these, one of these).
 SECRET_TYPE_KEYS: dict[str, tuple[frozenset[str], frozenset[str]]] = {
     "kubernetes.io/tls": (frozenset({"tls.crt", "tls.key"}), frozenset()),

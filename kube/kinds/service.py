@@ -13,8 +13,6 @@ from kube.meta import IntOrString, Model, ObjectMeta, Port, PortName, Protocol, 
 from kube.printing import labels_text, service_ports
 
 
-
-
 class ServicePort(Model):
     name: PortName | None = None
     protocol: Protocol = "TCP"

@@ -11,6 +11,7 @@ import ipaddress
 import logging
 import subprocess
 import threading
+import time
 
 from pyroute2 import IPRoute
 
@@ -26,8 +27,9 @@ RESYNC = 30.0
 
 
 class NetworkManager:
-    """Syncs on every change of a Node (the nodes informer wakes it) and every RESYNC seconds
-    (the safety net: a route or rule someone removed comes back)."""
+    """Routes sync on every change of a Node (the nodes informer wakes it; one netlink dump);
+    the NAT and forward rules, which no Node changes, at start and every RESYNC seconds, as do
+    the routes (the safety net: a route or rule someone removed comes back)."""
 
     def __init__(self, client: Client, node_name: str, pod_cidr: str | None) -> None:
         self.client, self.node_name, self.pod_cidr = client, node_name, pod_cidr
@@ -48,10 +50,13 @@ class NetworkManager:
         self._wake.set()
 
     def _loop(self) -> None:
+        rules_due = 0.0  # monotonic time of the next iptables sync
         while not self.stopping.is_set():
             self._wake.clear()
             try:
-                self.sync_iptables()
+                if time.monotonic() >= rules_due:
+                    self.sync_iptables()
+                    rules_due = time.monotonic() + RESYNC
                 if self.nodes.has_synced():  # before the first list, "no nodes" is not known
                     self.sync_routes(self.nodes.list())
             except (OSError, subprocess.SubprocessError) as e:

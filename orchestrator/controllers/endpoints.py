@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from kube.conditions import pod_is_ready
 from kube.objects import Object
 from kube.registry import by_kind
 from kube.selectors import map_selector_matches
 from orchestrator.api.status import ApiError
 from orchestrator.controllers.base import Controller, Keys, object_key
-from orchestrator.controllers.replicaset import is_ready
 from orchestrator.store.watchcache import WatchEvent
 
 SVC, EP = by_kind("v1", "Service"), by_kind("v1", "Endpoints")
@@ -54,7 +54,7 @@ def subsets_for(service: Object, pods: list[Object]) -> list[Object]:
         address = {"ip": ip, "nodeName": pod["spec"].get("nodeName"),
                    "targetRef": {"kind": "Pod", "namespace": pod["metadata"]["namespace"],
                                  "name": pod["metadata"]["name"], "uid": pod["metadata"]["uid"]}}
-        group["addresses" if is_ready(pod) else "notReadyAddresses"].append(address)
+        group["addresses" if pod_is_ready(pod) else "notReadyAddresses"].append(address)
     subsets = []
     for port_key, group in sorted(groups.items()):
         subset: Object = {"ports": [{**({"name": n} if n else {}), "port": p, "protocol": proto}

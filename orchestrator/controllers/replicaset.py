@@ -36,9 +36,6 @@ def is_active(pod: Object) -> bool:
         (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
 
 
-is_ready = pod_is_ready  # (the name the controllers use)
-
-
 def matches(rs: Object, pod: Object) -> bool:
     return label_selector_matches(rs["spec"]["selector"], pod["metadata"].get("labels") or {})
 
@@ -53,7 +50,7 @@ def deletion_rank(pod: Object) -> tuple[Any, ...]:
     phase_rank = {"Pending": 0, "Unknown": 1, "Running": 2}.get(status.get("phase", "Pending"), 0)
     restarts = sum(c.get("restartCount", 0) for c in status.get("containerStatuses") or [])
     created = pod["metadata"].get("creationTimestamp", "")
-    return (1 if pod["spec"].get("nodeName") else 0, phase_rank, 1 if is_ready(pod) else 0,
+    return (1 if pod["spec"].get("nodeName") else 0, phase_rank, 1 if pod_is_ready(pod) else 0,
             -restarts, _invert(created), pod["metadata"]["name"])
 
 
@@ -85,7 +82,7 @@ def ready_since(pod: Object) -> datetime | None:
 def available_in(pod: Object, min_ready_seconds: int, now: datetime) -> float | None:
     """Seconds until a ready pod counts as available (0: it is), None if it is not ready.
     A pod is available once it has been ready for minReadySeconds (Kubernetes' definition)."""
-    if not is_ready(pod):
+    if not pod_is_ready(pod):
         return None
     if min_ready_seconds <= 0:
         return 0.0
@@ -99,7 +96,7 @@ def calculate_status(rs: Object, owned: list[Object], now: datetime | None = Non
     now = now or datetime.now(timezone.utc)
     active = [p for p in owned if is_active(p)]
     template_labels = ((rs["spec"]["template"].get("metadata") or {}).get("labels") or {})
-    ready = [p for p in active if is_ready(p)]
+    ready = [p for p in active if pod_is_ready(p)]
     min_ready = rs["spec"].get("minReadySeconds", 0)
     available = [p for p in ready if available_in(p, min_ready, now) == 0]
     return {"replicas": len(active),

@@ -27,9 +27,6 @@ def pod_requests(pod: Object, non_zero: bool = False) -> tuple[int, int]:
     return cpu, mem
 
 
-owner_uid = controller_uid  # the controller a pod belongs to (SelectorSpread counts them)
-
-
 @dataclass(frozen=True)
 class NodeInfo:
     node: Object
@@ -75,7 +72,7 @@ class NodeInfo:
 
     @cached_property
     def owner_counts(self) -> Counter[str | None]:
-        return Counter(owner_uid(p) for p in self.pods)
+        return Counter(controller_uid(p) for p in self.pods)
 
     def with_pod(self, pod: Object) -> NodeInfo:
         return NodeInfo(self.node, (*self.pods, pod))

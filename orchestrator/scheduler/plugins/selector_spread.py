@@ -5,14 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from orchestrator.scheduler.snapshot import NodeInfo, Snapshot, owner_uid
+from kube.ownership import controller_uid
+from orchestrator.scheduler.snapshot import NodeInfo, Snapshot
 
 NAME = "SelectorSpread"
 WEIGHT = 2.0
 
 
 def score(pod: dict[str, Any], info: NodeInfo, snapshot: Snapshot) -> float:
-    owner = owner_uid(pod)
+    owner = controller_uid(pod)
     if owner is None:
         return 100.0
     most = snapshot.most_of_owner(owner)
