@@ -296,7 +296,9 @@ def test_field_validation_is_strict_only(value, ok):
     ("GET", "/api/v1/namespaces/{ns}/configmaps", {"watch": "true", "sendInitialEvents": "true"}),
     ("GET", "/api/v1/namespaces/{ns}/configmaps", {"bogus": "1"}),
     ("PATCH", "/api/v1/namespaces/{ns}/configmaps/cm", {"force": "true"}),
-], ids=["create", "update", "patch", "delete", "sendInitialEvents", "unknown", "force"])
+    ("DELETE", "/api/v1/namespaces/{ns}/configmaps", {"resourceVersion": "1"}),
+], ids=["create", "update", "patch", "delete", "sendInitialEvents", "unknown", "force",
+        "deletecollection-at-a-version"])
 def test_a_request_with_a_refused_parameter_changes_nothing(api, ns, method, path, params):
     admin = api.session("admin")
     base = f"{api.url}/api/v1/namespaces/{ns}/configmaps"

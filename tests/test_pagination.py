@@ -120,3 +120,18 @@ def test_a_continue_token_whose_revision_was_compacted_is_gone(private_etcd_serv
     finally:
         store.close()
         store.etcd.close()
+
+
+def test_a_list_that_outlasts_its_timeout_is_504(api, ns, monkeypatch):
+    import time
+
+    def slow(*args):
+        time.sleep(2)
+
+    admin = api.session("admin")
+    url = f"{api.url}/api/v1/namespaces/{ns}/configmaps"
+    assert admin.get(url, params={"timeoutSeconds": "30"}).status_code == 200
+    monkeypatch.setattr(api.server.objects, "list_page", slow)
+    r = admin.get(url, params={"timeoutSeconds": "1"})
+    assert r.status_code == 504 and r.json()["reason"] == "Timeout"
+    assert "timeoutSeconds" in r.json()["message"]

@@ -33,7 +33,8 @@ PARAMETERS: dict[str, frozenset[str]] = {
     "update": WRITE_LABELS | {"fieldValidation"},
     "patch": WRITE_LABELS | {"fieldValidation"},
     "delete": LABELS_ONLY | DELETE,
-    "deletecollection": LABELS_ONLY | DELETE | (LIST - {"limit", "continue"}),
+    # which objects go is chosen by the selectors only (the current objects, not a snapshot)
+    "deletecollection": LABELS_ONLY | DELETE | {"labelSelector", "fieldSelector"},
     # subresources with parameters of their own
     "log": LABELS_ONLY | {"container", "follow", "previous", "timestamps", "tailLines",
                           "sinceSeconds", "sinceTime", "limitBytes"},

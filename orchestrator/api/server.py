@@ -390,9 +390,14 @@ class ApiServer:
 
     async def _do_list(self, request: web.Request, t: Target) -> web.Response:
         q = request.query
+        limit = float(q["timeoutSeconds"]) if q.get("timeoutSeconds") else None
         try:
             read = list_request(q)
-            page = await self._run(self.objects.list_page, t.rt, t.namespace, read)
+            page = await asyncio.wait_for(
+                self._run(self.objects.list_page, t.rt, t.namespace, read), limit or None)
+        except asyncio.TimeoutError:
+            raise ApiError(504, "Timeout", f"the list did not finish within {limit:g} s "
+                           "(timeoutSeconds)", {"retryAfterSeconds": 1}) from None
         except (SelectorError, InvalidContinue) as e:
             raise bad_request(str(e)) from None
         except Gone:
