@@ -341,3 +341,27 @@ def test_a_secret_of_a_built_in_type_needs_its_keys(secret_type, data, ok):
     else:
         with pytest.raises(Invalid):
             validate_create(by_kind("v1", "Secret"), secret, "default")
+
+
+@pytest.mark.parametrize("options,code", [
+    ({"dryRun": ["All"]}, 400),
+    ({"bogus": True}, 400),
+    ({"preconditions": {"uid": "not-its-uid"}}, 409),
+    ({"preconditions": {"name": "x"}}, 400),
+], ids=["dry-run-in-the-body", "unknown-field", "uid-precondition", "unknown-precondition"])
+def test_delete_options_are_honoured_or_refused_before_anything_goes(api, ns, options, code):
+    admin = api.session("admin")
+    url = f"{api.url}/api/v1/namespaces/{ns}/configmaps"
+    admin.post(url, json={"metadata": {"name": "cm"}}).raise_for_status()
+    r = admin.delete(f"{url}/cm", json=options)
+    assert r.status_code == code, r.text
+    assert admin.get(f"{url}/cm").status_code == 200
+
+
+def test_a_delete_whose_uid_precondition_holds_deletes(api, ns):
+    admin = api.session("admin")
+    url = f"{api.url}/api/v1/namespaces/{ns}/configmaps"
+    uid = admin.post(url, json={"metadata": {"name": "cm"}}).json()["metadata"]["uid"]
+    assert admin.delete(f"{url}/cm", json={"kind": "DeleteOptions", "apiVersion": "v1",
+                                           "preconditions": {"uid": uid}}).status_code == 200
+    assert admin.get(f"{url}/cm").status_code == 404

@@ -258,8 +258,9 @@ class Objects:
     def delete(self, rt: ResourceType, namespace: str | None, name: str,
                resource_version: str | None = None,
                grace_period_seconds: int | None = None,
-               propagation_policy: str | None = None) -> Object:
-        """Delete, Kubernetes' way. `propagation_policy` says what happens to the objects this
+               propagation_policy: str | None = None, uid: str | None = None) -> Object:
+        """Delete, Kubernetes' way (only the object at `resource_version`, and with `uid`, when
+        given: DeleteOptions' preconditions). `propagation_policy` says what happens to the objects this
         one owns: Background (default: it goes now, the garbage collector deletes its
         dependents after it), Foreground (it stays, marked, with the foregroundDeletion
         finalizer until the collector has deleted its dependents), Orphan (it stays, marked,
@@ -275,7 +276,7 @@ class Objects:
         for attempt in range(8):
             try:
                 return self._delete_once(rt, namespace, name, resource_version,
-                                         grace_period_seconds, propagation_policy)
+                                         grace_period_seconds, propagation_policy, uid)
             except ApiError as e:
                 if e.code != 409 or resource_version or attempt == 7:
                     raise
@@ -283,10 +284,14 @@ class Objects:
 
     def _delete_once(self, rt: ResourceType, namespace: str | None, name: str,
                      resource_version: str | None, grace_period_seconds: int | None,
-                     propagation_policy: str | None) -> Object:
+                     propagation_policy: str | None, uid: str | None = None) -> Object:
         old = self.get(rt, namespace, name)
         if resource_version and resource_version != old["metadata"]["resourceVersion"]:
             raise _conflict(rt, name)
+        if uid and uid != old["metadata"].get("uid"):
+            raise ApiError(409, "Conflict", f"Precondition failed: UID in precondition: {uid}, "
+                           f"UID in object meta: {old['metadata'].get('uid')}",
+                           {"name": name, "kind": rt.resource})
         if rt.graceful_deletion:
             graceful = self._delete_pod_gracefully(rt, old, grace_period_seconds)
             if graceful is not None:

@@ -453,24 +453,15 @@ class ApiServer:
                                      t.subresource))
 
     async def _do_delete(self, request: web.Request, t: Target) -> web.Response:
-        options = await self._body(request) or {}
-        if not isinstance(options, dict):
-            raise bad_request("DeleteOptions must be a JSON object")
-        grace = options.get("gracePeriodSeconds", request.query.get("gracePeriodSeconds"))
-        try:
-            grace = int(grace) if grace is not None else None
-        except ValueError:
-            raise bad_request(f"gracePeriodSeconds {grace!r} is not an integer") from None
-        rv = (options.get("preconditions") or {}).get("resourceVersion")
-        policy = _propagation(options, request)
-        return _json(await self._run(self.objects.delete, t.rt, t.namespace, t.name, rv, grace,
-                                     policy))
+        o = _delete_options(await self._body(request), request)
+        return _json(await self._run(self.objects.delete, t.rt, t.namespace, t.name,
+                                     o.resource_version, o.grace, o.policy, o.uid))
 
     async def _do_deletecollection(self, request: web.Request, t: Target) -> web.Response:
-        options = await self._body(request) or {}
-        if not isinstance(options, dict):
-            raise bad_request("DeleteOptions must be a JSON object")
-        policy = _propagation(options, request)
+        o = _delete_options(await self._body(request), request)
+        if o.resource_version or o.uid:
+            raise bad_request("preconditions are for one object, not a collection")
+        policy, grace = o.policy, o.grace
 
         def delete_all() -> list[dict[str, Any]]:
             items, _ = self.objects.list(t.rt, t.namespace, request.query.get("labelSelector"),
@@ -480,6 +471,7 @@ class ApiServer:
                 try:
                     deleted.append(self.objects.delete(t.rt, obj["metadata"].get("namespace"),
                                                        obj["metadata"]["name"],
+                                                       grace_period_seconds=grace,
                                                        propagation_policy=policy))
                 except ApiError as e:
                     if e.code != 404:
@@ -561,6 +553,42 @@ async def _write_event(response: web.StreamResponse, kind: str, obj: dict[str, A
 def _json(body: Any, status: int = 200) -> web.Response:
     return web.Response(body=json.dumps(body, separators=(",", ":")).encode(), status=status,
                         content_type=JSON)
+
+
+DELETE_OPTIONS = {"kind", "apiVersion", "gracePeriodSeconds", "preconditions",
+                  "propagationPolicy", "orphanDependents", "dryRun"}
+
+
+@dataclass(frozen=True)
+class DeleteOptions:
+    resource_version: str | None
+    uid: str | None
+    grace: int | None
+    policy: str | None
+
+
+def _delete_options(body: Any, request: web.Request) -> DeleteOptions:
+    """DeleteOptions from the body and the query (the body's win, as Kubernetes'), every field
+    honoured or refused: a dry run (`dryRun`) is refused here as in the query, before anything
+    is deleted."""
+    options = body or {}
+    if not isinstance(options, dict):
+        raise bad_request("DeleteOptions must be a JSON object")
+    for name in options:
+        if name not in DELETE_OPTIONS:
+            raise bad_request(f"DeleteOptions: unknown field {name!r}")
+    if options.get("dryRun"):
+        raise bad_request(f"DeleteOptions.dryRun: {parameters.NOT_YET['dryRun']}")
+    preconditions = options.get("preconditions") or {}
+    if not isinstance(preconditions, dict) or set(preconditions) - {"resourceVersion", "uid"}:
+        raise bad_request("DeleteOptions.preconditions takes resourceVersion and uid")
+    grace = options.get("gracePeriodSeconds", request.query.get("gracePeriodSeconds"))
+    try:
+        grace = int(grace) if grace is not None else None
+    except (TypeError, ValueError):
+        raise bad_request(f"gracePeriodSeconds {grace!r} is not an integer") from None
+    return DeleteOptions(preconditions.get("resourceVersion"), preconditions.get("uid"), grace,
+                         _propagation(options, request))
 
 
 def _propagation(options: dict[str, Any], request: web.Request) -> str | None:
