@@ -2,9 +2,12 @@
 
     pytest integration_tests --inventory lab.json [--inventory other.json]
 
-With no --inventory, the suite brings up its own netns labs (two, under unique names, at the
-same time: the suite then also proves that labs do not collide) and tears them down at the end.
-Every test that takes `cluster` runs once per lab.
+With no --inventory, the suite brings up its own netns labs (two, under unique names) and tears
+them down at the end. Every test that takes `cluster` runs once per lab. Under pytest-xdist
+(`scripts/test` runs `-n <labs> --dist loadgroup`) each lab's tests form one group, so one
+worker brings up one lab and runs its tests while the other lab's run beside it: the labs are
+up at the same time, which also proves that they do not collide. Without xdist the labs come
+up one after the other.
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ from __future__ import annotations
 import os
 import secrets
 import subprocess
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -24,7 +26,12 @@ from lab.inventory import load_inventory
 REPO = Path(__file__).resolve().parents[1]
 LAB = REPO / "scripts" / "lab"
 OWN_LABS = 2  # each with 3 hosts and a master on every host (leader election)
-OWN_LABS_ORCHCTL_CONFIG = Path("/run/orch-lab/integration-orchctl.config")
+
+
+def own_lab_orchctl_config(lab_name: str) -> Path:
+    """Where `scripts/lab up` writes the orchctl context of a lab this run brought up (a file
+    per lab: labs come up in parallel workers; never the user's ~/.orch/config)."""
+    return Path(f"/run/orch-lab/integration-orchctl-{lab_name}.config")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -42,6 +49,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
                              scope="session")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """One xdist group per lab (read by `--dist loadgroup`): a lab's tests share one worker."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        if callspec is not None and "lab_index" in callspec.params:
+            item.add_marker(pytest.mark.xdist_group(f"lab{callspec.params['lab_index'] + 1}"))
+
+
 def lab(*args: str) -> subprocess.CompletedProcess[str]:
     proc = subprocess.run([str(LAB), *args], capture_output=True, text=True, timeout=300)
     if proc.returncode != 0:
@@ -54,38 +69,36 @@ def unique_lab_name(suffix: str) -> str:
 
 
 @pytest.fixture(scope="session")
-def clusters(request: pytest.FixtureRequest) -> list[Cluster]:
+def lab_cluster(request: pytest.FixtureRequest, lab_index: int) -> Cluster:
+    """The lab of `lab_index`: the inventory given for it, or a lab this process brings up the
+    first time one of its tests runs, and tears down at the end of the session."""
     given = request.config.getoption("inventory")
     if given:
-        given_clusters = [Cluster(load_inventory(Path(p))) for p in given]
+        clusters = [Cluster(load_inventory(Path(p))) for p in given]
         hosts.TIMEOUT_SCALE = max(float(c.inventory.raw.get("timeout_scale", 1))
-                                  for c in given_clusters)
-        yield given_clusters
+                                  for c in clusters)
+        yield clusters[lab_index]
         return
     if os.geteuid() != 0:
         pytest.exit("the integration suite brings up netns labs and needs root", returncode=4)
-    names = [unique_lab_name(chr(ord("a") + i)) for i in range(OWN_LABS)]
-    # `scripts/lab up` adds each lab's context to orchctl's configuration and makes it current:
-    # these labs write to a file of their own, not the user's ~/.orch/config.
-    os.environ["ORCHCTL_CONFIG"] = str(OWN_LABS_ORCHCTL_CONFIG)
-    OWN_LABS_ORCHCTL_CONFIG.unlink(missing_ok=True)
+    name = unique_lab_name(chr(ord("a") + lab_index))
+    # `scripts/lab up` adds the lab's context to orchctl's configuration and makes it current.
+    os.environ["ORCHCTL_CONFIG"] = str(own_lab_orchctl_config(name))
     try:
-        with ThreadPoolExecutor(len(names)) as pool:
-            list(pool.map(lambda n: lab("--name", n, "up", "--masters", "3"), names))
-        yield [Cluster(load_inventory(Path(f"/run/orch-lab/{n}/inventory.json"))) for n in names]
+        lab("--name", name, "up", "--masters", "3")
+        yield Cluster(load_inventory(Path(f"/run/orch-lab/{name}/inventory.json")))
     finally:
         if not request.config.getoption("keep_labs"):
-            for n in names:
-                lab("--name", n, "down")
-            OWN_LABS_ORCHCTL_CONFIG.unlink(missing_ok=True)
+            lab("--name", name, "down")
+            own_lab_orchctl_config(name).unlink(missing_ok=True)
 
 
 @pytest.fixture
-def cluster(clusters: list[Cluster], lab_index: int) -> Cluster:
+def cluster(lab_cluster: Cluster) -> Cluster:
     """One live lab. Afterwards: a host the test powered off or cut off is brought back, every
     host is healthy again (so tests do not depend on each other's faults), and the containers
     the test labelled are removed."""
-    c = clusters[lab_index]
+    c = lab_cluster
     yield c
     if c.inventory.control:
         def healthy(rows) -> bool:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from integration_tests.conftest import OWN_LABS_ORCHCTL_CONFIG
+from integration_tests.conftest import own_lab_orchctl_config
 from integration_tests.hosts import Cluster, wait_until
 from orchestrator.cli import config
 
@@ -224,13 +224,14 @@ def test_the_two_tier_and_sidecar_examples_top_and_drain(cluster: Cluster, ns: s
 
 
 def test_the_lab_writes_a_current_orchctl_context(cluster: Cluster, tmp_path: Path):
-    if cluster.inventory.kind != "netns" or not OWN_LABS_ORCHCTL_CONFIG.exists():
+    path = own_lab_orchctl_config(cluster.name)
+    if cluster.inventory.kind != "netns" or not path.exists():
         pytest.skip("only for the labs this run brought up (their orchctl configuration)")
-    conf = config.load(OWN_LABS_ORCHCTL_CONFIG)
-    resolved = config.resolve(conf, str(OWN_LABS_ORCHCTL_CONFIG), context=cluster.name)
+    conf = config.load(path)
+    resolved = config.resolve(conf, str(path), context=cluster.name)
     assert resolved.server == cluster.inventory.api
     proc = subprocess.run([ORCHCTL, "--context", cluster.name, "get", "nodes", "-o", "name"],
                           capture_output=True, text=True, timeout=60,
-                          env={"ORCHCTL_CONFIG": str(OWN_LABS_ORCHCTL_CONFIG)})
+                          env={"ORCHCTL_CONFIG": str(path)})
     assert proc.returncode == 0, proc.stderr
     assert sorted(proc.stdout.split()) == sorted(f"node/{h.name}" for h in cluster.hosts)
