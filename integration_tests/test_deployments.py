@@ -12,7 +12,7 @@ import time
 from collections import Counter
 
 from integration_tests.hosts import Cluster, HttpProber, wait_until
-from orchestrator.controllers import rollout
+from kube import revisions
 
 MERGE = {"Content-Type": "application/merge-patch+json"}
 
@@ -73,7 +73,11 @@ class Api:
 
     def complete(self, name: str) -> dict | None:
         d = self.get(name)
-        return d if rollout.rollout_complete(d) else None
+        status, replicas = d.get("status") or {}, d["spec"]["replicas"]
+        done = (status.get("observedGeneration", 0) >= d["metadata"]["generation"]
+                and status.get("updatedReplicas") == status.get("replicas") == replicas
+                and status.get("availableReplicas") == replicas)
+        return d if done else None
 
     def wait_complete(self, name: str, timeout: float = 180) -> dict:
         return wait_until(lambda: self.complete(name), timeout, f"deployment {name} rolled out")
@@ -158,13 +162,13 @@ def test_a_rolling_update_keeps_enough_ready_endpoints_and_undo_goes_back(
         "spec": {"selector": {"app": "roll"}, "ports": [{"port": 80, "targetPort": "http"}]}}
     ).raise_for_status()
     first = api.wait_complete("roll")
-    assert first["metadata"]["annotations"][rollout.REVISION] == "1"
+    assert first["metadata"]["annotations"][revisions.REVISION] == "1"
     watcher = EndpointWatcher(cluster, api, "roll")
     wait_until(lambda: len(watcher.ready_ips()) == replicas, 60, "every pod in the endpoints")
     watcher.start()
     try:
         time.sleep(1)
-        api.patch("roll", {"metadata": {"annotations": {rollout.CHANGE_CAUSE: "version 2"}},
+        api.patch("roll", {"metadata": {"annotations": {revisions.CHANGE_CAUSE: "version 2"}},
                            "spec": {"template": {"spec": {"containers": [
                                {**deployment("roll", 1)["spec"]["template"]["spec"]
                                 ["containers"][0], "env": [{"name": "VERSION",
@@ -174,30 +178,30 @@ def test_a_rolling_update_keeps_enough_ready_endpoints_and_undo_goes_back(
     finally:
         watcher.stop.set()
         watcher.join(30)
-    assert second["metadata"]["annotations"][rollout.REVISION] == "2"
+    assert second["metadata"]["annotations"][revisions.REVISION] == "2"
     assert watcher.requests > replicas
     assert watcher.fewest is not None and watcher.fewest >= replicas - unavailable, \
         f"only {watcher.fewest} ready endpoints at one point"
     assert not watcher.unexplained, watcher.unexplained
 
-    sets = {rs["metadata"]["annotations"][rollout.REVISION]: rs for rs in api.replicasets("roll")}
+    sets = {rs["metadata"]["annotations"][revisions.REVISION]: rs for rs in api.replicasets("roll")}
     assert sets["2"]["spec"]["replicas"] == replicas and sets["1"]["spec"]["replicas"] == 0
-    assert sets["2"]["metadata"]["annotations"][rollout.CHANGE_CAUSE] == "version 2"
-    new_hash = sets["2"]["metadata"]["labels"][rollout.HASH_LABEL]
-    wait_until(lambda: {p["metadata"]["labels"][rollout.HASH_LABEL]
+    assert sets["2"]["metadata"]["annotations"][revisions.CHANGE_CAUSE] == "version 2"
+    new_hash = sets["2"]["metadata"]["labels"][revisions.HASH_LABEL]
+    wait_until(lambda: {p["metadata"]["labels"][revisions.HASH_LABEL]
                         for p in api.pods("roll")} == {new_hash}, 60, "only new pods left")
 
     # rollout undo, as a client does it: the previous revision's template goes back in.
     d = api.get("roll")
-    d["spec"]["template"] = rollout.rollback_template(list(sets.values()),
-                                                      current_revision=rollout.revision_of(d))
+    d["spec"]["template"] = revisions.rollback_template(list(sets.values()),
+                                                      current_revision=revisions.revision_of(d))
     api.http.put(f"{api.apps}/deployments/roll", json=d).raise_for_status()
     back = api.wait_complete("roll")
-    assert back["metadata"]["annotations"][rollout.REVISION] == "3"
+    assert back["metadata"]["annotations"][revisions.REVISION] == "3"
     old_name = sets["1"]["metadata"]["name"]
     current = {rs["metadata"]["name"]: rs for rs in api.replicasets("roll")}
     assert current[old_name]["spec"]["replicas"] == replicas
-    assert current[old_name]["metadata"]["annotations"][rollout.REVISION] == "3"
+    assert current[old_name]["metadata"]["annotations"][revisions.REVISION] == "3"
     env = {e["name"]: e["value"] for p in api.live_pods("roll")
            for e in p["spec"]["containers"][0]["env"]}
     assert env == {"VERSION": "1"}
@@ -212,7 +216,7 @@ def test_recreate_never_runs_old_and_new_pods_together(cluster: Cluster, ns: str
 
     def observe() -> None:
         while not stop.is_set():
-            hashes = {p["metadata"]["labels"][rollout.HASH_LABEL] for p in api.pods("recreate")}
+            hashes = {p["metadata"]["labels"][revisions.HASH_LABEL] for p in api.pods("recreate")}
             if len(hashes) > 1:
                 seen_together.append(hashes)
             time.sleep(0.05)
@@ -224,7 +228,7 @@ def test_recreate_never_runs_old_and_new_pods_together(cluster: Cluster, ns: str
         d["spec"]["template"]["spec"]["containers"][0]["env"] = [{"name": "V", "value": "2"}]
         api.http.put(f"{api.apps}/deployments/recreate", json=d).raise_for_status()
         wait_until(lambda: api.complete("recreate") and len(api.pods("recreate")) == 2
-                   and rollout.revision_of(api.get("recreate")) == 2, 180, "the recreate")
+                   and revisions.revision_of(api.get("recreate")) == 2, 180, "the recreate")
     finally:
         stop.set()
         observer.join(10)

@@ -1,9 +1,15 @@
-"""Status conditions, and the readiness they express (pure): the one place that reads them."""
+"""Status conditions, and the readiness they express (pure): the one place that reads them.
+
+Typed objects' conditions (kube.meta.Condition: controllers, the scheduler, the agent) are read
+with `typed_find`, `typed_is_true` and `ready`; JSON ones (what printers and status writers
+handle) with `find` and `condition`."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from kube.meta import Condition
 from kube.objects import Object
 
 
@@ -17,16 +23,18 @@ def condition(obj: Object, kind: str) -> Object | None:
     return find((obj.get("status") or {}).get("conditions"), kind)
 
 
-def is_true(obj: Object, kind: str) -> bool:
-    found = condition(obj, kind)
-    return found is not None and found.get("status") == "True"
+def typed_find(conditions: Sequence[Condition] | None, kind: str) -> Condition | None:
+    """The typed condition of type `kind` in a typed conditions list, if there is one."""
+    return next((c for c in conditions or () if c.type == kind), None)
 
 
-def pod_is_ready(pod: Object) -> bool:
-    """Ready=True: the pod's containers are ready, and it takes traffic."""
-    return is_true(pod, "Ready")
+def typed_is_true(conditions: Sequence[Condition] | None, kind: str) -> bool:
+    """Whether the condition of type `kind` is there with status True (a typed status's)."""
+    found = typed_find(conditions, kind)
+    return found is not None and found.status == "True"
 
 
-def node_is_ready(node: Object) -> bool:
-    """Ready=True: the node's agent reports its runtime and network ready."""
-    return is_true(node, "Ready")
+def ready(conditions: Sequence[Condition] | None) -> bool:
+    """Ready=True: a pod's containers are ready and it takes traffic; a node's agent reports
+    its runtime and network ready."""
+    return typed_is_true(conditions, "Ready")

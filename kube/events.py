@@ -12,13 +12,13 @@ import queue
 import threading
 import time
 import uuid
-from typing import Any
-from typing import Protocol
+from typing import Any, Protocol
 
 from kube.client import Client
 from kube.errors import ApiError
 from kube.registry import ResourceType, by_kind
 from kube.timestamps import now_rfc3339
+from kube.typed import TypedObject
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,18 @@ class ClientSink:
         return self.client.patch(rt.resource, name, patch, namespace=namespace)
 
 
+About = dict[str, Any] | TypedObject  # what an Event is about: a JSON object or a typed one
+
+
+def _reference(obj: About) -> dict[str, Any]:
+    """The object as far as an Event needs it: apiVersion, kind and identifying metadata."""
+    if isinstance(obj, dict):
+        return obj
+    meta = obj.metadata
+    return {"apiVersion": obj.api_version, "kind": obj.kind,
+            "metadata": {"name": meta.name, "namespace": meta.namespace, "uid": meta.uid}}
+
+
 def involved(obj: dict[str, Any]) -> dict[str, Any]:
     meta = obj["metadata"]
     ref = {"apiVersion": obj.get("apiVersion"), "kind": obj.get("kind"), "name": meta["name"],
@@ -72,15 +84,15 @@ class EventRecorder:
         threading.Thread(target=self._write_loop, name=f"events-{component}",
                          daemon=True).start()
 
-    def normal(self, obj: dict[str, Any], reason: str, message: str) -> None:
+    def normal(self, obj: About, reason: str, message: str) -> None:
         self.record(obj, "Normal", reason, message)
 
-    def warning(self, obj: dict[str, Any], reason: str, message: str) -> None:
+    def warning(self, obj: About, reason: str, message: str) -> None:
         self.record(obj, "Warning", reason, message)
 
-    def record(self, obj: dict[str, Any], kind: str, reason: str, message: str) -> None:
+    def record(self, obj: About, kind: str, reason: str, message: str) -> None:
         try:
-            self._pending.put_nowait((obj, kind, reason, message))
+            self._pending.put_nowait((_reference(obj), kind, reason, message))
         except queue.Full:
             log.warning("event %s dropped: too many waiting to be written", reason)
 

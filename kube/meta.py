@@ -15,12 +15,20 @@ from pydantic.alias_generators import to_camel
 from pydantic_core import PydanticCustomError
 
 from kube import names
-from kube.selectors import label_selector_matches
+from kube.selectors import requirement_matches
 
 
 class Model(BaseModel):
+    """A kind's model, or a part of one. Frozen: a typed object is read-only once built (the
+    consumers share them; see kube.typed), so defaulting in a validator goes through `_fill`."""
+
     model_config = ConfigDict(extra="forbid", populate_by_name=True, alias_generator=to_camel,
-                              validate_assignment=False, frozen=False, ser_json_timedelta="float")
+                              validate_assignment=False, frozen=True, ser_json_timedelta="float")
+
+    def _fill(self, **values: Any) -> None:
+        """Set fields while the model is being validated (defaulting); never afterwards."""
+        for name, value in values.items():
+            object.__setattr__(self, name, value)
 
     def to_dict(self) -> dict[str, Any]:
         """The object as Kubernetes JSON: camelCase, without unset optional fields."""
@@ -181,5 +189,10 @@ class ObjectReference(Model):
 
 def selector_matches(selector: LabelSelector | None, labels: dict[str, str] | None) -> bool:
     """Pure: whether `labels` satisfy `selector` (an empty selector matches everything); the
-    typed form of kube.selectors.label_selector_matches, the one matcher."""
-    return label_selector_matches(selector.to_dict() if selector else None, labels)
+    typed form of kube.selectors.label_selector_matches, with the same requirement matcher."""
+    if selector is None:
+        return True
+    labels = labels or {}
+    return all(labels.get(k) == v for k, v in (selector.match_labels or {}).items()) and \
+        all(requirement_matches(e.key, e.operator, e.values or (), labels)
+            for e in selector.match_expressions or ())

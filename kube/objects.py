@@ -20,9 +20,15 @@ class _ReadOnly:
 
 class FrozenDict(dict[str, Any], _ReadOnly):
     """A shared object's mapping: reads as a dict (json, pydantic, `{**obj}`), refuses every
-    change. copy.deepcopy gives a plain, mutable copy."""
+    change. copy.deepcopy gives a plain, mutable copy.
 
-    __slots__ = ()
+    An object's typed model, once a reader has asked for it (kube.typed), is kept beside it in
+    `typed_model` (its typed metadata alone in `typed_metadata`): one parse per object version
+    for every reader in the process, freed with it."""
+
+    __slots__ = ("typed_model", "typed_metadata")
+    typed_model: Any
+    typed_metadata: Any
 
     def __copy__(self) -> dict[str, Any]:
         return dict(self)  # the nested values stay shared (and read-only)

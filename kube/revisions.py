@@ -5,6 +5,7 @@ Pure; shared by orchestrator.controllers.rollout and orchestrator.cli."""
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 
 from kube.objects import Object
 
@@ -32,8 +33,14 @@ def same_template(a: Object, b: Object) -> bool:
 
 
 def revision_of(obj: Object) -> int:
+    """The revision a Deployment or ReplicaSet (JSON) carries; 0 for none."""
+    return revision_in((obj["metadata"].get("annotations") or {}))
+
+
+def revision_in(annotations: Mapping[str, str] | None) -> int:
+    """The revision in an object's annotations (a typed object's `metadata.annotations`)."""
     try:
-        return int((obj["metadata"].get("annotations") or {}).get(REVISION, "0"))
+        return int((annotations or {}).get(REVISION, "0"))
     except ValueError:
         return 0
 

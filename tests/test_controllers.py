@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from kube.kinds.pod import Pod
+from kube.kinds.replicaset import ReplicaSet
+from kube.kinds.service import Service
 from orchestrator.controllers.endpoints import subsets_for
 from orchestrator.controllers.replicaset import calculate_status, plan, pod_from_template
 
-RS = {"kind": "ReplicaSet", "metadata": {"name": "web", "namespace": "d", "uid": "rs-1",
+RS_JSON = {"kind": "ReplicaSet", "metadata": {"name": "web", "namespace": "d", "uid": "rs-1",
                                          "generation": 3},
       "spec": {"replicas": 3, "selector": {"matchLabels": {"app": "web"}},
                "template": {"metadata": {"labels": {"app": "web"}},
                             "spec": {"containers": [{"name": "c", "image": "i"}]}}}}
+RS = ReplicaSet.model_validate(RS_JSON)
 
 
 def pod(name, owner="rs-1", labels=None, node=None, phase="Running", ready=True, created="2026-01-01T00:00:00Z",
@@ -21,12 +25,13 @@ def pod(name, owner="rs-1", labels=None, node=None, phase="Running", ready=True,
                                     "apiVersion": "apps/v1", "name": "web"}]
     if deleting:
         meta["deletionTimestamp"] = "2026-01-01T00:00:00Z"
-    return {"metadata": meta,
-            "spec": {"nodeName": node, "containers": [{"name": "c", "image": "i",
-                                                        "ports": ports or []}]},
-            "status": {"phase": phase, "podIP": ip,
-                       "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
-                       "containerStatuses": [{"name": "c", "restartCount": restarts}]}}
+    return Pod.model_validate({
+        "metadata": meta,
+        "spec": {"nodeName": node, "containers": [{"name": "c", "image": "i",
+                                                    "ports": ports or []}]},
+        "status": {"phase": phase, "podIP": ip,
+                   "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+                   "containerStatuses": [{"name": "c", "image": "i", "restartCount": restarts}]}})
 
 
 def test_missing_replicas_are_created():
@@ -37,12 +42,12 @@ def test_missing_replicas_are_created():
 def test_orphans_that_match_are_adopted_and_count():
     _, _, create, _ = plan(RS, [pod("a", node="n"), pod("b", owner=None, node="n")])
     adopt, *_ = plan(RS, [pod("a", node="n"), pod("b", owner=None, node="n")])
-    assert [p["metadata"]["name"] for p in adopt] == ["b"] and create == 1
+    assert [p.metadata.name for p in adopt] == ["b"] and create == 1
 
 
 def test_owned_pods_that_stop_matching_are_released():
     _, release, create, _ = plan(RS, [pod("a", labels={"app": "other"}, node="n")])
-    assert [p["metadata"]["name"] for p in release] == ["a"] and create == 3
+    assert [p.metadata.name for p in release] == ["a"] and create == 3
 
 
 def test_terminating_and_finished_pods_do_not_count():
@@ -56,8 +61,9 @@ def test_scale_down_deletes_unscheduled_then_pending_then_unready_then_newest():
             pod("unready", node="n", ready=False),
             pod("pending", node="n", phase="Pending", ready=False),
             pod("unscheduled", phase="Pending", ready=False)]
-    *_, delete = plan({**RS, "spec": {**RS["spec"], "replicas": 1}}, pods)
-    assert [p["metadata"]["name"] for p in delete] == ["unscheduled", "pending", "unready",
+    *_, delete = plan(RS.model_copy(update={"spec": RS.spec.model_copy(update={"replicas": 1})}),
+                      pods)
+    assert [p.metadata.name for p in delete] == ["unscheduled", "pending", "unready",
                                                       "new-ready"]
 
 
@@ -75,9 +81,10 @@ def test_pods_are_made_from_the_template_and_owned():
     assert p["metadata"]["labels"] == {"app": "web"}
 
 
-SVC = {"metadata": {"name": "web", "namespace": "d"},
-       "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80,
-                                                         "targetPort": "http", "protocol": "TCP"}]}}
+SVC = Service.model_validate({
+    "metadata": {"name": "web", "namespace": "d"},
+    "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80,
+                                                     "targetPort": "http", "protocol": "TCP"}]}})
 
 
 def test_endpoints_list_ready_pods_apart_from_unready_ones_with_named_ports_resolved():

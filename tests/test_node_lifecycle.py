@@ -6,11 +6,14 @@ import secrets
 
 import pytest
 
+from kube.kinds.node import Node
+from kube.kinds.pod import Pod
+from kube.meta import ObjectMeta
 from orchestrator.controllers import nodelifecycle as nl
 
 
-def lease(rv: str) -> dict:
-    return {"metadata": {"name": "host1", "resourceVersion": rv}}
+def lease(rv: str) -> ObjectMeta:
+    return ObjectMeta.model_validate({"name": "host1", "resourceVersion": rv})
 
 
 def test_unreachable_is_measured_from_when_the_lease_last_changed_here() -> None:
@@ -27,13 +30,18 @@ def test_a_node_without_a_lease_gets_a_full_grace_period_from_first_sight() -> N
     assert not nl.is_unreachable(seen, 54.0, 5) and nl.is_unreachable(seen, 55.1, 5)
 
 
-def pod(name: str, tolerations=None, deleting=False) -> dict:
+def pod_json(name: str, tolerations=None, deleting=False) -> dict:
     meta = {"name": name, "namespace": "default"}
     if deleting:
         meta["deletionTimestamp"] = "2026-11-23T00:00:00Z"
-    return {"metadata": meta, "spec": {"tolerations": tolerations or []},
+    return {"metadata": meta, "spec": {"tolerations": tolerations or [],
+                                       "containers": [{"name": "c", "image": "i"}]},
             "status": {"conditions": [{"type": "Ready", "status": "True"},
                                       {"type": "PodScheduled", "status": "True"}]}}
+
+
+def pod(name: str, tolerations=None, deleting=False) -> Pod:
+    return Pod.model_validate(pod_json(name, tolerations, deleting))
 
 
 @pytest.mark.parametrize("tolerations,expected", [
@@ -57,34 +65,39 @@ def test_eviction_plan_waits_for_the_delay_and_each_toleration() -> None:
     evict, next_due = nl.eviction_plan(pods, unreachable_for=1.0, eviction_delay=2.0)
     assert evict == [] and next_due == 1.0
     evict, next_due = nl.eviction_plan(pods, unreachable_for=2.5, eviction_delay=2.0)
-    assert [p["metadata"]["name"] for p in evict] == ["plain"] and next_due == 9.5
+    assert [p.metadata.name for p in evict] == ["plain"] and next_due == 9.5
     evict, _ = nl.eviction_plan(pods, unreachable_for=13, eviction_delay=2.0)
-    assert [p["metadata"]["name"] for p in evict] == ["plain", "patient"]
+    assert [p.metadata.name for p in evict] == ["plain", "patient"]
 
 
 def test_pods_are_marked_not_ready_once() -> None:
     status = nl.not_ready_status(pod("p"))
     ready = next(c for c in status["conditions"] if c["type"] == "Ready")
     assert (ready["status"], ready["reason"]) == ("False", "NodeNotReady")
-    assert nl.not_ready_status({**pod("p"), "status": status}) is None
+    assert nl.not_ready_status(Pod.model_validate({**pod_json("p"), "status": status})) is None
 
 
 def test_unreachable_taints_are_added_once_and_removed_alone() -> None:
-    node = {"metadata": {"name": "n"}, "spec": {"taints": [{"key": "gpu", "effect": "NoSchedule"}]}}
+    node = Node.model_validate({"metadata": {"name": "n"},
+                                "spec": {"taints": [{"key": "gpu", "effect": "NoSchedule"}]}})
     taints = nl.unreachable_taints(node)
     assert {(t["key"], t["effect"]) for t in taints} == {
         ("gpu", "NoSchedule"), (nl.UNREACHABLE, "NoSchedule"), (nl.UNREACHABLE, "NoExecute")}
-    node["spec"]["taints"] = taints
+    node = Node.model_validate({"metadata": {"name": "n"}, "spec": {"taints": taints}})
     assert nl.unreachable_taints(node) == taints
     assert nl.without_unreachable_taints(node) == [{"key": "gpu", "effect": "NoSchedule"}]
 
 
 # --- disruption: many nodes lost at once point at the control plane, not the nodes ---
 
-def node(name: str, zone: str | None = None, ready: str = "True", taints=None) -> dict:
+def node_json(name: str, zone: str | None = None, ready: str = "True", taints=None) -> dict:
     labels = {nl.ZONE_LABEL: zone} if zone else {}
     return {"metadata": {"name": name, "labels": labels}, "spec": {"taints": taints or []},
             "status": {"conditions": [{"type": "Ready", "status": ready}]}}
+
+
+def node(name: str, zone: str | None = None, ready: str = "True", taints=None) -> Node:
+    return Node.model_validate(node_json(name, zone, ready, taints))
 
 
 @pytest.mark.parametrize("ready,not_ready,state", [
@@ -154,13 +167,13 @@ class FakeObjects:
 
 
 def placed(name: str, node_name: str) -> dict:
-    p = pod(name)
+    p = pod_json(name)
     p["spec"]["nodeName"] = node_name
     return p
 
 
 def test_losing_every_node_evicts_nothing_and_coming_back_gives_a_fresh_grace_period() -> None:
-    nodes = [node("n1"), node("n2"), node("n3")]
+    nodes = [node_json("n1"), node_json("n2"), node_json("n3")]
     objects = FakeObjects(nodes, [placed("p1", "n1"), placed("p2", "n2"), placed("p3", "n3")])
     now = [0.0]
     controller = nl.NodeLifecycleController(objects, grace_period=5, eviction_delay=2,
@@ -172,7 +185,7 @@ def test_losing_every_node_evicts_nothing_and_coming_back_gives_a_fresh_grace_pe
     assert objects.deleted == [] and controller._master_disruption
     assert all((nl.UNREACHABLE, "NoExecute") not in {(t["key"], t["effect"])
                                                      for t in n["spec"]["taints"]} for n in nodes)
-    assert all(nl.ready_condition(n)["status"] == "Unknown" for n in nodes)
+    assert all(nl.ready_condition(Node.model_validate(n)).status == "Unknown" for n in nodes)
 
     objects.renew("n1")  # n1 is back and ready; n2 and n3 are still silent
     nodes[0]["status"]["conditions"] = [{"type": "Ready", "status": "True"}]
@@ -194,7 +207,7 @@ def test_losing_every_node_evicts_nothing_and_coming_back_gives_a_fresh_grace_pe
 
 
 def test_one_lost_node_of_three_is_evicted_as_usual() -> None:
-    nodes = [node("n1"), node("n2"), node("n3")]
+    nodes = [node_json("n1"), node_json("n2"), node_json("n3")]
     objects = FakeObjects(nodes, [placed("p1", "n1"), placed("p2", "n2")])
     now = [0.0]
     controller = nl.NodeLifecycleController(objects, grace_period=5, eviction_delay=2,
@@ -219,7 +232,7 @@ def test_renewed_since_needs_a_renewal_by_a_node_that_is_not_unreachable() -> No
 def test_nodes_lost_together_but_found_unreachable_apart_are_not_evicted() -> None:
     """The leases stop 1.9 s apart and the eviction delay is 1 s: without waiting for another
     node's renewal, the first node's pods would go before the last node tips the zone."""
-    nodes = [node("n1"), node("n2"), node("n3")]
+    nodes = [node_json("n1"), node_json("n2"), node_json("n3")]
     objects = FakeObjects(nodes, [placed("p1", "n1"), placed("p2", "n2"), placed("p3", "n3")])
     now = [0.0]
     controller = nl.NodeLifecycleController(objects, grace_period=5, eviction_delay=1,
@@ -275,7 +288,7 @@ def test_nodes_lost_together_in_one_zone_are_evicted_one_per_rate_period() -> No
     """Two of five nodes lost (the zone stays Normal): the first node is admitted to eviction
     at once (its pods go after the eviction delay), the second once the zone's bucket has a
     token again, 10 s later (its eviction delay has long passed: its pods go then)."""
-    nodes = [node(f"n{i}") for i in range(1, 6)]
+    nodes = [node_json(f"n{i}") for i in range(1, 6)]
     evicted_at: dict[str, float] = {}
 
     def note_evictions(now: float, objects: FakeObjects) -> None:
@@ -294,15 +307,15 @@ def test_nodes_lost_together_in_one_zone_are_evicted_one_per_rate_period() -> No
 
 
 def test_each_zone_has_its_own_eviction_rate_limit() -> None:
-    nodes = [node("a1", "a"), node("a2", "a"), node("a3", "a"),
-             node("b1", "b"), node("b2", "b"), node("b3", "b")]
+    nodes = [node_json("a1", "a"), node_json("a2", "a"), node_json("a3", "a"),
+             node_json("b1", "b"), node_json("b2", "b"), node_json("b3", "b")]
     objects = run_rate_limited(nodes, [placed("pa", "a1"), placed("pb", "b1")], 8,
                                lambda _now: ("a2", "a3", "b2", "b3"))
     assert sorted(objects.deleted) == ["pa", "pb"]  # both zones' first lost node, at once
 
 
 def test_a_node_back_before_its_turn_is_never_tainted_for_eviction() -> None:
-    nodes = [node(f"n{i}") for i in range(1, 6)]
+    nodes = [node_json(f"n{i}") for i in range(1, 6)]
 
     def renewing(now: float) -> tuple[str, ...]:
         if now >= 9.0:  # n2 is back (and Ready) before the bucket's next token at 15 s
@@ -315,7 +328,7 @@ def test_a_node_back_before_its_turn_is_never_tainted_for_eviction() -> None:
 
 
 def test_an_eviction_rate_of_zero_evicts_nothing() -> None:
-    nodes = [node(f"n{i}") for i in range(1, 4)]
+    nodes = [node_json(f"n{i}") for i in range(1, 4)]
     objects = FakeObjects(nodes, [placed("p1", "n1")])
     now = [0.0]
     controller = nl.NodeLifecycleController(objects, grace_period=5, eviction_delay=2,
@@ -325,4 +338,4 @@ def test_an_eviction_rate_of_zero_evicts_nothing() -> None:
         objects.renew("n2"), objects.renew("n3")
         controller.monitor()
     assert objects.deleted == []
-    assert nl.ready_condition(nodes[0])["status"] == "Unknown"
+    assert nl.ready_condition(Node.model_validate(nodes[0])).status == "Unknown"

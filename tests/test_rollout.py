@@ -7,11 +7,19 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
+from kube.kinds.deployment import Deployment, DeploymentStatus
+from kube.kinds.replicaset import ReplicaSet
+from kube.revisions import rollback_template
 from orchestrator.controllers import rollout
 from orchestrator.controllers.rollout import Set
 
 
 def deployment(replicas=3, surge="25%", unavailable="25%", strategy="RollingUpdate", **spec):
+    return Deployment.model_validate(deployment_json(replicas, surge, unavailable, strategy,
+                                                     **spec))
+
+
+def deployment_json(replicas=3, surge="25%", unavailable="25%", strategy="RollingUpdate", **spec):
     body = {"metadata": {"name": "web", "namespace": "default", "generation": 1},
             "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "web"}},
                      "template": {"metadata": {"labels": {"app": "web"}},
@@ -124,15 +132,14 @@ def test_proportional_scale(why, replicas, surge, new, old, expected) -> None:
 
 def test_scaling_event_reads_the_desired_replicas_annotation() -> None:
     def rs(replicas, desired):
-        return {"metadata": {"annotations": {rollout.DESIRED_REPLICAS: str(desired)}},
-                "spec": {"replicas": replicas}}
+        return ReplicaSet.model_validate(
+            _rs_json(1, replicas, annotations={rollout.DESIRED_REPLICAS: str(desired)}))
     assert rollout.is_scaling_event(5, [rs(3, 3)])
     assert not rollout.is_scaling_event(3, [rs(3, 3), rs(0, 1)])  # idle sets do not count
 
 
 def test_the_template_hash_ignores_its_own_label_and_changes_with_collisions() -> None:
-    d = deployment()
-    t = d["spec"]["template"]
+    t = deployment_json()["spec"]["template"]
     labelled = {**t, "metadata": {"labels": {"app": "web", rollout.HASH_LABEL: "x"}}}
     assert rollout.template_hash(t) == rollout.template_hash(labelled)
     assert rollout.template_hash(t) != rollout.template_hash(t, 1)
@@ -142,7 +149,7 @@ def test_the_template_hash_ignores_its_own_label_and_changes_with_collisions() -
 
 def test_the_new_replicaset_selects_only_its_own_template() -> None:
     rs = rollout.new_replicaset(deployment(), 0, 4, 2)
-    h = rollout.template_hash(deployment()["spec"]["template"])
+    h = rollout.template_hash(deployment().spec.template.to_dict())  # as stored: defaulted
     assert rs["metadata"]["name"] == f"web-{h}"
     assert rs["spec"]["selector"]["matchLabels"] == {"app": "web", rollout.HASH_LABEL: h}
     assert rs["spec"]["template"]["metadata"]["labels"][rollout.HASH_LABEL] == h
@@ -150,41 +157,46 @@ def test_the_new_replicaset_selects_only_its_own_template() -> None:
     assert rs["spec"]["replicas"] == 2
 
 
-def _rs(revision, replicas=0, current=0, image="orch/web:1"):
-    return {"metadata": {"name": f"web-{revision}", "creationTimestamp": f"2026-0{revision}",
-                         "annotations": {rollout.REVISION: str(revision)}},
-            "spec": {"replicas": replicas,
+def _rs_json(revision, replicas=0, current=0, image="orch/web:1", annotations=None, name=None,
+             ready=0):
+    return {"metadata": {"name": name or f"web-{revision}",
+                         "creationTimestamp": f"2026-0{revision}",
+                         "annotations": annotations or {rollout.REVISION: str(revision)}},
+            "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "web"}},
                      "template": {"metadata": {"labels": {"app": "web", rollout.HASH_LABEL: "h"}},
                                   "spec": {"containers": [{"name": "c", "image": image}]}}},
-            "status": {"replicas": current}}
+            "status": {"replicas": current, "readyReplicas": ready, "availableReplicas": ready}}
+
+
+def _rs(revision, replicas=0, current=0, image="orch/web:1"):
+    return ReplicaSet.model_validate(_rs_json(revision, replicas, current, image))
 
 
 def test_history_keeps_revision_history_limit_idle_sets() -> None:
     d = deployment(revisionHistoryLimit=2)
     old = [_rs(1), _rs(2), _rs(3), _rs(4, replicas=1, current=1), _rs(5, current=1)]
-    assert [rs["metadata"]["name"] for rs in rollout.history_to_delete(d, old)] == ["web-1"]
+    assert [rs.metadata.name for rs in rollout.history_to_delete(d, old)] == ["web-1"]
     d0 = deployment(revisionHistoryLimit=0)
     assert len(rollout.history_to_delete(d0, old)) == 3
 
 
 def test_rollback_finds_the_previous_or_the_named_revision() -> None:
-    sets = [_rs(1, image="v1"), _rs(2, image="v2"), _rs(3, replicas=3, image="v3")]
-    previous = rollout.rollback_template(sets)
+    sets = [_rs_json(1, image="v1"), _rs_json(2, image="v2"), _rs_json(3, replicas=3, image="v3")]
+    previous = rollback_template(sets)
     assert previous["spec"]["containers"][0]["image"] == "v2"
     assert rollout.HASH_LABEL not in previous["metadata"]["labels"]
-    assert rollout.rollback_template(sets, 1)["spec"]["containers"][0]["image"] == "v1"
+    assert rollback_template(sets, 1)["spec"]["containers"][0]["image"] == "v1"
     with pytest.raises(LookupError, match="revision 9"):
-        rollout.rollback_template(sets, 9)
+        rollback_template(sets, 9)
     with pytest.raises(LookupError, match="no rollout history"):
-        rollout.rollback_template([_rs(1)])
+        rollback_template([_rs_json(1)])
 
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=timezone.utc)
 
 
 def _set_with(replicas, ready, name="web-h"):
-    return {"metadata": {"name": name}, "spec": {"replicas": replicas},
-            "status": {"replicas": replicas, "readyReplicas": ready, "availableReplicas": ready}}
+    return ReplicaSet.model_validate(_rs_json(1, replicas, replicas, name=name, ready=ready))
 
 
 def condition(status, kind):
@@ -205,7 +217,7 @@ def test_progress_deadline_exceeded_when_nothing_moves() -> None:
     new, old = _set_with(1, 0), _set_with(3, 3, "web-old")
     first = rollout.calculate_status(d, new, [new, old], NOW, new_created=True)
     assert condition(first, "Progressing")["reason"] == "NewReplicaSetCreated"
-    d["status"] = first
+    d = d.model_copy(update={"status": DeploymentStatus.model_validate(first)})
     same = rollout.calculate_status(d, new, [new, old], NOW + timedelta(seconds=30))
     assert same == first  # no progress, no deadline yet: nothing to write
     late = rollout.calculate_status(d, new, [new, old], NOW + timedelta(seconds=61))

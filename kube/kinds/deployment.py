@@ -45,7 +45,7 @@ class DeploymentStrategy(Model):
     @model_validator(mode="after")
     def _defaults(self) -> Self:
         if self.type == "RollingUpdate" and self.rolling_update is None:
-            self.rolling_update = RollingUpdateDeployment()
+            self._fill(rolling_update=RollingUpdateDeployment())
         if self.type == "Recreate" and self.rolling_update is not None:
             raise ValueError("rollingUpdate may not be specified when strategy type is 'Recreate'")
         return self
@@ -85,7 +85,7 @@ class Deployment(Model):
     kind: Literal["Deployment"] = "Deployment"
     metadata: ObjectMeta
     spec: DeploymentSpec
-    status: DeploymentStatus | None = None
+    status: DeploymentStatus = Field(default_factory=DeploymentStatus)
 
 
 KIND = Kind(

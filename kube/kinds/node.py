@@ -71,7 +71,7 @@ class Node(Model):
     kind: Literal["Node"] = "Node"
     metadata: ObjectMeta
     spec: NodeSpec = Field(default_factory=NodeSpec)
-    status: NodeStatus | None = None
+    status: NodeStatus = Field(default_factory=NodeStatus)
 
 
 def _update_rules(old: Object, new: Object) -> list[FieldError]:

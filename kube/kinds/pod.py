@@ -112,7 +112,7 @@ class ResourceRequirements(Model):
                                  f"limits.{resource}")
         # Kubernetes: a limit without a request makes the request equal to the limit.
         if self.limits:
-            self.requests = {**{k: v for k, v in self.limits.items()}, **(self.requests or {})}
+            self._fill(requests={**self.limits, **(self.requests or {})})
         return self
 
 
@@ -186,8 +186,8 @@ class Container(Model):
             # Kubernetes: Always for ":latest" or no tag, else IfNotPresent.
             last = self.image.rsplit("/", 1)[-1]
             tag = last.split("@")[0].partition(":")[2]
-            self.image_pull_policy = "Always" if "@" not in last and tag in ("", "latest") \
-                else "IfNotPresent"
+            self._fill(image_pull_policy="Always" if "@" not in last and tag in ("", "latest")
+                       else "IfNotPresent")
         unique(self.ports, "name", "port name")
         return self
 
@@ -364,7 +364,7 @@ class Pod(Model):
     kind: Literal["Pod"] = "Pod"
     metadata: ObjectMeta
     spec: PodSpec
-    status: PodStatus | None = None
+    status: PodStatus = Field(default_factory=PodStatus)
 
 
 def _pod_spec_without_mutable(spec: Object) -> Object:

@@ -51,7 +51,7 @@ class ReplicaSet(Model):
     kind: Literal["ReplicaSet"] = "ReplicaSet"
     metadata: ObjectMeta
     spec: ReplicaSetSpec
-    status: ReplicaSetStatus | None = None
+    status: ReplicaSetStatus = Field(default_factory=ReplicaSetStatus)
 
 
 def _template_spec(o: Object) -> Object:

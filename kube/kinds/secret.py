@@ -52,8 +52,7 @@ class Secret(Model):
         if self.string_data:
             check_data_keys(self.string_data)
             encoded = {k: base64.b64encode(v.encode()).decode() for k, v in self.string_data.items()}
-            self.data = {**(self.data or {}), **encoded}
-            self.string_data = None
+            self._fill(data={**(self.data or {}), **encoded}, string_data=None)
         keys = set(self.data or {})
         required = SECRET_TYPE_KEYS.get(self.type)
         if required is not None and not (keys >= required[0] and (not required[1]

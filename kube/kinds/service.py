@@ -23,7 +23,7 @@ class ServicePort(Model):
     @model_validator(mode="after")
     def _defaults(self) -> Self:
         if self.target_port is None:
-            self.target_port = self.port
+            self._fill(target_port=self.port)
         if isinstance(self.target_port, int) and not 1 <= self.target_port <= 65535:
             raise ValueError("targetPort must be between 1 and 65535")
         return self
@@ -59,7 +59,7 @@ class ServiceSpec(Model):
             if self.type == "ClusterIP" and p.node_port:
                 raise ValueError("nodePort may only be set when type is NodePort")
         if self.session_affinity == "ClientIP" and self.session_affinity_config is None:
-            self.session_affinity_config = SessionAffinityConfig(client_ip=ClientIPConfig())
+            self._fill(session_affinity_config=SessionAffinityConfig(client_ip=ClientIPConfig()))
         return self
 
 

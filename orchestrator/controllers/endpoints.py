@@ -6,57 +6,61 @@ without a selector keeps the Endpoints its user writes."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from kube.conditions import pod_is_ready
+from kube.conditions import ready
+from kube.kinds.pod import Pod
+from kube.kinds.service import Service, ServicePort
 from kube.objects import Object
 from kube.registry import by_kind
 from kube.selectors import map_selector_matches
+from kube.typed import typed, typed_all
 from orchestrator.api.status import ApiError
 from orchestrator.controllers.base import Controller, Keys, object_key
 from orchestrator.store.watchcache import WatchEvent
 
 SVC, EP = by_kind("v1", "Service"), by_kind("v1", "Endpoints")
 
+PortKey = tuple[str | None, int, str]  # an endpoint port: name, number, protocol
 
-def resolve_target_port(port: Object, pod: Object) -> int | None:
-    target = port.get("targetPort", port["port"])
+
+def resolve_target_port(port: ServicePort, pod: Pod) -> int | None:
+    target = port.target_port if port.target_port is not None else port.port
     if isinstance(target, int):
         return target
-    if str(target).isdigit():
-        return int(str(target))
-    for container in pod["spec"]["containers"]:
-        for p in container.get("ports") or []:
-            if p.get("name") == target and p.get("protocol", "TCP") == port.get("protocol", "TCP"):
-                return int(p["containerPort"])
+    if target.isdigit():
+        return int(target)
+    for container in pod.spec.containers:
+        for p in container.ports or ():
+            if p.name == target and p.protocol == port.protocol:
+                return p.container_port
     return None
 
 
-def subsets_for(service: Object, pods: list[Object]) -> list[Object]:
-    """Pure: the Endpoints subsets of `service` given the namespace's pods, in a stable order."""
-    selector = service["spec"].get("selector") or {}
-    groups: dict[tuple[tuple[Any, int, Any], ...], dict[str, list[Object]]] = {}
-    for pod in sorted(pods, key=lambda p: p["metadata"]["name"]):
-        labels = pod["metadata"].get("labels") or {}
-        ip = (pod.get("status") or {}).get("podIP")
-        if not ip or pod["metadata"].get("deletionTimestamp") or \
-                not map_selector_matches(selector, labels) or \
-                (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+def subsets_for(service: Service, pods: list[Pod]) -> list[Object]:
+    """Pure: the Endpoints subsets (JSON, as written) of `service` given the namespace's pods,
+    in a stable order."""
+    selector = service.spec.selector or {}
+    groups: dict[tuple[PortKey, ...], dict[str, list[Object]]] = {}
+    for pod in sorted(pods, key=lambda p: p.metadata.name or ""):
+        ip = pod.status.pod_ip
+        if not ip or pod.metadata.deletion_timestamp or \
+                not map_selector_matches(selector, pod.metadata.labels) or \
+                pod.status.phase in ("Succeeded", "Failed"):
             continue
-        ports: list[tuple[Any, int, Any]] = []
-        for port in service["spec"]["ports"]:
+        ports: list[PortKey] = []
+        for port in service.spec.ports:
             number = resolve_target_port(port, pod)
             if number is not None:
-                ports.append((port.get("name"), number, port.get("protocol", "TCP")))
+                ports.append((port.name, number, port.protocol))
         if not ports:
             continue
         group = groups.setdefault(tuple(ports), {"addresses": [], "notReadyAddresses": []})
-        address = {"ip": ip, "nodeName": pod["spec"].get("nodeName"),
-                   "targetRef": {"kind": "Pod", "namespace": pod["metadata"]["namespace"],
-                                 "name": pod["metadata"]["name"], "uid": pod["metadata"]["uid"]}}
-        group["addresses" if pod_is_ready(pod) else "notReadyAddresses"].append(address)
+        address = {"ip": ip, "nodeName": pod.spec.node_name,
+                   "targetRef": {"kind": "Pod", "namespace": pod.metadata.namespace,
+                                 "name": pod.metadata.name, "uid": pod.metadata.uid}}
+        group["addresses" if ready(pod.status.conditions) else "notReadyAddresses"].append(address)
     subsets = []
-    for port_key, group in sorted(groups.items()):
+    for port_key, group in sorted(groups.items(), key=lambda g: [(n or "", p, proto)
+                                                                 for n, p, proto in g[0]]):
         subset: Object = {"ports": [{**({"name": n} if n else {}), "port": p, "protocol": proto}
                                     for n, p, proto in port_key]}
         for field in ("addresses", "notReadyAddresses"):
@@ -82,16 +86,15 @@ class EndpointsController(Controller):
     def sync(self, key: str) -> None:
         namespace, name = key.split("/", 1)
         try:
-            service = self.objects.get(SVC, namespace, name)
+            service = typed(Service, self.objects.get(SVC, namespace, name))
         except ApiError as e:
             if e.code != 404:
                 raise
             self._delete_endpoints(namespace, name)
             return
-        if not service["spec"].get("selector"):
+        if not service.spec.selector:
             return
-        pods, _ = self.store.list("pods", namespace)
-        subsets = subsets_for(service, pods)
+        subsets = subsets_for(service, typed_all(Pod, self.store.list("pods", namespace)[0]))
         try:
             current = self.objects.get(EP, namespace, name)
         except ApiError as e:
@@ -99,7 +102,7 @@ class EndpointsController(Controller):
                 raise
             self.objects.create(EP, namespace, {
                 "apiVersion": "v1", "kind": "Endpoints",
-                "metadata": {"name": name, "labels": service["metadata"].get("labels") or {}},
+                "metadata": {"name": name, "labels": service.metadata.labels or {}},
                 "subsets": subsets})
             return
         if (current.get("subsets") or []) != subsets:

@@ -10,14 +10,19 @@
   its dependents' ownerReferences and then removes the finalizer.
 
 Keys: "resource|namespace|name" of a dependent to check, "owner|resource|namespace|name" of an
-owner being deleted with a finalizer of ours."""
+owner being deleted with a finalizer of ours.
+
+Generic over kinds, it reads objects as their typed metadata only (kube.typed.metadata_of, what
+Kubernetes' collector reads as PartialObjectMetadata)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from kube.meta import ObjectMeta, OwnerReference
 from kube.objects import Object
 from kube.registry import RESOURCES, ResourceType, UnknownKind, by_kind
+from kube.typed import metadata_of
 from orchestrator.api.objects import FOREGROUND_FINALIZER, ORPHAN_FINALIZER
 from orchestrator.api.status import ApiError
 from orchestrator.controllers.base import Controller, Keys
@@ -30,8 +35,23 @@ DEPENDENT_RESOURCES = ("pods", "replicasets", "endpoints", "events")
 OWNER_RESOURCES = ("deployments", "replicasets", "services", "pods")
 
 
-def dependent_key(resource: str, obj: Object) -> str:
-    return f"{resource}|{obj['metadata'].get('namespace', '')}|{obj['metadata']['name']}"
+def dependent_key(resource: str, meta: ObjectMeta) -> str:
+    return f"{resource}|{meta.namespace or ''}|{meta.name}"
+
+
+def owned_by(meta: ObjectMeta, uid: str | None) -> bool:
+    return any(r.uid == uid for r in meta.owner_references or ())
+
+
+def finalizing(meta: ObjectMeta) -> bool:
+    """Being deleted, and held by one of the collector's finalizers."""
+    return bool(meta.deletion_timestamp) and bool(set(meta.finalizers or ()) & set(OURS))
+
+
+def _references_except(meta: ObjectMeta, uid: str | None) -> list[Object] | None:
+    """The object's ownerReferences (JSON) without `uid`'s; None when none is left."""
+    kept = [r.to_dict() for r in meta.owner_references or () if r.uid != uid]
+    return kept or None
 
 
 class GarbageCollector(Controller):
@@ -39,17 +59,15 @@ class GarbageCollector(Controller):
 
     def triggers(self) -> dict[str, Keys]:
         def from_owner_deletion(event: WatchEvent, resource: str) -> list[str]:
-            meta = event.object["metadata"]
+            meta = metadata_of(event.object)
             if event.type != "DELETED":
-                if meta.get("deletionTimestamp") and set(meta.get("finalizers") or []) & set(OURS):
-                    return [f"owner|{dependent_key(resource, event.object)}"]
-                return []
-            uid, ns = event.object["metadata"]["uid"], event.object["metadata"].get("namespace")
+                return [f"owner|{dependent_key(resource, meta)}"] if finalizing(meta) else []
             keys = []
-            for resource in DEPENDENT_RESOURCES:
-                for obj in self.store.cached(resource, ns)[0]:
-                    if any(r.get("uid") == uid for r in obj["metadata"].get("ownerReferences") or []):
-                        keys.append(dependent_key(resource, obj))
+            for dependents in DEPENDENT_RESOURCES:
+                for obj in self.store.cached(dependents, meta.namespace)[0]:
+                    dep = metadata_of(obj)
+                    if owned_by(dep, meta.uid):
+                        keys.append(dependent_key(dependents, dep))
             return keys
         def for_resource(resource: str) -> Keys:
             return lambda event: from_owner_deletion(event, resource)
@@ -57,13 +75,12 @@ class GarbageCollector(Controller):
         return {resource: for_resource(resource) for resource in OWNER_RESOURCES}
 
     def all_keys(self) -> list[str]:
-        keys = [dependent_key(resource, obj) for resource in DEPENDENT_RESOURCES
-                for obj in self.store.cached(resource)[0]
-                if obj["metadata"].get("ownerReferences")]
-        keys += [f"owner|{dependent_key(resource, obj)}" for resource in OWNER_RESOURCES
-                 for obj in self.store.cached(resource)[0]
-                 if obj["metadata"].get("deletionTimestamp")
-                 and set(obj["metadata"].get("finalizers") or []) & set(OURS)]
+        keys = [dependent_key(resource, meta) for resource in DEPENDENT_RESOURCES
+                for meta in map(metadata_of, self.store.cached(resource)[0])
+                if meta.owner_references]
+        keys += [f"owner|{dependent_key(resource, meta)}" for resource in OWNER_RESOURCES
+                 for meta in map(metadata_of, self.store.cached(resource)[0])
+                 if finalizing(meta)]
         return keys
 
     def sync(self, key: str) -> None:
@@ -74,23 +91,23 @@ class GarbageCollector(Controller):
         obj = self._get(rt, namespace or None, name)
         if obj is None:
             return
-        refs = obj["metadata"].get("ownerReferences") or []
+        meta = metadata_of(obj)
+        refs = meta.owner_references or []
         if not refs or any(self._owner_exists(ref, namespace) for ref in refs):
             return
         try:
-            self.objects.delete(rt, namespace or None, name,
-                                resource_version=obj["metadata"]["resourceVersion"])
+            self.objects.delete(rt, namespace or None, name, resource_version=meta.resource_version)
         except ApiError as e:
             if e.code not in (404, 409):
                 raise
 
-    def _owner_exists(self, ref: Object, namespace: str) -> bool:
+    def _owner_exists(self, ref: OwnerReference, namespace: str) -> bool:
         try:
-            owner_rt = by_kind(ref["apiVersion"], ref["kind"])
+            owner_rt = by_kind(ref.api_version, ref.kind)
         except UnknownKind:
             return False
-        owner = self._get(owner_rt, namespace if owner_rt.namespaced else None, ref["name"])
-        return owner is not None and owner["metadata"]["uid"] == ref["uid"]
+        owner = self._get(owner_rt, namespace if owner_rt.namespaced else None, ref.name)
+        return owner is not None and metadata_of(owner).uid == ref.uid
 
     def _get(self, rt: ResourceType, namespace: str | None, name: str) -> Object | None:
         """The object, or None when it does not exist."""
@@ -109,40 +126,39 @@ class GarbageCollector(Controller):
         owner = self._get(rt, namespace or None, name)
         if owner is None:
             return
-        meta = owner["metadata"]
-        finalizers = list(meta.get("finalizers") or [])
-        if not meta.get("deletionTimestamp") or not set(finalizers) & set(OURS):
+        meta = metadata_of(owner)
+        if not finalizing(meta):
             return
-        dependents = self._dependents(meta["uid"], namespace)
+        finalizers = list(meta.finalizers or ())
+        dependents = self._dependents(meta.uid, namespace)
         if ORPHAN_FINALIZER in finalizers:
             for dep_rt, dep in dependents:
-                refs = [r for r in dep["metadata"].get("ownerReferences") or []
-                        if r.get("uid") != meta["uid"]]
                 self._ignore_gone(lambda: self.objects.patch(
-                    dep_rt, namespace or None, dep["metadata"]["name"],
-                    {"metadata": {"ownerReferences": refs or None,
-                                  "resourceVersion": dep["metadata"]["resourceVersion"]}}))
+                    dep_rt, namespace or None, dep.name or "",
+                    {"metadata": {"ownerReferences": _references_except(dep, meta.uid),
+                                  "resourceVersion": dep.resource_version}}))
             finalizers.remove(ORPHAN_FINALIZER)
         elif FOREGROUND_FINALIZER in finalizers:
             if dependents:
                 for dep_rt, dep in dependents:
-                    if not dep["metadata"].get("deletionTimestamp"):
+                    if not dep.deletion_timestamp:
                         self._ignore_gone(lambda: self.objects.delete(
-                            dep_rt, namespace or None, dep["metadata"]["name"],
+                            dep_rt, namespace or None, dep.name or "",
                             propagation_policy="Foreground"))
                 self.queue.add_after(key, WAIT_FOR_DEPENDENTS)  # until they are all gone
                 return
             finalizers.remove(FOREGROUND_FINALIZER)
-        self.objects.update(rt, namespace or None, name,
-                            {**owner, "metadata": {**meta, "finalizers": finalizers or None}})
+        self.objects.update(rt, namespace or None, name, {
+            **owner, "metadata": {**owner["metadata"], "finalizers": finalizers or None}})
 
-    def _dependents(self, uid: str, namespace: str) -> list[tuple[ResourceType, Object]]:
+    def _dependents(self, uid: str | None, namespace: str) -> list[tuple[ResourceType, ObjectMeta]]:
         found = []
         for resource in DEPENDENT_RESOURCES:
             rt = next(r for r in RESOURCES if r.resource == resource)
             for obj in self.store.list(resource, namespace or None)[0]:
-                if any(r.get("uid") == uid for r in obj["metadata"].get("ownerReferences") or []):
-                    found.append((rt, obj))
+                meta = metadata_of(obj)
+                if owned_by(meta, uid):
+                    found.append((rt, meta))
         return found
 
     @staticmethod

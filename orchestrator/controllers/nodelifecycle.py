@@ -37,13 +37,12 @@ nodes lost together are found unreachable up to a renewal interval apart, and th
 must not be evicted before the last ones tip the zone into disruption.
 
 The decisions (`observe`, `zone_state`, `evictions_allowed`, `zone_eviction_rate`,
-`TokenBucket`, `renewed_since`, `eviction_plan`) are pure; `NodeLifecycleController` does the
-I/O.
+`TokenBucket`, `renewed_since`, `eviction_plan`) are pure, over typed nodes and pods
+(kube.typed); `NodeLifecycleController` does the I/O.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 import threading
 import time
@@ -51,11 +50,15 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kube.conditions import condition
+from kube.conditions import typed_find
 from kube.events import EventRecorder
+from kube.kinds.node import Node
+from kube.kinds.pod import Pod
+from kube.meta import Condition, ObjectMeta
 from kube.objects import Object
 from kube.registry import by_kind
 from kube.timestamps import now_rfc3339
+from kube.typed import metadata_of, typed_all
 from orchestrator.api.objects import Objects
 from orchestrator.api.status import ApiError
 from orchestrator.store import StoreError
@@ -86,8 +89,9 @@ class Observation:
     changed_at: float
 
 
-def observe(previous: Observation | None, lease: Object | None, now: float) -> Observation:
-    version = lease["metadata"]["resourceVersion"] if lease else None
+def observe(previous: Observation | None, lease: ObjectMeta | None, now: float) -> Observation:
+    """What is seen of a node's Lease (its metadata) at `now`."""
+    version = lease.resource_version if lease else None
     if previous is None or previous.lease_version != version:
         return Observation(version, now)
     return previous
@@ -97,18 +101,18 @@ def is_unreachable(observation: Observation, now: float, grace_period: float) ->
     return now - observation.changed_at > grace_period
 
 
-def ready_condition(node: Object) -> Object | None:
-    return condition(node, "Ready")
+def ready_condition(node: Node) -> Condition | None:
+    return typed_find(node.status.conditions, "Ready")
 
 
-def is_ready(node: Object, unreachable: bool) -> bool:
+def is_ready(node: Node, unreachable: bool) -> bool:
     """Whether `node` counts as ready for its zone's state: renewing its lease and Ready=True."""
     ready = ready_condition(node)
-    return not unreachable and ready is not None and ready.get("status") == "True"
+    return not unreachable and ready is not None and ready.status == "True"
 
 
-def zone_of(node: Object) -> str:
-    return str(((node.get("metadata") or {}).get("labels") or {}).get(ZONE_LABEL, ""))
+def zone_of(node: Node) -> str:
+    return (node.metadata.labels or {}).get(ZONE_LABEL, "")
 
 
 def zone_state(ready: int, not_ready: int) -> str:
@@ -125,12 +129,12 @@ def master_disruption(states: dict[str, str]) -> bool:
     return bool(states) and all(s == FULL_DISRUPTION for s in states.values())
 
 
-def zone_states(nodes: list[Object], unreachable: set[str]) -> dict[str, str]:
+def zone_states(nodes: list[Node], unreachable: set[str]) -> dict[str, str]:
     """Each zone's state, from its nodes' readiness (`unreachable`: names of nodes whose lease
     stopped)."""
     counts: dict[str, list[int]] = {}
     for node in nodes:
-        ready = is_ready(node, node["metadata"]["name"] in unreachable)
+        ready = is_ready(node, node.metadata.name in unreachable)
         counts.setdefault(zone_of(node), [0, 0])[0 if ready else 1] += 1
     return {zone: zone_state(ready, not_ready) for zone, (ready, not_ready) in counts.items()}
 
@@ -180,41 +184,46 @@ def renewed_since(seen: dict[str, Observation], since: float, unreachable: set[s
     return any(o.changed_at > since for name, o in seen.items() if name not in unreachable)
 
 
-def unreachable_taints(node: Object, no_execute: bool = True) -> list[Object]:
-    """The node's taints with the unreachable ones added (kept as they are if present); without
-    `no_execute`, the NoExecute one is left out (and taken off if present)."""
-    taints = [t for t in (node.get("spec") or {}).get("taints") or []
-              if no_execute or (t.get("key"), t.get("effect")) != (UNREACHABLE, "NoExecute")]
-    present = {(t.get("key"), t.get("effect")) for t in taints}
+def taints_of(node: Node) -> list[Object]:
+    """The node's taints as JSON (as written back)."""
+    return [t.to_dict() for t in node.spec.taints or ()]
+
+
+def unreachable_taints(node: Node, no_execute: bool = True) -> list[Object]:
+    """The node's taints (JSON, to write) with the unreachable ones added (kept as they are if
+    present); without `no_execute`, the NoExecute one is left out (and taken off if present)."""
+    taints = [t for t in taints_of(node)
+              if no_execute or (t["key"], t["effect"]) != (UNREACHABLE, "NoExecute")]
+    present = {(t["key"], t["effect"]) for t in taints}
     for effect in ("NoSchedule", "NoExecute") if no_execute else ("NoSchedule",):
         if (UNREACHABLE, effect) not in present:
             taints.append({"key": UNREACHABLE, "effect": effect, "timeAdded": now_rfc3339()})
     return taints
 
 
-def without_unreachable_taints(node: Object) -> list[Object]:
-    return [t for t in (node.get("spec") or {}).get("taints") or [] if t.get("key") != UNREACHABLE]
+def without_unreachable_taints(node: Node) -> list[Object]:
+    return [t for t in taints_of(node) if t["key"] != UNREACHABLE]
 
 
-def toleration_seconds(pod: Object) -> float | None:
+def toleration_seconds(pod: Pod) -> float | None:
     """How long `pod` may stay on an unreachable node: 0 if it does not tolerate the NoExecute
     taint, its tolerationSeconds if it does, None (forever) if it tolerates it without a limit."""
-    for t in pod["spec"].get("tolerations") or []:
-        key_matches = t.get("key") in (None, "", UNREACHABLE) if t.get("operator") == "Exists" \
-            else t.get("key") == UNREACHABLE
-        if key_matches and t.get("effect") in (None, "", "NoExecute"):
-            seconds = t.get("tolerationSeconds")
+    for t in pod.spec.tolerations or ():
+        key_matches = t.key in (None, "", UNREACHABLE) if t.operator == "Exists" \
+            else t.key == UNREACHABLE
+        if key_matches and t.effect in (None, "NoExecute"):
+            seconds = t.toleration_seconds
             return None if seconds is None else max(0.0, float(seconds))
     return 0.0
 
 
-def eviction_plan(pods: list[Object], unreachable_for: float,
-                  eviction_delay: float) -> tuple[list[Object], float | None]:
+def eviction_plan(pods: list[Pod], unreachable_for: float,
+                  eviction_delay: float) -> tuple[list[Pod], float | None]:
     """(the pods to evict now, seconds until the next one is due or None) for the pods of a node
     that has been unreachable for `unreachable_for` seconds."""
     evict, next_due = [], None
     for pod in pods:
-        if pod["metadata"].get("deletionTimestamp"):
+        if pod.metadata.deletion_timestamp:
             continue
         tolerated = toleration_seconds(pod)
         if tolerated is None:
@@ -228,9 +237,10 @@ def eviction_plan(pods: list[Object], unreachable_for: float,
     return evict, next_due
 
 
-def not_ready_status(pod: Object) -> Object | None:
-    """The pod's status with Ready (and ContainersReady) False, or None if already so."""
-    status = copy.deepcopy(pod.get("status") or {})
+def not_ready_status(pod: Pod) -> Object | None:
+    """The pod's status (JSON, to write) with Ready (and ContainersReady) False, or None if
+    already so."""
+    status = pod.status.to_dict()
     conditions = status.get("conditions") or []
     changed = False
     for c in conditions:
@@ -282,18 +292,17 @@ class NodeLifecycleController:
 
     def monitor(self) -> None:
         now = self.clock()
-        nodes, _ = self.store.cached("nodes")
-        leases = {lease["metadata"]["name"]: lease for lease in
-                  self.store.cached("leases", LEASE_NAMESPACE)[0]}
-        pods, _ = self.store.cached("pods")
-        by_node: dict[str, list[Object]] = {}
-        for pod in pods:
-            if pod["spec"].get("nodeName"):
-                by_node.setdefault(pod["spec"]["nodeName"], []).append(pod)
-        names = {n["metadata"]["name"] for n in nodes}
+        nodes = typed_all(Node, self.store.cached("nodes")[0])
+        leases = {lease.name: lease for lease in
+                  map(metadata_of, self.store.cached("leases", LEASE_NAMESPACE)[0])}
+        by_node: dict[str, list[Pod]] = {}
+        for pod in typed_all(Pod, self.store.cached("pods")[0]):
+            if pod.spec.node_name:
+                by_node.setdefault(pod.spec.node_name, []).append(pod)
+        names = {n.metadata.name or "" for n in nodes}
         unreachable = set()
         for node in nodes:
-            name = node["metadata"]["name"]
+            name = node.metadata.name or ""
             self._seen[name] = observe(self._seen.get(name), leases.get(name), now)
             if is_unreachable(self._seen[name], now, self.grace_period):
                 unreachable.add(name)
@@ -301,7 +310,7 @@ class NodeLifecycleController:
         self._note_disruption(states, unreachable, now)
         zone_sizes = Counter(zone_of(n) for n in nodes)
         for node in nodes:
-            name = node["metadata"]["name"]
+            name = node.metadata.name or ""
             if name in unreachable:
                 since = self._unreachable_since.setdefault(name, now)
                 zone = zone_of(node)
@@ -365,56 +374,55 @@ class NodeLifecycleController:
                 self._unreachable_since[name] = now + self.grace_period
         self._master_disruption, self._zone_states = disrupted, states
 
-    def _handle_unreachable(self, node: Object, pods: list[Object], unreachable_for: float,
+    def _handle_unreachable(self, node: Node, pods: list[Pod], unreachable_for: float,
                             may_evict: bool) -> None:
         """Ready=Unknown, the unreachable taints, its pods not Ready; and, if `may_evict`, its
         pods evicted when due. The NoExecute taint is on exactly the
         nodes whose pods may be evicted."""
-        name = node["metadata"]["name"]
+        name = node.metadata.name or ""
         ready = ready_condition(node)
-        if ready is None or ready.get("status") != "Unknown":
-            status = copy.deepcopy(node.get("status") or {})
+        if ready is None or ready.status != "Unknown":
+            body = node.to_dict()
+            status = body["status"]
             message = "Node agent stopped renewing its lease."
             status["conditions"] = [c for c in status.get("conditions") or []
                                     if c.get("type") != "Ready"] + [{
                 "type": "Ready", "status": "Unknown", "reason": "NodeStatusUnknown",
                 "message": message, "lastTransitionTime": now_rfc3339(),
-                "lastHeartbeatTime": (ready or {}).get("lastHeartbeatTime")}]
-            self._write(lambda: self.objects.update(NODE, None, name, {**node, "status": status},
-                                                    subresource="status"))
+                "lastHeartbeatTime": ready.last_heartbeat_time if ready else None}]
+            self._write(lambda: self.objects.update(NODE, None, name, body, subresource="status"))
             self.events.warning(node, "NodeNotReady", f"Node {name} status is now: "
                                 "NodeStatusUnknown (lease not renewed)")
             log.warning("node %s unreachable: lease not renewed for %.1f s", name,
                         self.grace_period)
         taints = unreachable_taints(node, no_execute=may_evict)
-        if taints != ((node.get("spec") or {}).get("taints") or []):
+        if taints != taints_of(node):
             self._write(lambda: self.objects.patch(NODE, None, name, {"spec": {"taints": taints}}))
         for pod in pods:
             status = not_ready_status(pod)
-            if status is not None and not pod["metadata"].get("deletionTimestamp"):
+            if status is not None and not pod.metadata.deletion_timestamp:
                 self._write(lambda: self.objects.update(
-                    POD, pod["metadata"]["namespace"], pod["metadata"]["name"],
-                    {**pod, "status": status}, subresource="status"))
+                    POD, pod.metadata.namespace, pod.metadata.name or "",
+                    {**pod.to_dict(), "status": status}, subresource="status"))
         if not may_evict:
             return
         evict, _ = eviction_plan(pods, unreachable_for, self.eviction_delay)
         for pod in evict:
             if not self._delete_pod(pod):
                 continue  # it moved meanwhile: the next pass looks again
-            self.events.warning({"apiVersion": "v1", "kind": "Pod", **pod}, "Evicted",
+            self.events.warning(pod, "Evicted",
                                 f"Node {name} is unreachable; the pod is deleted so that its "
                                 "controller replaces it")
 
-    def _clear_taints(self, node: Object) -> None:
-        current = (node.get("spec") or {}).get("taints") or []
+    def _clear_taints(self, node: Node) -> None:
         kept = without_unreachable_taints(node)
-        if kept != current:
-            self._write(lambda: self.objects.patch(NODE, None, node["metadata"]["name"],
+        if kept != taints_of(node):
+            self._write(lambda: self.objects.patch(NODE, None, node.metadata.name or "",
                                                    {"spec": {"taints": kept or None}}))
 
-    def _delete_pod(self, pod: Object, grace: int | None = None) -> bool:
-        return self._write(lambda: self.objects.delete(POD, pod["metadata"]["namespace"],
-                                                       pod["metadata"]["name"],
+    def _delete_pod(self, pod: Pod, grace: int | None = None) -> bool:
+        return self._write(lambda: self.objects.delete(POD, pod.metadata.namespace,
+                                                       pod.metadata.name or "",
                                                        grace_period_seconds=grace))
 
     @staticmethod

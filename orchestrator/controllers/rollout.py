@@ -6,11 +6,14 @@ Deployment's; the others are *old*. A rollout moves replicas from the old sets t
 within two bounds (`resolve_fenceposts`): at most `replicas + maxSurge` pods in total and at least
 `replicas - maxUnavailable` available. Every function here is pure: given the sets (their spec
 replicas and available counts) it says what the next step is, and the controller applies it.
+
+Deployments and ReplicaSets come in typed (kube.typed); what is to be written (a new
+ReplicaSet, a status) goes out as JSON. Templates are compared and hashed as JSON, the form
+they are stored in, so that a ReplicaSet's name stays the same across versions of this code.
 """
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import math
@@ -18,14 +21,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from kube.conditions import find
+from kube.kinds.deployment import Deployment
+from kube.kinds.replicaset import ReplicaSet
 from kube.objects import Object
 from kube.revisions import (CHANGE_CAUSE, DESIRED_REPLICAS, HASH_LABEL, MAX_REPLICAS, NOT_COPIED,
-                            REVISION, rollback_template, revision_of, same_template,
-                            template_without_hash)
+                            REVISION, revision_in, same_template, template_without_hash)
 from kube.timestamps import format_time, parse_time
 
 __all__ = ["CHANGE_CAUSE", "DESIRED_REPLICAS", "HASH_LABEL", "MAX_REPLICAS", "NOT_COPIED",
-           "REVISION", "rollback_template", "revision_of", "same_template", "template_without_hash"]
+           "REVISION", "revision", "same_template", "template_without_hash"]
 
 
 # --- templates, hashes, revisions ---
@@ -38,47 +42,49 @@ def template_hash(template: Object, collision_count: int = 0) -> str:
     return digest[:10]
 
 
-def find_new(deployment: Object, sets: list[Object]) -> Object | None:
+def revision(obj: Deployment | ReplicaSet) -> int:
+    """The revision the typed Deployment or ReplicaSet carries (0: none)."""
+    return revision_in(obj.metadata.annotations)
+
+
+def find_new(deployment: Deployment, sets: list[ReplicaSet]) -> ReplicaSet | None:
     """The ReplicaSet whose template is the Deployment's (the oldest if several are)."""
-    template = deployment["spec"]["template"]
-    matching = [rs for rs in sets if same_template(rs["spec"]["template"], template)]
+    template = deployment.spec.template.to_dict()
+    matching = [rs for rs in sets if same_template(rs.spec.template.to_dict(), template)]
     return min(matching, key=_created) if matching else None
 
 
-def _created(rs: Object) -> tuple[str, str]:
-    return rs["metadata"].get("creationTimestamp", ""), rs["metadata"]["name"]
+def _created(rs: ReplicaSet) -> tuple[str, str]:
+    return rs.metadata.creation_timestamp or "", rs.metadata.name or ""
 
 
-def new_replicaset(deployment: Object, collision_count: int, revision: int,
+def new_replicaset(deployment: Deployment, collision_count: int, revision: int,
                    replicas: int) -> Object:
-    """The ReplicaSet for the Deployment's current template (its ownerReference is added by the
-    caller, which knows the Deployment's uid)."""
-    meta = deployment["metadata"]
-    h = template_hash(deployment["spec"]["template"], collision_count)
-    template = copy.deepcopy(deployment["spec"]["template"])
+    """The ReplicaSet (JSON, to create) for the Deployment's current template (its
+    ownerReference is added by the caller)."""
+    meta = deployment.metadata
+    template = deployment.spec.template.to_dict()
+    h = template_hash(template, collision_count)
     tmeta = template.setdefault("metadata", {})
     tmeta["labels"] = {**(tmeta.get("labels") or {}), HASH_LABEL: h}
-    selector = copy.deepcopy(deployment["spec"]["selector"])
+    selector = deployment.spec.selector.to_dict()
     selector["matchLabels"] = {**(selector.get("matchLabels") or {}), HASH_LABEL: h}
-    annotations = {k: v for k, v in (meta.get("annotations") or {}).items() if k not in NOT_COPIED}
+    annotations = {k: v for k, v in (meta.annotations or {}).items() if k not in NOT_COPIED}
     annotations[REVISION] = str(revision)
     return {"apiVersion": "apps/v1", "kind": "ReplicaSet",
-            "metadata": {"name": f"{meta['name']}-{h}", "namespace": meta["namespace"],
+            "metadata": {"name": f"{meta.name}-{h}", "namespace": meta.namespace,
                          "labels": dict(tmeta["labels"]), "annotations": annotations},
-            "spec": {"replicas": replicas, "minReadySeconds":
-                     deployment["spec"].get("minReadySeconds", 0),
+            "spec": {"replicas": replicas, "minReadySeconds": deployment.spec.min_ready_seconds,
                      "selector": selector, "template": template}}
 
 
-def history_to_delete(deployment: Object, old: list[Object]) -> list[Object]:
+def history_to_delete(deployment: Deployment, old: list[ReplicaSet]) -> list[ReplicaSet]:
     """Old ReplicaSets beyond `revisionHistoryLimit` that are fully scaled down, oldest
     revision first."""
-    limit = deployment["spec"].get("revisionHistoryLimit", 10)
-    idle = [rs for rs in old if rs["spec"].get("replicas", 0) == 0
-            and (rs.get("status") or {}).get("replicas", 0) == 0
-            and not rs["metadata"].get("deletionTimestamp")]
-    idle.sort(key=lambda rs: (revision_of(rs), _created(rs)))
-    return idle[:max(0, len(idle) - limit)]
+    idle = [rs for rs in old if rs.spec.replicas == 0 and rs.status.replicas == 0
+            and not rs.metadata.deletion_timestamp]
+    idle.sort(key=lambda rs: (revision(rs), _created(rs)))
+    return idle[:max(0, len(idle) - deployment.spec.revision_history_limit)]
 
 
 # --- numbers ---
@@ -90,17 +96,15 @@ def scaled_value(value: int | str, total: int, round_up: bool) -> int:
     return math.ceil(fraction) if round_up else math.floor(fraction)
 
 
-def resolve_fenceposts(deployment: Object) -> tuple[int, int]:
+def resolve_fenceposts(deployment: Deployment) -> tuple[int, int]:
     """(maxSurge, maxUnavailable) as pod counts: surge rounds up, unavailability down, and both
     zero becomes unavailability 1 so that a rollout can always proceed (as Kubernetes)."""
-    spec = deployment["spec"]
-    replicas = spec.get("replicas", 1)
-    strategy = spec.get("strategy") or {}
-    if strategy.get("type", "RollingUpdate") != "RollingUpdate":
+    replicas = deployment.spec.replicas
+    strategy = deployment.spec.strategy
+    if strategy.type != "RollingUpdate" or strategy.rolling_update is None:
         return 0, 0
-    rolling = strategy.get("rollingUpdate") or {}
-    surge = scaled_value(rolling.get("maxSurge", "25%"), replicas, True)
-    unavailable = scaled_value(rolling.get("maxUnavailable", "25%"), replicas, False)
+    surge = scaled_value(strategy.rolling_update.max_surge, replicas, True)
+    unavailable = scaled_value(strategy.rolling_update.max_unavailable, replicas, False)
     if surge == 0 and unavailable == 0:
         unavailable = 1
     return surge, min(unavailable, replicas)
@@ -116,10 +120,9 @@ class Set:
     created: str = ""  # creationTimestamp: older sets are scaled down first
 
     @classmethod
-    def of(cls, rs: Object) -> Set:
-        return cls(rs["metadata"]["name"], rs["spec"].get("replicas", 0),
-                   (rs.get("status") or {}).get("availableReplicas") or 0,
-                   rs["metadata"].get("creationTimestamp", ""))
+    def of(cls, rs: ReplicaSet) -> Set:
+        return cls(rs.metadata.name or "", rs.spec.replicas, rs.status.available_replicas or 0,
+                   rs.metadata.creation_timestamp or "")
 
 
 Changes = dict[str, int]  # ReplicaSet name → its new spec.replicas
@@ -177,13 +180,13 @@ def recreate_step(replicas: int, new: Set | None, old: list[Set],
     return {new.name: replicas} if new.replicas != replicas else {}
 
 
-def is_scaling_event(replicas: int, sets: list[Object]) -> bool:
+def is_scaling_event(replicas: int, sets: list[ReplicaSet]) -> bool:
     """The Deployment's replicas changed since its active sets were last sized (their
     desired-replicas annotation says for which count they were sized)."""
     for rs in sets:
-        if rs["spec"].get("replicas", 0) == 0:
+        if rs.spec.replicas == 0:
             continue
-        desired = (rs["metadata"].get("annotations") or {}).get(DESIRED_REPLICAS)
+        desired = (rs.metadata.annotations or {}).get(DESIRED_REPLICAS)
         if desired is not None and desired != str(replicas):
             return True
     return False
@@ -239,22 +242,21 @@ def _set_condition(conditions: list[Object], new: Object, now: str,
     return sorted([*out, new], key=lambda c: c["type"])
 
 
-def calculate_status(deployment: Object, new: Object | None, sets: list[Object],
+def calculate_status(deployment: Deployment, new: ReplicaSet | None, sets: list[ReplicaSet],
                      now: datetime, new_created: bool = False) -> Object:
-    """The Deployment's status from its ReplicaSets: counts, and the Available and Progressing
-    conditions (Progressing turns False with ProgressDeadlineExceeded when a rollout has made
-    no progress for `progressDeadlineSeconds`)."""
-    spec, old_status = deployment["spec"], deployment.get("status") or {}
-    replicas = spec.get("replicas", 1)
-    st = [(rs.get("status") or {}) for rs in sets]
+    """The Deployment's status (JSON, as written) from its ReplicaSets: counts, and the Available
+    and Progressing conditions (Progressing turns False with ProgressDeadlineExceeded when a
+    rollout has made no progress for `progressDeadlineSeconds`)."""
+    spec, old_status = deployment.spec, deployment.status.to_dict()
+    replicas = spec.replicas
     status: Object = {
-        "observedGeneration": deployment["metadata"].get("generation", 1),
-        "replicas": sum(s.get("replicas", 0) for s in st),
-        "updatedReplicas": ((new or {}).get("status") or {}).get("replicas", 0) if new else 0,
-        "readyReplicas": sum(s.get("readyReplicas") or 0 for s in st),
-        "availableReplicas": sum(s.get("availableReplicas") or 0 for s in st),
+        "observedGeneration": deployment.metadata.generation or 1,
+        "replicas": sum(rs.status.replicas for rs in sets),
+        "updatedReplicas": new.status.replicas if new else 0,
+        "readyReplicas": sum(rs.status.ready_replicas or 0 for rs in sets),
+        "availableReplicas": sum(rs.status.available_replicas or 0 for rs in sets),
     }
-    total_spec = sum(rs["spec"].get("replicas", 0) for rs in sets)
+    total_spec = sum(rs.spec.replicas for rs in sets)
     status["unavailableReplicas"] = max(0, total_spec - status["availableReplicas"])
     if old_status.get("collisionCount"):
         status["collisionCount"] = old_status["collisionCount"]
@@ -271,11 +273,11 @@ def calculate_status(deployment: Object, new: Object | None, sets: list[Object],
                      "message": "Deployment does not have minimum availability."}
     conditions = _set_condition(conditions, available, stamp, False)
 
-    name = (new or {}).get("metadata", {}).get("name", "")
+    name = (new.metadata.name or "") if new else ""
     complete = (new is not None and status["updatedReplicas"] == replicas
                 and status["replicas"] == replicas and status["availableReplicas"] == replicas)
     previous = find(old_status.get("conditions"), "Progressing")
-    if spec.get("paused"):
+    if spec.paused:
         progressing = {"type": "Progressing", "status": "Unknown", "reason": "DeploymentPaused",
                        "message": "Deployment is paused"}
         bump = False
@@ -300,8 +302,7 @@ def calculate_status(deployment: Object, new: Object | None, sets: list[Object],
         progressing = dict(previous)
         bump = False
         last = parse_time(previous.get("lastUpdateTime"))
-        deadline = spec.get("progressDeadlineSeconds", 600)
-        if last and now - last > timedelta(seconds=deadline):
+        if last and now - last > timedelta(seconds=spec.progress_deadline_seconds):
             progressing = {"type": "Progressing", "status": "False",
                            "reason": "ProgressDeadlineExceeded",
                            "message": f'ReplicaSet "{name}" has timed out progressing.'}
@@ -319,10 +320,11 @@ def _progressed(old: Object, new: Object) -> bool:
             or new.get("availableReplicas", 0) > old.get("availableReplicas", 0))
 
 
-def rollout_complete(deployment: Object) -> bool:
-    status = deployment.get("status") or {}
-    replicas = deployment["spec"].get("replicas", 1)
-    return bool(status.get("observedGeneration", 0) >= deployment["metadata"].get("generation", 1)
+def rollout_complete(deployment: Deployment, status: Object) -> bool:
+    """Whether `status` (JSON: the Deployment's, or the one about to be written) says the
+    rollout of the Deployment's current generation is complete."""
+    replicas = deployment.spec.replicas
+    return bool(status.get("observedGeneration", 0) >= (deployment.metadata.generation or 1)
                 and status.get("updatedReplicas") == replicas
                 and status.get("replicas") == replicas
                 and status.get("availableReplicas") == replicas)

@@ -6,7 +6,7 @@ import random
 from collections import Counter
 from dataclasses import dataclass
 
-from kube.objects import Object
+from kube.kinds.pod import Pod
 from orchestrator.scheduler.plugins import FILTERS, SCORES
 from orchestrator.scheduler.snapshot import NodeInfo, Snapshot
 
@@ -33,7 +33,7 @@ def feasible_to_find(nodes: int) -> int:
     return max(MIN_FEASIBLE_TO_FIND, int(nodes * percent / 100))
 
 
-def schedule(pod: Object, snapshot: Snapshot, rng: random.Random,
+def schedule(pod: Pod, snapshot: Snapshot, rng: random.Random,
              weights: dict[str, float] | None = None, start: int = 0) -> Decision:
     """Filter nodes from index `start` (rotating, so that successive pods look at different
     nodes first) until enough are feasible, score those, and pick the best (ties at random)."""

@@ -16,11 +16,13 @@ import random
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 
 from kube.events import EventRecorder
+from kube.kinds.node import Node
+from kube.kinds.pod import Pod
 from kube.registry import by_kind
 from kube.timestamps import now_rfc3339
+from kube.typed import typed_all
 from orchestrator.api.objects import Objects
 from orchestrator.api.status import ApiError
 from orchestrator.scheduler.framework import schedule
@@ -32,7 +34,6 @@ log = logging.getLogger(__name__)
 SCHEDULER_NAME = "default-scheduler"
 RESYNC = 5.0
 POD, NODE = by_kind("v1", "Pod"), by_kind("v1", "Node")
-
 
 
 class Scheduler:
@@ -83,39 +84,39 @@ class Scheduler:
     def schedule_pending(self) -> int:
         """One pass over the pending pods; returns how many were bound."""
         self._catch_up()
-        pods, _ = self.objects.store.cached("pods")
-        nodes, _ = self.objects.store.cached("nodes")
-        pending = sorted((p for p in pods if not p["spec"].get("nodeName")
-                          and not p["metadata"].get("deletionTimestamp")
-                          and p["spec"].get("schedulerName", SCHEDULER_NAME) == SCHEDULER_NAME),
-                         key=lambda p: (p["metadata"].get("creationTimestamp", ""),
-                                        p["metadata"]["name"]))
+        # Typed, read-only views of the caches' objects, each parsed once per version.
+        pods = typed_all(Pod, self.objects.store.cached("pods")[0])
+        pending = sorted((p for p in pods if not p.spec.node_name
+                          and not p.metadata.deletion_timestamp
+                          and (p.spec.scheduler_name or SCHEDULER_NAME) == SCHEDULER_NAME),
+                         key=lambda p: (p.metadata.creation_timestamp or "",
+                                        p.metadata.name or ""))
         if not pending:
             return 0
+        nodes = typed_all(Node, self.objects.store.cached("nodes")[0])
         snapshot = Snapshot.build(nodes, pods)
         bound = 0
         for pod in pending:
             decision = schedule(pod, snapshot, self.rng, self.weights, start=self._next_start)
             if snapshot.nodes:
                 self._next_start = (self._next_start + decision.examined) % len(snapshot.nodes)
-            meta = pod["metadata"]
+            namespace, name = pod.metadata.namespace or "", pod.metadata.name or ""
             if decision.node is None:
                 self._mark_unschedulable(pod, decision.message)
                 continue
             try:
-                bound_pod = self.objects.bind(meta["namespace"], meta["name"],
+                bound_pod = self.objects.bind(namespace, name,
                                               {"target": {"kind": "Node", "name": decision.node}})
                 self._bound_at = max(self._bound_at,
                                      int(bound_pod["metadata"]["resourceVersion"]))
             except ApiError as e:
-                log.info("binding %s/%s: %s", meta["namespace"], meta["name"], e.message)
+                log.info("binding %s/%s: %s", namespace, name, e.message)
                 continue
             bound += 1
-            self._unschedulable.pop(meta["uid"], None)
+            self._unschedulable.pop(pod.metadata.uid or "", None)
             snapshot = snapshot.assume(pod, decision.node)
-            self._event(pod, "Normal", "Scheduled",
-                        f"Successfully assigned {meta['namespace']}/{meta['name']} to "
-                        f"{decision.node}")
+            self.events.normal(pod, "Scheduled",
+                               f"Successfully assigned {namespace}/{name} to {decision.node}")
         return bound
 
     def _catch_up(self, timeout: float = 2.0) -> None:
@@ -127,21 +128,19 @@ class Scheduler:
                 time.monotonic() < deadline:
             time.sleep(0.005)
 
-    def _mark_unschedulable(self, pod: dict[str, Any], message: str) -> None:
-        meta = pod["metadata"]
-        if self._unschedulable.get(meta["uid"]) == message:
+    def _mark_unschedulable(self, pod: Pod, message: str) -> None:
+        meta = pod.metadata
+        uid, namespace, name = meta.uid or "", meta.namespace or "", meta.name or ""
+        if self._unschedulable.get(uid) == message:
             return
         condition = {"type": "PodScheduled", "status": "False", "reason": "Unschedulable",
                      "message": message, "lastTransitionTime": now_rfc3339()}
         try:
-            self.objects.patch(POD, meta["namespace"], meta["name"],
+            self.objects.patch(POD, namespace, name,
                                {"status": {"phase": "Pending", "conditions": [condition]}},
                                subresource="status")
         except ApiError as e:
-            log.info("marking %s/%s unschedulable: %s", meta["namespace"], meta["name"], e.message)
+            log.info("marking %s/%s unschedulable: %s", namespace, name, e.message)
             return
-        self._unschedulable[meta["uid"]] = message
-        self._event(pod, "Warning", "FailedScheduling", message)
-
-    def _event(self, pod: dict[str, Any], kind: str, reason: str, message: str) -> None:
-        self.events.record({"apiVersion": "v1", "kind": "Pod", **pod}, kind, reason, message)
+        self._unschedulable[uid] = message
+        self.events.warning(pod, "FailedScheduling", message)

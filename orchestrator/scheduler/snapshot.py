@@ -1,4 +1,5 @@
-"""An immutable view of the cluster the scheduler decides on (pure)."""
+"""An immutable view of the cluster the scheduler decides on (pure), over typed, read-only
+nodes and pods (kube.typed)."""
 
 from __future__ import annotations
 
@@ -6,20 +7,22 @@ from collections import Counter
 from dataclasses import dataclass, field
 from functools import cached_property
 
-from kube.objects import Object
-from kube.ownership import controller_uid
+from kube.kinds.node import Node
+from kube.kinds.pod import Pod
+from kube.ownership import controller_uid_of
 from kube.quantity import cpu_millis, memory_bytes
 
 # Kubernetes scores pods without requests as if they asked for this much (non-zero requests).
 DEFAULT_CPU_MILLIS = 100
 DEFAULT_MEMORY = 200 * 1024 * 1024
+DEFAULT_MAX_PODS = 110  # a node that reports no allocatable pods: the kubelet's default
 
 
-def pod_requests(pod: Object, non_zero: bool = False) -> tuple[int, int]:
+def pod_requests(pod: Pod, non_zero: bool = False) -> tuple[int, int]:
     """(cpu millicores, memory bytes) the pod requests: the sum over its containers."""
     cpu = mem = 0
-    for c in pod["spec"]["containers"]:
-        requests = (c.get("resources") or {}).get("requests") or {}
+    for c in pod.spec.containers:
+        requests = (c.resources.requests if c.resources else None) or {}
         cpu += cpu_millis(requests["cpu"]) if "cpu" in requests else \
             (DEFAULT_CPU_MILLIS if non_zero else 0)
         mem += memory_bytes(requests["memory"]) if "memory" in requests else \
@@ -27,19 +30,30 @@ def pod_requests(pod: Object, non_zero: bool = False) -> tuple[int, int]:
     return cpu, mem
 
 
+def host_ports(pod: Pod) -> set[tuple[int, str]]:
+    """The (port, protocol) pairs the pod's containers bind on their node."""
+    return {(port.host_port, port.protocol) for c in pod.spec.containers
+            for port in c.ports or () if port.host_port}
+
+
 @dataclass(frozen=True)
 class NodeInfo:
-    node: Object
-    pods: tuple[Object, ...] = ()
+    node: Node
+    pods: tuple[Pod, ...] = ()
 
     @property
     def name(self) -> str:
-        return str(self.node["metadata"]["name"])
+        return self.node.metadata.name or ""
+
+    @cached_property
+    def _allocatable(self) -> tuple[int, int, int]:
+        alloc = self.node.status.allocatable or {}
+        return (cpu_millis(alloc.get("cpu", 0)), memory_bytes(alloc.get("memory", 0)),
+                int(alloc.get("pods", DEFAULT_MAX_PODS)))
 
     def allocatable(self) -> tuple[int, int, int]:
-        alloc = (self.node.get("status") or {}).get("allocatable") or {}
-        return (cpu_millis(alloc.get("cpu", 0)), memory_bytes(alloc.get("memory", 0)),
-                int(alloc.get("pods", 110)))
+        """(cpu millicores, memory bytes, pods) the node offers."""
+        return self._allocatable
 
     # NodeInfo is immutable, so what is derived from its pods is computed once (a pass scores
     # every node for every pending pod: recounting each time made scheduling quadratic).
@@ -66,15 +80,13 @@ class NodeInfo:
 
     @cached_property
     def _host_ports(self) -> set[tuple[int, str]]:
-        return {(port["hostPort"], port.get("protocol", "TCP"))
-                for p in self.pods for c in p["spec"]["containers"]
-                for port in c.get("ports") or [] if port.get("hostPort")}
+        return {bound for p in self.pods for bound in host_ports(p)}
 
     @cached_property
     def owner_counts(self) -> Counter[str | None]:
-        return Counter(controller_uid(p) for p in self.pods)
+        return Counter(controller_uid_of(p.metadata) for p in self.pods)
 
-    def with_pod(self, pod: Object) -> NodeInfo:
+    def with_pod(self, pod: Pod) -> NodeInfo:
         return NodeInfo(self.node, (*self.pods, pod))
 
 
@@ -83,16 +95,15 @@ class Snapshot:
     nodes: tuple[NodeInfo, ...] = field(default_factory=tuple)
 
     @classmethod
-    def build(cls, nodes: list[Object], pods: list[Object]) -> Snapshot:
+    def build(cls, nodes: list[Node], pods: list[Pod]) -> Snapshot:
         """Pods count against their node while they hold resources (not Succeeded/Failed)."""
-        by_node: dict[str, list[Object]] = {n["metadata"]["name"]: [] for n in nodes}
+        by_node: dict[str, list[Pod]] = {n.metadata.name or "": [] for n in nodes}
         for p in pods:
-            node = p["spec"].get("nodeName")
-            if node in by_node and (p.get("status") or {}).get("phase") not in ("Succeeded",
-                                                                                 "Failed"):
+            node = p.spec.node_name
+            if node in by_node and p.status.phase not in ("Succeeded", "Failed"):
                 by_node[node].append(p)
-        return cls(tuple(NodeInfo(n, tuple(by_node[n["metadata"]["name"]])) for n in
-                         sorted(nodes, key=lambda n: n["metadata"]["name"])))
+        return cls(tuple(NodeInfo(n, tuple(by_node[n.metadata.name or ""])) for n in
+                         sorted(nodes, key=lambda n: n.metadata.name or "")))
 
     def most_of_owner(self, owner: str) -> int:
         """The largest number of `owner`'s pods on any one node (memoised per snapshot)."""
@@ -101,7 +112,7 @@ class Snapshot:
             memo[owner] = max((n.owner_counts[owner] for n in self.nodes), default=0)
         return memo[owner]
 
-    def assume(self, pod: Object, node_name: str) -> Snapshot:
+    def assume(self, pod: Pod, node_name: str) -> Snapshot:
         """The snapshot after `pod` is bound to `node_name` (for the next decision)."""
-        bound = {**pod, "spec": {**pod["spec"], "nodeName": node_name}}
+        bound = pod.model_copy(update={"spec": pod.spec.model_copy(update={"node_name": node_name})})
         return Snapshot(tuple(n.with_pod(bound) if n.name == node_name else n for n in self.nodes))

@@ -13,15 +13,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from kube.objects import Object
+from kube.kinds.pod import Pod
 from orchestrator.scheduler.plugins import (balanced_allocation, least_allocated, node_affinity,
                                             node_ports, node_ready, node_resources_fit,
                                             node_unschedulable, selector_spread,
                                             taint_toleration)
 from orchestrator.scheduler.snapshot import NodeInfo, Snapshot
 
-Filter = Callable[[Object, NodeInfo], list[str]]
-Score = Callable[[Object, NodeInfo, Snapshot], float]
+Filter = Callable[[Pod, NodeInfo], list[str]]
+Score = Callable[[Pod, NodeInfo, Snapshot], float]
 
 # In the order they run (cheap and decisive first, as Kubernetes orders its defaults).
 FILTERS: tuple[tuple[str, Filter], ...] = tuple((m.NAME, m.fits) for m in (

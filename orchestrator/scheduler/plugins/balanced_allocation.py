@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from kube.kinds.pod import Pod
 from orchestrator.scheduler.plugins.least_allocated import requested_fractions
 from orchestrator.scheduler.snapshot import NodeInfo, Snapshot
 
@@ -11,6 +10,6 @@ NAME = "NodeResourcesBalancedAllocation"
 WEIGHT = 1.0
 
 
-def score(pod: dict[str, Any], info: NodeInfo, snapshot: Snapshot) -> float:
+def score(pod: Pod, info: NodeInfo, snapshot: Snapshot) -> float:
     cpu, mem = requested_fractions(pod, info)
     return (1 - abs(cpu - mem)) * 100

@@ -3,15 +3,14 @@ fractions free; pods without requests count as Kubernetes' non-zero defaults). P
 
 from __future__ import annotations
 
-from typing import Any
-
+from kube.kinds.pod import Pod
 from orchestrator.scheduler.snapshot import NodeInfo, Snapshot, pod_requests
 
 NAME = "NodeResourcesLeastAllocated"
 WEIGHT = 1.0
 
 
-def requested_fractions(pod: dict[str, Any], info: NodeInfo) -> tuple[float, float]:
+def requested_fractions(pod: Pod, info: NodeInfo) -> tuple[float, float]:
     """(cpu, memory) of the node's allocatable its pods and `pod` would request, each ≤ 1."""
     cpu, mem = pod_requests(pod, non_zero=True)
     used_cpu, used_mem = info.requested(non_zero=True)
@@ -20,6 +19,6 @@ def requested_fractions(pod: dict[str, Any], info: NodeInfo) -> tuple[float, flo
             min(1.0, (used_mem + mem) / alloc_mem) if alloc_mem else 1.0)
 
 
-def score(pod: dict[str, Any], info: NodeInfo, snapshot: Snapshot) -> float:
+def score(pod: Pod, info: NodeInfo, snapshot: Snapshot) -> float:
     cpu, mem = requested_fractions(pod, info)
     return (1 - (cpu + mem) / 2) * 100

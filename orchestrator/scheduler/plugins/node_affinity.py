@@ -3,8 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from kube.kinds.pod import Pod
 from kube.selectors import requirement_matches
 from orchestrator.scheduler.snapshot import NodeInfo
 
@@ -12,16 +11,16 @@ NAME = "NodeAffinity"
 REASON = "node(s) didn't match Pod's node affinity/selector"
 
 
-def fits(pod: dict[str, Any], info: NodeInfo) -> list[str]:
-    labels = info.node["metadata"].get("labels") or {}
-    spec = pod["spec"]
-    selector_ok = all(labels.get(k) == v for k, v in (spec.get("nodeSelector") or {}).items())
-    required = (((spec.get("affinity") or {}).get("nodeAffinity") or {})
-                .get("requiredDuringSchedulingIgnoredDuringExecution"))
+def fits(pod: Pod, info: NodeInfo) -> list[str]:
+    labels = info.node.metadata.labels or {}
+    spec = pod.spec
+    selector_ok = all(labels.get(k) == v for k, v in (spec.node_selector or {}).items())
+    node_affinity = spec.affinity.node_affinity if spec.affinity else None
+    required = node_affinity.required_during_scheduling_ignored_during_execution \
+        if node_affinity else None
     affinity_ok = True
     if required:
-        affinity_ok = any(all(requirement_matches(e["key"], e["operator"], e.get("values") or (),
-                                                  labels)
-                              for e in term.get("matchExpressions") or [])
-                          for term in required["nodeSelectorTerms"])
+        affinity_ok = any(all(requirement_matches(e.key, e.operator, e.values or (), labels)
+                              for e in term.match_expressions or ())
+                          for term in required.node_selector_terms)
     return [] if selector_ok and affinity_ok else [REASON]

@@ -3,15 +3,12 @@ refuses `hostPort` until the agent binds it; the filter is the scheduler's half,
 
 from __future__ import annotations
 
-from typing import Any
-
-from orchestrator.scheduler.snapshot import NodeInfo
+from kube.kinds.pod import Pod
+from orchestrator.scheduler.snapshot import NodeInfo, host_ports
 
 NAME = "NodePorts"
 REASON = "node(s) didn't have free ports for the requested pod ports"
 
 
-def fits(pod: dict[str, Any], info: NodeInfo) -> list[str]:
-    wanted = {(p["hostPort"], p.get("protocol", "TCP")) for c in pod["spec"]["containers"]
-              for p in c.get("ports") or [] if p.get("hostPort")}
-    return [REASON] if wanted & info.host_ports() else []
+def fits(pod: Pod, info: NodeInfo) -> list[str]:
+    return [REASON] if host_ports(pod) & info.host_ports() else []

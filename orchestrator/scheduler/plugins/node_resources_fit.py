@@ -3,8 +3,7 @@ beside what its pods request. Pure."""
 
 from __future__ import annotations
 
-from typing import Any
-
+from kube.kinds.pod import Pod
 from orchestrator.scheduler.snapshot import NodeInfo, pod_requests
 
 NAME = "NodeResourcesFit"
@@ -13,7 +12,7 @@ INSUFFICIENT_CPU = "Insufficient cpu"
 INSUFFICIENT_MEMORY = "Insufficient memory"
 
 
-def fits(pod: dict[str, Any], info: NodeInfo) -> list[str]:
+def fits(pod: Pod, info: NodeInfo) -> list[str]:
     cpu, mem = pod_requests(pod)
     alloc_cpu, alloc_mem, alloc_pods = info.allocatable()
     used_cpu, used_mem = info.requested()

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from kube.kinds.pod import Pod
 from orchestrator.scheduler.snapshot import NodeInfo
 
 NAME = "NodeUnschedulable"
 REASON = "node(s) were unschedulable"
 
 
-def fits(pod: dict[str, Any], info: NodeInfo) -> list[str]:
-    return [REASON] if (info.node.get("spec") or {}).get("unschedulable") else []
+def fits(pod: Pod, info: NodeInfo) -> list[str]:
+    return [REASON] if info.node.spec.unschedulable else []

@@ -3,17 +3,16 @@ pods spread over the nodes. Pure."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from kube.ownership import controller_uid
+from kube.kinds.pod import Pod
+from kube.ownership import controller_uid_of
 from orchestrator.scheduler.snapshot import NodeInfo, Snapshot
 
 NAME = "SelectorSpread"
 WEIGHT = 2.0
 
 
-def score(pod: dict[str, Any], info: NodeInfo, snapshot: Snapshot) -> float:
-    owner = controller_uid(pod)
+def score(pod: Pod, info: NodeInfo, snapshot: Snapshot) -> float:
+    owner = controller_uid_of(pod.metadata)
     if owner is None:
         return 100.0
     most = snapshot.most_of_owner(owner)
