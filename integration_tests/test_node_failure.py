@@ -128,8 +128,15 @@ def test_when_every_node_stops_reporting_at_once_nothing_is_evicted(cluster: Clu
     wait_until(lambda: all(node_ready(n) == "True" for n in
                            api.http.get("/api/v1/nodes").json()["items"]), 60,
                "every node to be Ready again")
-    wait_until(lambda: {p["metadata"]["uid"] for p in api.pods("steady") if ready(p)} == before,
-               60, "the same pods to be Ready again")
+    try:
+        wait_until(lambda: {p["metadata"]["uid"] for p in api.pods("steady") if ready(p)} == before,
+                   60, "the same pods to be Ready again")
+    except AssertionError as e:
+        seen = {p["metadata"]["name"]: (p["metadata"]["uid"] in before, p["spec"].get("nodeName"),
+                                        (p.get("status") or {}).get("conditions"),
+                                        (p.get("status") or {}).get("containerStatuses"))
+                for p in api.pods("steady")}
+        raise AssertionError(f"{e}; the pods (same uid, node, conditions, containers): {seen}") from None
 
 
 @pytest.mark.fault

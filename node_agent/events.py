@@ -4,15 +4,9 @@ in the background, never failing the caller)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from kube.client import Client
 from kube.events import ClientSink, EventRecorder
 
 
 def agent_recorder(client: Client, node_name: str) -> EventRecorder:
     return EventRecorder(ClientSink(client), f"node-agent/{node_name}")
-
-
-def pod_ref(pod: dict[str, Any]) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "Pod", **pod}

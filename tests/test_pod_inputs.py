@@ -6,10 +6,13 @@ from __future__ import annotations
 import pytest
 
 from node_agent.pods.volumes import prepare_host_path
+from kube.kinds.pod import Pod
 from node_agent.pods.envvars import field_ref_value
 
-POD = {"metadata": {"name": "web-1", "namespace": "shop", "uid": "u-1",
-                    "labels": {"app": "web"}, "annotations": {"team.example/owner": "ana"}}}
+POD = Pod.model_validate({
+    "metadata": {"name": "web-1", "namespace": "shop", "uid": "u-1",
+                 "labels": {"app": "web"}, "annotations": {"team.example/owner": "ana"}},
+    "spec": {"containers": [{"name": "c", "image": "i"}]}})
 
 
 @pytest.mark.parametrize("path,value", [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from kube.kinds.pod import Container, Pod
 from node_agent.pods.model import (PAUSE, Kill, Observed, Remove, Start, backoff_seconds,
                                    compute_status, container_spec_hash, plan_pod)
 
@@ -11,8 +12,8 @@ WEB = {"name": "web", "image": "orch/web:1"}
 
 
 def pod(policy="Always", containers=(WEB,)):
-    return {"metadata": {"name": "p", "namespace": "default", "uid": "u1"},
-            "spec": {"restartPolicy": policy, "containers": list(containers)}}
+    return Pod.model_validate({"metadata": {"name": "p", "namespace": "default", "uid": "u1"},
+                               "spec": {"restartPolicy": policy, "containers": list(containers)}})
 
 
 def pause(running=True):
@@ -21,7 +22,7 @@ def pause(running=True):
 
 def web(attempt=0, running=True, exit_code=None, started=0.0, finished=None, spec=WEB):
     return Observed(f"web{attempt}", "web", attempt, running, exit_code, started, finished,
-                    container_spec_hash(spec))
+                    container_spec_hash(Container.model_validate(spec)))
 
 
 def test_a_new_pod_starts_the_sandbox_then_its_containers():
@@ -119,3 +120,20 @@ def test_two_running_sandboxes_are_replaced_by_one_fresh_sandbox():
     assert {Kill("pause0", "the pod sandbox is gone"), Kill("pause1", "the pod sandbox is gone"),
             Kill("web0", "the pod sandbox is gone")} <= set(plan.actions)
     assert plan.actions[-2:] == [Start(PAUSE, 2), Start("web", 1)]
+
+
+def test_the_spec_hash_is_that_of_the_container_as_stored():
+    """Containers started by an earlier agent carry the hash of the stored JSON: a typed
+    container must hash the same, or an agent upgrade would restart every container."""
+    import hashlib
+    import json
+
+    from kube.registry import by_kind
+    from kube.validation import validate_create
+    stored = validate_create(by_kind("v1", "Pod"), {
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+        "spec": {"containers": [{"name": "web", "image": "orch/web:1", "ports": [{"containerPort": 80}],
+                                 "resources": {"limits": {"cpu": "1"}}}]}}, "default")
+    as_stored = stored["spec"]["containers"][0]
+    expected = hashlib.sha256(json.dumps(as_stored, sort_keys=True).encode()).hexdigest()[:16]
+    assert container_spec_hash(Pod.model_validate(stored).spec.containers[0]) == expected

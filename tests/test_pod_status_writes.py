@@ -7,6 +7,7 @@ import copy
 
 from pathlib import Path
 
+from kube.kinds.pod import Pod
 from node_agent.pods.manager import PodManager
 from node_agent.pods.volumes import PodVolumes
 from node_agent.runtime.fake import FakeRuntime
@@ -35,7 +36,7 @@ def test_status_is_written_again_only_when_the_api_holds_someone_elses() -> None
     client = FakeClient()
     manager = PodManager(client, FakeRuntime(), PodVolumes(Path("/nonexistent")), "n1",
                          "192.168.56.11")
-    write = lambda p: manager._write_status(p, [], {}, set())  # noqa: E731
+    write = lambda p: manager._write_status(Pod.model_validate(p), p, [], {}, set())  # noqa: E731
     write(pod(5))
     assert len(client.writes) == 1
     ours = client.writes[0]

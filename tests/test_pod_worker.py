@@ -8,6 +8,7 @@ import base64
 
 import pytest
 
+from kube.kinds.pod import Pod
 from node_agent.pods.manager import PodManager, PodWorker
 from node_agent.pods.model import LABEL_CONTAINER, LABEL_POD_UID, PAUSE
 from node_agent.pods.volumes import PodVolumes
@@ -37,7 +38,8 @@ class FakeClient:
         return patch
 
     def get(self, resource, name, namespace=None):
-        return self.objects[(resource, name)]
+        # as the API returns it: with its metadata
+        return {"metadata": {"name": name, "namespace": namespace}, **self.objects[(resource, name)]}
 
     def delete(self, resource, name, namespace=None, grace_period_seconds=None,
                propagation_policy=None):
@@ -68,7 +70,7 @@ def converge(manager: PodManager, uid: str, times: int = 4) -> None:
     worker = PodWorker.__new__(PodWorker)
     worker.uid, worker.resync_at = uid, None
     for _ in range(times):
-        manager.observed[uid] = manager.list_containers_of(uid)
+        manager.relist()
         manager.sync_pod(worker)
 
 
@@ -97,7 +99,7 @@ def test_a_pod_is_a_sandbox_and_its_containers_with_their_configuration(agent):
     assert config.memory_limit == 64 * 1024 * 1024 and config.nano_cpus == 500_000_000
     mounts = {m.target: m for m in config.mounts}
     assert mounts["/etc/conf"].read_only and not mounts["/scratch"].read_only
-    assert (manager.volumes.pod_dir(p) / "volumes" / "configmaps" / "conf" / "a.txt"
+    assert (manager.volumes.pod_dir(Pod.model_validate(p)) / "volumes" / "configmaps" / "conf" / "a.txt"
             ).read_text() == "hello"
     assert client.statuses[-1]["phase"] == "Running"
     assert client.statuses[-1]["podIP"] == sandbox.ip
@@ -173,5 +175,27 @@ def test_secret_volumes_are_written_decoded(agent, tmp_path):
     p["spec"]["volumes"] = [{"name": "creds", "secret": {"secretName": "creds"}}]
     manager.desired["u-1234567890"] = p
     converge(manager, "u-1234567890")
-    assert (manager.volumes.pod_dir(p) / "volumes" / "secrets" / "creds" / "password"
+    assert (manager.volumes.pod_dir(Pod.model_validate(p)) / "volumes" / "secrets" / "creds" / "password"
             ).read_bytes() == b"s3"
+
+
+def test_after_a_restart_nothing_is_touched_until_the_containers_are_listed(agent, tmp_path):
+    """An agent restarted beside running containers: a worker the informer woke before the
+    first relist must not take the pod for one without containers (it would start a second
+    sandbox); once the containers are listed, they are adopted as they are."""
+    manager, runtime, client = agent
+    p = pod()
+    manager.desired["u-1234567890"] = p
+    converge(manager, "u-1234567890")
+    running = {cid for cid, c in runtime.containers.items() if c.running}
+    assert len(running) == 2
+
+    restarted = PodManager(client, runtime, PodVolumes(tmp_path), "n1", "192.168.56.11",
+                           cluster_dns="10.244.1.1")
+    restarted.desired["u-1234567890"] = p
+    worker = PodWorker.__new__(PodWorker)
+    worker.uid, worker.resync_at = "u-1234567890", None
+    restarted.sync_pod(worker)  # woken by the informer, before the relist
+    assert set(runtime.containers) == running
+    converge(restarted, "u-1234567890")
+    assert {cid for cid, c in runtime.containers.items() if c.running} == running

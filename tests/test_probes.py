@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from kube.kinds.pod import Container
 from node_agent.pods.probes import ProbeState, resolve_port
 
 
@@ -25,7 +26,8 @@ def test_a_verdict_flips_only_after_consecutive_results(start, thresholds, resul
 
 
 def test_named_ports_resolve_from_the_containers_ports():
-    container = {"ports": [{"name": "http", "containerPort": 8080}]}
+    container = Container.model_validate({"name": "c", "image": "i",
+                                          "ports": [{"name": "http", "containerPort": 8080}]})
     assert resolve_port("http", container) == 8080 and resolve_port(80, container) == 80
     with pytest.raises(ValueError):
         resolve_port("grpc", container)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from kube.kinds.pod import Pod
+from kube.kinds.service import Service
 from node_agent.pods.containers import sandbox_config
 from node_agent.pods.envvars import service_env
 
 
 def svc(name, ip, *ports):
-    return {"metadata": {"namespace": "default", "name": name},
-            "spec": {"clusterIP": ip, "ports": list(ports)}}
+    return Service.model_validate({"metadata": {"namespace": "default", "name": name},
+                                   "spec": {"clusterIP": ip, "ports": list(ports)}})
 
 
 def test_docker_link_style_variables_for_each_port():
@@ -29,8 +31,9 @@ def test_headless_and_unallocated_services_give_nothing():
 
 
 def dns_of(pod_spec, cluster_dns="10.244.1.1"):
-    config = sandbox_config({"metadata": {"namespace": "shop", "name": "p", "uid": "u-1"},
-                             "spec": pod_spec}, 0, cluster_dns, "cluster.local")
+    pod = Pod.model_validate({"metadata": {"namespace": "shop", "name": "p", "uid": "u-1"},
+                              "spec": {"containers": [{"name": "c", "image": "i"}], **pod_spec}})
+    config = sandbox_config(pod, 0, cluster_dns, "cluster.local")
     return config.dns_servers, config.dns_searches, config.dns_options
 
 

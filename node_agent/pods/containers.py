@@ -4,8 +4,7 @@ way the agent finds a pod's containers again."""
 
 from __future__ import annotations
 
-
-from kube.objects import Object
+from kube.kinds.pod import Container, Pod
 from kube.quantity import cpu_millis, memory_bytes
 from node_agent.pods.model import (LABEL_ATTEMPT, LABEL_CONTAINER, LABEL_POD_NAME,
                                    LABEL_POD_NAMESPACE, LABEL_POD_UID, LABEL_SPEC_HASH, PAUSE,
@@ -15,47 +14,46 @@ from node_agent.runtime.protocol import ContainerConfig, Mount, SandboxConfig
 PAUSE_IMAGE = "orch/pause:1"
 
 
-def container_name(pod: Object, container: str, attempt: int) -> str:
-    meta = pod["metadata"]
-    return f"orch_{container}_{meta['name']}_{meta['namespace']}_{meta['uid'][:8]}_{attempt}"
+def container_name(pod: Pod, container: str, attempt: int) -> str:
+    meta = pod.metadata
+    return f"orch_{container}_{meta.name}_{meta.namespace}_{(meta.uid or '')[:8]}_{attempt}"
 
 
-def labels(pod: Object, container: str, attempt: int, spec_hash: str) -> dict[str, str]:
-    meta = pod["metadata"]
-    return {LABEL_POD_UID: meta["uid"], LABEL_POD_NAMESPACE: meta["namespace"],
-            LABEL_POD_NAME: meta["name"], LABEL_CONTAINER: container,
+def labels(pod: Pod, container: str, attempt: int, spec_hash: str) -> dict[str, str]:
+    meta = pod.metadata
+    return {LABEL_POD_UID: meta.uid or "", LABEL_POD_NAMESPACE: meta.namespace or "",
+            LABEL_POD_NAME: meta.name or "", LABEL_CONTAINER: container,
             LABEL_ATTEMPT: str(attempt), LABEL_SPEC_HASH: spec_hash}
 
 
-def sandbox_config(pod: Object, attempt: int, cluster_dns: str | None,
+def sandbox_config(pod: Pod, attempt: int, cluster_dns: str | None,
                    cluster_domain: str) -> SandboxConfig:
     """The sandbox: the pod's hostname, and its /etc/resolv.conf (the containers share it):
     with dnsPolicy ClusterFirst, the agent's DNS server and kubelet's search path, so `web` and
     `web.default` resolve; with Default, the host's resolvers."""
-    meta = pod["metadata"]
+    meta = pod.metadata
     dns: dict[str, tuple[str, ...]] = {}
-    if pod["spec"].get("dnsPolicy", "ClusterFirst") == "ClusterFirst" and cluster_dns:
-        d, ns = cluster_domain, meta["namespace"]
+    if pod.spec.dns_policy == "ClusterFirst" and cluster_dns:
+        d, ns = cluster_domain, meta.namespace
         dns = {"dns_servers": (cluster_dns,), "dns_searches": (f"{ns}.svc.{d}", f"svc.{d}", d),
                "dns_options": ("ndots:5",)}
-    return SandboxConfig(container_name(pod, PAUSE, attempt),
-                         pod["spec"].get("hostname") or meta["name"],
+    return SandboxConfig(container_name(pod, PAUSE, attempt), pod.spec.hostname or meta.name or "",
                          labels(pod, PAUSE, attempt, ""), **dns)
 
 
-def container_config(pod: Object, spec: Object, attempt: int, sandbox_id: str,
+def container_config(pod: Pod, spec: Container, attempt: int, sandbox_id: str,
                      env: dict[str, str], mounts: tuple[Mount, ...]) -> ContainerConfig:
     """An app container: command and args as Kubernetes maps them onto the image's entrypoint
     and cmd; memory and cpu limits as cgroup limits; the cpu request as cpu shares."""
-    resources = spec.get("resources") or {}
-    limits, requests = resources.get("limits") or {}, resources.get("requests") or {}
+    limits = (spec.resources.limits if spec.resources else None) or {}
+    requests = (spec.resources.requests if spec.resources else None) or {}
     return ContainerConfig(
-        name=container_name(pod, spec["name"], attempt), image=spec["image"],
-        labels=labels(pod, spec["name"], attempt, container_spec_hash(spec)),
+        name=container_name(pod, spec.name, attempt), image=spec.image,
+        labels=labels(pod, spec.name, attempt, container_spec_hash(spec)),
         sandbox_id=sandbox_id, env=env,
-        entrypoint=tuple(spec["command"]) if spec.get("command") else None,
-        args=tuple(spec["args"]) if spec.get("args") is not None else None,
-        working_dir=spec.get("workingDir") or None, mounts=mounts,
+        entrypoint=tuple(spec.command) if spec.command else None,
+        args=tuple(spec.args) if spec.args is not None else None,
+        working_dir=spec.working_dir or None, mounts=mounts,
         memory_limit=memory_bytes(limits["memory"]) if "memory" in limits else None,
         nano_cpus=cpu_millis(limits["cpu"]) * 1_000_000 if "cpu" in limits else None,
         cpu_shares=max(2, cpu_millis(requests["cpu"]) * 1024 // 1000)

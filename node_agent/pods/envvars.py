@@ -13,29 +13,29 @@ these (they are the base the spec's variables are laid over).
 
 from __future__ import annotations
 
-from kube.objects import Object
+from kube.kinds.pod import Pod
+from kube.kinds.service import Service
 
 
 def env_name(name: str) -> str:
     return name.upper().replace("-", "_").replace(".", "_")
 
 
-def service_env(services: list[Object]) -> dict[str, str]:
+def service_env(services: list[Service]) -> dict[str, str]:
     env: dict[str, str] = {}
-    for svc in sorted(services, key=lambda s: s["metadata"]["name"]):
-        spec = svc.get("spec") or {}
-        ip, ports = spec.get("clusterIP"), spec.get("ports") or []
+    for svc in sorted(services, key=lambda s: s.metadata.name or ""):
+        ip, ports = svc.spec.cluster_ip, svc.spec.ports
         if not ip or ip == "None" or not ports:
             continue
-        prefix = env_name(svc["metadata"]["name"])
+        prefix = env_name(svc.metadata.name or "")
         env[f"{prefix}_SERVICE_HOST"] = ip
-        env[f"{prefix}_SERVICE_PORT"] = str(ports[0]["port"])
+        env[f"{prefix}_SERVICE_PORT"] = str(ports[0].port)
         for i, port in enumerate(ports):
-            proto = port.get("protocol", "TCP").lower()
-            number = port["port"]
+            proto = port.protocol.lower()
+            number = port.port
             url = f"{proto}://{ip}:{number}"
-            if port.get("name"):
-                env[f"{prefix}_SERVICE_PORT_{env_name(port['name'])}"] = str(number)
+            if port.name:
+                env[f"{prefix}_SERVICE_PORT_{env_name(port.name)}"] = str(number)
             if i == 0:
                 env[f"{prefix}_PORT"] = url
             base = f"{prefix}_PORT_{number}_{proto.upper()}"
@@ -44,16 +44,17 @@ def service_env(services: list[Object]) -> dict[str, str]:
     return env
 
 
-def field_ref_value(pod: Object, path: str, node_name: str, pod_ip: str, host_ip: str) -> str:
+def field_ref_value(pod: Pod, path: str, node_name: str, pod_ip: str, host_ip: str) -> str:
     """The value of an env var's `fieldRef` (the downward API): a pod field by the paths the API
     admits (its validation refuses any other), a label or annotation by key
     (`metadata.labels['app']`; "" when absent, as kubelet gives)."""
-    meta = pod["metadata"]
+    meta = pod.metadata
     if path.startswith(("metadata.labels[", "metadata.annotations[")):
         which, _, rest = path.removeprefix("metadata.").partition("[")
-        return (meta.get(which) or {}).get(rest.removesuffix("]").strip("'"), "")
-    values = {"metadata.name": meta["name"], "metadata.namespace": meta["namespace"],
-              "metadata.uid": meta["uid"], "spec.nodeName": node_name,
+        found = meta.labels if which == "labels" else meta.annotations
+        return (found or {}).get(rest.removesuffix("]").strip("'"), "")
+    values = {"metadata.name": meta.name or "", "metadata.namespace": meta.namespace or "",
+              "metadata.uid": meta.uid or "", "spec.nodeName": node_name,
               # one address family here: the lists hold the one address
               "status.podIP": pod_ip, "status.podIPs": pod_ip,
               "status.hostIP": host_ip, "status.hostIPs": host_ip}

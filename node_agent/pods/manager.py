@@ -9,9 +9,14 @@ Threads:
     workers  one per pod uid; `sync_pod` is level-triggered and idempotent: it reads the pod and
              its containers afresh and converges; an exception means "retry at the next wake".
 
+Pods are read as typed objects (kube.typed: parsed once per version of the informer's object);
+statuses are written as JSON.
+
 Contract with an agent restart: nothing is done to containers until the first list of pods has
-succeeded (else every running pod would look orphaned); then running containers whose pod is
-still desired are adopted as they are, and containers of pods that are gone are removed.
+succeeded (else every running pod would look orphaned) and the first relist of containers has
+too (else a pod's worker, woken by the informer first, would see none of the pod's containers
+and start a second sandbox beside the running one); then running containers whose pod is still
+desired are adopted as they are, and containers of pods that are gone are removed.
 """
 
 from __future__ import annotations
@@ -25,8 +30,14 @@ from typing import Any
 
 from kube.client import ApiError, Client
 from kube.informer import Informer
+from kube.kinds.configmap import ConfigMap
+from kube.kinds.pod import ConfigMapVolumeSource, Container, Pod, SecretVolumeSource
+from kube.kinds.secret import Secret
+from kube.kinds.service import Service
+from kube.objects import Object
 from kube.timestamps import now_rfc3339
-from node_agent.events import agent_recorder, pod_ref
+from kube.typed import Unreadable, metadata_of, typed, typed_all
+from node_agent.events import agent_recorder
 from node_agent.pods.containers import PAUSE_IMAGE, container_config, sandbox_config
 from node_agent.pods.envvars import field_ref_value, service_env
 from node_agent.pods.model import (LABEL_POD_UID, PAUSE, Kill, Observed, Remove, Start,
@@ -41,7 +52,6 @@ log = logging.getLogger(__name__)
 RELIST_PERIOD = 1.0
 RESYNC_PERIOD = 10.0
 REPEAT_EVENT_PERIOD = 30.0
-
 
 
 class PodWorker:
@@ -89,13 +99,14 @@ class PodManager:
         self.pods.add_handler(on_add=self.on_add, on_update=self.on_update,
                               on_delete=self.on_delete)
         self._lock = threading.Lock()  # guards desired, observed, workers, last_status
-        self.desired: dict[str, dict[str, Any]] = {}
+        self.desired: dict[str, Object] = {}  # uid → the informer's (read-only) object
         self.observed: dict[str, list[Observed]] = {}
         # When a worker last refreshed a pod's containers itself (monotonic): a relist that
         # began before that must not overwrite it with what docker had before the worker acted
         # (that made a worker start the same container, or a second sandbox, twice).
         self._refreshed_at: dict[str, float] = {}
         self.workers: dict[str, PodWorker] = {}
+        self.relisted = threading.Event()  # the runtime's containers have been listed once
         # uid -> (the status last written or seen in the API, the pod's resourceVersion then)
         self.last_status: dict[str, tuple[dict[str, Any], int]] = {}
         self.prober = Prober(on_change=self._wake, exec_in_container=runtime.exec_status)
@@ -119,19 +130,19 @@ class PodManager:
 
     # --- the pods informer's handlers (its thread; they only record and wake) ---
 
-    def on_add(self, pod: dict[str, Any]) -> None:
-        uid = pod["metadata"]["uid"]
+    def on_add(self, pod: Object) -> None:
+        uid = metadata_of(pod).uid or ""
         with self._lock:
             self.desired[uid] = pod
         self._wake(uid)
 
-    def on_update(self, old: dict[str, Any], pod: dict[str, Any]) -> None:
-        if old["metadata"]["uid"] != pod["metadata"]["uid"]:
+    def on_update(self, old: Object, pod: Object) -> None:
+        if metadata_of(old).uid != metadata_of(pod).uid:
             self.on_delete(old)
         self.on_add(pod)
 
-    def on_delete(self, pod: dict[str, Any]) -> None:
-        uid = pod["metadata"]["uid"]
+    def on_delete(self, pod: Object) -> None:
+        uid = metadata_of(pod).uid or ""
         with self._lock:
             self.desired.pop(uid, None)
         self._wake(uid)
@@ -139,21 +150,27 @@ class PodManager:
     def _relist_loop(self) -> None:
         while not self.stopping.is_set():
             try:
-                began = time.monotonic()
-                observed = self.list_pod_containers()
-                with self._lock:
-                    for uid, at in list(self._refreshed_at.items()):
-                        if at > began:
-                            if uid in self.observed:
-                                observed[uid] = self.observed[uid]
-                        else:
-                            del self._refreshed_at[uid]
-                    self.observed = observed
+                self.relist()
                 if self.synced:
                     self._wake_all()
             except RuntimeFailure as e:  # dockerd restarting: keep trying
                 log.warning("container relist failed: %s", e)
             self.stopping.wait(RELIST_PERIOD)
+
+    def relist(self) -> None:
+        """List the runtime's containers of every pod into `observed` (what a worker refreshed
+        itself since the list began is kept)."""
+        began = time.monotonic()
+        observed = self.list_pod_containers()
+        with self._lock:
+            for uid, at in list(self._refreshed_at.items()):
+                if at > began:
+                    if uid in self.observed:
+                        observed[uid] = self.observed[uid]
+                else:
+                    del self._refreshed_at[uid]
+            self.observed = observed
+        self.relisted.set()
 
     def _wake_all(self) -> None:
         with self._lock:
@@ -190,16 +207,23 @@ class PodManager:
     def sync_pod(self, worker: PodWorker) -> bool:
         """Converge one pod; True when the pod is gone and so is everything of it."""
         uid = worker.uid
+        if not self.relisted.is_set():
+            return False  # the relist wakes every worker once it is in
         with self._lock:
-            pod = self.desired.get(uid)
+            raw = self.desired.get(uid)
             observed = list(self.observed.get(uid, []))
         worker.resync_at = None
-        if pod is None:
+        if raw is None:
             self.prober.forget_pod(uid)
             self._remove_all(observed, grace=0)
             self.volumes.remove_pod_dir(uid)
             return True
-        if pod["metadata"].get("deletionTimestamp"):
+        try:
+            pod = typed(Pod, raw)
+        except Unreadable as e:  # not ours to run nor to remove: leave it as it is, and say so
+            log.warning("pod %s: %s", uid, e)
+            return False
+        if pod.metadata.deletion_timestamp:
             self.prober.forget_pod(uid)
             self._terminate(pod, observed)
             return True
@@ -212,11 +236,11 @@ class PodManager:
             if isinstance(action, Kill):
                 name = next((o.container for o in observed if o.id == action.id), "")
                 if name in unhealthy:
-                    self.events.warning(pod_ref(pod), "Unhealthy",
+                    self.events.warning(pod, "Unhealthy",
                                         f"Liveness probe failed: container {name} will be "
                                         "restarted")
-                self.events.normal(pod_ref(pod), "Killing", f"Stopping container {name}")
-                self.runtime.stop(action.id, pod["spec"].get("terminationGracePeriodSeconds", 30))
+                self.events.normal(pod, "Killing", f"Stopping container {name}")
+                self.runtime.stop(action.id, pod.spec.termination_grace_period_seconds)
             elif isinstance(action, Remove):
                 self.runtime.remove(action.id)
             elif action.container == PAUSE:
@@ -241,10 +265,10 @@ class PodManager:
         if plan.resync_at:
             worker.resync_at = min(worker.resync_at or plan.resync_at, plan.resync_at)
         unready = self._probe(uid, pod, observed, READINESS)
-        self._write_status(pod, observed, waiting, unready)
+        self._write_status(pod, raw, observed, waiting, unready)
         return False
 
-    def _probe(self, uid: str, pod: dict[str, Any], observed: list[Observed],
+    def _probe(self, uid: str, pod: Pod, observed: list[Observed],
                kind: str) -> set[str]:
         """Keep probing exactly the running containers; the names whose `kind` probe fails."""
         pause = latest(observed, PAUSE)
@@ -255,133 +279,146 @@ class PodManager:
         return {name for name, (cid, _) in running.items()
                 if self.prober.verdict(cid, kind) is False}
 
-    def _start(self, pod: dict[str, Any], action: Start, pause: Observed | None,
+    def _start(self, pod: Pod, action: Start, pause: Observed | None,
                waiting: dict[str, tuple[str, str]]) -> None:
-        spec = next(c for c in pod["spec"]["containers"] if c["name"] == action.container)
+        spec = next(c for c in pod.spec.containers if c.name == action.container)
         try:
             if pause is None or not pause.ip:
                 raise StartFailed("ContainerCreating", "the pod sandbox has no IP yet")
             env = self._env(pod, spec, pause.ip)
             mounts = self.volumes.mounts(pod, spec, self._prepare_volumes(pod, spec))
-            policy = spec.get("imagePullPolicy", "IfNotPresent")
-            if self.runtime.ensure_image(spec["image"], policy):
-                self.events.normal(pod_ref(pod), "Pulled",
-                                   f'Successfully pulled image "{spec["image"]}"')
+            if self.runtime.ensure_image(spec.image, spec.image_pull_policy or "IfNotPresent"):
+                self.events.normal(pod, "Pulled", f'Successfully pulled image "{spec.image}"')
             self.runtime.start_container(container_config(pod, spec, action.attempt, pause.id,
                                                           env, mounts))
-            self.events.normal(pod_ref(pod), "Started", f"Started container {spec['name']}")
+            self.events.normal(pod, "Started", f"Started container {spec.name}")
         except StartFailed as e:
-            log.warning("pod %s/%s container %s: %s", pod["metadata"]["namespace"],
-                        pod["metadata"]["name"], spec["name"], e)
-            waiting[spec["name"]] = (e.reason, e.message)
+            log.warning("pod %s/%s container %s: %s", pod.metadata.namespace,
+                        pod.metadata.name, spec.name, e)
+            waiting[spec.name] = (e.reason, e.message)
             self._repeated_event(pod, "Failed", f"{e.reason}: {e.message}")
 
-    def _repeated_event(self, pod: dict[str, Any], reason: str, message: str) -> None:
+    def _repeated_event(self, pod: Pod, reason: str, message: str) -> None:
         """A warning that a waiting pod would repeat at every sync: at most once per
         REPEAT_EVENT_PERIOD per pod, reason and message (the recorder then bumps its count)."""
-        key = (pod["metadata"]["uid"], reason, message)
+        key = (pod.metadata.uid or "", reason, message)
         now = time.monotonic()
         if now - self._reported.get(key, -REPEAT_EVENT_PERIOD) < REPEAT_EVENT_PERIOD:
             return
         if len(self._reported) > 10_000:
             self._reported.clear()
         self._reported[key] = now
-        self.events.warning(pod_ref(pod), reason, message)
+        self.events.warning(pod, reason, message)
 
-    def _env(self, pod: dict[str, Any], spec: dict[str, Any], pod_ip: str) -> dict[str, str]:
-        meta = pod["metadata"]
+    def _env(self, pod: Pod, spec: Container, pod_ip: str) -> dict[str, str]:
+        namespace = pod.metadata.namespace or ""
         env: dict[str, str] = {}
-        if self.services is not None and pod["spec"].get("enableServiceLinks", True):
+        if self.services is not None and pod.spec.enable_service_links:
             # Like kubelet, wait (briefly) for the first list, else a pod started right after
             # an agent restart would miss variables its peers have.
             self.services.synced.wait(10)
-            env.update(service_env(self.services.services_in(meta["namespace"])))
-        for var in spec.get("env") or []:
-            if "valueFrom" not in var:
-                env[var["name"]] = var.get("value", "")
+            env.update(service_env(typed_all(Service, self.services.services_in(namespace))))
+        for var in spec.env or ():
+            source = var.value_from
+            if source is None:
+                env[var.name] = var.value or ""
                 continue
-            source = var["valueFrom"]
-            if "fieldRef" in source:
-                env[var["name"]] = field_ref_value(pod, source["fieldRef"]["fieldPath"],
-                                                   self.node_name, pod_ip, self.host_ip)
+            if source.field_ref is not None:
+                env[var.name] = field_ref_value(pod, source.field_ref.field_path,
+                                                self.node_name, pod_ip, self.host_ip)
                 continue
-            ref, kind = ((source["configMapKeyRef"], "configmaps") if "configMapKeyRef" in source
-                         else (source["secretKeyRef"], "secrets"))
+            ref, kind = ((source.config_map_key_ref, "configmaps")
+                         if source.config_map_key_ref is not None
+                         else (source.secret_key_ref, "secrets"))
+            assert ref is not None  # the model holds exactly one source
             try:
-                obj = self.client.get(kind, ref["name"], meta["namespace"])
-                value = (obj.get("data") or {})[ref["key"]]
-                env[var["name"]] = base64.b64decode(value).decode() if kind == "secrets" else value
-            except (ApiError, KeyError) as e:
-                if ref.get("optional"):
+                obj = self.client.get(kind, ref.name, namespace)
+                if kind == "secrets":
+                    env[var.name] = base64.b64decode((typed(Secret, obj).data or {})[ref.key]).decode()
+                else:
+                    env[var.name] = (typed(ConfigMap, obj).data or {})[ref.key]
+            except (ApiError, KeyError, Unreadable) as e:
+                if ref.optional:
                     continue
                 what = "configmap" if kind == "configmaps" else "secret"
                 raise StartFailed("CreateContainerConfigError",
-                                  f'{what} "{ref["name"]}" key "{ref["key"]}": '
+                                  f'{what} "{ref.name}" key "{ref.key}": '
                                   f"{'not found' if isinstance(e, KeyError) else e}") from e
         return env
 
-    def _prepare_volumes(self, pod: dict[str, Any], spec: dict[str, Any]) -> dict[str, Path]:
+    def _volume_data(self, kind: str, name: str, namespace: str, volume: str,
+                     optional: bool) -> dict[str, bytes] | None:
+        """The files a configMap or secret volume holds (key → content); None when the object
+        is absent and the volume optional."""
+        try:
+            obj = self.client.get(kind, name, namespace)
+        except ApiError as e:
+            if e.code == 404 and optional:
+                return None
+            raise StartFailed("CreateContainerConfigError",
+                              f'{kind[:-1]} "{name}" for volume "{volume}": {e.message}') from e
+        if kind == "secrets":
+            return {k: base64.b64decode(v) for k, v in (typed(Secret, obj).data or {}).items()}
+        config = typed(ConfigMap, obj)
+        data = {k: v.encode() for k, v in (config.data or {}).items()}
+        data.update({k: base64.b64decode(v) for k, v in (config.binary_data or {}).items()})
+        return data
+
+    def _prepare_volumes(self, pod: Pod, spec: Container) -> dict[str, Path]:
         """Write the configMap and secret volumes that `spec` mounts from the API's current
         objects (read when a container starts)."""
-        volumes = {v["name"]: v for v in pod["spec"].get("volumes") or []}
-        namespace = pod["metadata"]["namespace"]
+        volumes = {v.name: v for v in pod.spec.volumes or ()}
+        namespace = pod.metadata.namespace or ""
         prepared: dict[str, Path] = {}
-        for mount in spec.get("volumeMounts") or []:
-            volume = volumes[mount["name"]]
-            source = volume.get("configMap") or volume.get("secret")
-            if source is None or mount["name"] in prepared:
-                continue
-            kind = "configmaps" if "configMap" in volume else "secrets"
-            name = source.get("name") or source.get("secretName")
-            try:
-                obj = self.client.get(kind, name, namespace)
-            except ApiError as e:
-                if e.code == 404 and source.get("optional"):
-                    obj = {}
-                else:
-                    raise StartFailed("CreateContainerConfigError",
-                                      f'{kind[:-1]} "{name}" for volume "{mount["name"]}": '
-                                      f"{e.message}") from e
-            if kind == "secrets":
-                data = {k: base64.b64decode(v) for k, v in (obj.get("data") or {}).items()}
+        for mount in spec.volume_mounts or ():
+            volume = volumes[mount.name]
+            source: ConfigMapVolumeSource | SecretVolumeSource | None
+            if volume.config_map is not None:
+                source, kind, name = volume.config_map, "configmaps", volume.config_map.name
+            elif volume.secret is not None:
+                source, kind, name = volume.secret, "secrets", volume.secret.secret_name
             else:
-                data = {k: v.encode() for k, v in (obj.get("data") or {}).items()}
-                data.update({k: base64.b64decode(v) for k, v in (obj.get("binaryData") or {}).items()})
-            mode = source.get("defaultMode", 0o644)
-            items = source.get("items")
+                continue
+            if mount.name in prepared:
+                continue
+            optional = bool(source.optional)
+            data = self._volume_data(kind, name, namespace, mount.name, optional) or {}
+            mode = source.default_mode if source.default_mode is not None else 0o644
             files: dict[str, tuple[bytes, int]] = {}
-            for item in items or [{"key": k, "path": k} for k in data]:
-                if item["key"] not in data:
-                    if source.get("optional"):
+            for key, path, item_mode in ([(i.key, i.path, i.mode) for i in source.items]
+                                         if source.items else [(k, k, None) for k in data]):
+                if key not in data:
+                    if optional:
                         continue
                     raise StartFailed("CreateContainerConfigError",
-                                      f'{kind[:-1]} "{name}" has no key "{item["key"]}"')
-                files[item["path"]] = (data[item["key"]], item.get("mode") or mode)
-            prepared[mount["name"]] = self.volumes.write_volume(pod, kind, mount["name"], files)
+                                      f'{kind[:-1]} "{name}" has no key "{key}"')
+                files[path] = (data[key], item_mode or mode)
+            prepared[mount.name] = self.volumes.write_volume(pod, kind, mount.name, files)
         return prepared
 
-    def _terminate(self, pod: dict[str, Any], observed: list[Observed]) -> None:
+    def _terminate(self, pod: Pod, observed: list[Observed]) -> None:
         """Graceful deletion: SIGTERM the app containers, SIGKILL after the grace period, then
         the sandbox; then release the pod object (delete with grace 0). The containers are
         listed afresh from the runtime first: the object is released only once the runtime has
         confirmed that nothing of the pod is left (after an agent or host restart the cached
         list may not have caught up yet)."""
-        observed = self.list_containers_of(pod["metadata"]["uid"])
-        grace = pod["metadata"].get("deletionGracePeriodSeconds")
+        uid = pod.metadata.uid or ""
+        observed = self.list_containers_of(uid)
+        grace = pod.metadata.deletion_grace_period_seconds
         if grace is None:
-            grace = pod["spec"].get("terminationGracePeriodSeconds", 30)
+            grace = pod.spec.termination_grace_period_seconds
         apps = [o for o in observed if o.container != PAUSE and o.running]
         for o in apps:
-            self.events.normal(pod_ref(pod), "Killing", f"Stopping container {o.container}")
+            self.events.normal(pod, "Killing", f"Stopping container {o.container}")
         threads = [threading.Thread(target=self.runtime.stop, args=(o.id, grace)) for o in apps]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
         self._remove_all(observed, grace=0)
-        self.volumes.remove_pod_dir(pod["metadata"]["uid"])
+        self.volumes.remove_pod_dir(uid)
         try:
-            self.client.delete("pods", pod["metadata"]["name"], pod["metadata"]["namespace"],
+            self.client.delete("pods", pod.metadata.name or "", pod.metadata.namespace,
                                grace_period_seconds=0)
         except ApiError as e:
             if e.code != 404:
@@ -393,18 +430,19 @@ class PodManager:
                 self.runtime.stop(o.id, grace)
             self.runtime.remove(o.id)
 
-    def _write_status(self, pod: dict[str, Any], observed: list[Observed],
+    def _write_status(self, pod: Pod, raw: Object, observed: list[Observed],
                       waiting: dict[str, tuple[str, str]], unready: set[str]) -> None:
-        uid = pod["metadata"]["uid"]
-        start_time = (pod.get("status") or {}).get("startTime") or now_rfc3339()
+        """Write the pod's status unless the API's copy (`raw`, as JSON) already says it."""
+        uid = pod.metadata.uid or ""
+        start_time = pod.status.start_time or now_rfc3339()
         status = compute_status(pod, observed, waiting, self.host_ip, start_time, unready)
-        if (pod.get("status") or {}) == status:
+        if (raw.get("status") or {}) == status:
             with self._lock:
-                self.last_status[uid] = (status, _revision(pod))
+                self.last_status[uid] = (status, _revision(raw))
             return
         with self._lock:
             written = self.last_status.get(uid)
-        if written is not None and written[0] == status and _revision(pod) <= written[1]:
+        if written is not None and written[0] == status and _revision(raw) <= written[1]:
             return  # our last write is not in this copy of the pod yet
         # Otherwise the API's status differs from ours and is not older than our last write:
         # someone else changed it (the node lifecycle controller marks the pods of a node it
@@ -413,8 +451,8 @@ class PodManager:
         try:
             updated = self.client.update(
                 "pods", {"apiVersion": "v1", "kind": "Pod",
-                         "metadata": {"name": pod["metadata"]["name"],
-                                      "namespace": pod["metadata"]["namespace"]},
+                         "metadata": {"name": pod.metadata.name,
+                                      "namespace": pod.metadata.namespace},
                          "status": status}, subresource="status")
         except ApiError as e:
             if e.code == 404:

@@ -1,5 +1,6 @@
 """Pure decisions of the pod workers: what a pod's containers should be, given what docker shows,
-and what the pod's status is. No I/O here; `sync_pod` (worker.py) applies the plan.
+and what the pod's status is. No I/O here; `PodManager.sync_pod` (manager.py) applies the plan.
+Pods come in typed (kube.typed); the status goes out as JSON, as written.
 
 Containers the agent makes carry labels (LABEL_*) from which it re-reads everything it needs
 after a restart: pod uid/namespace/name, container name ("POD" for the pause container) and the
@@ -13,6 +14,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from kube.kinds.pod import Container, Pod, PodSpec
 from node_agent.runtime.protocol import ContainerState
 
 LABEL_POD_UID = "org.orch.pod.uid"
@@ -25,8 +27,6 @@ PAUSE = "POD"
 
 BACKOFF_MAX = 300.0  # seconds, as kubelet
 BACKOFF_RESET_AFTER = 600.0  # a container that ran this long starts its back-off afresh
-
-Pod = dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -83,16 +83,18 @@ class Plan:
     resync_at: float | None = None  # when a back-off ends
 
 
-def container_spec_hash(container: dict[str, Any]) -> str:
-    """Changes when the container's spec changes (only its image can, once a pod exists)."""
-    return hashlib.sha256(json.dumps(container, sort_keys=True).encode()).hexdigest()[:16]
+def container_spec_hash(container: Container) -> str:
+    """Changes when the container's spec changes (only its image can, once a pod exists). The
+    hash of its JSON as stored, so containers started by an earlier agent keep theirs."""
+    canonical = json.dumps(container.to_dict(), sort_keys=True)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
 def backoff_seconds(restarts: int, base: float) -> float:
     """Kubelet's crash back-off: base, 2·base, 4·base, … capped at BACKOFF_MAX."""
     if restarts <= 0:
         return 0.0
-    return min(base * (2 ** (restarts - 1)), BACKOFF_MAX)
+    return float(min(base * 2.0 ** (restarts - 1), BACKOFF_MAX))
 
 
 def latest(observed: list[Observed], name: str) -> Observed | None:
@@ -116,7 +118,7 @@ def plan_pod(pod: Pod, observed: list[Observed], now: float, backoff_base: float
     the previous attempt). A running container in `unhealthy` (its liveness probe failed) is
     killed; the next sync restarts it per the policy, with back-off."""
     plan = Plan()
-    spec = pod["spec"]
+    spec = pod.spec
     pause = latest(observed, PAUSE)
     sandboxes = sum(1 for o in observed if o.container == PAUSE and o.running)
     if pause is None or not pause.running or sandboxes > 1:
@@ -127,13 +129,13 @@ def plan_pod(pod: Pod, observed: list[Observed], now: float, backoff_base: float
                 plan.actions.append(Kill(o.id, "the pod sandbox is gone"))
             plan.actions.append(Remove(o.id))
         plan.actions.append(Start(PAUSE, (pause.attempt + 1) if pause else 0))
-        for c in spec["containers"]:
-            prior = latest(observed, c["name"])
-            plan.actions.append(Start(c["name"], (prior.attempt + 1) if prior else 0))
+        for c in spec.containers:
+            prior = latest(observed, c.name)
+            plan.actions.append(Start(c.name, (prior.attempt + 1) if prior else 0))
         return plan
 
-    for c in spec["containers"]:
-        name, current = c["name"], latest(observed, c["name"])
+    for c in spec.containers:
+        name, current = c.name, latest(observed, c.name)
         wanted_hash = container_spec_hash(c)
         if current is None:
             plan.actions.append(Start(name, 0))
@@ -148,7 +150,7 @@ def plan_pod(pod: Pod, observed: list[Observed], now: float, backoff_base: float
         if current.spec_hash and current.spec_hash != wanted_hash:
             plan.actions.append(Start(name, current.attempt + 1))
             continue
-        if not should_restart(spec.get("restartPolicy", "Always"), current.exit_code):
+        if not should_restart(spec.restart_policy, current.exit_code):
             continue
         ran = (current.finished_at or now) - (current.started_at or now)
         restarts = 0 if ran >= BACKOFF_RESET_AFTER else current.attempt + 1
@@ -158,7 +160,7 @@ def plan_pod(pod: Pod, observed: list[Observed], now: float, backoff_base: float
         else:
             plan.waiting[name] = ("CrashLoopBackOff",
                                   f"back-off {backoff_seconds(restarts, backoff_base):.0f}s "
-                                  f"restarting failed container={name} pod={pod['metadata']['name']}")
+                                  f"restarting failed container={name} pod={pod.metadata.name}")
             plan.resync_at = min(plan.resync_at or ready_at, ready_at)
 
     # Superseded attempts: keep the newest and the one before it (logs --previous), remove
@@ -183,16 +185,16 @@ def compute_status(pod: Pod, observed: list[Observed], waiting: dict[str, tuple[
     """The pod's status from what docker shows (kubelet's generateAPIPodStatus, simplified):
     phase, podIP, hostIP, startTime, conditions and one containerStatus per spec container.
     A running container in `unready` (its readiness probe has not succeeded) is not ready."""
-    spec = pod["spec"]
+    spec = pod.spec
     pause = latest(observed, PAUSE)
     statuses, ready_all = [], True
-    for c in spec["containers"]:
-        name, current = c["name"], latest(observed, c["name"])
+    for c in spec.containers:
+        name, current = c.name, latest(observed, c.name)
         previous = None
         if current is not None:
             older = [o for o in observed if o.container == name and o.attempt < current.attempt]
             previous = max(older, key=lambda o: o.attempt) if older else None
-        status: dict[str, Any] = {"name": name, "image": c["image"], "imageID": "",
+        status: dict[str, Any] = {"name": name, "image": c.image, "imageID": "",
                                   "restartCount": current.attempt if current else 0,
                                   "ready": False, "started": False}
         if name in waiting:
@@ -217,7 +219,7 @@ def compute_status(pod: Pod, observed: list[Observed], waiting: dict[str, tuple[
             status["lastState"] = {"terminated": _terminated(previous)}
         statuses.append(status)
 
-    phase = pod_phase(spec.get("restartPolicy", "Always"), statuses)
+    phase = pod_phase(spec.restart_policy, statuses)
     ready = ready_all and pause is not None and pause.running
     conditions = [
         {"type": "Initialized", "status": "True"},
@@ -276,11 +278,12 @@ def _terminated(o: Observed) -> dict[str, Any]:
     return {k: v for k, v in out.items() if v is not None}
 
 
-def _qos(spec: dict[str, Any]) -> str:
-    resources = [c.get("resources") or {} for c in spec["containers"]]
-    if all(not r.get("requests") and not r.get("limits") for r in resources):
+def _qos(spec: PodSpec) -> str:
+    resources = [((c.resources.requests or {}) if c.resources else {},
+                  (c.resources.limits or {}) if c.resources else {}) for c in spec.containers]
+    if all(not requests and not limits for requests, limits in resources):
         return "BestEffort"
-    if all(set((r.get("limits") or {})) >= {"cpu", "memory"}
-           and (r.get("requests") or {}) == (r.get("limits") or {}) for r in resources):
+    if all(set(limits) >= {"cpu", "memory"} and requests == limits
+           for requests, limits in resources):
         return "Guaranteed"
     return "Burstable"

@@ -18,7 +18,8 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+
+from kube.kinds.pod import Container, Pod, Probe
 
 LIVENESS, READINESS = "liveness", "readiness"
 
@@ -49,38 +50,38 @@ class ProbeState:
         return False
 
 
-def resolve_port(port: int | str, container: dict[str, Any]) -> int:
+def resolve_port(port: int | str, container: Container) -> int:
     if isinstance(port, int):
         return port
     if port.isdigit():
         return int(port)
-    for p in container.get("ports") or []:
-        if p.get("name") == port:
-            return p["containerPort"]
+    for p in container.ports or ():
+        if p.name == port:
+            return p.container_port
     raise ValueError(f"no container port named {port!r}")
 
 
-def run_probe(probe: dict[str, Any], container: dict[str, Any], pod_ip: str,
+def run_probe(probe: Probe, container: Container, pod_ip: str,
               exec_in_container: Callable[[list[str], float], int]) -> bool:
-    timeout = float(probe.get("timeoutSeconds", 1))
+    timeout = float(probe.timeout_seconds)
     try:
-        if "httpGet" in probe:
-            get = probe["httpGet"]
-            conn = http.client.HTTPConnection(get.get("host") or pod_ip,
-                                              resolve_port(get["port"], container), timeout=timeout)
+        if probe.http_get is not None:
+            get = probe.http_get
+            conn = http.client.HTTPConnection(get.host or pod_ip,
+                                              resolve_port(get.port, container), timeout=timeout)
             try:
-                headers = {h["name"]: h["value"] for h in get.get("httpHeaders") or []}
-                conn.request("GET", get.get("path", "/"), headers=headers)
+                headers = {h.name: h.value for h in get.http_headers or ()}
+                conn.request("GET", get.path, headers=headers)
                 return 200 <= conn.getresponse().status < 400
             finally:
                 conn.close()
-        if "tcpSocket" in probe:
-            tcp = probe["tcpSocket"]
-            with socket.create_connection((tcp.get("host") or pod_ip,
-                                           resolve_port(tcp["port"], container)), timeout=timeout):
+        if probe.tcp_socket is not None:
+            tcp = probe.tcp_socket
+            with socket.create_connection((tcp.host or pod_ip, resolve_port(tcp.port, container)),
+                                          timeout=timeout):
                 return True
-        if "exec" in probe:
-            return exec_in_container(probe["exec"]["command"], timeout) == 0
+        if probe.exec is not None:
+            return exec_in_container(list(probe.exec.command), timeout) == 0
     except (OSError, http.client.HTTPException, ValueError):
         return False
     return False
@@ -104,18 +105,19 @@ class Prober:
             state = self._states.get((container_id, kind))
             return None if state is None else state.verdict
 
-    def ensure(self, uid: str, pod: dict[str, Any], running: dict[str, tuple[str, float]],
+    def ensure(self, uid: str, pod: Pod, running: dict[str, tuple[str, float]],
                pod_ip: str | None) -> None:
         """Probe exactly the running containers: `running` maps container name → (docker id,
         started_at epoch). Threads of containers that are gone are stopped."""
-        wanted: dict[tuple[str, str], tuple[dict, dict, float]] = {}
-        for spec in pod["spec"]["containers"]:
-            if spec["name"] not in running or not pod_ip:
+        wanted: dict[tuple[str, str], tuple[Container, Probe, float]] = {}
+        for spec in pod.spec.containers:
+            if spec.name not in running or not pod_ip:
                 continue
-            cid, started = running[spec["name"]]
-            for kind, field in ((LIVENESS, "livenessProbe"), (READINESS, "readinessProbe")):
-                if spec.get(field):
-                    wanted[(cid, kind)] = (spec, spec[field], started)
+            cid, started = running[spec.name]
+            for kind, probe in ((LIVENESS, spec.liveness_probe),
+                                (READINESS, spec.readiness_probe)):
+                if probe is not None:
+                    wanted[(cid, kind)] = (spec, probe, started)
         with self._lock:
             for key in [k for k in self._stops if k not in wanted and self._owner.get(k) == uid]:
                 self._stops.pop(key).set()
@@ -124,8 +126,7 @@ class Prober:
             for key, (spec, probe, started) in wanted.items():
                 if key in self._stops:
                     continue
-                self._states[key] = ProbeState(probe.get("successThreshold", 1),
-                                               probe.get("failureThreshold", 3),
+                self._states[key] = ProbeState(probe.success_threshold, probe.failure_threshold,
                                                verdict=key[1] == LIVENESS)
                 stop = self._stops[key] = threading.Event()
                 self._owner[key] = uid
@@ -139,12 +140,13 @@ class Prober:
                 self._states.pop(key, None)
                 self._owner.pop(key, None)
 
-    def _loop(self, uid, key, spec, probe, started, pod_ip, stop: threading.Event) -> None:
+    def _loop(self, uid: str, key: tuple[str, str], spec: Container, probe: Probe,
+              started: float, pod_ip: str, stop: threading.Event) -> None:
         cid, _ = key
-        delay = started + probe.get("initialDelaySeconds", 0) - time.time()
+        delay = started + probe.initial_delay_seconds - time.time()
         if delay > 0 and stop.wait(delay):
             return
-        period = probe.get("periodSeconds", 10)
+        period = probe.period_seconds
         while not stop.is_set():
             ok = run_probe(probe, spec, pod_ip,
                            lambda cmd, timeout: self.exec_in_container(cid, cmd, timeout))

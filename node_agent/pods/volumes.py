@@ -7,7 +7,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from kube.objects import Object
+from kube.kinds.pod import Container, Pod
 from node_agent.runtime.errors import StartFailed
 from node_agent.runtime.protocol import Mount
 
@@ -35,36 +35,36 @@ class PodVolumes:
     def __init__(self, root_dir: Path) -> None:
         self.root_dir = root_dir
 
-    def pod_dir(self, pod: Object) -> Path:
-        return self.root_dir / "pods" / pod["metadata"]["uid"]
+    def pod_dir(self, pod: Pod) -> Path:
+        return self.root_dir / "pods" / (pod.metadata.uid or "")
 
-    def mounts(self, pod: Object, spec: Object, prepared: dict[str, Path]) -> tuple[Mount, ...]:
+    def mounts(self, pod: Pod, spec: Container, prepared: dict[str, Path]) -> tuple[Mount, ...]:
         """The mounts of container `spec`; `prepared`: the host directories of its configMap
         and secret volumes (write_volume made them). Raises StartFailed for a hostPath whose
         type does not hold, or a volume that was not prepared."""
-        volumes = {v["name"]: v for v in pod["spec"].get("volumes") or []}
+        volumes = {v.name: v for v in pod.spec.volumes or ()}
         out = []
-        for mount in spec.get("volumeMounts") or []:
-            volume = volumes[mount["name"]]
-            if "emptyDir" in volume:
-                source = self.pod_dir(pod) / "volumes" / "empty-dir" / mount["name"]
+        for mount in spec.volume_mounts or ():
+            volume = volumes[mount.name]
+            if volume.empty_dir is not None:
+                source = self.pod_dir(pod) / "volumes" / "empty-dir" / mount.name
                 source.mkdir(parents=True, exist_ok=True)
-            elif "hostPath" in volume:
-                source = Path(volume["hostPath"]["path"])
-                problem = prepare_host_path(source, volume["hostPath"].get("type") or "")
+            elif volume.host_path is not None:
+                source = Path(volume.host_path.path)
+                problem = prepare_host_path(source, volume.host_path.type or "")
                 if problem:
                     raise StartFailed(CONFIG_ERROR, problem)
-            elif mount["name"] in prepared:
-                source = prepared[mount["name"]]
+            elif mount.name in prepared:
+                source = prepared[mount.name]
             else:
-                raise StartFailed(CONFIG_ERROR, f"volume {mount['name']!r} was not prepared")
-            if mount.get("subPath"):
-                source = source / mount["subPath"]
+                raise StartFailed(CONFIG_ERROR, f"volume {mount.name!r} was not prepared")
+            if mount.sub_path:
+                source = source / mount.sub_path
                 source.mkdir(parents=True, exist_ok=True)
-            out.append(Mount(str(source), mount["mountPath"], bool(mount.get("readOnly"))))
+            out.append(Mount(str(source), mount.mount_path, bool(mount.read_only)))
         return tuple(out)
 
-    def write_volume(self, pod: Object, kind: str, volume: str,
+    def write_volume(self, pod: Pod, kind: str, volume: str,
                      files: dict[str, tuple[bytes, int]]) -> Path:
         """Make the host directory of a configMap/secret volume hold exactly `files`
         (relative path → (content, mode)); each file is replaced atomically."""
