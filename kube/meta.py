@@ -65,7 +65,8 @@ def _check(check: Callable[[str], list[str]]) -> Callable[[str], str]:
 Dns1123Label = Annotated[str, AfterValidator(_check(names.dns1123_label))]
 Dns1123Subdomain = Annotated[str, AfterValidator(_check(names.dns1123_subdomain))]
 Dns1035Label = Annotated[str, AfterValidator(_check(names.dns1035_label))]
-PortName = Annotated[str, AfterValidator(_check(names.port_name))]
+# A port's name is optional, and "" is no name, as in Kubernetes (it checks only a non-empty one).
+PortName = Annotated[str, AfterValidator(lambda v: v and _check(names.port_name)(v))]
 EnvVarName = Annotated[str, AfterValidator(_check(names.env_var_name))]
 Port = Annotated[int, Field(ge=1, le=65535)]
 IntOrString = int | str

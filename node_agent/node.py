@@ -19,7 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from kube.client import ApiError, Client
+from kube.conditions import typed_find
+from kube.kinds.node import Node, NodeStatus
+from kube.meta import Condition
 from kube.timestamps import now_rfc3339
+from kube.typed import typed
 from node_agent import __version__
 from node_agent.runtime import ContainerRuntime, RuntimeFailure
 
@@ -41,13 +45,17 @@ def node_manifest(name: str, address: str, pod_cidr: str | None) -> dict[str, An
             "spec": spec}
 
 
-def ready_condition(ready: bool, reason: str, message: str, previous: dict | None) -> dict[str, Any]:
+def ready_condition(ready: bool, reason: str, message: str,
+                    previous: Condition | None) -> dict[str, Any]:
+    """The node's Ready condition (JSON, to write), its transition time kept from `previous`
+    (the stored one) while the status stays."""
     now = now_rfc3339()
     status = "True" if ready else "False"
-    changed = previous is None or previous.get("status") != status
+    changed = previous is None or previous.status != status
     return {"type": "Ready", "status": status, "reason": reason, "message": message,
             "lastHeartbeatTime": now,
-            "lastTransitionTime": now if changed else previous.get("lastTransitionTime", now)}
+            "lastTransitionTime": now if changed or previous is None
+            else previous.last_transition_time or now}
 
 
 class NodeAgent:
@@ -57,16 +65,18 @@ class NodeAgent:
         self.runtime = runtime
         self._runtime_version = ""
         self.stopping = threading.Event()
-        self.node: dict[str, Any] | None = None
+        self.node: Node | None = None
 
-    def register(self) -> dict[str, Any]:
+    def register(self) -> Node:
         try:
-            node = self.client.create("nodes", node_manifest(self.name, self.address, self.pod_cidr))
+            created = self.client.create("nodes", node_manifest(self.name, self.address,
+                                                                self.pod_cidr))
         except ApiError as e:
             if e.code != 409:
                 raise
-            node = self.client.get("nodes", self.name)
-        recorded = node["spec"].get("podCIDR")
+            created = self.client.get("nodes", self.name)
+        node = typed(Node, created)
+        recorded = node.spec.pod_cidr
         if self.pod_cidr and recorded and recorded != self.pod_cidr:
             raise SystemExit(f"node-agent: Node {self.name} has podCIDR {recorded}, this host "
                              f"was provisioned with {self.pod_cidr}")
@@ -113,10 +123,10 @@ class NodeAgent:
                                               f"is {self.pod_cidr}")
         return True, "KubeletReady", "node-agent is posting ready status"
 
-    def _status(self, previous: dict[str, Any] | None) -> dict[str, Any]:
+    def _status(self, previous: NodeStatus) -> dict[str, Any]:
+        """The node's status (JSON, to write), given the stored one."""
         ready, reason, message = self._network_ready()
-        prior = next((c for c in (previous or {}).get("conditions") or []
-                      if c.get("type") == "Ready"), None)
+        prior = typed_find(previous.conditions, "Ready")
         memory = host_memory_bytes()
         capacity = {"cpu": str(host_cpus()), "memory": f"{memory // 1024}Ki", "pods": "110"}
         return {
@@ -137,14 +147,14 @@ class NodeAgent:
         last_time = 0.0
         while not self.stopping.is_set():
             try:
-                node = self.client.get("nodes", self.name)
-                status = self._status(node.get("status"))
+                node = typed(Node, self.client.get("nodes", self.name))
+                status = self._status(node.status)
                 ready = status["conditions"][0]
                 key = (ready["status"], ready["reason"], status["capacity"]["memory"])
-                stored = next((c for c in (node.get("status") or {}).get("conditions") or []
-                               if c.get("type") == "Ready"), {})
+                stored = typed_find(node.status.conditions, "Ready")
                 # The master marks an unreachable node Unknown: say Ready again at once.
-                overwritten = (stored.get("status"), stored.get("reason")) != key[:2]
+                overwritten = (stored.status if stored else None,
+                               stored.reason if stored else None) != key[:2]
                 now = datetime.now(timezone.utc).timestamp()
                 if key != last_written or overwritten or now - last_time >= STATUS_REFRESH:
                     self.client.update("nodes", {"apiVersion": "v1", "kind": "Node",

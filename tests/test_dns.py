@@ -96,7 +96,7 @@ def servers():
     """An "upstream" serving the domain example.test, and the agent's server in front of it."""
     up_port, port = _free_port(), _free_port()
     upstream = DnsServer(Cache([{"metadata": {"namespace": "b", "name": "a"},
-                                 "spec": {"clusterIP": "10.9.9.9"}}]),
+                                 "spec": {"clusterIP": "10.9.9.9", "ports": [{"port": 80}]}}]),
                          "127.0.0.1", up_port, domain="example.test")
     upstream.start()
     server = DnsServer(CACHE, "127.0.0.1", port, upstreams=[f"127.0.0.1:{up_port}"])

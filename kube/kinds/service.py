@@ -40,7 +40,7 @@ class SessionAffinityConfig(Model):
 class ServiceSpec(Model):
     type: Literal["ClusterIP", "NodePort"] = "ClusterIP"
     selector: dict[str, str] | None = None
-    ports: list[ServicePort] = Field(min_length=1)
+    ports: list[ServicePort] = Field(default_factory=list)  # required unless headless
     cluster_ip: str | None = Field(None, alias="clusterIP")
     cluster_ips: list[str] | None = Field(None, alias="clusterIPs")
     session_affinity: Literal["None", "ClientIP"] = "None"
@@ -48,6 +48,8 @@ class ServiceSpec(Model):
 
     @model_validator(mode="after")
     def _ports(self) -> Self:
+        if not self.ports and self.cluster_ip != "None":
+            raise ValueError("ports: Required value (a service that is not headless needs one)")
         if len(self.ports) > 1 and any(not p.name for p in self.ports):
             raise ValueError("ports: each port must have a name when there is more than one")
         unique(self.ports, "name", "port name")

@@ -18,7 +18,10 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from kube.kinds.endpoints import Endpoints
+from kube.kinds.service import Service
 from kube.objects import Object
+from kube.typed import Unreadable, typed
 
 CLUSTER_DOMAIN = "cluster.local"
 TTL = 5  # seconds: short, so a changed service is seen soon
@@ -50,14 +53,17 @@ def in_domain(name: str, domain: str = CLUSTER_DOMAIN) -> bool:
     return name == domain or name.endswith("." + domain)
 
 
-def _service_ips(svc: Object, lookup: Lookup) -> list[str]:
-    ip = (svc.get("spec") or {}).get("clusterIP")
+def _service_ips(svc: Service, lookup: Lookup) -> list[str]:
+    ip = svc.spec.cluster_ip
     if ip and ip != "None":
         return [ip]
-    meta = svc["metadata"]
-    endpoints = lookup.endpoints_of(meta["namespace"], meta["name"]) or {}
-    return sorted({a["ip"] for s in endpoints.get("subsets") or []
-                   for a in s.get("addresses") or []})
+    found = lookup.endpoints_of(svc.metadata.namespace or "", svc.metadata.name or "")
+    try:
+        endpoints = typed(Endpoints, found) if found is not None else None
+    except Unreadable:
+        return []
+    return sorted({a.ip for s in (endpoints.subsets if endpoints else None) or ()
+                   for a in s.addresses or ()})
 
 
 def resolve(qname: str, qtype: str, lookup: Lookup, domain: str = CLUSTER_DOMAIN
@@ -80,7 +86,11 @@ def resolve(qname: str, qtype: str, lookup: Lookup, domain: str = CLUSTER_DOMAIN
     if len(labels) not in (3, 5) or labels[-1] != "svc":
         return nx
     svc_name, namespace = labels[-3], labels[-2]
-    svc = lookup.service(namespace, svc_name)
+    found = lookup.service(namespace, svc_name)
+    try:
+        svc = typed(Service, found) if found is not None else None
+    except Unreadable:
+        svc = None
     if svc is None:
         return nx
     target = f"{svc_name}.{namespace}.svc.{domain}."
@@ -92,12 +102,12 @@ def resolve(qname: str, qtype: str, lookup: Lookup, domain: str = CLUSTER_DOMAIN
     port_label, proto_label = labels[0], labels[1]
     if not (port_label.startswith("_") and proto_label.startswith("_")):
         return nx
-    port = next((p for p in (svc.get("spec") or {}).get("ports") or []
-                 if (p.get("name") or "").lower() == port_label[1:]
-                 and p.get("protocol", "TCP").lower() == proto_label[1:]), None)
+    port = next((p for p in svc.spec.ports
+                 if (p.name or "").lower() == port_label[1:]
+                 and p.protocol.lower() == proto_label[1:]), None)
     if port is None:
         return nx
     if qtype not in ("SRV", "ANY"):
         return Answer()
-    return Answer(answers=[Record(absolute, "SRV", f"0 100 {port['port']} {target}")],
+    return Answer(answers=[Record(absolute, "SRV", f"0 100 {port.port} {target}")],
                   additional=[Record(target, "A", ip) for ip in ips])

@@ -11,7 +11,10 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
+from kube.kinds.endpoints import Endpoints
+from kube.kinds.service import Service
 from kube.objects import Object
+from kube.typed import typed_all
 
 
 @dataclass(frozen=True, order=True)
@@ -52,43 +55,41 @@ def _valid_ip(text: Any) -> bool:
         return False
 
 
-def service_ports(service: Object) -> list[ServicePort]:
-    """The service ports of one Service; none for a headless one (clusterIP None) or one the
-    master has not given an address yet. Values are checked again here: whatever reaches the
-    kernel has been validated by this process, not only by the API server."""
-    meta, spec = service["metadata"], service.get("spec") or {}
-    ip: str = spec.get("clusterIP") or ""
+def service_ports(service: Service) -> list[ServicePort]:
+    """The service ports of one typed Service; none for a headless one (clusterIP None) or one
+    the master has not given an address yet. Values are checked again here: whatever reaches
+    the kernel has been validated by this process (parsing the model), not only by the API
+    server; the address, which the model keeps as text, is checked as an IPv4 address."""
+    meta, spec = service.metadata, service.spec
+    ip = spec.cluster_ip or ""
     if not _valid_ip(ip):
         return []
     affinity = 0
-    if spec.get("sessionAffinity") == "ClientIP":
-        config = ((spec.get("sessionAffinityConfig") or {}).get("clientIP") or {})
-        affinity = int(config.get("timeoutSeconds") or 10800)
+    if spec.session_affinity == "ClientIP":
+        config = spec.session_affinity_config.client_ip if spec.session_affinity_config else None
+        affinity = config.timeout_seconds if config else 10800
     out = []
-    for port in spec.get("ports") or []:
-        protocol = port.get("protocol", "TCP")
-        if protocol not in ("TCP", "UDP", "SCTP") or not 1 <= int(port.get("port", 0)) <= 65535:
-            continue
-        node_port = port.get("nodePort") if spec.get("type") == "NodePort" else None
+    for port in spec.ports:
+        node_port = port.node_port if spec.type == "NodePort" else None
         out.append(ServicePort(
-            ServicePortName(meta["namespace"], meta["name"], port.get("name") or "", protocol),
-            ip, int(port["port"]), int(node_port) if node_port else None, affinity))
+            ServicePortName(meta.namespace or "", meta.name or "", port.name or "", port.protocol),
+            ip, port.port, node_port or None, affinity))
     return out
 
 
-def ready_endpoints(endpoints: Object) -> dict[ServicePortName, tuple[Endpoint, ...]]:
-    """Ready addresses of an Endpoints object, per service port (sorted, duplicates merged).
-    Not-ready addresses never receive traffic."""
-    meta = endpoints["metadata"]
+def ready_endpoints(endpoints: Endpoints) -> dict[ServicePortName, tuple[Endpoint, ...]]:
+    """Ready addresses of a typed Endpoints object, per service port (sorted, duplicates
+    merged). Not-ready addresses never receive traffic."""
+    meta = endpoints.metadata
     out: dict[ServicePortName, set[Endpoint]] = {}
-    for subset in endpoints.get("subsets") or []:
-        for port in subset.get("ports") or []:
-            name = ServicePortName(meta["namespace"], meta["name"], port.get("name") or "",
-                                   port.get("protocol", "TCP"))
-            for address in subset.get("addresses") or []:
-                if _valid_ip(address.get("ip")) and 1 <= int(port.get("port", 0)) <= 65535:
+    for subset in endpoints.subsets or ():
+        for port in subset.ports or ():
+            name = ServicePortName(meta.namespace or "", meta.name or "", port.name or "",
+                                   port.protocol)
+            for address in subset.addresses or ():
+                if _valid_ip(address.ip):
                     out.setdefault(name, set()).add(
-                        Endpoint(address["ip"], int(port["port"]), address.get("nodeName")))
+                        Endpoint(address.ip, port.port, address.node_name))
     return {name: tuple(sorted(eps)) for name, eps in out.items()}
 
 
@@ -100,8 +101,10 @@ class ProxyState:
 
     @classmethod
     def build(cls, services: list[Object], endpoints: list[Object]) -> ProxyState:
-        ports = {p.name: p for s in services for p in service_ports(s)}
+        """The state from the informers' Services and Endpoints (parsed once per version; an
+        object that does not parse is left out, and logged)."""
+        ports = {p.name: p for s in typed_all(Service, services) for p in service_ports(s)}
         eps: dict[ServicePortName, tuple[Endpoint, ...]] = {}
-        for e in endpoints:
+        for e in typed_all(Endpoints, endpoints):
             eps.update(ready_endpoints(e))
         return cls(ports, {k: v for k, v in eps.items() if k in ports})
