@@ -217,7 +217,7 @@ def container_ip(container) -> str:
 
 
 def remove_test_containers(client: docker.DockerClient) -> None:
-    for c in client.containers.list(all=True, filters={"label": TEST_LABEL}):
+    for c in client.containers.list(all=True, filters={"label": TEST_LABEL}, ignore_removed=True):
         c.remove(force=True)
 
 

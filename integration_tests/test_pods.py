@@ -46,7 +46,8 @@ def wait_running(cluster: Cluster, ns: str, name: str, timeout: float = 60) -> d
 def pod_containers(cluster: Cluster, host, uid: str):
     client = cluster.docker(host)
     try:
-        return client.containers.list(all=True, filters={"label": f"{TEST_POD_LABEL}={uid}"})
+        return client.containers.list(all=True, filters={"label": f"{TEST_POD_LABEL}={uid}"},
+                                      ignore_removed=True)  # the agent removes old attempts
     finally:
         client.close()
 
@@ -357,7 +358,10 @@ def test_a_container_that_belongs_to_no_pod_is_removed(cluster: Cluster) -> None
             pass  # the agent's relist removed it between create and start: what is tested
 
         def gone() -> bool:
-            return not client.containers.list(all=True, filters={"id": orphan.id})
+            # ignore_removed: the list inspects each container it finds, and the agent may
+            # remove one in between
+            return not client.containers.list(all=True, filters={"id": orphan.id},
+                                              ignore_removed=True)
 
         wait_until(gone, 30, "the agent to remove the orphaned container")
     finally:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.api.patch import merge_patch
+from kube.kinds.deployment import Deployment
 from kube.registry import by_name
 from orchestrator.cli import apply, config, describe, manifests, printers, resources, rollouts
 from orchestrator.cli.cmd_nodes import drain_blockers
@@ -255,11 +256,12 @@ def test_service_node_and_endpoint_cells():
 
 
 def test_describe_shows_the_sections_and_the_events():
-    p = pod(statuses=[dict(RUNNING, containerID="docker://abc")])
+    p = pod(statuses=[dict(RUNNING, containerID="docker://abc", image="orch/web:1")])
     p["spec"]["containers"][0].update(image="orch/web:1", env=[{"name": "A", "value": "1"}])
     events = [{"type": "Normal", "reason": "Scheduled", "message": "Successfully assigned",
                "source": {"component": "default-scheduler"}, "count": 3,
-               "firstTimestamp": ago(90), "lastTimestamp": ago(10), "metadata": {}}]
+               "firstTimestamp": ago(90), "lastTimestamp": ago(10), "metadata": {"name": "e1"},
+               "involvedObject": {"kind": "Pod", "name": "p"}}]
     text = describe.describe(by_name("pods"), p, events, NOW)
     for expected in ("Name:                 p", "Node:                 host1/",
                      "Image:            orch/web:1", "A:              1",
@@ -269,11 +271,16 @@ def test_describe_shows_the_sections_and_the_events():
 
 # --- rollouts ---
 
-def rolled(generation=2, observed=2, replicas=3, updated=3, total=3, available=3, **extra):
-    return {"metadata": {"name": "web", "generation": generation},
-            "spec": {"replicas": replicas, **extra},
-            "status": {"observedGeneration": observed, "updatedReplicas": updated,
-                       "replicas": total, "availableReplicas": available}}
+def rolled(generation=2, observed=2, replicas=3, updated=3, total=3, available=3,
+           conditions=None, **extra):
+    return Deployment.model_validate({
+        "metadata": {"name": "web", "generation": generation},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}},
+                              "spec": {"containers": [{"name": "c", "image": "i"}]}}, **extra},
+        "status": {"observedGeneration": observed, "updatedReplicas": updated,
+                   "replicas": total, "availableReplicas": available,
+                   **({"conditions": conditions} if conditions else {})}})
 
 
 @pytest.mark.parametrize("d, done, words", [
@@ -290,9 +297,8 @@ def test_rollout_status_words(d, done, words):
 
 
 def test_a_rollout_past_its_deadline_fails():
-    d = rolled(updated=1)
-    d["status"]["conditions"] = [{"type": "Progressing", "status": "False",
-                                  "reason": "ProgressDeadlineExceeded"}]
+    d = rolled(updated=1, conditions=[{"type": "Progressing", "status": "False",
+                                       "reason": "ProgressDeadlineExceeded"}])
     with pytest.raises(rollouts.RolloutFailed, match="exceeded its progress deadline"):
         rollouts.deployment_status(d)
 

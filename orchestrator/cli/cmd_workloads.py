@@ -9,10 +9,14 @@ from collections.abc import Callable
 import click
 
 from kube.client import ApiError
+from kube.kinds.deployment import Deployment
+from kube.kinds.pod import PodTemplateSpec
+from kube.kinds.replicaset import ReplicaSet
 from kube.objects import Object
 from kube.registry import ResourceType
 from kube.revisions import rollback_template, revision_of, template_without_hash
 from kube.timestamps import now_rfc3339
+from kube.typed import typed, typed_all
 from orchestrator.cli import describe as describing
 from orchestrator.cli import printers, resources, rollouts
 from orchestrator.cli.common import complete_resource, namespace_option, owned_by
@@ -84,7 +88,7 @@ def wait_rolled_out(env: Env, deployments: list[tuple[str, str]], timeout: float
         last = ""
         while True:
             d = env.client.get("deployments", name, namespace)
-            done, message = rollouts.deployment_status(d)
+            done, message = rollouts.deployment_status(typed(Deployment, d))
             if message != last:
                 if live and not done:
                     click.echo(f"\r\033[K{message}", nl=False)
@@ -129,13 +133,14 @@ def rollout_history(env: Env, args: tuple[str, ...], revision: int) -> None:
         if rs is None:
             raise click.ClickException(f"unable to find the specified revision {revision}")
         w = describing.Writer()
-        describing.template(w, template_without_hash(rs["spec"]["template"]),
-                             printers.now_utc())
+        describing.template(w, PodTemplateSpec.model_validate(
+            template_without_hash(rs["spec"]["template"])), printers.now_utc())
         click.echo(f"{printers.qualified(rt)}/{name} with revision #{revision}")
         click.echo(w.text(), nl=False)
         return
     click.echo(f"{printers.qualified(rt)}/{name}")
-    rows = [["REVISION", "CHANGE-CAUSE"]] + [[str(r), c] for r, c in rollouts.history(sets)]
+    history = rollouts.history(typed_all(ReplicaSet, sets))
+    rows = [["REVISION", "CHANGE-CAUSE"]] + [[str(r), c] for r, c in history]
     click.echo(printers.format_rows(rows))
 
 

@@ -1,33 +1,33 @@
-"""Rollout status and history of Deployments, as `kubectl rollout` words them. Pure."""
+"""Rollout status and history of Deployments, as `kubectl rollout` words them. Pure, over typed
+objects (kube.typed)."""
 
 from __future__ import annotations
 
-
-from kube.objects import Object
-from kube.revisions import CHANGE_CAUSE, revision_of
+from kube.conditions import typed_find
+from kube.kinds.deployment import Deployment
+from kube.kinds.replicaset import ReplicaSet
+from kube.revisions import CHANGE_CAUSE, revision_in
 
 
 class RolloutFailed(Exception):
     """The rollout will not finish by itself (its progress deadline passed)."""
 
 
-def deployment_status(d: Object) -> tuple[bool, str]:
+def deployment_status(d: Deployment) -> tuple[bool, str]:
     """(done, message). Raises RolloutFailed past the progress deadline."""
-    name = d["metadata"]["name"]
-    meta, spec, status = d["metadata"], d["spec"], d.get("status") or {}
-    if meta.get("generation", 0) > status.get("observedGeneration", 0):
+    name, spec, status = d.metadata.name, d.spec, d.status
+    if (d.metadata.generation or 0) > (status.observed_generation or 0):
         return False, "Waiting for deployment spec update to be observed..."
-    progressing = next((c for c in status.get("conditions") or []
-                        if c.get("type") == "Progressing"), None)
-    if progressing and progressing.get("reason") == "ProgressDeadlineExceeded":
+    progressing = typed_find(status.conditions, "Progressing")
+    if progressing is not None and progressing.reason == "ProgressDeadlineExceeded":
         raise RolloutFailed(f'deployment "{name}" exceeded its progress deadline')
-    if spec.get("paused"):
+    if spec.paused:
         return False, (f'Waiting for deployment "{name}" rollout to finish: the deployment is '
                        f"paused (orchctl rollout resume deployment/{name})")
-    replicas = spec.get("replicas", 1)
-    updated = status.get("updatedReplicas", 0)
-    total = status.get("replicas", 0)
-    available = status.get("availableReplicas", 0)
+    replicas = spec.replicas
+    updated = status.updated_replicas or 0
+    total = status.replicas or 0
+    available = status.available_replicas or 0
     if updated < replicas:
         return False, (f'Waiting for deployment "{name}" rollout to finish: {updated} out of '
                        f"{replicas} new replicas have been updated...")
@@ -40,8 +40,9 @@ def deployment_status(d: Object) -> tuple[bool, str]:
     return True, f'deployment "{name}" successfully rolled out'
 
 
-def history(sets: list[Object]) -> list[tuple[int, str]]:
+def history(sets: list[ReplicaSet]) -> list[tuple[int, str]]:
     """(revision, change-cause) of a Deployment's ReplicaSets, oldest first."""
-    rows = {revision_of(rs): (rs["metadata"].get("annotations") or {}).get(CHANGE_CAUSE)
-            or "<none>" for rs in sets if revision_of(rs) > 0}
+    rows = {revision_in(rs.metadata.annotations):
+            (rs.metadata.annotations or {}).get(CHANGE_CAUSE) or "<none>"
+            for rs in sets if revision_in(rs.metadata.annotations) > 0}
     return sorted(rows.items())
