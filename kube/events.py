@@ -16,6 +16,7 @@ from typing import Any, Protocol
 
 from kube.client import Client
 from kube.errors import ApiError
+from kube.objects import Object
 from kube.registry import ResourceType, by_kind
 from kube.timestamps import now_rfc3339
 from kube.typed import TypedObject
@@ -51,7 +52,7 @@ class ClientSink:
         return self.client.patch(rt.resource, name, patch, namespace=namespace)
 
 
-About = dict[str, Any] | TypedObject  # what an Event is about: a JSON object or a typed one
+About = Object | TypedObject  # what an Event is about: a JSON object or a typed one
 
 
 def _reference(obj: About) -> dict[str, Any]:

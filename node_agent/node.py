@@ -16,12 +16,12 @@ import platform
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 from kube.client import ApiError, Client
 from kube.conditions import typed_find
 from kube.kinds.node import Node, NodeStatus
 from kube.meta import Condition
+from kube.objects import Object
 from kube.timestamps import now_rfc3339
 from kube.typed import typed
 from node_agent import __version__
@@ -36,7 +36,7 @@ STATUS_REFRESH = 20.0
 
 
 
-def node_manifest(name: str, address: str, pod_cidr: str | None) -> dict[str, Any]:
+def node_manifest(name: str, address: str, pod_cidr: str | None) -> Object:
     spec = {"podCIDR": pod_cidr, "podCIDRs": [pod_cidr]} if pod_cidr else {}
     return {"apiVersion": "v1", "kind": "Node",
             "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name,
@@ -46,7 +46,7 @@ def node_manifest(name: str, address: str, pod_cidr: str | None) -> dict[str, An
 
 
 def ready_condition(ready: bool, reason: str, message: str,
-                    previous: Condition | None) -> dict[str, Any]:
+                    previous: Condition | None) -> Object:
     """The node's Ready condition (JSON, to write), its transition time kept from `previous`
     (the stored one) while the status stays."""
     now = now_rfc3339()
@@ -123,7 +123,7 @@ class NodeAgent:
                                               f"is {self.pod_cidr}")
         return True, "KubeletReady", "node-agent is posting ready status"
 
-    def _status(self, previous: NodeStatus) -> dict[str, Any]:
+    def _status(self, previous: NodeStatus) -> Object:
         """The node's status (JSON, to write), given the stored one."""
         ready, reason, message = self._network_ready()
         prior = typed_find(previous.conditions, "Ready")

@@ -10,6 +10,7 @@ import pytest
 
 from orchestrator.api.patch import merge_patch
 from kube.kinds.deployment import Deployment
+from kube.kinds.pod import Pod
 from kube.registry import by_name
 from orchestrator.cli import apply, config, describe, manifests, printers, resources, rollouts
 from orchestrator.cli.cmd_nodes import drain_blockers
@@ -344,12 +345,14 @@ def test_a_missing_or_broken_configuration_is_explained(tmp_path):
 # --- drain ---
 
 def test_drain_refuses_bare_pods_and_local_data_unless_told():
-    owned = {"metadata": {"name": "a", "namespace": "d",
-                          "ownerReferences": [{"controller": True}]}, "spec": {}}
-    bare = {"metadata": {"name": "b", "namespace": "d"}, "spec": {}}
-    scratch = {"metadata": {"name": "c", "namespace": "d",
-                            "ownerReferences": [{"controller": True}]},
-               "spec": {"volumes": [{"name": "v", "emptyDir": {}}]}}
+    def pod(name, owned=True, volumes=()):
+        ref = {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs", "uid": "r1",
+               "controller": True}
+        return Pod.model_validate({
+            "metadata": {"name": name, "namespace": "d", **({"ownerReferences": [ref]} if owned else {})},
+            "spec": {"containers": [{"name": "c", "image": "i"}], "volumes": list(volumes)}})
+    owned, bare = pod("a"), pod("b", owned=False)
+    scratch = pod("c", volumes=[{"name": "v", "emptyDir": {}}])
     assert drain_blockers([owned], False, False) == []
     problems = drain_blockers([owned, bare, scratch], False, False)
     assert "not managed by a controller" in problems[0] and "d/b" in problems[0]

@@ -26,7 +26,6 @@ import logging
 import threading
 import time
 from pathlib import Path
-from typing import Any
 
 from kube.client import ApiError, Client
 from kube.informer import Informer
@@ -108,7 +107,7 @@ class PodManager:
         self.workers: dict[str, PodWorker] = {}
         self.relisted = threading.Event()  # the runtime's containers have been listed once
         # uid -> (the status last written or seen in the API, the pod's resourceVersion then)
-        self.last_status: dict[str, tuple[dict[str, Any], int]] = {}
+        self.last_status: dict[str, tuple[Object, int]] = {}
         self.prober = Prober(on_change=self._wake, exec_in_container=runtime.exec_status)
         self.events = agent_recorder(client, node_name)
         self._reported: dict[tuple[str, str, str], float] = {}  # see _repeated_event
@@ -462,7 +461,7 @@ class PodManager:
             self.last_status[uid] = (status, _revision(updated))
 
 
-def _revision(obj: dict[str, Any]) -> int:
+def _revision(obj: Object) -> int:
     """An object's resourceVersion as a number (an etcd revision), 0 when absent."""
     try:
         return int((obj.get("metadata") or {}).get("resourceVersion") or 0)

@@ -12,9 +12,9 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field
-from typing import Any
 
 from kube.kinds.pod import Container, Pod, PodSpec
+from kube.objects import Object
 from node_agent.runtime.protocol import ContainerState
 
 LABEL_POD_UID = "org.orch.pod.uid"
@@ -181,7 +181,7 @@ def _rfc3339(ts: float | None) -> str | None:
 
 def compute_status(pod: Pod, observed: list[Observed], waiting: dict[str, tuple[str, str]],
                    host_ip: str, start_time: str | None,
-                   unready: frozenset[str] | set[str] = frozenset()) -> dict[str, Any]:
+                   unready: frozenset[str] | set[str] = frozenset()) -> Object:
     """The pod's status from what docker shows (kubelet's generateAPIPodStatus, simplified):
     phase, podIP, hostIP, startTime, conditions and one containerStatus per spec container.
     A running container in `unready` (its readiness probe has not succeeded) is not ready."""
@@ -194,7 +194,7 @@ def compute_status(pod: Pod, observed: list[Observed], waiting: dict[str, tuple[
         if current is not None:
             older = [o for o in observed if o.container == name and o.attempt < current.attempt]
             previous = max(older, key=lambda o: o.attempt) if older else None
-        status: dict[str, Any] = {"name": name, "image": c.image, "imageID": "",
+        status: Object = {"name": name, "image": c.image, "imageID": "",
                                   "restartCount": current.attempt if current else 0,
                                   "ready": False, "started": False}
         if name in waiting:
@@ -232,7 +232,7 @@ def compute_status(pod: Pod, observed: list[Observed], waiting: dict[str, tuple[
         for cond in conditions[1:3]:
             cond.update(reason="ContainersNotReady",
                         message=f"containers with unready status: [{' '.join(not_ready)}]")
-    out: dict[str, Any] = {"phase": phase, "conditions": conditions, "hostIP": host_ip,
+    out: Object = {"phase": phase, "conditions": conditions, "hostIP": host_ip,
                            "containerStatuses": statuses, "qosClass": _qos(spec)}
     if pause is not None and pause.running and pause.ip:
         out["podIP"], out["podIPs"] = pause.ip, [{"ip": pause.ip}]
@@ -241,7 +241,7 @@ def compute_status(pod: Pod, observed: list[Observed], waiting: dict[str, tuple[
     return out
 
 
-def pod_phase(restart_policy: str, statuses: list[dict[str, Any]]) -> str:
+def pod_phase(restart_policy: str, statuses: list[Object]) -> str:
     """Kubelet's getPhase: from the containers' states and the restart policy."""
     waiting = running = stopped = succeeded = 0
     for s in statuses:
@@ -268,7 +268,7 @@ def pod_phase(restart_policy: str, statuses: list[dict[str, Any]]) -> str:
     return "Pending"
 
 
-def _terminated(o: Observed) -> dict[str, Any]:
+def _terminated(o: Observed) -> Object:
     reason = "OOMKilled" if o.oom_killed else ("Completed" if o.exit_code == 0 else "Error")
     out = {"exitCode": o.exit_code if o.exit_code is not None else -1, "reason": reason,
            "startedAt": _rfc3339(o.started_at), "finishedAt": _rfc3339(o.finished_at),

@@ -7,15 +7,18 @@ import time
 import click
 
 from kube.client import ApiError
-from kube.objects import Object
+from kube.kinds.node import Node
+from kube.kinds.pod import Pod
+from kube.ownership import controller_of
+from kube.typed import metadata_of, typed, typed_all
 from orchestrator.cli.common import get_or_none
 from orchestrator.cli.env import Env, pass_env
 from orchestrator.cli.resources import resource_type
 
 
 def _set_unschedulable(env: Env, name: str, value: bool) -> str:
-    node = env.client.get("nodes", name)
-    if bool((node.get("spec") or {}).get("unschedulable")) == value:
+    node = typed(Node, env.client.get("nodes", name))
+    if bool(node.spec.unschedulable) == value:
         return "already " + ("cordoned" if value else "uncordoned")
     env.client.patch("nodes", name, {"spec": {"unschedulable": value or None}})
     return "cordoned" if value else "uncordoned"
@@ -39,23 +42,22 @@ def uncordon(env: Env, nodes: tuple[str, ...]) -> None:
         click.echo(f"node/{name} {_set_unschedulable(env, name, False)}")
 
 
-def drain_blockers(pods: list[Object], force: bool, delete_emptydir_data: bool) -> list[str]:
+def drain_blockers(pods: list[Pod], force: bool, delete_emptydir_data: bool) -> list[str]:
     """Why the pods cannot all be evicted, as kubectl says it. Pure."""
     problems = []
-    bare = [p for p in pods if not any(o.get("controller") for o in
-                                       p["metadata"].get("ownerReferences") or [])]
+    bare = [p for p in pods if controller_of(p.metadata) is None]
     if bare and not force:
         problems.append("cannot delete pods not managed by a controller (use --force to "
                         "override): " + ", ".join(_ref(p) for p in bare))
-    local = [p for p in pods if any("emptyDir" in v for v in p["spec"].get("volumes") or [])]
+    local = [p for p in pods if any(v.empty_dir is not None for v in p.spec.volumes or ())]
     if local and not delete_emptydir_data:
         problems.append("cannot delete pods with local storage (use --delete-emptydir-data to "
                         "override): " + ", ".join(_ref(p) for p in local))
     return problems
 
 
-def _ref(pod: Object) -> str:
-    return f"{pod['metadata'].get('namespace')}/{pod['metadata']['name']}"
+def _ref(pod: Pod) -> str:
+    return f"{pod.metadata.namespace}/{pod.metadata.name}"
 
 
 @click.command()
@@ -76,16 +78,17 @@ def drain(env: Env, node: str, force: bool, delete_emptydir_data: bool, ignore_d
     """Cordon a node, then delete its pods so that their controllers replace them elsewhere,
     and wait until they are gone."""
     click.echo(f"node/{node} {_set_unschedulable(env, node, True)}")
-    pods = env.client.list("pods", None, pod_selector, f"spec.nodeName={node}").items
+    pods = typed_all(Pod, env.client.list("pods", None, pod_selector,
+                                          f"spec.nodeName={node}").items)
     problems = drain_blockers(pods, force, delete_emptydir_data)
     if problems:
         raise click.ClickException("; ".join(problems))
     rt = resource_type("pods")
     for pod in pods:
-        meta = pod["metadata"]
-        click.echo(f"evicting pod {meta['namespace']}/{meta['name']}")
+        click.echo(f"evicting pod {_ref(pod)}")
         try:
-            env.client.delete("pods", meta["name"], meta["namespace"], grace_period)
+            env.client.delete("pods", pod.metadata.name or "", pod.metadata.namespace,
+                              grace_period)
         except ApiError as e:
             if e.code != 404:
                 raise
@@ -94,10 +97,10 @@ def drain(env: Env, node: str, force: bool, delete_emptydir_data: bool, ignore_d
     while remaining:
         still = []
         for pod in remaining:
-            meta = pod["metadata"]
-            live = get_or_none(env, rt, meta["name"], meta["namespace"])
-            if live is None or live["metadata"].get("uid") != meta.get("uid"):
-                click.echo(f"pod/{meta['name']} evicted")
+            meta = pod.metadata
+            live = get_or_none(env, rt, meta.name or "", meta.namespace)
+            if live is None or metadata_of(live).uid != meta.uid:
+                click.echo(f"pod/{meta.name} evicted")
             else:
                 still.append(pod)
         remaining = still

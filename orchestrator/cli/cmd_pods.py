@@ -12,7 +12,10 @@ import click
 
 from kube.client import ApiError, split_lines
 from kube.objects import Object
+from kube.kinds.node import Node
+from kube.kinds.pod import Pod
 from kube.quantity import cpu_millis, memory_bytes
+from kube.typed import metadata_of, typed_all
 from orchestrator.cli import printers, resources
 from orchestrator.cli.common import (all_namespaces_option, complete_resource, echo_table,
                                      namespace_option, no_resources, owned_by)
@@ -36,8 +39,8 @@ def pod_of(env: Env, args: tuple[str, ...]) -> str:
     pods = [p for o in owners for p in owned_by(o, listed)]
     if not pods:
         raise click.ClickException(f"{printers.qualified(rt)}/{name} has no pods")
-    pods.sort(key=lambda p: (printers.pod_status(p) != "Running", p["metadata"]["name"]))
-    return pods[0]["metadata"]["name"]
+    pods.sort(key=lambda p: (printers.pod_status(p) != "Running", metadata_of(p).name or ""))
+    return metadata_of(pods[0]).name or ""
 
 
 # --- logs ---
@@ -160,19 +163,19 @@ def _sort_key(sort_by: str | None):
 def top_nodes(env: Env, names: tuple[str, ...], sort_by: str | None) -> None:
     """Per node: the cores and memory its pods' containers use, and the share of its
     allocatable resources. Takes about a second (docker samples CPU over one)."""
-    nodes = [env.client.get("nodes", n) for n in names] if names else \
-        env.client.list("nodes").items
-    stats = _node_stats(env, [n["metadata"]["name"] for n in nodes])
+    nodes = typed_all(Node, [env.client.get("nodes", n) for n in names] if names else
+                      env.client.list("nodes").items)
+    stats = _node_stats(env, [n.metadata.name or "" for n in nodes])
     rows = []
     unreachable = []
     for node in nodes:
-        name = node["metadata"]["name"]
+        name = node.metadata.name or ""
         summary = stats.get(name)
         if summary is None:
             unreachable.append(name)
             continue
         usage = summary["node"]
-        allocatable = (node.get("status") or {}).get("allocatable") or {}
+        allocatable = node.status.allocatable or {}
         rows.append((name, usage["cpu"]["usageNanoCores"], usage["memory"]["workingSetBytes"],
                      allocatable))
     rows.sort(key=_sort_key(sort_by))
@@ -202,14 +205,14 @@ def top_pods(env: Env, names: tuple[str, ...], selector: str | None, containers:
              sort_by: str | None, all_namespaces: bool) -> None:
     """Per pod (or container): the cores and memory in use."""
     namespace = None if all_namespaces else env.namespace
-    pods = env.client.list("pods", namespace, selector).items
+    pods = typed_all(Pod, env.client.list("pods", namespace, selector).items)
     if names:
-        pods = [p for p in pods if p["metadata"]["name"] in names]
-    pods = [p for p in pods if p["spec"].get("nodeName")]
+        pods = [p for p in pods if p.metadata.name in names]
+    pods = [p for p in pods if p.spec.node_name]
     if not pods:
         no_resources(env, all_namespaces)
         return
-    stats = _node_stats(env, sorted({p["spec"]["nodeName"] for p in pods}))
+    stats = _node_stats(env, sorted({p.spec.node_name or "" for p in pods}))
     usage: dict[tuple[str, str], Object] = {}
     for summary in stats.values():
         for entry in (summary or {}).get("pods") or []:
@@ -217,7 +220,7 @@ def top_pods(env: Env, names: tuple[str, ...], selector: str | None, containers:
             usage[(ref["namespace"], ref["name"])] = entry
     rows = []
     for p in pods:
-        key = (p["metadata"]["namespace"], p["metadata"]["name"])
+        key = (p.metadata.namespace or "", p.metadata.name or "")
         entry = usage.get(key)
         if entry is None:
             continue  # not running (yet): metrics-server leaves such pods out too

@@ -10,7 +10,9 @@ import click
 
 from kube.client import ApiError
 from kube.objects import Object
+from kube.ownership import controller_uid_of
 from kube.registry import RESOURCES, ResourceType
+from kube.typed import metadata_of
 from orchestrator.cli import printers
 from orchestrator.cli.env import Env
 
@@ -70,18 +72,15 @@ def not_found(rt: ResourceType, name: str) -> str:
 
 def owned_by(owner: Object, objects: list[Object]) -> list[Object]:
     """The objects `owner` controls (a Deployment's ReplicaSets, a ReplicaSet's pods)."""
-    uid = owner["metadata"].get("uid")
-    return [o for o in objects if any(ref.get("uid") == uid and ref.get("controller")
-                                      for ref in o["metadata"].get("ownerReferences") or [])]
+    uid = metadata_of(owner).uid
+    return [o for o in objects if controller_uid_of(metadata_of(o)) == uid]
 
 
 def events_for(env: Env, obj: Object, rt: ResourceType) -> list[Object]:
-    meta = obj["metadata"]
-    selector = f"involvedObject.name={meta['name']},involvedObject.kind={rt.kind}"
-    namespace = meta.get("namespace") or "default"
-    events = env.client.list("events", namespace, field_selector=selector).items
-    uid = meta.get("uid")
-    return [e for e in events if (e.get("involvedObject") or {}).get("uid") in (None, "", uid)]
+    meta = metadata_of(obj)
+    selector = f"involvedObject.name={meta.name},involvedObject.kind={rt.kind}"
+    events = env.client.list("events", meta.namespace or "default", field_selector=selector).items
+    return [e for e in events if (e.get("involvedObject") or {}).get("uid") in (None, "", meta.uid)]
 
 
 # --- waiting ---
@@ -96,13 +95,13 @@ def wait_until(condition: Callable[[], bool], timeout: float, what: str,
 
 
 def wait_deleted(env: Env, rt: ResourceType, obj: Object, timeout: float) -> None:
-    meta = obj["metadata"]
+    meta = metadata_of(obj)
 
     def gone() -> bool:
-        live = get_or_none(env, rt, meta["name"], meta.get("namespace"))
-        return live is None or live["metadata"].get("uid") != meta.get("uid")
+        live = get_or_none(env, rt, meta.name or "", meta.namespace)
+        return live is None or metadata_of(live).uid != meta.uid
 
-    wait_until(gone, timeout, f'{printers.qualified(rt)} "{meta["name"]}" to be deleted')
+    wait_until(gone, timeout, f'{printers.qualified(rt)} "{meta.name}" to be deleted')
 
 
 # --- output ---

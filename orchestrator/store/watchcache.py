@@ -26,9 +26,8 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from kube.objects import freeze
+from kube.objects import Object, freeze
 from orchestrator.store.errors import Gone, StoreError
 from orchestrator.store.etcd import Etcd, KVEvent
 
@@ -42,17 +41,17 @@ DEFAULT_WINDOW = 10_000
 class WatchEvent:
     type: str  # ADDED | MODIFIED | DELETED
     key: str
-    object: dict[str, Any]  # for DELETED: the object as it was, at the deletion's revision
+    object: Object  # for DELETED: the object as it was, at the deletion's revision
     revision: int
 
 
-def with_resource_version(obj: dict[str, Any], revision: int) -> dict[str, Any]:
+def with_resource_version(obj: Object, revision: int) -> Object:
     """A copy of `obj` whose metadata.resourceVersion is `revision` (as Kubernetes, a string)."""
     metadata = {**obj.get("metadata", {}), "resourceVersion": str(revision)}
     return {**obj, "metadata": metadata}
 
 
-def decode(value: bytes, revision: int) -> dict[str, Any]:
+def decode(value: bytes, revision: int) -> Object:
     return with_resource_version(json.loads(value), revision)
 
 
@@ -109,7 +108,7 @@ class WatchCache:
         self.capacity = capacity
         self._lock = threading.Lock()
         self._ready = threading.Event()
-        self._objects: dict[str, dict[str, Any]] = {}
+        self._objects: dict[str, Object] = {}
         self._window = EventWindow(0, capacity)
         self._subscribers: dict[int, Deliver] = {}
         self._next_id = 0
@@ -192,7 +191,7 @@ class WatchCache:
 
     # --- client side ---
 
-    def list(self, namespace_prefix: str | None = None) -> tuple[list[dict[str, Any]], int]:
+    def list(self, namespace_prefix: str | None = None) -> tuple[list[Object], int]:
         """Every cached object (under `namespace_prefix`, a key prefix, if given), sorted by
         key, and the revision the copy is at."""
         with self._lock:
