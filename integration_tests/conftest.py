@@ -3,11 +3,13 @@
     pytest integration_tests --inventory lab.json [--inventory other.json]
 
 With no --inventory, the suite brings up its own netns labs (two, under unique names) and tears
-them down at the end. Every test that takes `cluster` runs once per lab. Under pytest-xdist
-(`scripts/test` runs `-n <labs> --dist loadgroup`) each lab's tests form one group, so one
-worker brings up one lab and runs its tests while the other lab's run beside it: the labs are
-up at the same time, which also proves that they do not collide. Without xdist the labs come
-up one after the other.
+them down at the end. The tests that take `cluster` are dealt out to the labs in turn, in
+collection order (so each runs once, on a lab chosen the same way every run); with
+`--every-lab` each runs on every lab instead. Under pytest-xdist (`scripts/test` runs
+`-n <labs> --dist loadgroup`) each lab's tests form one group, so one worker brings up one lab
+and runs its tests while the other lab's run beside it: the labs are up and busy at the same
+time, faults included, which also proves that they do not disturb each other. Without xdist the
+labs come up one after the other.
 """
 
 from __future__ import annotations
@@ -40,13 +42,25 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="inventory of a live lab (repeatable); default: bring up own labs")
     group.addoption("--keep-labs", action="store_true",
                     help="leave the labs this run brought up running (for debugging)")
+    group.addoption("--every-lab", action="store_true",
+                    help="run each test on every lab (default: each on one, in turn)")
+
+
+DEALT = pytest.StashKey[int]()  # how many test functions have been given a lab so far
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "cluster" in metafunc.fixturenames:
-        n = len(metafunc.config.getoption("inventory")) or OWN_LABS
-        metafunc.parametrize("lab_index", range(n), ids=[f"lab{i + 1}" for i in range(n)],
-                             scope="session")
+    if "cluster" not in metafunc.fixturenames:
+        return
+    config = metafunc.config
+    n = len(config.getoption("inventory")) or OWN_LABS
+    if config.getoption("every_lab"):
+        labs = list(range(n))
+    else:  # collection order is the same in every process (xdist requires it): so is this
+        dealt = config.stash.get(DEALT, 0)
+        config.stash[DEALT] = dealt + 1
+        labs = [dealt % n]
+    metafunc.parametrize("lab_index", labs, ids=[f"lab{i + 1}" for i in labs], scope="session")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
