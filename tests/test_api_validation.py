@@ -153,6 +153,7 @@ BAD = [
     ("service", SERVICE, "spec.ports[0].nodePort", 30080,
      "nodePort may only be set when type is NodePort"),
     ("service", SERVICE, "metadata.name", "1web", "metadata.name: Invalid value: '1web'"),
+    ("service", SERVICE, "spec.ports", [], "ports: Required value"),
 ]
 
 
@@ -164,6 +165,17 @@ def test_a_bad_manifest_is_refused_naming_the_field(kind, base, path, value, mes
     with pytest.raises(Invalid) as caught:
         validate_create(rt, with_change(base, path, value), "default")
     assert message in str(caught.value)
+
+
+def test_an_empty_port_name_is_no_name_and_a_headless_service_needs_no_ports():
+    """As Kubernetes validates them: a port name is checked only when it is not empty, and only
+    a service that is not headless needs a port."""
+    rt = by_kind("v1", "Service")
+    named = validate_create(rt, {**SERVICE, "spec": {"ports": [{"name": "", "port": 80}]}}, "d")
+    assert named["spec"]["ports"][0]["port"] == 80
+    headless = validate_create(rt, {**SERVICE, "spec": {"clusterIP": "None",
+                                                        "selector": {"app": "db"}}}, "d")
+    assert headless["spec"]["ports"] == []
 
 
 def test_a_cluster_scoped_kind_refuses_a_namespace():
