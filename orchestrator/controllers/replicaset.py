@@ -69,10 +69,10 @@ def plan(rs: ReplicaSet, pods: list[Pod]) -> tuple[list[Pod], list[Pod], int, li
 
 
 def ready_since(pod: Pod) -> datetime | None:
-    ready = typed_find(pod.status.conditions, "Ready")
-    if ready is None or ready.status != "True":
+    condition = typed_find(pod.status.conditions, "Ready")
+    if condition is None or condition.status != "True":
         return None
-    return parse_time(ready.last_transition_time)
+    return parse_time(condition.last_transition_time)
 
 
 def available_in(pod: Pod, min_ready_seconds: int, now: datetime) -> float | None:
