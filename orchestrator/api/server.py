@@ -4,6 +4,7 @@
     /api/v1/namespaces/{ns}/{resource}[/{name}[/{subresource}]]      namespaced
     /apis/{group}/{version}/…                                        the same for named groups
     /api /apis /api/v1 /apis/{group}/{version}                       discovery
+    /openapi/v3 /openapi/v3/{api/v1|apis/G/V} /openapi/v2            OpenAPI (kube.openapi)
     /version /healthz /livez /readyz                                 no token needed
     /metrics                                                         Prometheus
 
@@ -19,6 +20,7 @@ from its etcd thread, so a thousand watchers cost a thousand small queues, not t
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import ssl
@@ -38,6 +40,7 @@ from orchestrator.api.auth import RequestAttributes, TokenAuthenticator, User, a
 from orchestrator.api import parameters
 from orchestrator.api.objects import Objects, list_request
 from orchestrator.api.patch import MERGE_PATCH
+from kube import openapi
 from kube.registry import RESOURCES, ResourceType, UnknownKind, by_path
 from kube.selectors import SelectorError, selects
 from kube.timestamps import parse_rfc3339
@@ -134,6 +137,9 @@ class ApiServer:
         app.router.add_get("/metrics", self._metrics)
         app.router.add_get("/api", self._api_versions)
         app.router.add_get("/apis", self._api_groups)
+        app.router.add_get("/openapi/v3", self._openapi_v3_index)
+        app.router.add_get("/openapi/v3/{path:.*}", self._openapi_v3)
+        app.router.add_get("/openapi/v2", self._openapi_v2)
         app.router.add_route("*", "/api/{version}", self._core_or_discovery)
         app.router.add_route("*", "/api/{version}/{tail:.*}", self._core_or_discovery)
         app.router.add_route("*", "/apis/{group}/{version}", self._group_or_discovery)
@@ -203,6 +209,38 @@ class ApiServer:
         await self._authorize(self._user(request), RequestAttributes("get", "metrics"))
         return web.Response(body=generate_latest(self.metrics.registry),
                             headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def _openapi_v3_index(self, request: web.Request) -> web.Response:
+        self._user(request)
+        _only_parameters(request, ())
+        return _json(openapi.v3_index())
+
+    async def _openapi_v3(self, request: web.Request) -> web.Response:
+        """One group-version's document. `hash` (from the index) is what clients cache by; a
+        hash that is not the current one still gets the current document, as Kubernetes
+        answers (with no caching allowed)."""
+        self._user(request)
+        _only_parameters(request, ("hash",))
+        path = request.match_info["path"]
+        try:
+            body = _openapi_bytes(path)
+        except LookupError:
+            raise ApiError(404, "NotFound", f"no OpenAPI document for {path!r}: served are "
+                           f"{', '.join(openapi.group_versions())}") from None
+        current = request.query.get("hash") == openapi.document_hash(path)
+        return web.Response(body=body, content_type=JSON, headers={
+            "Cache-Control": "public, immutable" if current else "no-cache, private",
+            "Etag": f'"{openapi.document_hash(path)}"'})
+
+    async def _openapi_v2(self, request: web.Request) -> web.Response:
+        """Swagger 2.0, as JSON only: a client that accepts nothing but the protobuf encoding
+        gets 406, and falls back to OpenAPI v3 (kubectl does)."""
+        self._user(request)
+        _only_parameters(request, ())
+        accept = request.headers.get("Accept", "*/*")
+        if "protobuf" in accept and "json" not in accept and "*/*" not in accept:
+            raise ApiError(406, "NotAcceptable", "only application/json is supported here")
+        return web.Response(body=_openapi_bytes(""), content_type=JSON)
 
     async def _api_versions(self, request: web.Request) -> web.Response:
         self._user(request)
@@ -548,6 +586,20 @@ class ApiServer:
 async def _write_event(response: web.StreamResponse, kind: str, obj: dict[str, Any]) -> None:
     await response.write(json.dumps({"type": kind, "object": obj},
                                     separators=(",", ":")).encode() + b"\n")
+
+
+@functools.cache
+def _openapi_bytes(path: str) -> bytes:
+    """An OpenAPI document, serialised once: "" for v2, a group-version's path for v3."""
+    document = openapi.v2_document() if not path else openapi.v3_document(path)
+    return json.dumps(document, separators=(",", ":")).encode()
+
+
+def _only_parameters(request: web.Request, allowed: tuple[str, ...]) -> None:
+    """Refuse, never ignore: a query parameter these endpoints do not take gets 400."""
+    unknown = sorted(set(request.query) - set(allowed))
+    if unknown:
+        raise bad_request(f"unknown query parameter {unknown[0]!r} for {request.path}")
 
 
 def _json(body: Any, status: int = 200) -> web.Response:
