@@ -52,3 +52,39 @@ def test_kubectl_apply_creates_from_a_manifest(kubectl, ns: str):
     # what client-side apply records, for the next apply to compare against
     assert "kubectl.kubernetes.io/last-applied-configuration" in stored["metadata"]["annotations"]
     assert "deleted" in kubectl("delete", "configmap", "settings").stdout
+
+
+def deployment(replicas: int, **container) -> str:
+    return json.dumps({
+        "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
+        "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "web"}},
+                 "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [
+                     {"name": "web", "image": "orch/web:1", "ports": [{"containerPort": 80}],
+                      **container}]}}}})
+
+
+def test_a_second_apply_and_patches_merge_lists_by_their_keys(kubectl):
+    """kubectl's client-side apply sends a three-way strategic merge patch; `patch` sends a
+    strategic one by default, or a JSON patch; `scale` patches /scale."""
+    def containers() -> list[dict]:
+        d = json.loads(kubectl("get", "deployment", "web", "-o", "json").stdout)
+        return d["spec"]["template"]["spec"]["containers"]
+
+    kubectl("apply", "-f", "-", input=deployment(1))
+    configured = kubectl("apply", "-f", "-", input=deployment(
+        2, env=[{"name": "COLOUR", "value": "blue"}])).stdout
+    assert "deployment.apps/web configured" in configured
+    [web] = containers()
+    assert web["env"] == [{"name": "COLOUR", "value": "blue"}]
+    assert web["ports"] == [{"containerPort": 80, "protocol": "TCP"}]  # kept, not replaced
+
+    kubectl("patch", "deployment", "web", "-p", json.dumps({"spec": {"template": {"spec": {
+        "containers": [{"name": "web", "env": [{"name": "SIZE", "value": "L"}]}]}}}}))
+    assert [e["name"] for e in containers()[0]["env"]] == ["COLOUR", "SIZE"]  # merged by name
+
+    kubectl("patch", "deployment", "web", "--type=json",
+            "-p", '[{"op": "replace", "path": "/spec/replicas", "value": 3}]')
+    kubectl("scale", "deployment", "web", "--replicas=1")
+    d = json.loads(kubectl("get", "deployment", "web", "-o", "json").stdout)
+    assert d["spec"]["replicas"] == 1
+    kubectl("delete", "deployment", "web")

@@ -141,8 +141,9 @@ def _merge_annotations(merge: ListMerge) -> Schema:
 
 
 def _annotate_lists(kind: Kind, schemas: dict[str, Schema]) -> None:
-    """Each `list_merge` path of the kind, resolved through the schemas' references."""
-    for path, merge in kind.list_merge.items():
+    """Each list path of the kind (`Kind.merge`: its own and ObjectMeta's), resolved through the
+    schemas' references."""
+    for path, merge in kind.merge.items():
         node = schemas[schema_name(kind.model)]
         parts = path.split(".")
         for i, part in enumerate(parts):

@@ -104,9 +104,30 @@ def test_crud_over_http(api, admin, ns):
     patched = admin.patch(f"{base}/web", data='{"spec":{"replicas":3}}',
                           headers={"Content-Type": "application/merge-patch+json"})
     assert patched.json()["spec"]["replicas"] == 3
+    strategic = admin.patch(f"{base}/web", json={"spec": {"template": {"spec": {"containers": [
+        {"name": "c", "image": "orch/web:2"}]}}}},
+        headers={"Content-Type": "application/strategic-merge-patch+json"})
+    assert strategic.status_code == 200, strategic.text
+    [container] = strategic.json()["spec"]["template"]["spec"]["containers"]
+    assert container["image"] == "orch/web:2"
+    json_patch = admin.patch(f"{base}/web", json=[{"op": "replace", "path": "/spec/replicas",
+                                                   "value": 4}],
+                             headers={"Content-Type": "application/json-patch+json"})
+    assert json_patch.status_code == 200 and json_patch.json()["spec"]["replicas"] == 4
+    failed = admin.patch(f"{base}/web", json=[{"op": "test", "path": "/spec/replicas", "value": 9}],
+                         headers={"Content-Type": "application/json-patch+json"})
+    assert failed.status_code == 422 and "test failed" in failed.json()["message"]
+    malformed = admin.patch(f"{base}/web", json=[{"op": "frobnicate", "path": "/spec"}],
+                            headers={"Content-Type": "application/json-patch+json"})
+    assert malformed.status_code == 400 and "JSON patch" in malformed.json()["message"]
+    no_key = admin.patch(f"{base}/web", json={"spec": {"template": {"spec": {"containers": [
+        {"image": "x"}]}}}}, headers={"Content-Type": "application/strategic-merge-patch+json"})
+    assert no_key.status_code == 400 and "merge key 'name'" in no_key.json()["message"]
     unsupported = admin.patch(f"{base}/web", data="{}",
-                              headers={"Content-Type": "application/strategic-merge-patch+json"})
+                              headers={"Content-Type": "application/apply-patch+yaml"})
     assert unsupported.status_code == 415
+    assert admin.patch(f"{base}/web/scale", json={"spec": {"replicas": 3}}, headers={
+        "Content-Type": "application/strategic-merge-patch+json"}).json()["spec"]["replicas"] == 3
     scale = admin.get(f"{base}/web/scale").json()
     assert scale["kind"] == "Scale" and scale["spec"]["replicas"] == 3
     assert admin.put(f"{base}/web/scale", json={"spec": {"replicas": 5}}).json()["spec"]["replicas"] == 5

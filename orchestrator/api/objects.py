@@ -181,16 +181,27 @@ class Objects:
 
     def patch(self, rt: ResourceType, namespace: str | None, name: str, patch: Any,
               subresource: str | None = None) -> Object:
-        """JSON merge patch. Without a resourceVersion in the patch, a concurrent write makes
-        this re-read and re-apply (the patch is applied to the latest object)."""
+        """JSON merge patch (what the control plane's own writers send)."""
         if not isinstance(patch, dict):
             raise bad_request("a merge patch must be a JSON object")
         pinned = (patch.get("metadata") or {}).get("resourceVersion")
+        return self.apply_patch(rt, namespace, name, lambda old: merge_patch(old, patch),
+                                str(pinned) if pinned else None, subresource)
+
+    def apply_patch(self, rt: ResourceType, namespace: str | None, name: str,
+                    apply: Callable[[Object], Any], pinned: str | None = None,
+                    subresource: str | None = None) -> Object:
+        """A patch of any type (`apply`: the stored object → the patched one, see
+        orchestrator/api/patch.py), validated and written like an update. With `pinned` (the
+        resourceVersion the patch names) a changed object is a 409; without, a concurrent write
+        makes this re-read and re-apply (the patch is applied to the latest object)."""
         for _ in range(10):
             old = self.get(rt, namespace, name)
-            if pinned and str(pinned) != old["metadata"]["resourceVersion"]:
+            if pinned and pinned != old["metadata"]["resourceVersion"]:
                 raise _conflict(rt, name)
-            body = merge_patch(old, patch)
+            body = apply(copy.deepcopy(old))
+            if not isinstance(body, dict):
+                raise ApiError(422, "Invalid", "the patched object is not a JSON object")
             try:
                 return self._write_update(rt, namespace, name, old, body, subresource)
             except ApiError as e:
@@ -444,6 +455,12 @@ class Objects:
             patch["metadata"] = {"resourceVersion": pinned}
         self.patch(rt, namespace, name, patch)
         return self.get_scale(rt, namespace, name)
+
+    def patch_scale(self, rt: ResourceType, namespace: str, name: str,
+                    apply: Callable[[Object], Any]) -> Object:
+        """A patch of the scale subresource: applied to the Scale object, whose replicas are
+        then written (as kube-apiserver patches /scale)."""
+        return self.update_scale(rt, namespace, name, apply(self.get_scale(rt, namespace, name)))
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ from orchestrator import __version__
 from orchestrator.api.auth import RequestAttributes, TokenAuthenticator, User, authorize
 from orchestrator.api import parameters
 from orchestrator.api.objects import Objects, list_request
-from orchestrator.api.patch import MERGE_PATCH
+from orchestrator.api.patch import patcher
 from kube import openapi
 from kube.registry import RESOURCES, ResourceType, UnknownKind, by_path
 from kube.selectors import SelectorError, selects
@@ -479,16 +479,13 @@ class ApiServer:
 
     async def _do_patch(self, request: web.Request, t: Target) -> web.Response:
         content_type = request.headers.get("Content-Type", "").split(";")[0].strip()
-        if content_type not in (MERGE_PATCH, JSON):
-            raise ApiError(415, "UnsupportedMediaType", f"the patch type {content_type!r} is not "
-                           f"supported: use {MERGE_PATCH}")
         body = await self._body(request)
+        apply = patcher(content_type, body, t.rt.merge)
         if t.subresource == "scale":
-            replicas = ((body or {}).get("spec") or {}).get("replicas")
-            return _json(await self._run(self.objects.update_scale, t.rt, t.namespace, t.name,
-                                         {"spec": {"replicas": replicas}}))
-        return _json(await self._run(self.objects.patch, t.rt, t.namespace, t.name, body,
-                                     t.subresource))
+            return _json(await self._run(self.objects.patch_scale, t.rt, t.namespace, t.name,
+                                         apply))
+        return _json(await self._run(self.objects.apply_patch, t.rt, t.namespace, t.name, apply,
+                                     _pinned_version(body), t.subresource))
 
     async def _do_delete(self, request: web.Request, t: Target) -> web.Response:
         o = _delete_options(await self._body(request), request)
@@ -598,6 +595,14 @@ def _openapi_bytes(path: str) -> bytes:
     """An OpenAPI document, serialised once: "" for v2, a group-version's path for v3."""
     document = openapi.v2_document() if not path else openapi.v3_document(path)
     return json.dumps(document, separators=(",", ":")).encode()
+
+
+def _pinned_version(patch: Any) -> str | None:
+    """The resourceVersion a merge or strategic patch names (it must then still be current)."""
+    if isinstance(patch, dict):
+        version = (patch.get("metadata") or {}).get("resourceVersion")
+        return str(version) if version else None
+    return None
 
 
 def _only_parameters(request: web.Request, allowed: tuple[str, ...]) -> None:
