@@ -88,3 +88,34 @@ def test_a_second_apply_and_patches_merge_lists_by_their_keys(kubectl):
     d = json.loads(kubectl("get", "deployment", "web", "-o", "json").stdout)
     assert d["spec"]["replicas"] == 1
     kubectl("delete", "deployment", "web")
+
+
+def test_diff_and_server_dry_runs_show_the_change_and_write_nothing(cluster: Cluster, ns: str,
+                                                                    tmp_path: Path):
+    config = cluster.inventory.raw.get("kubeconfig")
+    if not config:
+        pytest.skip(f"inventory {cluster.name!r} names no kubeconfig")
+    base = [str(KUBECTL), f"--kubeconfig={config}", "--namespace", ns,
+            f"--cache-dir={tmp_path / 'cache'}"]
+
+    def run(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([*base, *args], input=input, capture_output=True, text=True,
+                              timeout=120)
+
+    def live() -> tuple[object, ...]:
+        """What a write of the Deployment would change (its status is the controller's, and
+        moves meanwhile)."""
+        d = json.loads(run("get", "deployment", "web", "-o", "json").stdout)
+        return d["spec"], d["metadata"]["generation"], d["metadata"].get("annotations")
+
+    assert run("apply", "-f", "-", input=deployment(1)).returncode == 0
+    before = live()
+    diff = run("diff", "-f", "-", input=deployment(4))
+    assert diff.returncode == 1, diff.stderr  # 1: there are differences
+    assert "-  replicas: 1" in diff.stdout and "+  replicas: 4" in diff.stdout
+    dry = run("apply", "--dry-run=server", "-f", "-", input=deployment(4))
+    assert dry.returncode == 0 and "(server dry run)" in dry.stdout, dry.stderr
+    gone = run("delete", "deployment", "web", "--dry-run=server")
+    assert gone.returncode == 0 and "(server dry run)" in gone.stdout, gone.stderr
+    assert live() == before  # nothing was written
+    assert run("delete", "deployment", "web").returncode == 0

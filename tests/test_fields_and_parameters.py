@@ -289,16 +289,16 @@ def test_field_validation_is_strict_only(value, ok):
 # stored are refused before anything is written.
 
 @pytest.mark.parametrize("method,path,params", [
-    ("POST", "/api/v1/namespaces/{ns}/configmaps", {"dryRun": "All"}),
-    ("PUT", "/api/v1/namespaces/{ns}/configmaps/cm", {"dryRun": "All"}),
-    ("PATCH", "/api/v1/namespaces/{ns}/configmaps/cm", {"dryRun": "All"}),
-    ("DELETE", "/api/v1/namespaces/{ns}/configmaps/cm", {"dryRun": "All"}),
+    ("POST", "/api/v1/namespaces/{ns}/configmaps", {"dryRun": "Yes"}),
+    ("PUT", "/api/v1/namespaces/{ns}/configmaps/cm", {"dryRun": "true"}),
+    ("PATCH", "/api/v1/namespaces/{ns}/configmaps/cm", {"dryRun": "all"}),
+    ("DELETE", "/api/v1/namespaces/{ns}/configmaps/cm", {"dryRun": ""}),
     ("GET", "/api/v1/namespaces/{ns}/configmaps", {"watch": "true", "sendInitialEvents": "true"}),
     ("GET", "/api/v1/namespaces/{ns}/configmaps", {"bogus": "1"}),
     ("PATCH", "/api/v1/namespaces/{ns}/configmaps/cm", {"force": "true"}),
     ("DELETE", "/api/v1/namespaces/{ns}/configmaps", {"resourceVersion": "1"}),
-], ids=["create", "update", "patch", "delete", "sendInitialEvents", "unknown", "force",
-        "deletecollection-at-a-version"])
+], ids=["create-bad-dry-run", "update-bad-dry-run", "patch-bad-dry-run", "delete-bad-dry-run",
+        "sendInitialEvents", "unknown", "force", "deletecollection-at-a-version"])
 def test_a_request_with_a_refused_parameter_changes_nothing(api, ns, method, path, params):
     admin = api.session("admin")
     base = f"{api.url}/api/v1/namespaces/{ns}/configmaps"
@@ -313,6 +313,48 @@ def test_a_request_with_a_refused_parameter_changes_nothing(api, ns, method, pat
     assert name in r.json()["message"]
     assert admin.get(f"{base}/cm").json() == before
     assert admin.get(f"{base}/new").status_code == 404
+
+
+@pytest.mark.parametrize("method,suffix,code", [
+    ("POST", "", 201), ("PUT", "/cm", 200), ("PATCH", "/cm", 200), ("DELETE", "/cm", 200),
+    ("DELETE", "", 200)], ids=["create", "update", "patch", "delete", "deletecollection"])
+def test_a_dry_run_answers_what_would_be_stored_and_writes_nothing(api, ns, method, suffix, code):
+    admin = api.session("admin")
+    base = f"{api.url}/api/v1/namespaces/{ns}/configmaps"
+    admin.post(base, json={"metadata": {"name": "cm"}, "data": {"a": "1"}}).raise_for_status()
+    before = admin.get(f"{base}/cm").json()
+    body = {"metadata": {"name": "cm" if method != "POST" else "new"}, "data": {"a": "2"}}
+    headers = {"Content-Type": "application/merge-patch+json"} if method == "PATCH" else {}
+    r = admin.request(method, base + suffix, params={"dryRun": "All"},
+                      json=body if method in ("POST", "PUT", "PATCH") else None, headers=headers)
+    assert r.status_code == code, r.text
+    if method in ("POST", "PUT", "PATCH"):
+        assert r.json()["data"] == {"a": "2"}  # the object as it would be stored
+    if method == "POST":
+        assert r.json()["metadata"]["uid"] and "resourceVersion" not in r.json()["metadata"]
+    assert admin.get(f"{base}/cm").json() == before
+    assert admin.get(f"{base}/new").status_code == 404
+
+
+def test_a_dry_run_checks_like_a_write_and_keeps_no_allocation(api, ns):
+    admin = api.session("admin")
+    base = f"{api.url}/api/v1/namespaces/{ns}"
+    exists = admin.post(f"{base}/configmaps", json={"metadata": {"name": "cm"}})
+    assert exists.status_code == 201
+    again = admin.post(f"{base}/configmaps", params={"dryRun": "All"},
+                       json={"metadata": {"name": "cm"}})
+    assert again.status_code == 409 and again.json()["reason"] == "AlreadyExists"
+    invalid = admin.post(f"{base}/configmaps", params={"dryRun": "All"},
+                         json={"metadata": {"name": "Bad_Name"}})
+    assert invalid.status_code == 422
+    service = {"metadata": {"name": "web"}, "spec": {"ports": [{"port": 80}]}}
+    dry = admin.post(f"{base}/services", params={"dryRun": "All"}, json=service)
+    assert dry.status_code == 201, dry.text
+    ip = dry.json()["spec"]["clusterIP"]
+    # the address was chosen, not kept: a real Service may ask for it
+    real = admin.post(f"{base}/services", json={**service, "spec": {**service["spec"],
+                                                                    "clusterIP": ip}})
+    assert real.status_code == 201, real.text
 
 
 def test_log_parameters_are_checked_before_the_agent_is_asked(api, ns):
@@ -344,11 +386,13 @@ def test_a_secret_of_a_built_in_type_needs_its_keys(secret_type, data, ok):
 
 
 @pytest.mark.parametrize("options,code", [
-    ({"dryRun": ["All"]}, 400),
+    ({"dryRun": ["All"]}, 200),
+    ({"dryRun": ["Everything"]}, 400),
     ({"bogus": True}, 400),
     ({"preconditions": {"uid": "not-its-uid"}}, 409),
     ({"preconditions": {"name": "x"}}, 400),
-], ids=["dry-run-in-the-body", "unknown-field", "uid-precondition", "unknown-precondition"])
+], ids=["dry-run-in-the-body", "bad-dry-run-in-the-body", "unknown-field", "uid-precondition",
+        "unknown-precondition"])
 def test_delete_options_are_honoured_or_refused_before_anything_goes(api, ns, options, code):
     admin = api.session("admin")
     url = f"{api.url}/api/v1/namespaces/{ns}/configmaps"

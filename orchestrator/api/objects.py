@@ -44,6 +44,13 @@ class Objects:
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.rng = rng or random.SystemRandom()
 
+    def dry_run_view(self) -> Objects:
+        """These verbs over the store's dry-run view: every check and allocation runs, and
+        nothing is written (the response is the object that would have been stored)."""
+        view = copy.copy(self)
+        view.store = self.store.dry_run_view()
+        return view
+
     # --- setup ---
 
     def ensure_system_namespaces(self) -> None:

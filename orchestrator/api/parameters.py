@@ -1,7 +1,8 @@
 """The query parameters each verb honours (pure). Refuse, never ignore: a parameter that is not
 in its verb's table is answered 400 naming it, so a client that asks for something this server
-does not do gets an error, never a response that looks as if it had been done. The case that
-matters most: `dryRun`, which would otherwise be a real write.
+does not do gets an error, never a response that looks as if it had been done. `dryRun=All` is
+honoured on every write (create, update, patch, delete, deletecollection): everything runs,
+nothing is written (Store.dry_run_view); any other value is refused.
 
 Parameters that only label a request (`pretty`, `fieldManager`) are accepted everywhere they
 are in Kubernetes. Values are checked here too where a value changes the meaning:
@@ -29,12 +30,12 @@ PARAMETERS: dict[str, frozenset[str]] = {
     "get": LABELS_ONLY | {"resourceVersion"},
     "list": LABELS_ONLY | LIST | {"watch"},
     "watch": LABELS_ONLY | WATCH,
-    "create": WRITE_LABELS | {"fieldValidation"},
-    "update": WRITE_LABELS | {"fieldValidation"},
-    "patch": WRITE_LABELS | {"fieldValidation"},
-    "delete": LABELS_ONLY | DELETE,
+    "create": WRITE_LABELS | {"fieldValidation", "dryRun"},
+    "update": WRITE_LABELS | {"fieldValidation", "dryRun"},
+    "patch": WRITE_LABELS | {"fieldValidation", "dryRun"},
+    "delete": LABELS_ONLY | DELETE | {"dryRun"},
     # which objects go is chosen by the selectors only (the current objects, not a snapshot)
-    "deletecollection": LABELS_ONLY | DELETE | {"labelSelector", "fieldSelector"},
+    "deletecollection": LABELS_ONLY | DELETE | {"labelSelector", "fieldSelector", "dryRun"},
     # subresources with parameters of their own
     "log": LABELS_ONLY | {"container", "follow", "previous", "timestamps", "tailLines",
                           "sinceSeconds", "sinceTime", "limitBytes"},
@@ -44,7 +45,7 @@ PARAMETERS: dict[str, frozenset[str]] = {
 # Parameters Kubernetes has that this server does not implement yet, and why a client would
 # send them: the 400 says so rather than only "unknown".
 NOT_YET = {
-    "dryRun": "dry runs are not implemented yet; nothing was written",
+    "dryRun": "a dry run is for writes (create, update, patch, delete)",
     "sendInitialEvents": "watch-list (sendInitialEvents) is not implemented yet: list, then "
                          "watch from the list's resourceVersion",
     "force": "server-side apply is not implemented yet",
@@ -68,6 +69,8 @@ def check(verb: str, subresource: str | None, query: Mapping[str, str]) -> None:
         if name not in allowed:
             why = NOT_YET.get(name, f"not a parameter of {table_verb(verb, subresource)}")
             raise bad_request(f"query parameter {name!r} is not supported here: {why}")
+    if "dryRun" in query:
+        dry_run_value(query["dryRun"])
     validation = query.get("fieldValidation")
     if validation is not None and validation != "Strict":
         raise bad_request(f"fieldValidation={validation!r} is not supported: this server "
@@ -99,3 +102,13 @@ def flag(query: Mapping[str, str], name: str) -> bool:
     if value in ("0", "f", "F", "false", "FALSE", "False", ""):
         return False
     raise ApiError(400, "BadRequest", f"{name}={value!r}: not a boolean")
+
+
+def dry_run_value(value: object) -> None:
+    """Kubernetes' one dry-run value is All (every stage runs, none persists)."""
+    if value != "All":
+        raise bad_request(f"dryRun: Invalid dry run value {value!r}: supported values: 'All'")
+
+
+def dry_run(query: Mapping[str, str]) -> bool:
+    return query.get("dryRun") == "All"

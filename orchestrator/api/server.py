@@ -316,6 +316,13 @@ class ApiServer:
         handler = getattr(self, f"_do_{verb}")
         return await handler(request, target)
 
+    def _objects_for(self, request: web.Request, body_dry_run: bool = False) -> Objects:
+        """The verbs for this request: the dry-run view with `dryRun=All` (in the query, or in
+        a delete's DeleteOptions)."""
+        if parameters.dry_run(request.query) or body_dry_run:
+            return self.objects.dry_run_view()
+        return self.objects
+
     def _verb(self, request: web.Request, t: Target) -> str:
         method = request.method
         if t.subresource == "stats" and method != "GET":
@@ -465,31 +472,33 @@ class ApiServer:
             return await self._proxy_to_agent(request, t, "exec", [("command", c) for c in commands],
                                               body=await request.read())
         body = await self._body(request)
+        objects = self._objects_for(request)
         if t.subresource == "binding":
-            return _json(await self._run(self.objects.bind, t.namespace, t.name, body), 201)
-        return _json(await self._run(self.objects.create, t.rt, t.namespace, body), 201)
+            return _json(await self._run(objects.bind, t.namespace, t.name, body), 201)
+        return _json(await self._run(objects.create, t.rt, t.namespace, body), 201)
 
     async def _do_update(self, request: web.Request, t: Target) -> web.Response:
         body = await self._body(request)
+        objects = self._objects_for(request)
         if t.subresource == "scale":
-            return _json(await self._run(self.objects.update_scale, t.rt, t.namespace, t.name,
-                                         body))
-        return _json(await self._run(self.objects.update, t.rt, t.namespace, t.name, body,
+            return _json(await self._run(objects.update_scale, t.rt, t.namespace, t.name, body))
+        return _json(await self._run(objects.update, t.rt, t.namespace, t.name, body,
                                      t.subresource))
 
     async def _do_patch(self, request: web.Request, t: Target) -> web.Response:
         content_type = request.headers.get("Content-Type", "").split(";")[0].strip()
         body = await self._body(request)
         apply = patcher(content_type, body, t.rt.merge)
+        objects = self._objects_for(request)
         if t.subresource == "scale":
-            return _json(await self._run(self.objects.patch_scale, t.rt, t.namespace, t.name,
-                                         apply))
-        return _json(await self._run(self.objects.apply_patch, t.rt, t.namespace, t.name, apply,
+            return _json(await self._run(objects.patch_scale, t.rt, t.namespace, t.name, apply))
+        return _json(await self._run(objects.apply_patch, t.rt, t.namespace, t.name, apply,
                                      _pinned_version(body), t.subresource))
 
     async def _do_delete(self, request: web.Request, t: Target) -> web.Response:
         o = _delete_options(await self._body(request), request)
-        return _json(await self._run(self.objects.delete, t.rt, t.namespace, t.name,
+        objects = self._objects_for(request, o.dry_run)
+        return _json(await self._run(objects.delete, t.rt, t.namespace, t.name,
                                      o.resource_version, o.grace, o.policy, o.uid))
 
     async def _do_deletecollection(self, request: web.Request, t: Target) -> web.Response:
@@ -497,14 +506,15 @@ class ApiServer:
         if o.resource_version or o.uid:
             raise bad_request("preconditions are for one object, not a collection")
         policy, grace = o.policy, o.grace
+        objects = self._objects_for(request, o.dry_run)
 
         def delete_all() -> list[dict[str, Any]]:
-            items, _ = self.objects.list(t.rt, t.namespace, request.query.get("labelSelector"),
-                                         request.query.get("fieldSelector"))
+            items, _ = objects.list(t.rt, t.namespace, request.query.get("labelSelector"),
+                                    request.query.get("fieldSelector"))
             deleted = []
             for obj in items:
                 try:
-                    deleted.append(self.objects.delete(t.rt, obj["metadata"].get("namespace"),
+                    deleted.append(objects.delete(t.rt, obj["metadata"].get("namespace"),
                                                        obj["metadata"]["name"],
                                                        grace_period_seconds=grace,
                                                        propagation_policy=policy))
@@ -627,20 +637,23 @@ class DeleteOptions:
     uid: str | None
     grace: int | None
     policy: str | None
+    dry_run: bool = False
 
 
 def _delete_options(body: Any, request: web.Request) -> DeleteOptions:
     """DeleteOptions from the body and the query (the body's win, as Kubernetes'), every field
-    honoured or refused: a dry run (`dryRun`) is refused here as in the query, before anything
-    is deleted."""
+    honoured or refused (`dryRun: ["All"]` as the query's dryRun=All)."""
     options = body or {}
     if not isinstance(options, dict):
         raise bad_request("DeleteOptions must be a JSON object")
     for name in options:
         if name not in DELETE_OPTIONS:
             raise bad_request(f"DeleteOptions: unknown field {name!r}")
-    if options.get("dryRun"):
-        raise bad_request(f"DeleteOptions.dryRun: {parameters.NOT_YET['dryRun']}")
+    dry_run = options.get("dryRun") or []
+    if not isinstance(dry_run, list):
+        raise bad_request("DeleteOptions.dryRun must be a list (of 'All')")
+    for value in dry_run:
+        parameters.dry_run_value(value)
     preconditions = options.get("preconditions") or {}
     if not isinstance(preconditions, dict) or set(preconditions) - {"resourceVersion", "uid"}:
         raise bad_request("DeleteOptions.preconditions takes resourceVersion and uid")
@@ -650,7 +663,7 @@ def _delete_options(body: Any, request: web.Request) -> DeleteOptions:
     except (TypeError, ValueError):
         raise bad_request(f"gracePeriodSeconds {grace!r} is not an integer") from None
     return DeleteOptions(preconditions.get("resourceVersion"), preconditions.get("uid"), grace,
-                         _propagation(options, request))
+                         _propagation(options, request), bool(dry_run))
 
 
 def _propagation(options: dict[str, Any], request: web.Request) -> str | None:

@@ -265,16 +265,21 @@ class Etcd:
         raise Conflict(f"{key} was modified (at revision {current}, not {mod_revision})", key)
 
     def commit(self, *, absent: tuple[str, ...] = (), unchanged: dict[str, int] | None = None,
-               puts: dict[str, bytes] | None = None, deletes: tuple[str, ...] = ()) -> int:
+               puts: dict[str, bytes] | None = None, deletes: tuple[str, ...] = (),
+               check_only: bool = False) -> int:
         """One transaction over several keys: if every key in `absent` is absent and every key
         in `unchanged` is still at its mod_revision, apply `puts` and `deletes` and return the
-        new revision. Otherwise raise TxnFailed naming the keys that broke the condition."""
+        new revision. Otherwise raise TxnFailed naming the keys that broke the condition.
+        With `check_only` (a dry run) the conditions are checked the same way, atomically, and
+        nothing is written: the revision returned is the current one."""
         t = self._client.transactions
         unchanged = unchanged or {}
         compare = [t.create(k) == 0 for k in absent]
         compare += [t.mod(k) == rev for k, rev in unchanged.items()]
         success = [t.put(k, v) for k, v in (puts or {}).items()]
         success += [t.delete(k) for k in deletes]
+        if check_only:
+            success = []
         watched = [*absent, *unchanged]
         ok, responses = self._call(watched[0] if watched else "", lambda: self._client.transaction(
             compare=compare, success=success, failure=[t.get(k) for k in watched]))

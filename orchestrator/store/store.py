@@ -83,6 +83,17 @@ class Store:
         self.etcd = etcd
         self._caches: dict[str, WatchCache] = {}
         self._caches_lock = threading.Lock()
+        self.dry_run = False
+
+    def dry_run_view(self) -> Store:
+        """This store for a dry run, as Kubernetes' DryRunnableStorage: reads (and the caches)
+        as usual; every write checks its conditions in etcd — the object absent, or still at
+        the version read; the claims it would take absent — in one transaction that writes
+        nothing, raises as the write would, and returns what would have been stored (a new
+        object without a resourceVersion, a changed one with its current one)."""
+        view = copy.copy(self)  # the same etcd client and caches
+        view.dry_run = True
+        return view
 
     def close(self) -> None:
         with self._caches_lock:
@@ -161,6 +172,8 @@ class Store:
     # --- writes ---
 
     def create(self, resource: str, obj: Object) -> Object:
+        if self.dry_run:
+            return self.create_claiming(resource, obj, ())
         namespace, name = _name_and_namespace(obj)
         revision = self.etcd.create(object_key(resource, namespace, name), encode(obj))
         return with_resource_version(copy.deepcopy(obj), revision)
@@ -171,6 +184,8 @@ class Store:
         expected = parse_resource_version(obj["metadata"].get("resourceVersion"))
         if expected == 0:
             raise ValueError("metadata.resourceVersion is required for an update")
+        if self.dry_run:
+            return self.update_claiming(resource, obj, obj)
         revision = self.etcd.update(object_key(resource, namespace, name), encode(obj), expected)
         return with_resource_version(copy.deepcopy(obj), revision)
 
@@ -184,12 +199,17 @@ class Store:
         try:
             revision = self.etcd.commit(
                 absent=(key, *by_key), puts={key: encode(obj), **{
-                    k: _owner(resource, namespace, name, c) for k, c in by_key.items()}})
+                    k: _owner(resource, namespace, name, c) for k, c in by_key.items()}},
+                check_only=self.dry_run)
         except TxnFailed as e:
             if key in e.present:
                 raise AlreadyExists(f"{key} already exists", key) from None
             raise ClaimsTaken(f"claims held by others: {e.present}",
                               tuple(by_key[k] for k in e.present if k in by_key)) from None
+        if self.dry_run:
+            out = copy.deepcopy(obj)
+            out["metadata"].pop("resourceVersion", None)
+            return out
         return with_resource_version(copy.deepcopy(obj), revision)
 
     def update_claiming(self, resource: str, old: Object, new: Object,
@@ -206,7 +226,8 @@ class Store:
                 unchanged={key: parse_resource_version(old["metadata"]["resourceVersion"])},
                 puts={key: encode(new), **{k: _owner(resource, namespace, name, c)
                                            for k, c in wanted.items()}},
-                deletes=tuple(claim_key(c.pool, c.value) for c in release))
+                deletes=tuple(claim_key(c.pool, c.value) for c in release),
+                check_only=self.dry_run)
         except TxnFailed as e:
             if key in e.missing:
                 raise NotFound(f'{resource} "{name}" not found', key) from None
@@ -214,6 +235,9 @@ class Store:
                 raise Conflict(f"{key} was modified", key) from None
             raise ClaimsTaken(f"claims held by others: {e.present}",
                               tuple(wanted[k] for k in e.present if k in wanted)) from None
+        if self.dry_run:
+            return with_resource_version(copy.deepcopy(new),
+                                         parse_resource_version(old["metadata"]["resourceVersion"]))
         return with_resource_version(copy.deepcopy(new), revision)
 
     def delete_releasing(self, resource: str, old: Object, release: Iterable[Claim]) -> Object:
@@ -224,11 +248,14 @@ class Store:
         try:
             revision = self.etcd.commit(
                 unchanged={key: parse_resource_version(old["metadata"]["resourceVersion"])},
-                deletes=(key, *(claim_key(c.pool, c.value) for c in release)))
+                deletes=(key, *(claim_key(c.pool, c.value) for c in release)),
+                check_only=self.dry_run)
         except TxnFailed as e:
             if key in e.missing:
                 raise NotFound(f'{resource} "{name}" not found', key) from None
             raise Conflict(f"{key} was modified", key) from None
+        if self.dry_run:
+            return copy.deepcopy(old)
         return with_resource_version(old, revision)
 
     def guaranteed_update(self, resource: str, namespace: str | None, name: str,
@@ -246,6 +273,12 @@ class Store:
                resource_version: str | int | None = None) -> Object:
         """Delete (only at `resource_version`, when given); returns the object as it was, with
         the deletion's revision as its resourceVersion (as a DELETED watch event carries it)."""
+        if self.dry_run:
+            current = self.get(resource, namespace, name)
+            if resource_version and parse_resource_version(resource_version) != \
+                    parse_resource_version(current["metadata"]["resourceVersion"]):
+                raise Conflict(f"{resource}/{name} was modified", name)
+            return current
         key = object_key(resource, namespace, name)
         revision, deleted = self.etcd.delete(key, parse_resource_version(resource_version) or None)
         return decode(deleted.value, revision)
