@@ -35,6 +35,16 @@ def test_kubectl_reads_the_labs_kubeconfig_and_lists_nodes(cluster: Cluster, kub
     assert sorted(out) == sorted(f"node/{h.name}" for h in cluster.hosts)
 
 
+def test_kubectl_get_prints_the_servers_tables(cluster: Cluster, kubectl):
+    """kubectl asks for a Table (server-side printing): the columns are the kind's."""
+    header, *rows = kubectl("get", "nodes").stdout.splitlines()
+    assert header.split() == ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]
+    assert sorted(r.split()[0] for r in rows) == sorted(h.name for h in cluster.hosts)
+    assert all(r.split()[1] == "Ready" for r in rows)
+    wide = kubectl("get", "nodes", "-o", "wide").stdout.splitlines()[0].split()
+    assert "INTERNAL-IP" in wide and "CONTAINER-RUNTIME" in wide
+
+
 def test_kubectl_explain_reads_the_openapi_documents(kubectl):
     replicas = kubectl("explain", "deployment.spec.replicas").stdout
     assert "KIND:       Deployment" in replicas and "FIELD: replicas <integer>" in replicas

@@ -27,8 +27,9 @@ WATCH = frozenset({"watch", "labelSelector", "fieldSelector", "resourceVersion",
 DELETE = frozenset({"gracePeriodSeconds", "propagationPolicy", "orphanDependents"})
 
 PARAMETERS: dict[str, frozenset[str]] = {
-    "get": LABELS_ONLY | {"resourceVersion"},
-    "list": LABELS_ONLY | LIST | {"watch"},
+    # includeObject: what a Table's rows carry (server-side printing, kube/table.py)
+    "get": LABELS_ONLY | {"resourceVersion", "includeObject"},
+    "list": LABELS_ONLY | LIST | {"watch", "includeObject"},
     "watch": LABELS_ONLY | WATCH,
     "create": WRITE_LABELS | {"fieldValidation", "dryRun"},
     "update": WRITE_LABELS | {"fieldValidation", "dryRun"},

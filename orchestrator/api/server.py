@@ -28,6 +28,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 import aiohttp
@@ -41,6 +42,7 @@ from orchestrator.api import parameters
 from orchestrator.api.objects import Objects, list_request
 from orchestrator.api.patch import patcher
 from kube import openapi
+from kube.table import INCLUDE_OBJECT, table, wants_table
 from kube.registry import RESOURCES, ResourceType, UnknownKind, by_path
 from kube.selectors import SelectorError, selects
 from kube.timestamps import parse_rfc3339
@@ -381,6 +383,9 @@ class ApiServer:
             if wanted > current:
                 raise ApiError(504, "Timeout", f"Too large resource version: {wanted}, current: "
                                f"{current}", {"retryAfterSeconds": 1})
+        if wants_table(request.headers.get("Accept", "")):
+            return _table(table(t.rt, [obj], _now(), {"resourceVersion": obj["metadata"].get(
+                "resourceVersion", "")}, _include_object(request)))
         return _json(obj)
 
     async def _proxy_to_agent(self, request: web.Request, t: Target, endpoint: str, params,
@@ -457,6 +462,8 @@ class ApiServer:
             metadata["continue"] = encode_continue(page.next)
         if page.remaining is not None:
             metadata["remainingItemCount"] = page.remaining
+        if wants_table(request.headers.get("Accept", "")):
+            return _table(table(t.rt, page.items, _now(), metadata, _include_object(request)))
         return _json({"kind": f"{t.rt.kind}List", "apiVersion": t.rt.api_version,
                       "metadata": metadata, "items": page.items})
 
@@ -605,6 +612,25 @@ def _openapi_bytes(path: str) -> bytes:
     """An OpenAPI document, serialised once: "" for v2, a group-version's path for v3."""
     document = openapi.v2_document() if not path else openapi.v3_document(path)
     return json.dumps(document, separators=(",", ":")).encode()
+
+
+TABLE_TYPE = "application/json;as=Table;v=v1;g=meta.k8s.io"
+
+
+def _table(body: Any) -> web.Response:
+    return web.Response(body=json.dumps(body, separators=(",", ":")).encode(),
+                        headers={"Content-Type": TABLE_TYPE})
+
+
+def _include_object(request: web.Request) -> str:
+    include = request.query.get("includeObject", "Metadata")
+    if include not in INCLUDE_OBJECT:
+        raise bad_request(f"includeObject {include!r} is not one of {', '.join(INCLUDE_OBJECT)}")
+    return include
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 def _pinned_version(patch: Any) -> str | None:

@@ -15,6 +15,7 @@ from kube.objects import Object
 from kube.printing import (age, containers_and_images, cpu_text, endpoints_text, human_duration,
                            labels_text, memory_text, node_roles, node_status, pod_ready,
                            pod_restarts, pod_status, selector_text, service_ports)
+from kube import table
 from kube.registry import ResourceType
 from kube.timestamps import parse_time
 
@@ -40,15 +41,17 @@ def table_rows(rt: ResourceType, objects: list[Object], now: datetime, wide: boo
                header: bool = True) -> list[Row]:
     """kubectl's table of `objects`: NAME, then the kind's columns (kube/kinds: priority 0, and
     1 with `-o wide`)."""
-    columns = [c for c in rt.columns if wide or c.priority == 0]
+    shown = [wide or c.priority == 0 for c in rt.columns]
     rows: list[Row] = []
     if header:
         rows.append((["NAMESPACE"] if all_namespaces else []) + ["NAME"] +
-                    [c.name for c in columns] + (["LABELS"] if show_labels else []))
+                    [c.name for c, s in zip(rt.columns, shown) if s] +
+                    (["LABELS"] if show_labels else []))
     for obj in objects:
         meta = obj["metadata"]
-        rows.append(([meta.get("namespace", "")] if all_namespaces else []) + [meta["name"]] +
-                    [c.cell(obj, now) for c in columns] +
+        name, *cells = table.cells(rt, obj, now)  # the API's Tables print the same cells
+        rows.append(([meta.get("namespace", "")] if all_namespaces else []) + [name] +
+                    [cell for cell, s in zip(cells, shown) if s] +
                     ([labels_text(meta.get("labels"))] if show_labels else []))
     return rows
 
