@@ -180,6 +180,50 @@ def test_a_watch_streams_changes_in_order_from_a_list_revision(api, admin, ns):
     assert revisions == sorted(revisions) and revisions[0] > int(rv)
 
 
+def test_a_watch_without_a_version_starts_with_the_current_objects(api, admin, ns):
+    """As Kubernetes: with no resourceVersion (or "0") the objects that exist come first as
+    ADDED (a client's wait or informer needs no list of its own); then the changes."""
+    base = f"{api.url}/api/v1/namespaces/{ns}/configmaps"
+    for name in ("a", "b"):
+        admin.post(base, json={"metadata": {"name": name}}).raise_for_status()
+    for rv in (None, "0"):
+        params = {"watch": "true", "timeoutSeconds": "10", **({"resourceVersion": rv} if rv else {})}
+        stream = admin.get(base, params=params, stream=True)
+        lines = stream.iter_lines(chunk_size=1)
+        first = [json.loads(next(lines)) for _ in range(2)]
+        assert [(e["type"], e["object"]["metadata"]["name"]) for e in first] == [
+            ("ADDED", "a"), ("ADDED", "b")]
+        admin.delete(f"{base}/a").raise_for_status()
+        event = json.loads(next(lines))
+        assert (event["type"], event["object"]["metadata"]["name"]) == ("DELETED", "a")
+        stream.close()
+        admin.post(base, json={"metadata": {"name": "a"}}).raise_for_status()
+
+
+def test_send_initial_events_ends_the_initial_objects_with_a_bookmark(api, admin, ns):
+    base = f"{api.url}/api/v1/namespaces/{ns}/configmaps"
+    admin.post(base, json={"metadata": {"name": "a"}}).raise_for_status()
+    rv = admin.get(base).json()["metadata"]["resourceVersion"]
+    stream = admin.get(base, params={"watch": "true", "sendInitialEvents": "true",
+                                     "resourceVersionMatch": "NotOlderThan",
+                                     "allowWatchBookmarks": "true", "resourceVersion": rv,
+                                     "timeoutSeconds": "10"}, stream=True)
+    lines = stream.iter_lines(chunk_size=1)
+    added, bookmark = json.loads(next(lines)), json.loads(next(lines))
+    stream.close()
+    assert (added["type"], added["object"]["metadata"]["name"]) == ("ADDED", "a")
+    assert bookmark["type"] == "BOOKMARK"
+    assert bookmark["object"]["metadata"]["annotations"] == {"k8s.io/initial-events-end": "true"}
+    assert int(bookmark["object"]["metadata"]["resourceVersion"]) >= int(rv)
+    for params, message in (
+            ({"sendInitialEvents": "true"}, "requires resourceVersionMatch=NotOlderThan"),
+            ({"sendInitialEvents": "true", "resourceVersionMatch": "NotOlderThan"},
+             "requires allowWatchBookmarks=true"),
+            ({"resourceVersionMatch": "Exact"}, "forbidden for a watch")):
+        r = admin.get(base, params={"watch": "true", **params})
+        assert r.status_code == 400 and message in r.json()["message"], r.text
+
+
 def test_a_watch_from_a_forgotten_revision_gets_a_410_error_event(api, admin, ns):
     r = admin.get(f"{api.url}/api/v1/namespaces/{ns}/secrets",
                   params={"watch": "1", "resourceVersion": "1", "timeoutSeconds": "5"}, stream=True)

@@ -20,10 +20,11 @@ LABELS_ONLY = frozenset({"pretty"})
 WRITE_LABELS = LABELS_ONLY | {"fieldManager"}
 LIST = frozenset({"labelSelector", "fieldSelector", "resourceVersion", "resourceVersionMatch",
                   "limit", "continue", "timeoutSeconds"})
-# A watch ignores `limit`, as Kubernetes' does (a watch is not paginated); Kubernetes allows
-# resourceVersionMatch on a watch only with sendInitialEvents, which is not implemented yet.
+# A watch ignores `limit`, as Kubernetes' does (a watch is not paginated); resourceVersionMatch
+# is for sendInitialEvents only (watch_start checks the combination).
 WATCH = frozenset({"watch", "labelSelector", "fieldSelector", "resourceVersion",
-                   "timeoutSeconds", "allowWatchBookmarks", "limit"})
+                   "timeoutSeconds", "allowWatchBookmarks", "limit", "sendInitialEvents",
+                   "resourceVersionMatch"})
 DELETE = frozenset({"gracePeriodSeconds", "propagationPolicy", "orphanDependents"})
 
 PARAMETERS: dict[str, frozenset[str]] = {
@@ -47,8 +48,7 @@ PARAMETERS: dict[str, frozenset[str]] = {
 # send them: the 400 says so rather than only "unknown".
 NOT_YET = {
     "dryRun": "a dry run is for writes (create, update, patch, delete)",
-    "sendInitialEvents": "watch-list (sendInitialEvents) is not implemented yet: list, then "
-                         "watch from the list's resourceVersion",
+    "sendInitialEvents": "sendInitialEvents is for a watch (watch=true)",
     "force": "server-side apply is not implemented yet",
     "tty": "a terminal for exec is not implemented yet",
     "insecureSkipTLSVerifyBackend": "the API server always verifies the node agent's "
@@ -113,3 +113,25 @@ def dry_run_value(value: object) -> None:
 
 def dry_run(query: Mapping[str, str]) -> bool:
     return query.get("dryRun") == "All"
+
+
+def watch_start(query: Mapping[str, str]) -> tuple[bool, bool]:
+    """(send the current objects first as ADDED, end them with the initial-events bookmark),
+    as Kubernetes starts a watch: with no resourceVersion (or "0") the current objects come
+    first; `sendInitialEvents=true` (which needs resourceVersionMatch=NotOlderThan and
+    allowWatchBookmarks=true) sends them at least as new as resourceVersion, then a BOOKMARK
+    annotated k8s.io/initial-events-end. Raises 400 for a combination Kubernetes refuses."""
+    send = query.get("sendInitialEvents")
+    match = query.get("resourceVersionMatch")
+    if send not in (None, "true", "false"):
+        raise bad_request(f"sendInitialEvents={send!r}: must be true or false")
+    if send == "true":
+        if match != "NotOlderThan":
+            raise bad_request("sendInitialEvents=true requires resourceVersionMatch=NotOlderThan")
+        if query.get("allowWatchBookmarks") not in ("1", "true"):
+            raise bad_request("sendInitialEvents=true requires allowWatchBookmarks=true")
+        return True, True
+    if match is not None:
+        raise bad_request("resourceVersionMatch is forbidden for a watch unless "
+                          "sendInitialEvents is given")
+    return query.get("resourceVersion") in (None, "", "0") and send is None, False

@@ -543,6 +543,7 @@ class ApiServer:
         except (SelectorError, ValueError) as e:
             raise bad_request(str(e)) from None
         bookmarks = q.get("allowWatchBookmarks") in ("1", "true")
+        initial, initial_end = parameters.watch_start(q)
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[WatchEvent | StoreError | None] = asyncio.Queue()
 
@@ -558,9 +559,20 @@ class ApiServer:
         stop = None
         response = web.StreamResponse(headers={"Content-Type": JSON,
                                                "Transfer-Encoding": "chunked"})
+        current: list[dict[str, Any]] = []
+        start: str | int | None = q.get("resourceVersion")
         try:
+            if initial:  # the current objects from the cache, then every change after them
+                current, revision = await self._run(self.objects.store.cached, t.rt.resource,
+                                                    t.namespace)
+                wanted = parameters.non_negative_int(q, "resourceVersion") \
+                    if q.get("resourceVersion") else 0
+                if wanted > revision:
+                    raise ApiError(504, "Timeout", f"Too large resource version: {wanted}, "
+                                   f"current: {revision}", {"retryAfterSeconds": 1})
+                start = revision
             stop = await self._run(self.objects.store.watch, t.rt.resource, t.namespace,
-                                   q.get("resourceVersion"), deliver)
+                                   start, deliver)
         except Gone as e:
             await response.prepare(request)
             error = from_exception(e)
@@ -570,6 +582,14 @@ class ApiServer:
         self.metrics.watchers.labels(t.rt.resource).inc()
         deadline = loop.time() + timeout
         try:
+            for obj in current:
+                if predicate(obj):
+                    await _write_event(response, "ADDED", obj)
+            if initial_end:
+                await _write_event(response, "BOOKMARK", {
+                    "kind": t.rt.kind, "apiVersion": t.rt.api_version,
+                    "metadata": {"resourceVersion": str(start),
+                                 "annotations": {"k8s.io/initial-events-end": "true"}}})
             while True:
                 remaining = deadline - loop.time()
                 if remaining <= 0:
