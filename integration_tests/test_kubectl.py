@@ -129,3 +129,16 @@ def test_diff_and_server_dry_runs_show_the_change_and_write_nothing(cluster: Clu
     assert gone.returncode == 0 and "(server dry run)" in gone.stdout, gone.stderr
     assert live() == before  # nothing was written
     assert run("delete", "deployment", "web").returncode == 0
+
+
+def test_wait_rollout_status_and_logs(kubectl):
+    kubectl("apply", "-f", "-", input=deployment(2))
+    assert "condition met" in kubectl("wait", "--for=condition=Available", "deployment/web",
+                                      "--timeout=120s").stdout
+    assert "successfully rolled out" in kubectl("rollout", "status", "deployment/web",
+                                                "--timeout=120s").stdout
+    header, *rows = kubectl("get", "pods", "-o", "wide").stdout.splitlines()
+    assert header.split()[:3] == ["NAME", "READY", "STATUS"] and "NODE" in header.split()
+    assert len(rows) == 2 and all(r.split()[1:3] == ["1/1", "Running"] for r in rows)
+    kubectl("logs", "deployment/web")  # the agent's log stream, through the API
+    kubectl("delete", "deployment", "web")
