@@ -35,6 +35,19 @@ def test_kubectl_reads_the_labs_kubeconfig_and_lists_nodes(cluster: Cluster, kub
     assert sorted(out) == sorted(f"node/{h.name}" for h in cluster.hosts)
 
 
+def test_kubectl_version_is_within_its_skew_and_discovery_is_aggregated(kubectl, tmp_path):
+    version = kubectl("version", "-o", "json")
+    server = json.loads(version.stdout)["serverVersion"]
+    assert server["major"] == "1" and server["gitVersion"].startswith(f"v1.{server['minor']}.0-orch.")
+    assert "skew" not in version.stderr  # kubectl warns beyond one minor version
+    # one request each to /api and /apis: the aggregated form (no per-group-version requests)
+    verbose = kubectl("api-resources", "-v=6", f"--cache-dir={tmp_path / 'fresh'}")
+    fetched = [line for line in verbose.stderr.splitlines() if '"GET"' in line or "GET " in line]
+    assert any("/api?" in f or '/api"' in f for f in fetched), verbose.stderr
+    assert not any("/apis/apps/v1" in f for f in fetched), fetched
+    assert "deployments" in verbose.stdout and "deploy" in verbose.stdout
+
+
 def test_kubectl_get_prints_the_servers_tables(cluster: Cluster, kubectl):
     """kubectl asks for a Table (server-side printing): the columns are the kind's."""
     header, *rows = kubectl("get", "nodes").stdout.splitlines()

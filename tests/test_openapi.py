@@ -110,3 +110,34 @@ def test_bad_openapi_requests_are_refused_with_a_status(api, admin):
         "Accept": "application/com.github.proto-openapi.spec.v2@v1.0+protobuf"})
     assert proto.status_code == 406
     assert api.session(None).get(f"{api.url}/openapi/v3").status_code == 401
+
+
+# --- aggregated discovery (kube/discovery.py) ---
+
+def test_aggregated_discovery_lists_every_kind_once(api, admin):
+    from kube import discovery
+    kubectl_accept = ("application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,"
+                      "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList,"
+                      "application/json")
+    assert discovery.negotiate(kubectl_accept) == "v2"
+    assert discovery.negotiate("application/json") is None
+    core = admin.get(f"{api.url}/api", headers={"Accept": kubectl_accept})
+    assert core.headers["Content-Type"] == discovery.media_type("v2")
+    [legacy] = core.json()["items"]
+    assert legacy["metadata"]["name"] == "" and legacy["versions"][0]["version"] == "v1"
+    pods = next(r for r in legacy["versions"][0]["resources"] if r["resource"] == "pods")
+    assert pods["responseKind"] == {"group": "", "version": "v1", "kind": "Pod"}
+    assert pods["scope"] == "Namespaced" and pods["shortNames"] == ["po"]
+    assert {s["subresource"] for s in pods["subresources"]} >= {"status", "binding", "log"}
+    groups = admin.get(f"{api.url}/apis", headers={"Accept": kubectl_accept}).json()["items"]
+    assert [g["metadata"]["name"] for g in groups] == ["apps", "coordination.k8s.io"]
+    deployments = next(r for r in groups[0]["versions"][0]["resources"]
+                       if r["resource"] == "deployments")
+    scale = next(s for s in deployments["subresources"] if s["subresource"] == "scale")
+    assert scale["responseKind"] == {"group": "autoscaling", "version": "v1", "kind": "Scale"}
+    served = {r.resource for r in KINDS}
+    listed = {r["resource"] for g in [legacy, *groups] for v in g["versions"]
+              for r in v["resources"]}
+    assert listed == served
+    # the legacy forms are unchanged
+    assert admin.get(f"{api.url}/api").json()["kind"] == "APIVersions"

@@ -41,7 +41,7 @@ from orchestrator.api.auth import RequestAttributes, TokenAuthenticator, User, a
 from orchestrator.api import parameters
 from orchestrator.api.objects import Objects, list_request
 from orchestrator.api.patch import patcher
-from kube import openapi
+from kube import discovery, openapi
 from kube.table import INCLUDE_OBJECT, table, wants_table
 from kube.registry import RESOURCES, ResourceType, UnknownKind, by_path
 from kube.selectors import SelectorError, selects
@@ -204,7 +204,10 @@ class ApiServer:
         return web.Response(text="ok")
 
     async def _version(self, request: web.Request) -> web.Response:
-        return _json({"major": "1", "minor": "28", "gitVersion": f"v1.28.0-orch.{__version__}",
+        # The Kubernetes minor this API follows (the kubectl the suite drives is 1.37: inside
+        # its supported skew); the project's own version is gitVersion's suffix.
+        return _json({"major": "1", "minor": KUBERNETES_MINOR,
+                      "gitVersion": f"v1.{KUBERNETES_MINOR}.0-orch.{__version__}",
                       "platform": "linux/amd64", "orchestrator": __version__})
 
     async def _metrics(self, request: web.Request) -> web.Response:
@@ -246,12 +249,18 @@ class ApiServer:
 
     async def _api_versions(self, request: web.Request) -> web.Response:
         self._user(request)
+        aggregated = discovery.negotiate(request.headers.get("Accept", ""))
+        if aggregated:
+            return _aggregated(discovery.aggregated(True, aggregated), aggregated)
         return _json({"kind": "APIVersions", "versions": ["v1"],
                       "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0",
                                                       "serverAddress": request.host}]})
 
     async def _api_groups(self, request: web.Request) -> web.Response:
         self._user(request)
+        aggregated = discovery.negotiate(request.headers.get("Accept", ""))
+        if aggregated:
+            return _aggregated(discovery.aggregated(False, aggregated), aggregated)
         groups = []
         for group, version in GROUPS:
             gv = {"groupVersion": f"{group}/{version}", "version": version}
@@ -634,7 +643,13 @@ def _openapi_bytes(path: str) -> bytes:
     return json.dumps(document, separators=(",", ":")).encode()
 
 
+KUBERNETES_MINOR = "37"
 TABLE_TYPE = "application/json;as=Table;v=v1;g=meta.k8s.io"
+
+
+def _aggregated(body: Any, version: str) -> web.Response:
+    return web.Response(body=json.dumps(body, separators=(",", ":")).encode(),
+                        headers={"Content-Type": discovery.media_type(version)})
 
 
 def _table(body: Any) -> web.Response:
