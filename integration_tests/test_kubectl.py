@@ -155,3 +155,22 @@ def test_wait_rollout_status_and_logs(kubectl):
     assert len(rows) == 2 and all(r.split()[1:3] == ["1/1", "Running"] for r in rows)
     kubectl("logs", "deployment/web")  # the agent's log stream, through the API
     kubectl("delete", "deployment", "web")
+
+
+def test_get_watch_prints_rows_of_the_same_table(cluster: Cluster, ns: str, kubectl,
+                                                 tmp_path: Path):
+    config = cluster.inventory.raw["kubeconfig"]
+    kubectl("apply", "-f", "-", input=json.dumps({
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "first"}, "data": {"a": "1"}}))
+    watch = subprocess.Popen([str(KUBECTL), f"--kubeconfig={config}", "--namespace", ns,
+                              f"--cache-dir={tmp_path / 'w'}", "get", "configmaps", "-w",
+                              "--output-watch-events"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert watch.stdout is not None
+        lines = [watch.stdout.readline().split() for _ in range(2)]  # header, the list's row
+        assert lines[0] == ["EVENT", "NAME", "DATA", "AGE"] and lines[1][:3] == ["ADDED", "first", "1"]
+        kubectl("delete", "configmap", "first")
+        assert watch.stdout.readline().split()[:3] == ["DELETED", "first", "1"]  # no new header
+    finally:
+        watch.kill()
+        watch.wait()

@@ -238,3 +238,32 @@ def test_metrics_count_requests(api, admin):
     assert 'apiserver_request_total{code="200",resource="namespaces",verb="list"}' in text
     assert api.session("readonly").get(f"{api.url}/metrics").status_code == 200
     assert api.session(None).get(f"{api.url}/metrics").status_code == 401
+
+
+def test_bodies_in_yaml_are_taken_and_protobuf_is_refused_with_415(api, admin, ns):
+    base = f"{api.url}/api/v1/namespaces/{ns}/configmaps"
+    created = admin.post(base, data="metadata: {name: y}\ndata: {k: v}\n",
+                         headers={"Content-Type": "application/yaml"})
+    assert created.status_code == 201 and created.json()["data"] == {"k": "v"}, created.text
+    proto = admin.post(base, data=b"k8s\x00\x0a\x0f", headers={
+        "Content-Type": "application/vnd.kubernetes.protobuf"})
+    assert proto.status_code == 415 and "protobuf" in proto.json()["message"]
+    bad = admin.post(base, data="{", headers={"Content-Type": "application/json"})
+    assert bad.status_code == 400 and "not valid JSON" in bad.json()["message"]
+
+
+def test_a_watch_asked_for_tables_sends_rows_with_the_columns_once(api, admin, ns):
+    base = f"{api.url}/api/v1/namespaces/{ns}/configmaps"
+    admin.post(base, json={"metadata": {"name": "a"}}).raise_for_status()
+    stream = admin.get(base, params={"watch": "true", "timeoutSeconds": "10"}, stream=True,
+                       headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"})
+    lines = stream.iter_lines(chunk_size=1)
+    first = json.loads(next(lines))
+    admin.delete(f"{base}/a").raise_for_status()
+    second = json.loads(next(lines))
+    stream.close()
+    assert first["type"] == "ADDED" and first["object"]["kind"] == "Table"
+    assert [c["name"] for c in first["object"]["columnDefinitions"]][:2] == ["Name", "DATA"]
+    assert first["object"]["rows"][0]["cells"][0] == "a"
+    assert second["type"] == "DELETED" and second["object"]["columnDefinitions"] == []
+    assert second["object"]["rows"][0]["object"]["kind"] == "PartialObjectMetadata"

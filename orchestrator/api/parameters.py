@@ -31,7 +31,7 @@ PARAMETERS: dict[str, frozenset[str]] = {
     # includeObject: what a Table's rows carry (server-side printing, kube/table.py)
     "get": LABELS_ONLY | {"resourceVersion", "includeObject"},
     "list": LABELS_ONLY | LIST | {"watch", "includeObject"},
-    "watch": LABELS_ONLY | WATCH,
+    "watch": LABELS_ONLY | WATCH | {"includeObject"},
     "create": WRITE_LABELS | {"fieldValidation", "dryRun"},
     "update": WRITE_LABELS | {"fieldValidation", "dryRun"},
     "patch": WRITE_LABELS | {"fieldValidation", "dryRun"},

@@ -32,6 +32,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import aiohttp
+import yaml
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client import generate_latest
@@ -358,12 +359,24 @@ class ApiServer:
         raise ApiError(405, "MethodNotAllowed", f"{method} is not allowed here")
 
     async def _body(self, request: web.Request) -> Any:
-        """The request's JSON body, parsed once."""
+        """The request's body, parsed once: JSON (every patch type is JSON too) or YAML, as
+        Kubernetes takes them. Protobuf (which kubectl's typed clients send for some commands,
+        `create configmap` among them) is not implemented: 415, rather than a parse error."""
         if BODY not in request:
+            media = request.headers.get("Content-Type", "").split(";")[0].strip()
+            if media == "application/vnd.kubernetes.protobuf":
+                raise ApiError(415, "UnsupportedMediaType", "the body's media type "
+                               "application/vnd.kubernetes.protobuf is not supported yet: "
+                               "send application/json (or YAML)")
+            raw = await request.read()
             try:
-                request[BODY] = json.loads(await request.read() or b"null")
-            except ValueError as e:
-                raise bad_request(f"the request body is not valid JSON: {e}") from None
+                if media in ("application/yaml", "application/apply-patch+yaml"):
+                    request[BODY] = yaml.safe_load(raw) if raw else None
+                else:
+                    request[BODY] = json.loads(raw or b"null")
+            except (ValueError, yaml.YAMLError) as e:
+                raise bad_request(f"the request body is not valid "
+                                  f"{'YAML' if 'yaml' in media else 'JSON'}: {e}") from None
         return request[BODY]
 
     async def _do_get(self, request: web.Request, t: Target) -> web.StreamResponse:
@@ -553,6 +566,23 @@ class ApiServer:
             raise bad_request(str(e)) from None
         bookmarks = q.get("allowWatchBookmarks") in ("1", "true")
         initial, initial_end = parameters.watch_start(q)
+        as_table = wants_table(request.headers.get("Accept", ""))
+        include = _include_object(request) if as_table else "Object"
+        tables_sent = 0
+
+        async def send(kind: str, obj: dict[str, Any]) -> None:
+            """One event; as a Table of one row when the client asked for Tables (the
+            column definitions on the first only, as Kubernetes sends them)."""
+            nonlocal tables_sent
+            if as_table:
+                shown = table(t.rt, [obj], _now(), {"resourceVersion": obj["metadata"].get(
+                    "resourceVersion", "")}, include)
+                if tables_sent:
+                    shown["columnDefinitions"] = []
+                tables_sent += 1
+                obj = shown
+            await _write_event(response, kind, obj)
+
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[WatchEvent | StoreError | None] = asyncio.Queue()
 
@@ -593,7 +623,7 @@ class ApiServer:
         try:
             for obj in current:
                 if predicate(obj):
-                    await _write_event(response, "ADDED", obj)
+                    await send("ADDED", obj)
             if initial_end:
                 await _write_event(response, "BOOKMARK", {
                     "kind": t.rt.kind, "apiVersion": t.rt.api_version,
@@ -617,7 +647,7 @@ class ApiServer:
                     await _write_event(response, "ERROR", from_exception(event).status())
                     break
                 if predicate(event.object):
-                    await _write_event(response, event.type, event.object)
+                    await send(event.type, event.object)
         except ConnectionResetError:
             pass  # the client went away (a cancellation propagates after the cleanup below)
         finally:
