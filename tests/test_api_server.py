@@ -131,6 +131,9 @@ def test_crud_over_http(api, admin, ns):
     scale = admin.get(f"{base}/web/scale").json()
     assert scale["kind"] == "Scale" and scale["spec"]["replicas"] == 3
     assert admin.put(f"{base}/web/scale", json={"spec": {"replicas": 5}}).json()["spec"]["replicas"] == 5
+    dry = admin.put(f"{base}/web/scale", params={"dryRun": "All"}, json={"spec": {"replicas": 7}})
+    assert dry.json()["spec"]["replicas"] == 7  # what it would be...
+    assert admin.get(f"{base}/web/scale").json()["spec"]["replicas"] == 5  # ...and is not
     listed = admin.get(base).json()
     assert listed["kind"] == "DeploymentList" and [i["metadata"]["name"] for i in listed["items"]] == ["web"]
     assert admin.delete(f"{base}/web").status_code == 200

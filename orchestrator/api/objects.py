@@ -439,16 +439,7 @@ class Objects:
             raise _conflict(rt, name) from None
 
     def get_scale(self, rt: ResourceType, namespace: str, name: str) -> Object:
-        obj = self.get(rt, namespace, name)
-        selector = (obj["spec"].get("selector") or {}).get("matchLabels") or {}
-        return {"apiVersion": "autoscaling/v1", "kind": "Scale",
-                "metadata": {"name": name, "namespace": namespace,
-                             "uid": obj["metadata"].get("uid"),
-                             "resourceVersion": obj["metadata"]["resourceVersion"],
-                             "creationTimestamp": obj["metadata"].get("creationTimestamp")},
-                "spec": {"replicas": obj["spec"].get("replicas", 1)},
-                "status": {"replicas": (obj.get("status") or {}).get("replicas", 0),
-                           "selector": ",".join(f"{k}={v}" for k, v in selector.items())}}
+        return scale_of(self.get(rt, namespace, name))
 
     def update_scale(self, rt: ResourceType, namespace: str, name: str, scale: Any) -> Object:
         replicas = ((scale or {}).get("spec") or {}).get("replicas") if isinstance(scale, dict) \
@@ -460,14 +451,28 @@ class Objects:
         patch: Object = {"spec": {"replicas": replicas}}
         if pinned:
             patch["metadata"] = {"resourceVersion": pinned}
-        self.patch(rt, namespace, name, patch)
-        return self.get_scale(rt, namespace, name)
+        # the object as written (or, in a dry run, as it would be)
+        return scale_of(self.patch(rt, namespace, name, patch))
 
     def patch_scale(self, rt: ResourceType, namespace: str, name: str,
                     apply: Callable[[Object], Any]) -> Object:
         """A patch of the scale subresource: applied to the Scale object, whose replicas are
         then written (as kube-apiserver patches /scale)."""
         return self.update_scale(rt, namespace, name, apply(self.get_scale(rt, namespace, name)))
+
+
+def scale_of(obj: Object) -> Object:
+    """The autoscaling/v1 Scale of a Deployment or ReplicaSet."""
+    name, namespace = obj["metadata"]["name"], obj["metadata"].get("namespace")
+    selector = (obj["spec"].get("selector") or {}).get("matchLabels") or {}
+    return {"apiVersion": "autoscaling/v1", "kind": "Scale",
+            "metadata": {"name": name, "namespace": namespace,
+                         "uid": obj["metadata"].get("uid"),
+                         "resourceVersion": obj["metadata"].get("resourceVersion", ""),
+                         "creationTimestamp": obj["metadata"].get("creationTimestamp")},
+            "spec": {"replicas": obj["spec"].get("replicas", 1)},
+            "status": {"replicas": (obj.get("status") or {}).get("replicas", 0),
+                       "selector": ",".join(f"{k}={v}" for k, v in selector.items())}}
 
 
 @dataclass(frozen=True)
