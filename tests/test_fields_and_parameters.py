@@ -291,6 +291,20 @@ def test_field_validation_is_strict_only(value, ok):
 # Over HTTPS against the real server and etcd: the parameters that would change what is
 # stored are refused before anything is written.
 
+def write_beside_a_configmap(api, ns, method, url, params):
+    """A ConfigMap `cm` (as it is before), then `method` on `url`: a write of `cm` (or of a new
+    one, for a POST) with data a=2. Returns (session, the configmaps' URL, before, response)."""
+    admin = api.session("admin")
+    base = f"{api.url}/api/v1/namespaces/{ns}/configmaps"
+    admin.post(base, json={"metadata": {"name": "cm"}, "data": {"a": "1"}}).raise_for_status()
+    before = admin.get(f"{base}/cm").json()
+    body = {"metadata": {"name": "cm" if method != "POST" else "new"}, "data": {"a": "2"}}
+    headers = {"Content-Type": "application/merge-patch+json"} if method == "PATCH" else {}
+    r = admin.request(method, url, params=params,
+                      json=body if method in ("POST", "PUT", "PATCH") else None, headers=headers)
+    return admin, base, before, r
+
+
 @pytest.mark.parametrize("method,path,params", [
     ("POST", "/api/v1/namespaces/{ns}/configmaps", {"dryRun": "Yes"}),
     ("PUT", "/api/v1/namespaces/{ns}/configmaps/cm", {"dryRun": "true"}),
@@ -303,14 +317,8 @@ def test_field_validation_is_strict_only(value, ok):
 ], ids=["create-bad-dry-run", "update-bad-dry-run", "patch-bad-dry-run", "delete-bad-dry-run",
         "sendInitialEvents", "unknown", "force", "deletecollection-at-a-version"])
 def test_a_request_with_a_refused_parameter_changes_nothing(api, ns, method, path, params):
-    admin = api.session("admin")
-    base = f"{api.url}/api/v1/namespaces/{ns}/configmaps"
-    admin.post(base, json={"metadata": {"name": "cm"}, "data": {"a": "1"}}).raise_for_status()
-    before = admin.get(f"{base}/cm").json()
-    body = {"metadata": {"name": "cm" if method != "POST" else "new"}, "data": {"a": "2"}}
-    headers = {"Content-Type": "application/merge-patch+json"} if method == "PATCH" else {}
-    r = admin.request(method, api.url + path.format(ns=ns), params=params,
-                      json=body if method in ("POST", "PUT", "PATCH") else None, headers=headers)
+    admin, base, before, r = write_beside_a_configmap(api, ns, method,
+                                                      api.url + path.format(ns=ns), params)
     assert r.status_code == 400, r.text
     name = next(iter(p for p in params if p != "watch"))
     assert name in r.json()["message"]
@@ -322,14 +330,8 @@ def test_a_request_with_a_refused_parameter_changes_nothing(api, ns, method, pat
     ("POST", "", 201), ("PUT", "/cm", 200), ("PATCH", "/cm", 200), ("DELETE", "/cm", 200),
     ("DELETE", "", 200)], ids=["create", "update", "patch", "delete", "deletecollection"])
 def test_a_dry_run_answers_what_would_be_stored_and_writes_nothing(api, ns, method, suffix, code):
-    admin = api.session("admin")
-    base = f"{api.url}/api/v1/namespaces/{ns}/configmaps"
-    admin.post(base, json={"metadata": {"name": "cm"}, "data": {"a": "1"}}).raise_for_status()
-    before = admin.get(f"{base}/cm").json()
-    body = {"metadata": {"name": "cm" if method != "POST" else "new"}, "data": {"a": "2"}}
-    headers = {"Content-Type": "application/merge-patch+json"} if method == "PATCH" else {}
-    r = admin.request(method, base + suffix, params={"dryRun": "All"},
-                      json=body if method in ("POST", "PUT", "PATCH") else None, headers=headers)
+    url = f"{api.url}/api/v1/namespaces/{ns}/configmaps{suffix}"
+    admin, base, before, r = write_beside_a_configmap(api, ns, method, url, {"dryRun": "All"})
     assert r.status_code == code, r.text
     if method in ("POST", "PUT", "PATCH"):
         assert r.json()["data"] == {"a": "2"}  # the object as it would be stored
