@@ -1,6 +1,7 @@
 """Latency of the API (create, get over HTTPS) against raw etcd (put, get) at one concurrency,
-measured in the same run from the same place. Run by scripts/bench/api inside a lab host's
-network namespace; prints one table."""
+measured in the same run from the same place; then lists of the N objects: whole, in pages of
+100 (limit/continue), and as the Table kubectl asks for, against etcd's range of the same keys.
+Run by scripts/bench/api inside a lab host's network namespace; prints two tables."""
 
 from __future__ import annotations
 
@@ -90,6 +91,31 @@ def main() -> None:
         latencies, wall = measure(op, args.n, args.concurrency)
         rows.append((label, statistics.median(latencies) * 1000, percentile(latencies, 99) * 1000,
                      args.n / wall))
+
+    def api_list(_: int) -> None:
+        session().get(base).raise_for_status()
+
+    def api_pages(_: int) -> None:
+        token = None
+        while True:
+            page = session().get(base, params={"limit": "100", **({"continue": token}
+                                                                   if token else {})}).json()
+            token = page["metadata"].get("continue")
+            if not token:
+                return
+
+    def api_table(_: int) -> None:
+        session().get(base, headers={"Accept": "application/json;as=Table;v=v1;g=meta.k8s.io"}
+                      ).raise_for_status()
+
+    def etcd_range(_: int) -> None:
+        etcd.range_prefix(f"/bench/{ns}/")
+
+    lists = []
+    for label, op in (("API list, JSON", api_list), ("API list, pages of 100", api_pages),
+                      ("API list, as Table", api_table), ("etcd range", etcd_range)):
+        latencies, _ = measure(op, 20, 1)
+        lists.append((label, statistics.median(latencies) * 1000, percentile(latencies, 99) * 1000))
     session().delete(f"{args.api}/api/v1/namespaces/{ns}")
     for i in range(args.n):
         etcd.delete(f"/bench/{ns}/c{i}")
@@ -103,6 +129,13 @@ def main() -> None:
     by = {label.split()[0] + " " + label.split()[1]: (p50, p99) for label, p50, p99, _ in rows}
     print(f"API / etcd p50: create {by['API create'][0] / by['etcd create'][0]:.1f}x, "
           f"get {by['API get'][0] / by['etcd get'][0]:.1f}x")
+    print(f"\nlisting the {args.n} objects (20 times each, one at a time)")
+    print(f"{'list':<24} {'p50 ms':>8} {'p99 ms':>8}")
+    for label, p50, p99 in lists:
+        print(f"{label:<24} {p50:8.2f} {p99:8.2f}")
+    base_p50 = lists[-1][1]
+    print("API / etcd range p50: " + ", ".join(f"{label.removeprefix('API list, ')} "
+                                              f"{p50 / base_p50:.1f}x" for label, p50, _ in lists[:-1]))
 
 
 if __name__ == "__main__":
