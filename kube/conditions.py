@@ -1,7 +1,7 @@
 """Status conditions, and the readiness they express (pure): the one place that reads them.
 
 Typed objects' conditions (kube.meta.Condition: controllers, the scheduler, the agent) are read
-with `typed_find`, `typed_is_true` and `ready`; JSON ones (what printers and status writers
+with `typed_find` and `ready`; JSON ones (what printers and status writers
 handle) with `find` and `condition`."""
 
 from __future__ import annotations
@@ -28,13 +28,8 @@ def typed_find(conditions: Sequence[Condition] | None, kind: str) -> Condition |
     return next((c for c in conditions or () if c.type == kind), None)
 
 
-def typed_is_true(conditions: Sequence[Condition] | None, kind: str) -> bool:
-    """Whether the condition of type `kind` is there with status True (a typed status's)."""
-    found = typed_find(conditions, kind)
-    return found is not None and found.status == "True"
-
-
 def ready(conditions: Sequence[Condition] | None) -> bool:
     """Ready=True: a pod's containers are ready and it takes traffic; a node's agent reports
     its runtime and network ready."""
-    return typed_is_true(conditions, "Ready")
+    found = typed_find(conditions, "Ready")
+    return found is not None and found.status == "True"

@@ -9,6 +9,7 @@ from typing import Any
 
 from kube.kinds import KINDS
 from kube.kinds.base import Kind
+from kube.media import accepted_as
 
 
 
@@ -29,12 +30,7 @@ SUBRESOURCES: dict[str, tuple[tuple[str, str, str] | None, list[str]]] = {
 def negotiate(accept: str) -> str | None:
     """The aggregated discovery version an Accept header asks for first (v2 or v2beta1), or
     None: the legacy form (APIVersions, APIGroupList)."""
-    for media in accept.split(","):
-        params = dict(p.strip().partition("=")[::2] for p in media.split(";")[1:])
-        if params.get("g") == "apidiscovery.k8s.io" and params.get("v") in ("v2", "v2beta1") \
-                and params.get("as") == "APIGroupDiscoveryList":
-            return params["v"]
-    return None
+    return accepted_as(accept, "apidiscovery.k8s.io", "APIGroupDiscoveryList", ("v2", "v2beta1"))
 
 
 def _resource(kind: Kind) -> dict[str, Any]:

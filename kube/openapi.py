@@ -49,6 +49,12 @@ def group_version(kind: Kind) -> str:
     return f"{kind.group}/{kind.version}" if kind.group else kind.version
 
 
+def document_path(kind: Kind) -> str:
+    """The kind's group-version as its URLs have it: `api/v1`, `apis/apps/v1` (its operations
+    are under it, and its document is /openapi/v3/ and this)."""
+    return f"api/{kind.version}" if not kind.group else f"apis/{kind.group}/{kind.version}"
+
+
 def _prefix(kind: Kind) -> str:
     return f"io.k8s.api.{kind.group.split('.')[0] or 'core'}.{kind.version}"
 
@@ -236,7 +242,7 @@ def _json_response(ref: str, description: str = "OK") -> Schema:
 def _paths(kind: Kind) -> dict[str, Schema]:
     """The kind's operations, as kube-apiserver lists them (list, create, deletecollection on
     the collection; read, replace, patch, delete on an object)."""
-    base = f"/api/{kind.version}" if not kind.group else f"/apis/{kind.group}/{kind.version}"
+    base = f"/{document_path(kind)}"
     collection = f"{base}/namespaces/{{namespace}}/{kind.resource}" if kind.namespaced \
         else f"{base}/{kind.resource}"
     item = f"{collection}/{{name}}"
@@ -275,20 +281,14 @@ def _paths(kind: Kind) -> dict[str, Schema]:
 
 def group_versions() -> list[str]:
     """`api/v1`, `apis/apps/v1`, …: the documents /openapi/v3 lists."""
-    out = []
-    for kind in KINDS:
-        path = f"api/{kind.version}" if not kind.group else f"apis/{kind.group}/{kind.version}"
-        if path not in out:
-            out.append(path)
-    return out
+    return list(dict.fromkeys(document_path(kind) for kind in KINDS))
 
 
 @cache
 def v3_document(path: str) -> Schema:
     """The OpenAPI 3.0 document of one group-version (`api/v1`, `apis/apps/v1`). Raises
     LookupError for a path the API does not serve."""
-    kinds = [k for k in KINDS if (f"api/{k.version}" if not k.group
-                                  else f"apis/{k.group}/{k.version}") == path]
+    kinds = [k for k in KINDS if document_path(k) == path]
     if not kinds:
         raise LookupError(path)
     schemas = _all_schemas()

@@ -54,7 +54,7 @@ def _merge_map(original: dict[str, Any], patch: dict[str, Any], path: str,
     directive = patch.get(DIRECTIVE)
     if directive is not None:
         if directive == "replace":
-            replaced: dict[str, Any] = _strip(patch, path)
+            replaced: dict[str, Any] = _strip(patch)
             return replaced
         if directive == "delete":
             return {}
@@ -103,13 +103,10 @@ def _merge_list(original: Any, patch: list[Any], path: str,
                 lists: Mapping[str, ListMerge]) -> list[Any]:
     merge = lists.get(path)
     items_path = f"{path}[]"
-    replace = [p for p in patch if isinstance(p, dict) and p.get(DIRECTIVE) == "replace"]
-    if replace:  # the list as the patch has it, without the directive's item
-        return [_strip(p, items_path) if isinstance(p, dict) else p for p in patch
-                if not (isinstance(p, dict) and p.get(DIRECTIVE) == "replace")]
+    if any(_is(item, "replace") for item in patch):  # the list as the patch has it
+        return [_strip(item) for item in patch if not _is(item, "replace")]
     if merge is None or merge.strategy != "merge" or not isinstance(original, list):
-        return [_strip(p, items_path) if isinstance(p, dict) else p for p in patch
-                if not (isinstance(p, dict) and p.get(DIRECTIVE) == "delete")]
+        return [_strip(item) for item in patch if not _is(item, "delete")]
     if merge.merge_key is None:  # a set of primitives: the union, in order
         out = list(original)
         for value in patch:
@@ -131,7 +128,7 @@ def _merge_list(original: Any, patch: list[Any], path: str,
         elif directive not in (None, "merge"):
             raise PatchError(f"{path}: unknown $patch directive {directive!r} in an item")
         elif found is None:
-            out.append(_strip({k: v for k, v in item.items() if k != DIRECTIVE}, items_path))
+            out.append(_strip({k: v for k, v in item.items() if k != DIRECTIVE}))
         else:
             out[found] = _merge_map(out[found], {k: v for k, v in item.items() if k != DIRECTIVE},
                                     items_path, lists)
@@ -153,13 +150,18 @@ def _ordered(items: list[Any], order: list[Any], merge: ListMerge | None) -> lis
     return named + [i for i in items if identity(i) not in wanted]
 
 
-def _strip(value: Any, path: str) -> Any:
+def _is(item: Any, directive: str) -> bool:
+    """Whether a list item is the `$patch: directive` marker."""
+    return isinstance(item, dict) and item.get(DIRECTIVE) == directive
+
+
+def _strip(value: Any) -> Any:
     """A patch's value with its directives removed (what is stored when there is nothing to
     merge it into)."""
     if isinstance(value, dict):
-        return {k: _strip(v, _join(path, k)) for k, v in value.items()
+        return {k: _strip(v) for k, v in value.items()
                 if k not in (DIRECTIVE, RETAIN_KEYS) and not k.startswith((SET_ORDER,
                                                                           DELETE_FROM_PRIMITIVE))}
     if isinstance(value, list):
-        return [_strip(v, f"{path}[]") for v in value]
+        return [_strip(v) for v in value]
     return value

@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from kube.kinds.base import Kind
+from kube.media import accepted_as
 from kube.objects import Object
 
 NAME_COLUMN = {"name": "Name", "type": "string", "format": "name", "priority": 0,
@@ -22,13 +23,8 @@ INCLUDE_OBJECT = ("None", "Metadata", "Object")
 
 
 def wants_table(accept: str) -> bool:
-    """Whether an Accept header asks for a meta.k8s.io/v1 (or v1beta1) Table first."""
-    for media in accept.split(","):
-        params = dict(p.strip().partition("=")[::2] for p in media.split(";")[1:])
-        if params.get("as") == "Table" and params.get("g") == "meta.k8s.io" and \
-                params.get("v") in ("v1", "v1beta1"):
-            return True
-    return False
+    """Whether an Accept header asks for a meta.k8s.io/v1 (or v1beta1) Table."""
+    return accepted_as(accept, "meta.k8s.io", "Table", ("v1", "v1beta1")) is not None
 
 
 def column_definitions(kind: Kind) -> list[dict[str, Any]]:

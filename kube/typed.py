@@ -43,7 +43,13 @@ class TypedObject(Protocol):
 
 class Unreadable(ValueError):
     """A stored object its kind's model does not accept (written by an older version with
-    laxer rules, say): readers skip it and say so rather than stop."""
+    laxer rules, say): readers skip it and say so rather than stop. A cache's object keeps its
+    Unreadable like a model, so it is parsed, and reported, once per version."""
+
+    def __init__(self, message: str, model: type[Model] | None = None) -> None:
+        super().__init__(message)
+        self.model = model
+        self.reported = False
 
 
 def typed(model: type[M], obj: Object) -> M:
@@ -52,13 +58,18 @@ def typed(model: type[M], obj: Object) -> M:
         kept = getattr(obj, "typed_model", None)
         if type(kept) is model:
             return kept  # exactly `model`, checked above
+        if isinstance(kept, Unreadable) and kept.model is model:
+            raise kept
     try:
         built = model.model_validate(obj)
     except ValidationError as e:
         meta = obj.get("metadata") if isinstance(obj, dict) else None
         name = "/".join(str(meta.get(k)) for k in ("namespace", "name") if meta and meta.get(k))
-        raise Unreadable(f"{model.__name__} {name or '?'} does not parse: "
-                         f"{e.error_count()} error(s), first: {e.errors()[0]['msg']}") from None
+        failure = Unreadable(f"{model.__name__} {name or '?'} does not parse: "
+                             f"{e.error_count()} error(s), first: {e.errors()[0]['msg']}", model)
+        if isinstance(obj, FrozenDict):
+            obj.typed_model = failure
+        raise failure from None
     if isinstance(obj, FrozenDict):
         obj.typed_model = built
     return built
@@ -69,8 +80,8 @@ def metadata_of(obj: Object) -> ObjectMeta:
     Kubernetes calls PartialObjectMetadata); shared like `typed`'s models."""
     if isinstance(obj, FrozenDict):
         kept = getattr(obj, "typed_model", None)
-        if kept is not None:
-            meta: ObjectMeta = kept.metadata
+        if isinstance(kept, Model):  # a kind's model (not an Unreadable): its metadata
+            meta: ObjectMeta = getattr(kept, "metadata")  # noqa: B009 - every kind has one
             return meta
         kept_meta = getattr(obj, "typed_metadata", None)
         if kept_meta is not None:
@@ -92,5 +103,7 @@ def typed_all(model: type[M], objs: Iterable[Object]) -> list[M]:
         try:
             out.append(typed(model, obj))
         except Unreadable as e:
-            log.warning("skipping an object: %s", e)
+            if not e.reported:  # once per cached version, not at every pass
+                log.warning("skipping an object: %s", e)
+                e.reported = True
     return out

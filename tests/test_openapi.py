@@ -29,8 +29,7 @@ def test_the_v2_document_is_valid_swagger_2():
 
 @pytest.mark.parametrize("kind", KINDS, ids=lambda k: k.kind)
 def test_every_kind_has_its_schema_and_operations_with_its_group_version_kind(kind):
-    path = f"api/{kind.version}" if not kind.group else f"apis/{kind.group}/{kind.version}"
-    doc = openapi.v3_document(path)
+    doc = openapi.v3_document(openapi.document_path(kind))
     gvk = {"group": kind.group, "version": kind.version, "kind": kind.kind}
     top = schema(doc, openapi.schema_name(kind.model))
     assert top["x-kubernetes-group-version-kind"] == [gvk]

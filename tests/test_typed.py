@@ -65,3 +65,11 @@ def test_metadata_alone_for_readers_generic_over_kinds():
         {"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "rs", "uid": "r1",
          "controller": True}]}}))
     assert meta.owner_references is not None and meta.owner_references[0].uid == "r1"
+
+
+def test_an_unreadable_cached_object_is_parsed_and_reported_once(caplog):
+    bad = freeze({**POD, "spec": {"containers": [{"name": "c"}]}})
+    with caplog.at_level("WARNING"):
+        assert typed_all(Pod, [bad]) == [] and typed_all(Pod, [bad]) == []
+    assert sum("does not parse" in r.message for r in caplog.records) == 1
+    assert metadata_of(bad).name == "web"  # its metadata still reads

@@ -93,11 +93,7 @@ class Objects:
             page = Page([o for o in items if predicate is None or predicate(o)], revision, None,
                         None)
         if read.not_older_than > page.revision:
-            raise ApiError(504, "Timeout", f"Too large resource version: {read.not_older_than}, "
-                           f"current: {page.revision}",
-                           {"causes": [{"reason": "ResourceVersionTooLarge",
-                                        "message": "Too large resource version"}],
-                            "retryAfterSeconds": 1})
+            raise too_large(read.not_older_than, page.revision)
         return page
 
     # --- create ---
@@ -473,6 +469,15 @@ def scale_of(obj: Object) -> Object:
             "spec": {"replicas": obj["spec"].get("replicas", 1)},
             "status": {"replicas": (obj.get("status") or {}).get("replicas", 0),
                        "selector": ",".join(f"{k}={v}" for k, v in selector.items())}}
+
+
+def too_large(wanted: int, current: int) -> ApiError:
+    """A read "not older than" a version the store has not reached: 504, as Kubernetes answers
+    (the client retries)."""
+    return ApiError(504, "Timeout", f"Too large resource version: {wanted}, current: {current}",
+                    {"causes": [{"reason": "ResourceVersionTooLarge",
+                                 "message": "Too large resource version"}],
+                     "retryAfterSeconds": 1})
 
 
 @dataclass(frozen=True)

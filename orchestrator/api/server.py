@@ -28,7 +28,6 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 import aiohttp
@@ -40,7 +39,7 @@ from prometheus_client import generate_latest
 from orchestrator import __version__
 from orchestrator.api.auth import RequestAttributes, TokenAuthenticator, User, authorize
 from orchestrator.api import parameters
-from orchestrator.api.objects import Objects, list_request
+from orchestrator.api.objects import Objects, list_request, too_large
 from orchestrator.api.patch import patcher
 from kube import discovery, openapi
 from kube.table import INCLUDE_OBJECT, table, wants_table
@@ -252,7 +251,8 @@ class ApiServer:
         self._user(request)
         aggregated = discovery.negotiate(request.headers.get("Accept", ""))
         if aggregated:
-            return _aggregated(discovery.aggregated(True, aggregated), aggregated)
+            return _json(discovery.aggregated(True, aggregated),
+                         media=discovery.media_type(aggregated))
         return _json({"kind": "APIVersions", "versions": ["v1"],
                       "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0",
                                                       "serverAddress": request.host}]})
@@ -261,7 +261,8 @@ class ApiServer:
         self._user(request)
         aggregated = discovery.negotiate(request.headers.get("Accept", ""))
         if aggregated:
-            return _aggregated(discovery.aggregated(False, aggregated), aggregated)
+            return _json(discovery.aggregated(False, aggregated),
+                         media=discovery.media_type(aggregated))
         groups = []
         for group, version in GROUPS:
             gv = {"groupVersion": f"{group}/{version}", "version": version}
@@ -403,11 +404,11 @@ class ApiServer:
         if wanted:  # "not older than": the current copy is, unless the version is in the future
             current = await self._run(self.objects.store.current_revision)
             if wanted > current:
-                raise ApiError(504, "Timeout", f"Too large resource version: {wanted}, current: "
-                               f"{current}", {"retryAfterSeconds": 1})
+                raise too_large(wanted, current)
         if wants_table(request.headers.get("Accept", "")):
-            return _table(table(t.rt, [obj], _now(), {"resourceVersion": obj["metadata"].get(
-                "resourceVersion", "")}, _include_object(request)))
+            return _json(table(t.rt, [obj], self.objects.clock(), {
+                "resourceVersion": obj["metadata"].get("resourceVersion", "")},
+                _include_object(request)), media=TABLE_TYPE)
         return _json(obj)
 
     async def _proxy_to_agent(self, request: web.Request, t: Target, endpoint: str, params,
@@ -485,7 +486,8 @@ class ApiServer:
         if page.remaining is not None:
             metadata["remainingItemCount"] = page.remaining
         if wants_table(request.headers.get("Accept", "")):
-            return _table(table(t.rt, page.items, _now(), metadata, _include_object(request)))
+            return _json(table(t.rt, page.items, self.objects.clock(), metadata,
+                               _include_object(request)), media=TABLE_TYPE)
         return _json({"kind": f"{t.rt.kind}List", "apiVersion": t.rt.api_version,
                       "metadata": metadata, "items": page.items})
 
@@ -575,7 +577,7 @@ class ApiServer:
             column definitions on the first only, as Kubernetes sends them)."""
             nonlocal tables_sent
             if as_table:
-                shown = table(t.rt, [obj], _now(), {"resourceVersion": obj["metadata"].get(
+                shown = table(t.rt, [obj], self.objects.clock(), {"resourceVersion": obj["metadata"].get(
                     "resourceVersion", "")}, include)
                 if tables_sent:
                     shown["columnDefinitions"] = []
@@ -607,8 +609,7 @@ class ApiServer:
                 wanted = parameters.non_negative_int(q, "resourceVersion") \
                     if q.get("resourceVersion") else 0
                 if wanted > revision:
-                    raise ApiError(504, "Timeout", f"Too large resource version: {wanted}, "
-                                   f"current: {revision}", {"retryAfterSeconds": 1})
+                    raise too_large(wanted, revision)
                 start = revision
             stop = await self._run(self.objects.store.watch, t.rt.resource, t.namespace,
                                    start, deliver)
@@ -677,25 +678,11 @@ KUBERNETES_MINOR = "37"
 TABLE_TYPE = "application/json;as=Table;v=v1;g=meta.k8s.io"
 
 
-def _aggregated(body: Any, version: str) -> web.Response:
-    return web.Response(body=json.dumps(body, separators=(",", ":")).encode(),
-                        headers={"Content-Type": discovery.media_type(version)})
-
-
-def _table(body: Any) -> web.Response:
-    return web.Response(body=json.dumps(body, separators=(",", ":")).encode(),
-                        headers={"Content-Type": TABLE_TYPE})
-
-
 def _include_object(request: web.Request) -> str:
     include = request.query.get("includeObject", "Metadata")
     if include not in INCLUDE_OBJECT:
         raise bad_request(f"includeObject {include!r} is not one of {', '.join(INCLUDE_OBJECT)}")
     return include
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 def _pinned_version(patch: Any) -> str | None:
@@ -713,9 +700,11 @@ def _only_parameters(request: web.Request, allowed: tuple[str, ...]) -> None:
         raise bad_request(f"unknown query parameter {unknown[0]!r} for {request.path}")
 
 
-def _json(body: Any, status: int = 200) -> web.Response:
+def _json(body: Any, status: int = 200, media: str = JSON) -> web.Response:
+    """`body` as compact JSON, labelled `media` (a Table's or aggregated discovery's type has
+    parameters: a header, not aiohttp's content_type)."""
     return web.Response(body=json.dumps(body, separators=(",", ":")).encode(), status=status,
-                        content_type=JSON)
+                        headers={"Content-Type": media})
 
 
 DELETE_OPTIONS = {"kind", "apiVersion", "gracePeriodSeconds", "preconditions",

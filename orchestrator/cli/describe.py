@@ -75,14 +75,16 @@ def describe(rt: ResourceType, obj: Object, events: list[Object], now: datetime,
     if owner:
         w.field("Controlled By", f"{owner.kind}/{owner.name}")
     section = _SECTIONS.get(rt.resource)
+    shown = Writer()
     try:
-        if section is None:
-            raise Unreadable("no section of its own")
-        shown = Writer()
-        section(shown, obj, now, related)
-        w.lines += shown.lines
+        if section is not None:
+            section(shown, obj, now, related)
     except Unreadable:  # an object its model does not read (a newer server's): as it is
+        section = None
+    if section is None:
         _generic(w, obj)
+    else:
+        w.lines += shown.lines
     _events(w, events, now)
     return w.text()
 

@@ -50,6 +50,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from kube import conditions
 from kube.conditions import typed_find
 from kube.events import EventRecorder
 from kube.kinds.node import Node
@@ -107,8 +108,7 @@ def ready_condition(node: Node) -> Condition | None:
 
 def is_ready(node: Node, unreachable: bool) -> bool:
     """Whether `node` counts as ready for its zone's state: renewing its lease and Ready=True."""
-    ready = ready_condition(node)
-    return not unreachable and ready is not None and ready.status == "True"
+    return not unreachable and conditions.ready(node.status.conditions)
 
 
 def zone_of(node: Node) -> str:
