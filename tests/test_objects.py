@@ -197,6 +197,26 @@ def test_scale_reads_and_writes_replicas(objects, ns):
         objects.update_scale(DEPLOY, ns, "web", {"spec": {"replicas": -1}})
 
 
+def test_a_scale_patch_is_reapplied_over_a_concurrent_write_unless_it_pins_a_version(objects, ns):
+    objects.create(DEPLOY, ns, deployment("web", replicas=2))
+    raced = []
+
+    def patch_racing_a_status_write(scale):
+        if not raced:  # a controller writes status between the read and the write
+            raced.append(objects.patch(DEPLOY, ns, "web", {"status": {"replicas": 2}}, "status"))
+        return {**scale, "spec": {"replicas": 4}}
+
+    scale = objects.patch_scale(DEPLOY, ns, "web", patch_racing_a_status_write)
+    assert scale["spec"]["replicas"] == 4 == objects.get(DEPLOY, ns, "web")["spec"]["replicas"]
+    stale = raced[0]["metadata"]["resourceVersion"]
+    objects.patch(DEPLOY, ns, "web", {"metadata": {"labels": {"moved": "on"}}})
+    with pytest.raises(ApiError) as e:  # a resourceVersion the patch sets is a precondition
+        objects.patch_scale(DEPLOY, ns, "web", lambda s: {
+            **s, "metadata": {**s["metadata"], "resourceVersion": stale},
+            "spec": {"replicas": 9}})
+    assert e.value.code == 409 and objects.get(DEPLOY, ns, "web")["spec"]["replicas"] == 4
+
+
 def test_deleting_a_namespace_deletes_what_is_in_it(objects, ns):
     objects.create(POD, ns, pod("p"))
     objects.create(SVC, ns, service("s"))

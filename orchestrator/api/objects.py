@@ -438,11 +438,7 @@ class Objects:
         return scale_of(self.get(rt, namespace, name))
 
     def update_scale(self, rt: ResourceType, namespace: str, name: str, scale: Any) -> Object:
-        replicas = ((scale or {}).get("spec") or {}).get("replicas") if isinstance(scale, dict) \
-            else None
-        if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
-            raise Invalid("Scale", name, [FieldError("spec.replicas", "Invalid value: must be "
-                                                     "a non-negative integer")])
+        replicas = _valid_replicas(scale, name)
         pinned = ((scale.get("metadata") or {}).get("resourceVersion"))
         patch: Object = {"spec": {"replicas": replicas}}
         if pinned:
@@ -453,8 +449,27 @@ class Objects:
     def patch_scale(self, rt: ResourceType, namespace: str, name: str,
                     apply: Callable[[Object], Any]) -> Object:
         """A patch of the scale subresource: applied to the Scale object, whose replicas are
-        then written (as kube-apiserver patches /scale)."""
-        return self.update_scale(rt, namespace, name, apply(self.get_scale(rt, namespace, name)))
+        then written (as kube-apiserver patches /scale). As with any patch, only a
+        resourceVersion the patch itself sets pins the write: a concurrent write (a
+        controller's status) makes it re-read and re-apply, not a 409."""
+        def scaled(old: Object) -> Object:
+            scale = apply(scale_of(old))
+            replicas = _valid_replicas(scale, name)
+            pinned = ((scale.get("metadata") or {}).get("resourceVersion")
+                      if isinstance(scale, dict) else None)
+            if pinned and str(pinned) != old["metadata"]["resourceVersion"]:
+                raise _conflict(rt, name)
+            return merge_patch(old, {"spec": {"replicas": replicas}})
+        return scale_of(self.apply_patch(rt, namespace, name, scaled))
+
+
+def _valid_replicas(scale: Any, name: str) -> int:
+    replicas = ((scale or {}).get("spec") or {}).get("replicas") if isinstance(scale, dict) \
+        else None
+    if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+        raise Invalid("Scale", name, [FieldError("spec.replicas", "Invalid value: must be "
+                                                 "a non-negative integer")])
+    return replicas
 
 
 def scale_of(obj: Object) -> Object:
