@@ -21,12 +21,18 @@ def kubectl(cluster: Cluster, ns: str, tmp_path: Path):
     if not config:
         pytest.skip(f"inventory {cluster.name!r} names no kubeconfig")
 
-    def run(*args: str, input: str | None = None) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([str(KUBECTL), f"--kubeconfig={config}", "--namespace", ns,
-                               f"--cache-dir={tmp_path / 'cache'}", *args], input=input,
-                              capture_output=True, text=True, timeout=120)
-        assert proc.returncode == 0, f"kubectl {' '.join(args)}: {proc.stderr}"
+    def run(*args: str, input: str | None = None,
+            check: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(command(*args), input=input, capture_output=True, text=True,
+                              timeout=120)
+        assert proc.returncode == 0 or not check, f"kubectl {' '.join(args)}: {proc.stderr}"
         return proc
+
+    def command(*args: str) -> list[str]:
+        return [str(KUBECTL), f"--kubeconfig={config}", "--namespace", ns,
+                f"--cache-dir={tmp_path / 'cache'}", *args]
+
+    run.command = command  # type: ignore[attr-defined]
     return run
 
 
@@ -174,3 +180,58 @@ def test_get_watch_prints_rows_of_the_same_table(cluster: Cluster, ns: str, kube
     finally:
         watch.kill()
         watch.wait()
+
+
+def test_exec_cp_and_a_terminal(kubectl, tmp_path: Path):
+    """kubectl exec over the v5.channel.k8s.io WebSocket: output, stdin to its end, the exit
+    code, and -it under a real pseudo-terminal (raw mode, the window's size, an interactive
+    shell); `kubectl cp` (tar through exec) both ways."""
+    import fcntl
+    import os
+    import pty
+    import select
+    import struct
+    import termios
+    import time
+
+    kubectl("apply", "-f", "-", input=deployment(1))
+    kubectl("rollout", "status", "deployment/web", "--timeout=120s")
+    assert kubectl("exec", "deploy/web", "--", "echo", "hello").stdout == "hello\n"
+    assert kubectl("exec", "-i", "deploy/web", "--", "sh", "-c", "tr a-z A-Z; echo done >&2",
+                   input="through stdin\n").stdout == "THROUGH STDIN\n"
+    failed = kubectl("exec", "deploy/web", "--", "sh", "-c", "echo out; echo err >&2; exit 7",
+                     check=False)
+    assert (failed.returncode, failed.stdout, failed.stderr.splitlines()[0]) == (7, "out\n", "err")
+    (tmp_path / "note.txt").write_text("copied\n")
+    pod = kubectl("get", "pods", "-l", "app=web", "-o", "name").stdout.split()[0].split("/")[1]
+    kubectl("cp", str(tmp_path / "note.txt"), f"{pod}:/www/note.txt")
+    kubectl("cp", f"{pod}:/www/note.txt", str(tmp_path / "back.txt"))
+    assert (tmp_path / "back.txt").read_text() == "copied\n"
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 111, 0, 0))
+    proc = subprocess.Popen(kubectl.command("exec", "-it", "deploy/web", "--", "sh"),
+                            stdin=follower, stdout=follower, stderr=follower, close_fds=True)
+    os.close(follower)
+    seen = b""
+
+    def read_until(needle: bytes, seconds: float = 60) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + seconds
+        while needle not in seen:
+            assert time.monotonic() < deadline, f"no {needle!r} in {seen!r}"
+            if select.select([leader], [], [], 1)[0]:
+                try:
+                    seen += os.read(leader, 4096)
+                except OSError:  # the far end closed
+                    break
+    try:
+        os.write(leader, b"echo $((6 * 7))x; stty size\r")
+        read_until(b"42x")
+        read_until(b"33 111")  # the terminal's own size reached the container's terminal
+        os.write(leader, b"exit 3\r")
+        assert proc.wait(timeout=60) == 3
+    finally:
+        proc.kill()
+        os.close(leader)
+    kubectl("delete", "deployment", "web")

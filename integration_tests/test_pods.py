@@ -233,23 +233,45 @@ def test_a_failing_liveness_probe_restarts_the_container(cluster: Cluster, ns: s
 
 
 def _exec(cluster: Cluster, ns: str, pod: str, command: list[str], stdin: bytes = b"",
-          who: str = "admin", container: str | None = None):
-    """pods/{pod}/exec through the API: (HTTP code, {"stdout", "stderr"}, exit code)."""
-    import base64
+          who: str = "admin", container: str | None = None, protocol: str = "v5.channel.k8s.io"):
+    """pods/{pod}/exec through the API, as a WebSocket spoken at the wire (channel byte, then
+    data): (HTTP code of the upgrade, {"stdout", "stderr"}, the error channel's Status)."""
+    import asyncio
     import json as _json
-    params = [("container", container)] if container else []
-    r = cluster.api(who).post(f"/api/v1/namespaces/{ns}/pods/{pod}/exec",
-                              params=params + [("command", c) for c in command], data=stdin)
-    if r.status_code != 200:
-        return r.status_code, None, None
-    out, code = {"stdout": b"", "stderr": b""}, None
-    for line in r.text.splitlines():
-        frame = _json.loads(line)
-        if "exitCode" in frame:
-            code = frame["exitCode"]
-        else:
-            out[frame["stream"]] += base64.b64decode(frame["data"])
-    return r.status_code, out, code
+    import ssl
+
+    import aiohttp
+
+    session = cluster.api(who)
+    query = ([("container", container)] if container else []) + [
+        ("command", c) for c in command] + [("stdin", "true")] * bool(stdin)
+
+    async def run():
+        context = ssl.create_default_context(cafile=cluster.inventory.ca_file)
+        async with aiohttp.ClientSession() as http:
+            try:
+                ws = await http.ws_connect(
+                    f"{cluster.inventory.api}/api/v1/namespaces/{ns}/pods/{pod}/exec",
+                    params=query, protocols=(protocol,), ssl=context,
+                    headers={k: v for k, v in session.headers.items() if k == "Authorization"})
+            except aiohttp.WSServerHandshakeError as e:
+                return e.status, None, None
+            async with ws:
+                assert ws.protocol == protocol
+                if stdin:
+                    await ws.send_bytes(b"\x00" + stdin)
+                    if protocol.startswith("v5"):
+                        await ws.send_bytes(b"\xff\x00")  # stdin has ended
+                out, status = {"stdout": b"", "stderr": b""}, None
+                async for msg in ws:
+                    channel, data = msg.data[0], msg.data[1:]
+                    if channel == 3 and data:
+                        status = _json.loads(data)
+                    elif channel in (1, 2):
+                        out["stdout" if channel == 1 else "stderr"] += data
+                return 101, out, status
+
+    return asyncio.run(asyncio.wait_for(run(), 60))
 
 
 def test_logs_and_exec_through_the_api_return_the_containers_real_output(
@@ -270,11 +292,16 @@ def test_logs_and_exec_through_the_api_return_the_containers_real_output(
         later = [next(lines) for _ in range(10)]  # keeps coming while the container writes
     assert first[0].startswith(b"line ") and later[-1].startswith(b"line ")
 
-    code, out, exit_code = _exec(cluster, ns, "chatty",
-                                 ["sh", "-c", "cat; echo oops >&2; hostname; exit 7"], b"hi\n")
-    assert code == 200 and exit_code == 7
+    code, out, status = _exec(cluster, ns, "chatty",
+                              ["sh", "-c", "cat; echo oops >&2; hostname; exit 7"], b"hi\n")
+    assert code == 101 and status["reason"] == "NonZeroExitCode"
+    assert status["details"]["causes"] == [{"reason": "ExitCode", "message": "7"}]
     assert out["stdout"] == b"hi\nchatty\n" and out["stderr"] == b"oops\n"
+    # v4 (the official Python client's) has no end of stdin: a command that needs none
+    code, out, status = _exec(cluster, ns, "chatty", ["hostname"], protocol="v4.channel.k8s.io")
+    assert out["stdout"] == b"chatty\n" and status == {"metadata": {}, "status": "Success"}
     assert _exec(cluster, ns, "chatty", ["id"], who="readonly")[0] == 403
+    assert _exec(cluster, ns, "chatty", ["id"], container="nope")[0] == 400
 
 
 def test_logs_of_the_previous_attempt_after_a_crash(cluster: Cluster, ns: str) -> None:
@@ -316,9 +343,9 @@ def test_volumes_configmap_secret_and_a_shared_empty_dir(cluster: Cluster, ns: s
     wait_running(cluster, ns, "vols")
 
     def run(script: str) -> str:
-        code, out, exit_code = _exec(cluster, ns, "vols", ["sh", "-c", script],
-                                     container="reader")
-        assert code == 200 and exit_code == 0, out
+        code, out, status = _exec(cluster, ns, "vols", ["sh", "-c", script],
+                                  container="reader")
+        assert code == 101 and status["status"] == "Success", (out, status)
         return out["stdout"].decode()
 
     assert run("cat /etc/app/conf/app.conf") == "color=blue\n"

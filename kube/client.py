@@ -133,11 +133,10 @@ class Client:
 
     def request(self, method: str, path: str, *, body: Any = None, params: Any = None,
                 content_type: str = "application/json", stream: bool = False,
-                timeout: float | tuple[float, float | None] | None = None,
-                raw: bytes | None = None) -> requests.Response:
-        """`body` is sent as JSON, `raw` as it is (exec's stdin); `timeout` may be requests'
-        (connect, read) pair, read None meaning no limit (following logs)."""
-        data = json.dumps(body) if body is not None else raw
+                timeout: float | tuple[float, float | None] | None = None) -> requests.Response:
+        """`body` is sent as JSON; `timeout` may be requests' (connect, read) pair, read None
+        meaning no limit (following logs)."""
+        data = json.dumps(body) if body is not None else None
         headers = {"Content-Type": content_type} if data is not None else {}
         for attempt in range(len(self.servers)):
             server = self.server

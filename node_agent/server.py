@@ -3,21 +3,19 @@ resource usage.
 
     GET  /containerLogs/{namespace}/{pod}/{container}?follow=&tailLines=&previous=&timestamps=
          → text/plain, streamed while following
-    POST /exec/{namespace}/{pod}/{container}?command=sh&command=-c&command=…   (body = stdin)
-         → application/x-ndjson frames {"stream": "stdout"|"stderr", "data": base64} then
-           {"exitCode": N}
+    GET  /exec/{namespace}/{pod}/{container}?command=sh&command=-c&command=…&input=1&output=1
+         &error=1&tty=1, upgraded to a WebSocket (v5.channel.k8s.io or v4: kube/remotecommand.py)
+    GET  /attach/{namespace}/{pod}/{container}?input=1&output=1&error=1, the same
     GET  /stats/summary → the pods' cpu and memory (node_agent/stats.py), about a second
 
 Mutual TLS: the server certificate is the node's, signed by the cluster CA; a client must
 present a CA-signed certificate whose CN is the API server's agent-client name. Users reach these
-endpoints only through the API server (pods/{name}/log, pods/{name}/exec), which authorizes them.
+endpoints only through the API server (pods/{name}/log, /exec, /attach), which authorizes them.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import ssl
 import time
 from collections.abc import Awaitable, Callable
@@ -26,12 +24,10 @@ from datetime import datetime
 from aiohttp import web
 
 from kube.tls import APISERVER_CLIENT_CN, shrink_tls_read_buffers
-from node_agent import stats
+from kube import remotecommand as rc
+from node_agent import stats, streams
 from node_agent.pods.model import LABEL_ATTEMPT, LABEL_CONTAINER, LABEL_POD_NAME, LABEL_POD_NAMESPACE
-from node_agent.runtime import ContainerRuntime, RuntimeFailure, Unavailable
-
-NDJSON = "application/x-ndjson"
-
+from node_agent.runtime import ContainerRuntime, RuntimeFailure, StreamSession, Unavailable
 
 def _status(code: int, reason: str, message: str) -> web.Response:
     return web.json_response({"kind": "Status", "apiVersion": "v1", "status": "Failure",
@@ -51,7 +47,9 @@ class AgentServer:
         app = web.Application(middlewares=[self._only_the_api_server, self._runtime_errors])
         app.router.add_get("/healthz", self._healthz)
         app.router.add_get("/containerLogs/{namespace}/{pod}/{container}", self._logs)
-        app.router.add_post("/exec/{namespace}/{pod}/{container}", self._exec)
+        for method in ("GET", "POST"):  # as a kubelet: the upgrade is what matters
+            app.router.add_route(method, "/exec/{namespace}/{pod}/{container}", self._exec)
+            app.router.add_route(method, "/attach/{namespace}/{pod}/{container}", self._attach)
         app.router.add_get("/stats/summary", self._stats)
         return app
 
@@ -136,37 +134,36 @@ class AgentServer:
         return web.json_response(summary)
 
     async def _exec(self, request: web.Request) -> web.StreamResponse:
+        return await self._stream(request, attach=False)
+
+    async def _attach(self, request: web.Request) -> web.StreamResponse:
+        return await self._stream(request, attach=True)
+
+    async def _stream(self, request: web.Request, attach: bool) -> web.StreamResponse:
+        """exec or attach over a WebSocket (node_agent/streams.py)."""
         m = request.match_info
-        command = request.query.getall("command", [])
-        if not command:
-            return _status(400, "BadRequest", "at least one command= parameter is required")
-        stdin = await request.read()
-        loop = asyncio.get_running_loop()
-        container_id = await loop.run_in_executor(None, self._find, m["namespace"], m["pod"],
-                                                  m["container"], False)
         try:
-            session = await loop.run_in_executor(None, self.runtime.open_exec, container_id,
-                                                 command)
-        except RuntimeFailure as e:
-            if isinstance(e, Unavailable):
-                raise
-            return _status(409, "Conflict", str(e))  # e.g. the container is not running
-        response = web.StreamResponse(headers={"Content-Type": NDJSON})
-        await response.prepare(request)
-        try:
-            await loop.run_in_executor(None, session.send_stdin, stdin)
-            while True:
-                frame = await loop.run_in_executor(None, session.read)
-                if frame is None:
-                    break
-                stream, data = frame
-                await response.write(json.dumps({"stream": stream, "data": base64.b64encode(
-                    data).decode()}).encode() + b"\n")
-        finally:
-            session.close()
-        code = await loop.run_in_executor(None, session.exit_code)
-        await response.write(json.dumps({"exitCode": code}).encode() + b"\n")
-        return response
+            options = rc.agent_options(request.query, request.query.getall("command", []),
+                                       attach)
+        except rc.BadOptions as e:
+            return _status(400, "BadRequest", str(e))
+        refused = streams.not_upgradable(request)
+        if refused:
+            return _status(400, "BadRequest", refused)
+
+        def open_session() -> StreamSession:
+            # after the upgrade: a container not (yet) there is an outcome on the error channel
+            try:
+                container_id = self._find(m["namespace"], m["pod"], m["container"], False)
+            except NoSuchContainer as e:
+                raise RuntimeFailure(str(e)) from None
+            if attach:
+                return self.runtime.attach(container_id, options.stdin, options.stdout,
+                                           options.stderr)
+            return self.runtime.open_exec(container_id, list(options.command), options.stdin,
+                                          options.stdout, options.stderr, options.tty)
+
+        return await streams.serve(request, options, open_session)
 
 
 def server_ssl_context(cert: str, key: str, client_ca: str) -> ssl.SSLContext:

@@ -13,8 +13,8 @@ the labels that tie them to the pod) is decided in node_agent/pods/, not here.
 from node_agent.runtime.errors import (ImageMissing, NotFound, RuntimeFailure, StartFailed,
                                        Unavailable)
 from node_agent.runtime.protocol import (ContainerConfig, ContainerRuntime, ContainerState,
-                                         ExecSession, Mount, RuntimeInfo, SandboxConfig)
+                                         StreamSession, Mount, RuntimeInfo, SandboxConfig)
 
-__all__ = ["ContainerConfig", "ContainerRuntime", "ContainerState", "ExecSession",
+__all__ = ["ContainerConfig", "ContainerRuntime", "ContainerState", "StreamSession",
            "ImageMissing", "Mount", "NotFound", "RuntimeFailure", "RuntimeInfo",
            "SandboxConfig", "StartFailed", "Unavailable"]

@@ -12,6 +12,7 @@ import datetime
 import socket
 import struct
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -237,12 +238,36 @@ class DockerRuntime:
         thread.join(timeout)
         return result.get("code", -1)
 
-    def open_exec(self, container_id: str, command: list[str]) -> DockerExec:
+    def open_exec(self, container_id: str, command: list[str], stdin: bool, stdout: bool,
+                  stderr: bool, tty: bool) -> DockerStream:
+        api = self.client.api
         with _translated(f"exec in {container_id[:12]}"):
-            exec_id = self.client.api.exec_create(container_id, command, stdin=True, stdout=True,
-                                                  stderr=True)["Id"]
-            sock = self.client.api.exec_start(exec_id, socket=True)
-        return DockerExec(self, exec_id, sock)
+            exec_id = api.exec_create(container_id, command, stdin=stdin, stdout=stdout,
+                                      stderr=stderr, tty=tty)["Id"]
+            sock = api.exec_start(exec_id, socket=True, tty=tty)
+
+        def exit_code() -> int | None:
+            # the output ends a moment before docker marks the exec finished
+            for _ in range(50):
+                state = self._call("exec status", lambda: api.exec_inspect(exec_id))
+                if not state.get("Running"):
+                    code = state.get("ExitCode")
+                    return None if code is None else int(code)
+                time.sleep(0.05)
+            return None
+
+        return DockerStream(sock, tty, lambda w, h: api.exec_resize(exec_id, height=h, width=w),
+                            exit_code)
+
+    def attach(self, container_id: str, stdin: bool, stdout: bool,
+               stderr: bool) -> DockerStream:
+        api = self.client.api
+        with _translated(f"attach to {container_id[:12]}"):
+            tty = bool(api.inspect_container(container_id)["Config"].get("Tty"))
+            sock = api.attach_socket(container_id, params={
+                "stdin": int(stdin), "stdout": int(stdout), "stderr": int(stderr), "stream": 1})
+        return DockerStream(sock, tty, lambda w, h: api.resize(container_id, height=h, width=w),
+                            lambda: None)
 
     def logs(self, container_id: str, follow: bool, tail: int | None, since: float | None,
              timestamps: bool) -> Iterator[bytes]:
@@ -271,40 +296,58 @@ def _closing_stream(stream: Any) -> Iterator[bytes]:
         stream.close()
 
 
-class DockerExec:
-    """An exec's multiplexed stream on docker's raw socket: frames of
-    [stream, 0, 0, 0, size (big-endian u32)] + data."""
+class DockerStream:
+    """An exec's or an attach's hijacked connection to dockerd. Without a TTY the output comes
+    in frames of [stream, 0, 0, 0, size (big-endian u32)] + data; with one, raw."""
 
-    def __init__(self, runtime: DockerRuntime, exec_id: str, sock: Any) -> None:
-        self.runtime, self.exec_id, self._sock = runtime, exec_id, sock
-        self._raw: socket.socket = sock._sock  # the SDK's SocketIO wraps the engine's socket
+    def __init__(self, sock: Any, tty: bool, resize: Callable[[int, int], None],
+                 exit_code: Callable[[], int | None]) -> None:
+        self._wrapper = sock  # the SDK's SocketIO around the engine's socket
+        self.sock: socket.socket = sock._sock
+        self.sock.setblocking(False)
+        self.tty = tty
+        self._resize, self._exit_code = resize, exit_code
+        self._frames = FrameSplitter()
 
-    def send_stdin(self, data: bytes) -> None:
-        if data:
-            self._raw.sendall(data)
-        self._raw.shutdown(socket.SHUT_WR)
+    def demux(self, data: bytes) -> list[tuple[int, bytes]]:
+        if self.tty:
+            return [(1, data)] if data else []
+        return self._frames.feed(data)
 
-    def read(self) -> tuple[str, bytes] | None:
-        header = self._read_exact(8)
-        if header is None:
-            return None
-        kind, size = header[0], struct.unpack(">I", header[4:])[0]
-        data = self._read_exact(size) or b""
-        return ("stderr" if kind == 2 else "stdout"), data
+    def close_stdin(self) -> None:
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            pass  # the command has ended already
+
+    def resize(self, width: int, height: int) -> None:
+        with _translated("resize"):
+            self._resize(width, height)
 
     def exit_code(self) -> int | None:
-        code = self.runtime._call("exec status", lambda: self.runtime.client.api.exec_inspect(
-            self.exec_id))["ExitCode"]
-        return None if code is None else int(code)
+        return self._exit_code()
 
     def close(self) -> None:
-        self._sock.close()
+        self._wrapper.close()
+        self.sock.close()
 
-    def _read_exact(self, n: int) -> bytes | None:
-        buf = b""
-        while len(buf) < n:
-            chunk = self._raw.recv(n - len(buf))
-            if not chunk:
-                return None
-            buf += chunk
-        return buf
+
+class FrameSplitter:
+    """docker's multiplexed output split into (1 stdout | 2 stderr, data); a frame cut
+    between two reads waits for the rest. Pure."""
+
+    def __init__(self) -> None:
+        self._pending = b""
+
+    def feed(self, data: bytes) -> list[tuple[int, bytes]]:
+        buf = self._pending + data
+        out: list[tuple[int, bytes]] = []
+        while len(buf) >= 8:
+            kind, size = buf[0], struct.unpack(">I", buf[4:8])[0]
+            if len(buf) < 8 + size:
+                break
+            if size:
+                out.append((2 if kind == 2 else 1, buf[8:8 + size]))
+            buf = buf[8 + size:]
+        self._pending = buf
+        return out

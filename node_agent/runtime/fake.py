@@ -7,32 +7,54 @@ of a gone container are no-ops, ImageMissing for an absent image under Never), n
 from __future__ import annotations
 
 import itertools
+import socket
 import threading
 import time
 from collections.abc import Iterator
 from dataclasses import replace
 from typing import Any
 
-from node_agent.runtime.errors import ImageMissing, NotFound, StartFailed, Unavailable
+from node_agent.runtime.errors import (ImageMissing, NotFound, RuntimeFailure, StartFailed,
+                                       Unavailable)
 from node_agent.runtime.protocol import ContainerConfig, ContainerState, RuntimeInfo, SandboxConfig
 
 
-class FakeExec:
-    def __init__(self, output: bytes, code: int) -> None:
-        self._chunks = [("stdout", output)] if output else []
-        self._code = code
+class FakeStream:
+    """An exec as `cat` runs it: what the command prints first (`output`), then stdin echoed
+    back until stdin ends, then the exit `code`. One thread plays the command on the far end
+    of a socket pair; resizes are recorded."""
 
-    def send_stdin(self, data: bytes) -> None:
-        pass
+    def __init__(self, output: bytes, code: int | None, stdin: bool, tty: bool) -> None:
+        self.sock, far = socket.socketpair()
+        self.sock.setblocking(False)
+        self.tty, self.code = tty, code
+        self.resizes: list[tuple[int, int]] = []
+        self._ended = threading.Event()
 
-    def read(self) -> tuple[str, bytes] | None:
-        return self._chunks.pop(0) if self._chunks else None
+        def command() -> None:
+            with far:
+                far.sendall(output)
+                while stdin and (data := far.recv(65536)):
+                    far.sendall(data)
+            self._ended.set()
+
+        threading.Thread(target=command, daemon=True).start()
+
+    def demux(self, data: bytes) -> list[tuple[int, bytes]]:
+        return [(1, data)] if data else []
+
+    def close_stdin(self) -> None:
+        self.sock.shutdown(socket.SHUT_WR)
+
+    def resize(self, width: int, height: int) -> None:
+        self.resizes.append((width, height))
 
     def exit_code(self) -> int | None:
-        return self._code
+        self._ended.wait(5)
+        return self.code
 
     def close(self) -> None:
-        pass
+        self.sock.close()
 
 
 class FakeRuntime:
@@ -43,6 +65,8 @@ class FakeRuntime:
         self.configs: dict[str, ContainerConfig | SandboxConfig] = {}
         self.logs_of: dict[str, bytes] = {}
         self.exec_codes: dict[tuple[str, tuple[str, ...]], int] = {}
+        self.exec_output: dict[tuple[str, tuple[str, ...]], bytes] = {}
+        self.streams: list[FakeStream] = []
         self.pulled: list[str] = []
         self.stopped: list[str] = []
         self.fail_next_start: StartFailed | None = None
@@ -138,9 +162,22 @@ class FakeRuntime:
         self._check()
         return self.exec_codes.get((container_id, tuple(command)), 0)
 
-    def open_exec(self, container_id: str, command: list[str]) -> FakeExec:
+    def open_exec(self, container_id: str, command: list[str], stdin: bool, stdout: bool,
+                  stderr: bool, tty: bool) -> FakeStream:
         self._check()
-        return FakeExec(b"", self.exec_status(container_id, command, 0))
+        if not self.containers[container_id].running:
+            raise RuntimeFailure(f"container {container_id} is not running")
+        stream = FakeStream(self.exec_output.get((container_id, tuple(command)), b""),
+                            self.exec_status(container_id, command, 0), stdin, tty)
+        self.streams.append(stream)
+        return stream
+
+    def attach(self, container_id: str, stdin: bool, stdout: bool,
+               stderr: bool) -> FakeStream:
+        self._check()
+        stream = FakeStream(self.logs_of.get(container_id, b""), None, stdin, False)
+        self.streams.append(stream)
+        return stream
 
     def logs(self, container_id: str, follow: bool, tail: int | None, since: float | None,
              timestamps: bool) -> Iterator[bytes]:

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import socket
 
 
 @dataclass(frozen=True)
@@ -69,15 +72,25 @@ class RuntimeInfo:
     pod_subnets: tuple[str, ...]  # the subnets the runtime's pod network serves
 
 
-class ExecSession(Protocol):
-    """A command running in a container, its stdin written once and closed."""
+class StreamSession(Protocol):
+    """An exec or an attach wired to a container's standard streams through one connected
+    socket, for the caller's event loop to drive: stdin is written to `sock`, output is read
+    from it and split by `demux`. The other calls block briefly (a call to the runtime)."""
 
-    def send_stdin(self, data: bytes) -> None: ...
+    sock: socket.socket  # non-blocking
+    tty: bool  # a terminal: one output stream, resizable
 
-    def read(self) -> tuple[str, bytes] | None:
-        """The next chunk of output as ("stdout" | "stderr", data); None at the end."""
+    def demux(self, data: bytes) -> list[tuple[int, bytes]]:
+        """The output in `data` (read from `sock`; it may end mid-frame) as (1 stdout | 2
+        stderr, bytes) chunks."""
 
-    def exit_code(self) -> int | None: ...
+    def close_stdin(self) -> None: ...
+
+    def resize(self, width: int, height: int) -> None: ...
+
+    def exit_code(self) -> int | None:
+        """An exec's exit code once its output has ended (None: unknown); always None for an
+        attach (the container goes on)."""
 
     def close(self) -> None: ...
 
@@ -122,7 +135,14 @@ class ContainerRuntime(Protocol):
         """Run `command`; its exit code, or -1 when it failed to run or did not finish within
         `timeout` seconds."""
 
-    def open_exec(self, container_id: str, command: list[str]) -> ExecSession: ...
+    def open_exec(self, container_id: str, command: list[str], stdin: bool, stdout: bool,
+                  stderr: bool, tty: bool) -> StreamSession:
+        """Start `command` in the container with the streams asked for (RuntimeFailure when
+        the container is not running or the command cannot start)."""
+
+    def attach(self, container_id: str, stdin: bool, stdout: bool,
+               stderr: bool) -> StreamSession:
+        """Wire to the running container's own streams (its terminal if it has one)."""
 
     def logs(self, container_id: str, follow: bool, tail: int | None, since: float | None,
              timestamps: bool) -> Iterator[bytes]:

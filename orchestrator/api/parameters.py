@@ -41,7 +41,9 @@ PARAMETERS: dict[str, frozenset[str]] = {
     # subresources with parameters of their own
     "log": LABELS_ONLY | {"container", "follow", "previous", "timestamps", "tailLines",
                           "sinceSeconds", "sinceTime", "limitBytes"},
-    "exec": {"command", "container", "stdin", "stdout", "stderr"},
+    # PodExecOptions, PodAttachOptions (kube/remotecommand.py)
+    "exec": {"command", "container", "stdin", "stdout", "stderr", "tty"},
+    "attach": {"container", "stdin", "stdout", "stderr", "tty"},
 }
 
 # Parameters Kubernetes has that this server does not implement yet, and why a client would
@@ -50,7 +52,6 @@ NOT_YET = {
     "dryRun": "a dry run is for writes (create, update, patch, delete)",
     "sendInitialEvents": "sendInitialEvents is for a watch (watch=true)",
     "force": "server-side apply is not implemented yet",
-    "tty": "a terminal for exec is not implemented yet",
     "insecureSkipTLSVerifyBackend": "the API server always verifies the node agent's "
                                     "certificate",
 }
@@ -58,7 +59,7 @@ NOT_YET = {
 
 def table_verb(verb: str, subresource: str | None) -> str:
     """The row of PARAMETERS a request is checked against."""
-    if subresource in ("log", "exec"):
+    if subresource in ("log", "exec", "attach"):
         return subresource
     return verb
 

@@ -42,6 +42,7 @@ from orchestrator.api import parameters
 from orchestrator.api.objects import Objects, list_request, too_large
 from orchestrator.api.patch import patcher
 from kube import discovery, openapi
+from kube import remotecommand as rc
 from kube.table import INCLUDE_OBJECT, table, wants_table
 from kube.registry import RESOURCES, ResourceType, UnknownKind, by_path
 from kube.selectors import SelectorError, selects
@@ -285,7 +286,8 @@ class ApiServer:
                 resources.append({"name": f"{rt.resource}/{sub}", "singularName": "",
                                   "namespaced": rt.namespaced, "kind": sub_kind,
                                   "verbs": ["get", "patch", "update"] if sub in ("status", "scale")
-                                  else ["create"] if sub in ("binding", "exec") else ["get"]})
+                                  else ["create"] if sub == "binding"
+                                  else ["create", "get"] if sub in STREAMS else ["get"]})
         return {"kind": "APIResourceList", "apiVersion": "v1",
                 "groupVersion": f"{group}/{version}" if group else version,
                 "resources": resources}
@@ -340,15 +342,21 @@ class ApiServer:
         method = request.method
         if t.subresource == "stats" and method != "GET":
             raise ApiError(405, "MethodNotAllowed", "nodes/stats takes GET")
-        if t.subresource == "log" and method != "GET" or t.subresource == "exec" and method != "POST":
-            raise ApiError(405, "MethodNotAllowed", f"pods/{t.subresource} takes "
-                           f"{'GET' if t.subresource == 'log' else 'POST'}")
+        if t.subresource == "log" and method != "GET":
+            raise ApiError(405, "MethodNotAllowed", "pods/log takes GET")
+        if t.subresource in STREAMS:
+            # a WebSocket upgrade is a GET; authorized as "create", as Kubernetes does since
+            # a GET with a command would otherwise pass for a read
+            if method not in ("GET", "POST"):
+                raise ApiError(405, "MethodNotAllowed", f"pods/{t.subresource} takes GET "
+                               "(a WebSocket) or POST")
+            return "create"
         if method == "GET":
             if t.name:
                 return "get"
             return "watch" if request.query.get("watch") in ("1", "true") else "list"
         if method == "POST":
-            if t.subresource in ("binding", "exec"):
+            if t.subresource == "binding":
                 return "create"
             if t.name:
                 raise ApiError(405, "MethodNotAllowed", "POST is for collections")
@@ -411,27 +419,79 @@ class ApiServer:
                 _include_object(request)), media=TABLE_TYPE)
         return _json(obj)
 
-    async def _proxy_to_agent(self, request: web.Request, t: Target, endpoint: str, params,
-                              body: bytes | None = None) -> web.StreamResponse:
-        """pods/log and pods/exec: forward to the agent of the pod's node and stream its answer."""
+    async def _pod_container(self, t: Target, container: str | None) -> tuple[str, str]:
+        """The node of the pod `t` names, and the container a pods/log, /exec or /attach
+        request means (the only one when it names none)."""
         pod = await self._run(self.objects.get, t.rt, t.namespace, t.name)
         node_name = pod["spec"].get("nodeName")
         if not node_name:
             raise bad_request(f'pod "{t.name}" does not have a host assigned')
         names = [c["name"] for c in pod["spec"]["containers"]]
-        container = request.query.get("container") or (names[0] if len(names) == 1 else None)
+        container = container or (names[0] if len(names) == 1 else None)
         if container is None:
             raise bad_request(f"a container name must be specified for pod {t.name}, choose "
                               f"one of: [{' '.join(names)}]")
         if container not in names:
             raise bad_request(f"container {container} is not valid for pod {t.name}")
-        return await self._forward_to_node(
-            request, node_name, "POST" if endpoint == "exec" else "GET",
-            f"/{endpoint}/{t.namespace}/{t.name}/{container}", params, body)
+        return node_name, container
 
-    async def _forward_to_node(self, request: web.Request, node_name: str, method: str,
-                               path: str, params, body: bytes | None = None) -> web.StreamResponse:
-        """Send a request to a node's agent over mutual TLS and stream its answer back."""
+    async def _proxy_to_agent(self, request: web.Request, t: Target, endpoint: str,
+                              params) -> web.StreamResponse:
+        """pods/log: forward to the agent of the pod's node and stream its answer."""
+        node_name, container = await self._pod_container(t, request.query.get("container"))
+        return await self._forward_to_node(
+            request, node_name, "GET", f"/{endpoint}/{t.namespace}/{t.name}/{container}", params)
+
+    async def _stream_to_agent(self, request: web.Request, t: Target) -> web.StreamResponse:
+        """pods/exec and pods/attach: the client's WebSocket relayed, message for message, to
+        the agent's own (node_agent/streams.py), as kube-apiserver relays an upgraded
+        connection to the kubelet; the subprotocol is the one the agent chose from the
+        client's offer (kube/remotecommand.py)."""
+        attach = t.subresource == "attach"
+        try:
+            options = rc.api_options(request.query, request.query.getall("command", []), attach)
+        except rc.BadOptions as e:
+            raise bad_request(str(e)) from None
+        node_name, container = await self._pod_container(t, options.container)
+        ready = web.WebSocketResponse(protocols=rc.PROTOCOLS).can_prepare(request)
+        if not ready.ok:
+            if request.headers.get("Upgrade", "").lower().startswith("spdy"):
+                raise bad_request("SPDY streams are not supported: exec and attach are "
+                                  f"WebSocket streams ({rc.V5}, which kubectl 1.30+ speaks, "
+                                  f"or {rc.V4})")
+            raise bad_request(f"Upgrade request required: pods/{t.subresource} is a WebSocket "
+                              f"stream ({rc.V5} or {rc.V4})")
+        if ready.protocol is None:
+            offered = request.headers.get("Sec-WebSocket-Protocol", "")
+            raise bad_request(f"requested protocol(s) are not supported: [{offered}]; "
+                              f"supports [{' '.join(rc.PROTOCOLS)}]")
+        url = await self._agent_url(
+            node_name, f"/{t.subresource}/{t.namespace}/{t.name}/{container}")
+        try:
+            upstream = await self._agent_session().ws_connect(
+                url, params=options.agent_query(), protocols=(ready.protocol,),
+                ssl=self.agent_tls, max_msg_size=STREAM_MESSAGE_LIMIT)
+        except aiohttp.WSServerHandshakeError as e:
+            raise ApiError(500, "InternalError", f"the agent of node {node_name} refused the "
+                           f"stream: {e.status} {e.message}") from None
+        except (aiohttp.ClientError, OSError) as e:
+            raise ApiError(503, "ServiceUnavailable", f"cannot reach the agent of node "
+                           f"{node_name}: {e}") from None
+        async with upstream:
+            client = web.WebSocketResponse(protocols=(upstream.protocol or ready.protocol,),
+                                           max_msg_size=STREAM_MESSAGE_LIMIT)
+            await client.prepare(request)
+            await _relay(client, upstream)
+            return client
+
+    def _agent_session(self) -> aiohttp.ClientSession:
+        if self._agent_http is None:
+            self._agent_http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(
+                total=None, sock_connect=5))
+        return self._agent_http
+
+    async def _agent_url(self, node_name: str, path: str) -> str:
+        """https://<the node's InternalIP>:<the agent's port><path>"""
         if self.agent_tls is None:
             raise ApiError(501, "NotImplemented", "this API server has no client certificate "
                            "for node agents (--agent-client-cert)")
@@ -440,16 +500,18 @@ class ApiServer:
         address = next((a["address"] for a in addresses if a["type"] == "InternalIP"), None)
         if address is None:
             raise ApiError(503, "ServiceUnavailable", f"node {node_name} has no address yet")
-        url = f"https://{address}:{AGENT_PORT}{path}"
-        if self._agent_http is None:
-            self._agent_http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(
-                total=None, sock_connect=5))
+        return f"https://{address}:{AGENT_PORT}{path}"
+
+    async def _forward_to_node(self, request: web.Request, node_name: str, method: str,
+                               path: str, params, body: bytes | None = None) -> web.StreamResponse:
+        """Send a request to a node's agent over mutual TLS and stream its answer back."""
+        url = await self._agent_url(node_name, path)
         try:
-            upstream = await self._agent_http.request(method, url, params=params, data=body,
-                                                      ssl=self.agent_tls)
+            upstream = await self._agent_session().request(method, url, params=params,
+                                                           data=body, ssl=self.agent_tls)
         except (aiohttp.ClientError, OSError) as e:
             raise ApiError(503, "ServiceUnavailable", f"cannot reach the agent of node "
-                           f"{node_name} at {address}: {e}") from None
+                           f"{node_name} at {url}: {e}") from None
         async with upstream:
             if upstream.status >= 400:
                 return web.Response(body=await upstream.read(), status=upstream.status,
@@ -492,16 +554,8 @@ class ApiServer:
                       "metadata": metadata, "items": page.items})
 
     async def _do_create(self, request: web.Request, t: Target) -> web.StreamResponse:
-        if t.subresource == "exec":
-            commands = request.query.getall("command", [])
-            if not commands:
-                raise bad_request("at least one command= parameter is required")
-            for stream in ("stdin", "stdout", "stderr"):
-                if stream in request.query and not parameters.flag(request.query, stream):
-                    raise bad_request(f"{stream}=false is not supported: exec always attaches "
-                                      "stdin, stdout and stderr")
-            return await self._proxy_to_agent(request, t, "exec", [("command", c) for c in commands],
-                                              body=await request.read())
+        if t.subresource in STREAMS:
+            return await self._stream_to_agent(request, t)
         body = await self._body(request)
         objects = self._objects_for(request)
         if t.subresource == "binding":
@@ -676,6 +730,32 @@ def _openapi_bytes(path: str) -> bytes:
 
 KUBERNETES_MINOR = "37"
 TABLE_TYPE = "application/json;as=Table;v=v1;g=meta.k8s.io"
+STREAMS = ("exec", "attach")  # pods/ subresources that are WebSocket streams
+STREAM_MESSAGE_LIMIT = 4 * 1024 * 1024
+
+
+async def _relay(client: web.WebSocketResponse, upstream: aiohttp.ClientWebSocketResponse) -> None:
+    """Messages both ways until either side closes, then close the other: what the agent sent
+    before it closed (the outcome on the error channel) reaches the client first."""
+    async def pump(source: Any, sink: Any) -> None:
+        async for msg in source:
+            if msg.type == aiohttp.WSMsgType.BINARY:
+                await sink.send_bytes(msg.data)
+            elif msg.type == aiohttp.WSMsgType.TEXT:
+                await sink.send_str(msg.data)
+
+    tasks = [asyncio.ensure_future(pump(client, upstream)),
+             asyncio.ensure_future(pump(upstream, client))]
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    except (ConnectionError, OSError):
+        pass
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await upstream.close()
+        await client.close()
 
 
 def _include_object(request: web.Request) -> str:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import base64
-import json
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import click
 
-from kube.client import ApiError, split_lines
+from kube import remotecommand, remotecommand_client
+from kube.client import ApiError
 from kube.objects import Object
 from kube.kinds.node import Node
 from kube.kinds.pod import Pod
@@ -85,14 +84,18 @@ def logs(env: Env, args: tuple[str, ...], container: str | None, follow: bool, t
                 shell_complete=complete_resource)
 @click.option("-c", "--container", help="The container (needed when the pod has several).")
 @click.option("-i", "--stdin", "pass_stdin", is_flag=True,
-              help="Send this command's standard input to the command.")
+              help="Send this command's standard input to the command (until it ends).")
+@click.option("-t", "--tty", is_flag=True,
+              help="Give the command a terminal (and make this one raw while it runs).")
 @namespace_option
 @pass_env
-def exec_(env: Env, pod_args: tuple[str, ...], container: str | None, pass_stdin: bool) -> None:
-    """Run a command in a container: exec POD [-c C] [-i] -- COMMAND [ARG…].
+def exec_(env: Env, pod_args: tuple[str, ...], container: str | None, pass_stdin: bool,
+          tty: bool) -> None:
+    """Run a command in a container: exec POD [-c C] [-i] [-t] -- COMMAND [ARG…].
 
-    The command's output is printed as it comes and orchctl exits with its exit code. There is
-    no terminal (-t): interactive shells are not supported."""
+    The command's output is printed as it comes and orchctl exits with its exit code; -it
+    runs an interactive shell (the stream is Kubernetes' v5.channel.k8s.io WebSocket, as
+    kubectl's)."""
     words = list(pod_args)
     if "--" in words:  # click keeps a literal -- only when it follows an argument
         split = words.index("--")
@@ -101,28 +104,17 @@ def exec_(env: Env, pod_args: tuple[str, ...], container: str | None, pass_stdin
         target, command = tuple(words[:1]), words[1:]
     if not target or not command:
         raise resources.UsageError("usage: orchctl exec POD [-c CONTAINER] -- COMMAND [ARG…]")
+    if tty and not sys.stdin.isatty():
+        click.echo("Unable to use a TTY - input is not a terminal or the right kind of file",
+                   err=True)
+        tty = False
     pod = pod_of(env, target)
-    params = ([("container", container)] if container else []) + [("command", c) for c in command]
-    stdin = sys.stdin.buffer.read() if pass_stdin else b""
-    response = env.client.request("POST", env.client.path("pods", env.namespace, pod, "exec"),
-                                  params=params, raw=stdin, stream=True,
-                                  content_type="application/octet-stream", timeout=(10, None))
-    code = 1
-    try:
-        for line in split_lines(response.iter_content(chunk_size=None)):
-            if not line:
-                continue
-            frame = json.loads(line)
-            if "exitCode" in frame:
-                code = frame["exitCode"] if frame["exitCode"] is not None else 1
-                continue
-            target_stream = sys.stderr.buffer if frame.get("stream") == "stderr" \
-                else sys.stdout.buffer
-            target_stream.write(base64.b64decode(frame.get("data", "")))
-            target_stream.flush()
-    finally:
-        response.close()
-    sys.exit(code)
+    options = remotecommand.StreamOptions(container=container, command=tuple(command),
+                                          stdin=pass_stdin, stdout=True, stderr=not tty, tty=tty)
+    sys.exit(remotecommand_client.run(env.client, env.client.path("pods", env.namespace, pod,
+                                                                  "exec"), options,
+                                      sys.stdin.buffer if pass_stdin else None,
+                                      sys.stdout.buffer, sys.stderr.buffer))
 
 
 exec_.name = "exec"
