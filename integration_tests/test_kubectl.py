@@ -235,3 +235,21 @@ def test_exec_cp_and_a_terminal(kubectl, tmp_path: Path):
         proc.kill()
         os.close(leader)
     kubectl("delete", "deployment", "web")
+
+
+def test_kubectls_typed_create_commands_send_protobuf_and_it_is_read(kubectl, cluster: Cluster,
+                                                                     ns: str):
+    """`create configmap|secret|deployment|service` send Kubernetes' protobuf encoding."""
+    kubectl("create", "configmap", "cfg", "--from-literal=color=blue")
+    kubectl("create", "secret", "generic", "creds", "--from-literal=password=hunter2")
+    kubectl("create", "deployment", "web", "--image=orch/web:1", "--replicas=0", "--port=80")
+    kubectl("create", "service", "clusterip", "web", "--tcp=80:80")
+    api = cluster.api()
+    assert api.get(f"/api/v1/namespaces/{ns}/configmaps/cfg").json()["data"] == {"color": "blue"}
+    assert api.get(f"/api/v1/namespaces/{ns}/secrets/creds").json()["data"] == {
+        "password": "aHVudGVyMg=="}
+    deploy = api.get(f"/apis/apps/v1/namespaces/{ns}/deployments/web").json()
+    assert deploy["spec"]["replicas"] == 0  # an explicit zero, not the default of 1
+    [port] = api.get(f"/api/v1/namespaces/{ns}/services/web").json()["spec"]["ports"]
+    assert (port["port"], port["targetPort"], port["protocol"]) == (80, 80, "TCP")
+    kubectl("delete", "deployment,service,configmap,secret", "--all")

@@ -67,6 +67,8 @@ Dns1123Subdomain = Annotated[str, AfterValidator(_check(names.dns1123_subdomain)
 Dns1035Label = Annotated[str, AfterValidator(_check(names.dns1035_label))]
 # A port's name is optional, and "" is no name, as in Kubernetes (it checks only a non-empty one).
 PortName = Annotated[str, AfterValidator(lambda v: v and _check(names.port_name)(v))]
+# A Service's port name is a DNS label, looser than a container's (kubectl names them "80-8080")
+ServicePortName = Annotated[str, AfterValidator(lambda v: v and _check(names.dns1123_label)(v))]
 EnvVarName = Annotated[str, AfterValidator(_check(names.env_var_name))]
 Port = Annotated[int, Field(ge=1, le=65535)]
 IntOrString = int | str

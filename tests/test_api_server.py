@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+from pathlib import Path
 
 import pytest
 
@@ -20,6 +21,8 @@ def ns(admin, api):
     assert admin.post(f"{api.url}/api/v1/namespaces", json={
         "apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}).status_code == 201
     return name
+
+DATA = Path(__file__).parent / "data"
 
 
 def pod(name, labels=None):
@@ -243,14 +246,27 @@ def test_metrics_count_requests(api, admin):
     assert api.session(None).get(f"{api.url}/metrics").status_code == 401
 
 
-def test_bodies_in_yaml_are_taken_and_protobuf_is_refused_with_415(api, admin, ns):
+def test_bodies_in_yaml_and_protobuf_are_taken_and_bad_ones_named(api, admin, ns):
     base = f"{api.url}/api/v1/namespaces/{ns}/configmaps"
     created = admin.post(base, data="metadata: {name: y}\ndata: {k: v}\n",
                          headers={"Content-Type": "application/yaml"})
     assert created.status_code == 201 and created.json()["data"] == {"k": "v"}, created.text
-    proto = admin.post(base, data=b"k8s\x00\x0a\x0f", headers={
-        "Content-Type": "application/vnd.kubernetes.protobuf"})
-    assert proto.status_code == 415 and "protobuf" in proto.json()["message"]
+    proto = {"Content-Type": "application/vnd.kubernetes.protobuf"}
+    # what kubectl 1.37 sent for `create configmap cfg --from-literal=a=b --from-literal=empty=`
+    # (in namespace t1: the URL's namespace must be the body's)
+    body = (DATA / "protobuf" / "configmap.bin").read_bytes()
+    wrong_ns = admin.post(base, data=body, headers=proto)
+    assert wrong_ns.status_code == 422 and "t1" in wrong_ns.json()["message"], wrong_ns.text
+    admin.post(f"{api.url}/api/v1/namespaces", json={"metadata": {"name": "t1"}})
+    created = admin.post(f"{api.url}/api/v1/namespaces/t1/configmaps", data=body, headers=proto)
+    assert created.status_code == 201, created.text
+    assert created.json()["data"] == {"a": "b", "empty": ""}
+    for garbage, why in ((b"k8s\x00\x0a\x0f", "cut short"), (b"\x0a\x00", "magic"),
+                         (b"k8s\x00\x0a\x0c\x0a\x02v1\x12\x06Widget", "v1/Widget")):
+        refused = admin.post(base, data=garbage, headers=proto)
+        assert refused.status_code == 400 and why in refused.json()["message"], refused.text
+    patched = admin.patch(f"{base}/y", data=body, headers=proto)
+    assert patched.status_code == 415
     bad = admin.post(base, data="{", headers={"Content-Type": "application/json"})
     assert bad.status_code == 400 and "not valid JSON" in bad.json()["message"]
 

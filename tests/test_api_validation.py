@@ -154,6 +154,8 @@ BAD = [
      "nodePort may only be set when type is NodePort"),
     ("service", SERVICE, "metadata.name", "1web", "metadata.name: Invalid value: '1web'"),
     ("service", SERVICE, "spec.ports", [], "ports: Required value"),
+    ("service", SERVICE, "spec.ports[0].name", "Web_80", "spec.ports[0].name: 'Web_80': must "
+     "consist of lower case"),
 ]
 
 
@@ -176,6 +178,11 @@ def test_an_empty_port_name_is_no_name_and_a_headless_service_needs_no_ports():
     headless = validate_create(rt, {**SERVICE, "spec": {"clusterIP": "None",
                                                         "selector": {"app": "db"}}}, "d")
     assert headless["spec"]["ports"] == []
+    # a Service's port name is a DNS label (kubectl create service names them "80-8080"); a
+    # container's is an IANA service name, which needs a letter
+    digits = validate_create(rt, {**SERVICE, "spec": {"ports": [{"name": "80-8080", "port": 80}]}},
+                             "d")
+    assert digits["spec"]["ports"][0]["name"] == "80-8080"
 
 
 def test_a_cluster_scoped_kind_refuses_a_namespace():

@@ -9,12 +9,12 @@ from pydantic import Field, model_validator
 
 from kube import names
 from kube.kinds.base import AGE, ATOMIC, Column, Kind, map_list
-from kube.meta import IntOrString, Model, ObjectMeta, Port, PortName, Protocol, unique
+from kube.meta import IntOrString, Model, ObjectMeta, Port, Protocol, ServicePortName, unique
 from kube.printing import labels_text, service_ports
 
 
 class ServicePort(Model):
-    name: PortName | None = None
+    name: ServicePortName | None = None
     protocol: Protocol = "TCP"
     port: Port
     target_port: IntOrString | None = None

@@ -41,7 +41,7 @@ from orchestrator.api.auth import RequestAttributes, TokenAuthenticator, User, a
 from orchestrator.api import parameters
 from orchestrator.api.objects import Objects, list_request, too_large
 from orchestrator.api.patch import patcher
-from kube import discovery, openapi
+from kube import discovery, openapi, protobuf
 from kube import remotecommand as rc
 from kube.table import INCLUDE_OBJECT, table, wants_table
 from kube.registry import RESOURCES, ResourceType, UnknownKind, by_path
@@ -368,21 +368,25 @@ class ApiServer:
         raise ApiError(405, "MethodNotAllowed", f"{method} is not allowed here")
 
     async def _body(self, request: web.Request) -> Any:
-        """The request's body, parsed once: JSON (every patch type is JSON too) or YAML, as
-        Kubernetes takes them. Protobuf (which kubectl's typed clients send for some commands,
-        `create configmap` among them) is not implemented: 415, rather than a parse error."""
+        """The request's body, parsed once: JSON (every patch type is JSON too), YAML, or
+        Kubernetes' protobuf (which kubectl's typed commands send: `create configmap`…),
+        read into the same JSON (kube/protobuf.py)."""
         if BODY not in request:
             media = request.headers.get("Content-Type", "").split(";")[0].strip()
-            if media == "application/vnd.kubernetes.protobuf":
-                raise ApiError(415, "UnsupportedMediaType", "the body's media type "
-                               "application/vnd.kubernetes.protobuf is not supported yet: "
-                               "send application/json (or YAML)")
             raw = await request.read()
             try:
-                if media in ("application/yaml", "application/apply-patch+yaml"):
+                if media == protobuf.MEDIA_TYPE:
+                    if request.method == "PATCH":
+                        raise ApiError(415, "UnsupportedMediaType", "a patch is JSON (or YAML "
+                                       "for apply), never protobuf")
+                    request[BODY] = protobuf.decode(raw)
+                elif media in ("application/yaml", "application/apply-patch+yaml"):
                     request[BODY] = yaml.safe_load(raw) if raw else None
                 else:
                     request[BODY] = json.loads(raw or b"null")
+            except protobuf.ProtobufError as e:
+                raise bad_request(f"the request body is not a readable protobuf object: "
+                                  f"{e}") from None
             except (ValueError, yaml.YAMLError) as e:
                 raise bad_request(f"the request body is not valid "
                                   f"{'YAML' if 'yaml' in media else 'JSON'}: {e}") from None
