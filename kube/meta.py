@@ -129,6 +129,18 @@ class OwnerReference(Model):
     block_owner_deletion: bool | None = None
 
 
+class ManagedFieldsEntry(Model):
+    """Who owns which fields (kube/fieldmanager.py keeps them; a client may write them)."""
+
+    manager: str | None = Field(None, max_length=128)
+    operation: Literal["Apply", "Update"]
+    api_version: str | None = None
+    time: Timestamp | None = None
+    fields_type: Literal["FieldsV1"] | None = None
+    fields_v1: dict[str, Any] | None = Field(None, alias="fieldsV1")
+    subresource: str | None = None
+
+
 class ObjectMeta(Model):
     name: str | None = None
     generate_name: str | None = None
@@ -143,6 +155,7 @@ class ObjectMeta(Model):
     annotations: Annotations | None = None
     owner_references: list[OwnerReference] | None = None
     finalizers: list[str] | None = None
+    managed_fields: list[ManagedFieldsEntry] | None = None
 
 
 class LabelSelectorRequirement(Model):

@@ -127,8 +127,11 @@ def test_crud_over_http(api, admin, ns):
         {"image": "x"}]}}}}, headers={"Content-Type": "application/strategic-merge-patch+json"})
     assert no_key.status_code == 400 and "merge key 'name'" in no_key.json()["message"]
     unsupported = admin.patch(f"{base}/web", data="{}",
-                              headers={"Content-Type": "application/apply-patch+yaml"})
+                              headers={"Content-Type": "application/x-patch"})
     assert unsupported.status_code == 415
+    no_manager = admin.patch(f"{base}/web", data="{}",
+                             headers={"Content-Type": "application/apply-patch+yaml"})
+    assert no_manager.status_code == 400 and "fieldManager" in no_manager.json()["message"]
     assert admin.patch(f"{base}/web/scale", json={"spec": {"replicas": 3}}, headers={
         "Content-Type": "application/strategic-merge-patch+json"}).json()["spec"]["replicas"] == 3
     scale = admin.get(f"{base}/web/scale").json()
@@ -286,3 +289,58 @@ def test_a_watch_asked_for_tables_sends_rows_with_the_columns_once(api, admin, n
     assert first["object"]["rows"][0]["cells"][0] == "a"
     assert second["type"] == "DELETED" and second["object"]["columnDefinitions"] == []
     assert second["object"]["rows"][0]["object"]["kind"] == "PartialObjectMetadata"
+
+
+APPLY = {"Content-Type": "application/apply-patch+yaml"}
+
+
+def test_server_side_apply_owns_fields_conflicts_and_forces(api, admin, ns):
+    base = f"{api.url}/apis/apps/v1/namespaces/{ns}/deployments"
+    config = {"apiVersion": "apps/v1", "kind": "Deployment",
+              "metadata": {"name": "web", "labels": {"app": "web", "tier": "front"}},
+              "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
+                       "template": {"metadata": {"labels": {"app": "web"}}, "spec": {
+                           "containers": [{"name": "web", "image": "orch/web:1"}]}}}}
+    dry = admin.patch(f"{base}/web", params={"fieldManager": "ci", "dryRun": "All"},
+                      data=json.dumps(config), headers=APPLY)
+    assert dry.status_code == 201 and admin.get(f"{base}/web").status_code == 404
+    created = admin.patch(f"{base}/web", params={"fieldManager": "ci"}, data=json.dumps(config),
+                          headers=APPLY)
+    assert created.status_code == 201, created.text
+    [entry] = created.json()["metadata"]["managedFields"]
+    assert (entry["manager"], entry["operation"], entry["fieldsType"]) == ("ci", "Apply",
+                                                                           "FieldsV1")
+    assert "f:replicas" in entry["fieldsV1"]["f:spec"]
+    # another manager changes replicas: it owns them now, and ci's apply of 3 conflicts
+    admin.patch(f"{base}/web", params={"fieldManager": "scaler"},
+                json={"spec": {"replicas": 5}},
+                headers={"Content-Type": "application/merge-patch+json"}).raise_for_status()
+    changed = {**config, "spec": {**config["spec"], "replicas": 3}}
+    conflict = admin.patch(f"{base}/web", params={"fieldManager": "ci"},
+                           data=json.dumps(changed), headers=APPLY)
+    assert conflict.status_code == 409, conflict.text
+    status = conflict.json()
+    assert status["reason"] == "Conflict" and ".spec.replicas" in status["message"]
+    assert status["details"]["causes"] == [{"reason": "FieldManagerConflict", "field":
+                                            ".spec.replicas", "message":
+                                            'conflict with "scaler" using apps/v1'}]
+    assert admin.get(f"{base}/web").json()["spec"]["replicas"] == 5  # nothing written
+    forced = admin.patch(f"{base}/web", params={"fieldManager": "ci", "force": "true"},
+                         data=json.dumps(changed), headers=APPLY)
+    assert forced.status_code == 200 and forced.json()["spec"]["replicas"] == 3
+    # ci stops applying the tier label: it goes (no one else owns it)
+    fewer = {**changed, "metadata": {"name": "web", "labels": {"app": "web"}}}
+    applied = admin.patch(f"{base}/web", params={"fieldManager": "ci"}, data=json.dumps(fewer),
+                          headers=APPLY).json()
+    assert applied["metadata"]["labels"] == {"app": "web"}
+    # refused: a configuration naming another object or kind, or carrying managedFields
+    for bad, why in (({**fewer, "kind": "ReplicaSet"}, "kind"),
+                     ({**fewer, "metadata": {"name": "other"}}, "does not match"),
+                     ({**fewer, "metadata": {"name": "web", "managedFields": []}},
+                      "managedFields")):
+        refused = admin.patch(f"{base}/web", params={"fieldManager": "ci"},
+                              data=json.dumps(bad), headers=APPLY)
+        assert refused.status_code == 400 and why in refused.json()["message"], refused.text
+    no_force = admin.patch(f"{base}/web", params={"force": "true"}, json={},
+                           headers={"Content-Type": "application/merge-patch+json"})
+    assert no_force.status_code == 400 and "force" in no_force.json()["message"]

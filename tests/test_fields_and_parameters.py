@@ -111,6 +111,7 @@ RECORD_MODELS = {
     "ContainerStateWaiting", "ContainerStateRunning", "ContainerStateTerminated",
     "ContainerStatus", "LoadBalancerStatus", "PodStatus", "NodeStatus", "NamespaceStatus",
     "ServiceStatus", "ReplicaSetStatus", "DeploymentStatus", "PodTemplateSpec",
+    "ManagedFieldsEntry",  # kept by kube/fieldmanager.py
 }
 ENVELOPE = {"apiVersion", "kind", "metadata", "spec", "status", "subsets", "template"}
 

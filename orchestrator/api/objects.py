@@ -12,6 +12,7 @@ resourceVersion, deletionTimestamp; status is written only through the status su
 from __future__ import annotations
 
 import copy
+import json
 import random
 import uuid
 from collections.abc import Callable, Mapping
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from kube import fieldmanager as fm
 from kube.objects import Object
 from kube.registry import RESOURCES, ResourceType, by_kind
 from kube.selectors import selects
@@ -98,7 +100,10 @@ class Objects:
 
     # --- create ---
 
-    def create(self, rt: ResourceType, namespace: str | None, body: Any) -> Object:
+    def create(self, rt: ResourceType, namespace: str | None, body: Any,
+               manager: str | None = None) -> Object:
+        """`manager` (the request's field manager) owns what it set (metadata.managedFields,
+        kube/fieldmanager.py); without one the body's managedFields stand as they are."""
         if rt.namespaced and namespace is None and isinstance(body, dict):
             namespace = (body.get("metadata") or {}).get("namespace")
         obj = validate_create(rt, body, namespace)
@@ -113,6 +118,11 @@ class Objects:
             obj.pop("status", None)
         if rt.initial_status is not None:
             obj["status"] = copy.deepcopy(dict(rt.initial_status))
+        if manager is not None:
+            metadata["managedFields"] = fm.track_update(
+                None, obj, manager, rt.api_version, rt.merge, now_rfc3339(self.clock))
+        if not metadata.get("managedFields"):
+            metadata.pop("managedFields", None)
         errors = allocation.check_requested(rt.kind, obj)
         if errors:
             raise Invalid(rt.kind, metadata.get("name", ""), errors)
@@ -169,7 +179,7 @@ class Objects:
     # --- update / patch ---
 
     def update(self, rt: ResourceType, namespace: str | None, name: str, body: Any,
-               subresource: str | None = None) -> Object:
+               subresource: str | None = None, manager: str | None = None) -> Object:
         if not isinstance(body, dict):
             raise bad_request("the body must be a JSON object")
         body_name = (body.get("metadata") or {}).get("name")
@@ -180,20 +190,20 @@ class Objects:
         requested = parse_resource_version((body.get("metadata") or {}).get("resourceVersion"))
         if requested and str(requested) != old["metadata"]["resourceVersion"]:
             raise _conflict(rt, name)
-        return self._write_update(rt, namespace, name, old, body, subresource)
+        return self._write_update(rt, namespace, name, old, body, subresource, manager)
 
     def patch(self, rt: ResourceType, namespace: str | None, name: str, patch: Any,
-              subresource: str | None = None) -> Object:
+              subresource: str | None = None, manager: str | None = None) -> Object:
         """JSON merge patch (what the control plane's own writers send)."""
         if not isinstance(patch, dict):
             raise bad_request("a merge patch must be a JSON object")
         pinned = (patch.get("metadata") or {}).get("resourceVersion")
         return self.apply_patch(rt, namespace, name, lambda old: merge_patch(old, patch),
-                                str(pinned) if pinned else None, subresource)
+                                str(pinned) if pinned else None, subresource, manager)
 
     def apply_patch(self, rt: ResourceType, namespace: str | None, name: str,
                     apply: Callable[[Object], Any], pinned: str | None = None,
-                    subresource: str | None = None) -> Object:
+                    subresource: str | None = None, manager: str | None = None) -> Object:
         """A patch of any type (`apply`: the stored object → the patched one, see
         orchestrator/api/patch.py), validated and written like an update. With `pinned` (the
         resourceVersion the patch names) a changed object is a 409; without, a concurrent write
@@ -206,13 +216,46 @@ class Objects:
             if not isinstance(body, dict):
                 raise ApiError(422, "Invalid", "the patched object is not a JSON object")
             try:
-                return self._write_update(rt, namespace, name, old, body, subresource)
+                return self._write_update(rt, namespace, name, old, body, subresource, manager)
             except ApiError as e:
                 if e.code != 409 or pinned:
                     raise
         raise _conflict(rt, name)
 
-    def _write_update(self, rt, namespace, name, old, body, subresource) -> Object:
+    def server_side_apply(self, rt: ResourceType, namespace: str | None, name: str,
+                          config: Any, manager: str, force: bool = False,
+                          subresource: str | None = None) -> tuple[Object, bool]:
+        """Server-side apply (kube/fieldmanager.py): create the object from `config`, or lay
+        `config` over it as `manager`'s, removing what `manager` no longer applies; 409 naming
+        the fields another manager owns unless `force`. kubectl's first apply after its
+        client-side applies takes over the fields its last-applied annotation still
+        describes, and its later applies keep that annotation current (as Kubernetes does).
+        The object, and whether it was created."""
+        config = _checked_apply_config(rt, namespace, name, config)
+        now = now_rfc3339(self.clock)
+        for _ in range(10):
+            try:
+                live = self.get(rt, namespace, name)
+            except ApiError as e:
+                if e.code != 404 or subresource:
+                    raise
+                try:
+                    return self.create(rt, namespace, fm.apply(
+                        None, config, manager, rt.api_version, rt.merge, now)), True
+                except ApiError as e:
+                    if e.reason != "AlreadyExists":
+                        raise
+                    continue  # created meanwhile: apply to it
+            new = _applied(rt, live, config, manager, force, now, subresource or "")
+            try:
+                return self._write_update(rt, namespace, name, live, new, subresource), False
+            except ApiError as e:
+                if e.code != 409:  # written meanwhile: apply to the latest
+                    raise
+        raise _conflict(rt, name)
+
+    def _write_update(self, rt, namespace, name, old, body, subresource,
+                      manager: str | None = None) -> Object:
         body = copy.deepcopy(body)
         if subresource == "status":
             new = {**copy.deepcopy(old), "status": body.get("status")}
@@ -242,6 +285,12 @@ class Objects:
             raise Invalid(rt.kind, name, errors)
         if out.get("spec") != old.get("spec"):
             out["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
+        if manager is not None:
+            out["metadata"]["managedFields"] = fm.track_update(
+                old, out, manager, rt.api_version, rt.merge, now_rfc3339(self.clock),
+                subresource or "")
+        if not out["metadata"].get("managedFields"):
+            out["metadata"].pop("managedFields", None)
         out["metadata"].pop("resourceVersion", None)
         if out["metadata"].get("deletionTimestamp") and not out["metadata"].get("finalizers") \
                 and rt.kind not in ("Pod", "Namespace"):
@@ -437,17 +486,18 @@ class Objects:
     def get_scale(self, rt: ResourceType, namespace: str, name: str) -> Object:
         return scale_of(self.get(rt, namespace, name))
 
-    def update_scale(self, rt: ResourceType, namespace: str, name: str, scale: Any) -> Object:
+    def update_scale(self, rt: ResourceType, namespace: str, name: str, scale: Any,
+                     manager: str | None = None) -> Object:
         replicas = _valid_replicas(scale, name)
         pinned = ((scale.get("metadata") or {}).get("resourceVersion"))
         patch: Object = {"spec": {"replicas": replicas}}
         if pinned:
             patch["metadata"] = {"resourceVersion": pinned}
         # the object as written (or, in a dry run, as it would be)
-        return scale_of(self.patch(rt, namespace, name, patch))
+        return scale_of(self.patch(rt, namespace, name, patch, manager=manager))
 
     def patch_scale(self, rt: ResourceType, namespace: str, name: str,
-                    apply: Callable[[Object], Any]) -> Object:
+                    apply: Callable[[Object], Any], manager: str | None = None) -> Object:
         """A patch of the scale subresource: applied to the Scale object, whose replicas are
         then written (as kube-apiserver patches /scale). As with any patch, only a
         resourceVersion the patch itself sets pins the write: a concurrent write (a
@@ -460,7 +510,53 @@ class Objects:
             if pinned and str(pinned) != old["metadata"]["resourceVersion"]:
                 raise _conflict(rt, name)
             return merge_patch(old, {"spec": {"replicas": replicas}})
-        return scale_of(self.apply_patch(rt, namespace, name, scaled))
+        return scale_of(self.apply_patch(rt, namespace, name, scaled, manager=manager))
+
+
+def _checked_apply_config(rt: ResourceType, namespace: str | None, name: str,
+                          config: Any) -> Object:
+    """An apply configuration names its kind and object (400 when it does not)."""
+    if not isinstance(config, dict):
+        raise bad_request("an apply configuration must be an object")
+    if config.get("apiVersion") != rt.api_version or config.get("kind") != rt.kind:
+        raise bad_request(f"an apply configuration must have apiVersion {rt.api_version!r} "
+                          f"and kind {rt.kind!r} (got {config.get('apiVersion')!r}, "
+                          f"{config.get('kind')!r})")
+    metadata = config.get("metadata")
+    if not isinstance(metadata, dict):
+        raise bad_request("an apply configuration must have metadata")
+    if metadata.get("name") not in (None, name):
+        raise bad_request(f"the name of the object ({metadata['name']}) does not match the "
+                          f"name on the URL ({name})")
+    if metadata.get("managedFields") is not None:
+        raise bad_request("metadata.managedFields must be nil in an apply configuration")
+    config = copy.deepcopy(config)
+    config["metadata"]["name"] = name
+    if rt.namespaced and namespace:
+        config["metadata"].setdefault("namespace", namespace)
+    return config
+
+
+def _applied(rt: ResourceType, live: Object, config: Object, manager: str, force: bool,
+             now: str, subresource: str) -> Object:
+    try:
+        new = fm.apply(live, config, manager, rt.api_version, rt.merge, now, force, subresource)
+    except fm.Conflicts as e:
+        allowed = fm.allowed_by_last_applied(live, rt.merge) if manager == "kubectl" else set()
+        rest = [c for c in e.conflicts if c.path not in allowed]
+        if rest:
+            raise ApiError(409, "Conflict", fm.conflict_message(rest), {"causes": [
+                {"reason": "FieldManagerConflict", "message": f"conflict with {c.manager}",
+                 "field": fm.path_text(c.path)} for c in rest]}) from None
+        new = fm.apply(live, config, manager, rt.api_version, rt.merge, now, True, subresource)
+    annotations = (new.get("metadata") or {}).get("annotations") or {}
+    if manager == "kubectl" and annotations.get(fm.LAST_APPLIED):
+        last = copy.deepcopy(config)
+        (last["metadata"].get("annotations") or {}).pop(fm.LAST_APPLIED, None)
+        if not last["metadata"].get("annotations"):
+            last["metadata"].pop("annotations", None)
+        annotations[fm.LAST_APPLIED] = json.dumps(last, separators=(",", ":"))
+    return new
 
 
 def _valid_replicas(scale: Any, name: str) -> int:

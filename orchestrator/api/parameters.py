@@ -34,7 +34,7 @@ PARAMETERS: dict[str, frozenset[str]] = {
     "watch": LABELS_ONLY | WATCH | {"includeObject"},
     "create": WRITE_LABELS | {"fieldValidation", "dryRun"},
     "update": WRITE_LABELS | {"fieldValidation", "dryRun"},
-    "patch": WRITE_LABELS | {"fieldValidation", "dryRun"},
+    "patch": WRITE_LABELS | {"fieldValidation", "dryRun", "force"},
     "delete": LABELS_ONLY | DELETE | {"dryRun"},
     # which objects go is chosen by the selectors only (the current objects, not a snapshot)
     "deletecollection": LABELS_ONLY | DELETE | {"labelSelector", "fieldSelector", "dryRun"},
@@ -51,7 +51,7 @@ PARAMETERS: dict[str, frozenset[str]] = {
 NOT_YET = {
     "dryRun": "a dry run is for writes (create, update, patch, delete)",
     "sendInitialEvents": "sendInitialEvents is for a watch (watch=true)",
-    "force": "server-side apply is not implemented yet",
+    "force": "force is for a server-side apply (a PATCH)",
     "insecureSkipTLSVerifyBackend": "the API server always verifies the node agent's "
                                     "certificate",
 }

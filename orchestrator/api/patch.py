@@ -1,7 +1,7 @@
 """The patch types this API applies, by Content-Type (pure): JSON merge patch (RFC 7386),
 strategic merge patch (kube.strategicpatch, with the kind's list metadata) and JSON patch
-(RFC 6902, the `jsonpatch` library). Server-side apply is not implemented yet: its type is
-refused with 415, as any other."""
+(RFC 6902, the `jsonpatch` library). Server-side apply (application/apply-patch+yaml) is not a
+patch of the stored object: the API server hands it to Objects.server_side_apply."""
 
 from __future__ import annotations
 

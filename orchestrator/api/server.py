@@ -564,25 +564,44 @@ class ApiServer:
         objects = self._objects_for(request)
         if t.subresource == "binding":
             return _json(await self._run(objects.bind, t.namespace, t.name, body), 201)
-        return _json(await self._run(objects.create, t.rt, t.namespace, body), 201)
+        return _json(await self._run(objects.create, t.rt, t.namespace, body,
+                                     _field_manager(request)), 201)
 
     async def _do_update(self, request: web.Request, t: Target) -> web.Response:
         body = await self._body(request)
         objects = self._objects_for(request)
+        manager = _field_manager(request)
         if t.subresource == "scale":
-            return _json(await self._run(objects.update_scale, t.rt, t.namespace, t.name, body))
+            return _json(await self._run(objects.update_scale, t.rt, t.namespace, t.name, body,
+                                         manager))
         return _json(await self._run(objects.update, t.rt, t.namespace, t.name, body,
-                                     t.subresource))
+                                     t.subresource, manager))
 
     async def _do_patch(self, request: web.Request, t: Target) -> web.Response:
         content_type = request.headers.get("Content-Type", "").split(";")[0].strip()
         body = await self._body(request)
-        apply = patcher(content_type, body, t.rt.merge)
         objects = self._objects_for(request)
+        force = parameters.flag(request.query, "force") if "force" in request.query else None
+        if content_type == APPLY_PATCH:
+            if not request.query.get("fieldManager"):
+                raise bad_request("fieldManager: Required value: is required for apply "
+                                  "requests")
+            if t.subresource == "scale":
+                raise ApiError(415, "UnsupportedMediaType", "server-side apply of /scale is "
+                               "not implemented: apply the object itself")
+            obj, created = await self._run(objects.server_side_apply, t.rt, t.namespace,
+                                           t.name, body, _field_manager(request), bool(force),
+                                           t.subresource)
+            return _json(obj, 201 if created else 200)
+        if force is not None:
+            raise bad_request("force: Forbidden: may not be specified for non-apply patch")
+        apply = patcher(content_type, body, t.rt.merge)
+        manager = _field_manager(request)
         if t.subresource == "scale":
-            return _json(await self._run(objects.patch_scale, t.rt, t.namespace, t.name, apply))
+            return _json(await self._run(objects.patch_scale, t.rt, t.namespace, t.name, apply,
+                                         manager))
         return _json(await self._run(objects.apply_patch, t.rt, t.namespace, t.name, apply,
-                                     _pinned_version(body), t.subresource))
+                                     _pinned_version(body), t.subresource, manager))
 
     async def _do_delete(self, request: web.Request, t: Target) -> web.Response:
         o = _delete_options(await self._body(request), request)
@@ -767,6 +786,22 @@ def _include_object(request: web.Request) -> str:
     if include not in INCLUDE_OBJECT:
         raise bad_request(f"includeObject {include!r} is not one of {', '.join(INCLUDE_OBJECT)}")
     return include
+
+
+APPLY_PATCH = "application/apply-patch+yaml"
+
+
+def _field_manager(request: web.Request) -> str:
+    """Who a write's fields belong to (metadata.managedFields): `fieldManager`, else the
+    client's User-Agent up to its first "/" (kubectl/v1.37 → kubectl), as Kubernetes names
+    it."""
+    given = request.query.get("fieldManager")
+    if given is not None:
+        if not given or len(given) > 128 or not given.isprintable():
+            raise bad_request(f"fieldManager: Invalid value: {given!r}: must be 1 to 128 "
+                              "printable characters")
+        return given
+    return request.headers.get("User-Agent", "").split("/")[0][:128] or "unknown"
 
 
 def _pinned_version(patch: Any) -> str | None:
