@@ -253,3 +253,28 @@ def test_kubectls_typed_create_commands_send_protobuf_and_it_is_read(kubectl, cl
     [port] = api.get(f"/api/v1/namespaces/{ns}/services/web").json()["spec"]["ports"]
     assert (port["port"], port["targetPort"], port["protocol"]) == (80, 80, "TCP")
     kubectl("delete", "deployment,service,configmap,secret", "--all")
+
+
+def test_server_side_apply_records_owners_and_conflicts_until_forced(kubectl):
+    def managed() -> set[tuple[str, str, str]]:
+        d = json.loads(kubectl("get", "deployment", "web", "-o", "json",
+                               "--show-managed-fields").stdout)
+        return {(e["manager"], e["operation"], e.get("subresource", ""))
+                for e in d["metadata"]["managedFields"]}
+
+    kubectl("apply", "-f", "-", input=deployment(2))  # client-side first: kubectl migrates
+    assert "serverside-applied" in kubectl("apply", "--server-side", "-f", "-",
+                                           input=deployment(2)).stdout
+    assert ("kubectl", "Apply", "") in managed()
+    kubectl("rollout", "status", "deployment/web", "--timeout=120s")
+    assert ("controller-manager", "Update", "status") in managed()  # the status' owner
+    other = kubectl("apply", "--server-side", "--field-manager=other", "-f", "-",
+                    input=deployment(3), check=False)
+    assert other.returncode != 0 and "conflict" in other.stderr, other.stderr
+    assert ".spec.replicas" in other.stderr and '"kubectl"' in other.stderr
+    kubectl("apply", "--server-side", "--field-manager=other", "--force-conflicts", "-f", "-",
+            input=deployment(3))
+    d = json.loads(kubectl("get", "deployment", "web", "-o", "json").stdout)
+    assert d["spec"]["replicas"] == 3 and "managedFields" not in d["metadata"]  # kubectl hides
+    assert ("other", "Apply", "") in managed()
+    kubectl("delete", "deployment", "web")

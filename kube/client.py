@@ -86,19 +86,21 @@ class Client:
     so this is safe for every verb), and the client stays with the one that answered."""
 
     def __init__(self, server: str, ca_file: str | None, token: str | None,
-                 timeout: float = 30) -> None:
+                 timeout: float = 30, user_agent: str = "orchctl") -> None:
+        """`user_agent` names the client's writes (their field manager, up to a "/")."""
         self.servers = [s.strip().rstrip("/") for s in server.split(",") if s.strip()]
         self._current = 0
         self.ca_file = ca_file
         self.token = token
         self.timeout = timeout
+        self.user_agent = user_agent
         self._local = threading.local()
 
     @classmethod
     def from_files(cls, server: str, ca_file: str | None, token_file: str | None,
-                   timeout: float = 30) -> Client:
+                   timeout: float = 30, user_agent: str = "orchctl") -> Client:
         token = Path(token_file).read_text().strip() if token_file else None
-        return cls(server, ca_file, token, timeout)
+        return cls(server, ca_file, token, timeout, user_agent)
 
     # --- plumbing ---
 
@@ -115,6 +117,7 @@ class Client:
             s.verify = self.ca_file if self.ca_file else True
             if self.token:
                 s.headers["Authorization"] = f"Bearer {self.token}"
+            s.headers["User-Agent"] = self.user_agent
             self._local.session = s
         return s
 

@@ -86,7 +86,7 @@ def run(api_url: str, ca_file: str, token_file: str, node_name: str, node_ip: st
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     log = logging.getLogger("node_agent")
-    client = Client.from_files(api_url, ca_file, token_file)
+    client = Client.from_files(api_url, ca_file, token_file, user_agent="node-agent")
     runtime = DockerRuntime(docker_host)  # the one docker client of this agent
     node = NodeAgent(client, runtime, node_name, node_ip, pod_cidr)
     for attempt in tenacity.Retrying(

@@ -30,7 +30,8 @@ class ControlPlane:
         if self.scheduler:
             from orchestrator.scheduler.loop import Scheduler
 
-            made.append(Scheduler(self.objects, weights=self.score_weights))
+            made.append(Scheduler(self.objects.as_manager("scheduler"),
+                                  weights=self.score_weights))
         if self.controllers:
             from orchestrator.controllers.deployment import DeploymentController
             from orchestrator.controllers.endpoints import EndpointsController
@@ -38,9 +39,10 @@ class ControlPlane:
             from orchestrator.controllers.nodelifecycle import NodeLifecycleController
             from orchestrator.controllers.replicaset import ReplicaSetController
 
-            made += [DeploymentController(self.objects), ReplicaSetController(self.objects),
-                     EndpointsController(self.objects), GarbageCollector(self.objects),
-                     NodeLifecycleController(self.objects, self.grace, self.eviction,
+            objects = self.objects.as_manager("controller-manager")  # managedFields
+            made += [DeploymentController(objects), ReplicaSetController(objects),
+                     EndpointsController(objects), GarbageCollector(objects),
+                     NodeLifecycleController(objects, self.grace, self.eviction,
                                              *(self.eviction_rates or ()))]
         return made
 

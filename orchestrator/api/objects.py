@@ -45,6 +45,14 @@ class Objects:
         self.store = store
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.rng = rng or random.SystemRandom()
+        self.manager: str | None = None  # as_manager()
+
+    def as_manager(self, manager: str) -> Objects:
+        """These verbs writing as `manager` (metadata.managedFields) unless a call names
+        another: how the in-process controllers and scheduler are recorded."""
+        view = copy.copy(self)
+        view.manager = manager
+        return view
 
     def dry_run_view(self) -> Objects:
         """These verbs over the store's dry-run view: every check and allocation runs, and
@@ -118,6 +126,7 @@ class Objects:
             obj.pop("status", None)
         if rt.initial_status is not None:
             obj["status"] = copy.deepcopy(dict(rt.initial_status))
+        manager = manager or self.manager
         if manager is not None:
             metadata["managedFields"] = fm.track_update(
                 None, obj, manager, rt.api_version, rt.merge, now_rfc3339(self.clock))
@@ -285,6 +294,7 @@ class Objects:
             raise Invalid(rt.kind, name, errors)
         if out.get("spec") != old.get("spec"):
             out["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
+        manager = manager or self.manager
         if manager is not None:
             out["metadata"]["managedFields"] = fm.track_update(
                 old, out, manager, rt.api_version, rt.merge, now_rfc3339(self.clock),

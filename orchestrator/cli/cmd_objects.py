@@ -57,12 +57,14 @@ def _api_failure(m: manifests.Manifest, e: ApiError) -> str:
 @click.option("--no-headers", is_flag=True, help="Rows only.")
 @click.option("-f", "--filename", multiple=True, metavar="FILE",
               help="The objects named in these manifests.")
+@click.option("--show-managed-fields", is_flag=True,
+              help="Keep metadata.managedFields in yaml and json (hidden, as by kubectl).")
 @all_namespaces_option
 @namespace_option
 @pass_env
 def get(env: Env, args: tuple[str, ...], output: str | None, selector: str | None,
         field_selector: str | None, watch: bool, show_labels: bool, no_headers: bool,
-        filename: tuple[str, ...], all_namespaces: bool) -> None:
+        filename: tuple[str, ...], show_managed_fields: bool, all_namespaces: bool) -> None:
     """Show objects: TYPE [NAME…], TYPE/NAME…, TYPE1,TYPE2, `all`, or -f FILE.
 
     \b
@@ -92,6 +94,8 @@ def get(env: Env, args: tuple[str, ...], output: str | None, selector: str | Non
             listed = env.client.list(sel.rt.resource, namespace, selector, field_selector)
             list_version = listed.resource_version
             found += [(sel.rt, o) for o in listed.items]
+    if not show_managed_fields:
+        found = [(rt, printers.without_managed_fields(o)) for rt, o in found]
     _print_objects(env, selections, found, output, all_namespaces, show_labels, no_headers,
                    single=len(selections) == 1 and len(selections[0].names) == 1)
     for failure in failures:
@@ -154,6 +158,7 @@ def _watch(env: Env, rt: ResourceType, namespace: str | None, selector: str | No
     An informer does the watching: it reconnects when the server ends the stream, and after a
     410 lists again and prints only what changed meanwhile."""
     def show(obj: Object) -> None:
+        obj = printers.without_managed_fields(obj)
         if output in ("yaml", "json"):
             click.echo(("---\n" + printers.to_yaml(obj)) if output == "yaml"
                        else printers.to_json(obj))

@@ -74,6 +74,14 @@ def column_widths(rows: list[Row]) -> list[int]:
 
 # --- -o yaml|json|name ---
 
+def without_managed_fields(obj: Object) -> Object:
+    """The object without metadata.managedFields, which kubectl hides unless asked."""
+    if "managedFields" not in (obj.get("metadata") or {}):
+        return obj
+    return {**obj, "metadata": {k: v for k, v in obj["metadata"].items()
+                                if k != "managedFields"}}
+
+
 def as_list(objects: list[Object]) -> Object:
     return {"apiVersion": "v1", "kind": "List", "metadata": {"resourceVersion": ""},
             "items": objects}
