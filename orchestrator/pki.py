@@ -153,7 +153,8 @@ def init_pki(directory: Path, sans: list[str], nodes: list[str],
         entry = by_user.setdefault(user, {"token": secrets.token_urlsafe(32), "user": user,
                                           "groups": groups})
         paths[filename] = directory / filename
-        _write_private(paths[filename], (entry["token"] + "\n").encode())
+        # no newline: the official Python client sends a tokenFile's bytes as they are
+        _write_private(paths[filename], entry["token"].encode())
     _write_private(paths["tokens.json"], json.dumps({"tokens": list(by_user.values())},
                                                     indent=2).encode())
     return paths

@@ -138,6 +138,22 @@ def test_scaling_event_reads_the_desired_replicas_annotation() -> None:
     assert not rollout.is_scaling_event(3, [rs(3, 3), rs(0, 1)])  # idle sets do not count
 
 
+def test_a_scaling_event_that_moves_no_replica_still_refreshes_the_annotations() -> None:
+    """Scaled from 1 to 2 mid-rollout with a surge of 1: old 2 + new 1 already make the
+    allowed 3, so nothing is resized; the sets' annotations must still move to 2, or every
+    later sync is the same scaling event and the rollout never goes on."""
+    def rs(revision, replicas, desired):
+        return ReplicaSet.model_validate(_rs_json(revision, replicas, annotations={
+            rollout.DESIRED_REPLICAS: str(desired), rollout.MAX_REPLICAS: str(desired + 1)}))
+    sets = [rs(1, 2, 1), rs(2, 1, 1)]
+    changes = rollout.proportional_scale(2, 1, Set("rs-2", 1, 1), [Set("rs-1", 2, 2)])
+    assert changes == {}
+    names = [s.metadata.name for s in sets]
+    assert rollout.with_stale_annotations(2, 1, sets, changes) == {names[0]: 2, names[1]: 1}
+    fresh = [rs(1, 2, 2), rs(2, 1, 2), rs(3, 0, 1)]  # an idle set's annotations do not matter
+    assert rollout.with_stale_annotations(2, 1, fresh, {}) == {}
+
+
 def test_the_template_hash_ignores_its_own_label_and_changes_with_collisions() -> None:
     t = deployment_json()["spec"]["template"]
     labelled = {**t, "metadata": {"labels": {"app": "web", rollout.HASH_LABEL: "x"}}}

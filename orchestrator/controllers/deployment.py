@@ -105,7 +105,8 @@ class DeploymentController(Controller):
         if d.spec.paused or rollout.is_scaling_event(replicas, sets):
             changes = rollout.proportional_scale(replicas, surge, Set.of(new) if new else None,
                                                  [Set.of(rs) for rs in old])
-            sets = self._scale(d, sets, changes, "scaled")
+            sets = self._scale(d, sets, rollout.with_stale_annotations(replicas, surge, sets,
+                                                                       changes), "scaled")
         elif d.spec.strategy.type == "Recreate":
             old_pods = self._pods_of(namespace, old)
             step = rollout.recreate_step(replicas, Set.of(new) if new else None,
@@ -207,13 +208,15 @@ class DeploymentController(Controller):
             annotations[rollout.MAX_REPLICAS] = str(replicas + surge)
             updated = self.objects.update(RS, rs.metadata.namespace, rs.metadata.name or "", body)
             before = rs.spec.replicas
+            out.append(typed(ReplicaSet, updated))
+            if target == before:
+                continue  # only its size annotations were stale
             direction = "up" if target > before else "down"
             self.events.normal(d, "ScalingReplicaSet",
                                f"Scaled {direction} replica set {rs.metadata.name} "
                                f"from {before} to {target}")
             log.info("deployment %s/%s (%s): %s %d -> %d", d.metadata.namespace,
                      d.metadata.name, why, rs.metadata.name, before, target)
-            out.append(typed(ReplicaSet, updated))
         return out
 
     def _sync_revision(self, d: Deployment, new: ReplicaSet, old: list[ReplicaSet]) -> ReplicaSet:

@@ -192,6 +192,20 @@ def is_scaling_event(replicas: int, sets: list[ReplicaSet]) -> bool:
     return False
 
 
+def with_stale_annotations(replicas: int, surge: int, sets: list[ReplicaSet],
+                           changes: Changes) -> Changes:
+    """`changes`, plus every active set whose size annotations no longer say `replicas` (and
+    the surge's maximum) at its present size: a scaling event rewrites them on all active sets,
+    as Kubernetes' scale() does, even when no size changes; else the event would never end."""
+    out = dict(changes)
+    for rs in sets:
+        annotations = rs.metadata.annotations or {}
+        if rs.spec.replicas and (annotations.get(DESIRED_REPLICAS) != str(replicas)
+                                 or annotations.get(MAX_REPLICAS) != str(replicas + surge)):
+            out.setdefault(rs.metadata.name or "", rs.spec.replicas)
+    return out
+
+
 def proportional_scale(replicas: int, surge: int, new: Set | None, old: list[Set]) -> Changes:
     """Resize for a changed replica count. With one active set (or none), it takes all of
     `replicas`; in the middle of a rollout the difference is spread over the active sets in
