@@ -77,12 +77,15 @@ def test_patches_scale_exec_and_delete(api, ns: str):
     deadline = time.monotonic() + 180
     while True:
         d = apps.read_namespaced_deployment("web", ns)
-        if (d.status.ready_replicas or 0) == 2 and (d.status.updated_replicas or 0) == 2:
+        if (d.status.ready_replicas, d.status.updated_replicas, d.status.replicas) == (2, 2, 2):
             break
-        assert time.monotonic() < deadline, f"not ready: {d.status}"
+        assert time.monotonic() < deadline, f"not rolled out: {d.status}"
         time.sleep(1)
-    pods = [p for p in core.list_namespaced_pod(ns, label_selector="app=web").items
-            if p.status.phase == "Running" and not p.metadata.deletion_timestamp]
+    [new_set] = [rs for rs in apps.list_namespaced_replica_set(ns).items if rs.spec.replicas]
+    template_hash = new_set.metadata.labels["pod-template-hash"]
+    pods = [p for p in core.list_namespaced_pod(
+        ns, label_selector=f"app=web,pod-template-hash={template_hash}").items
+        if p.status.phase == "Running" and not p.metadata.deletion_timestamp]
     out = stream(core.connect_get_namespaced_pod_exec, pods[0].metadata.name, ns,
                  command=["sh", "-c", "echo $B; hostname"], stderr=True, stdin=False,
                  stdout=True, tty=False)
