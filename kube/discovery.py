@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from kube import metrics
 from kube.kinds import KINDS
 from kube.kinds.base import Kind
 from kube.media import accepted_as
@@ -24,6 +25,7 @@ SUBRESOURCES: dict[str, tuple[tuple[str, str, str] | None, list[str]]] = {
     "binding": (("", "v1", "Binding"), ["create"]),
     "log": (("", "v1", "Pod"), ["get"]),
     "exec": (("", "v1", "PodExecOptions"), ["create", "get"]),
+    "attach": (("", "v1", "PodAttachOptions"), ["create", "get"]),
 }
 
 
@@ -72,5 +74,7 @@ def aggregated(core: bool, version: str = "v2") -> dict[str, Any]:
             listed.append({"version": served, "resources": sorted(resources, key=_resource_name),
                            "freshness": "Current"})
         items.append({"metadata": {"name": group}, "versions": listed})
+    if not core:
+        items.append(metrics.aggregated_group())
     return {"kind": "APIGroupDiscoveryList", "apiVersion": f"apidiscovery.k8s.io/{version}",
             "metadata": {}, "items": items}

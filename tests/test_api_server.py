@@ -37,7 +37,15 @@ def test_unauthenticated_paths_and_discovery(api, admin):
     assert anonymous.get(f"{api.url}/version").json()["major"] == "1"
     assert admin.get(f"{api.url}/api").json()["versions"] == ["v1"]
     groups = {g["name"] for g in admin.get(f"{api.url}/apis").json()["groups"]}
-    assert groups == {"apps", "coordination.k8s.io"}
+    assert groups == {"apps", "coordination.k8s.io", "metrics.k8s.io"}
+    resource_metrics = admin.get(f"{api.url}/apis/metrics.k8s.io/v1beta1").json()["resources"]
+    assert {r["name"] for r in resource_metrics} == {"nodes", "pods"}
+    # this server has no agents to ask: empty lists, a 404 for one, refusals named
+    assert admin.get(f"{api.url}/apis/metrics.k8s.io/v1beta1/nodes").json()["items"] == []
+    assert admin.get(f"{api.url}/apis/metrics.k8s.io/v1beta1/nodes/x").status_code == 404
+    assert admin.get(f"{api.url}/apis/metrics.k8s.io/v1beta1/pods",
+                     params={"watch": "true"}).status_code == 400
+    assert api.session(None).get(f"{api.url}/apis/metrics.k8s.io/v1beta1/pods").status_code == 401
     core = {r["name"] for r in admin.get(f"{api.url}/api/v1").json()["resources"]}
     assert {"pods", "pods/status", "pods/binding", "services", "nodes", "namespaces"} <= core
     apps = admin.get(f"{api.url}/apis/apps/v1").json()["resources"]

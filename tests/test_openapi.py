@@ -129,14 +129,18 @@ def test_aggregated_discovery_lists_every_kind_once(api, admin):
     assert pods["scope"] == "Namespaced" and pods["shortNames"] == ["po"]
     assert {s["subresource"] for s in pods["subresources"]} >= {"status", "binding", "log"}
     groups = admin.get(f"{api.url}/apis", headers={"Accept": kubectl_accept}).json()["items"]
-    assert [g["metadata"]["name"] for g in groups] == ["apps", "coordination.k8s.io"]
+    assert [g["metadata"]["name"] for g in groups] == ["apps", "coordination.k8s.io",
+                                                       "metrics.k8s.io"]
     deployments = next(r for r in groups[0]["versions"][0]["resources"]
                        if r["resource"] == "deployments")
     scale = next(s for s in deployments["subresources"] if s["subresource"] == "scale")
     assert scale["responseKind"] == {"group": "autoscaling", "version": "v1", "kind": "Scale"}
     served = {r.resource for r in KINDS}
-    listed = {r["resource"] for g in [legacy, *groups] for v in g["versions"]
+    listed = {r["resource"] for g in [legacy, *groups[:-1]] for v in g["versions"]
               for r in v["resources"]}
     assert listed == served
+    metrics_resources = {r["resource"]: r["responseKind"]["kind"]
+                         for r in groups[-1]["versions"][0]["resources"]}
+    assert metrics_resources == {"nodes": "NodeMetrics", "pods": "PodMetrics"}
     # the legacy forms are unchanged
     assert admin.get(f"{api.url}/api").json()["kind"] == "APIVersions"

@@ -39,15 +39,18 @@ from prometheus_client import generate_latest
 from orchestrator import __version__
 from orchestrator.api.auth import RequestAttributes, TokenAuthenticator, User, authorize
 from orchestrator.api import parameters
+from orchestrator.api.metrics import MetricsCollector
 from orchestrator.api.objects import Objects, list_request, too_large
 from orchestrator.api.patch import patcher
 from kube import discovery, openapi, protobuf
+from kube import metrics as resource_metrics
 from kube import remotecommand as rc
 from kube.table import INCLUDE_OBJECT, table, wants_table
 from kube.registry import RESOURCES, ResourceType, UnknownKind, by_path
 from kube.selectors import SelectorError, selects
 from kube.timestamps import parse_rfc3339
 from kube.errors import status_object
+from kube.objects import Object
 from orchestrator.api.status import ApiError, bad_request, forbidden, from_exception
 from orchestrator.store import StoreError
 from orchestrator.store.errors import Gone
@@ -125,6 +128,10 @@ class ApiServer:
         self.metrics = Metrics()
         self.agent_tls = agent_tls
         self._agent_http: aiohttp.ClientSession | None = None  # made on the server's loop
+        self.resource_metrics = MetricsCollector(  # metrics.k8s.io
+            lambda: self._run(lambda: self.objects.list(by_path("", "v1", "nodes"), None)[0]),
+            lambda: self._run(lambda: self.objects.list(by_path("", "v1", "pods"), None)[0]),
+            self._node_summary)
 
     # --- plumbing ---
 
@@ -145,6 +152,9 @@ class ApiServer:
         app.router.add_get("/openapi/v2", self._openapi_v2)
         app.router.add_route("*", "/api/{version}", self._core_or_discovery)
         app.router.add_route("*", "/api/{version}/{tail:.*}", self._core_or_discovery)
+        app.router.add_route("*", f"/apis/{resource_metrics.API_VERSION}", self._metrics_api)
+        app.router.add_route("*", f"/apis/{resource_metrics.API_VERSION}/{{tail:.*}}",
+                             self._metrics_api)
         app.router.add_route("*", "/apis/{group}/{version}", self._group_or_discovery)
         app.router.add_route("*", "/apis/{group}/{version}/{tail:.*}", self._group_or_discovery)
         return app
@@ -265,7 +275,7 @@ class ApiServer:
             return _json(discovery.aggregated(False, aggregated),
                          media=discovery.media_type(aggregated))
         groups = []
-        for group, version in GROUPS:
+        for group, version in [*GROUPS, (resource_metrics.GROUP, resource_metrics.VERSION)]:
             gv = {"groupVersion": f"{group}/{version}", "version": version}
             groups.append({"name": group, "versions": [gv], "preferredVersion": gv})
         return _json({"kind": "APIGroupList", "apiVersion": "v1", "groups": groups})
@@ -291,6 +301,59 @@ class ApiServer:
         return {"kind": "APIResourceList", "apiVersion": "v1",
                 "groupVersion": f"{group}/{version}" if group else version,
                 "resources": resources}
+
+    # --- metrics.k8s.io ---
+
+    async def _node_summary(self, node_name: str) -> Object:
+        """The node agent's usage summary (node_agent/stats.py)."""
+        url = await self._agent_url(node_name, "/stats/summary")
+        async with self._agent_session().get(url, ssl=self.agent_tls or False) as r:
+            r.raise_for_status()
+            summary: Object = await r.json()
+            return summary
+
+    async def _metrics_api(self, request: web.Request) -> web.Response:
+        """NodeMetrics and PodMetrics (get, list; labelSelector, fieldSelector on
+        metadata.name), from the collector's last round (orchestrator/api/metrics.py)."""
+        user = self._user(request)
+        parts = [p for p in request.match_info.get("tail", "").split("/") if p]
+        if request.method != "GET":
+            raise ApiError(405, "MethodNotAllowed", "metrics.k8s.io is read-only (get, list)")
+        if not parts:
+            return _json({"kind": "APIResourceList", "apiVersion": "v1",
+                          "groupVersion": resource_metrics.API_VERSION,
+                          "resources": resource_metrics.discovery_resources()})
+        namespace = None
+        if parts[0] == "namespaces" and len(parts) >= 3:
+            namespace, parts = parts[1], parts[2:]
+        if parts[0] not in ("nodes", "pods") or len(parts) > 2 or \
+                parts[0] == "nodes" and namespace is not None:
+            raise ApiError(404, "NotFound", f"the server could not find the requested "
+                           f"resource: {request.path}")
+        resource, name = parts[0], parts[1] if len(parts) == 2 else None
+        _only_parameters(request, ("labelSelector", "fieldSelector") if name is None else ())
+        await self._authorize(user, RequestAttributes(
+            "get" if name else "list", resource, namespace, name))
+        snapshot = await self.resource_metrics.read()
+        items = snapshot.nodes if resource == "nodes" else [
+            p for p in snapshot.pods if namespace is None
+            or p["metadata"]["namespace"] == namespace]
+        kind = "NodeMetrics" if resource == "nodes" else "PodMetrics"
+        if name is not None:
+            found = next((i for i in items if i["metadata"]["name"] == name), None)
+            if found is None:
+                shown = f"{namespace}/{name}" if namespace else name
+                raise ApiError(404, "NotFound", f'{kind.lower()}.{resource_metrics.GROUP} '
+                               f'"{shown}" not found', {"name": name, "group":
+                                                        resource_metrics.GROUP,
+                                                        "kind": resource})
+            return _json(found)
+        try:
+            predicate = selects(request.query.get("labelSelector"),
+                                request.query.get("fieldSelector"))
+        except SelectorError as e:
+            raise bad_request(str(e)) from None
+        return _json(resource_metrics.as_list(kind, [i for i in items if predicate(i)]))
 
     # --- resource endpoints ---
 
