@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from integration_tests.hosts import Cluster
+from integration_tests.hosts import Cluster, wait_until
 
 KUBECTL = Path(sys.executable).with_name("kubectl")
 
@@ -150,7 +150,7 @@ def test_diff_and_server_dry_runs_show_the_change_and_write_nothing(cluster: Clu
     assert run("delete", "deployment", "web").returncode == 0
 
 
-def test_wait_rollout_status_and_logs(kubectl):
+def test_wait_rollout_status_logs_and_top(kubectl, cluster: Cluster):
     kubectl("apply", "-f", "-", input=deployment(2))
     assert "condition met" in kubectl("wait", "--for=condition=Available", "deployment/web",
                                       "--timeout=120s").stdout
@@ -160,6 +160,16 @@ def test_wait_rollout_status_and_logs(kubectl):
     assert header.split()[:3] == ["NAME", "READY", "STATUS"] and "NODE" in header.split()
     assert len(rows) == 2 and all(r.split()[1:3] == ["1/1", "Running"] for r in rows)
     kubectl("logs", "deployment/web")  # the agent's log stream, through the API
+    # kubectl top reads metrics.k8s.io: every node, and each of the deployment's pods
+    header, *rows = kubectl("top", "nodes").stdout.splitlines()
+    assert header.split()[:3] == ["NAME", "CPU(cores)", "CPU(%)"]
+    assert sorted(r.split()[0] for r in rows) == sorted(h.name for h in cluster.hosts)
+    # a pod has a CPU figure once docker has two samples of it (as metrics-server needs two
+    # scrapes): "metrics not available yet" until the collector's next round
+    top_pods = wait_until(lambda: (lambda p: p.returncode == 0 and p.stdout.splitlines())(
+        kubectl("top", "pods", "-l", "app=web", "--containers", check=False)), 90,
+        "kubectl top pods")
+    assert len(top_pods) == 3 and all(r.split()[1] == "web" for r in top_pods[1:])
     kubectl("delete", "deployment", "web")
 
 
