@@ -26,6 +26,7 @@ SUBRESOURCES: dict[str, tuple[tuple[str, str, str] | None, list[str]]] = {
     "log": (("", "v1", "Pod"), ["get"]),
     "exec": (("", "v1", "PodExecOptions"), ["create", "get"]),
     "attach": (("", "v1", "PodAttachOptions"), ["create", "get"]),
+    "portforward": (("", "v1", "PodPortForwardOptions"), ["create", "get"]),
 }
 
 

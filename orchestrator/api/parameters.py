@@ -44,6 +44,7 @@ PARAMETERS: dict[str, frozenset[str]] = {
     # PodExecOptions, PodAttachOptions (kube/remotecommand.py)
     "exec": {"command", "container", "stdin", "stdout", "stderr", "tty"},
     "attach": {"container", "stdin", "stdout", "stderr", "tty"},
+    "portforward": set(),
 }
 
 # Parameters Kubernetes has that this server does not implement yet, and why a client would
@@ -52,6 +53,8 @@ NOT_YET = {
     "dryRun": "a dry run is for writes (create, update, patch, delete)",
     "sendInitialEvents": "sendInitialEvents is for a watch (watch=true)",
     "force": "force is for a server-side apply (a PATCH)",
+    "ports": "the v4.channel.k8s.io port-forward protocol (the one with ports=) is not "
+             "implemented: port-forward speaks SPDY/3.1 through a WebSocket, as kubectl does",
     "insecureSkipTLSVerifyBackend": "the API server always verifies the node agent's "
                                     "certificate",
 }
@@ -59,7 +62,7 @@ NOT_YET = {
 
 def table_verb(verb: str, subresource: str | None) -> str:
     """The row of PARAMETERS a request is checked against."""
-    if subresource in ("log", "exec", "attach"):
+    if subresource in ("log", "exec", "attach", "portforward"):
         return subresource
     return verb
 

@@ -42,6 +42,7 @@ from orchestrator.api import parameters
 from orchestrator.api.metrics import MetricsCollector
 from orchestrator.api.objects import Objects, list_request, too_large
 from orchestrator.api.patch import patcher
+from orchestrator.api.portforward import TUNNELED_SPDY, SpdySession
 from kube import discovery, openapi, protobuf
 from kube import metrics as resource_metrics
 from kube import remotecommand as rc
@@ -551,6 +552,25 @@ class ApiServer:
             await _relay(client, upstream)
             return client
 
+    async def _port_forward(self, request: web.Request, t: Target) -> web.StreamResponse:
+        """pods/portforward: kubectl's SPDY-through-WebSocket streams, relayed to the pod's
+        IP (orchestrator/api/portforward.py)."""
+        pod = await self._run(self.objects.get, t.rt, t.namespace, t.name)
+        status = pod.get("status") or {}
+        if status.get("phase") != "Running" or not status.get("podIP"):
+            raise bad_request(f"unable to forward port because pod is not running. Current "
+                              f"status={status.get('phase', 'Pending')}")
+        ready = web.WebSocketResponse(protocols=(TUNNELED_SPDY,)).can_prepare(request)
+        if not ready.ok or ready.protocol is None:
+            offered = request.headers.get("Sec-WebSocket-Protocol", "") if ready.ok else \
+                request.headers.get("Upgrade", "none")
+            raise bad_request(f"port-forward is SPDY/3.1 through a WebSocket (subprotocol "
+                              f"{TUNNELED_SPDY}, as kubectl 1.31+ speaks it); got {offered!r}")
+        ws = web.WebSocketResponse(protocols=(TUNNELED_SPDY,), max_msg_size=STREAM_MESSAGE_LIMIT)
+        await ws.prepare(request)
+        await SpdySession(ws, status["podIP"], t.name or "", pod["metadata"]["uid"]).run()
+        return ws
+
     def _agent_session(self) -> aiohttp.ClientSession:
         if self._agent_http is None:
             self._agent_http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(
@@ -621,6 +641,8 @@ class ApiServer:
                       "metadata": metadata, "items": page.items})
 
     async def _do_create(self, request: web.Request, t: Target) -> web.StreamResponse:
+        if t.subresource == "portforward":
+            return await self._port_forward(request, t)
         if t.subresource in STREAMS:
             return await self._stream_to_agent(request, t)
         body = await self._body(request)
@@ -816,7 +838,7 @@ def _openapi_bytes(path: str) -> bytes:
 
 KUBERNETES_MINOR = "37"
 TABLE_TYPE = "application/json;as=Table;v=v1;g=meta.k8s.io"
-STREAMS = ("exec", "attach")  # pods/ subresources that are WebSocket streams
+STREAMS = ("exec", "attach", "portforward")  # pods/ subresources that are WebSocket streams
 STREAM_MESSAGE_LIMIT = 4 * 1024 * 1024
 
 
