@@ -288,3 +288,28 @@ def test_server_side_apply_records_owners_and_conflicts_until_forced(kubectl):
     assert d["spec"]["replicas"] == 3 and "managedFields" not in d["metadata"]  # kubectl hides
     assert ("other", "Apply", "") in managed()
     kubectl("delete", "deployment", "web")
+
+
+def test_port_forward_answers_on_localhost_for_a_pod_and_a_service(kubectl):
+    import re
+    import urllib.request
+
+    kubectl("apply", "-f", "-", input=deployment(1))
+    kubectl("expose", "deployment", "web", "--port=8080", "--target-port=80")
+    kubectl("rollout", "status", "deployment/web", "--timeout=120s")
+    for target in ("deployment/web", "service/web"):
+        remote = "80" if target.startswith("deployment") else "8080"
+        proc = subprocess.Popen(kubectl.command("port-forward", target, f":{remote}"),
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            line = proc.stdout.readline()  # "Forwarding from 127.0.0.1:PORT -> 80"
+            match = re.search(r"127\.0\.0\.1:(\d+) -> 80", line)
+            assert match, (line, proc.stderr.read() if proc.poll() is not None else "")
+            for _ in range(2):  # two connections through the one forwarding
+                with urllib.request.urlopen(f"http://127.0.0.1:{match.group(1)}/",
+                                            timeout=30) as answer:
+                    assert answer.read().startswith(b"host=web-")
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    kubectl("delete", "deployment,service", "web")

@@ -130,8 +130,9 @@ class SpdySession:
             reader, writer = await asyncio.wait_for(
                 asyncio.open_connection(self.pod_ip, data.port), DIAL_TIMEOUT)
         except (OSError, asyncio.TimeoutError) as e:
+            cause = (e.strerror or str(e)).lower() if isinstance(e, OSError) else "timed out"
             message = (f"error forwarding port {data.port} to pod {self.pod}, uid {self.uid}: "
-                       f"dial tcp {self.pod_ip}:{data.port}: {e or 'timed out'}")
+                       f"dial tcp {self.pod_ip}:{data.port}: connect: {cause}")
             await self._send(self.writer.data(error.stream_id, json.dumps(
                 {"closeConnection": True, "message": message}).encode() + b"\n"))
             await self._finish(data, error)
