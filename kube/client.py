@@ -94,6 +94,9 @@ class Client:
         self.token = token
         self.timeout = timeout
         self.user_agent = user_agent
+        # fieldValidation for writes: None leaves the server's default (Warn: an unknown field
+        # is dropped with a warning); orchctl asks for Strict, as kubectl does
+        self.field_validation: str | None = None
         self._local = threading.local()
 
     @classmethod
@@ -179,19 +182,25 @@ class Client:
         data = _object(self.request("GET", self.path(resource, namespace), params=params))
         return ObjectList(data.get("items", []), data["metadata"]["resourceVersion"])
 
+    def _write_params(self) -> dict[str, str]:
+        return {"fieldValidation": self.field_validation} if self.field_validation else {}
+
     def create(self, resource: str, obj: Object, namespace: str | None = None) -> Object:
         namespace = namespace or (obj.get("metadata") or {}).get("namespace")
-        return _object(self.request("POST", self.path(resource, namespace), body=obj))
+        return _object(self.request("POST", self.path(resource, namespace), body=obj,
+                                    params=self._write_params()))
 
     def update(self, resource: str, obj: Object, subresource: str | None = None) -> Object:
         meta = obj["metadata"]
         return _object(self.request("PUT", self.path(resource, meta.get("namespace"), meta["name"],
-                                                     subresource), body=obj))
+                                                     subresource), body=obj,
+                                    params=self._write_params()))
 
     def patch(self, resource: str, name: str, patch: Object, namespace: str | None = None,
               subresource: str | None = None) -> Object:
         return _object(self.request("PATCH", self.path(resource, namespace, name, subresource),
-                                    body=patch, content_type=MERGE_PATCH))
+                                    body=patch, content_type=MERGE_PATCH,
+                                    params=self._write_params()))
 
     def delete(self, resource: str, name: str, namespace: str | None = None,
                grace_period_seconds: int | None = None,

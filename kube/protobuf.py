@@ -58,6 +58,40 @@ def decode(body: bytes) -> dict[str, Any]:
     return {"apiVersion": api_version, "kind": kind, **_message(raw, message, kind)}
 
 
+def known_field(api_version: str, kind: str, path: tuple[str | int, ...]) -> bool:
+    """Whether Kubernetes' own schema of the kind has the field at `path` (JSON names; list
+    indices are skipped, and anything inside a map, or a well-known type, counts as known):
+    how an unknown field is told from one Kubernetes has and this server does not implement."""
+    schema = _schema()
+    message = schema["kinds"].get(f"{api_version}/{kind}")
+    if message is None:
+        return False
+    for depth, part in enumerate(path):
+        if isinstance(part, int):
+            continue
+        if depth == 0 and part in ("apiVersion", "kind"):
+            return True
+        field = _field_named(message, part)
+        if field is None:
+            return False
+        type_ = field[1]
+        if type_ == "map" or type_ not in schema["messages"] or type_ in _SPECIAL:
+            return True
+        message = type_
+    return True
+
+
+def _field_named(message: str, json_name: str) -> list[Any] | None:
+    for field in _schema()["messages"][message].values():
+        if field[0] == json_name:
+            return field  # type: ignore[no-any-return]
+        if "inline" in field[3:]:
+            inner = _field_named(field[1], json_name)
+            if inner is not None:
+                return inner
+    return None
+
+
 def _message(data: bytes, name: str, path: str) -> dict[str, Any]:
     """The fields of message `name` in `data`, by their JSON names."""
     fields = _schema()["messages"][name]

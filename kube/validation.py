@@ -5,23 +5,62 @@ update rules, kube/kinds).
 `validate_create` / `validate_update` return the object as it will be stored (defaults filled,
 Kubernetes JSON) or raise Invalid listing every problem with its field path, e.g.
 `spec.containers[0].image: Required value`. Nothing here does I/O.
+
+A field the kind's model does not have is one of two things. If Kubernetes' own schema has it
+(kube/protobuf.py: `hostNetwork`, `initContainers`), this orchestrator does not implement it:
+422, whatever the request asks, for a field must never be silently ignored. If Kubernetes
+does not know it either (a typo), `fieldValidation` decides, as in Kubernetes: Strict → 400
+"strict decoding error: unknown field …", Warn → dropped with a warning, Ignore → dropped.
 """
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
 from pydantic import ValidationError
 
 from kube.field_errors import (FORBIDDEN, INVALID, NOT_SUPPORTED, REQUIRED, UNKNOWN, FieldError,
                                Invalid)
+from kube import protobuf
 from kube.meta import NOT_IMPLEMENTED
 from kube.objects import Object
 from kube.registry import ResourceType
 
 
 __all__ = ["FORBIDDEN", "INVALID", "NOT_SUPPORTED", "REQUIRED", "UNKNOWN", "FieldError",
-           "Invalid", "validate_create", "validate_update"]
+           "Invalid", "StrictDecodingError", "validate_create", "validate_update"]
+
+FIELD_VALIDATIONS = ("Strict", "Warn", "Ignore")
+
+
+class StrictDecodingError(ValueError):
+    """400 BadRequest: fields Kubernetes does not know (or duplicates) under Strict."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("strict decoding error: " + ", ".join(problems))
+
+
+def _loc(loc: tuple[Any, ...]) -> tuple[str | int, ...]:
+    """A pydantic location without its validator steps: the object's own path."""
+    return tuple(p for p in loc if isinstance(p, int) or not (
+        p in ("function-after", "function-before") or str(p).startswith(("function-", "union["))))
+
+
+def _without(obj: Any, paths: list[tuple[str | int, ...]]) -> Any:
+    """A copy of `obj` without the fields at `paths`."""
+    out = copy.deepcopy(obj)
+    for path in paths:
+        node = out
+        for part in path[:-1]:
+            try:
+                node = node[part]
+            except (KeyError, IndexError, TypeError):
+                node = None
+                break
+        if isinstance(node, dict):
+            node.pop(path[-1], None)
+    return out
 
 
 def field_path(loc: tuple[Any, ...]) -> str:
@@ -45,8 +84,9 @@ def _from_pydantic(e: ValidationError) -> list[FieldError]:
         if kind == "missing":
             errors.append(FieldError(path, "Required value", REQUIRED))
         elif kind == "extra_forbidden":
-            errors.append(FieldError(path, "unknown field: this orchestrator does not support "
-                                           "it, so it is refused rather than ignored", UNKNOWN))
+            errors.append(FieldError(path, "Forbidden: a Kubernetes field this orchestrator "
+                                           "does not implement, so it is refused rather than "
+                                           "ignored", FORBIDDEN))
         elif kind == NOT_IMPLEMENTED:
             errors.append(FieldError(path, err["msg"], FORBIDDEN))
         elif kind == "literal_error":
@@ -84,8 +124,11 @@ def _scope_and_name(rt: ResourceType, obj: Object, namespace: str | None) -> lis
     return errors
 
 
-def validate_create(rt: ResourceType, obj: Any, namespace: str | None = None) -> Object:
-    """The object to store for a create in `namespace` (the request's), or Invalid."""
+def validate_create(rt: ResourceType, obj: Any, namespace: str | None = None,
+                    field_validation: str = "Strict", warnings: list[str] | None = None
+                    ) -> Object:
+    """The object to store for a create in `namespace` (the request's), or Invalid (or
+    StrictDecodingError). Under Warn, a warning per dropped field goes to `warnings`."""
     if not isinstance(obj, dict):
         raise Invalid(rt.kind, "", [FieldError("", "the body must be a JSON object")])
     name = (obj.get("metadata") or {}).get("name") or ""
@@ -100,6 +143,16 @@ def validate_create(rt: ResourceType, obj: Any, namespace: str | None = None) ->
     try:
         typed = rt.model.model_validate(obj)
     except ValidationError as e:
+        unknown = [_loc(err["loc"]) for err in e.errors() if err["type"] == "extra_forbidden"]
+        typos = [p for p in unknown if not protobuf.known_field(rt.api_version, rt.kind, p)]
+        if typos:
+            problems = [f'unknown field "{field_path(p)}"' for p in typos]
+            if field_validation == "Strict":
+                raise StrictDecodingError(problems) from None
+            if field_validation == "Warn" and warnings is not None:
+                warnings += problems
+            return validate_create(rt, _without(obj, typos), namespace, field_validation,
+                                   warnings)
         errors += _from_pydantic(e)
         typed = None
     if errors or typed is None:
@@ -118,9 +171,11 @@ def _get(obj: Any, path: str) -> Any:
     return obj
 
 
-def validate_update(rt: ResourceType, old: Object, new: Any, namespace: str | None = None) -> Object:
+def validate_update(rt: ResourceType, old: Object, new: Any, namespace: str | None = None,
+                    field_validation: str = "Strict", warnings: list[str] | None = None
+                    ) -> Object:
     """The object to store for an update of `old` to `new`, or Invalid."""
-    out = validate_create(rt, new, namespace)
+    out = validate_create(rt, new, namespace, field_validation, warnings)
     errors = []
     for path in rt.immutable:  # the kind's strategy: fields fixed once set
         before, after = _get(old, path), _get(out, path)

@@ -157,12 +157,18 @@ def test_crud_over_http(api, admin, ns):
 
 def test_an_invalid_manifest_is_422_naming_each_field_and_nothing_is_stored(api, admin, ns):
     bad = pod("bad")
-    bad["spec"]["containers"][0]["imagePullPolcy"] = "Always"
+    bad["spec"]["containers"][0]["imagePullPolcy"] = "Always"  # a typo: Warn drops it
     bad["spec"]["restartPolicy"] = "Sometimes"
+    bad["spec"]["hostNetwork"] = True  # Kubernetes has it, this server does not: refused
     r = admin.post(f"{api.url}/api/v1/namespaces/{ns}/pods", json=bad)
     assert r.status_code == 422 and r.json()["reason"] == "Invalid"
     fields = {c["field"] for c in r.json()["details"]["causes"]}
-    assert fields == {"spec.containers[0].imagePullPolcy", "spec.restartPolicy"}
+    assert fields == {"spec.restartPolicy", "spec.hostNetwork"}
+    assert r.headers["Warning"] == '299 - "unknown field \\"spec.containers[0].imagePullPolcy\\""'
+    strict = admin.post(f"{api.url}/api/v1/namespaces/{ns}/pods", json=bad,
+                        params={"fieldValidation": "Strict"})
+    assert strict.status_code == 400 and strict.json()["message"] == (
+        'strict decoding error: unknown field "spec.containers[0].imagePullPolcy"')
     assert admin.get(f"{api.url}/api/v1/namespaces/{ns}/pods/bad").status_code == 404
     assert admin.post(f"{api.url}/api/v1/namespaces/{ns}/pods", data="{nope").status_code == 400
 
@@ -352,3 +358,24 @@ def test_server_side_apply_owns_fields_conflicts_and_forces(api, admin, ns):
     no_force = admin.patch(f"{base}/web", params={"force": "true"}, json={},
                            headers={"Content-Type": "application/merge-patch+json"})
     assert no_force.status_code == 400 and "force" in no_force.json()["message"]
+
+
+def test_field_validation_warns_ignores_or_refuses_unknown_and_duplicate_fields(api, admin, ns):
+    base = f"{api.url}/api/v1/namespaces/{ns}/configmaps"
+    doubled = b'{"metadata": {"name": "d"}, "data": {"k": "1", "k": "2"}, "colour": "x"}'
+    strict = admin.post(base, data=doubled, params={"fieldValidation": "Strict"},
+                        headers={"Content-Type": "application/json"})
+    assert strict.status_code == 400, strict.text
+    assert strict.json()["message"] == 'strict decoding error: duplicate field "data.k"'
+    assert admin.get(f"{base}/d").status_code == 404
+    warned = admin.post(base, data=doubled, headers={"Content-Type": "application/json"})
+    assert warned.status_code == 201 and warned.json()["data"] == {"k": "2"}  # the last wins
+    assert warned.headers["Warning"] == ('299 - "duplicate field \\"data.k\\"", '
+                                         '299 - "unknown field \\"colour\\""')
+    ignored = admin.patch(f"{base}/d", params={"fieldValidation": "Ignore"},
+                          json={"data": {"k": "3"}, "colour": "y"},
+                          headers={"Content-Type": "application/merge-patch+json"})
+    assert ignored.status_code == 200 and "Warning" not in ignored.headers
+    assert ignored.json()["data"] == {"k": "3"} and "colour" not in ignored.json()
+    assert admin.post(base, json={"metadata": {"name": "e"}},
+                      params={"fieldValidation": "Loose"}).status_code == 400

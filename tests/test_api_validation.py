@@ -10,7 +10,7 @@ import pytest
 from kube.meta import LabelSelector, selector_matches
 from kube.quantity import QuantityError, cpu_millis, memory_bytes, parse_quantity
 from kube.registry import RESOURCES, UnknownKind, by_kind, by_name, by_path
-from kube.validation import Invalid, validate_create, validate_update
+from kube.validation import StrictDecodingError, Invalid, validate_create, validate_update
 
 DEPLOYMENT = {
     "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
@@ -112,10 +112,9 @@ def test_secret_string_data_is_stored_as_base64_data():
 BAD = [
     ("deployment", DEPLOYMENT, "spec.template.spec.containers[0].image", DELETE,
      "spec.template.spec.containers[0].image: Required value"),
-    ("deployment", DEPLOYMENT, "spec.template.spec.containers[0].imagePullPolcy", "Always",
-     "spec.template.spec.containers[0].imagePullPolcy: unknown field"),
     ("deployment", DEPLOYMENT, "spec.template.spec.initContainers", [],
-     "spec.template.spec.initContainers: unknown field"),
+     "spec.template.spec.initContainers: Forbidden: a Kubernetes field this orchestrator does "
+     "not implement"),
     ("deployment", DEPLOYMENT, "spec.strategy", {"type": "BlueGreen"},
      "spec.strategy.type: Unsupported value: 'BlueGreen'"),
     ("deployment", DEPLOYMENT, "spec.selector.matchLabels", {"app": "other"},
@@ -144,7 +143,7 @@ BAD = [
     ("pod", POD, "spec.containers[0].env", [{"name": "1BAD", "value": "x"}],
      "a valid environment variable name"),
     ("pod", POD, "spec.containers", [], "spec.containers: List should have at least 1 item"),
-    ("pod", POD, "spec.hostNetwork", True, "spec.hostNetwork: unknown field"),
+    ("pod", POD, "spec.hostNetwork", True, "spec.hostNetwork: Forbidden: a Kubernetes field"),
     ("pod", POD, "metadata.namespace", "other", "does not match the namespace of the request"),
     ("pod", POD, "kind", "Deployment", "kind: Invalid value: 'Deployment'"),
     ("service", SERVICE, "spec.ports", [{"port": 80}, {"port": 81}],
@@ -167,6 +166,28 @@ def test_a_bad_manifest_is_refused_naming_the_field(kind, base, path, value, mes
     with pytest.raises(Invalid) as caught:
         validate_create(rt, with_change(base, path, value), "default")
     assert message in str(caught.value)
+
+
+def test_a_field_kubernetes_does_not_know_follows_field_validation():
+    """A typo (a field Kubernetes' own schema lacks) is a strict decoding error, or dropped
+    with a warning, or dropped; a field Kubernetes has and this orchestrator does not is
+    refused whatever the mode."""
+    rt = by_kind("apps/v1", "Deployment")
+    typo = with_change(DEPLOYMENT, "spec.template.spec.containers[0].imagePullPolcy", "Always")
+    with pytest.raises(StrictDecodingError, match='unknown field "spec.template.spec.'
+                                                  'containers\\[0\\].imagePullPolcy"'):
+        validate_create(rt, typo, "default")
+    warnings: list[str] = []
+    stored = validate_create(rt, typo, "default", "Warn", warnings)
+    assert "imagePullPolcy" not in stored["spec"]["template"]["spec"]["containers"][0]
+    assert warnings == ['unknown field "spec.template.spec.containers[0].imagePullPolcy"']
+    quiet: list[str] = []
+    validate_create(rt, typo, "default", "Ignore", quiet)
+    assert quiet == []
+    unimplemented = with_change(DEPLOYMENT, "spec.template.spec.hostNetwork", True)
+    for mode in ("Warn", "Ignore"):
+        with pytest.raises(Invalid, match="hostNetwork: Forbidden"):
+            validate_create(rt, unimplemented, "default", mode, [])
 
 
 def test_an_empty_port_name_is_no_name_and_a_headless_service_needs_no_ports():

@@ -279,8 +279,9 @@ def test_every_kubernetes_parameter_is_honoured_or_refused_by_the_table():
             assert caught.value.code == 400 and name in caught.value.message
 
 
-@pytest.mark.parametrize("value,ok", [("Strict", True), ("Warn", False), ("Ignore", False)])
-def test_field_validation_is_strict_only(value, ok):
+@pytest.mark.parametrize("value,ok", [("Strict", True), ("Warn", True), ("Ignore", True),
+                                      ("strict", False), ("Bogus", False)])
+def test_field_validation_takes_kubernetes_three_values(value, ok):
     if ok:
         parameters.check("create", None, {"fieldValidation": value})
     else:

@@ -46,12 +46,22 @@ class Objects:
         self.clock = clock or (lambda: datetime.now(timezone.utc))
         self.rng = rng or random.SystemRandom()
         self.manager: str | None = None  # as_manager()
+        self.field_validation = "Strict"  # validating()
+        self.warnings: list[str] = []
 
     def as_manager(self, manager: str) -> Objects:
         """These verbs writing as `manager` (metadata.managedFields) unless a call names
         another: how the in-process controllers and scheduler are recorded."""
         view = copy.copy(self)
         view.manager = manager
+        return view
+
+    def validating(self, field_validation: str) -> Objects:
+        """These verbs for one request: fields Kubernetes does not know are handled as
+        `field_validation` says (kube/validation.py), the warnings collected in
+        `self.warnings` (the request's Warning headers)."""
+        view = copy.copy(self)
+        view.field_validation, view.warnings = field_validation, []
         return view
 
     def dry_run_view(self) -> Objects:
@@ -114,7 +124,7 @@ class Objects:
         kube/fieldmanager.py); without one the body's managedFields stand as they are."""
         if rt.namespaced and namespace is None and isinstance(body, dict):
             namespace = (body.get("metadata") or {}).get("namespace")
-        obj = validate_create(rt, body, namespace)
+        obj = validate_create(rt, body, namespace, self.field_validation, self.warnings)
         if rt.namespaced:
             self._check_namespace_accepts(obj["metadata"]["namespace"])
         metadata = obj["metadata"]
@@ -288,7 +298,7 @@ class Objects:
         if rt.namespaced:
             metadata["namespace"] = old["metadata"]["namespace"]
         new = allocation.carry_over(rt.kind, old, new)
-        out = validate_update(rt, old, new, namespace)
+        out = validate_update(rt, old, new, namespace, self.field_validation, self.warnings)
         errors = allocation.check_requested(rt.kind, out)
         if errors:
             raise Invalid(rt.kind, name, errors)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from kube.validation import FIELD_VALIDATIONS
 from kube.errors import ApiError, bad_request
 
 LABELS_ONLY = frozenset({"pretty"})
@@ -77,9 +78,9 @@ def check(verb: str, subresource: str | None, query: Mapping[str, str]) -> None:
     if "dryRun" in query:
         dry_run_value(query["dryRun"])
     validation = query.get("fieldValidation")
-    if validation is not None and validation != "Strict":
-        raise bad_request(f"fieldValidation={validation!r} is not supported: this server "
-                          "refuses unknown fields (Strict); Warn and Ignore are not implemented")
+    if validation is not None and validation not in FIELD_VALIDATIONS:
+        raise bad_request(f"fieldValidation: Unsupported value: {validation!r}: supported "
+                          "values: \"Ignore\", \"Strict\", \"Warn\"")
     for name in ("limit", "timeoutSeconds", "gracePeriodSeconds", "tailLines", "sinceSeconds",
                  "limitBytes"):
         if name in query:

@@ -53,6 +53,7 @@ from kube.timestamps import parse_rfc3339
 from kube.errors import status_object
 from kube.objects import Object
 from orchestrator.api.status import ApiError, bad_request, forbidden, from_exception
+from kube.validation import StrictDecodingError
 from orchestrator.store import StoreError
 from orchestrator.store.errors import Gone
 from orchestrator.store.pagination import InvalidContinue, encode_continue
@@ -65,6 +66,8 @@ RESOURCE = web.RequestKey("resource", str)
 NAME = web.RequestKey("name", str)
 VERB = web.RequestKey("verb", str)
 BODY = web.RequestKey("body", object)
+DUPLICATES = web.RequestKey("duplicates", list)  # JSON paths a body names twice
+WARNINGS = web.RequestKey("warnings", list)
 GROUPS = sorted({(r.group, r.version) for r in RESOURCES if r.group})
 WATCH_QUEUE_LIMIT = 10_000  # a watcher this far behind is closed; it re-lists and re-watches
 DEFAULT_WATCH_TIMEOUT = 1800
@@ -178,6 +181,10 @@ class ApiServer:
             log.exception("internal error on %s %s", request.method, request.path)
             error = from_exception(e)
             response = _json(error.status(), 500)
+        if not response.prepared:  # a streamed answer has sent its headers already
+            for warning in dict.fromkeys(request.get(WARNINGS, [])):  # fieldValidation=Warn
+                response.headers.add("Warning", '299 - "{}"'.format(
+                    warning.replace("\\", "\\\\").replace('"', '\\"')))
         resource = request.get(RESOURCE, "") or "nonresource"
         verb = request.get(VERB, verb)
         self.metrics.requests.labels(verb, resource, str(response.status)).inc()
@@ -397,10 +404,21 @@ class ApiServer:
 
     def _objects_for(self, request: web.Request, body_dry_run: bool = False) -> Objects:
         """The verbs for this request: the dry-run view with `dryRun=All` (in the query, or in
-        a delete's DeleteOptions)."""
-        if parameters.dry_run(request.query) or body_dry_run:
-            return self.objects.dry_run_view()
-        return self.objects
+        a delete's DeleteOptions), validating fields as `fieldValidation` says (Kubernetes'
+        default: Warn), its warnings the response's Warning headers."""
+        objects = self.objects.dry_run_view() if parameters.dry_run(request.query) or \
+            body_dry_run else self.objects
+        mode = request.query.get("fieldValidation") or "Warn"
+        objects = objects.validating(mode)
+        duplicates = request.get(DUPLICATES) or []
+        if duplicates:
+            problems = [f'duplicate field "{d}"' for d in duplicates]
+            if mode == "Strict":
+                raise ApiError(400, "BadRequest", str(StrictDecodingError(problems)))
+            if mode == "Warn":
+                objects.warnings += problems
+        request[WARNINGS] = objects.warnings
+        return objects
 
     def _verb(self, request: web.Request, t: Target) -> str:
         method = request.method
@@ -447,7 +465,7 @@ class ApiServer:
                 elif media in ("application/yaml", "application/apply-patch+yaml"):
                     request[BODY] = yaml.safe_load(raw) if raw else None
                 else:
-                    request[BODY] = json.loads(raw or b"null")
+                    request[BODY], request[DUPLICATES] = _json_noting_duplicates(raw)
             except protobuf.ProtobufError as e:
                 raise bad_request(f"the request body is not a readable protobuf object: "
                                   f"{e}") from None
@@ -874,6 +892,38 @@ def _include_object(request: web.Request) -> str:
 
 
 APPLY_PATCH = "application/apply-patch+yaml"
+
+
+def _json_noting_duplicates(raw: bytes) -> tuple[Any, list[str]]:
+    """The JSON body, and the paths of keys it gives twice (the last one counts, as in Go's
+    decoder; fieldValidation decides whether that is an error)."""
+    seen: list[tuple[int, str]] = []  # (id of the object, key) given twice
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in items:
+            if key in out:
+                seen.append((id(out), key))
+            out[key] = value
+        return out
+
+    body = json.loads(raw or b"null", object_pairs_hook=pairs)
+    if not seen:
+        return body, []
+    twice = set(seen)
+    paths: list[str] = []
+
+    def walk(node: Any, path: str) -> None:
+        if isinstance(node, dict):
+            paths.extend(f"{path}.{k}".lstrip(".") for k in node if (id(node), k) in twice)
+            for key, value in node.items():
+                walk(value, f"{path}.{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{path}[{i}]")
+
+    walk(body, "")
+    return body, sorted(set(paths))
 
 
 def _field_manager(request: web.Request) -> str:

@@ -4,7 +4,7 @@ errors (the store's, validation's) into ApiError (kube.errors), whose Status the
 from __future__ import annotations
 
 from kube.errors import ApiError, bad_request
-from kube.validation import Invalid
+from kube.validation import Invalid, StrictDecodingError
 from orchestrator.store import AlreadyExists, Conflict, Gone, NotFound, StoreError, Unavailable
 
 __all__ = ["ApiError", "bad_request", "forbidden", "from_exception", "not_found"]
@@ -29,6 +29,8 @@ def from_exception(e: Exception, resource: str = "", name: str = "") -> ApiError
         causes = [{"reason": fe.reason, "message": fe.message, "field": fe.field}
                   for fe in e.errors]
         return ApiError(422, "Invalid", str(e), {"name": e.name, "kind": e.kind, "causes": causes})
+    if isinstance(e, StrictDecodingError):
+        return ApiError(400, "BadRequest", str(e))
     if isinstance(e, NotFound):
         return not_found(resource, name)
     if isinstance(e, AlreadyExists):

@@ -43,6 +43,7 @@ class Env:
         if self._client is None:
             r = self.resolved
             self._client = Client(r.server, r.ca_file, r.token, timeout=self.timeout)
+            self._client.field_validation = "Strict"  # a typo in a manifest is an error
         return self._client
 
     @property
