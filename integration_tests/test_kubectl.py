@@ -313,3 +313,19 @@ def test_port_forward_answers_on_localhost_for_a_pod_and_a_service(kubectl):
             proc.terminate()
             proc.wait(timeout=30)
     kubectl("delete", "deployment,service", "web")
+
+
+def test_field_validation_strict_by_default_warn_on_request_and_unimplemented_refused(kubectl):
+    typo = json.dumps({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "typo"},
+                       "data": {"a": "b"}, "dta": {"x": "y"}})
+    strict = kubectl("apply", "-f", "-", input=typo, check=False)
+    assert strict.returncode != 0
+    assert 'strict decoding error: unknown field "dta"' in strict.stderr
+    warned = kubectl("apply", "--validate=warn", "-f", "-", input=typo)
+    assert 'Warning: unknown field "dta"' in warned.stderr and "created" in warned.stdout
+    unimplemented = json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
+                                "spec": {"hostNetwork": True, "containers": [
+                                    {"name": "c", "image": "orch/web:1"}]}})
+    refused = kubectl("apply", "--validate=false", "-f", "-", input=unimplemented, check=False)
+    assert refused.returncode != 0 and "spec.hostNetwork: Forbidden" in refused.stderr
+    kubectl("delete", "configmap", "typo")
