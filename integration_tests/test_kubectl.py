@@ -67,6 +67,7 @@ def test_kubectl_get_prints_the_servers_tables(cluster: Cluster, kubectl):
 def test_kubectl_explain_reads_the_openapi_documents(kubectl):
     replicas = kubectl("explain", "deployment.spec.replicas").stdout
     assert "KIND:       Deployment" in replicas and "FIELD: replicas <integer>" in replicas
+    assert "Number of desired pods." in replicas  # Kubernetes' own description
     ports = kubectl("explain", "pod.spec.containers.ports").stdout
     assert "containerPort\t<integer> -required-" in ports and "enum: TCP, UDP" in ports
 
@@ -329,3 +330,24 @@ def test_field_validation_strict_by_default_warn_on_request_and_unimplemented_re
     refused = kubectl("apply", "--validate=false", "-f", "-", input=unimplemented, check=False)
     assert refused.returncode != 0 and "spec.hostNetwork: Forbidden" in refused.stderr
     kubectl("delete", "configmap", "typo")
+
+
+def test_kustomize_set_image_undo_and_delete_wait(kubectl, ns: str, tmp_path: Path):
+    (tmp_path / "kustomization.yaml").write_text(
+        "namePrefix: dev-\nlabels:\n- pairs: {env: dev}\nresources: [deploy.yaml]\n"
+        "configMapGenerator:\n- name: settings\n  literals: [color=blue]\n")
+    (tmp_path / "deploy.yaml").write_text(deployment(1))
+    applied = kubectl("apply", "-k", str(tmp_path)).stdout
+    assert "deployment.apps/dev-web created" in applied and "configmap/dev-settings-" in applied
+    kubectl("rollout", "status", "deployment/dev-web", "--timeout=120s")
+    # a bad image: the rollout stalls on ErrImagePull, and undo goes back to the last revision
+    kubectl("set", "image", "deployment/dev-web", "web=orch/web:missing")
+    stalled = kubectl("rollout", "status", "deployment/dev-web", "--timeout=10s", check=False)
+    assert stalled.returncode != 0
+    assert "rolled back" in kubectl("rollout", "undo", "deployment/dev-web").stdout
+    kubectl("rollout", "status", "deployment/dev-web", "--timeout=120s")
+    image = kubectl("get", "deployment", "dev-web", "-o",
+                    "jsonpath={.spec.template.spec.containers[0].image}").stdout
+    assert image == "orch/web:1"
+    kubectl("delete", "-k", str(tmp_path), "--wait")
+    assert kubectl("get", "deployments,configmaps", "-l", "env=dev", "-o", "name").stdout == ""

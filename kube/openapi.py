@@ -23,6 +23,7 @@ import hashlib
 import json
 from collections.abc import Iterable
 from functools import cache
+from pathlib import Path
 from typing import Any
 
 from kube.kinds import KINDS
@@ -36,8 +37,10 @@ Schema = dict[str, Any]
 # The verbs' query parameters a client may send, as Kubernetes documents them.
 FIELD_VALIDATION = {
     "name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": True},
-    "description": "How the server treats unknown or duplicate fields: Strict (the default "
-                   "here) refuses them; Warn and Ignore are not implemented and are refused."}
+    "description": "How the server treats fields Kubernetes does not know, and duplicate "
+                   "fields: Strict refuses them (400), Warn (the default) drops them with a "
+                   "warning, Ignore drops them. A Kubernetes field this server does not "
+                   "implement is refused (422) whatever the value."}
 FIELD_MANAGER = {"name": "fieldManager", "in": "query", "schema": {"type": "string"},
                  "description": "The name of the actor making the change."}
 PRETTY = {"name": "pretty", "in": "query", "schema": {"type": "string"},
@@ -208,7 +211,36 @@ def _all_schemas() -> dict[str, Schema]:
         "x-kubernetes-group-version-kind": [{"group": "", "version": "v1", "kind": "Status"}]}
     for kind in KINDS:
         _annotate_lists(kind, schemas)
+    _describe(schemas)
     return schemas
+
+
+@cache
+def _descriptions() -> dict[str, dict[str, str]]:
+    """Kubernetes' own descriptions of the served types and fields (openapi_descriptions.json,
+    made by scripts/gen-openapi-descriptions from Kubernetes' sources): `kubectl explain`."""
+    docs: dict[str, dict[str, str]] = json.loads(
+        Path(__file__).with_name("openapi_descriptions.json").read_text())
+    return docs
+
+
+def _describe(schemas: dict[str, Schema]) -> None:
+    """Descriptions on the types and their properties; a property that is a reference is
+    wrapped in allOf, as Kubernetes writes it (a $ref may have no siblings)."""
+    for name, schema in schemas.items():
+        docs = _descriptions().get(name)
+        if not docs:
+            continue
+        if docs.get(""):
+            schema.setdefault("description", docs[""])
+        for field, prop in (schema.get("properties") or {}).items():
+            text = docs.get(field)
+            if not text or "description" in prop:
+                continue
+            if "$ref" in prop:
+                ref = prop.pop("$ref")
+                prop["allOf"] = [{"$ref": ref}]
+            prop["description"] = text
 
 
 def _reachable(roots: Iterable[str], schemas: dict[str, Schema]) -> dict[str, Schema]:

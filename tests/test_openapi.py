@@ -46,12 +46,16 @@ def test_every_kind_has_its_schema_and_operations_with_its_group_version_kind(ki
 def test_schemas_have_kubernetes_names_and_form():
     core = openapi.v3_document("api/v1")
     pod = schema(core, "io.k8s.api.core.v1.Pod")
-    assert pod["properties"]["metadata"] == {
-        "$ref": SCHEMAS + "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"}
+    # a reference with Kubernetes' own description, wrapped in allOf as Kubernetes writes it
+    metadata = pod["properties"]["metadata"]
+    assert metadata["allOf"] == [{"$ref": SCHEMAS + "io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"}]
+    assert metadata["description"].startswith("Standard object's metadata.")
+    assert pod["description"].startswith("Pod is a collection of containers")
     assert pod["properties"]["kind"]["enum"] == ["Pod"]
     spec = schema(core, "io.k8s.api.core.v1.PodSpec")
     assert "title" not in spec and spec["required"] == ["containers"]
-    assert spec["properties"]["nodeName"] == {"type": "string"}  # optional: no null type
+    assert spec["properties"]["nodeName"]["type"] == "string"  # optional: no null type
+    assert "anyOf" not in spec["properties"]["nodeName"]
     target = schema(core, "io.k8s.api.core.v1.ServicePort")["properties"]["targetPort"]
     assert target["x-kubernetes-int-or-string"] is True and "type" not in target
 
@@ -69,7 +73,7 @@ def test_lists_carry_their_merge_key_and_strategy_from_the_kinds():
     # A Deployment's pod template is the same PodSpec schema, with the same metadata.
     apps = openapi.v3_document("apis/apps/v1")
     template = schema(apps, "io.k8s.api.apps.v1.DeploymentSpec")["properties"]["template"]
-    assert template == {"$ref": SCHEMAS + "io.k8s.api.core.v1.PodTemplateSpec"}
+    assert template["allOf"] == [{"$ref": SCHEMAS + "io.k8s.api.core.v1.PodTemplateSpec"}]
     assert schema(apps, "io.k8s.api.core.v1.PodSpec")["properties"]["containers"] == containers
 
 
