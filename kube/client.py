@@ -12,6 +12,7 @@ table, so resource names are the ones users type ("pods", "deployments", "leases
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+import requests.adapters
 
 from kube.errors import ApiError, ApiUnavailable
 from kube.objects import Object
@@ -78,6 +80,24 @@ def split_lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
         yield bytes(buffer)
 
 
+class _TrustingAdapter(requests.adapters.HTTPAdapter):
+    """HTTPS that trusts exactly the CA in `pem`, held in memory (requests' documented way to
+    use an SSL context of one's own)."""
+
+    def __init__(self, pem: bytes) -> None:
+        self._context = ssl.create_default_context(cadata=pem.decode())
+        super().__init__()
+
+    def build_connection_pool_key_attributes(self, request: Any, verify: Any,
+                                             cert: Any = None) -> Any:
+        host, pool = super().build_connection_pool_key_attributes(request, verify, cert)
+        settings: dict[str, Any] = dict(pool)
+        settings["ssl_context"] = self._context
+        settings.pop("ca_certs", None)
+        settings.pop("ca_cert_dir", None)
+        return host, settings
+
+
 class Client:
     """Thread-safe: one requests.Session per thread.
 
@@ -86,8 +106,13 @@ class Client:
     so this is safe for every verb), and the client stays with the one that answered."""
 
     def __init__(self, server: str, ca_file: str | None, token: str | None,
-                 timeout: float = 30, user_agent: str = "orchctl") -> None:
-        """`user_agent` names the client's writes (their field manager, up to a "/")."""
+                 timeout: float = 30, user_agent: str = "orchctl", ca_data: bytes | None = None,
+                 insecure: bool = False) -> None:
+        """`user_agent` names the client's writes (their field manager, up to a "/");
+        `ca_data` (PEM, a kubeconfig's certificate-authority-data) is trusted from memory,
+        never written to a file; `insecure` skips verifying the server (a kubeconfig's
+        insecure-skip-tls-verify)."""
+        self.ca_data, self.insecure = ca_data, insecure
         self.servers = [s.strip().rstrip("/") for s in server.split(",") if s.strip()]
         self._current = 0
         self.ca_file = ca_file
@@ -117,7 +142,9 @@ class Client:
         if s is None:
             s = requests.Session()
             s.trust_env = False  # $REQUESTS_CA_BUNDLE would override verify; no proxies
-            s.verify = self.ca_file if self.ca_file else True
+            if self.ca_data:
+                s.mount("https://", _TrustingAdapter(self.ca_data))
+            s.verify = False if self.insecure else (self.ca_file or True)
             if self.token:
                 s.headers["Authorization"] = f"Bearer {self.token}"
             s.headers["User-Agent"] = self.user_agent

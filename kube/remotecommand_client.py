@@ -47,6 +47,17 @@ def run(client: Client, path: str, options: rc.StreamOptions, stdin: BinaryIO | 
                              f"{e}") from None
 
 
+def ssl_context_of(client: Client) -> ssl.SSLContext:
+    """The client's trust, for aiohttp: its CA data or file, or none (insecure)."""
+    if client.insecure:
+        context = ssl.create_default_context()
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        return context
+    if client.ca_data:
+        return ssl.create_default_context(cadata=client.ca_data.decode())
+    return ssl.create_default_context(cafile=client.ca_file)
+
+
 def _bool(on: bool) -> str:
     return "true" if on else "false"
 
@@ -54,8 +65,7 @@ def _bool(on: bool) -> str:
 async def _session(client: Client, path: str, query: list[tuple[str, str]],
                    options: rc.StreamOptions, stdin: BinaryIO | None, stdout: BinaryIO,
                    stderr: BinaryIO) -> int:
-    context = ssl.create_default_context(cafile=client.ca_file) \
-        if client.server.startswith("https:") else None
+    context = ssl_context_of(client) if client.server.startswith("https:") else None
     headers = {"Authorization": f"Bearer {client.token}"} if client.token else {}
     async with aiohttp.ClientSession() as http, http.ws_connect(
             client.server + path, params=query, protocols=(rc.V5,), headers=headers,

@@ -328,6 +328,53 @@ def test_contexts_are_added_resolved_and_removed(tmp_path: Path):
         config.resolve(conf, str(path), context="gone")
 
 
+def test_kubeconfig_lists_merge_as_kubectl_merges_them(tmp_path: Path, monkeypatch):
+    first, second = tmp_path / "a", tmp_path / "b"
+    a = config.empty()
+    config.set_context(a, "lab", "https://127.0.0.1:1", None, None)
+    b = config.empty()
+    config.set_context(b, "lab", "https://10.9.9.9:1", None, None)  # shadowed by a's
+    config.set_context(b, "prod", "https://10.0.0.2:6443", None, None)  # current: a's wins
+    config.save(first, a)
+    config.save(second, b)
+    monkeypatch.setenv("KUBECONFIG", f"{first}:{tmp_path / 'missing'}:{second}")
+    assert config.sources() == [first, tmp_path / "missing", second]
+    merged = config.load_merged(config.sources())
+    assert merged["current-context"] == "lab"
+    assert [c["name"] for c in merged["contexts"]] == ["lab", "prod"]
+    assert config.resolve(merged, "x").server == "https://127.0.0.1:1"
+    assert config.resolve(merged, "x", context="prod").server == "https://10.0.0.2:6443"
+    assert config.sources(str(second)) == [second]  # --kubeconfig wins
+
+
+def test_kubeconfig_users_and_clusters_as_kubectl_writes_them(tmp_path: Path):
+    import base64
+    (tmp_path / "token").write_text("t0k3n")
+    conf = config.empty()
+    conf["clusters"] = [{"name": "c", "cluster": {
+        "server": "https://x:1", "certificate-authority-data": base64.b64encode(b"PEM").decode(),
+        "insecure-skip-tls-verify": True}}]
+    conf["users"] = [{"name": "u", "user": {"tokenFile": str(tmp_path / "token")}},
+                     {"name": "cert", "user": {"client-certificate-data": "..."}}]
+    conf["contexts"] = [{"name": "k", "context": {"cluster": "c", "user": "u"}},
+                        {"name": "m", "context": {"cluster": "c", "user": "cert"}}]
+    r = config.resolve(conf, "f", context="k")
+    assert (r.token, r.ca_data, r.insecure) == ("t0k3n", b"PEM", True)
+    assert not list(Path("/tmp").glob("orchctl-*/ca-*"))  # nothing written out
+    with pytest.raises(config.ConfigError, match="client-certificate-data.*bearer tokens"):
+        config.resolve(conf, "f", context="m")
+
+
+def test_the_client_trusts_ca_data_from_memory(api):
+    from kube.client import Client
+    pem = api.paths["ca.crt"].read_bytes()
+    client = Client(api.url, None, api.tokens["admin"], ca_data=pem)
+    assert client.list("namespaces").items
+    stranger = Client(api.url, None, api.tokens["admin"])  # the system's CAs only
+    with pytest.raises(Exception, match="(?i)certificate"):
+        stranger.list("namespaces")
+
+
 def test_config_view_hides_tokens():
     conf = config.empty()
     conf["users"] = [{"name": "u", "user": {"token": "secret"}}]
@@ -409,3 +456,17 @@ def test_a_large_event_in_tiny_chunks_comes_out_whole():
     from kube.client import split_lines
     event = b"x" * 1_000_000 + b"\n"
     assert list(split_lines(event[i:i + 1] for i in range(len(event)))) == [event[:-1]]
+
+
+@pytest.mark.parametrize("text, seconds", [("300", 300), ("2.5", 2.5), ("5m", 300),
+                                           ("1h30m", 5400), ("250ms", 0.25), ("1m30.5s", 90.5)])
+def test_durations_read_as_kubectl_reads_them(text, seconds):
+    from orchestrator.cli.durations import parse_duration
+    assert parse_duration(text) == pytest.approx(seconds)
+
+
+@pytest.mark.parametrize("text", ["", "5 m", "m5", "5x", "1h-2m"])
+def test_bad_durations_are_named(text):
+    from orchestrator.cli.durations import parse_duration
+    with pytest.raises(ValueError, match="invalid duration"):
+        parse_duration(text)

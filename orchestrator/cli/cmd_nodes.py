@@ -6,6 +6,8 @@ import time
 
 import click
 
+from orchestrator.cli.durations import DURATION
+
 from kube.client import ApiError
 from kube.kinds.node import Node
 from kube.kinds.pod import Pod
@@ -69,7 +71,7 @@ def _ref(pod: Pod) -> str:
               help="Accepted for kubectl habits; there are no DaemonSets here.")
 @click.option("--grace-period", type=int, metavar="SECONDS",
               help="Seconds each pod gets to stop (default: its own).")
-@click.option("--timeout", default=300.0, show_default=True, metavar="SECONDS",
+@click.option("--timeout", default=300.0, show_default=True, type=DURATION, metavar="DURATION",
               help="Give up waiting for the pods to be gone after this long.")
 @click.option("--pod-selector", metavar="SELECTOR", help="Only the pods matching it.")
 @pass_env

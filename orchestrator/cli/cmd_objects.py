@@ -11,6 +11,7 @@ from kube.client import ApiError, ApiUnavailable, ObjectList
 from kube.informer import Informer
 from kube.objects import Object
 from kube.registry import ResourceType
+from orchestrator.cli.durations import DURATION
 from orchestrator.cli import apply as applying
 from orchestrator.cli import describe as describing
 from orchestrator.cli import manifests, printers, resources
@@ -255,7 +256,7 @@ def _each(env: Env, found: list[manifests.Manifest],
 @click.option("-R", "--recursive", is_flag=True, help="Also the directories' subdirectories.")
 @click.option("--wait", "wait_", is_flag=True,
               help="Then wait until every Deployment applied is rolled out, showing progress.")
-@click.option("--timeout", default=300.0, show_default=True, metavar="SECONDS",
+@click.option("--timeout", default=300.0, show_default=True, type=DURATION, metavar="DURATION",
               help="How long --wait waits.")
 @namespace_option
 @pass_env
@@ -333,7 +334,7 @@ def create(env: Env, filename: tuple[str, ...], recursive: bool, save_config: bo
               help="What happens to dependents (a Deployment's ReplicaSets and pods).")
 @click.option("--wait/--no-wait", default=True, show_default=True,
               help="Wait until the objects are gone.")
-@click.option("--timeout", default=120.0, show_default=True, metavar="SECONDS")
+@click.option("--timeout", default=120.0, show_default=True, type=DURATION, metavar="DURATION")
 @click.option("--ignore-not-found", is_flag=True, help="A missing object is not an error.")
 @namespace_option
 @pass_env

@@ -17,6 +17,7 @@ from kube.registry import ResourceType
 from kube.revisions import rollback_template, revision_of, template_without_hash
 from kube.timestamps import now_rfc3339
 from kube.typed import typed, typed_all
+from orchestrator.cli.durations import DURATION
 from orchestrator.cli import describe as describing
 from orchestrator.cli import printers, resources, rollouts
 from orchestrator.cli.common import complete_resource, namespace_option, owned_by
@@ -109,7 +110,7 @@ def wait_rolled_out(env: Env, deployments: list[tuple[str, str]], timeout: float
 @click.argument("args", nargs=-1, required=True, shell_complete=complete_resource)
 @click.option("-w", "--watch", type=bool, default=True, show_default=True,
               help="Wait until the rollout is done (false: print the status once).")
-@click.option("--timeout", default=600.0, show_default=True, metavar="SECONDS")
+@click.option("--timeout", default=600.0, show_default=True, type=DURATION, metavar="DURATION")
 @namespace_option
 @pass_env
 def rollout_status(env: Env, args: tuple[str, ...], watch: bool, timeout: float) -> None:

@@ -8,21 +8,25 @@
       cluster: {server: "https://127.0.0.1:40123", certificate-authority: /…/pki/ca.crt}
     users:
     - name: lab-admin
-      user: {token-file: /…/pki/admin.token}            # or token: …
+      user: {tokenFile: /…/pki/admin.token}             # or token: … (token-file: read too)
     contexts:
     - name: lab
       context: {cluster: lab, user: lab-admin, namespace: default}
 
-Which file: `--config`, else `$ORCHCTL_CONFIG`, else ~/.orch/config (`scripts/lab up` adds its
-lab's context there and makes it current; `scripts/lab down` removes it). A server may list
-several masters, comma-separated (the client fails over between them). No click here: the lab
-imports this module to write its context.
+Which files, as kubectl finds them: `--kubeconfig` (or `--config`), else `$KUBECONFIG` (a
+colon-separated list, merged as kubectl merges it: the first file to name a cluster, user or
+context, or to set current-context, wins; missing files are skipped), else `$ORCHCTL_CONFIG`,
+else ~/.orch/config when it exists (`scripts/lab up` adds its lab's context there and makes it
+current; `scripts/lab down` removes it), else ~/.kube/config. Changes (`config use-context`…)
+are written to the first file. A server may list several masters, comma-separated (the client
+fails over between them). certificate-authority-data is kept in memory, never written out;
+insecure-skip-tls-verify is honoured; client certificates and exec plugins are refused (this
+API authenticates tokens). No click here: the lab imports this module to write its context.
 """
 
 from __future__ import annotations
 
 import base64
-import hashlib
 import os
 import tempfile
 from dataclasses import dataclass
@@ -40,7 +44,37 @@ class ConfigError(ValueError):
 
 
 def default_path() -> Path:
+    """The file orchctl itself writes (the lab's contexts), unless told another."""
     return Path(os.environ.get(ENV_VAR) or Path.home() / ".orch" / "config")
+
+
+def sources(explicit: str | None = None) -> list[Path]:
+    """The configuration files, in kubectl's order of precedence (the module's docstring)."""
+    if explicit:
+        return [Path(explicit)]
+    listed = [Path(p) for p in os.environ.get("KUBECONFIG", "").split(os.pathsep) if p]
+    if listed:
+        return listed
+    if os.environ.get(ENV_VAR):
+        return [Path(os.environ[ENV_VAR])]
+    orch = Path.home() / ".orch" / "config"
+    return [orch if orch.exists() else Path.home() / ".kube" / "config"]
+
+
+def load_merged(paths: list[Path], missing_ok: bool = False) -> dict[str, Any]:
+    """The files merged as kubectl merges $KUBECONFIG: the first to set a name wins."""
+    present = [p for p in paths if p.exists()]
+    if len(paths) == 1 or not present:
+        return load(paths[0], missing_ok)
+    merged = empty()
+    for path in present:
+        config = load(path)
+        if not merged["current-context"] and config.get("current-context"):
+            merged["current-context"] = config["current-context"]
+        for section in ("clusters", "users", "contexts"):
+            names = {e["name"] for e in merged[section]}
+            merged[section] += [e for e in config[section] if e["name"] not in names]
+    return merged
 
 
 def empty() -> dict[str, Any]:
@@ -103,7 +137,7 @@ def set_context(config: dict[str, Any], name: str, server: str, ca_file: str | N
     """Add or replace context `name` with a cluster and a user of the same name."""
     cluster = {"server": server, **({"certificate-authority": ca_file} if ca_file else {})}
     _put(config, "clusters", name, "cluster", cluster)
-    _put(config, "users", f"{name}-admin", "user", {"token-file": token_file} if token_file else {})
+    _put(config, "users", f"{name}-admin", "user", {"tokenFile": token_file} if token_file else {})
     _put(config, "contexts", name, "context",
          {"cluster": name, "user": f"{name}-admin", "namespace": namespace})
     if make_current:
@@ -137,6 +171,8 @@ class Resolved:
     token: str | None
     namespace: str
     source: str  # the file, for messages
+    ca_data: bytes | None = None  # certificate-authority-data, decoded; kept in memory
+    insecure: bool = False  # insecure-skip-tls-verify
 
 
 def resolve(config: dict[str, Any], source: str, context: str | None = None,
@@ -157,29 +193,30 @@ def resolve(config: dict[str, Any], source: str, context: str | None = None,
     if not server:
         raise ConfigError(f"{source}: context {name!r} names no cluster with a server")
     ca_file = cluster.get("certificate-authority")
+    ca_data = None
     if cluster.get("certificate-authority-data"):
-        ca_file = _materialize(cluster["certificate-authority-data"])
+        try:
+            ca_data = base64.b64decode(cluster["certificate-authority-data"], validate=True)
+        except ValueError:
+            raise ConfigError(f"{source}: cluster {body.get('cluster')!r}: "
+                              "certificate-authority-data is not base64") from None
+    for unsupported in ("client-certificate", "client-certificate-data", "client-key",
+                        "client-key-data", "exec", "auth-provider", "username"):
+        if unsupported in user:
+            raise ConfigError(f"{source}: user {body.get('user')!r} uses {unsupported}, which "
+                              "orchctl does not support: this API authenticates bearer "
+                              "tokens (token, tokenFile)")
     if token is None:
         token = user.get("token")
-        if token is None and user.get("token-file"):
+        token_file = user.get("tokenFile") or user.get("token-file")
+        if token is None and token_file:
             try:
-                token = Path(user["token-file"]).read_text().strip()
+                token = Path(token_file).read_text().strip()
             except OSError as e:
                 raise ConfigError(f"{source}: user {body.get('user')!r}: cannot read its "
-                                  f"token-file: {e}") from None
+                                  f"tokenFile: {e}") from None
     return Resolved(name, server, ca_file, token, namespace or body.get("namespace") or "default",
-                    source)
-
-
-def _materialize(data: str) -> str:
-    """certificate-authority-data (base64 PEM) as a file requests can verify against."""
-    pem = base64.b64decode(data)
-    directory = Path(tempfile.gettempdir()) / f"orchctl-{os.getuid()}"
-    directory.mkdir(mode=0o700, exist_ok=True)
-    path = directory / f"ca-{hashlib.sha256(pem).hexdigest()[:16]}.crt"
-    if not path.exists():
-        path.write_bytes(pem)
-    return str(path)
+                    source, ca_data, bool(cluster.get("insecure-skip-tls-verify")))
 
 
 def _names(config: dict[str, Any], section: str) -> str:

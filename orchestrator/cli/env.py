@@ -3,7 +3,7 @@ the configuration file on first use."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import os
 from typing import Any
 
 import click
@@ -17,7 +17,8 @@ class Env:
 
     def __init__(self, config_path: str | None, context: str | None, namespace: str | None,
                  server: str | None, token: str | None, timeout: float) -> None:
-        self.config_path = Path(config_path) if config_path else cfg.default_path()
+        self.sources = cfg.sources(config_path)
+        self.config_path = self.sources[0]  # where changes are written
         self.context_override = context
         self.namespace_override = namespace
         self.server_override = server
@@ -27,13 +28,14 @@ class Env:
         self._client: Client | None = None
 
     def config(self, missing_ok: bool = False) -> dict[str, Any]:
-        return cfg.load(self.config_path, missing_ok=missing_ok)
+        return cfg.load_merged(self.sources, missing_ok=missing_ok)
 
     @property
     def resolved(self) -> cfg.Resolved:
         if self._resolved is None:
             config = self.config(missing_ok=self.server_override is not None)
-            self._resolved = cfg.resolve(config, str(self.config_path), self.context_override,
+            self._resolved = cfg.resolve(config, os.pathsep.join(map(str, self.sources)),
+                                         self.context_override,
                                          self.server_override, self.namespace_override,
                                          self.token_override)
         return self._resolved
@@ -42,7 +44,8 @@ class Env:
     def client(self) -> Client:
         if self._client is None:
             r = self.resolved
-            self._client = Client(r.server, r.ca_file, r.token, timeout=self.timeout)
+            self._client = Client(r.server, r.ca_file, r.token, timeout=self.timeout,
+                                  ca_data=r.ca_data, insecure=r.insecure)
             self._client.field_validation = "Strict"  # a typo in a manifest is an error
         return self._client
 

@@ -23,6 +23,7 @@ import requests
 
 from kube.client import ApiError, ApiUnavailable
 from orchestrator import __version__
+from orchestrator.cli.durations import DURATION
 from orchestrator.cli import config as cfg
 from orchestrator.cli.env import Env
 from orchestrator.cli.manifests import ManifestError
@@ -85,14 +86,16 @@ class OrchctlGroup(click.Group):
 @click.group(cls=OrchctlGroup, context_settings={"help_option_names": ["-h", "--help"],
                                                  "max_content_width": 100})
 @click.version_option(__version__, "--client-version", message="orchctl %(version)s")
-@click.option("--config", "config_path", envvar=cfg.ENV_VAR, metavar="FILE",
-              help=f"Configuration file (default ${cfg.ENV_VAR}, else ~/.orch/config).")
+@click.option("--kubeconfig", "--config", "config_path", metavar="FILE",
+              help=f"Configuration file (else $KUBECONFIG, ${cfg.ENV_VAR}, ~/.orch/config, "
+                   "~/.kube/config).")
 @click.option("--context", metavar="NAME", help="Use this context instead of the current one.")
 @click.option("-n", "--namespace", metavar="NS", help="Namespace for this command.")
 @click.option("-s", "--server", metavar="URL",
               help="API server URL (several masters: comma-separated); overrides the context.")
 @click.option("--token", metavar="TOKEN", help="Bearer token; overrides the context's user.")
-@click.option("--request-timeout", default=30.0, show_default=True, metavar="SECONDS",
+@click.option("--request-timeout", default=30.0, show_default=True, type=DURATION,
+              metavar="DURATION",
               help="Give up on one API request after this long.")
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, context: str | None, namespace: str | None,
@@ -113,7 +116,8 @@ def _register() -> None:
 _register()
 
 
-GLOBAL_FLAGS = ("--config", "--context", "--server", "-s", "--token", "--request-timeout")
+GLOBAL_FLAGS = ("--kubeconfig", "--config", "--context", "--server", "-s", "--token",
+                "--request-timeout")
 
 
 def hoist_global_flags(argv: list[str]) -> list[str]:
