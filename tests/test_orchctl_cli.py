@@ -158,6 +158,18 @@ def test_get_forms_and_not_found(orchctl, ns, tmp_path):
     assert "No resources found in" in orchctl("get", "pods", "-n", ns).stderr
     by_file = orchctl("get", "-f", str(manifest), "-n", ns, "-o", "name").stdout
     assert by_file.splitlines() == ["deployment.apps/web", "service/web"]
+    # kubectl's templates: over one object, over a List, and custom columns
+    assert orchctl("get", "deploy", "web", "-n", ns, "-o",
+                   "jsonpath={.spec.replicas}").stdout == "2"
+    names = orchctl("get", "deploy,svc", "-n", ns, "-o",
+                    'jsonpath={range .items[*]}{.kind}/{.metadata.name}{"\\n"}{end}').stdout
+    assert names == "Deployment/web\nService/web\n"
+    columns = orchctl("get", "svc", "-n", ns, "-o",
+                      "custom-columns=NAME:.metadata.name,PORT:.spec.ports[*].port,X:.nope")
+    assert [r.split() for r in columns.stdout.splitlines()] == [["NAME", "PORT", "X"],
+                                                                ["web", "80", "<none>"]]
+    bad = orchctl("get", "svc", "-n", ns, "-o", "jsonpath={.items[", expect=2)
+    assert "jsonpath" in bad.stderr
 
 
 def test_label_annotate_and_scale(orchctl, ns, tmp_path):

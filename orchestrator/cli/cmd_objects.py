@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 
+from typing import Any
+
 import click
 
 from kube.client import ApiError, ApiUnavailable, ObjectList
@@ -14,13 +16,38 @@ from kube.registry import ResourceType
 from orchestrator.cli.durations import DURATION
 from orchestrator.cli import apply as applying
 from orchestrator.cli import describe as describing
-from orchestrator.cli import manifests, printers, resources
+from orchestrator.cli import jsonpath, manifests, printers, resources
 from orchestrator.cli.common import (all_namespaces_option, complete_resource, echo_table,
                                      events_for, get_or_none, namespace_option, no_resources,
                                      not_found, owned_by, wait_deleted)
 from orchestrator.cli.env import Env, pass_env
 
-OUTPUTS = click.Choice(["wide", "yaml", "json", "name"])
+class OutputFormat(click.ParamType):
+    """-o: wide, yaml, json, name, jsonpath=TEMPLATE, custom-columns=SPEC (checked here)."""
+
+    name = "output"
+    FIXED = ("wide", "yaml", "json", "name")
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> str:
+        value = str(value)
+        kind, _, body = value.partition("=")
+        try:
+            if kind == "jsonpath" and body:
+                jsonpath.render(body, {})  # a syntax error is a usage error, before any call
+                return value
+            if kind == "custom-columns" and body:
+                jsonpath.custom_columns(body)
+                return value
+        except jsonpath.JSONPathError as e:
+            self.fail(f"{kind}: {e}", param, ctx)
+        if value in self.FIXED:
+            return value
+        self.fail(f"unknown output format {value!r}: use one of {', '.join(self.FIXED)}, "
+                  "jsonpath=TEMPLATE or custom-columns=SPEC", param, ctx)
+
+
+OUTPUTS = OutputFormat()
 
 
 def _namespace_for(env: Env, m: manifests.Manifest) -> str | None:
@@ -49,7 +76,8 @@ def _api_failure(m: manifests.Manifest, e: ApiError) -> str:
 
 @click.command()
 @click.argument("args", nargs=-1, shell_complete=complete_resource)
-@click.option("-o", "--output", type=OUTPUTS, help="wide: more columns; yaml, json; name.")
+@click.option("-o", "--output", type=OUTPUTS, help="wide: more columns; yaml, json; name; "
+              "jsonpath=TEMPLATE ({.metadata.name}); custom-columns=NAME:.metadata.name,…")
 @click.option("-l", "--selector", metavar="SELECTOR", help="Label selector (app=web,tier!=db).")
 @click.option("--field-selector", metavar="SELECTOR", help="Field selector "
               "(spec.nodeName=host1, status.phase=Running).")
@@ -116,6 +144,9 @@ def _print_objects(env: Env, selections: list[resources.Selection],
                    found: list[tuple[ResourceType, Object]], output: str | None,
                    all_namespaces: bool, show_labels: bool, no_headers: bool,
                    single: bool) -> None:
+    if output and output.startswith(("jsonpath=", "custom-columns=")):
+        _print_templated(output, [o for _, o in found], single, no_headers)
+        return
     if output in ("yaml", "json"):
         objects = [o for _, o in found]
         if not objects and not single:
@@ -152,6 +183,24 @@ def _print_objects(env: Env, selections: list[resources.Selection],
         echo_table(rows)
 
 
+def _print_templated(output: str, objects: list[Object], single: bool,
+                     no_headers: bool) -> None:
+    """-o jsonpath= (over the object, or a List of them) and -o custom-columns=, as kubectl."""
+    kind, _, body = output.partition("=")
+    try:
+        if kind == "jsonpath":
+            doc = objects[0] if single and objects else printers.as_list(objects)
+            if single and not objects:
+                return
+            click.echo(jsonpath.render(body, doc), nl=False)
+            return
+        columns = jsonpath.custom_columns(body)
+        rows = [[jsonpath.column_value(expr, o) for _, expr in columns] for o in objects]
+    except jsonpath.JSONPathError as e:
+        raise resources.UsageError(f"{kind}: {e}") from None
+    echo_table(([[header for header, _ in columns]] if not no_headers else []) + rows)
+
+
 def _watch(env: Env, rt: ResourceType, namespace: str | None, selector: str | None,
            field_selector: str | None, printed: ObjectList, output: str | None,
            all_namespaces: bool, show_labels: bool) -> None:
@@ -160,6 +209,9 @@ def _watch(env: Env, rt: ResourceType, namespace: str | None, selector: str | No
     410 lists again and prints only what changed meanwhile."""
     def show(obj: Object) -> None:
         obj = printers.without_managed_fields(obj)
+        if output and output.startswith(("jsonpath=", "custom-columns=")):
+            _print_templated(output, [obj], True, True)
+            return
         if output in ("yaml", "json"):
             click.echo(("---\n" + printers.to_yaml(obj)) if output == "yaml"
                        else printers.to_json(obj))
