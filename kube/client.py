@@ -122,6 +122,7 @@ class Client:
         # fieldValidation for writes: None leaves the server's default (Warn: an unknown field
         # is dropped with a warning); orchctl asks for Strict, as kubectl does
         self.field_validation: str | None = None
+        self.dry_run = False  # writes with dryRun=All: checked and answered, never stored
         self._local = threading.local()
 
     @classmethod
@@ -210,7 +211,10 @@ class Client:
         return ObjectList(data.get("items", []), data["metadata"]["resourceVersion"])
 
     def _write_params(self) -> dict[str, str]:
-        return {"fieldValidation": self.field_validation} if self.field_validation else {}
+        params = {"fieldValidation": self.field_validation} if self.field_validation else {}
+        if self.dry_run:
+            params["dryRun"] = "All"
+        return params
 
     def create(self, resource: str, obj: Object, namespace: str | None = None) -> Object:
         namespace = namespace or (obj.get("metadata") or {}).get("namespace")
@@ -223,18 +227,21 @@ class Client:
                                                      subresource), body=obj,
                                     params=self._write_params()))
 
-    def patch(self, resource: str, name: str, patch: Object, namespace: str | None = None,
-              subresource: str | None = None) -> Object:
+    def patch(self, resource: str, name: str, patch: Any, namespace: str | None = None,
+              subresource: str | None = None, content_type: str = MERGE_PATCH) -> Object:
+        """A merge patch, or another type (strategic merge, JSON patch) by `content_type`."""
         return _object(self.request("PATCH", self.path(resource, namespace, name, subresource),
-                                    body=patch, content_type=MERGE_PATCH,
+                                    body=patch, content_type=content_type,
                                     params=self._write_params()))
 
     def delete(self, resource: str, name: str, namespace: str | None = None,
                grace_period_seconds: int | None = None,
                propagation_policy: str | None = None) -> Object:
         """`propagation_policy`: Background (the default), Foreground or Orphan."""
-        options = {k: v for k, v in (("gracePeriodSeconds", grace_period_seconds),
+        options: dict[str, Any] = {k: v for k, v in (("gracePeriodSeconds", grace_period_seconds),
                                      ("propagationPolicy", propagation_policy)) if v is not None}
+        if self.dry_run:
+            options["dryRun"] = ["All"]
         return _object(self.request("DELETE", self.path(resource, namespace, name),
                                     body=options or None))
 

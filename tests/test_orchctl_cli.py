@@ -326,3 +326,48 @@ def test_get_watch_prints_the_list_then_each_change(api, conf, ns):
         guard.cancel()
         proc.terminate()
         proc.wait(10)
+
+
+def test_patch_diff_wait_and_dry_runs(orchctl, ns, tmp_path):
+    manifest = tmp_path / "web.yaml"
+    manifest.write_text(WEB)
+    # dry runs: the server checks and stores nothing; the client sends nothing
+    assert "(server dry run)" in orchctl("apply", "-f", str(manifest), "-n", ns,
+                                         "--dry-run=server").stdout
+    assert "(dry run)" in orchctl("create", "-f", str(manifest), "-n", ns,
+                                  "--dry-run=client").stdout
+    assert orchctl("get", "deploy", "-n", ns, "-o", "name").stdout == ""
+    orchctl("apply", "-f", str(manifest), "-n", ns)
+    assert orchctl("diff", "-f", str(manifest), "-n", ns, expect=0).stdout == ""
+    manifest.write_text(WEB.replace("replicas: 2", "replicas: 4"))
+    shown = orchctl("diff", "-f", str(manifest), "-n", ns, expect=1).stdout
+    assert "-  replicas: 2\n" in shown and "+  replicas: 4\n" in shown
+    assert orchctl("get", "deploy", "web", "-n", ns, "-o",
+                   "jsonpath={.spec.replicas}").stdout == "2"  # diff wrote nothing
+    # patch: strategic (containers merged by name), JSON patch, and a dry run of one
+    orchctl("patch", "deploy", "web", "-n", ns, "-p",
+            '{"spec": {"template": {"spec": {"containers": [{"name": "web", '
+            '"env": [{"name": "A", "value": "1"}]}]}}}}')
+    orchctl("patch", "deploy/web", "-n", ns, "--type", "json", "-p",
+            '[{"op": "replace", "path": "/spec/replicas", "value": 3}]')
+    orchctl("patch", "deploy/web", "-n", ns, "--type", "merge", "--dry-run=server",
+            "-p", '{"spec": {"replicas": 9}}')
+    d = json.loads(orchctl("get", "deploy", "web", "-n", ns, "-o", "json").stdout)
+    [container] = d["spec"]["template"]["spec"]["containers"]
+    assert d["spec"]["replicas"] == 3 and container["env"] == [{"name": "A", "value": "1"}]
+    assert container["ports"] == [{"name": "http", "containerPort": 80, "protocol": "TCP"}]
+    bad = orchctl("patch", "deploy/web", "-n", ns, "--type", "json", "-p", '{"op": 1}',
+                  expect=1)
+    assert "list of operations" in bad.stderr
+    # wait: a jsonpath value, and a timeout on a condition that never comes (no controllers)
+    assert "condition met" in orchctl("wait", "deploy/web", "-n", ns,
+                                      "--for=jsonpath={.spec.replicas}=3").stdout
+    timed_out = orchctl("wait", "deploy/web", "-n", ns, "--for=condition=Available",
+                        "--timeout", "1s", expect=1)
+    assert "timed out waiting for the condition" in timed_out.stderr
+    orchctl("delete", "deploy/web", "-n", ns, "--dry-run=server")
+    assert orchctl("get", "deploy", "-n", ns, "-o", "name").stdout.strip() == \
+        "deployment.apps/web"
+    orchctl("delete", "deploy/web", "-n", ns, "--no-wait")
+    assert "deleted" in orchctl("wait", "deploy/web", "-n", ns, "--for=delete",
+                                "--timeout", "30s").stdout

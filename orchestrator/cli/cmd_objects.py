@@ -50,6 +50,18 @@ class OutputFormat(click.ParamType):
 OUTPUTS = OutputFormat()
 
 
+dry_run_option = click.option(
+    "--dry-run", "dry_run", type=click.Choice(["none", "server", "client"]), default="none",
+    show_default=True, help="server: the API checks everything and stores nothing; client: "
+    "print what would be sent, send nothing.")
+
+
+def dry_run_mode(env: Env, dry_run: str) -> str:
+    """Set the client up for `--dry-run`; the suffix kubectl prints after each outcome."""
+    env.client.dry_run = dry_run == "server"
+    return {"none": "", "server": " (server dry run)", "client": " (dry run)"}[dry_run]
+
+
 def _namespace_for(env: Env, m: manifests.Manifest) -> str | None:
     """The namespace an object from a file goes to; a clash with an explicit -n is an error."""
     if not m.rt.namespaced:
@@ -308,38 +320,41 @@ def _each(env: Env, found: list[manifests.Manifest],
 @click.option("-R", "--recursive", is_flag=True, help="Also the directories' subdirectories.")
 @click.option("--wait", "wait_", is_flag=True,
               help="Then wait until every Deployment applied is rolled out, showing progress.")
+@dry_run_option
 @click.option("--timeout", default=300.0, show_default=True, type=DURATION, metavar="DURATION",
               help="How long --wait waits.")
 @namespace_option
 @pass_env
 def apply(env: Env, filename: tuple[str, ...], recursive: bool, wait_: bool,
-          timeout: float) -> None:
+          timeout: float, dry_run: str) -> None:
     """Create or update objects from manifests so that they match the files (idempotent).
 
     Reports `created`, `configured` or `unchanged` for each object. Fields removed from a file
     since the last apply are removed from the object; fields others set (replicas changed by
     `orchctl scale`, defaults) stay unless the file sets them."""
     deployments: list[tuple[str, str]] = []
+    suffix = dry_run_mode(env, dry_run)
 
     def act(m: manifests.Manifest, namespace: str | None) -> None:
         config = applying.configuration(m.obj, namespace)
         live = get_or_none(env, m.rt, m.name, namespace)
         if live is None:
-            env.client.create(m.rt.resource, applying.with_last_applied(config), namespace)
+            if dry_run != "client":
+                env.client.create(m.rt.resource, applying.with_last_applied(config), namespace)
             outcome = "created"
         else:
             patch = applying.apply_patch(config, live)
-            if patch:
+            if patch and dry_run != "client":
                 env.client.patch(m.rt.resource, m.name, patch, namespace)
             outcome = "configured" if patch else "unchanged"
-        click.echo(f"{_label(m)} {outcome}")
+        click.echo(f"{_label(m)} {outcome}{suffix}")
         if m.rt.resource == "deployments":
             deployments.append((namespace or "default", m.name))
 
     failures = _each(env, manifests.read(filename, recursive), act)
     for failure in failures:
         click.echo(failure, err=True)
-    if wait_ and deployments:
+    if wait_ and deployments and dry_run == "none":
         from orchestrator.cli.cmd_workloads import wait_rolled_out
         wait_rolled_out(env, deployments, timeout)
     if failures:
@@ -351,16 +366,22 @@ def apply(env: Env, filename: tuple[str, ...], recursive: bool, wait_: bool,
 @click.option("-R", "--recursive", is_flag=True)
 @click.option("--save-config", is_flag=True,
               help="Record the configuration, so that a later apply can compute removals.")
+@dry_run_option
 @namespace_option
 @pass_env
-def create(env: Env, filename: tuple[str, ...], recursive: bool, save_config: bool) -> None:
+def create(env: Env, filename: tuple[str, ...], recursive: bool, save_config: bool,
+           dry_run: str) -> None:
     """Create objects from manifests (an object that exists is an error)."""
+    suffix = dry_run_mode(env, dry_run)
 
     def act(m: manifests.Manifest, namespace: str | None) -> None:
         body = applying.configuration(m.obj, namespace)
+        if dry_run == "client":
+            click.echo(f"{printers.qualified(m.rt)}/{m.name} created{suffix}")
+            return
         created = env.client.create(m.rt.resource, applying.with_last_applied(body)
                                     if save_config else body, namespace)
-        click.echo(f"{printers.qualified(m.rt)}/{created['metadata']['name']} created")
+        click.echo(f"{printers.qualified(m.rt)}/{created['metadata']['name']} created{suffix}")
 
     failures = _each(env, manifests.read(filename, recursive), act)
     for failure in failures:
@@ -388,11 +409,12 @@ def create(env: Env, filename: tuple[str, ...], recursive: bool, save_config: bo
               help="Wait until the objects are gone.")
 @click.option("--timeout", default=120.0, show_default=True, type=DURATION, metavar="DURATION")
 @click.option("--ignore-not-found", is_flag=True, help="A missing object is not an error.")
+@dry_run_option
 @namespace_option
 @pass_env
 def delete(env: Env, args: tuple[str, ...], filename: tuple[str, ...], recursive: bool,
            selector: str | None, all_: bool, grace_period: int | None, now: bool, cascade: str,
-           wait: bool, timeout: float, ignore_not_found: bool) -> None:
+           wait: bool, timeout: float, ignore_not_found: bool, dry_run: str) -> None:
     """Delete objects: -f FILE, TYPE NAME…, TYPE/NAME…, TYPE -l SELECTOR, TYPE --all."""
     targets: list[tuple[ResourceType, str, str | None]] = []
     if filename:
@@ -418,19 +440,21 @@ def delete(env: Env, args: tuple[str, ...], filename: tuple[str, ...], recursive
     policy = cascade.capitalize()
     failures: list[str] = []
     deleted: list[tuple[ResourceType, Object]] = []
+    suffix = dry_run_mode(env, dry_run)
     for rt, name, namespace in targets:
         try:
             live = env.client.get(rt.resource, name, namespace)
-            env.client.delete(rt.resource, name, namespace, grace, policy)
+            if dry_run != "client":
+                env.client.delete(rt.resource, name, namespace, grace, policy)
         except ApiError as e:
             if e.code == 404:
                 if not ignore_not_found:
                     failures.append(not_found(rt, name))
                 continue
             raise
-        click.echo(f'{printers.qualified(rt)} "{name}" deleted')
+        click.echo(f'{printers.qualified(rt)} "{name}" deleted{suffix}')
         deleted.append((rt, live))
-    if wait:
+    if wait and dry_run == "none":
         for rt, live in deleted:
             wait_deleted(env, rt, live, timeout)
     for failure in failures:

@@ -107,8 +107,9 @@ def cli(ctx: click.Context, config_path: str | None, context: str | None, namesp
 
 
 def _register() -> None:
-    from orchestrator.cli import cmd_cluster, cmd_nodes, cmd_objects, cmd_pods, cmd_workloads
-    for module in (cmd_objects, cmd_workloads, cmd_pods, cmd_nodes, cmd_cluster):
+    from orchestrator.cli import (cmd_cluster, cmd_edit, cmd_nodes, cmd_objects, cmd_pods,
+                                  cmd_workloads)
+    for module in (cmd_objects, cmd_edit, cmd_workloads, cmd_pods, cmd_nodes, cmd_cluster):
         for command in module.COMMANDS:
             cli.add_command(command)
 
