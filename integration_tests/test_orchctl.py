@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -125,6 +126,20 @@ def test_the_web_example_through_orchctl_only(cluster: Cluster, ns: str, orchctl
                          expect=7)
     assert (failed.stdout, failed.stderr) == ("out\n", "err\n")
     assert orchctl("exec", "-i", pod, "--", "cat", input="through stdin") == "through stdin"
+
+    # port-forward: a local port answering for the pod (SPDY through the API's WebSocket)
+    forwarding = subprocess.Popen([ORCHCTL, "port-forward", f"pod/{pod}", ":80"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                  env=orchctl.env)
+    try:
+        line = forwarding.stdout.readline()  # "Forwarding from 127.0.0.1:PORT -> 80"
+        assert line.startswith("Forwarding from 127.0.0.1:"), (line, forwarding.poll())
+        local = line.split(":")[1].split()[0]
+        with urllib.request.urlopen(f"http://127.0.0.1:{local}/", timeout=30) as forwarded:
+            assert forwarded.read().startswith(f"host={pod}".encode())
+    finally:
+        forwarding.terminate()
+        forwarding.wait(timeout=30)
 
     # scale
     assert orchctl("scale", "deploy/web", "--replicas=5") == "deployment.apps/web scaled\n"

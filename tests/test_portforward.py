@@ -100,3 +100,47 @@ def test_a_port_nothing_listens_on_is_an_error_that_closes_the_connection():
     [error] = [json.loads(f.data) for f in frames[1] if f.kind == 0 and f.data]
     assert error["closeConnection"] is True
     assert "error forwarding port" in error["message"] and "web-1" in error["message"]
+
+
+def test_the_client_end_carries_local_connections_through_the_server_end():
+    """kube/portforward_client.py against the API server's session, over a real WebSocket,
+    to a real TCP server: two local connections, then a refused port ends the forwarding."""
+    from kube.client import Client
+    from kube.portforward_client import ForwardingLost, forward
+
+    async def scenario():
+        pod, port = await echo_server()
+
+        async def handler(request):
+            ws = web.WebSocketResponse(protocols=(TUNNELED_SPDY,))
+            await ws.prepare(request)
+            await SpdySession(ws, "127.0.0.1", "web-1", "uid-1").run()
+            return ws
+
+        app = web.Application()
+        app.router.add_get("/pf", handler)
+        async with pod, TestServer(app) as server:
+            client = Client(str(server.make_url("")).rstrip("/"), None, None)
+            bound: list = []
+            reports: list[str] = []
+            task = asyncio.ensure_future(forward(client, "/pf", [(0, port), (0, free_port())],
+                                                 "127.0.0.1", bound.extend, reports.append))
+            while not bound:
+                await asyncio.sleep(0.01)
+            answers = []
+            for _ in range(2):
+                reader, writer = await asyncio.open_connection("127.0.0.1", bound[0][0])
+                writer.write(b"ping")
+                writer.write_eof()
+                answers.append(await reader.read())
+                writer.close()
+            reader, writer = await asyncio.open_connection("127.0.0.1", bound[1][0])
+            writer.write_eof()
+            await reader.read()
+            with pytest.raises(ForwardingLost, match="error forwarding port"):
+                await asyncio.wait_for(task, 10)
+            return answers, reports
+
+    answers, reports = asyncio.run(asyncio.wait_for(scenario(), 30))
+    assert answers == [b"PING", b"PING"]
+    assert len(reports) == 1 and "refused" in reports[0]

@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -130,7 +131,8 @@ class SpdySession:
             reader, writer = await asyncio.wait_for(
                 asyncio.open_connection(self.pod_ip, data.port), DIAL_TIMEOUT)
         except (OSError, asyncio.TimeoutError) as e:
-            cause = (e.strerror or str(e)).lower() if isinstance(e, OSError) else "timed out"
+            cause = (os.strerror(e.errno) if isinstance(e, OSError) and e.errno else
+                     str(e) or "timed out").lower()
             message = (f"error forwarding port {data.port} to pod {self.pod}, uid {self.uid}: "
                        f"dial tcp {self.pod_ip}:{data.port}: connect: {cause}")
             await self._send(self.writer.data(error.stream_id, json.dumps(

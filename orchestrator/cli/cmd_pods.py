@@ -1,7 +1,9 @@
-"""logs, exec, top: through the API server to the agent of the pod's node."""
+"""logs, exec, port-forward, top: through the API server (to the agent of the pod's node, or
+to the pod)."""
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -118,6 +120,89 @@ def exec_(env: Env, pod_args: tuple[str, ...], container: str | None, pass_stdin
 
 
 exec_.name = "exec"
+
+
+# --- port-forward ---
+
+def _forwarded_ports(words: tuple[str, ...]) -> list[tuple[int, int]]:
+    """`8080:80`, `:80` (any free local port), `80` (the same both sides)."""
+    out = []
+    for word in words:
+        local, sep, remote = word.partition(":")
+        try:
+            pair = (int(local or 0), int(remote)) if sep else (int(word), int(word))
+        except ValueError:
+            raise resources.UsageError(
+                f"invalid port mapping {word!r}: use [LOCAL:]REMOTE") from None
+        if not (0 <= pair[0] < 65536 and 0 < pair[1] < 65536):
+            raise resources.UsageError(f"invalid port mapping {word!r}: ports are 1-65535")
+        out.append(pair)
+    return out
+
+
+def _service_target(env: Env, name: str, ports: list[tuple[int, int]]
+                    ) -> tuple[str, list[tuple[int, int]]]:
+    """A running pod behind service `name`, and the service ports mapped to the pod's (a
+    named targetPort by the pod's container ports), as kubectl resolves them."""
+    service = env.client.get("services", name, env.namespace)
+    selector = (service.get("spec") or {}).get("selector") or {}
+    if not selector:
+        raise click.ClickException(f"service {name} has no selector: no pod to forward to")
+    label = ",".join(f"{k}={v}" for k, v in selector.items())
+    pods = [p for p in env.client.list("pods", env.namespace, label).items
+            if printers.pod_status(p) == "Running"]
+    if not pods:
+        raise click.ClickException(f"service {name} has no running pod")
+    pod = pods[0]
+    mapped = []
+    for local, port in ports:
+        spec = next((p for p in service["spec"].get("ports") or [] if p.get("port") == port),
+                    None)
+        if spec is None:
+            raise click.ClickException(f"service {name} does not have a service port {port}")
+        target = spec.get("targetPort", port)
+        if isinstance(target, str):
+            named = [c.get("containerPort") for c in pod["spec"]["containers"]
+                     for c in c.get("ports") or [] if c.get("name") == target]
+            if not named:
+                raise click.ClickException(f"pod {pod['metadata']['name']} has no port named "
+                                           f"{target}")
+            target = named[0]
+        mapped.append((local, int(target)))
+    return pod["metadata"]["name"], mapped
+
+
+@click.command(name="port-forward")
+@click.argument("target", shell_complete=complete_resource)
+@click.argument("ports", nargs=-1, required=True)
+@click.option("--address", default="127.0.0.1", show_default=True,
+              help="The local address to listen on.")
+@namespace_option
+@pass_env
+def port_forward(env: Env, target: str, ports: tuple[str, ...], address: str) -> None:
+    """Forward local ports to a pod: port-forward POD|deploy/NAME|svc/NAME [LOCAL:]REMOTE…
+    (the API's pods/portforward, SPDY through a WebSocket, as kubectl)."""
+    from kube.portforward_client import ForwardingLost, forward
+    wanted = _forwarded_ports(ports)
+    rt, name = resources.one((target,), default_kind="pods")
+    if rt.resource == "services":
+        pod, wanted = _service_target(env, name, wanted)
+    else:
+        pod = pod_of(env, (target,))
+
+    def ready(bound: list[tuple[int, int]]) -> None:
+        for local, remote in bound:
+            click.echo(f"Forwarding from {address}:{local} -> {remote}")
+
+    path = env.client.path("pods", env.namespace, pod, "portforward")
+    try:
+        asyncio.run(forward(env.client, path, wanted, address, ready,
+                            lambda message: click.echo(f"error: {message}", err=True)))
+    except KeyboardInterrupt:
+        return
+    except ForwardingLost as e:
+        click.echo(f"error: lost connection to pod ({e})", err=True)
+        sys.exit(1)
 
 
 # --- top ---
@@ -237,4 +322,4 @@ def top_pods(env: Env, names: tuple[str, ...], selector: str | None, containers:
     echo_table(table)
 
 
-COMMANDS = [logs, exec_, top]
+COMMANDS = [logs, exec_, port_forward, top]
