@@ -2,12 +2,13 @@
 one small writer).
 
 A lab writes one beside its inventory (`kubeconfig` there) so that `kubectl` and
-`kubernetes.config.load_kube_config()` reach it as they are: the API's address, the CA by path
-(`certificate-authority`) and the user's token by path (`tokenFile`), never copied into the
-file, which is written mode 0600 anyway."""
+`kubernetes.config.load_kube_config()` reach it as they are: the API's address, the cluster's
+CA certificate embedded (`certificate-authority-data`: the file works wherever it is copied),
+and the user's token by path (`tokenFile`: the secret is not copied), written mode 0600."""
 
 from __future__ import annotations
 
+import base64
 import os
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from typing import Any
 import yaml
 
 
-def render(name: str, server: str, ca_file: str, token_file: str, user: str = "admin",
+def render(name: str, server: str, ca_pem: bytes, token_file: str, user: str = "admin",
            namespace: str | None = None) -> dict[str, Any]:
     """A kubeconfig with one cluster, user and context, all called after `name` (the user
     `name-admin`), the context current."""
@@ -23,8 +24,8 @@ def render(name: str, server: str, ca_file: str, token_file: str, user: str = "a
     if namespace:
         context["namespace"] = namespace
     return {"apiVersion": "v1", "kind": "Config", "preferences": {},
-            "clusters": [{"name": name, "cluster": {"server": server,
-                                                    "certificate-authority": ca_file}}],
+            "clusters": [{"name": name, "cluster": {
+                "server": server, "certificate-authority-data": base64.b64encode(ca_pem).decode()}}],
             "users": [{"name": f"{name}-{user}", "user": {"tokenFile": token_file}}],
             "contexts": [{"name": name, "context": context}],
             "current-context": name}

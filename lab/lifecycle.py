@@ -238,7 +238,7 @@ def write_inventory(plan: LabPlan, state: LabState) -> None:
     data = render_inventory(plan, control_command(plan.name), state.api_port)
     if "kubeconfig" in data:
         kubeconfig.write(Path(data["kubeconfig"]), kubeconfig.render(
-            plan.name, data["api"], data["ca_file"], data["admin_token_file"]))
+            plan.name, data["api"], Path(data["ca_file"]).read_bytes(), data["admin_token_file"]))
     tmp = plan.inventory_file.with_suffix(".tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n")
     tmp.rename(plan.inventory_file)

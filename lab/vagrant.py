@@ -268,7 +268,7 @@ def write_inventory() -> Path:
         path = d / "inventory.json"
         data = render_inventory(spec, d, s["proxy_mode"], s["local"], keys)
         kubeconfig.write(Path(data["kubeconfig"]), kubeconfig.render(
-            NAME, data["api"], data["ca_file"], data["admin_token_file"]))
+            NAME, data["api"], Path(data["ca_file"]).read_bytes(), data["admin_token_file"]))
         save_json(path, data)
         return path
 

@@ -9,8 +9,8 @@ import yaml
 from kube import kubeconfig
 
 
-def test_a_kubeconfig_names_the_ca_and_the_token_by_path_and_is_private(tmp_path):
-    config = kubeconfig.render("lab", "https://127.0.0.1:6443", "/pki/ca.crt", "/pki/admin.token",
+def test_a_kubeconfig_embeds_the_ca_names_the_token_by_path_and_is_private(tmp_path):
+    config = kubeconfig.render("lab", "https://127.0.0.1:6443", b"PEM", "/pki/admin.token",
                                namespace="shop")
     path = tmp_path / "kubeconfig"
     kubeconfig.write(path, config)
@@ -19,6 +19,6 @@ def test_a_kubeconfig_names_the_ca_and_the_token_by_path_and_is_private(tmp_path
     assert read["current-context"] == "lab"
     [cluster], [user], [context] = read["clusters"], read["users"], read["contexts"]
     assert cluster["cluster"] == {"server": "https://127.0.0.1:6443",
-                                  "certificate-authority": "/pki/ca.crt"}
+                                  "certificate-authority-data": "UEVN"}
     assert user["user"] == {"tokenFile": "/pki/admin.token"}  # not the token itself
     assert context["context"] == {"cluster": "lab", "user": "lab-admin", "namespace": "shop"}
