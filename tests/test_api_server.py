@@ -379,3 +379,59 @@ def test_field_validation_warns_ignores_or_refuses_unknown_and_duplicate_fields(
     assert ignored.json()["data"] == {"k": "3"} and "colour" not in ignored.json()
     assert admin.post(base, json={"metadata": {"name": "e"}},
                       params={"fieldValidation": "Loose"}).status_code == 400
+
+
+MALFORMED_PATCHES = [
+    # (content type, body, the status code, what the message names)
+    ("application/merge-patch+json", "[1, 2]", 400, "merge patch"),
+    ("application/merge-patch+json", '"text"', 400, "merge patch"),
+    ("application/merge-patch+json", '{"spec": {"replicas": "many"}}', 422, "spec.replicas"),
+    ("application/merge-patch+json", "{nope", 400, "not valid JSON"),
+    ("application/strategic-merge-patch+json", "[]", 400, "strategic merge patch"),
+    ("application/strategic-merge-patch+json",
+     '{"spec": {"template": {"spec": {"containers": [{"$patch": "bogus", "name": "web"}]}}}}',
+     400, "$patch"),
+    ("application/strategic-merge-patch+json",
+     '{"spec": {"template": {"spec": {"$setElementOrder/containers": "web"}}}}', 400,
+     "$setElementOrder"),
+    ("application/strategic-merge-patch+json",
+     '{"spec": {"template": {"spec": {"containers": [{"name": "web", "image": 7}]}}}}', 422,
+     "image"),
+    ("application/json-patch+json", '{"op": "add"}', 400, "JSON patch"),
+    ("application/json-patch+json", '[{"op": "explode", "path": "/spec"}]', 400, "JSON patch"),
+    ("application/json-patch+json", '[{"op": "add", "value": 1}]', 400, "JSON patch"),
+    ("application/json-patch+json", '[{"op": "remove", "path": "/spec/nothing"}]', 422,
+     "JSON patch"),
+    ("application/json-patch+json", '[{"op": "replace", "path": "/spec/replicas", '
+     '"value": -4}]', 422, "spec.replicas"),
+    ("application/apply-patch+yaml", "kind: [", 400, "YAML"),
+    ("application/apply-patch+yaml", "- a list", 400, "apply configuration"),
+    ("application/apply-patch+yaml", "apiVersion: v1\nkind: Deployment\nmetadata: {name: web}",
+     400, "apiVersion"),
+    ("application/apply-patch+yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: "
+     "{name: web}\nspec: {replicas: many}", 422, "spec.replicas"),
+    ("application/vnd.kubernetes.protobuf", "k8s\x00junk", 415, "protobuf"),
+    ("text/plain", "replicas=3", 415, "patch type"),
+]
+
+
+@pytest.mark.parametrize("content_type, body, code, named", MALFORMED_PATCHES,
+                         ids=[f"{c.split('/')[-1]}-{i}" for i, (c, *_) in
+                              enumerate(MALFORMED_PATCHES)])
+def test_a_malformed_patch_is_a_4xx_status_naming_the_cause_and_stores_nothing(
+        api, admin, ns, content_type, body, code, named):
+    base = f"{api.url}/apis/apps/v1/namespaces/{ns}/deployments"
+    admin.post(base, json={"metadata": {"name": "web"}, "spec": {
+        "replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+        "template": {"metadata": {"labels": {"app": "web"}}, "spec": {
+            "containers": [{"name": "web", "image": "orch/web:1"}]}}}}).raise_for_status()
+    before = admin.get(f"{base}/web").json()["metadata"]["resourceVersion"]
+    r = admin.patch(f"{base}/web", data=body.encode(), params={"fieldManager": "t"},
+                    headers={"Content-Type": content_type})
+    status = r.json()
+    assert r.status_code == code, r.text
+    assert status["kind"] == "Status" and status["code"] == code
+    assert named in status["message"] or any(
+        named in (c.get("field", "") + c.get("message", ""))
+        for c in (status.get("details") or {}).get("causes", [])), status
+    assert admin.get(f"{base}/web").json()["metadata"]["resourceVersion"] == before

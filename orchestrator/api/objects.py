@@ -562,13 +562,15 @@ def _applied(rt: ResourceType, live: Object, config: Object, manager: str, force
     try:
         new = fm.apply(live, config, manager, rt.api_version, rt.merge, now, force, subresource)
     except fm.Conflicts as e:
+        new = fm.apply(live, config, manager, rt.api_version, rt.merge, now, True, subresource)
         allowed = fm.allowed_by_last_applied(live, rt.merge) if manager == "kubectl" else set()
         rest = [c for c in e.conflicts if c.path not in allowed]
         if rest:
+            # an invalid configuration is that (422), whoever owns its fields
+            validate_update(rt, live, new, live["metadata"].get("namespace"), "Ignore", [])
             raise ApiError(409, "Conflict", fm.conflict_message(rest), {"causes": [
                 {"reason": "FieldManagerConflict", "message": f"conflict with {c.manager}",
                  "field": fm.path_text(c.path)} for c in rest]}) from None
-        new = fm.apply(live, config, manager, rt.api_version, rt.merge, now, True, subresource)
     annotations = (new.get("metadata") or {}).get("annotations") or {}
     if manager == "kubectl" and annotations.get(fm.LAST_APPLIED):
         last = copy.deepcopy(config)

@@ -41,7 +41,7 @@ from orchestrator.api.auth import RequestAttributes, TokenAuthenticator, User, a
 from orchestrator.api import parameters
 from orchestrator.api.metrics import MetricsCollector
 from orchestrator.api.objects import Objects, list_request, too_large
-from orchestrator.api.patch import patcher
+from orchestrator.api.patch import PATCH_TYPES, patcher
 from orchestrator.api.portforward import TUNNELED_SPDY, SpdySession
 from kube import discovery, openapi, protobuf
 from kube import metrics as resource_metrics
@@ -682,6 +682,10 @@ class ApiServer:
 
     async def _do_patch(self, request: web.Request, t: Target) -> web.Response:
         content_type = request.headers.get("Content-Type", "").split(";")[0].strip()
+        if content_type not in (*PATCH_TYPES, "application/json", APPLY_PATCH,
+                                protobuf.MEDIA_TYPE):
+            raise ApiError(415, "UnsupportedMediaType", f"the patch type {content_type!r} is "
+                           f"not supported: use {', '.join((*PATCH_TYPES, APPLY_PATCH))}")
         body = await self._body(request)
         objects = self._objects_for(request)
         force = parameters.flag(request.query, "force") if "force" in request.query else None
