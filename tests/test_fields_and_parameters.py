@@ -28,7 +28,8 @@ REPO = Path(__file__).resolve().parent.parent
 HONOURED: dict[str, str] = {
     "node_agent/pods/containers.py": """
         PodSpec.hostname PodSpec.dnsPolicy Container.image Container.command Container.args
-        Container.workingDir Container.resources ResourceRequirements.limits""",
+        Container.workingDir Container.resources ResourceRequirements.limits Container.stdin
+        Container.stdinOnce Container.tty""",
     "node_agent/pods/volumes.py": """
         PodSpec.volumes Container.volumeMounts VolumeMount.name VolumeMount.mountPath
         VolumeMount.readOnly VolumeMount.subPath Volume.name Volume.emptyDir Volume.hostPath

@@ -175,6 +175,11 @@ class Container(Model):
     volume_mounts: list[VolumeMount] | None = None
     liveness_probe: Probe | None = None
     readiness_probe: Probe | None = None
+    # the container's own stdin (open for `attach -i`; closed after the first attach ends
+    # with stdinOnce) and terminal: what `kubectl run -it` asks for
+    stdin: bool | None = None
+    stdin_once: bool | None = None
+    tty: bool | None = None
     termination_message_path: Annotated[str | None, refused("terminationMessagePath")] = None
     termination_message_policy: Annotated[
         Literal["File", "FallbackToLogsOnError"] | None,

@@ -57,4 +57,5 @@ def container_config(pod: Pod, spec: Container, attempt: int, sandbox_id: str,
         memory_limit=memory_bytes(limits["memory"]) if "memory" in limits else None,
         nano_cpus=cpu_millis(limits["cpu"]) * 1_000_000 if "cpu" in limits else None,
         cpu_shares=max(2, cpu_millis(requests["cpu"]) * 1024 // 1000)
-        if "cpu" in requests else None)
+        if "cpu" in requests else None,
+        stdin=bool(spec.stdin), stdin_once=bool(spec.stdin_once), tty=bool(spec.tty))

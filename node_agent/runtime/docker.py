@@ -191,6 +191,9 @@ class DockerRuntime:
                            ("cpu_shares", config.cpu_shares)):
             if value is not None:
                 options[key] = value
+        if config.stdin or config.tty:
+            options.update(stdin_open=config.stdin, stdin_once=config.stdin_once,
+                           tty=config.tty)
         try:
             container = self.client.containers.create(config.image, **options)
         except docker.errors.APIError as e:

@@ -46,6 +46,9 @@ class ContainerConfig:
     memory_limit: int | None = None  # bytes
     nano_cpus: int | None = None  # CFS quota, in billionths of a CPU
     cpu_shares: int | None = None
+    stdin: bool = False  # kept open for attach
+    stdin_once: bool = False  # closed when the first attach ends
+    tty: bool = False
 
 
 @dataclass(frozen=True)

@@ -539,6 +539,12 @@ class ApiServer:
         except rc.BadOptions as e:
             raise bad_request(str(e)) from None
         node_name, container = await self._pod_container(t, options.container)
+        if attach and options.stdin:
+            pod = await self._run(self.objects.get, t.rt, t.namespace, t.name)
+            spec = next(c for c in pod["spec"]["containers"] if c["name"] == container)
+            if not spec.get("stdin"):
+                raise bad_request(f"container {container} in pod {t.name} was not created "
+                                  "with stdin: true: nothing would read what attach sends")
         ready = web.WebSocketResponse(protocols=rc.PROTOCOLS).can_prepare(request)
         if not ready.ok:
             if request.headers.get("Upgrade", "").lower().startswith("spdy"):
