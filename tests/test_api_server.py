@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import time
 from pathlib import Path
 
 import pytest
@@ -435,3 +436,13 @@ def test_a_malformed_patch_is_a_4xx_status_naming_the_cause_and_stores_nothing(
         named in (c.get("field", "") + c.get("message", ""))
         for c in (status.get("details") or {}).get("causes", [])), status
     assert admin.get(f"{base}/web").json()["metadata"]["resourceVersion"] == before
+
+
+def test_the_timeout_parameter_is_a_deadline_and_bounds_a_watch(api, admin, ns):
+    base = f"{api.url}/api/v1/namespaces/{ns}/configmaps"
+    assert admin.get(base, params={"timeout": "30s"}).status_code == 200  # client-go sends it
+    assert admin.get(base, params={"timeout": "soon"}).status_code == 400
+    started = time.monotonic()
+    with admin.get(base, params={"watch": "true", "timeout": "1s"}, stream=True) as w:
+        list(w.iter_lines())  # the server ends the watch after a second
+    assert time.monotonic() - started < 30

@@ -263,6 +263,7 @@ KUBERNETES_PARAMETERS = {
     "log": {"container", "follow", "insecureSkipTLSVerifyBackend", "limitBytes", "pretty",
             "previous", "sinceSeconds", "sinceTime", "stream", "tailLines", "timestamps"},
     "exec": {"command", "container", "stderr", "stdin", "stdout", "tty"},
+    "attach": {"container", "stderr", "stdin", "stdout", "tty"},
 }
 
 
@@ -270,8 +271,9 @@ def test_every_kubernetes_parameter_is_honoured_or_refused_by_the_table():
     for verb, known in KUBERNETES_PARAMETERS.items():
         honoured = parameters.PARAMETERS[verb]
         # watch on a list's URL is the legacy form; includeObject is a Table's (server-side
-        # printing: Kubernetes documents it with content negotiation, not per verb)
-        assert honoured - known - {"watch", "includeObject"} == set(), \
+        # printing: Kubernetes documents it with content negotiation, not per verb); timeout
+        # is the apiserver's own request deadline, every request's (client-go sends it)
+        assert honoured - known - {"watch", "includeObject", "timeout"} == set(), \
             f"{verb}: not Kubernetes parameters"
         for name in known - honoured:
             with pytest.raises(Exception) as caught:

@@ -461,12 +461,12 @@ def test_a_large_event_in_tiny_chunks_comes_out_whole():
 @pytest.mark.parametrize("text, seconds", [("300", 300), ("2.5", 2.5), ("5m", 300),
                                            ("1h30m", 5400), ("250ms", 0.25), ("1m30.5s", 90.5)])
 def test_durations_read_as_kubectl_reads_them(text, seconds):
-    from orchestrator.cli.durations import parse_duration
+    from kube.durations import parse_duration
     assert parse_duration(text) == pytest.approx(seconds)
 
 
 @pytest.mark.parametrize("text", ["", "5 m", "m5", "5x", "1h-2m"])
 def test_bad_durations_are_named(text):
-    from orchestrator.cli.durations import parse_duration
+    from kube.durations import parse_duration
     with pytest.raises(ValueError, match="invalid duration"):
         parse_duration(text)

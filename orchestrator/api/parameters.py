@@ -14,10 +14,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from kube.durations import parse_duration
 from kube.validation import FIELD_VALIDATIONS
 from kube.errors import ApiError, bad_request
 
-LABELS_ONLY = frozenset({"pretty"})
+# every request may carry these: `pretty` (the output is the same) and `timeout`, the
+# request's deadline (a Go duration; a watch's longest life)
+LABELS_ONLY = frozenset({"pretty", "timeout"})
 WRITE_LABELS = LABELS_ONLY | {"fieldManager"}
 LIST = frozenset({"labelSelector", "fieldSelector", "resourceVersion", "resourceVersionMatch",
                   "limit", "continue", "timeoutSeconds"})
@@ -61,6 +64,19 @@ NOT_YET = {
 }
 
 
+def request_timeout(query: Mapping[str, str]) -> float | None:
+    """The `timeout` parameter in seconds (a Go duration: 30s, 1m), None without one."""
+    if "timeout" not in query:
+        return None
+    try:
+        seconds = parse_duration(query["timeout"])
+    except ValueError as e:
+        raise bad_request(f"timeout: {e}") from None
+    if seconds <= 0:
+        raise bad_request(f"timeout: {query['timeout']!r} must be positive")
+    return seconds
+
+
 def table_verb(verb: str, subresource: str | None) -> str:
     """The row of PARAMETERS a request is checked against."""
     if subresource in ("log", "exec", "attach", "portforward"):
@@ -77,6 +93,8 @@ def check(verb: str, subresource: str | None, query: Mapping[str, str]) -> None:
             raise bad_request(f"query parameter {name!r} is not supported here: {why}")
     if "dryRun" in query:
         dry_run_value(query["dryRun"])
+    if "timeout" in query:
+        request_timeout(query)
     validation = query.get("fieldValidation")
     if validation is not None and validation not in FIELD_VALIDATIONS:
         raise bad_request(f"fieldValidation: Unsupported value: {validation!r}: supported "

@@ -400,7 +400,15 @@ class ApiServer:
         await self._authorize(user, RequestAttributes(
             verb, target.rt.resource, target.namespace, name, target.subresource))
         handler = getattr(self, f"_do_{verb}")
-        return await handler(request, target)
+        deadline = parameters.request_timeout(request.query)
+        if deadline is None or verb == "watch" or target.subresource in (*STREAMS, "log"):
+            return await handler(request, target)  # long-running requests have no deadline
+        try:
+            return await asyncio.wait_for(handler(request, target), deadline)
+        except asyncio.TimeoutError:
+            raise ApiError(504, "Timeout", f"the request did not complete within the allotted "
+                           f"timeout of {request.query['timeout']}", {"retryAfterSeconds": 1}
+                           ) from None
 
     def _objects_for(self, request: web.Request, body_dry_run: bool = False) -> Objects:
         """The verbs for this request: the dry-run view with `dryRun=All` (in the query, or in
@@ -754,6 +762,7 @@ class ApiServer:
             predicate = selects(q.get("labelSelector"), q.get("fieldSelector"),
                                 t.rt.selectable_fields)
             timeout = float(q.get("timeoutSeconds", DEFAULT_WATCH_TIMEOUT))
+            timeout = min(timeout, parameters.request_timeout(q) or timeout)
         except (SelectorError, ValueError) as e:
             raise bad_request(str(e)) from None
         bookmarks = q.get("allowWatchBookmarks") in ("1", "true")

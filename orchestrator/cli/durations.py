@@ -1,34 +1,12 @@
-"""Durations on the command line as kubectl takes them: Go's `5m`, `1h30m`, `2.5s`, `300ms`, or
-a plain number of seconds (`--timeout 300`, which orchctl always took). Pure."""
+"""Durations on orchctl's command line (kube/durations.py): `--timeout 5m` or `--timeout 300`."""
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import click
 
-_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
-_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-
-
-def parse_duration(text: str) -> float:
-    """Seconds; ValueError names what is wrong."""
-    text = text.strip()
-    try:
-        return float(text)
-    except ValueError:
-        pass
-    total, at = 0.0, 0
-    for match in _PART.finditer(text):
-        if match.start() != at:
-            break
-        total += float(match.group(1)) * _UNITS[match.group(2)]
-        at = match.end()
-    if not text or at != len(text):
-        raise ValueError(f"invalid duration {text!r}: use a number of seconds or Go's form "
-                         "(30s, 5m, 1h30m)")
-    return total
+from kube.durations import parse_duration
 
 
 class Duration(click.ParamType):
