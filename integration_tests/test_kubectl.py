@@ -351,3 +351,41 @@ def test_kustomize_set_image_undo_and_delete_wait(kubectl, ns: str, tmp_path: Pa
     assert image == "orch/web:1"
     kubectl("delete", "-k", str(tmp_path), "--wait")
     assert kubectl("get", "deployments,configmaps", "-l", "env=dev", "-o", "name").stdout == ""
+
+
+def test_run_it_rm_attaches_a_terminal_to_the_containers_own_stdin(kubectl):
+    """kubectl run -it --rm: a pod with stdin, stdinOnce and tty, attached over the
+    WebSocket (pods/attach) under a real pseudo-terminal, deleted when the shell exits."""
+    import os
+    import pty
+    import select
+    import time
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(kubectl.command("run", "-it", "--rm", "--restart=Never", "shell",
+                                            "--image=orch/web:1", "--command", "--", "sh"),
+                            stdin=follower, stdout=follower, stderr=follower, close_fds=True)
+    os.close(follower)
+    seen = b""
+
+    def read_until(needle: bytes, seconds: float = 120) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + seconds
+        while needle not in seen:
+            assert time.monotonic() < deadline, f"no {needle!r} in {seen!r}"
+            if select.select([leader], [], [], 1)[0]:
+                try:
+                    seen += os.read(leader, 4096)
+                except OSError:
+                    break
+    try:
+        read_until(b"command prompt")  # kubectl: "If you don't see a command prompt, …"
+        os.write(leader, b"echo $((5 * 5))y\r")
+        read_until(b"25y")
+        os.write(leader, b"exit\r")
+        assert proc.wait(timeout=120) == 0
+    finally:
+        proc.kill()
+        os.close(leader)
+    gone = kubectl("get", "pods", "-o", "name").stdout
+    assert "pod/shell" not in gone or "Terminating" in kubectl("get", "pods").stdout

@@ -231,30 +231,32 @@ class PodManager:
         plan = plan_pod(pod, observed, time.time(), self.backoff_base, unhealthy)
         waiting = dict(plan.waiting)
         pause = latest(observed, PAUSE)
-        for action in plan.actions:
-            if isinstance(action, Kill):
-                name = next((o.container for o in observed if o.id == action.id), "")
-                if name in unhealthy:
-                    self.events.warning(pod, "Unhealthy",
-                                        f"Liveness probe failed: container {name} will be "
-                                        "restarted")
-                self.events.normal(pod, "Killing", f"Stopping container {name}")
-                self.runtime.stop(action.id, pod.spec.termination_grace_period_seconds)
-            elif isinstance(action, Remove):
-                self.runtime.remove(action.id)
-            elif action.container == PAUSE:
-                self.runtime.ensure_image(PAUSE_IMAGE, "IfNotPresent")
-                pause = observed_from(self.runtime.start_sandbox(
-                    sandbox_config(pod, action.attempt, self.cluster_dns, self.cluster_domain),
-                    PAUSE_IMAGE))
-            else:
-                self._start(pod, action, pause, waiting)
-        if plan.actions:
-            refreshed = time.monotonic()
-            observed = self.list_containers_of(uid)
-            with self._lock:
-                self.observed[uid] = observed
-                self._refreshed_at[uid] = refreshed
+        try:
+            for action in plan.actions:
+                if isinstance(action, Kill):
+                    name = next((o.container for o in observed if o.id == action.id), "")
+                    if name in unhealthy:
+                        self.events.warning(pod, "Unhealthy",
+                                            f"Liveness probe failed: container {name} will be "
+                                            "restarted")
+                    self.events.normal(pod, "Killing", f"Stopping container {name}")
+                    self.runtime.stop(action.id, pod.spec.termination_grace_period_seconds)
+                elif isinstance(action, Remove):
+                    self.runtime.remove(action.id)
+                elif action.container == PAUSE:
+                    self.runtime.ensure_image(PAUSE_IMAGE, "IfNotPresent")
+                    pause = observed_from(self.runtime.start_sandbox(
+                        sandbox_config(pod, action.attempt, self.cluster_dns, self.cluster_domain),
+                        PAUSE_IMAGE))
+                else:
+                    self._start(pod, action, pause, waiting)
+        finally:  # what was done stands even when an action failed: see it before the retry
+            if plan.actions:
+                refreshed = time.monotonic()
+                observed = self.list_containers_of(uid)
+                with self._lock:
+                    self.observed[uid] = observed
+                    self._refreshed_at[uid] = refreshed
         for name, (reason, _message) in waiting.items():
             if reason == "CrashLoopBackOff":
                 self._repeated_event(pod, "BackOff",

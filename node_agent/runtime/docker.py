@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import docker
 import docker.errors
+import docker.models.containers
 import requests
 
 from node_agent.runtime.errors import (ImageMissing, NotFound, RuntimeFailure, StartFailed,
@@ -192,10 +193,18 @@ class DockerRuntime:
             if value is not None:
                 options[key] = value
         if config.stdin or config.tty:
-            options.update(stdin_open=config.stdin, stdin_once=config.stdin_once,
-                           tty=config.tty)
+            options.update(stdin_open=config.stdin, tty=config.tty)
         try:
-            container = self.client.containers.create(config.image, **options)
+            if config.stdin_once:  # the SDK's create() lacks StdinOnce: its own config plus it
+                args = docker.models.containers._create_container_args(
+                    {**options, "image": config.image, "version": self.client.api._version})
+                name = args.pop("name")
+                made = self.client.api.create_container_config(**args)
+                made["StdinOnce"] = True
+                container = self.client.containers.get(
+                    self.client.api.create_container_from_config(made, name)["Id"])
+            else:
+                container = self.client.containers.create(config.image, **options)
         except docker.errors.APIError as e:
             raise StartFailed("CreateContainerError", e.explanation or str(e)) from e
         except (requests.ConnectionError, docker.errors.DockerException) as e:
