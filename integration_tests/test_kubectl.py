@@ -4,8 +4,11 @@ the kubeconfig the lab writes: what works unchanged so far ([clients] lands in s
 from __future__ import annotations
 
 import json
+import os
+import select
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -82,6 +85,47 @@ def test_kubectl_apply_creates_from_a_manifest(kubectl, ns: str):
     # what client-side apply records, for the next apply to compare against
     assert "kubectl.kubernetes.io/last-applied-configuration" in stored["metadata"]["annotations"]
     assert "deleted" in kubectl("delete", "configmap", "settings").stdout
+
+
+class Terminal:
+    """A command under a real pseudo-terminal of `rows` x `columns`: type into it, read what it
+    shows until a string appears, wait for its exit code."""
+
+    def __init__(self, command: list[str], rows: int = 24, columns: int = 80) -> None:
+        import fcntl
+        import pty
+        import struct
+        import termios
+
+        self.leader, follower = pty.openpty()
+        fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
+        self.proc = subprocess.Popen(command, stdin=follower, stdout=follower, stderr=follower,
+                                     close_fds=True)
+        os.close(follower)
+        self.seen = b""
+
+    def type(self, keys: bytes) -> None:
+        os.write(self.leader, keys)
+
+    def read_until(self, needle: bytes, seconds: float = 60) -> None:
+        deadline = time.monotonic() + seconds
+        while needle not in self.seen:
+            assert time.monotonic() < deadline, f"no {needle!r} in {self.seen!r}"
+            if select.select([self.leader], [], [], 1)[0]:
+                try:
+                    self.seen += os.read(self.leader, 4096)
+                except OSError:  # the far end closed
+                    break
+
+    def wait(self) -> int:
+        return self.proc.wait(timeout=120)
+
+    def __enter__(self) -> Terminal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.proc.kill()
+        os.close(self.leader)
 
 
 def deployment(replicas: int, **container) -> str:
@@ -197,14 +241,6 @@ def test_exec_cp_and_a_terminal(kubectl, tmp_path: Path):
     """kubectl exec over the v5.channel.k8s.io WebSocket: output, stdin to its end, the exit
     code, and -it under a real pseudo-terminal (raw mode, the window's size, an interactive
     shell); `kubectl cp` (tar through exec) both ways."""
-    import fcntl
-    import os
-    import pty
-    import select
-    import struct
-    import termios
-    import time
-
     kubectl("apply", "-f", "-", input=deployment(1))
     kubectl("rollout", "status", "deployment/web", "--timeout=120s")
     assert kubectl("exec", "deploy/web", "--", "echo", "hello").stdout == "hello\n"
@@ -219,32 +255,13 @@ def test_exec_cp_and_a_terminal(kubectl, tmp_path: Path):
     kubectl("cp", f"{pod}:/www/note.txt", str(tmp_path / "back.txt"))
     assert (tmp_path / "back.txt").read_text() == "copied\n"
 
-    leader, follower = pty.openpty()
-    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 33, 111, 0, 0))
-    proc = subprocess.Popen(kubectl.command("exec", "-it", "deploy/web", "--", "sh"),
-                            stdin=follower, stdout=follower, stderr=follower, close_fds=True)
-    os.close(follower)
-    seen = b""
-
-    def read_until(needle: bytes, seconds: float = 60) -> None:
-        nonlocal seen
-        deadline = time.monotonic() + seconds
-        while needle not in seen:
-            assert time.monotonic() < deadline, f"no {needle!r} in {seen!r}"
-            if select.select([leader], [], [], 1)[0]:
-                try:
-                    seen += os.read(leader, 4096)
-                except OSError:  # the far end closed
-                    break
-    try:
-        os.write(leader, b"echo $((6 * 7))x; stty size\r")
-        read_until(b"42x")
-        read_until(b"33 111")  # the terminal's own size reached the container's terminal
-        os.write(leader, b"exit 3\r")
-        assert proc.wait(timeout=60) == 3
-    finally:
-        proc.kill()
-        os.close(leader)
+    with Terminal(kubectl.command("exec", "-it", "deploy/web", "--", "sh"), rows=33,
+                  columns=111) as terminal:
+        terminal.type(b"echo $((6 * 7))x; stty size\r")
+        terminal.read_until(b"42x")
+        terminal.read_until(b"33 111")  # the terminal's own size reached the container's
+        terminal.type(b"exit 3\r")
+        assert terminal.wait() == 3
     kubectl("delete", "deployment", "web")
 
 
@@ -356,36 +373,12 @@ def test_kustomize_set_image_undo_and_delete_wait(kubectl, ns: str, tmp_path: Pa
 def test_run_it_rm_attaches_a_terminal_to_the_containers_own_stdin(kubectl):
     """kubectl run -it --rm: a pod with stdin, stdinOnce and tty, attached over the
     WebSocket (pods/attach) under a real pseudo-terminal, deleted when the shell exits."""
-    import os
-    import pty
-    import select
-    import time
-
-    leader, follower = pty.openpty()
-    proc = subprocess.Popen(kubectl.command("run", "-it", "--rm", "--restart=Never", "shell",
-                                            "--image=orch/web:1", "--command", "--", "sh"),
-                            stdin=follower, stdout=follower, stderr=follower, close_fds=True)
-    os.close(follower)
-    seen = b""
-
-    def read_until(needle: bytes, seconds: float = 120) -> None:
-        nonlocal seen
-        deadline = time.monotonic() + seconds
-        while needle not in seen:
-            assert time.monotonic() < deadline, f"no {needle!r} in {seen!r}"
-            if select.select([leader], [], [], 1)[0]:
-                try:
-                    seen += os.read(leader, 4096)
-                except OSError:
-                    break
-    try:
-        read_until(b"command prompt")  # kubectl: "If you don't see a command prompt, …"
-        os.write(leader, b"echo $((5 * 5))y\r")
-        read_until(b"25y")
-        os.write(leader, b"exit\r")
-        assert proc.wait(timeout=120) == 0
-    finally:
-        proc.kill()
-        os.close(leader)
+    with Terminal(kubectl.command("run", "-it", "--rm", "--restart=Never", "shell",
+                                  "--image=orch/web:1", "--command", "--", "sh")) as terminal:
+        terminal.read_until(b"command prompt", 120)  # "If you don't see a command prompt, …"
+        terminal.type(b"echo $((5 * 5))y\r")
+        terminal.read_until(b"25y")
+        terminal.type(b"exit\r")
+        assert terminal.wait() == 0
     gone = kubectl("get", "pods", "-o", "name").stdout
     assert "pod/shell" not in gone or "Terminating" in kubectl("get", "pods").stdout

@@ -49,9 +49,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-async def forward(port: int, payload: bytes) -> dict[int, list[spdy.Frame]]:
-    """One forwarded connection: (error, data) streams for `port`, `payload` then FIN; the
-    frames the server sent, by stream, until it ended both."""
+def session_app() -> web.Application:
+    """The API server's port-forward session at /pf, for a pod at 127.0.0.1."""
     async def handler(request):
         ws = web.WebSocketResponse(protocols=(TUNNELED_SPDY,))
         await ws.prepare(request)
@@ -60,6 +59,13 @@ async def forward(port: int, payload: bytes) -> dict[int, list[spdy.Frame]]:
 
     app = web.Application()
     app.router.add_get("/pf", handler)
+    return app
+
+
+async def forward(port: int, payload: bytes) -> dict[int, list[spdy.Frame]]:
+    """One forwarded connection: (error, data) streams for `port`, `payload` then FIN; the
+    frames the server sent, by stream, until it ended both."""
+    app = session_app()
     writer, reader = spdy.Writer(), spdy.Reader()
     frames: dict[int, list[spdy.Frame]] = {}
     async with TestServer(app) as server, aiohttp.ClientSession() as http:
@@ -111,15 +117,7 @@ def test_the_client_end_carries_local_connections_through_the_server_end():
     async def scenario():
         pod, port = await echo_server()
 
-        async def handler(request):
-            ws = web.WebSocketResponse(protocols=(TUNNELED_SPDY,))
-            await ws.prepare(request)
-            await SpdySession(ws, "127.0.0.1", "web-1", "uid-1").run()
-            return ws
-
-        app = web.Application()
-        app.router.add_get("/pf", handler)
-        async with pod, TestServer(app) as server:
+        async with pod, TestServer(session_app()) as server:
             client = Client(str(server.make_url("")).rstrip("/"), None, None)
             bound: list = []
             reports: list[str] = []
