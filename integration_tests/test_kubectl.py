@@ -380,5 +380,5 @@ def test_run_it_rm_attaches_a_terminal_to_the_containers_own_stdin(kubectl):
         terminal.read_until(b"25y")
         terminal.type(b"exit\r")
         assert terminal.wait() == 0
-    gone = kubectl("get", "pods", "-o", "name").stdout
-    assert "pod/shell" not in gone or "Terminating" in kubectl("get", "pods").stdout
+    wait_until(lambda: "pod/shell" not in kubectl("get", "pods", "-o", "name").stdout, 120,
+               "the pod --rm deleted gone")
