@@ -252,6 +252,8 @@ class Objects:
         The object, and whether it was created."""
         config = _checked_apply_config(rt, namespace, name, config)
         now = now_rfc3339(self.clock)
+        writer = copy.copy(self)
+        writer.manager = None  # the apply's managedFields are written as they are
         for _ in range(10):
             try:
                 live = self.get(rt, namespace, name)
@@ -259,7 +261,7 @@ class Objects:
                 if e.code != 404 or subresource:
                     raise
                 try:
-                    return self.create(rt, namespace, fm.apply(
+                    return writer.create(rt, namespace, fm.apply(
                         None, config, manager, rt.api_version, rt.merge, now)), True
                 except ApiError as e:
                     if e.reason != "AlreadyExists":
@@ -267,7 +269,7 @@ class Objects:
                     continue  # created meanwhile: apply to it
             new = _applied(rt, live, config, manager, force, now, subresource or "")
             try:
-                return self._write_update(rt, namespace, name, live, new, subresource), False
+                return writer._write_update(rt, namespace, name, live, new, subresource), False
             except ApiError as e:
                 if e.code != 409:  # written meanwhile: apply to the latest
                     raise
