@@ -393,3 +393,24 @@ def test_a_container_that_belongs_to_no_pod_is_removed(cluster: Cluster) -> None
         wait_until(gone, 30, "the agent to remove the orphaned container")
     finally:
         client.close()
+
+
+def test_env_from_and_variable_references_reach_the_process(cluster: Cluster, ns: str) -> None:
+    """envFrom a ConfigMap and a Secret (prefixed), env over envFrom, and $(VAR) expanded in
+    env values and in args, as the container's own process sees them."""
+    api = cluster.api()
+    api.post(f"/api/v1/namespaces/{ns}/configmaps", json={
+        "metadata": {"name": "settings"}, "data": {"COLOR": "blue", "SIZE": "L"}}
+    ).raise_for_status()
+    api.post(f"/api/v1/namespaces/{ns}/secrets", json={
+        "metadata": {"name": "creds"}, "stringData": {"password": "hunter2"}}).raise_for_status()
+    container = {"name": "c", "image": "orch/web:1", "command": ["sh", "-c"],
+                 "args": ['echo "$COLOR $SIZE $DB_password $LABEL $(SIZE)"; sleep 3600'],
+                 "envFrom": [{"configMapRef": {"name": "settings"}},
+                             {"prefix": "DB_", "secretRef": {"name": "creds"}}],
+                 "env": [{"name": "COLOR", "value": "red"},
+                         {"name": "LABEL", "value": "$(COLOR)-$(SIZE)"}]}
+    create_pod(cluster, ns, "envs", cluster.hosts[0].name, [container])
+    wait_running(cluster, ns, "envs")
+    wait_until(lambda: api.get(f"/api/v1/namespaces/{ns}/pods/envs/log").text.strip() ==
+               "red L hunter2 red-L L", 60, "the expanded environment in the log")

@@ -43,7 +43,10 @@ HONOURED: dict[str, str] = {
         ConfigMapVolumeSource.defaultMode ConfigMapVolumeSource.optional KeyToPath.key
         SecretVolumeSource.secretName SecretVolumeSource.items SecretVolumeSource.defaultMode
         SecretVolumeSource.optional ConfigMap.data ConfigMap.binaryData Secret.data
-        KeyToPath.path KeyToPath.mode Container.imagePullPolicy""",
+        KeyToPath.path KeyToPath.mode Container.imagePullPolicy Container.envFrom
+        EnvFromSource.prefix EnvFromSource.configMapRef EnvFromSource.secretRef
+        ConfigMapEnvSource.name ConfigMapEnvSource.optional SecretEnvSource.name
+        SecretEnvSource.optional""",
     "node_agent/pods/envvars.py": """
         ServicePort.port ServicePort.name ServicePort.protocol""",
     "node_agent/pods/model.py": "PodSpec.restartPolicy",

@@ -46,3 +46,25 @@ def test_host_path_types_are_checked(tmp_path, kind, make, problem):
         target.write_text("")
     found = prepare_host_path(target, kind)
     assert (found is None) if problem is None else (problem in found)
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("$(A)-x", "1-x"),
+    ("$(MISSING) stays", "$(MISSING) stays"),
+    ("$$(A) is escaped", "$(A) is escaped"),
+    ("cost: $5 and $", "cost: $5 and $"),
+    ("$(A)$(B)", "12"),
+    ("unterminated $(A", "unterminated $(A"),
+    ("$$$(A)", "$1"),
+])
+def test_variable_references_expand_as_kubernetes_expands_them(text, expected):
+    from node_agent.pods.envvars import expand
+    assert expand(text, {"A": "1", "B": "2"}) == expected
+
+
+def test_env_from_prefixes_keys_and_skips_invalid_names():
+    from node_agent.pods.envvars import from_source
+    made, invalid = from_source({"color": "blue", "1bad": "x", "a.b": "y"}, "APP_")
+    assert made == {"APP_color": "blue", "APP_1bad": "x", "APP_a.b": "y"} and invalid == []
+    made, invalid = from_source({"color": "blue", "1bad": "x"}, "")
+    assert made == {"color": "blue"} and invalid == ["1bad"]

@@ -12,6 +12,7 @@ from kube.kinds.pod import Pod
 from node_agent.pods.manager import PodManager, PodWorker
 from node_agent.pods.model import LABEL_CONTAINER, LABEL_POD_UID, PAUSE
 from node_agent.pods.volumes import PodVolumes
+from kube.errors import ApiError
 from node_agent.runtime import StartFailed
 from node_agent.runtime.fake import FakeRuntime
 
@@ -38,7 +39,9 @@ class FakeClient:
         return patch
 
     def get(self, resource, name, namespace=None):
-        # as the API returns it: with its metadata
+        # as the API returns it: with its metadata; a 404 for what is not there
+        if (resource, name) not in self.objects:
+            raise ApiError(404, "NotFound", f'{resource} "{name}" not found')
         return {"metadata": {"name": name, "namespace": namespace}, **self.objects[(resource, name)]}
 
     def delete(self, resource, name, namespace=None, grace_period_seconds=None,
@@ -142,6 +145,33 @@ def test_a_missing_config_map_key_is_create_container_config_error(agent):
     converge(manager, "u-1234567890")
     waiting = client.statuses[-1]["containerStatuses"][0]["state"]["waiting"]
     assert waiting["reason"] == "CreateContainerConfigError"
+
+
+def test_env_from_and_variable_references_reach_the_container(agent):
+    """envFrom (prefixed, invalid names skipped with an event), env over envFrom, `$(VAR)` in
+    env values, command and args; an absent optional source is nothing, a required one is
+    CreateContainerConfigError."""
+    manager, runtime, client = agent
+    client.objects[("configmaps", "settings")] = {"data": {"color": "blue", "1bad": "x"}}
+    client.objects[("secrets", "creds")] = {"data": {"password": "aHVudGVyMg=="}}
+    manager.desired["u-1234567890"] = pod(
+        envFrom=[{"configMapRef": {"name": "settings"}},
+                 {"prefix": "DB_", "secretRef": {"name": "creds"}},
+                 {"configMapRef": {"name": "absent", "optional": True}}],
+        env=[{"name": "color", "value": "red"}, {"name": "GREETING", "value": "$(color) $$(x)"}],
+        command=["sh", "-c"], args=["echo $(DB_password) $(NOPE)"])
+    converge(manager, "u-1234567890")
+    [app] = containers(runtime, "app")
+    config = runtime.configs[app.id]
+    assert config.env["color"] == "red" and config.env["DB_password"] == "hunter2"
+    assert config.env["GREETING"] == "red $(x)" and "1bad" not in config.env
+    assert config.args == ("echo hunter2 $(NOPE)",)
+    missing = pod(envFrom=[{"configMapRef": {"name": "absent"}}])
+    missing["metadata"]["uid"] = "u-2"
+    manager.desired["u-2"] = missing
+    converge(manager, "u-2")
+    waiting = client.statuses[-1]["containerStatuses"][0]["state"]["waiting"]
+    assert waiting["reason"] == "CreateContainerConfigError" and "absent" in waiting["message"]
 
 
 def test_a_pod_no_longer_desired_leaves_no_container(agent):

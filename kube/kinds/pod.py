@@ -86,6 +86,32 @@ class EnvVar(Model):
         return self
 
 
+class ConfigMapEnvSource(Model):
+    """envFrom's configMapRef: every key of the ConfigMap becomes a variable."""
+
+    name: str
+    optional: bool | None = None
+
+
+class SecretEnvSource(Model):
+    """envFrom's secretRef: every key of the Secret becomes a variable."""
+
+    name: str
+    optional: bool | None = None
+
+
+class EnvFromSource(Model):
+    prefix: str | None = None
+    config_map_ref: ConfigMapEnvSource | None = None
+    secret_ref: SecretEnvSource | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Self:
+        if (self.config_map_ref is None) == (self.secret_ref is None):
+            raise ValueError("exactly one of configMapRef, secretRef is required")
+        return self
+
+
 ResourceList = dict[Literal["cpu", "memory"], str | int | float]
 
 
@@ -171,6 +197,7 @@ class Container(Model):
     working_dir: str | None = None
     ports: list[ContainerPort] | None = None
     env: list[EnvVar] | None = None
+    env_from: list[EnvFromSource] | None = None
     resources: ResourceRequirements | None = None
     volume_mounts: list[VolumeMount] | None = None
     liveness_probe: Probe | None = None

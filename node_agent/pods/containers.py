@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from kube.kinds.pod import Container, Pod
 from kube.quantity import cpu_millis, memory_bytes
+from node_agent.pods.envvars import expand
 from node_agent.pods.model import (LABEL_ATTEMPT, LABEL_CONTAINER, LABEL_POD_NAME,
                                    LABEL_POD_NAMESPACE, LABEL_POD_UID, LABEL_SPEC_HASH, PAUSE,
                                    container_spec_hash)
@@ -44,15 +45,16 @@ def sandbox_config(pod: Pod, attempt: int, cluster_dns: str | None,
 def container_config(pod: Pod, spec: Container, attempt: int, sandbox_id: str,
                      env: dict[str, str], mounts: tuple[Mount, ...]) -> ContainerConfig:
     """An app container: command and args as Kubernetes maps them onto the image's entrypoint
-    and cmd; memory and cpu limits as cgroup limits; the cpu request as cpu shares."""
+    and cmd, `$(VAR)` in them expanded from `env`; memory and cpu limits as cgroup limits; the
+    cpu request as cpu shares."""
     limits = (spec.resources.limits if spec.resources else None) or {}
     requests = (spec.resources.requests if spec.resources else None) or {}
     return ContainerConfig(
         name=container_name(pod, spec.name, attempt), image=spec.image,
         labels=labels(pod, spec.name, attempt, container_spec_hash(spec)),
         sandbox_id=sandbox_id, env=env,
-        entrypoint=tuple(spec.command) if spec.command else None,
-        args=tuple(spec.args) if spec.args is not None else None,
+        entrypoint=tuple(expand(c, env) for c in spec.command) if spec.command else None,
+        args=tuple(expand(a, env) for a in spec.args) if spec.args is not None else None,
         working_dir=spec.working_dir or None, mounts=mounts,
         memory_limit=memory_bytes(limits["memory"]) if "memory" in limits else None,
         nano_cpus=cpu_millis(limits["cpu"]) * 1_000_000 if "cpu" in limits else None,

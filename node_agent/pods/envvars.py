@@ -1,4 +1,5 @@
-"""Pure: the service environment variables of a container (kubelet's service links).
+"""Pure: a container's environment: the service variables (kubelet's service links), envFrom,
+and `$(VAR)` expansion.
 
 For every service of the pod's namespace that exists when the container starts and has a
 cluster IP, docker-link style:
@@ -8,11 +9,15 @@ cluster IP, docker-link style:
     WEB_PORT_80_TCP_PROTO=tcp           WEB_PORT_80_TCP_PORT=80   WEB_PORT_80_TCP_ADDR=10.96.0.20
 
 The first port is the one of WEB_SERVICE_PORT and WEB_PORT. The container's own `env` wins over
-these (they are the base the spec's variables are laid over).
+these (they are the base the spec's variables are laid over), and so does `envFrom`.
+
+Also here: `$(VAR)` expansion (`expand`) in env values, command and args, and the variables
+an envFrom source makes (`from_source`).
 """
 
 from __future__ import annotations
 
+from kube import names
 from kube.kinds.pod import Pod
 from kube.kinds.service import Service
 
@@ -59,3 +64,46 @@ def field_ref_value(pod: Pod, path: str, node_name: str, pod_ip: str, host_ip: s
               "status.podIP": pod_ip, "status.podIPs": pod_ip,
               "status.hostIP": host_ip, "status.hostIPs": host_ip}
     return values.get(path, "")
+
+
+def expand(text: str, env: dict[str, str]) -> str:
+    """Kubernetes' `$(VAR)` expansion in env values, command and args: a defined VAR is
+    replaced, an undefined one is left as written, `$$` is a literal `$` (so `$$(VAR)` stays
+    `$(VAR)`), and any other `$` is itself."""
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        if text[i] != "$" or i + 1 == len(text):
+            out.append(text[i])
+            i += 1
+            continue
+        following = text[i + 1]
+        if following == "$":
+            out.append("$")
+            i += 2
+        elif following == "(":
+            end = text.find(")", i + 2)
+            if end < 0:
+                out.append("$(")
+                i += 2
+            else:
+                name = text[i + 2:end]
+                out.append(env.get(name, f"$({name})"))
+                i = end + 1
+        else:
+            out.append("$")
+            i += 1
+    return "".join(out)
+
+
+def from_source(data: dict[str, str], prefix: str) -> tuple[dict[str, str], list[str]]:
+    """envFrom: the variables an object's keys make (with `prefix`), and the keys that are
+    not valid variable names (skipped, as the kubelet skips them)."""
+    made, invalid = {}, []
+    for key, value in data.items():
+        name = prefix + key
+        if names.env_var_name(name):
+            invalid.append(key)
+        else:
+            made[name] = value
+    return made, sorted(invalid)

@@ -38,7 +38,7 @@ from kube.timestamps import now_rfc3339
 from kube.typed import Unreadable, metadata_of, typed, typed_all
 from node_agent.events import agent_recorder
 from node_agent.pods.containers import PAUSE_IMAGE, container_config, sandbox_config
-from node_agent.pods.envvars import field_ref_value, service_env
+from node_agent.pods.envvars import expand, field_ref_value, from_source, service_env
 from node_agent.pods.model import (LABEL_POD_UID, PAUSE, Kill, Observed, Remove, Start,
                                    compute_status, latest, observed_from, plan_pod)
 from node_agent.pods.probes import LIVENESS, READINESS, Prober
@@ -319,10 +319,23 @@ class PodManager:
             # an agent restart would miss variables its peers have.
             self.services.synced.wait(10)
             env.update(service_env(typed_all(Service, self.services.services_in(namespace))))
+        for source_ref in spec.env_from or ():
+            whole, whole_kind = ((source_ref.config_map_ref, "configmaps")
+                                 if source_ref.config_map_ref is not None
+                                 else (source_ref.secret_ref, "secrets"))
+            assert whole is not None  # the model holds exactly one source
+            data = self._env_source(whole_kind, whole.name, namespace, bool(whole.optional))
+            made, invalid = from_source(data, source_ref.prefix or "")
+            env.update(made)
+            if invalid:
+                self._repeated_event(pod, "InvalidEnvironmentVariableNames",
+                                     f"Keys [{', '.join(invalid)}] from the EnvFrom "
+                                     f"{whole_kind[:-1]} {namespace}/{whole.name} were skipped "
+                                     "since they are invalid environment variable names.")
         for var in spec.env or ():
             source = var.value_from
             if source is None:
-                env[var.name] = var.value or ""
+                env[var.name] = expand(var.value or "", env)  # $(VAR): those defined so far
                 continue
             if source.field_ref is not None:
                 env[var.name] = field_ref_value(pod, source.field_ref.field_path,
@@ -346,6 +359,23 @@ class PodManager:
                                   f'{what} "{ref.name}" key "{ref.key}": '
                                   f"{'not found' if isinstance(e, KeyError) else e}") from e
         return env
+
+    def _env_source(self, kind: str, name: str, namespace: str,
+                    optional: bool) -> dict[str, str]:
+        """An envFrom source's keys and values (a Secret's decoded); {} for an absent optional
+        one, CreateContainerConfigError for an absent required one."""
+        try:
+            obj = self.client.get(kind, name, namespace)
+            if kind == "secrets":
+                return {k: base64.b64decode(v).decode()
+                        for k, v in (typed(Secret, obj).data or {}).items()}
+            return dict(typed(ConfigMap, obj).data or {})
+        except (ApiError, Unreadable, ValueError) as e:
+            if optional and (not isinstance(e, ApiError) or e.code == 404):
+                return {}
+            what = "configmap" if kind == "configmaps" else "secret"
+            raise StartFailed("CreateContainerConfigError",
+                              f'{what} "{name}": {e}') from e
 
     def _volume_data(self, kind: str, name: str, namespace: str, volume: str,
                      optional: bool) -> dict[str, bytes] | None:
