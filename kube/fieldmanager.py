@@ -322,9 +322,9 @@ def track_update(old: Mapping[str, Any] | None, new: Mapping[str, Any], manager:
     managedFields, as kubectl's client-side-apply migration does; [] clears them), else
     `old`'s."""
     given = (new.get("metadata") or {}).get("managedFields")
-    if isinstance(given, list) and subresource == "" and (given == [] or decode(given)):
-        entries = decode(given)  # [] resets them
-    else:
+    own = isinstance(given, list) and subresource == ""  # a subresource write keeps old's
+    entries = decode(given) if own else []
+    if not entries and not (own and given == []):  # [] resets; nothing readable: old's stand
         entries = decode(((old or {}).get("metadata") or {}).get("managedFields"))
     old_set = field_set(old, merge, subresource) if old is not None else set()
     new_set = field_set(new, merge, subresource)

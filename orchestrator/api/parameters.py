@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from kube.durations import parse_duration
+from kube.remotecommand import BadOptions, parse_bool
 from kube.validation import FIELD_VALIDATIONS
 from kube.errors import ApiError, bad_request
 
@@ -117,15 +118,14 @@ def non_negative_int(query: Mapping[str, str], name: str) -> int:
 
 
 def flag(query: Mapping[str, str], name: str) -> bool:
-    """A boolean parameter as Go's strconv.ParseBool reads it."""
+    """A boolean parameter as Go's strconv.ParseBool reads it (absent or empty: false)."""
     value = query.get(name)
-    if value is None:
+    if not value:
         return False
-    if value in ("1", "t", "T", "true", "TRUE", "True"):
-        return True
-    if value in ("0", "f", "F", "false", "FALSE", "False", ""):
-        return False
-    raise ApiError(400, "BadRequest", f"{name}={value!r}: not a boolean")
+    try:
+        return parse_bool(name, value)
+    except BadOptions:
+        raise ApiError(400, "BadRequest", f"{name}={value!r}: not a boolean") from None
 
 
 def dry_run_value(value: object) -> None:

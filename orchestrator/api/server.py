@@ -513,8 +513,9 @@ class ApiServer:
                 _include_object(request)), media=TABLE_TYPE)
         return _json(obj)
 
-    async def _pod_container(self, t: Target, container: str | None) -> tuple[str, str]:
-        """The node of the pod `t` names, and the container a pods/log, /exec or /attach
+    async def _pod_container(self, t: Target, container: str | None
+                             ) -> tuple[Object, str, str]:
+        """The pod `t` names, its node, and the container a pods/log, /exec or /attach
         request means (the only one when it names none)."""
         pod = await self._run(self.objects.get, t.rt, t.namespace, t.name)
         node_name = pod["spec"].get("nodeName")
@@ -527,12 +528,12 @@ class ApiServer:
                               f"one of: [{' '.join(names)}]")
         if container not in names:
             raise bad_request(f"container {container} is not valid for pod {t.name}")
-        return node_name, container
+        return pod, node_name, container
 
     async def _proxy_to_agent(self, request: web.Request, t: Target, endpoint: str,
                               params) -> web.StreamResponse:
         """pods/log: forward to the agent of the pod's node and stream its answer."""
-        node_name, container = await self._pod_container(t, request.query.get("container"))
+        _, node_name, container = await self._pod_container(t, request.query.get("container"))
         return await self._forward_to_node(
             request, node_name, "GET", f"/{endpoint}/{t.namespace}/{t.name}/{container}", params)
 
@@ -546,9 +547,8 @@ class ApiServer:
             options = rc.api_options(request.query, request.query.getall("command", []), attach)
         except rc.BadOptions as e:
             raise bad_request(str(e)) from None
-        node_name, container = await self._pod_container(t, options.container)
+        pod, node_name, container = await self._pod_container(t, options.container)
         if attach and options.stdin:
-            pod = await self._run(self.objects.get, t.rt, t.namespace, t.name)
             spec = next(c for c in pod["spec"]["containers"] if c["name"] == container)
             if not spec.get("stdin"):
                 raise bad_request(f"container {container} in pod {t.name} was not created "
