@@ -65,6 +65,17 @@ def _check(check: Callable[[str], list[str]]) -> Callable[[str], str]:
 Dns1123Label = Annotated[str, AfterValidator(_check(names.dns1123_label))]
 Dns1123Subdomain = Annotated[str, AfterValidator(_check(names.dns1123_subdomain))]
 Dns1035Label = Annotated[str, AfterValidator(_check(names.dns1035_label))]
+def _ip_address(value: str) -> str:
+    import ipaddress
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        raise ValueError(f"{value!r}: must be a valid IP address, (e.g. 10.9.8.7 or "
+                         "2001:db8::ffff)") from None
+    return value
+
+
+IPAddress = Annotated[str, AfterValidator(_ip_address)]
 # A port's name is optional, and "" is no name, as in Kubernetes (it checks only a non-empty one).
 PortName = Annotated[str, AfterValidator(lambda v: v and _check(names.port_name)(v))]
 # A Service's port name is a DNS label, looser than a container's (kubectl names them "80-8080")

@@ -64,7 +64,28 @@ def pod_status(pod: Object) -> str:
     status = pod.get("status") or {}
     reason = status.get("reason") or status.get("phase") or "Pending"
     running = False
-    for cs in reversed(status.get("containerStatuses") or []):
+    inits = status.get("initContainerStatuses") or []
+    initializing = False
+    for i, cs in enumerate(inits):
+        state = cs.get("state") or {}
+        waiting, terminated = state.get("waiting"), state.get("terminated")
+        if terminated and terminated.get("exitCode") == 0:
+            continue
+        initializing = True
+        if terminated:  # failed
+            signal = terminated.get("signal")
+            reason = ("Init:" + terminated["reason"] if terminated.get("reason")
+                      else f"Init:Signal:{signal}" if signal
+                      else f"Init:ExitCode:{terminated.get('exitCode', 0)}")
+        elif waiting and waiting.get("reason") and waiting["reason"] != "PodInitializing":
+            reason = "Init:" + waiting["reason"]
+        else:
+            reason = f"Init:{i}/{len(pod['spec'].get('initContainers') or inits)}"
+        break
+    initialized = condition(pod, "Initialized")
+    for cs in reversed(status.get("containerStatuses") or []
+                       if not initializing or (initialized or {}).get("status") == "True"
+                       else []):
         state = cs.get("state") or {}
         waiting, terminated = state.get("waiting"), state.get("terminated")
         if waiting and waiting.get("reason"):
@@ -91,7 +112,9 @@ def pod_ready(pod: Object) -> str:
 
 
 def pod_restarts(pod: Object, now: datetime) -> str:
-    statuses = (pod.get("status") or {}).get("containerStatuses") or []
+    status = pod.get("status") or {}
+    statuses = [*(status.get("initContainerStatuses") or []),
+                *(status.get("containerStatuses") or [])]
     count = sum(cs.get("restartCount", 0) for cs in statuses)
     finished = [parse_time(((cs.get("lastState") or {}).get("terminated") or {})
                            .get("finishedAt")) for cs in statuses]

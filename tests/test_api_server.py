@@ -160,11 +160,11 @@ def test_an_invalid_manifest_is_422_naming_each_field_and_nothing_is_stored(api,
     bad = pod("bad")
     bad["spec"]["containers"][0]["imagePullPolcy"] = "Always"  # a typo: Warn drops it
     bad["spec"]["restartPolicy"] = "Sometimes"
-    bad["spec"]["hostNetwork"] = True  # Kubernetes has it, this server does not: refused
+    bad["spec"]["runtimeClassName"] = "gvisor"  # Kubernetes has it, this server does not: refused
     r = admin.post(f"{api.url}/api/v1/namespaces/{ns}/pods", json=bad)
     assert r.status_code == 422 and r.json()["reason"] == "Invalid"
     fields = {c["field"] for c in r.json()["details"]["causes"]}
-    assert fields == {"spec.restartPolicy", "spec.hostNetwork"}
+    assert fields == {"spec.restartPolicy", "spec.runtimeClassName"}
     assert r.headers["Warning"] == '299 - "unknown field \\"spec.containers[0].imagePullPolcy\\""'
     strict = admin.post(f"{api.url}/api/v1/namespaces/{ns}/pods", json=bad,
                         params={"fieldValidation": "Strict"})

@@ -112,8 +112,8 @@ def test_secret_string_data_is_stored_as_base64_data():
 BAD = [
     ("deployment", DEPLOYMENT, "spec.template.spec.containers[0].image", DELETE,
      "spec.template.spec.containers[0].image: Required value"),
-    ("deployment", DEPLOYMENT, "spec.template.spec.initContainers", [],
-     "spec.template.spec.initContainers: Forbidden: a Kubernetes field this orchestrator does "
+    ("deployment", DEPLOYMENT, "spec.template.spec.topologySpreadConstraints", [],
+     "spec.template.spec.topologySpreadConstraints: Forbidden: a Kubernetes field this orchestrator does "
      "not implement"),
     ("deployment", DEPLOYMENT, "spec.strategy", {"type": "BlueGreen"},
      "spec.strategy.type: Unsupported value: 'BlueGreen'"),
@@ -143,7 +143,8 @@ BAD = [
     ("pod", POD, "spec.containers[0].env", [{"name": "1BAD", "value": "x"}],
      "a valid environment variable name"),
     ("pod", POD, "spec.containers", [], "spec.containers: List should have at least 1 item"),
-    ("pod", POD, "spec.hostNetwork", True, "spec.hostNetwork: Forbidden: a Kubernetes field"),
+    ("pod", POD, "spec.runtimeClassName", "gvisor",
+     "spec.runtimeClassName: Forbidden: a Kubernetes field"),
     ("pod", POD, "metadata.namespace", "other", "does not match the namespace of the request"),
     ("pod", POD, "kind", "Deployment", "kind: Invalid value: 'Deployment'"),
     ("service", SERVICE, "spec.ports", [{"port": 80}, {"port": 81}],
@@ -184,9 +185,9 @@ def test_a_field_kubernetes_does_not_know_follows_field_validation():
     quiet: list[str] = []
     validate_create(rt, typo, "default", "Ignore", quiet)
     assert quiet == []
-    unimplemented = with_change(DEPLOYMENT, "spec.template.spec.hostNetwork", True)
+    unimplemented = with_change(DEPLOYMENT, "spec.template.spec.runtimeClassName", "gvisor")
     for mode in ("Warn", "Ignore"):
-        with pytest.raises(Invalid, match="hostNetwork: Forbidden"):
+        with pytest.raises(Invalid, match="runtimeClassName: Forbidden"):
             validate_create(rt, unimplemented, "default", mode, [])
 
 

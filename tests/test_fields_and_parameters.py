@@ -29,11 +29,21 @@ HONOURED: dict[str, str] = {
     "node_agent/pods/containers.py": """
         PodSpec.hostname PodSpec.dnsPolicy Container.image Container.command Container.args
         Container.workingDir Container.resources ResourceRequirements.limits Container.stdin
-        Container.stdinOnce Container.tty""",
+        Container.stdinOnce Container.tty PodSpec.shareProcessNamespace PodSpec.hostNetwork
+        PodSpec.hostPID PodSpec.hostIPC PodSpec.hostAliases HostAlias.ip HostAlias.hostnames
+        ContainerPort.hostPort ContainerPort.hostIP Container.securityContext
+        PodSpec.securityContext SecurityContext.capabilities SecurityContext.privileged
+        SecurityContext.runAsUser SecurityContext.runAsGroup SecurityContext.runAsNonRoot
+        SecurityContext.readOnlyRootFilesystem SecurityContext.allowPrivilegeEscalation
+        SecurityContext.seccompProfile Capabilities.add Capabilities.drop SeccompProfile.type
+        PodSecurityContext.runAsUser PodSecurityContext.runAsGroup
+        PodSecurityContext.runAsNonRoot PodSecurityContext.supplementalGroups
+        PodSecurityContext.seccompProfile""",
     "node_agent/pods/volumes.py": """
         PodSpec.volumes Container.volumeMounts VolumeMount.name VolumeMount.mountPath
         VolumeMount.readOnly VolumeMount.subPath Volume.name Volume.emptyDir Volume.hostPath
-        HostPathVolumeSource.path HostPathVolumeSource.type""",
+        HostPathVolumeSource.path HostPathVolumeSource.type PodSecurityContext.fsGroup
+        PodSecurityContext.fsGroupChangePolicy""",
     "node_agent/pods/manager.py": """
         PodSpec.containers PodSpec.terminationGracePeriodSeconds PodSpec.enableServiceLinks
         Container.name Container.env EnvVar.name EnvVar.value EnvVar.valueFrom
@@ -49,7 +59,7 @@ HONOURED: dict[str, str] = {
         SecretEnvSource.optional""",
     "node_agent/pods/envvars.py": """
         ServicePort.port ServicePort.name ServicePort.protocol""",
-    "node_agent/pods/model.py": "PodSpec.restartPolicy",
+    "node_agent/pods/model.py": "PodSpec.restartPolicy PodSpec.initContainers",
     "node_agent/pods/probes.py": """
         Container.livenessProbe Container.readinessProbe Probe.httpGet Probe.tcpSocket
         Probe.exec Probe.initialDelaySeconds Probe.periodSeconds Probe.timeoutSeconds
@@ -104,7 +114,8 @@ HONOURED: dict[str, str] = {
 CONSTRAINED = {
     "HTTPGetAction.scheme": "only HTTP is admitted, and probes speak HTTP",
     "ContainerPort.name": "a name services' targetPort may refer to (endpoints controller)",
-    "Container.ports": "informational in Kubernetes too (hostPort, the part that acts, is refused)",
+    "Container.ports": "informational in Kubernetes too, but for hostPort (containers.py)",
+    "SecurityContext.procMount": "Default is what every container gets; Unmasked is refused",
 }
 
 # Records: written by their owner (a controller, an agent, a client) and read back; the server
@@ -135,9 +146,13 @@ def _put(obj: dict, path: str, value) -> dict:
 
 # Refused: (field, a manifest a user would write with it, the path the 422 must name).
 REFUSED = [
-    ("ContainerPort.hostPort",
-     _put(POD, "spec.containers[0].ports", [{"containerPort": 80, "hostPort": 8080}]),
-     "spec.containers[0].ports[0].hostPort"),
+    ("SecurityContext.procMount",
+     _put(POD, "spec.containers[0].securityContext", {"procMount": "Unmasked"}),
+     "spec.containers[0].securityContext.procMount"),
+    ("SeccompProfile.localhostProfile",
+     _put(POD, "spec.securityContext", {"seccompProfile": {"type": "Localhost",
+                                                           "localhostProfile": "p.json"}}),
+     "spec.securityContext.seccompProfile.type"),
     ("Container.terminationMessagePath",
      _put(POD, "spec.containers[0].terminationMessagePath", "/dev/termination-log"),
      "spec.containers[0].terminationMessagePath"),

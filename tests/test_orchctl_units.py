@@ -228,6 +228,31 @@ def test_pod_status_words(p, status):
     assert printers.pod_status(p) == status
 
 
+def _initializing(*init_states, initialized="False"):
+    p = pod("Pending", [{"name": "c", "state": {"waiting": {"reason": "PodInitializing"}}}])
+    p["spec"]["initContainers"] = [{"name": f"i{n}"} for n in range(len(init_states))]
+    p["status"]["initContainerStatuses"] = [{"name": f"i{n}", "state": state}
+                                            for n, state in enumerate(init_states)]
+    p["status"]["conditions"] = [{"type": "Initialized", "status": initialized}]
+    return p
+
+
+DONE = {"terminated": {"exitCode": 0, "reason": "Completed"}}
+
+
+@pytest.mark.parametrize("p, status", [
+    (_initializing({"waiting": {"reason": "PodInitializing"}}, {}), "Init:0/2"),
+    (_initializing(DONE, {"running": {}}), "Init:1/2"),
+    (_initializing({"terminated": {"exitCode": 3, "reason": "Error"}}, {}), "Init:Error"),
+    (_initializing({"terminated": {"exitCode": 3}}), "Init:ExitCode:3"),
+    (_initializing({"waiting": {"reason": "CrashLoopBackOff"}}), "Init:CrashLoopBackOff"),
+    (_initializing(DONE, DONE, initialized="True"), "PodInitializing"),
+], ids=["first", "second", "error", "exit-code", "crash-loop", "done"])
+def test_pod_status_words_while_initializing(p, status):
+    """kubectl's Init:N/M words (printPod): the first init container not done speaks."""
+    assert printers.pod_status(p) == status
+
+
 def test_pod_table_with_restarts_and_wide_columns():
     restarted = dict(RUNNING, restartCount=2, lastState={"terminated": {"finishedAt": ago(45)}})
     rows = printers.table_rows(by_name("pods"), [pod(statuses=[restarted])], NOW, wide=True,

@@ -137,3 +137,93 @@ def test_the_spec_hash_is_that_of_the_container_as_stored():
     as_stored = stored["spec"]["containers"][0]
     expected = hashlib.sha256(json.dumps(as_stored, sort_keys=True).encode()).hexdigest()[:16]
     assert container_spec_hash(Pod.model_validate(stored).spec.containers[0]) == expected
+
+
+# --- init containers ---
+
+INIT_A = {"name": "a", "image": "orch/web:1", "command": ["true"]}
+INIT_B = {"name": "b", "image": "orch/web:1", "command": ["true"]}
+
+
+def with_inits(policy="Always", inits=(INIT_A, INIT_B)):
+    return Pod.model_validate({"metadata": {"name": "p", "namespace": "default", "uid": "u1"},
+                               "spec": {"restartPolicy": policy, "initContainers": list(inits),
+                                        "containers": [WEB]}})
+
+
+def init(name, attempt=0, running=False, exit_code=0, finished=1.0, spec=None):
+    spec = spec or (INIT_A if name == "a" else INIT_B)
+    return Observed(f"{name}{attempt}", name, attempt, running,
+                    None if running else exit_code, 0.0, None if running else finished,
+                    container_spec_hash(Container.model_validate(spec)))
+
+
+def test_init_containers_run_one_at_a_time_in_order_before_the_app():
+    p = with_inits()
+    assert plan_pod(p, [], now=0, backoff_base=10).actions == [Start(PAUSE, 0), Start("a", 0)]
+    assert plan_pod(p, [pause(), init("a", running=True)], 5, 10).actions == []
+    assert plan_pod(p, [pause(), init("a")], 5, 10).actions == [Start("b", 0)]
+    assert plan_pod(p, [pause(), init("a"), init("b")], 5, 10).actions == [Start("web", 0)]
+    # once an app container has run, init containers are done for this sandbox
+    assert plan_pod(p, [pause(), web()], 5, 10).actions == []
+
+
+@pytest.mark.parametrize("policy,restarted,phase", [
+    ("Always", True, "Pending"), ("OnFailure", True, "Pending"), ("Never", False, "Failed")])
+def test_a_failed_init_container_restarts_unless_never(policy, restarted, phase):
+    p, observed = with_inits(policy), [pause(), init("a", exit_code=1)]
+    plan = plan_pod(p, observed, now=1000, backoff_base=10)
+    assert (Start("a", 1) in plan.actions) is restarted
+    assert Start("b", 0) not in plan.actions and Start("web", 0) not in plan.actions
+    status = compute_status(p, observed, plan.waiting, "h", None)
+    assert status["phase"] == phase
+    initialized = next(c for c in status["conditions"] if c["type"] == "Initialized")
+    assert initialized == {"type": "Initialized", "status": "False",
+                           "reason": "ContainersNotInitialized",
+                           "message": "containers with incomplete status: [a b]"}
+
+
+def test_a_crashing_init_container_waits_out_its_back_off():
+    plan = plan_pod(with_inits(), [pause(), init("a", exit_code=1, finished=100.0)], now=105,
+                    backoff_base=10)
+    assert plan.actions == [] and plan.waiting["a"][0] == "CrashLoopBackOff"
+
+
+def test_a_changed_init_container_restarts_the_pod_in_a_new_sandbox():
+    changed = {**INIT_A, "image": "orch/web:2"}
+    p = with_inits(inits=(changed, INIT_B))
+    plan = plan_pod(p, [pause(), init("a"), init("b"), web()], now=5, backoff_base=10)
+    assert Kill("web0", "an init container's spec changed") in plan.actions
+    assert plan.actions[-2:] == [Start(PAUSE, 1), Start("a", 1)]
+
+
+def test_init_statuses_and_the_app_waiting_for_them():
+    p = with_inits()
+    status = compute_status(p, [pause(), init("a"), init("b", running=True)], {}, "h", None)
+    a, b = status["initContainerStatuses"]
+    assert a["ready"] and a["state"]["terminated"]["exitCode"] == 0
+    assert not b["ready"] and "running" in b["state"]
+    [app] = status["containerStatuses"]
+    assert app["state"] == {"waiting": {"reason": "PodInitializing"}}
+    assert status["phase"] == "Pending"
+    done = compute_status(p, [pause(), init("a"), init("b"), web()], {}, "h", None)
+    assert {c["type"]: c["status"] for c in done["conditions"]} == {
+        "Initialized": "True", "Ready": "True", "ContainersReady": "True",
+        "PodScheduled": "True"}
+    assert done["phase"] == "Running"
+
+
+def test_qos_counts_init_containers():
+    guaranteed = {"limits": {"cpu": "1", "memory": "64Mi"}}
+    p = Pod.model_validate({"metadata": {"name": "p", "uid": "u"}, "spec": {
+        "initContainers": [{**INIT_A}],
+        "containers": [{**WEB, "resources": guaranteed}]}})
+    assert compute_status(p, [pause()], {}, "h", None)["qosClass"] == "Burstable"
+
+
+def test_a_host_network_pod_has_the_node_address():
+    p = Pod.model_validate({"metadata": {"name": "p", "uid": "u"}, "spec": {
+        "hostNetwork": True, "containers": [WEB]}})
+    status = compute_status(p, [Observed("s", PAUSE, 0, True, ip=None), web()], {},
+                            "192.168.56.11", None)
+    assert status["podIP"] == "192.168.56.11"

@@ -229,3 +229,36 @@ def test_after_a_restart_nothing_is_touched_until_the_containers_are_listed(agen
     assert set(runtime.containers) == running
     converge(restarted, "u-1234567890")
     assert {cid for cid, c in runtime.containers.items() if c.running} == running
+
+
+def test_a_refused_sandbox_is_retried_after_a_back_off_and_nothing_else_starts(agent):
+    from node_agent.runtime import RuntimeFailure
+    manager, runtime, client = agent
+    manager.desired["u-1234567890"] = pod()
+    runtime.fail_next_sandbox = RuntimeFailure("Bind for 0.0.0.0:8080 failed: port is "
+                                               "already allocated")
+    converge(manager, "u-1234567890", times=3)  # within the back-off: not tried again
+    assert not containers(runtime, "app") and not any(c.running for c in
+                                                      containers(runtime, PAUSE))
+    waiting = client.statuses[-1]["containerStatuses"][0]["state"]["waiting"]
+    assert waiting["reason"] == "ContainerCreating"
+    manager._sandbox_backoff["u-1234567890"] = (1, 0.0)  # the back-off has passed
+    converge(manager, "u-1234567890")
+    assert [c.running for c in containers(runtime, "app")] == [True]
+
+
+def test_init_containers_run_in_order_with_their_statuses(agent):
+    manager, runtime, client = agent
+    p = pod()
+    p["spec"]["initContainers"] = [{"name": "setup", "image": "orch/web:1",
+                                    "command": ["true"]}]
+    manager.desired["u-1234567890"] = p
+    converge(manager, "u-1234567890", times=2)
+    [setup] = containers(runtime, "setup")
+    assert not containers(runtime, "app")
+    assert client.statuses[-1]["initContainerStatuses"][0]["state"].get("running") is not None
+    runtime.exit(setup.id, 0)
+    converge(manager, "u-1234567890")
+    assert [c.running for c in containers(runtime, "app")] == [True]
+    assert client.statuses[-1]["initContainerStatuses"][0]["ready"] is True
+    assert client.statuses[-1]["phase"] == "Running"

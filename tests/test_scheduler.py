@@ -8,9 +8,9 @@ from collections import Counter
 import pytest
 
 from kube.kinds.node import Node
-from kube.kinds.pod import ContainerPort, Pod
+from kube.kinds.pod import Pod
 from orchestrator.scheduler.framework import schedule
-from orchestrator.scheduler.snapshot import Snapshot
+from orchestrator.scheduler.snapshot import Snapshot, pod_requests
 
 
 def node(name, cpu="2", memory="4Gi", ready=True, labels=None, unschedulable=False, taints=None):
@@ -24,20 +24,21 @@ def pod(name="p", cpu=None, memory=None, node_name=None, owner=None, phase="Runn
     requests = {k: v for k, v in (("cpu", cpu), ("memory", memory)) if v}
     container = {"name": "c", "image": "i", "resources": {"requests": requests}}
     host_port = spec.pop("host_port", None)
+    if host_port is not None:
+        container["ports"] = [{"containerPort": 80, "hostPort": host_port}]
     meta = {"name": name}
     if owner:
         meta["ownerReferences"] = [{"uid": owner, "controller": True, "kind": "ReplicaSet",
                                     "name": "rs", "apiVersion": "apps/v1"}]
-    typed = Pod.model_validate({"metadata": meta, "status": {"phase": phase},
-                                "spec": {"containers": [container], "nodeName": node_name, **spec}})
-    if host_port is None:
-        return typed
-    # hostPort is refused by the API until the agent binds it ([apps]); the NodePorts filter
-    # is ready for it, so its test builds the port past validation.
-    [c] = typed.spec.containers
-    port = ContainerPort.model_construct(container_port=80, host_port=host_port, protocol="TCP")
-    spec_with_port = typed.spec.model_copy(update={"containers": [c.model_copy(update={"ports": [port]})]})
-    return typed.model_copy(update={"spec": spec_with_port})
+    return Pod.model_validate({"metadata": meta, "status": {"phase": phase},
+                               "spec": {"containers": [container], "nodeName": node_name, **spec}})
+
+
+def test_a_pod_requests_its_containers_sum_or_its_largest_init_container():
+    p = pod(cpu="300m", memory="100Mi", initContainers=[
+        {"name": "big", "image": "i", "resources": {"requests": {"cpu": "1", "memory": "10Mi"}}},
+        {"name": "small", "image": "i"}])
+    assert pod_requests(p) == (1000, 100 * 1024 * 1024)
 
 
 def decide(nodes, pods, candidate, seed=1):

@@ -15,8 +15,8 @@ from pydantic import Field, field_validator, model_validator
 from kube import names
 from kube.field_errors import FORBIDDEN, FieldError
 from kube.kinds.base import AGE, ATOMIC, Column, Kind, ListMerge, map_list, nested
-from kube.meta import (Condition, Dns1123Label, EnvVarName, IntOrString, Model, ObjectMeta, Port,
-                       PortName, Protocol, Timestamp, refused, unique)
+from kube.meta import (Condition, Dns1123Label, EnvVarName, IntOrString, IPAddress, Model,
+                       ObjectMeta, Port, PortName, Protocol, Timestamp, refused, unique)
 from kube.objects import Object
 from kube.printing import pod_ready, pod_restarts, pod_status
 from kube.quantity import QuantityError, parse_quantity
@@ -26,9 +26,10 @@ class ContainerPort(Model):
     name: PortName | None = None
     container_port: Port
     protocol: Protocol = "TCP"
-    # Binding a host port on the node is [apps] work; the scheduler's NodePorts filter is
-    # ready for it.
-    host_port: Annotated[Port | None, refused("hostPort")] = None
+    # published on the node (its address, or host_ip): the scheduler's NodePorts filter keeps
+    # two pods binding the same one off a node
+    host_port: Port | None = None
+    host_ip: IPAddress | None = Field(None, alias="hostIP")
 
 
 class KeySelector(Model):
@@ -181,6 +182,72 @@ class Probe(Model):
         return self
 
 
+# Linux user and group ids as Kubernetes admits them (validation.go: 0 to math.MaxInt32)
+Id = Annotated[int, Field(ge=0, le=2**31 - 1)]
+
+
+class Capabilities(Model):
+    """Capabilities added to and dropped from the runtime's default set, named as in
+    capabilities(7) with or without "CAP_" ("ALL" too)."""
+
+    add: list[str] | None = None
+    drop: list[str] | None = None
+
+
+class SeccompProfile(Model):
+    # A profile file on the node (Localhost) is not implemented: RuntimeDefault (docker's
+    # default profile) and Unconfined are.
+    type: Annotated[Literal["RuntimeDefault", "Unconfined", "Localhost"],
+                    refused('seccompProfile type "Localhost"', ("Localhost",))]
+    localhost_profile: Annotated[str | None, refused("localhostProfile")] = None
+
+
+class SecurityContext(Model):
+    """A container's; where it and the pod's (PodSecurityContext) both set a field, the
+    container's wins."""
+
+    capabilities: Capabilities | None = None
+    privileged: bool | None = None
+    run_as_user: Id | None = None
+    run_as_group: Id | None = None
+    run_as_non_root: bool | None = None
+    read_only_root_filesystem: bool | None = None
+    allow_privilege_escalation: bool | None = None
+    proc_mount: Annotated[Literal["Default", "Unmasked"] | None,
+                          refused('procMount "Unmasked"', ("Unmasked",))] = None
+    seccomp_profile: SeccompProfile | None = None
+
+    @model_validator(mode="after")
+    def _escalation(self) -> Self:
+        if self.allow_privilege_escalation is False:
+            if self.privileged:
+                raise ValueError("allowPrivilegeEscalation: cannot set allowPrivilegeEscalation "
+                                 "to false and privileged to true")
+            if "CAP_SYS_ADMIN" in ((self.capabilities.add if self.capabilities else None) or ()):
+                raise ValueError("allowPrivilegeEscalation: cannot set allowPrivilegeEscalation "
+                                 "to false and capabilities.Add CAP_SYS_ADMIN")
+        return self
+
+
+class PodSecurityContext(Model):
+    run_as_user: Id | None = None
+    run_as_group: Id | None = None
+    run_as_non_root: bool | None = None
+    supplemental_groups: list[Id] | None = None
+    # the group that owns the pod's volumes (setgid directories, group-writable files) and is
+    # added to every container's groups
+    fs_group: Id | None = None
+    fs_group_change_policy: Literal["OnRootMismatch", "Always"] | None = None
+    seccomp_profile: SeccompProfile | None = None
+
+
+class HostAlias(Model):
+    """Lines added to the pod's /etc/hosts."""
+
+    ip: IPAddress
+    hostnames: list[str] | None = None
+
+
 class VolumeMount(Model):
     name: str
     mount_path: str = Field(min_length=1)
@@ -207,6 +274,7 @@ class Container(Model):
     stdin: bool | None = None
     stdin_once: bool | None = None
     tty: bool | None = None
+    security_context: SecurityContext | None = None
     termination_message_path: Annotated[str | None, refused("terminationMessagePath")] = None
     termination_message_policy: Annotated[
         Literal["File", "FallbackToLogsOnError"] | None,
@@ -302,6 +370,8 @@ class Toleration(Model):
 
 
 class PodSpec(Model):
+    # run one at a time, in order, each to success, before the app containers start
+    init_containers: list[Container] | None = None
     containers: list[Container] = Field(min_length=1)
     volumes: list[Volume] | None = None
     restart_policy: Literal["Always", "OnFailure", "Never"] = "Always"
@@ -311,22 +381,51 @@ class PodSpec(Model):
     hostname: Dns1123Label | None = None
     affinity: Affinity | None = None
     tolerations: list[Toleration] | None = None
-    dns_policy: Literal["ClusterFirst", "Default"] = "ClusterFirst"
+    # ClusterFirst: the cluster's DNS, except for a hostNetwork pod (which gets the node's
+    # resolvers, as Default does) unless ClusterFirstWithHostNet
+    dns_policy: Literal["ClusterFirst", "ClusterFirstWithHostNet", "Default"] = "ClusterFirst"
     enable_service_links: bool = True
     scheduler_name: str = "default-scheduler"
+    security_context: PodSecurityContext = Field(default_factory=PodSecurityContext)
+    share_process_namespace: bool | None = None  # one PID namespace: the sandbox's
+    host_network: bool | None = None
+    host_pid: bool | None = Field(None, alias="hostPID")
+    host_ipc: bool | None = Field(None, alias="hostIPC")
+    host_aliases: list[HostAlias] | None = None
 
     @model_validator(mode="after")
     def _references(self) -> Self:
-        unique(self.containers, "name", "container name")
+        every = [*(self.init_containers or ()), *self.containers]
+        unique(every, "name", "container name")
         unique(self.volumes, "name", "volume name")
         volumes = {v.name for v in self.volumes or []}
-        for c in self.containers:
+        for c in every:
             for m in c.volume_mounts or []:
                 if m.name not in volumes:
                     raise ValueError(f"container {c.name!r} mounts volume {m.name!r}, "
                                      "which is not in spec.volumes")
-        host_ports = [(p.host_port, p.protocol) for c in self.containers for p in c.ports or []
-                      if p.host_port]
+        for c in self.init_containers or ():
+            for probe in ("liveness_probe", "readiness_probe"):
+                if getattr(c, probe) is not None:
+                    raise ValueError(f"initContainers {c.name!r}: "
+                                     f"{probe.replace('_p', 'P')} may not be set for init "
+                                     "containers")
+        if self.host_network:
+            # Kubernetes' defaulting: a host-network pod's ports are the node's, hostPort =
+            # containerPort
+            for c in every:
+                for p in c.ports or ():
+                    if p.host_port is None:
+                        p._fill(host_port=p.container_port)
+                    elif p.host_port != p.container_port:
+                        raise ValueError(f"container {c.name!r}: hostPort {p.host_port} must "
+                                         f"match containerPort {p.container_port} when "
+                                         "hostNetwork is true")
+        if self.share_process_namespace and self.host_pid:
+            raise ValueError("shareProcessNamespace: ShareProcessNamespace and HostPID cannot "
+                             "both be enabled")
+        host_ports = [(p.host_port, p.protocol, p.host_ip or "") for c in self.containers
+                      for p in c.ports or [] if p.host_port]
         if len(host_ports) != len(set(host_ports)):
             raise ValueError("duplicate hostPort")
         return self
@@ -382,6 +481,7 @@ class PodStatus(Model):
     pod_ip: str | None = Field(None, alias="podIP")
     pod_ips: list[PodIP] | None = Field(None, alias="podIPs")
     start_time: Timestamp | None = None
+    init_container_statuses: list[ContainerStatus] | None = None
     container_statuses: list[ContainerStatus] | None = None
     qos_class: Literal["Guaranteed", "Burstable", "BestEffort"] | None = None
 
@@ -403,29 +503,36 @@ def _pod_spec_without_mutable(spec: Object) -> Object:
     """A pod's spec minus what Kubernetes lets an update change (container images, added
     tolerations) and what the server sets (nodeName, via binding)."""
     out = {k: v for k, v in spec.items() if k not in ("tolerations", "nodeName")}
-    out["containers"] = [{k: v for k, v in c.items() if k != "image"}
-                         for c in spec.get("containers", [])]
+    for which in ("initContainers", "containers"):
+        if which in spec:
+            out[which] = [{k: v for k, v in c.items() if k != "image"} for c in spec[which]]
     return out
 
 
 def _update_rules(old: Object, new: Object) -> list[FieldError]:
     if _pod_spec_without_mutable(old["spec"]) != _pod_spec_without_mutable(new["spec"]):
         return [FieldError("spec", "Forbidden: pod updates may not change fields other than "
-                           "spec.containers[*].image and spec.tolerations", FORBIDDEN)]
+                           "spec.containers[*].image, spec.initContainers[*].image and "
+                           "spec.tolerations", FORBIDDEN)]
     return []
 
 
 # The lists of a PodSpec and how they merge (Kubernetes' patchMergeKey/patchStrategy and
 # list-map keys); pod templates (ReplicaSet, Deployment) nest them under spec.template.spec.
+_CONTAINER_LISTS: dict[str, ListMerge] = {
+    "": map_list("name"),
+    "[].ports": map_list("containerPort", "protocol"),
+    "[].env": map_list("name"),
+    "[].volumeMounts": map_list("mountPath"),
+    "[].command": ATOMIC,
+    "[].args": ATOMIC,
+}
 POD_SPEC_LISTS: dict[str, ListMerge] = {
-    "containers": map_list("name"),
-    "containers[].ports": map_list("containerPort", "protocol"),
-    "containers[].env": map_list("name"),
-    "containers[].volumeMounts": map_list("mountPath"),
-    "containers[].command": ATOMIC,
-    "containers[].args": ATOMIC,
+    **{f"containers{path}": merge for path, merge in _CONTAINER_LISTS.items()},
+    **{f"initContainers{path}": merge for path, merge in _CONTAINER_LISTS.items()},
     "volumes": map_list("name"),
     "tolerations": ATOMIC,
+    "hostAliases": map_list("ip"),
 }
 
 KIND = Kind(
@@ -444,6 +551,7 @@ KIND = Kind(
         Column("IP", lambda p, _: (p.get("status") or {}).get("podIP") or "<none>", priority=1),
         Column("NODE", lambda p, _: p["spec"].get("nodeName") or "<none>", priority=1),
     ),
-    list_merge={**nested("spec", POD_SPEC_LISTS), "status.conditions": map_list("type")},
+    list_merge={**nested("spec", POD_SPEC_LISTS), "status.conditions": map_list("type"),
+                "status.containerStatuses": ATOMIC, "status.initContainerStatuses": ATOMIC},
     graceful_deletion=True,
 )

@@ -37,13 +37,14 @@ from kube.objects import Object
 from kube.timestamps import now_rfc3339
 from kube.typed import Unreadable, metadata_of, typed, typed_all
 from node_agent.events import agent_recorder
-from node_agent.pods.containers import PAUSE_IMAGE, container_config, sandbox_config
+from node_agent.pods.containers import (PAUSE_IMAGE, container_config, needs_image_user,
+                                        non_root_problem, sandbox_config)
 from node_agent.pods.envvars import expand, field_ref_value, from_source, service_env
 from node_agent.pods.model import (LABEL_POD_UID, PAUSE, Kill, Observed, Remove, Start,
-                                   compute_status, latest, observed_from, plan_pod)
+                                   backoff_seconds, compute_status, latest, observed_from, plan_pod, pod_ip)
 from node_agent.pods.probes import LIVENESS, READINESS, Prober
 from node_agent.pods.volumes import PodVolumes
-from node_agent.runtime import ContainerRuntime, RuntimeFailure, StartFailed
+from node_agent.runtime import ContainerRuntime, RuntimeFailure, StartFailed, Unavailable
 from node_agent.services import ServiceCache
 
 log = logging.getLogger(__name__)
@@ -111,6 +112,8 @@ class PodManager:
         self.prober = Prober(on_change=self._wake, exec_in_container=runtime.exec_status)
         self.events = agent_recorder(client, node_name)
         self._reported: dict[tuple[str, str, str], float] = {}  # see _repeated_event
+        # uid → (sandboxes the runtime refused in a row, when the next may be tried)
+        self._sandbox_backoff: dict[str, tuple[int, float]] = {}
 
     # --- threads ---
 
@@ -188,6 +191,7 @@ class PodManager:
         with self._lock:
             self.workers.pop(uid, None)
             self.last_status.pop(uid, None)
+            self._sandbox_backoff.pop(uid, None)
 
     # --- the runtime's containers, seen through our labels ---
 
@@ -244,10 +248,9 @@ class PodManager:
                 elif isinstance(action, Remove):
                     self.runtime.remove(action.id)
                 elif action.container == PAUSE:
-                    self.runtime.ensure_image(PAUSE_IMAGE, "IfNotPresent")
-                    pause = observed_from(self.runtime.start_sandbox(
-                        sandbox_config(pod, action.attempt, self.cluster_dns, self.cluster_domain),
-                        PAUSE_IMAGE))
+                    pause = self._start_sandbox(pod, action.attempt, worker)
+                    if pause is None:  # nothing of the pod can run yet
+                        break
                 else:
                     self._start(pod, action, pause, waiting)
         finally:  # what was done stands even when an action failed: see it before the retry
@@ -269,6 +272,36 @@ class PodManager:
         self._write_status(pod, raw, observed, waiting, unready)
         return False
 
+    def _start_sandbox(self, pod: Pod, attempt: int, worker: PodWorker) -> Observed | None:
+        """Start the pod's sandbox; None when it could not be, or may not be tried again yet.
+        A sandbox the runtime refuses (a hostPort another process holds, say) is reported as
+        kubelet does (FailedCreatePodSandBox) and tried again after a growing back-off, as a
+        crashing container is; the app containers wait as ContainerCreating meanwhile."""
+        uid = pod.metadata.uid or ""
+        failures, not_before = self._sandbox_backoff.get(uid, (0, 0.0))
+        if time.time() < not_before:
+            worker.resync_at = not_before
+            return None
+        try:
+            self.runtime.ensure_image(PAUSE_IMAGE, "IfNotPresent")
+            started = observed_from(self.runtime.start_sandbox(
+                sandbox_config(pod, attempt, self.cluster_dns, self.cluster_domain),
+                PAUSE_IMAGE))
+        except Unavailable:
+            raise
+        except RuntimeFailure as e:
+            failures += 1
+            delay = backoff_seconds(failures, self.backoff_base)
+            with self._lock:
+                self._sandbox_backoff[uid] = (failures, time.time() + delay)
+            worker.resync_at = time.time() + delay
+            self._repeated_event(pod, "FailedCreatePodSandBox",
+                                 f"Failed to create pod sandbox: {e}")
+            return None
+        with self._lock:
+            self._sandbox_backoff.pop(uid, None)
+        return started
+
     def _probe(self, uid: str, pod: Pod, observed: list[Observed],
                kind: str) -> set[str]:
         """Keep probing exactly the running containers; the names whose `kind` probe fails."""
@@ -276,22 +309,28 @@ class PodManager:
         running = {o.container: (o.id, o.started_at or time.time()) for o in observed
                    if o.running and o.container != PAUSE
                    and o is latest(observed, o.container)}
-        self.prober.ensure(uid, pod, running, pause.ip if pause and pause.running else None)
+        self.prober.ensure(uid, pod, running, pod_ip(pod.spec, pause, self.host_ip))
         return {name for name, (cid, _) in running.items()
                 if self.prober.verdict(cid, kind) is False}
 
     def _start(self, pod: Pod, action: Start, pause: Observed | None,
                waiting: dict[str, tuple[str, str]]) -> None:
-        spec = next(c for c in pod.spec.containers if c.name == action.container)
+        spec = next(c for c in (*(pod.spec.init_containers or ()), *pod.spec.containers)
+                    if c.name == action.container)
         try:
-            if pause is None or not pause.ip:
+            ip = pod_ip(pod.spec, pause, self.host_ip)
+            if pause is None or not ip:
                 raise StartFailed("ContainerCreating", "the pod sandbox has no IP yet")
-            env = self._env(pod, spec, pause.ip)
+            env = self._env(pod, spec, ip)
             mounts = self.volumes.mounts(pod, spec, self._prepare_volumes(pod, spec))
             if self.runtime.ensure_image(spec.image, spec.image_pull_policy or "IfNotPresent"):
                 self.events.normal(pod, "Pulled", f'Successfully pulled image "{spec.image}"')
+            image_user = (self.runtime.image_user(spec.image) if needs_image_user(pod, spec)
+                          else "")
+            if problem := non_root_problem(pod, spec, image_user):
+                raise StartFailed("CreateContainerConfigError", problem)
             self.runtime.start_container(container_config(pod, spec, action.attempt, pause.id,
-                                                          env, mounts))
+                                                          env, mounts, image_user))
             self.events.normal(pod, "Started", f"Started container {spec.name}")
         except StartFailed as e:
             log.warning("pod %s/%s container %s: %s", pod.metadata.namespace,

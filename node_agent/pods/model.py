@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from kube.kinds.pod import Container, Pod, PodSpec
@@ -110,28 +111,60 @@ def should_restart(policy: str, exit_code: int | None) -> bool:
     return False
 
 
+def initialized(spec: PodSpec, observed: list[Observed]) -> bool:
+    """Kubelet's rule: the pod is initialized once every init container has run to success,
+    or once an app container has been started (init containers then run again only in a new
+    sandbox)."""
+    if any(latest(observed, c.name) is not None for c in spec.containers):
+        return True
+    return all((o := latest(observed, c.name)) is not None and not o.running
+               and o.exit_code == 0 for c in spec.init_containers or ())
+
+
 def plan_pod(pod: Pod, observed: list[Observed], now: float, backoff_base: float,
              unhealthy: frozenset[str] | set[str] = frozenset()) -> Plan:
-    """What to do for a live pod (not being deleted): start the pause container first, then each
-    spec container; restart exited ones per restartPolicy after their back-off; replace one whose
-    spec changed; remove superseded containers, keeping the last dead one of each (for logs of
-    the previous attempt). A running container in `unhealthy` (its liveness probe failed) is
-    killed; the next sync restarts it per the policy, with back-off."""
+    """What to do for a live pod (not being deleted): start the pause container first, then
+    the init containers one at a time, each to success (a failed one restarts unless the
+    restartPolicy is Never, after its back-off), then each app container; restart exited ones
+    per restartPolicy after their back-off; replace one whose spec changed (an init
+    container's image: the pod starts over in a new sandbox, as Kubernetes restarts it);
+    remove superseded containers, keeping the last dead one of each (for logs of the previous
+    attempt). A running container in `unhealthy` (its liveness probe failed) is killed; the
+    next sync restarts it per the policy, with back-off."""
     plan = Plan()
     spec = pod.spec
+    inits = spec.init_containers or []
     pause = latest(observed, PAUSE)
     sandboxes = sum(1 for o in observed if o.container == PAUSE and o.running)
-    if pause is None or not pause.running or sandboxes > 1:
+    init_changed = any((o := latest(observed, c.name)) is not None and o.spec_hash
+                       and o.spec_hash != container_spec_hash(c) for c in inits)
+    if pause is None or not pause.running or sandboxes > 1 or init_changed:
         # No sandbox (or it died), or more than one (containers may have joined either): every
         # container goes, the sandbox is made anew.
         for o in observed:
             if o.running:
-                plan.actions.append(Kill(o.id, "the pod sandbox is gone"))
+                plan.actions.append(Kill(o.id, "the pod sandbox is gone" if not init_changed
+                                         else "an init container's spec changed"))
             plan.actions.append(Remove(o.id))
         plan.actions.append(Start(PAUSE, (pause.attempt + 1) if pause else 0))
-        for c in spec.containers:
+        for c in inits[:1] or spec.containers:
             prior = latest(observed, c.name)
             plan.actions.append(Start(c.name, (prior.attempt + 1) if prior else 0))
+        return plan
+
+    if not initialized(spec, observed):
+        for c in inits:
+            current = latest(observed, c.name)
+            if current is None:
+                plan.actions.append(Start(c.name, 0))
+            elif current.running or current.exit_code == 0:
+                if current.running:
+                    break
+                continue
+            elif spec.restart_policy != "Never":  # failed: again, after its back-off
+                _restart(plan, pod, c.name, current, now, backoff_base)
+            break
+        _remove_superseded(plan, observed)
         return plan
 
     for c in spec.containers:
@@ -150,26 +183,35 @@ def plan_pod(pod: Pod, observed: list[Observed], now: float, backoff_base: float
         if current.spec_hash and current.spec_hash != wanted_hash:
             plan.actions.append(Start(name, current.attempt + 1))
             continue
-        if not should_restart(spec.restart_policy, current.exit_code):
-            continue
-        ran = (current.finished_at or now) - (current.started_at or now)
-        restarts = 0 if ran >= BACKOFF_RESET_AFTER else current.attempt + 1
-        ready_at = (current.finished_at or now) + backoff_seconds(restarts, backoff_base)
-        if now >= ready_at:
-            plan.actions.append(Start(name, current.attempt + 1))
-        else:
-            plan.waiting[name] = ("CrashLoopBackOff",
-                                  f"back-off {backoff_seconds(restarts, backoff_base):.0f}s "
-                                  f"restarting failed container={name} pod={pod.metadata.name}")
-            plan.resync_at = min(plan.resync_at or ready_at, ready_at)
+        if should_restart(spec.restart_policy, current.exit_code):
+            _restart(plan, pod, name, current, now, backoff_base)
+    _remove_superseded(plan, observed)
+    return plan
 
-    # Superseded attempts: keep the newest and the one before it (logs --previous), remove
-    # older dead ones.
+
+def _restart(plan: Plan, pod: Pod, name: str, current: Observed, now: float,
+             backoff_base: float) -> None:
+    """Start an exited container's next attempt once its back-off has passed, else say it
+    waits (CrashLoopBackOff) and when the plan should be made again."""
+    ran = (current.finished_at or now) - (current.started_at or now)
+    restarts = 0 if ran >= BACKOFF_RESET_AFTER else current.attempt + 1
+    ready_at = (current.finished_at or now) + backoff_seconds(restarts, backoff_base)
+    if now >= ready_at:
+        plan.actions.append(Start(name, current.attempt + 1))
+    else:
+        plan.waiting[name] = ("CrashLoopBackOff",
+                              f"back-off {backoff_seconds(restarts, backoff_base):.0f}s "
+                              f"restarting failed container={name} pod={pod.metadata.name}")
+        plan.resync_at = min(plan.resync_at or ready_at, ready_at)
+
+
+def _remove_superseded(plan: Plan, observed: list[Observed]) -> None:
+    """Superseded attempts: keep the newest and the one before it (logs --previous), remove
+    older dead ones."""
     for name in {o.container for o in observed}:
         newest = latest(observed, name).attempt  # type: ignore[union-attr]
         plan.actions += [Remove(o.id) for o in observed
                          if o.container == name and not o.running and o.attempt < newest - 1]
-    return plan
 
 
 def _rfc3339(ts: float | None) -> str | None:
@@ -183,46 +225,26 @@ def compute_status(pod: Pod, observed: list[Observed], waiting: dict[str, tuple[
                    host_ip: str, start_time: str | None,
                    unready: frozenset[str] | set[str] = frozenset()) -> Object:
     """The pod's status from what docker shows (kubelet's generateAPIPodStatus, simplified):
-    phase, podIP, hostIP, startTime, conditions and one containerStatus per spec container.
-    A running container in `unready` (its readiness probe has not succeeded) is not ready."""
+    phase, podIP (the node's in the node's network), hostIP, startTime, conditions, and one
+    status per init and per app container. A running container in `unready` (its readiness
+    probe has not succeeded) is not ready; app containers wait (PodInitializing) until the
+    pod is initialized."""
     spec = pod.spec
     pause = latest(observed, PAUSE)
-    statuses, ready_all = [], True
-    for c in spec.containers:
-        name, current = c.name, latest(observed, c.name)
-        previous = None
-        if current is not None:
-            older = [o for o in observed if o.container == name and o.attempt < current.attempt]
-            previous = max(older, key=lambda o: o.attempt) if older else None
-        status: Object = {"name": name, "image": c.image, "imageID": "",
-                                  "restartCount": current.attempt if current else 0,
-                                  "ready": False, "started": False}
-        if name in waiting:
-            reason, message = waiting[name]
-            status["state"] = {"waiting": {"reason": reason, "message": message}}
-            if current is not None and not current.running:
-                status["lastState"] = {"terminated": _terminated(current)}
-            ready_all = False
-        elif current is None:
-            status["state"] = {"waiting": {"reason": "ContainerCreating"}}
-            ready_all = False
-        elif current.running:
-            status["state"] = {"running": {"startedAt": _rfc3339(current.started_at)}}
-            status.update(ready=name not in unready, started=True,
-                          containerID=f"docker://{current.id}", imageID=current.image_id)
-            ready_all = ready_all and name not in unready
-        else:
-            status["state"] = {"terminated": _terminated(current)}
-            status.update(containerID=f"docker://{current.id}", imageID=current.image_id)
-            ready_all = False
-        if previous is not None and "lastState" not in status and not previous.running:
-            status["lastState"] = {"terminated": _terminated(previous)}
-        statuses.append(status)
+    init_done = initialized(spec, observed)
+    inits = [_container_status(c, observed, waiting, frozenset(), init=True)
+             for c in spec.init_containers or ()]
+    statuses = [_container_status(c, observed, waiting, unready, init=False,
+                                  initializing=not init_done) for c in spec.containers]
+    ready_all = all(s["ready"] for s in statuses)
 
-    phase = pod_phase(spec.restart_policy, statuses)
+    phase = pod_phase(spec.restart_policy, statuses, inits)
     ready = ready_all and pause is not None and pause.running
-    conditions = [
-        {"type": "Initialized", "status": "True"},
+    incomplete = [s["name"] for s in inits if not s["ready"]]
+    conditions: list[Object] = [
+        {"type": "Initialized", "status": "True"} if init_done or not incomplete else
+        {"type": "Initialized", "status": "False", "reason": "ContainersNotInitialized",
+         "message": f"containers with incomplete status: [{' '.join(incomplete)}]"},
         {"type": "Ready", "status": "True" if ready else "False"},
         {"type": "ContainersReady", "status": "True" if ready else "False"},
         {"type": "PodScheduled", "status": "True"},
@@ -233,16 +255,78 @@ def compute_status(pod: Pod, observed: list[Observed], waiting: dict[str, tuple[
             cond.update(reason="ContainersNotReady",
                         message=f"containers with unready status: [{' '.join(not_ready)}]")
     out: Object = {"phase": phase, "conditions": conditions, "hostIP": host_ip,
-                           "containerStatuses": statuses, "qosClass": _qos(spec)}
-    if pause is not None and pause.running and pause.ip:
-        out["podIP"], out["podIPs"] = pause.ip, [{"ip": pause.ip}]
+                   "containerStatuses": statuses, "qosClass": _qos(spec)}
+    if inits:
+        out["initContainerStatuses"] = inits
+    ip = pod_ip(spec, pause, host_ip)
+    if ip:
+        out["podIP"], out["podIPs"] = ip, [{"ip": ip}]
     if start_time:
         out["startTime"] = start_time
     return out
 
 
-def pod_phase(restart_policy: str, statuses: list[Object]) -> str:
-    """Kubelet's getPhase: from the containers' states and the restart policy."""
+def pod_ip(spec: PodSpec, pause: Observed | None, host_ip: str) -> str | None:
+    """The pod's address: its sandbox's, or the node's for a pod in the node's network; None
+    while the sandbox is not running."""
+    if pause is None or not pause.running:
+        return None
+    return host_ip if spec.host_network else pause.ip
+
+
+def _container_status(c: Container, observed: list[Observed],
+                      waiting: dict[str, tuple[str, str]], unready: frozenset[str] | set[str],
+                      init: bool, initializing: bool = False) -> Object:
+    """One containerStatus. An init container is ready once it has succeeded; an app
+    container waits as PodInitializing while the init containers run."""
+    name, current = c.name, latest(observed, c.name)
+    previous = None
+    if current is not None:
+        older = [o for o in observed if o.container == name and o.attempt < current.attempt]
+        previous = max(older, key=lambda o: o.attempt) if older else None
+    status: Object = {"name": name, "image": c.image, "imageID": "",
+                      "restartCount": current.attempt if current else 0,
+                      "ready": False, "started": False}
+    if name in waiting:
+        reason, message = waiting[name]
+        status["state"] = {"waiting": {"reason": reason, "message": message}}
+        if current is not None and not current.running:
+            status["lastState"] = {"terminated": _terminated(current)}
+    elif current is None:
+        status["state"] = {"waiting": {"reason": "PodInitializing" if initializing or init
+                                       else "ContainerCreating"}}
+    elif current.running:
+        status["state"] = {"running": {"startedAt": _rfc3339(current.started_at)}}
+        status.update(ready=not init and name not in unready, started=True,
+                      containerID=f"docker://{current.id}", imageID=current.image_id)
+    else:
+        status["state"] = {"terminated": _terminated(current)}
+        status.update(containerID=f"docker://{current.id}", imageID=current.image_id,
+                      ready=init and current.exit_code == 0)
+    if previous is not None and "lastState" not in status and not previous.running:
+        status["lastState"] = {"terminated": _terminated(previous)}
+    return status
+
+
+def pod_phase(restart_policy: str, statuses: list[Object],
+              init_statuses: Sequence[Object] = ()) -> str:
+    """Kubelet's getPhase: from the containers' states and the restart policy. An init
+    container that failed fails the pod under restartPolicy Never; one still to run keeps it
+    Pending unless an app container has started."""
+    pending_init = failed_init = 0
+    for s in init_statuses:
+        state = s.get("state", {})
+        terminated = state.get("terminated") or (s.get("lastState") or {}).get("terminated")
+        if "running" in state or not terminated:
+            pending_init += 1
+        elif terminated.get("exitCode") != 0:
+            failed_init += 1
+    if failed_init and restart_policy == "Never":
+        return "Failed"
+    started = any("running" in s.get("state", {}) or "terminated" in s.get("state", {})
+                  or "lastState" in s for s in statuses)
+    if pending_init and not started:
+        return "Pending"
     waiting = running = stopped = succeeded = 0
     for s in statuses:
         state = s.get("state", {})
@@ -279,8 +363,10 @@ def _terminated(o: Observed) -> Object:
 
 
 def _qos(spec: PodSpec) -> str:
+    """Kubernetes' QoS class over every container, init containers included."""
     resources = [((c.resources.requests or {}) if c.resources else {},
-                  (c.resources.limits or {}) if c.resources else {}) for c in spec.containers]
+                  (c.resources.limits or {}) if c.resources else {})
+                 for c in [*(spec.init_containers or ()), *spec.containers]]
     if all(not requests and not limits for requests, limits in resources):
         return "BestEffort"
     if all(set(limits) >= {"cpu", "memory"} and requests == limits

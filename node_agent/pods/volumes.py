@@ -4,7 +4,9 @@ and the mounts a container gets from them."""
 
 from __future__ import annotations
 
+import os
 import shutil
+import stat
 from pathlib import Path
 
 from kube.kinds.pod import Container, Pod
@@ -31,6 +33,30 @@ def prepare_host_path(path: Path, kind: str) -> str | None:
     return None
 
 
+def own_by_fs_group(root: Path, pod: Pod, read_only: bool) -> None:
+    """Kubelet's SetVolumeOwnership for the pod's fsGroup: everything under `root` (itself
+    too) belongs to the group and is readable (writable, unless the volume is read-only) by
+    it; directories are setgid, so what the pod writes there is the group's too. Nothing
+    without an fsGroup; with fsGroupChangePolicy OnRootMismatch, nothing when `root` is the
+    group's with those permissions already."""
+    context = pod.spec.security_context
+    fs_group = context.fs_group
+    if fs_group is None:
+        return
+    mask = 0o440 if read_only else 0o660
+    if context.fs_group_change_policy == "OnRootMismatch":
+        info = root.stat()
+        wanted = mask | stat.S_ISGID | 0o110
+        if info.st_gid == fs_group and info.st_mode & wanted == wanted:
+            return
+    for path in [root, *root.rglob("*")]:
+        os.lchown(path, -1, fs_group)
+        if path.is_symlink():
+            continue
+        mode = path.stat().st_mode & 0o7777
+        os.chmod(path, mode | mask | (stat.S_ISGID | 0o110 if path.is_dir() else 0))
+
+
 class PodVolumes:
     def __init__(self, root_dir: Path) -> None:
         self.root_dir = root_dir
@@ -48,7 +74,10 @@ class PodVolumes:
             volume = volumes[mount.name]
             if volume.empty_dir is not None:
                 source = self.pod_dir(pod) / "volumes" / "empty-dir" / mount.name
-                source.mkdir(parents=True, exist_ok=True)
+                if not source.is_dir():
+                    source.mkdir(parents=True)
+                    source.chmod(0o777)  # as kubelet makes it: writable whoever runs in the pod
+                    own_by_fs_group(source, pod, False)
             elif volume.host_path is not None:
                 source = Path(volume.host_path.path)
                 problem = prepare_host_path(source, volume.host_path.type or "")
@@ -82,6 +111,7 @@ class PodVolumes:
         for existing in [p for p in root.rglob("*") if p.is_file()]:
             if str(existing.relative_to(root)) not in files:
                 existing.unlink()
+        own_by_fs_group(root, pod, True)
         return root
 
     def remove_pod_dir(self, pod_uid: str) -> None:

@@ -157,43 +157,22 @@ class DockerRuntime:
                                f"{explanation}") from e
         return True
 
+    def image_user(self, image: str) -> str:
+        with _translated(f"image {image}"):
+            return str((self.client.api.inspect_image(image).get("Config") or {})
+                       .get("User") or "")
+
     # --- life cycle ---
 
     def start_sandbox(self, config: SandboxConfig, image: str) -> ContainerState:
-        dns: dict[str, list[str]] = {}
-        if config.dns_servers:
-            dns = {"dns": list(config.dns_servers), "dns_search": list(config.dns_searches),
-                   "dns_opt": list(config.dns_options)}
         with _translated(f"sandbox {config.name}"):
-            container = self.client.containers.create(
-                image, name=config.name, hostname=config.hostname, ipc_mode="shareable",
-                labels=config.labels, restart_policy={"Name": "no"}, **dns)
+            container = self.client.containers.create(image, **sandbox_options(config))
             container.start()
             container.reload()
             return state_of(container.attrs)
 
     def start_container(self, config: ContainerConfig) -> str:
-        options: dict[str, Any] = {
-            "name": config.name, "labels": config.labels,
-            "network_mode": f"container:{config.sandbox_id}",
-            "ipc_mode": f"container:{config.sandbox_id}",
-            "environment": config.env, "restart_policy": {"Name": "no"},
-            "volumes": {m.source: {"bind": m.target, "mode": "ro" if m.read_only else "rw"}
-                        for m in config.mounts},
-        }
-        if config.entrypoint is not None:
-            options["entrypoint"] = list(config.entrypoint)
-        if config.args is not None:
-            options["command"] = list(config.args)
-        elif config.entrypoint is not None:
-            options["command"] = []
-        for key, value in (("working_dir", config.working_dir),
-                           ("mem_limit", config.memory_limit), ("nano_cpus", config.nano_cpus),
-                           ("cpu_shares", config.cpu_shares)):
-            if value is not None:
-                options[key] = value
-        if config.stdin or config.tty:
-            options.update(stdin_open=config.stdin, tty=config.tty)
+        options = container_options(config)
         try:
             if config.stdin_once:  # the SDK's create() lacks StdinOnce: its own config plus it
                 args = docker.models.containers._create_container_args(
@@ -297,6 +276,76 @@ class DockerRuntime:
     def _call(self, what: str, fn: Callable[[], T]) -> T:
         with _translated(what):
             return fn()
+
+
+def sandbox_options(config: SandboxConfig) -> dict[str, Any]:
+    """The docker SDK's create() options for a sandbox. Pure. Its network, IPC and PID
+    namespaces are the pod's (the node's where the pod asks for the node's); published ports
+    and /etc/hosts lines belong to it, as the app containers use its network and files."""
+    ns = config.namespaces
+    options: dict[str, Any] = {
+        "name": config.name, "labels": config.labels, "restart_policy": {"Name": "no"},
+        "ipc_mode": "host" if ns.ipc == "node" else "shareable"}
+    if ns.network == "node":
+        options["network_mode"] = "host"
+    if config.hostname:
+        options["hostname"] = config.hostname
+    if ns.pid == "node":
+        options["pid_mode"] = "host"
+    if config.dns_servers:
+        options.update(dns=list(config.dns_servers), dns_search=list(config.dns_searches),
+                       dns_opt=list(config.dns_options))
+    if config.ports:
+        ports: dict[str, list[Any]] = {}
+        for p in config.ports:
+            binding = (p.host_ip, p.host_port) if p.host_ip else p.host_port
+            ports.setdefault(f"{p.container_port}/{p.protocol.lower()}", []).append(binding)
+        options["ports"] = {k: v[0] if len(v) == 1 else v for k, v in ports.items()}
+    if config.extra_hosts:
+        options["extra_hosts"] = [f"{name}:{ip}" for name, ip in config.extra_hosts]
+    return options
+
+
+def container_options(config: ContainerConfig) -> dict[str, Any]:
+    """The docker SDK's create() options for an app container joining its sandbox. Pure."""
+    ns, sec, sandbox = config.namespaces, config.security, f"container:{config.sandbox_id}"
+    options: dict[str, Any] = {
+        "name": config.name, "labels": config.labels, "network_mode": sandbox,
+        "ipc_mode": "host" if ns.ipc == "node" else sandbox,
+        "environment": config.env, "restart_policy": {"Name": "no"},
+        "volumes": {m.source: {"bind": m.target, "mode": "ro" if m.read_only else "rw"}
+                    for m in config.mounts},
+    }
+    if ns.pid != "container":
+        options["pid_mode"] = "host" if ns.pid == "node" else sandbox
+    if config.entrypoint is not None:
+        options["entrypoint"] = list(config.entrypoint)
+    if config.args is not None:
+        options["command"] = list(config.args)
+    elif config.entrypoint is not None:
+        options["command"] = []
+    for key, value in (("working_dir", config.working_dir),
+                       ("mem_limit", config.memory_limit), ("nano_cpus", config.nano_cpus),
+                       ("cpu_shares", config.cpu_shares), ("user", sec.user)):
+        if value is not None:
+            options[key] = value
+    if config.stdin or config.tty:
+        options.update(stdin_open=config.stdin, tty=config.tty)
+    if sec.groups:
+        options["group_add"] = [str(g) for g in sec.groups]
+    if sec.read_only_root:
+        options["read_only"] = True
+    if sec.privileged:
+        options["privileged"] = True
+    if sec.cap_add:
+        options["cap_add"] = list(sec.cap_add)
+    if sec.cap_drop:
+        options["cap_drop"] = list(sec.cap_drop)
+    security_opt = (["no-new-privileges"] if sec.no_new_privileges else []) + (
+        ["seccomp=unconfined"] if sec.seccomp == "unconfined" and not sec.privileged else [])
+    if security_opt:
+        options["security_opt"] = security_opt
+    return options
 
 
 def _closing_stream(stream: Any) -> Iterator[bytes]:

@@ -1,6 +1,7 @@
 """FakeRuntime: a container runtime in memory, for tests of the layers above the runtime (the
 pod workers). It keeps containers with their labels and states, and lets a test act as the
-world does: `exit(id, code)` ends a container, `fail_next_start` makes the next start fail,
+world does: `exit(id, code)` ends a container, `fail_next_start` (`fail_next_sandbox`) makes the
+next start (of a sandbox) fail,
 `down` makes every call raise Unavailable. It follows the protocol's contracts (stop and remove
 of a gone container are no-ops, ImageMissing for an absent image under Never), nothing more."""
 
@@ -68,8 +69,10 @@ class FakeRuntime:
         self.exec_output: dict[tuple[str, tuple[str, ...]], bytes] = {}
         self.streams: list[FakeStream] = []
         self.pulled: list[str] = []
+        self.image_users: dict[str, str] = {}  # the user an image runs as; absent: root
         self.stopped: list[str] = []
         self.fail_next_start: StartFailed | None = None
+        self.fail_next_sandbox: RuntimeFailure | None = None
         self.down = False
         self._ids = itertools.count(1)
         self._ips = itertools.count(2)
@@ -121,6 +124,12 @@ class FakeRuntime:
         self.pulled.append(image)
         return True
 
+    def image_user(self, image: str) -> str:
+        self._check()
+        if image not in self.images:
+            raise NotFound(f"image {image}")
+        return self.image_users.get(image, "")
+
     def _new(self, name: str, labels: dict[str, str], image: str, ip: str | None) -> str:
         container_id = f"c{next(self._ids):04d}"
         with self._lock:
@@ -131,8 +140,12 @@ class FakeRuntime:
 
     def start_sandbox(self, config: SandboxConfig, image: str) -> ContainerState:
         self._check()
+        if self.fail_next_sandbox is not None:
+            failure, self.fail_next_sandbox = self.fail_next_sandbox, None
+            raise failure
         base = self.pod_subnet.rsplit(".", 1)[0]
-        container_id = self._new(config.name, config.labels, image, f"{base}.{next(self._ips)}")
+        ip = None if config.namespaces.network == "node" else f"{base}.{next(self._ips)}"
+        container_id = self._new(config.name, config.labels, image, ip)
         self.configs[container_id] = config
         return self.containers[container_id]
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
     import socket
@@ -23,13 +23,51 @@ class Mount:
 
 
 @dataclass(frozen=True)
+class Namespaces:
+    """Whose namespaces a container is in (CRI's NamespaceOption): "pod", the sandbox's (which
+    are the node's when the sandbox's are); "node", the host's; "container", its own (PID
+    only: a container is PID 1 of its own namespace unless the pod shares one)."""
+
+    network: Literal["pod", "node"] = "pod"
+    pid: Literal["container", "pod", "node"] = "container"
+    ipc: Literal["pod", "node"] = "pod"
+
+
+@dataclass(frozen=True)
+class PortMapping:
+    """A container port published on the node (a pod's hostPort)."""
+
+    container_port: int
+    host_port: int
+    protocol: str = "TCP"
+    host_ip: str = ""  # "": every address of the node
+
+
+@dataclass(frozen=True)
+class Security:
+    """How a container's processes run (a securityContext, resolved against the image)."""
+
+    user: str | None = None  # "uid" or "uid:gid" (gid alone: "name:gid"); None: the image's
+    groups: tuple[int, ...] = ()  # supplementary groups
+    read_only_root: bool = False
+    privileged: bool = False
+    cap_add: tuple[str, ...] = ()
+    cap_drop: tuple[str, ...] = ()
+    no_new_privileges: bool = False
+    seccomp: Literal["runtime-default", "unconfined"] = "unconfined"
+
+
+@dataclass(frozen=True)
 class SandboxConfig:
     name: str
-    hostname: str
+    hostname: str  # "": the node's (a sandbox in the node's network)
     labels: dict[str, str]
     dns_servers: tuple[str, ...] = ()  # empty: the host's resolvers
     dns_searches: tuple[str, ...] = ()
     dns_options: tuple[str, ...] = ()
+    namespaces: Namespaces = Namespaces()
+    ports: tuple[PortMapping, ...] = ()
+    extra_hosts: tuple[tuple[str, str], ...] = ()  # (hostname, IP) lines for /etc/hosts
 
 
 @dataclass(frozen=True)
@@ -49,6 +87,8 @@ class ContainerConfig:
     stdin: bool = False  # kept open for attach
     stdin_once: bool = False  # closed when the first attach ends
     tty: bool = False
+    namespaces: Namespaces = Namespaces()
+    security: Security = Security()
 
 
 @dataclass(frozen=True)
@@ -116,6 +156,10 @@ class ContainerRuntime(Protocol):
     def ensure_image(self, image: str, pull_policy: str) -> bool:
         """Make `image` present per Kubernetes' imagePullPolicy (Always, IfNotPresent,
         Never); True when it was pulled. Raises ImageMissing."""
+
+    def image_user(self, image: str) -> str:
+        """The user a present image runs as ("" is root), as its configuration names it:
+        "1000", "1000:1000", "nginx"…"""
 
     # --- life cycle ---
 

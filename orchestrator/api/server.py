@@ -522,11 +522,14 @@ class ApiServer:
         if not node_name:
             raise bad_request(f'pod "{t.name}" does not have a host assigned')
         names = [c["name"] for c in pod["spec"]["containers"]]
+        inits = [c["name"] for c in pod["spec"].get("initContainers") or ()]
         container = container or (names[0] if len(names) == 1 else None)
         if container is None:
             raise bad_request(f"a container name must be specified for pod {t.name}, choose "
-                              f"one of: [{' '.join(names)}]")
-        if container not in names:
+                              f"one of: [{' '.join(names)}]" + (
+                                  f" or one of the init containers: [{' '.join(inits)}]"
+                                  if inits else ""))
+        if container not in names + inits:
             raise bad_request(f"container {container} is not valid for pod {t.name}")
         return pod, node_name, container
 
@@ -549,7 +552,8 @@ class ApiServer:
             raise bad_request(str(e)) from None
         pod, node_name, container = await self._pod_container(t, options.container)
         if attach and options.stdin:
-            spec = next(c for c in pod["spec"]["containers"] if c["name"] == container)
+            spec = next(c for c in [*pod["spec"].get("initContainers", ()),
+                                    *pod["spec"]["containers"]] if c["name"] == container)
             if not spec.get("stdin"):
                 raise bad_request(f"container {container} in pod {t.name} was not created "
                                   "with stdin: true: nothing would read what attach sends")

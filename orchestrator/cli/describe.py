@@ -176,7 +176,12 @@ def _pod(w: Writer, obj: Object, now: datetime, related: dict[str, list[Object]]
     if status.message:
         w.field("Message", status.message)
     w.field("IP", status.pod_ip or "")
-    by_name = {cs.name: cs for cs in status.container_statuses or ()}
+    by_name = {cs.name: cs for cs in [*(status.init_container_statuses or ()),
+                                      *(status.container_statuses or ())]}
+    if spec.init_containers:
+        w.line("Init Containers:")
+        for c in spec.init_containers:
+            _container(w, c, by_name.get(c.name), now)
     w.line("Containers:")
     for c in spec.containers:
         _container(w, c, by_name.get(c.name), now)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from kube.kinds.node import Node
-from kube.kinds.pod import Pod
+from kube.kinds.pod import Container, Pod
 from kube.ownership import controller_uid_of
 from kube.quantity import cpu_millis, memory_bytes
 
@@ -19,15 +19,21 @@ DEFAULT_MAX_PODS = 110  # a node that reports no allocatable pods: the kubelet's
 
 
 def pod_requests(pod: Pod, non_zero: bool = False) -> tuple[int, int]:
-    """(cpu millicores, memory bytes) the pod requests: the sum over its containers."""
-    cpu = mem = 0
-    for c in pod.spec.containers:
+    """(cpu millicores, memory bytes) the pod requests, as Kubernetes' resource helpers count
+    them: the sum over its app containers, or the most any one init container asks for where
+    that is more (init containers run one at a time, before the app)."""
+
+    def of(c: Container) -> tuple[int, int]:
         requests = (c.resources.requests if c.resources else None) or {}
-        cpu += cpu_millis(requests["cpu"]) if "cpu" in requests else \
-            (DEFAULT_CPU_MILLIS if non_zero else 0)
-        mem += memory_bytes(requests["memory"]) if "memory" in requests else \
-            (DEFAULT_MEMORY if non_zero else 0)
-    return cpu, mem
+        return (cpu_millis(requests["cpu"]) if "cpu" in requests
+                else (DEFAULT_CPU_MILLIS if non_zero else 0),
+                memory_bytes(requests["memory"]) if "memory" in requests
+                else (DEFAULT_MEMORY if non_zero else 0))
+
+    apps = [of(c) for c in pod.spec.containers]
+    inits = [of(c) for c in pod.spec.init_containers or ()]
+    cpu, mem = sum(a[0] for a in apps), sum(a[1] for a in apps)
+    return max([cpu, *(i[0] for i in inits)]), max([mem, *(i[1] for i in inits)])
 
 
 def host_ports(pod: Pod) -> set[tuple[int, str]]:

@@ -1,0 +1,121 @@
+"""Pod features beyond containers sharing a network: init containers, a shared PID namespace,
+securityContext, fsGroup, hostAliases, hostPort and hostNetwork. Oracles: docker inspect,
+what the processes see inside the containers (docker exec, not the API) and real traffic from
+another host."""
+
+from __future__ import annotations
+
+from integration_tests.hosts import Cluster, wait_until
+from integration_tests.test_pods import (create_pod, pod_containers, pod_status, shell,
+                                         wait_running, web)
+
+
+def _by_name(cluster: Cluster, host, uid: str) -> dict:
+    return {c.labels["org.orch.container.name"]: c for c in pod_containers(cluster, host, uid)}
+
+
+def test_init_containers_shared_processes_and_security_hold_inside_the_containers(
+        cluster: Cluster, ns: str) -> None:
+    host = cluster.hosts[0]
+    work = [{"name": "work", "mountPath": "/work"}]
+    inits = [{**shell("first", "echo one > /work/order; sleep 1"), "volumeMounts": work},
+             {**shell("second", "echo two >> /work/order"), "volumeMounts": work}]
+    app = {**shell("app", "sleep 3600"), "volumeMounts": work, "securityContext": {
+        "readOnlyRootFilesystem": True, "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]}}}
+    side = {**shell("side", "exec sleep 4242"),
+            "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}}}
+    pod = create_pod(cluster, ns, "feat", host.name, [app, side], initContainers=inits,
+                     shareProcessNamespace=True,
+                     securityContext={"runAsUser": 1000, "runAsGroup": 3000, "fsGroup": 2000},
+                     hostAliases=[{"ip": "10.1.2.3", "hostnames": ["db.example"]}],
+                     volumes=[{"name": "work", "emptyDir": {}}])
+    status = wait_running(cluster, ns, "feat")
+
+    # the init containers ran first, in order, each to success, and say so
+    assert [(s["name"], s["ready"], s["state"]["terminated"]["exitCode"])
+            for s in status["initContainerStatuses"]] == [("first", True, 0),
+                                                          ("second", True, 0)]
+    conditions = {c["type"]: c["status"] for c in status["conditions"]}
+    assert conditions["Initialized"] == "True"
+    containers = _by_name(cluster, host, pod["metadata"]["uid"])
+    first, second = containers["first"].attrs["State"], containers["second"].attrs["State"]
+    assert first["FinishedAt"] <= second["StartedAt"]
+    assert second["FinishedAt"] <= containers["app"].attrs["State"]["StartedAt"]
+
+    def inside(command: str) -> str:
+        code, out = containers["app"].exec_run(["sh", "-c", command])
+        assert code == 0, out
+        return out.decode()
+
+    assert inside("cat /work/order") == "one\ntwo\n"
+    # runAsUser/runAsGroup, with fsGroup among the groups; the volume is the fsGroup's
+    assert inside("id -u; id -g; id -G").split() == ["1000", "3000", "3000", "2000"]
+    assert inside("stat -c '%g %A' /work").split() == ["2000", "drwxrwsrwx"]
+    assert inside("stat -c %g /work/order").strip() == "2000"
+    # a read-only root filesystem, no capabilities, no privilege escalation
+    code, out = containers["app"].exec_run(["touch", "/oops"])
+    assert code != 0 and b"Read-only file system" in out
+    status_lines = inside("cat /proc/self/status")
+    assert "CapEff:\t0000000000000000" in status_lines and "NoNewPrivs:\t1" in status_lines
+    # one PID namespace: the app sees its sibling's process (and the sandbox's as PID 1)
+    assert "sleep 4242" in inside("ps -o args")
+    assert inside("cat /proc/1/cmdline | tr '\\0' ' '").startswith("/bin/sh /pause")
+    # hostAliases in the pod's /etc/hosts
+    assert "10.1.2.3\tdb.example" in inside("cat /etc/hosts")
+
+    config = containers["app"].attrs["HostConfig"]
+    assert config["PidMode"] == f"container:{containers['POD'].id}"
+    assert config["ReadonlyRootfs"] is True and config["CapDrop"] == ["ALL"]
+    # seccomp: Kubernetes' default is Unconfined; RuntimeDefault is docker's profile
+    assert config["SecurityOpt"] == ["no-new-privileges", "seccomp=unconfined"]
+    assert "Seccomp:\t0" in status_lines
+    code, out = containers["side"].exec_run(["grep", "Seccomp:", "/proc/self/status"])
+    assert out.decode().split() == ["Seccomp:", "2"]  # filtered
+    assert containers["app"].attrs["Config"]["User"] == "1000:3000"
+    assert config["GroupAdd"] == ["2000"]
+
+
+def test_a_failed_init_container_fails_a_never_restarting_pod_and_the_app_never_runs(
+        cluster: Cluster, ns: str) -> None:
+    host = cluster.hosts[1]
+    pod = create_pod(cluster, ns, "badinit", host.name, [web()],
+                     initContainers=[shell("migrate", "echo no database; exit 3")],
+                     restartPolicy="Never")
+    status = wait_until(lambda: (s := pod_status(cluster, ns, "badinit")).get("phase") ==
+                        "Failed" and s, 60, "the pod to fail")
+    [init] = status["initContainerStatuses"]
+    assert init["state"]["terminated"]["exitCode"] == 3 and not init["ready"]
+    [app] = status["containerStatuses"]
+    assert app["state"] == {"waiting": {"reason": "PodInitializing"}}
+    assert set(_by_name(cluster, host, pod["metadata"]["uid"])) == {"POD", "migrate"}
+
+
+def test_run_as_non_root_refuses_an_image_that_runs_as_root(cluster: Cluster, ns: str) -> None:
+    create_pod(cluster, ns, "rooty", cluster.hosts[0].name,
+               [{**web(), "securityContext": {"runAsNonRoot": True}}])
+    status = wait_until(
+        lambda: next((c["state"].get("waiting") for c in
+                      pod_status(cluster, ns, "rooty").get("containerStatuses", [])
+                      if c["state"].get("waiting", {}).get("reason") ==
+                      "CreateContainerConfigError"), None), 60, "the config error")
+    assert "container has runAsNonRoot and image will run as root" in status["message"]
+
+
+def test_a_host_port_answers_on_the_nodes_address_from_another_host(
+        cluster: Cluster, ns: str) -> None:
+    node, caller = cluster.hosts[0], cluster.hosts[2]
+    create_pod(cluster, ns, "hostport", node.name,
+               [web(ports=[{"containerPort": 80, "hostPort": 18080}])])
+    create_pod(cluster, ns, "hostnet", cluster.hosts[1].name,
+               [web(env=[{"name": "PORT", "value": "18081"}],
+                    ports=[{"containerPort": 18081}])], hostNetwork=True)
+    wait_running(cluster, ns, "hostport")
+    hostnet = wait_running(cluster, ns, "hostnet")
+    assert hostnet["podIP"] == cluster.hosts[1].address  # the node's network: its address
+    for address, port, who in ((node.address, 18080, "host=hostport "),
+                               (cluster.hosts[1].address, 18081, f"host={cluster.hosts[1].name} ")):
+        out = cluster.run(caller, ["timeout", "10", "busybox", "wget", "-qO-",
+                                   f"http://{address}:{port}/"]).stdout
+        assert out.startswith(who), out
+        assert f"client={caller.address}:" in out  # the caller's own address reaches the pod
