@@ -353,7 +353,8 @@ def master_argv(plan: LabPlan, host: HostPlan, orchestrator_bin: str) -> list[st
     longer than a leader may go without renewing its Lease)."""
     own = host.etcd_client_url
     endpoints = [own, *(e for e in plan.etcd_endpoints if e != own)]
-    return master_command(orchestrator_bin, endpoints, plan.pki_dir)
+    return [*master_command(orchestrator_bin, endpoints, plan.pki_dir),
+            f"--job-backoff={LAB_JOB_BACKOFF}"]
 
 
 def master_command(orchestrator_bin: str, etcd_endpoints: list[str], pki_dir: Path) -> list[str]:
@@ -384,6 +385,8 @@ def api_sans(plan: LabPlan) -> list[str]:
 # The lab restarts crashed containers after 2 s (doubling) instead of kubelet's 10 s, so that
 # tests of back-off finish quickly; the doubling and the 300 s cap are the same.
 LAB_CRASH_BACKOFF = 2.0
+# Likewise a Job replaces a failed pod after 1 s (doubling) instead of Kubernetes' 10 s.
+LAB_JOB_BACKOFF = 1.0
 
 
 def agent_argv(plan: LabPlan, host: HostPlan, node_agent_bin: str) -> list[str]:

@@ -14,7 +14,8 @@ class ControlPlane:
     def __init__(self, objects, scheduler: bool, controllers: bool,
                  node_monitor_grace_period: float, pod_eviction_timeout: float,
                  score_weights: dict[str, float] | None = None,
-                 eviction_rates: tuple[float, float] | None = None) -> None:
+                 eviction_rates: tuple[float, float] | None = None,
+                 job_backoff: float = 10.0) -> None:
         """`eviction_rates`: (normal, secondary) nodes per second, the node lifecycle
         controller's defaults when None."""
         self.score_weights = score_weights or {}
@@ -22,6 +23,7 @@ class ControlPlane:
         self.scheduler, self.controllers = scheduler, controllers
         self.grace, self.eviction = node_monitor_grace_period, pod_eviction_timeout
         self.eviction_rates = eviction_rates
+        self.job_backoff = job_backoff
         self._running: list = []
         self._lock = threading.Lock()
 
@@ -36,6 +38,7 @@ class ControlPlane:
             from orchestrator.controllers.deployment import DeploymentController
             from orchestrator.controllers.endpoints import EndpointsController
             from orchestrator.controllers.garbagecollector import GarbageCollector
+            from orchestrator.controllers.job import JobController
             from orchestrator.controllers.nodelifecycle import NodeLifecycleController
             from orchestrator.controllers.replicaset import ReplicaSetController
 
@@ -43,7 +46,8 @@ class ControlPlane:
             made += [DeploymentController(objects), ReplicaSetController(objects),
                      EndpointsController(objects), GarbageCollector(objects),
                      NodeLifecycleController(objects, self.grace, self.eviction,
-                                             *(self.eviction_rates or ()))]
+                                             *(self.eviction_rates or ())),
+                     JobController(objects, self.job_backoff)]
         return made
 
     def start(self) -> None:

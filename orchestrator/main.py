@@ -70,6 +70,9 @@ def main() -> None:
               help="weight of a scheduler score plugin (NodeResourcesLeastAllocated, "
                    "NodeResourcesBalancedAllocation, SelectorSpread; defaults 1, 1, 2); "
                    "repeatable")
+@click.option("--job-backoff", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              help="seconds a Job waits before replacing its first failed pod (doubling per "
+                   "failure since its last success, at most 600 s)")
 @click.option("-v", "--verbose", is_flag=True)
 def serve(etcd_servers: str, etcd_cafile: str | None, etcd_certfile: str | None,
           etcd_keyfile: str | None, bind_address: str, secure_port: int, tls_cert_file: str,
@@ -78,7 +81,7 @@ def serve(etcd_servers: str, etcd_cafile: str | None, etcd_certfile: str | None,
           controllers: bool, node_monitor_grace_period: float, pod_eviction_timeout: float,
           node_eviction_rate: float, secondary_node_eviction_rate: float, leader_elect: bool,
           leader_elect_lease_duration: float,
-          score_weights: tuple[str, ...], verbose: bool) -> None:
+          score_weights: tuple[str, ...], job_backoff: float, verbose: bool) -> None:
     """Serve the Kubernetes-shaped API over TLS, backed by the etcd cluster."""
     from orchestrator.api.auth import TokenAuthenticator
     from orchestrator.api.objects import Objects
@@ -112,7 +115,8 @@ def serve(etcd_servers: str, etcd_cafile: str | None, etcd_certfile: str | None,
 
     control_plane = ControlPlane(objects, scheduler, controllers, node_monitor_grace_period,
                                  pod_eviction_timeout, parse_score_weights(score_weights),
-                                 (node_eviction_rate, secondary_node_eviction_rate))
+                                 (node_eviction_rate, secondary_node_eviction_rate),
+                                 job_backoff=job_backoff)
     elector = None
     if leader_elect and (scheduler or controllers):
         identity = f"{socket.gethostname()}_{os.getpid()}"

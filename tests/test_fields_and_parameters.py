@@ -83,6 +83,18 @@ HONOURED: dict[str, str] = {
     "orchestrator/controllers/endpoints.py": """
         ServiceSpec.selector ServicePort.targetPort EndpointSubset.notReadyAddresses
         EndpointAddress.targetRef ContainerPort.containerPort""",
+    "orchestrator/controllers/job.py": """
+        JobSpec.parallelism JobSpec.completions JobSpec.activeDeadlineSeconds
+        JobSpec.backoffLimit JobSpec.ttlSecondsAfterFinished JobSpec.completionMode
+        JobSpec.suspend JobSpec.podFailurePolicy JobSpec.podReplacementPolicy
+        PodFailurePolicy.rules PodFailurePolicyRule.action PodFailurePolicyRule.onExitCodes
+        PodFailurePolicyRule.onPodConditions PodFailurePolicyOnExitCodesRequirement.containerName
+        PodFailurePolicyOnExitCodesRequirement.operator
+        PodFailurePolicyOnExitCodesRequirement.values PodFailurePolicyOnPodConditionsPattern.type
+        PodFailurePolicyOnPodConditionsPattern.status JobStatus.uncountedTerminatedPods
+        UncountedTerminatedPods.succeeded UncountedTerminatedPods.failed
+        JobStatus.completedIndexes""",
+    "kube/kinds/job.py": "JobSpec.selector JobSpec.manualSelector",
     "orchestrator/controllers/replicaset.py": """
         ReplicaSetSpec.replicas ReplicaSetSpec.selector ReplicaSetSpec.template
         ReplicaSetSpec.minReadySeconds""",
@@ -127,6 +139,7 @@ RECORD_MODELS = {
     "ContainerStatus", "LoadBalancerStatus", "PodStatus", "NodeStatus", "NamespaceStatus",
     "ServiceStatus", "ReplicaSetStatus", "DeploymentStatus", "PodTemplateSpec",
     "ManagedFieldsEntry",  # kept by kube/fieldmanager.py
+    "JobStatus",  # written by the job controller, which reads back what it counted (above)
 }
 ENVELOPE = {"apiVersion", "kind", "metadata", "spec", "status", "subsets", "template"}
 

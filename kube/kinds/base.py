@@ -100,6 +100,9 @@ class Kind:
     # ValidateUpdate: fields that may not change once set, and any further rules.
     immutable: tuple[str, ...] = ()
     update_rules: Callable[[Object, Object], list[FieldError]] | None = None
+    # PrepareForCreate once the object has its uid: fields derived from it (a Job's generated
+    # selector), set on the object in place; the errors refuse the create.
+    prepare_create: Callable[[Object], list[FieldError]] | None = None
     # GetAttrs: the fields `fieldSelector` may use beyond metadata.name and metadata.namespace.
     field_selectors: tuple[str, ...] = ()
     columns: tuple[Column, ...] = (AGE,)

@@ -136,6 +136,8 @@ class Objects:
             obj.pop("status", None)
         if rt.initial_status is not None:
             obj["status"] = copy.deepcopy(dict(rt.initial_status))
+        if rt.prepare_create is not None and (errors := rt.prepare_create(obj)):
+            raise Invalid(rt.kind, metadata.get("name", ""), errors)
         manager = manager or self.manager
         if manager is not None:
             metadata["managedFields"] = fm.track_update(
