@@ -133,3 +133,38 @@ def test_kubectl_creates_a_job_and_reads_its_logs(cluster: Cluster, ns: str,
     kubectl("delete", "job", "hello")  # background propagation: the collector takes its pod
     wait_until(lambda: pods_of(cluster, ns, "hello") == [], 60,
                "the job's pod to be collected")
+
+
+def test_a_cronjob_starts_its_job_on_schedule_in_its_time_zone(cluster: Cluster, ns: str) -> None:
+    """The schedule names a wall time in Asia/Kolkata (UTC+5:30) a minute or so from now: a
+    Job appears then only if the zone is honoured (read as UTC it would be hours away)."""
+    from datetime import datetime, timedelta, timezone
+    from zoneinfo import ZoneInfo
+
+    kolkata = ZoneInfo("Asia/Kolkata")
+    at = (datetime.now(timezone.utc) + timedelta(seconds=80)).astimezone(kolkata).replace(
+        second=0, microsecond=0)
+    api = cluster.api()
+    r = api.post(f"/apis/batch/v1/namespaces/{ns}/cronjobs", json={
+        "apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "tick"},
+        "spec": {"schedule": f"{at.minute} {at.hour} * * *", "timeZone": "Asia/Kolkata",
+                 "successfulJobsHistoryLimit": 1,
+                 "jobTemplate": {"spec": {"template": {"spec": {
+                     "restartPolicy": "OnFailure",
+                     "containers": [{"name": "c", "image": "orch/web:1",
+                                     "command": ["echo", "tick"]}]}}}}}})
+    assert r.status_code == 201, r.text
+    jobs = wait_until(lambda: api.get(f"/apis/batch/v1/namespaces/{ns}/jobs").json()["items"],
+                      150, "the scheduled job")
+    [job] = jobs
+    assert job["metadata"]["name"] == f"tick-{int(at.timestamp()) // 60}"
+    annotation = job["metadata"]["annotations"]["batch.kubernetes.io/cronjob-scheduled-timestamp"]
+    assert datetime.fromisoformat(annotation) == at
+    started = datetime.now(timezone.utc)
+    assert started >= at - timedelta(seconds=1), "not before its time"
+    wait_condition(cluster, ns, job["metadata"]["name"], "Complete")
+    status = wait_until(lambda: (s := api.get(f"/apis/batch/v1/namespaces/{ns}/cronjobs/tick")
+                                 .json()["status"]).get("lastSuccessfulTime") and s, 60,
+                        "the cronjob to see its job succeed")
+    assert datetime.fromisoformat(status["lastScheduleTime"].replace("Z", "+00:00")) == at
+    assert not status.get("active")

@@ -35,6 +35,7 @@ class ControlPlane:
             made.append(Scheduler(self.objects.as_manager("scheduler"),
                                   weights=self.score_weights))
         if self.controllers:
+            from orchestrator.controllers.cronjob import CronJobController
             from orchestrator.controllers.deployment import DeploymentController
             from orchestrator.controllers.endpoints import EndpointsController
             from orchestrator.controllers.garbagecollector import GarbageCollector
@@ -47,7 +48,7 @@ class ControlPlane:
                      EndpointsController(objects), GarbageCollector(objects),
                      NodeLifecycleController(objects, self.grace, self.eviction,
                                              *(self.eviction_rates or ())),
-                     JobController(objects, self.job_backoff)]
+                     JobController(objects, self.job_backoff), CronJobController(objects)]
         return made
 
     def start(self) -> None:

@@ -95,6 +95,11 @@ HONOURED: dict[str, str] = {
         UncountedTerminatedPods.succeeded UncountedTerminatedPods.failed
         JobStatus.completedIndexes""",
     "kube/kinds/job.py": "JobSpec.selector JobSpec.manualSelector",
+    "orchestrator/controllers/cronjob.py": """
+        CronJobSpec.schedule CronJobSpec.timeZone CronJobSpec.startingDeadlineSeconds
+        CronJobSpec.concurrencyPolicy CronJobSpec.suspend CronJobSpec.jobTemplate
+        CronJobSpec.successfulJobsHistoryLimit CronJobSpec.failedJobsHistoryLimit
+        JobTemplateSpec.metadata JobTemplateSpec.spec CronJobStatus.lastScheduleTime""",
     "orchestrator/controllers/replicaset.py": """
         ReplicaSetSpec.replicas ReplicaSetSpec.selector ReplicaSetSpec.template
         ReplicaSetSpec.minReadySeconds""",
@@ -139,6 +144,7 @@ RECORD_MODELS = {
     "ContainerStatus", "LoadBalancerStatus", "PodStatus", "NodeStatus", "NamespaceStatus",
     "ServiceStatus", "ReplicaSetStatus", "DeploymentStatus", "PodTemplateSpec",
     "ManagedFieldsEntry",  # kept by kube/fieldmanager.py
+    "CronJobStatus",  # written by the cronjob controller, lastScheduleTime read back (above)
     "JobStatus",  # written by the job controller, which reads back what it counted (above)
 }
 ENVELOPE = {"apiVersion", "kind", "metadata", "spec", "status", "subsets", "template"}

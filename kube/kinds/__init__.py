@@ -8,8 +8,8 @@ from `KIND` (CONTRIBUTING.md walks through it).
 
 from __future__ import annotations
 
-from kube.kinds import (configmap, deployment, endpoints, event, job, lease, namespace, node,
-                        pod, replicaset, secret, service)
+from kube.kinds import (configmap, cronjob, deployment, endpoints, event, job, lease, namespace,
+                        node, pod, replicaset, secret, service)
 from kube.kinds.base import Column, Kind, ListMerge
 
 KINDS: tuple[Kind, ...] = (
@@ -23,6 +23,7 @@ KINDS: tuple[Kind, ...] = (
     event.KIND,
     deployment.KIND,  # before replicasets: `get all` lists in this order, as kubectl
     replicaset.KIND,
+    cronjob.KIND,  # before jobs, as kubectl's `get all`
     job.KIND,
     lease.KIND,
 )

@@ -32,7 +32,7 @@ OURS = (ORPHAN_FINALIZER, FOREGROUND_FINALIZER)
 WAIT_FOR_DEPENDENTS = 0.5
 
 DEPENDENT_RESOURCES = ("pods", "replicasets", "jobs", "endpoints", "events")
-OWNER_RESOURCES = ("deployments", "replicasets", "jobs", "services", "pods")
+OWNER_RESOURCES = ("deployments", "replicasets", "cronjobs", "jobs", "services", "pods")
 
 
 def dependent_key(resource: str, meta: ObjectMeta) -> str:
