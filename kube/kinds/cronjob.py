@@ -12,7 +12,7 @@ from typing import Literal, Self
 from pydantic import Field, field_validator, model_validator
 
 from kube import cron, names
-from kube.kinds.base import AGE, Column, Kind, map_list, nested
+from kube.kinds.base import AGE, Column, Kind, nested
 from kube.kinds.job import JobSpec
 from kube.kinds.pod import POD_SPEC_LISTS
 from kube.meta import Model, ObjectMeta, ObjectReference, Timestamp
