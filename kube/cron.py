@@ -23,8 +23,9 @@ MONTHS = {m: i + 1 for i, m in enumerate(
     "JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split())}
 DAYS = {d: i for i, d in enumerate("SUN MON TUE WED THU FRI SAT".split())}
 # (name, low, high, names)
-FIELDS = (("minute", 0, 59, {}), ("hour", 0, 23, {}), ("day of month", 1, 31, {}),
-          ("month", 1, 12, MONTHS), ("day of week", 0, 7, DAYS))
+FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
+    ("minute", 0, 59, {}), ("hour", 0, 23, {}), ("day of month", 1, 31, {}),
+    ("month", 1, 12, MONTHS), ("day of week", 0, 7, DAYS))
 LOOKAHEAD_YEARS = 5  # a schedule with no run within this long never runs (Feb 30th)
 
 
