@@ -362,6 +362,8 @@ def _to_v2(node: Any) -> Any:
         node.update(first)
     if node.get("x-kubernetes-int-or-string"):
         node["type"] = "string"
+        if "default" in node:  # swagger 2 has no int-or-string: the default in its form
+            node["default"] = str(node["default"])
     return {k: _to_v2(v) for k, v in node.items()}
 
 

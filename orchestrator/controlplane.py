@@ -36,6 +36,7 @@ class ControlPlane:
                                   weights=self.score_weights))
         if self.controllers:
             from orchestrator.controllers.cronjob import CronJobController
+            from orchestrator.controllers.daemonset import DaemonSetController
             from orchestrator.controllers.deployment import DeploymentController
             from orchestrator.controllers.endpoints import EndpointsController
             from orchestrator.controllers.garbagecollector import GarbageCollector
@@ -48,7 +49,8 @@ class ControlPlane:
                      EndpointsController(objects), GarbageCollector(objects),
                      NodeLifecycleController(objects, self.grace, self.eviction,
                                              *(self.eviction_rates or ())),
-                     JobController(objects, self.job_backoff), CronJobController(objects)]
+                     JobController(objects, self.job_backoff), CronJobController(objects),
+                     DaemonSetController(objects)]
         return made
 
     def start(self) -> None:

@@ -95,6 +95,12 @@ HONOURED: dict[str, str] = {
         UncountedTerminatedPods.succeeded UncountedTerminatedPods.failed
         JobStatus.completedIndexes""",
     "kube/kinds/job.py": "JobSpec.selector JobSpec.manualSelector",
+    "orchestrator/controllers/daemonset.py": """
+        DaemonSetSpec.selector DaemonSetSpec.template DaemonSetSpec.updateStrategy
+        DaemonSetSpec.minReadySeconds DaemonSetUpdateStrategy.type
+        DaemonSetUpdateStrategy.rollingUpdate RollingUpdateDaemonSet.maxUnavailable
+        RollingUpdateDaemonSet.maxSurge DaemonSetSpec.revisionHistoryLimit""",
+    "orchestrator/controllers/history.py": "ControllerRevision.data ControllerRevision.revision",
     "orchestrator/controllers/cronjob.py": """
         CronJobSpec.schedule CronJobSpec.timeZone CronJobSpec.startingDeadlineSeconds
         CronJobSpec.concurrencyPolicy CronJobSpec.suspend CronJobSpec.jobTemplate
@@ -114,15 +120,15 @@ HONOURED: dict[str, str] = {
         NodeSpec.taints Taint.timeAdded Toleration.tolerationSeconds""",
     "orchestrator/scheduler/loop.py": "PodSpec.schedulerName",
     "orchestrator/scheduler/plugins/node_unschedulable.py": "NodeSpec.unschedulable",
-    "orchestrator/scheduler/plugins/node_affinity.py": """
+    "kube/scheduling.py": """
         PodSpec.nodeSelector PodSpec.affinity Affinity.nodeAffinity
         NodeAffinity.requiredDuringSchedulingIgnoredDuringExecution
         NodeSelector.nodeSelectorTerms NodeSelectorTerm.matchExpressions
-        NodeSelectorRequirement.key NodeSelectorRequirement.operator
-        NodeSelectorRequirement.values""",
-    "orchestrator/scheduler/plugins/taint_toleration.py": """
-        PodSpec.tolerations Toleration.key Toleration.operator Toleration.value
-        Toleration.effect Taint.key Taint.value Taint.effect""",
+        NodeSelectorTerm.matchFields NodeSelectorRequirement.key
+        NodeSelectorRequirement.operator NodeSelectorRequirement.values
+        Toleration.key Toleration.operator Toleration.value Toleration.effect Taint.key
+        Taint.value Taint.effect""",
+    "orchestrator/scheduler/plugins/taint_toleration.py": "PodSpec.tolerations",
     "orchestrator/scheduler/snapshot.py": "ResourceRequirements.requests ContainerPort.protocol",
     "orchestrator/api/server.py": "PodSpec.nodeName",
 }
@@ -144,6 +150,7 @@ RECORD_MODELS = {
     "ContainerStatus", "LoadBalancerStatus", "PodStatus", "NodeStatus", "NamespaceStatus",
     "ServiceStatus", "ReplicaSetStatus", "DeploymentStatus", "PodTemplateSpec",
     "ManagedFieldsEntry",  # kept by kube/fieldmanager.py
+    "DaemonSetStatus",  # written by the daemonset controller; collisionCount read back
     "CronJobStatus",  # written by the cronjob controller, lastScheduleTime read back (above)
     "JobStatus",  # written by the job controller, which reads back what it counted (above)
 }

@@ -165,3 +165,16 @@ def test_prefer_no_schedule_taints_steer_without_forbidding(taints, tolerations,
 
 def test_a_node_with_only_soft_taints_is_still_feasible():
     assert decide([node("a", taints=[SOFT])], [], pod()).node == "a"
+
+
+def test_a_pod_tolerating_the_unschedulable_taint_goes_to_a_cordoned_node():
+    tolerant = pod(tolerations=[{"key": "node.kubernetes.io/unschedulable",
+                                 "operator": "Exists", "effect": "NoSchedule"}])
+    assert decide([node("a", unschedulable=True)], [], tolerant).node == "a"
+
+
+def test_match_fields_pin_a_pod_to_a_node_by_name():
+    pinned = pod(affinity={"nodeAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": {
+        "nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In",
+                                                "values": ["b"]}]}]}}})
+    assert decide([node("a"), node("b"), node("c")], [], pinned).node == "b"

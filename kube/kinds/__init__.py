@@ -8,8 +8,8 @@ from `KIND` (CONTRIBUTING.md walks through it).
 
 from __future__ import annotations
 
-from kube.kinds import (configmap, cronjob, deployment, endpoints, event, job, lease, namespace,
-                        node, pod, replicaset, secret, service)
+from kube.kinds import (configmap, controllerrevision, cronjob, daemonset, deployment, endpoints,
+                        event, job, lease, namespace, node, pod, replicaset, secret, service)
 from kube.kinds.base import Column, Kind, ListMerge
 
 KINDS: tuple[Kind, ...] = (
@@ -21,8 +21,10 @@ KINDS: tuple[Kind, ...] = (
     configmap.KIND,
     secret.KIND,
     event.KIND,
-    deployment.KIND,  # before replicasets: `get all` lists in this order, as kubectl
+    daemonset.KIND,  # the workloads in the order of kubectl's `get all`
+    deployment.KIND,
     replicaset.KIND,
+    controllerrevision.KIND,
     cronjob.KIND,  # before jobs, as kubectl's `get all`
     job.KIND,
     lease.KIND,

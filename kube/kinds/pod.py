@@ -347,6 +347,19 @@ class NodeSelectorRequirement(Model):
 
 class NodeSelectorTerm(Model):
     match_expressions: list[NodeSelectorRequirement] | None = None
+    match_fields: list[NodeSelectorRequirement] | None = None  # the node's metadata.name
+
+    @field_validator("match_fields")
+    @classmethod
+    def _fields(cls, fields: list[NodeSelectorRequirement] | None
+                ) -> list[NodeSelectorRequirement] | None:
+        for f in fields or ():
+            if f.key != "metadata.name":
+                raise ValueError(f"matchFields key {f.key!r}: Unsupported value: supported "
+                                 "values: \"metadata.name\"")
+            if f.operator not in ("In", "NotIn") or len(f.values or ()) != 1:
+                raise ValueError("matchFields: must be In or NotIn with exactly one value")
+        return fields
 
 
 class NodeSelector(Model):

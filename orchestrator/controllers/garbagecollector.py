@@ -31,8 +31,10 @@ from orchestrator.store.watchcache import WatchEvent
 OURS = (ORPHAN_FINALIZER, FOREGROUND_FINALIZER)
 WAIT_FOR_DEPENDENTS = 0.5
 
-DEPENDENT_RESOURCES = ("pods", "replicasets", "jobs", "endpoints", "events")
-OWNER_RESOURCES = ("deployments", "replicasets", "cronjobs", "jobs", "services", "pods")
+DEPENDENT_RESOURCES = ("pods", "replicasets", "controllerrevisions", "jobs", "endpoints",
+                       "events")
+OWNER_RESOURCES = ("deployments", "replicasets", "daemonsets", "cronjobs", "jobs", "services",
+                   "pods")
 
 
 def dependent_key(resource: str, meta: ObjectMeta) -> str:

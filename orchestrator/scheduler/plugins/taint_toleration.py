@@ -8,8 +8,8 @@
 
 from __future__ import annotations
 
-from kube.kinds.node import Taint
-from kube.kinds.pod import Pod, Toleration
+from kube.kinds.pod import Pod
+from kube.scheduling import tolerates, untolerated
 from orchestrator.scheduler.snapshot import NodeInfo, Snapshot
 
 NAME = "TaintToleration"
@@ -17,24 +17,9 @@ WEIGHT = 3.0
 REASON = "node(s) had untolerated taint {{{key}: {value}}}"
 
 
-def tolerates(toleration: Toleration, taint: Taint) -> bool:
-    """Kubernetes' Toleration.ToleratesTaint: same effect (or none given), and Exists with the
-    same key (or no key: every taint), or Equal with the same key and value."""
-    if toleration.effect and toleration.effect != taint.effect:
-        return False
-    if (toleration.operator or "Equal") == "Exists":
-        return not toleration.key or toleration.key == taint.key
-    return toleration.key == taint.key and (toleration.value or "") == (taint.value or "")
-
-
 def fits(pod: Pod, info: NodeInfo) -> list[str]:
-    tolerations = pod.spec.tolerations or ()
-    for taint in info.node.spec.taints or ():
-        if taint.effect == "PreferNoSchedule":
-            continue
-        if not any(tolerates(t, taint) for t in tolerations):
-            return [REASON.format(key=taint.key, value=taint.value or "")]
-    return []
+    taint = untolerated(pod.spec.tolerations, info.node.spec.taints)
+    return [] if taint is None else [REASON.format(key=taint.key, value=taint.value or "")]
 
 
 def intolerable_preferences(pod: Pod, info: NodeInfo) -> int:
