@@ -88,3 +88,30 @@ def test_deleting_a_replicaset_deletes_its_pods(cluster: Cluster, ns: str) -> No
     wait_until(lambda: len(running_ready(cluster, ns, "tmp")) == 2, 120, "2 ready pods")
     assert api.delete(f"/apis/apps/v1/namespaces/{ns}/replicasets/tmp").status_code == 200
     wait_until(lambda: pods_of(cluster, ns, "tmp") == [], 60, "the pods to be collected")
+
+
+def test_a_replication_controller_keeps_its_replicas_owned_and_scales(cluster: Cluster,
+                                                                      ns: str) -> None:
+    api = cluster.api()
+    api.post(f"/api/v1/namespaces/{ns}/replicationcontrollers", json={
+        "apiVersion": "v1", "kind": "ReplicationController", "metadata": {"name": "legacy"},
+        "spec": {"replicas": 3, "template": {"metadata": {"labels": {"app": "legacy"}},
+                                             "spec": {"containers": [
+                                                 {"name": "web", "image": "orch/web:1"}]}}}}
+    ).raise_for_status()
+    pods = wait_until(lambda: len(p := running_ready(cluster, ns, "legacy")) == 3 and p, 90,
+                      "3 ready pods")
+    for pod in pods:
+        [owner] = pod["metadata"]["ownerReferences"]
+        assert (owner["kind"], owner["name"], owner["controller"]) == (
+            "ReplicationController", "legacy", True)
+    rc = api.get(f"/api/v1/namespaces/{ns}/replicationcontrollers/legacy").json()
+    assert rc["spec"]["selector"] == {"app": "legacy"}  # defaulted from the template
+    api.patch(f"/api/v1/namespaces/{ns}/replicationcontrollers/legacy/scale",
+              json={"spec": {"replicas": 1}},
+              headers={"Content-Type": "application/merge-patch+json"}).raise_for_status()
+    wait_until(lambda: len([p for p in pods_of(cluster, ns, "legacy")
+                            if not p["metadata"].get("deletionTimestamp")]) == 1, 60,
+               "one pod left")
+    wait_until(lambda: api.get(f"/api/v1/namespaces/{ns}/replicationcontrollers/legacy")
+               .json()["status"].get("readyReplicas") == 1, 60, "its status")

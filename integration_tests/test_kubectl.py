@@ -342,10 +342,10 @@ def test_field_validation_strict_by_default_warn_on_request_and_unimplemented_re
     warned = kubectl("apply", "--validate=warn", "-f", "-", input=typo)
     assert 'Warning: unknown field "dta"' in warned.stderr and "created" in warned.stdout
     unimplemented = json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
-                                "spec": {"hostNetwork": True, "containers": [
+                                "spec": {"runtimeClassName": "gvisor", "containers": [
                                     {"name": "c", "image": "orch/web:1"}]}})
     refused = kubectl("apply", "--validate=false", "-f", "-", input=unimplemented, check=False)
-    assert refused.returncode != 0 and "spec.hostNetwork: Forbidden" in refused.stderr
+    assert refused.returncode != 0 and "spec.runtimeClassName: Forbidden" in refused.stderr
     kubectl("delete", "configmap", "typo")
 
 

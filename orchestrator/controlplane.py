@@ -43,6 +43,8 @@ class ControlPlane:
             from orchestrator.controllers.job import JobController
             from orchestrator.controllers.nodelifecycle import NodeLifecycleController
             from orchestrator.controllers.replicaset import ReplicaSetController
+            from orchestrator.controllers.replication import ReplicationManager
+            from orchestrator.controllers.statefulset import StatefulSetController
 
             objects = self.objects.as_manager("controller-manager")  # managedFields
             made += [DeploymentController(objects), ReplicaSetController(objects),
@@ -50,7 +52,8 @@ class ControlPlane:
                      NodeLifecycleController(objects, self.grace, self.eviction,
                                              *(self.eviction_rates or ())),
                      JobController(objects, self.job_backoff), CronJobController(objects),
-                     DaemonSetController(objects)]
+                     DaemonSetController(objects), ReplicationManager(objects),
+                     StatefulSetController(objects)]
         return made
 
     def start(self) -> None:

@@ -106,3 +106,21 @@ def test_pods_resolving_ports_differently_land_in_different_subsets():
     pods = [pod("a", ip="10.244.1.2", ports=[{"name": "http", "containerPort": 8080}]),
             pod("b", ip="10.244.1.3", ports=[{"name": "http", "containerPort": 9090}])]
     assert sorted(s["ports"][0]["port"] for s in subsets_for(SVC, pods)) == [8080, 9090]
+
+
+def test_a_replication_controller_is_read_as_a_replicaset_that_keeps_its_kind():
+    from kube.kinds.replicationcontroller import ReplicationController, as_replicaset
+    from orchestrator.controllers.replicaset import pod_from_template
+
+    stored = ReplicationController.model_validate({
+        "metadata": {"name": "web", "namespace": "ns", "uid": "rc-1"},
+        "spec": {"replicas": 2, "template": {"metadata": {"labels": {"app": "web"}},
+                                             "spec": {"containers": [
+                                                 {"name": "c", "image": "i"}]}}}}).to_dict()
+    assert stored["spec"]["selector"] == {"app": "web"}  # defaulted from the template
+    assert stored["metadata"]["labels"] == {"app": "web"}
+    rs = as_replicaset(stored)
+    assert rs.spec.replicas == 2 and rs.spec.selector.match_labels == {"app": "web"}
+    [owner] = pod_from_template(rs)["metadata"]["ownerReferences"]
+    assert (owner["apiVersion"], owner["kind"], owner["uid"]) == (
+        "v1", "ReplicationController", "rc-1")

@@ -34,7 +34,8 @@ WEB = {"metadata": {"namespace": "default", "name": "web"},
 DB = {"metadata": {"namespace": "data", "name": "db"},
       "spec": {"clusterIP": "None", "ports": [{"name": "pg", "port": 5432}]}}
 DB_EP = {"metadata": {"namespace": "data", "name": "db"},
-         "subsets": [{"addresses": [{"ip": "10.244.2.7"}, {"ip": "10.244.1.7"}],
+         "subsets": [{"addresses": [{"ip": "10.244.2.7", "hostname": "db-0"},
+                                    {"ip": "10.244.1.7"}],
                       "notReadyAddresses": [{"ip": "10.244.3.7"}],
                       "ports": [{"name": "pg", "port": 5432}]}]}
 CACHE = Cache([WEB, DB], [DB_EP])
@@ -54,6 +55,9 @@ CACHE = Cache([WEB, DB], [DB_EP])
     ("db.data.svc.cluster.local.", "A", "NOERROR",  # headless: the ready endpoints
      [Record("db.data.svc.cluster.local.", "A", "10.244.1.7"),
       Record("db.data.svc.cluster.local.", "A", "10.244.2.7")]),
+    ("db-0.db.data.svc.cluster.local.", "A", "NOERROR",  # an endpoint's hostname
+     [Record("db-0.db.data.svc.cluster.local.", "A", "10.244.2.7")]),
+    ("db-1.db.data.svc.cluster.local.", "A", "NXDOMAIN", []),
     ("_http._tcp.web.default.svc.cluster.local.", "SRV", "NOERROR",
      [Record("_http._tcp.web.default.svc.cluster.local.", "SRV",
              "0 100 80 web.default.svc.cluster.local.")]),

@@ -227,3 +227,14 @@ def test_a_host_network_pod_has_the_node_address():
     status = compute_status(p, [Observed("s", PAUSE, 0, True, ip=None), web()], {},
                             "192.168.56.11", None)
     assert status["podIP"] == "192.168.56.11"
+
+
+def test_conditions_keep_their_transition_time_until_they_change():
+    from node_agent.pods.model import stamp_transitions
+    first = stamp_transitions({"conditions": [{"type": "Ready", "status": "False"}]}, None, "t1")
+    assert first["conditions"] == [{"type": "Ready", "status": "False",
+                                    "lastTransitionTime": "t1"}]
+    same = stamp_transitions({"conditions": [{"type": "Ready", "status": "False"}]}, first, "t2")
+    assert same["conditions"][0]["lastTransitionTime"] == "t1"
+    changed = stamp_transitions({"conditions": [{"type": "Ready", "status": "True"}]}, same, "t3")
+    assert changed["conditions"][0]["lastTransitionTime"] == "t3"

@@ -9,13 +9,15 @@ from `KIND` (CONTRIBUTING.md walks through it).
 from __future__ import annotations
 
 from kube.kinds import (configmap, controllerrevision, cronjob, daemonset, deployment, endpoints,
-                        event, job, lease, namespace, node, pod, replicaset, secret, service)
+                        event, job, lease, namespace, node, pod, replicaset,
+                        replicationcontroller, secret, service, statefulset)
 from kube.kinds.base import Column, Kind, ListMerge
 
 KINDS: tuple[Kind, ...] = (
     namespace.KIND,
     node.KIND,
     pod.KIND,
+    replicationcontroller.KIND,
     service.KIND,
     endpoints.KIND,
     configmap.KIND,
@@ -24,6 +26,7 @@ KINDS: tuple[Kind, ...] = (
     daemonset.KIND,  # the workloads in the order of kubectl's `get all`
     deployment.KIND,
     replicaset.KIND,
+    statefulset.KIND,
     controllerrevision.KIND,
     cronjob.KIND,  # before jobs, as kubectl's `get all`
     job.KIND,

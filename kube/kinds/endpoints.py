@@ -7,14 +7,15 @@ from typing import Annotated, Literal
 
 from kube import names
 from kube.kinds.base import AGE, ATOMIC, Column, Kind
-from kube.meta import Model, ObjectMeta, ObjectReference, Port, Protocol, refused
+from kube.meta import Dns1123Label, Model, ObjectMeta, ObjectReference, Port, Protocol
 from kube.printing import endpoints_text
 
 
 class EndpointAddress(Model):
     ip: str
-    # DNS records for an endpoint's hostname (headless services, StatefulSets) are [apps] work.
-    hostname: Annotated[str | None, refused("hostname (DNS records per endpoint)")] = None
+    # <hostname>.<service>.<ns>.svc resolves to this address (a headless Service's pods,
+    # a StatefulSet's)
+    hostname: Dns1123Label | None = None
     node_name: str | None = None
     target_ref: ObjectReference | None = None
 

@@ -392,6 +392,9 @@ class PodSpec(Model):
     node_selector: dict[str, str] | None = None
     node_name: str | None = None
     hostname: Dns1123Label | None = None
+    # with hostname: the pod's FQDN is <hostname>.<subdomain>.<ns>.svc.<domain>, resolvable
+    # through the headless Service named <subdomain>
+    subdomain: Dns1123Label | None = None
     affinity: Affinity | None = None
     tolerations: list[Toleration] | None = None
     # ClusterFirst: the cluster's DNS, except for a hostNetwork pod (which gets the node's

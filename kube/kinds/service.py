@@ -45,6 +45,9 @@ class ServiceSpec(Model):
     cluster_ips: list[str] | None = Field(None, alias="clusterIPs")
     session_affinity: Literal["None", "ClientIP"] = "None"
     session_affinity_config: SessionAffinityConfig | None = None
+    # every matching pod's address is published, ready or not (a StatefulSet's peers find
+    # each other before they are ready)
+    publish_not_ready_addresses: bool | None = None
 
     @model_validator(mode="after")
     def _ports(self) -> Self:

@@ -4,6 +4,9 @@
                                                   ready endpoints' addresses)
     _<port>._<proto>.<svc>.<ns>.svc.<domain> SRV  0 100 <port> <svc>.<ns>.svc.<domain>.
                                                   (named ports only), its A in additional
+    <host>.<svc>.<ns>.svc.<domain>          A     the address of the endpoint whose hostname is
+                                                  <host> (a StatefulSet's pod, or a pod whose
+                                                  subdomain is the service)
     <a-b-c-d>.<ns>.pod.<domain>             A     a.b.c.d
     any other name in the domain                  NXDOMAIN
     a known name, another type                    NOERROR without answers (NODATA)
@@ -66,6 +69,17 @@ def _service_ips(svc: Service, lookup: Lookup) -> list[str]:
                    for a in s.addresses or ()})
 
 
+def _hostname_ips(svc: Service, hostname: str, lookup: Lookup) -> list[str]:
+    """The ready addresses of `svc`'s endpoints that carry `hostname`."""
+    found = lookup.endpoints_of(svc.metadata.namespace or "", svc.metadata.name or "")
+    try:
+        endpoints = typed(Endpoints, found) if found is not None else None
+    except Unreadable:
+        return []
+    return sorted({a.ip for s in (endpoints.subsets if endpoints else None) or ()
+                   for a in s.addresses or () if (a.hostname or "").lower() == hostname})
+
+
 def resolve(qname: str, qtype: str, lookup: Lookup, domain: str = CLUSTER_DOMAIN
             ) -> Answer | None:
     """The answer for (qname, qtype), or None when qname is outside `domain`."""
@@ -82,8 +96,8 @@ def resolve(qname: str, qtype: str, lookup: Lookup, domain: str = CLUSTER_DOMAIN
         except ValueError:
             return nx
         return Answer(answers=[Record(absolute, "A", ip)] if qtype in ("A", "ANY") else [])
-    # [_port._proto.]<svc>.<ns>.svc
-    if len(labels) not in (3, 5) or labels[-1] != "svc":
+    # [_port._proto. | <host>.]<svc>.<ns>.svc
+    if len(labels) not in (3, 4, 5) or labels[-1] != "svc":
         return nx
     svc_name, namespace = labels[-3], labels[-2]
     found = lookup.service(namespace, svc_name)
@@ -94,6 +108,12 @@ def resolve(qname: str, qtype: str, lookup: Lookup, domain: str = CLUSTER_DOMAIN
     if svc is None:
         return nx
     target = f"{svc_name}.{namespace}.svc.{domain}."
+    if len(labels) == 4:
+        ips = _hostname_ips(svc, labels[0], lookup)
+        if not ips:
+            return nx
+        return Answer(answers=[Record(absolute, "A", ip) for ip in ips]
+                      if qtype in ("A", "ANY") else [])
     ips = _service_ips(svc, lookup)
     if len(labels) == 3:
         if qtype in ("A", "ANY"):

@@ -43,7 +43,7 @@ def sandbox_config(pod: Pod, attempt: int, cluster_dns: str | None,
                    cluster_domain: str) -> SandboxConfig:
     """The sandbox, which holds what the pod's containers share: its namespaces (the node's
     network, PID or IPC with hostNetwork, hostPID, hostIPC), its hostname (the node's in the
-    node's network), its /etc/hosts (with the hostAliases) and /etc/resolv.conf (the cluster
+    node's network; with a subdomain, its FQDN <hostname>.<subdomain>.<ns>.svc.<domain>), its /etc/hosts (with the hostAliases) and /etc/resolv.conf (the cluster
     DNS and kubelet's search path, so `web` and `web.default` resolve, or the node's
     resolvers; see uses_cluster_dns), and the app containers' hostPorts."""
     meta, spec = pod.metadata, pod.spec
@@ -64,7 +64,9 @@ def sandbox_config(pod: Pod, attempt: int, cluster_dns: str | None,
                               ipc="node" if spec.host_ipc else "pod"),
         ports=ports,
         extra_hosts=tuple((name, alias.ip) for alias in spec.host_aliases or ()
-                          for name in alias.hostnames or ()))
+                          for name in alias.hostnames or ()),
+        domainname=f"{spec.subdomain}.{meta.namespace}.svc.{cluster_domain}"
+        if spec.subdomain and not spec.host_network else "")
 
 
 def container_namespaces(spec: PodSpec) -> Namespaces:

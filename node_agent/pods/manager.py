@@ -41,7 +41,8 @@ from node_agent.pods.containers import (PAUSE_IMAGE, container_config, needs_ima
                                         non_root_problem, sandbox_config)
 from node_agent.pods.envvars import expand, field_ref_value, from_source, service_env
 from node_agent.pods.model import (LABEL_POD_UID, PAUSE, Kill, Observed, Remove, Start,
-                                   backoff_seconds, compute_status, latest, observed_from, plan_pod, pod_ip)
+                                   backoff_seconds, compute_status, latest, observed_from,
+                                   plan_pod, pod_ip, stamp_transitions)
 from node_agent.pods.probes import LIVENESS, READINESS, Prober
 from node_agent.pods.volumes import PodVolumes
 from node_agent.runtime import ContainerRuntime, RuntimeFailure, StartFailed, Unavailable
@@ -505,7 +506,9 @@ class PodManager:
         """Write the pod's status unless the API's copy (`raw`, as JSON) already says it."""
         uid = pod.metadata.uid or ""
         start_time = pod.status.start_time or now_rfc3339()
-        status = compute_status(pod, observed, waiting, self.host_ip, start_time, unready)
+        status = stamp_transitions(
+            compute_status(pod, observed, waiting, self.host_ip, start_time, unready),
+            raw.get("status"), now_rfc3339())
         if (raw.get("status") or {}) == status:
             with self._lock:
                 self.last_status[uid] = (status, _revision(raw))

@@ -266,6 +266,20 @@ def compute_status(pod: Pod, observed: list[Observed], waiting: dict[str, tuple[
     return out
 
 
+def stamp_transitions(status: Object, previous: Object | None, now: str) -> Object:
+    """`status` with each condition's lastTransitionTime as kubelet keeps it: the previous status's time while the condition's status is unchanged, `now`
+    when it changes. Controllers read them (a pod is available minReadySeconds after it
+    became Ready)."""
+    before = {c.get("type"): c for c in (previous or {}).get("conditions") or ()}
+    stamped = []
+    for cond in status.get("conditions") or ():
+        prior = before.get(cond["type"])
+        since = prior.get("lastTransitionTime") if prior and \
+            prior.get("status") == cond["status"] else None
+        stamped.append({**cond, "lastTransitionTime": since or now})
+    return {**status, "conditions": stamped}
+
+
 def pod_ip(spec: PodSpec, pause: Observed | None, host_ip: str) -> str | None:
     """The pod's address: its sandbox's, or the node's for a pod in the node's network; None
     while the sandbox is not running."""

@@ -290,6 +290,8 @@ def sandbox_options(config: SandboxConfig) -> dict[str, Any]:
         options["network_mode"] = "host"
     if config.hostname:
         options["hostname"] = config.hostname
+    if config.domainname:
+        options["domainname"] = config.domainname
     if ns.pid == "node":
         options["pid_mode"] = "host"
     if config.dns_servers:

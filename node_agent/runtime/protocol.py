@@ -68,6 +68,7 @@ class SandboxConfig:
     namespaces: Namespaces = Namespaces()
     ports: tuple[PortMapping, ...] = ()
     extra_hosts: tuple[tuple[str, str], ...] = ()  # (hostname, IP) lines for /etc/hosts
+    domainname: str = ""  # with the hostname, the FQDN (`hostname -f`, /etc/hosts)
 
 
 @dataclass(frozen=True)

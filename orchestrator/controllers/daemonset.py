@@ -31,7 +31,6 @@ from kube.events import EventRecorder
 from kube.kinds.daemonset import DaemonSet
 from kube.kinds.node import Node
 from kube.kinds.pod import Pod, PodSpec
-from kube.meta import selector_matches
 from kube.objects import Object
 from kube.ownership import controller_reference, controller_uid_of
 from kube.registry import by_kind
@@ -40,6 +39,7 @@ from kube.typed import typed, typed_all
 from orchestrator.api.objects import Objects
 from orchestrator.api.status import ApiError
 from orchestrator.controllers.base import Controller, Keys, object_key
+from orchestrator.controllers.claims import claim_pods
 from orchestrator.controllers.history import HASH_LABEL, sync_history
 from orchestrator.controllers.replicaset import available_in
 from orchestrator.controllers.rollout import scaled_value, template_hash
@@ -316,22 +316,7 @@ class DaemonSetController(Controller):
             self.queue.add_after(key, min(waits) + 0.1)
 
     def _pods(self, ds: DaemonSet) -> list[Pod]:
-        """Its pods; orphans its selector matches are adopted first (ControllerRefManager)."""
-        pods = typed_all(Pod, self.store.list("pods", ds.metadata.namespace)[0])
-        for pod in pods:
-            if controller_uid_of(pod.metadata) is None and not pod.metadata.deletion_timestamp \
-                    and selector_matches(ds.spec.selector, pod.metadata.labels):
-                refs = [r.to_dict() for r in pod.metadata.owner_references or ()]
-                try:
-                    self.objects.patch(POD, pod.metadata.namespace or "", pod.metadata.name or "",
-                                       {"metadata": {"ownerReferences": [
-                                           *refs, controller_reference(ds)],
-                                           "resourceVersion": pod.metadata.resource_version}})
-                except ApiError as e:
-                    if e.code not in (404, 409):
-                        raise
-                pods = typed_all(Pod, self.store.list("pods", ds.metadata.namespace)[0])
-        return [p for p in pods if controller_uid_of(p.metadata) == ds.metadata.uid]
+        return claim_pods(self.objects, ds, ds.spec.selector)
 
     def _delete(self, ds: DaemonSet, pods: Iterable[Pod]) -> None:
         for pod in {p.metadata.uid: p for p in pods}.values():

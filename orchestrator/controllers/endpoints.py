@@ -1,6 +1,7 @@
 """Endpoints controller: for each Service with a selector, an Endpoints object of the same name
 listing the matching pods' IPs, ready ones in `addresses` and the others in
-`notReadyAddresses`, with the Service's ports resolved per pod (a named targetPort is looked up
+`notReadyAddresses` (all in `addresses` with publishNotReadyAddresses; an address carries the
+pod's hostname when the pod's subdomain is the Service), with the Service's ports resolved per pod (a named targetPort is looked up
 in the pod's container ports; a pod without it is left out of that port's subset). A Service
 without a selector keeps the Endpoints its user writes."""
 
@@ -54,10 +55,16 @@ def subsets_for(service: Service, pods: list[Pod]) -> list[Object]:
         if not ports:
             continue
         group = groups.setdefault(tuple(ports), {"addresses": [], "notReadyAddresses": []})
-        address = {"ip": ip, "nodeName": pod.spec.node_name,
-                   "targetRef": {"kind": "Pod", "namespace": pod.metadata.namespace,
-                                 "name": pod.metadata.name, "uid": pod.metadata.uid}}
-        group["addresses" if ready(pod.status.conditions) else "notReadyAddresses"].append(address)
+        address: Object = {"ip": ip, "nodeName": pod.spec.node_name,
+                           "targetRef": {"kind": "Pod", "namespace": pod.metadata.namespace,
+                                         "name": pod.metadata.name, "uid": pod.metadata.uid}}
+        if pod.spec.hostname and pod.spec.subdomain == service.metadata.name:
+            # Kubernetes' rule: the pod names this service as its subdomain, so its hostname
+            # is a DNS name under it (<hostname>.<service>.<ns>.svc)
+            address = {"ip": ip, "hostname": pod.spec.hostname,
+                       **{k: v for k, v in address.items() if k != "ip"}}
+        published = ready(pod.status.conditions) or service.spec.publish_not_ready_addresses
+        group["addresses" if published else "notReadyAddresses"].append(address)
     subsets = []
     for port_key, group in sorted(groups.items(), key=lambda g: [(n or "", p, proto)
                                                                  for n, p, proto in g[0]]):

@@ -33,7 +33,8 @@ WAIT_FOR_DEPENDENTS = 0.5
 
 DEPENDENT_RESOURCES = ("pods", "replicasets", "controllerrevisions", "jobs", "endpoints",
                        "events")
-OWNER_RESOURCES = ("deployments", "replicasets", "daemonsets", "cronjobs", "jobs", "services",
+OWNER_RESOURCES = ("deployments", "replicasets", "replicationcontrollers", "daemonsets",
+                   "statefulsets", "cronjobs", "jobs", "services",
                    "pods")
 
 

@@ -116,34 +116,46 @@ def _references(refs: list[OwnerReference] | None) -> list[Object]:
 
 
 class ReplicaSetController(Controller):
+    """`kind` and `view` let another kind with a ReplicaSet's meaning reuse this controller, as
+    Kubernetes' replication manager does: ReplicationControllers are read as ReplicaSets (their
+    kind and version kept, so their pods' owner references name them) and their status is
+    written back as it is (the same fields)."""
+
     name = "replicaset"
+    kind = RS
+    component = "replicaset-controller"
 
     def __init__(self, objects: Objects) -> None:
         super().__init__(objects)
-        self.events = EventRecorder(objects, "replicaset-controller")
+        self.events = EventRecorder(objects, self.component)
+
+    def view(self, stored: Object) -> ReplicaSet:
+        return typed(ReplicaSet, stored)
 
     def triggers(self) -> dict[str, Keys]:
+        resource = self.kind.resource
+
         def from_pod(event: WatchEvent) -> list[str]:
             pod = typed(Pod, event.object)
             uid = controller_uid_of(pod.metadata)
-            sets, _ = self.store.cached("replicasets", pod.metadata.namespace)
+            sets, _ = self.store.cached(resource, pod.metadata.namespace)
             return [object_key(rs) for rs in sets
                     if rs["metadata"]["uid"] == uid
-                    or (uid is None and matches(typed(ReplicaSet, rs), pod))]
-        return {"replicasets": lambda e: [object_key(e.object)], "pods": from_pod}
+                    or (uid is None and matches(self.view(rs), pod))]
+        return {resource: lambda e: [object_key(e.object)], "pods": from_pod}
 
     def all_keys(self) -> list[str]:
-        return [object_key(rs) for rs in self.store.cached("replicasets")[0]]
+        return [object_key(rs) for rs in self.store.cached(self.kind.resource)[0]]
 
     def sync(self, key: str) -> None:
         namespace, name = key.split("/", 1)
         try:
-            stored = self.objects.get(RS, namespace, name)
+            stored = self.objects.get(self.kind, namespace, name)
         except ApiError as e:
             if e.code == 404:
                 return  # its pods go with it (garbage collector)
             raise
-        rs = typed(ReplicaSet, stored)
+        rs = self.view(stored)
         if rs.metadata.deletion_timestamp:
             return
         pods = typed_all(Pod, self.store.list("pods", namespace)[0])
@@ -170,7 +182,7 @@ class ReplicaSetController(Controller):
         now = datetime.now(timezone.utc)
         status = calculate_status(rs, owned, now)
         if (stored.get("status") or {}) != status:
-            self.objects.update(RS, namespace, name, {**stored, "status": status},
+            self.objects.update(self.kind, namespace, name, {**stored, "status": status},
                                 subresource="status")
         # Ready pods that are not yet available (minReadySeconds): look again when they are.
         waits = [w for p in owned if is_active(p)
