@@ -61,8 +61,9 @@ def test_every_kind_is_found_by_its_names_and_prints_columns(kind):
 
 
 def test_get_all_is_the_all_category_in_kubectls_order():
-    assert [k.resource for k in by_category("all")] == ["pods", "replicationcontrollers", "services", "daemonsets", "deployments",
-                                                         "replicasets", "statefulsets", "cronjobs", "jobs"]
+    assert [k.resource for k in by_category("all")] == [
+        "pods", "replicationcontrollers", "services", "daemonsets", "deployments", "replicasets",
+        "statefulsets", "cronjobs", "jobs"]
 
 
 @pytest.mark.parametrize("resource,selector,ok", [

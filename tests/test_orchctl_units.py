@@ -175,7 +175,8 @@ def test_resource_arguments_as_kubectl_takes_them():
         ("pods", ("a",)), ("services", ("b",))]
     assert [s.rt.resource for s in parse(("deploy,svc",))] == ["deployments", "services"]
     assert [s.rt.resource for s in parse(("all",))] == [
-        "pods", "replicationcontrollers", "services", "daemonsets", "deployments", "replicasets", "statefulsets", "cronjobs", "jobs"]
+        "pods", "replicationcontrollers", "services", "daemonsets", "deployments", "replicasets",
+        "statefulsets", "cronjobs", "jobs"]
     for bad, message in ((("gadgets",), 'resource type "gadgets"'),
                          (("pod/a", "b"), "resource/name form"),
                          (("po,svc", "a"), "one resource type"),

@@ -3,7 +3,7 @@ endpoints controller for Services with a selector, by users for those without.""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
 from kube import names
 from kube.kinds.base import AGE, ATOMIC, Column, Kind

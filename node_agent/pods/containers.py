@@ -43,9 +43,10 @@ def sandbox_config(pod: Pod, attempt: int, cluster_dns: str | None,
                    cluster_domain: str) -> SandboxConfig:
     """The sandbox, which holds what the pod's containers share: its namespaces (the node's
     network, PID or IPC with hostNetwork, hostPID, hostIPC), its hostname (the node's in the
-    node's network; with a subdomain, its FQDN <hostname>.<subdomain>.<ns>.svc.<domain>), its /etc/hosts (with the hostAliases) and /etc/resolv.conf (the cluster
-    DNS and kubelet's search path, so `web` and `web.default` resolve, or the node's
-    resolvers; see uses_cluster_dns), and the app containers' hostPorts."""
+    node's network; with a subdomain, its FQDN <hostname>.<subdomain>.<ns>.svc.<domain>), its
+    /etc/hosts (with the hostAliases) and /etc/resolv.conf (the cluster DNS and kubelet's
+    search path, so `web` and `web.default` resolve, or the node's resolvers; see
+    uses_cluster_dns), and the app containers' hostPorts."""
     meta, spec = pod.metadata, pod.spec
     dns: dict[str, tuple[str, ...]] = {}
     if uses_cluster_dns(spec) and cluster_dns:

@@ -267,9 +267,9 @@ def compute_status(pod: Pod, observed: list[Observed], waiting: dict[str, tuple[
 
 
 def stamp_transitions(status: Object, previous: Object | None, now: str) -> Object:
-    """`status` with each condition's lastTransitionTime as kubelet keeps it: the previous status's time while the condition's status is unchanged, `now`
-    when it changes. Controllers read them (a pod is available minReadySeconds after it
-    became Ready)."""
+    """`status` with each condition's lastTransitionTime as kubelet keeps it: the previous
+    status's time while the condition's status is unchanged, `now` when it changes.
+    Controllers read them (a pod is available minReadySeconds after it became Ready)."""
     before = {c.get("type"): c for c in (previous or {}).get("conditions") or ()}
     stamped = []
     for cond in status.get("conditions") or ():

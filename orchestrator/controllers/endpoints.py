@@ -1,8 +1,9 @@
 """Endpoints controller: for each Service with a selector, an Endpoints object of the same name
 listing the matching pods' IPs, ready ones in `addresses` and the others in
 `notReadyAddresses` (all in `addresses` with publishNotReadyAddresses; an address carries the
-pod's hostname when the pod's subdomain is the Service), with the Service's ports resolved per pod (a named targetPort is looked up
-in the pod's container ports; a pod without it is left out of that port's subset). A Service
+pod's hostname when the pod's subdomain is the Service), with the Service's ports resolved per
+pod (a named targetPort is looked up in the pod's container ports; a pod without it is left out
+of that port's subset). A Service
 without a selector keeps the Endpoints its user writes."""
 
 from __future__ import annotations

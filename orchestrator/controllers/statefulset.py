@@ -29,7 +29,7 @@ from kube.objects import Object
 from kube.ownership import controller_reference, controller_uid_of
 from orchestrator.controllers.claims import claim_pods
 from kube.registry import by_kind
-from kube.typed import typed, typed_all
+from kube.typed import typed
 from orchestrator.api.objects import Objects
 from orchestrator.api.status import ApiError
 from orchestrator.controllers.base import Controller, Keys, object_key
