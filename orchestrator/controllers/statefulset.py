@@ -104,20 +104,20 @@ def plan(sts: StatefulSet, pods: list[Pod], update: str, now: datetime) -> Plan:
             condemned.append(pod)
     condemned.sort(key=lambda p: -(ordinal_of(sts, p) or -1))
     for n in wanted:
-        pod = by_ordinal.get(n)
-        if pod is None:
+        found = by_ordinal.get(n)
+        if found is None:
             out.create.append(n)
             if ordered:
                 out.waiting = f"waiting for {sts.metadata.name}-{n} to be made"
                 return out
             continue
-        if pod.status.phase in ("Failed", "Succeeded") and not pod.metadata.deletion_timestamp:
-            out.delete.append(pod)  # made again at the next sync
+        if found.status.phase in ("Failed", "Succeeded") and not found.metadata.deletion_timestamp:
+            out.delete.append(found)  # made again at the next sync
             if ordered:
                 return out
             continue
-        if ordered and not healthy(sts, pod, now):
-            out.waiting = f"waiting for {pod.metadata.name} to be Running and Ready"
+        if ordered and not healthy(sts, found, now):
+            out.waiting = f"waiting for {found.metadata.name} to be Running and Ready"
             return out
     for pod in condemned:  # beyond replicas: from the highest ordinal
         if pod.metadata.deletion_timestamp:
