@@ -221,6 +221,12 @@ class Client:
         return _object(self.request("POST", self.path(resource, namespace), body=obj,
                                     params=self._write_params()))
 
+    def create_subresource(self, resource: str, name: str, subresource: str, obj: Object,
+                           namespace: str | None = None) -> Object:
+        """POST to an object's subresource (serviceaccounts/NAME/token, pods/NAME/binding)."""
+        return _object(self.request("POST", self.path(resource, namespace, name, subresource),
+                                    body=obj))
+
     def update(self, resource: str, obj: Object, subresource: str | None = None) -> Object:
         meta = obj["metadata"]
         return _object(self.request("PUT", self.path(resource, meta.get("namespace"), meta["name"],

@@ -354,7 +354,7 @@ def master_argv(plan: LabPlan, host: HostPlan, orchestrator_bin: str) -> list[st
     own = host.etcd_client_url
     endpoints = [own, *(e for e in plan.etcd_endpoints if e != own)]
     return [*master_command(orchestrator_bin, endpoints, plan.pki_dir),
-            f"--job-backoff={LAB_JOB_BACKOFF}"]
+            f"--advertise-address={host.address}", f"--job-backoff={LAB_JOB_BACKOFF}"]
 
 
 def master_command(orchestrator_bin: str, etcd_endpoints: list[str], pki_dir: Path) -> list[str]:
@@ -373,6 +373,9 @@ def master_command(orchestrator_bin: str, etcd_endpoints: list[str], pki_dir: Pa
         f"--agent-client-cert={pki_dir / 'apiserver-agent-client.crt'}",
         f"--agent-client-key={pki_dir / 'apiserver-agent-client.key'}",
         f"--agent-ca-file={pki_dir / 'ca.crt'}",
+        f"--service-account-signing-key-file={pki_dir / 'service-account.key'}",
+        f"--service-account-key-file={pki_dir / 'service-account.pub'}",
+        f"--root-ca-file={pki_dir / 'ca.crt'}",
     ]
 
 

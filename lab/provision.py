@@ -235,7 +235,7 @@ def render_host(spec: ClusterSpec, host: SpecHost, cluster_iface: str = "") -> d
         files[Path("/etc/systemd/system/orch-master.service")] = unit(
             f"orchestrator master (API server, scheduler, controllers) on {host.name}",
             [*master_command(str(VENV / "bin" / "orchestrator"), etcd_servers, PKI),
-             *spec.master_args],
+             f"--advertise-address={host.address}", *spec.master_args],
             after="orch-etcd.service network-online.target")
     return files
 

@@ -15,7 +15,7 @@ class ControlPlane:
                  node_monitor_grace_period: float, pod_eviction_timeout: float,
                  score_weights: dict[str, float] | None = None,
                  eviction_rates: tuple[float, float] | None = None,
-                 job_backoff: float = 10.0) -> None:
+                 job_backoff: float = 10.0, root_ca: str | None = None) -> None:
         """`eviction_rates`: (normal, secondary) nodes per second, the node lifecycle
         controller's defaults when None."""
         self.score_weights = score_weights or {}
@@ -24,6 +24,7 @@ class ControlPlane:
         self.grace, self.eviction = node_monitor_grace_period, pod_eviction_timeout
         self.eviction_rates = eviction_rates
         self.job_backoff = job_backoff
+        self.root_ca = root_ca  # the cluster CA's PEM, published in every namespace
         self._running: list = []
         self._lock = threading.Lock()
 
@@ -44,6 +45,7 @@ class ControlPlane:
             from orchestrator.controllers.nodelifecycle import NodeLifecycleController
             from orchestrator.controllers.replicaset import ReplicaSetController
             from orchestrator.controllers.replication import ReplicationManager
+            from orchestrator.controllers.serviceaccounts import ServiceAccountsController
             from orchestrator.controllers.statefulset import StatefulSetController
 
             objects = self.objects.as_manager("controller-manager")  # managedFields
@@ -53,7 +55,8 @@ class ControlPlane:
                                              *(self.eviction_rates or ())),
                      JobController(objects, self.job_backoff), CronJobController(objects),
                      DaemonSetController(objects), ReplicationManager(objects),
-                     StatefulSetController(objects)]
+                     StatefulSetController(objects),
+                     ServiceAccountsController(objects, self.root_ca)]
         return made
 
     def start(self) -> None:

@@ -16,6 +16,7 @@ import tenacity
 
 from kube.tls import shrink_tls_read_buffers
 from orchestrator import __version__
+from orchestrator.api.tokens import DEFAULT_ISSUER
 
 
 @click.group()
@@ -70,6 +71,20 @@ def main() -> None:
               help="weight of a scheduler score plugin (NodeResourcesLeastAllocated, "
                    "NodeResourcesBalancedAllocation, SelectorSpread; defaults 1, 1, 2); "
                    "repeatable")
+@click.option("--service-account-signing-key-file",
+              type=click.Path(exists=True, dir_okay=False),
+              help="the RSA private key service account tokens are signed with (PEM)")
+@click.option("--service-account-key-file", type=click.Path(exists=True, dir_okay=False),
+              help="the public key service account tokens are verified with (PEM)")
+@click.option("--service-account-issuer", default=DEFAULT_ISSUER, show_default=True,
+              help="the tokens' `iss`, and the audience they are for unless a request names "
+                   "others")
+@click.option("--advertise-address",
+              help="this master's address for pods: it joins the endpoints of the "
+                   "`kubernetes` Service in default (none: it does not)")
+@click.option("--root-ca-file", type=click.Path(exists=True, dir_okay=False),
+              help="the cluster CA (PEM), published in every namespace as the ConfigMap "
+                   "kube-root-ca.crt for pods to trust the API server with")
 @click.option("--job-backoff", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
               help="seconds a Job waits before replacing its first failed pod (doubling per "
                    "failure since its last success, at most 600 s)")
@@ -81,11 +96,15 @@ def serve(etcd_servers: str, etcd_cafile: str | None, etcd_certfile: str | None,
           controllers: bool, node_monitor_grace_period: float, pod_eviction_timeout: float,
           node_eviction_rate: float, secondary_node_eviction_rate: float, leader_elect: bool,
           leader_elect_lease_duration: float,
-          score_weights: tuple[str, ...], job_backoff: float, verbose: bool) -> None:
+          score_weights: tuple[str, ...], service_account_signing_key_file: str | None,
+          service_account_key_file: str | None, service_account_issuer: str,
+          advertise_address: str | None, root_ca_file: str | None, job_backoff: float,
+          verbose: bool) -> None:
     """Serve the Kubernetes-shaped API over TLS, backed by the etcd cluster."""
     from orchestrator.api.auth import TokenAuthenticator
     from orchestrator.api.objects import Objects
     from orchestrator.api.server import ApiServer
+    from orchestrator.api.tokens import TokenSigner, TokenVerifier
     from orchestrator.store import Etcd, EtcdTLS, Store, StoreError
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
@@ -101,6 +120,7 @@ def serve(etcd_servers: str, etcd_cafile: str | None, etcd_certfile: str | None,
     except OSError as e:  # an etcd TLS file that exists but cannot be read
         raise click.ClickException(f"etcd TLS: {e}") from e
     objects = Objects(Store(etcd))
+    objects.root_ca = Path(root_ca_file).read_text() if root_ca_file else None
     # etcd may still be electing a leader or a member may be down: wait for it, as
     # kube-apiserver does, rather than exit (a supervisor would only restart us into the same).
     for attempt in tenacity.Retrying(
@@ -116,7 +136,8 @@ def serve(etcd_servers: str, etcd_cafile: str | None, etcd_certfile: str | None,
     control_plane = ControlPlane(objects, scheduler, controllers, node_monitor_grace_period,
                                  pod_eviction_timeout, parse_score_weights(score_weights),
                                  (node_eviction_rate, secondary_node_eviction_rate),
-                                 job_backoff=job_backoff)
+                                 job_backoff=job_backoff,
+                                 root_ca=objects.root_ca)
     elector = None
     if leader_elect and (scheduler or controllers):
         identity = f"{socket.gethostname()}_{os.getpid()}"
@@ -131,8 +152,16 @@ def serve(etcd_servers: str, etcd_cafile: str | None, etcd_certfile: str | None,
     if agent_client_cert and agent_client_key:
         agent_tls = ssl.create_default_context(cafile=agent_ca_file)
         agent_tls.load_cert_chain(agent_client_cert, agent_client_key)
+    if advertise_address:
+        from orchestrator.api.master_service import MasterServiceReconciler
+
+        MasterServiceReconciler(objects, advertise_address, secure_port).start()
+    signer = TokenSigner(Path(service_account_signing_key_file), service_account_issuer) \
+        if service_account_signing_key_file else None
+    verifier = TokenVerifier(Path(service_account_key_file), service_account_issuer) \
+        if service_account_key_file else None
     server = ApiServer(objects, TokenAuthenticator.from_file(Path(token_auth_file)),
-                       agent_tls=agent_tls)
+                       agent_tls=agent_tls, token_signer=signer, token_verifier=verifier)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(tls_cert_file, tls_private_key_file)
     asyncio.run(_serve(server, objects, bind_address, secure_port, context, elector))

@@ -17,6 +17,8 @@ logs and exec reach a node only through the API server, which authorizes them.
 admits any client whose certificate its CA signed, so no other certificate of the cluster (an
 agent's, dockerd's, the workstation's) may open it.
 
+    service-account.key/.pub         the RSA pair service account tokens are signed with
+
     etcd-ca.crt etcd-ca.key          etcd's CA
     etcd-member-<name>.crt/.key      a member's certificate: serves clients and peers, and is
                                      its client certificate towards its peers (both usages)
@@ -35,7 +37,7 @@ from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from kube.tls import APISERVER_CLIENT_CN
@@ -157,7 +159,22 @@ def init_pki(directory: Path, sans: list[str], nodes: list[str],
         _write_private(paths[filename], entry["token"].encode())
     _write_private(paths["tokens.json"], json.dumps({"tokens": list(by_user.values())},
                                                     indent=2).encode())
+    paths.update(ensure_service_account_keys(directory))
     return paths
+
+
+def ensure_service_account_keys(directory: Path) -> dict[str, Path]:
+    """service-account.key and .pub: the RSA 2048 pair the API servers sign and verify service
+    account tokens with (every master has the same); kept when they exist."""
+    private, public = directory / "service-account.key", directory / "service-account.pub"
+    if not (private.exists() and public.exists()):
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        _write_private(private, key.private_bytes(serialization.Encoding.PEM,
+                                                  serialization.PrivateFormat.PKCS8,
+                                                  serialization.NoEncryption()))
+        public.write_bytes(key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
+    return {"service-account.key": private, "service-account.pub": public}
 
 
 def init_etcd_pki(directory: Path, members: dict[str, str]) -> dict[str, Path]:

@@ -13,6 +13,7 @@ import requests
 from orchestrator.api.auth import TokenAuthenticator
 from orchestrator.api.objects import Objects
 from orchestrator.api.server import ApiServer
+from orchestrator.api.tokens import TokenSigner, TokenVerifier
 from orchestrator.pki import init_pki
 from orchestrator.store import Etcd, Store
 
@@ -25,7 +26,10 @@ class LiveServer:
         self.store = Store(Etcd([etcd_url]))
         objects = Objects(self.store)
         objects.ensure_system_namespaces()
-        self.server = ApiServer(objects, TokenAuthenticator.from_file(self.paths["tokens.json"]))
+        self.server = ApiServer(
+            objects, TokenAuthenticator.from_file(self.paths["tokens.json"]),
+            token_signer=TokenSigner(self.paths["service-account.key"]),
+            token_verifier=TokenVerifier(self.paths["service-account.pub"]))
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]

@@ -56,7 +56,19 @@ HONOURED: dict[str, str] = {
         KeyToPath.path KeyToPath.mode Container.imagePullPolicy Container.envFrom
         EnvFromSource.prefix EnvFromSource.configMapRef EnvFromSource.secretRef
         ConfigMapEnvSource.name ConfigMapEnvSource.optional SecretEnvSource.name
-        SecretEnvSource.optional""",
+        SecretEnvSource.optional Volume.downwardAPI Volume.projected
+        DownwardAPIVolumeSource.items DownwardAPIVolumeSource.defaultMode
+        DownwardAPIVolumeFile.path DownwardAPIVolumeFile.fieldRef DownwardAPIVolumeFile.mode
+        ObjectFieldSelector.fieldPath ProjectedVolumeSource.sources
+        ProjectedVolumeSource.defaultMode VolumeProjection.secret VolumeProjection.configMap
+        VolumeProjection.downwardAPI VolumeProjection.serviceAccountToken SecretProjection.name
+        SecretProjection.items SecretProjection.optional ConfigMapProjection.name
+        ConfigMapProjection.items ConfigMapProjection.optional DownwardAPIProjection.items
+        ServiceAccountTokenProjection.audience ServiceAccountTokenProjection.expirationSeconds
+        ServiceAccountTokenProjection.path""",
+    "orchestrator/api/admission.py": """
+        PodSpec.serviceAccountName PodSpec.serviceAccount PodSpec.automountServiceAccountToken
+        ServiceAccount.automountServiceAccountToken""",
     "node_agent/pods/envvars.py": """
         ServicePort.port ServicePort.name ServicePort.protocol""",
     "node_agent/pods/model.py": "PodSpec.restartPolicy PodSpec.initContainers",
@@ -150,6 +162,8 @@ CONSTRAINED = {
     "HTTPGetAction.scheme": "only HTTP is admitted, and probes speak HTTP",
     "ContainerPort.name": "a name services' targetPort may refer to (endpoints controller)",
     "Container.ports": "informational in Kubernetes too, but for hostPort (containers.py)",
+    "ServiceAccount.secrets": "a record: the legacy token Secrets, which nothing acts on",
+    "LocalObjectReference.name": "only under ServiceAccount.imagePullSecrets, which is refused",
     "SecurityContext.procMount": "Default is what every container gets; Unmasked is refused",
     "StatefulSetSpec.persistentVolumeClaimRetentionPolicy":
         "only Retain is admitted, and without volumeClaimTemplates there is nothing to delete",
@@ -214,6 +228,17 @@ REFUSED = [
           "metadata": {"labels": {"a": "b"}}, "spec": POD["spec"]},
           "persistentVolumeClaimRetentionPolicy": {"whenScaled": "Delete"}}},
      "spec.persistentVolumeClaimRetentionPolicy.whenScaled"),
+    ("DownwardAPIVolumeFile.resourceFieldRef",
+     _put(POD, "spec.volumes", [{"name": "v", "downwardAPI": {"items": [
+         {"path": "cpu", "resourceFieldRef": {"resource": "limits.cpu"}}]}}]),
+     "spec.volumes[0].downwardAPI.items[0].resourceFieldRef"),
+    ("VolumeProjection.clusterTrustBundle",
+     _put(POD, "spec.volumes", [{"name": "v", "projected": {"sources": [
+         {"clusterTrustBundle": {"path": "b"}}]}}]),
+     "spec.volumes[0].projected.sources[0].clusterTrustBundle"),
+    ("ServiceAccount.imagePullSecrets",
+     {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "s"},
+      "imagePullSecrets": [{"name": "reg"}]}, "imagePullSecrets"),
     ("SeccompProfile.localhostProfile",
      _put(POD, "spec.securityContext", {"seccompProfile": {"type": "Localhost",
                                                            "localhostProfile": "p.json"}}),

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from kube.kinds import (configmap, controllerrevision, cronjob, daemonset, deployment, endpoints,
                         event, job, lease, namespace, node, pod, replicaset,
-                        replicationcontroller, secret, service, statefulset)
+                        replicationcontroller, secret, service, serviceaccount, statefulset)
 from kube.kinds.base import Column, Kind, ListMerge
 
 KINDS: tuple[Kind, ...] = (
@@ -22,6 +22,7 @@ KINDS: tuple[Kind, ...] = (
     endpoints.KIND,
     configmap.KIND,
     secret.KIND,
+    serviceaccount.KIND,
     event.KIND,
     daemonset.KIND,  # the workloads in the order of kubectl's `get all`
     deployment.KIND,

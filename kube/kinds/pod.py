@@ -8,15 +8,16 @@ validators. Fields Kubernetes has and this orchestrator does not implement yet a
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
 
 from kube import names
 from kube.field_errors import FORBIDDEN, FieldError
 from kube.kinds.base import AGE, ATOMIC, Column, Kind, ListMerge, map_list, nested
-from kube.meta import (Condition, Dns1123Label, EnvVarName, IntOrString, IPAddress, Model,
-                       ObjectMeta, Port, PortName, Protocol, Timestamp, refused, unique)
+from kube.meta import (Condition, Dns1123Label, Dns1123Subdomain, EnvVarName, IntOrString,
+                       IPAddress, Model, ObjectMeta, Port, PortName, Protocol, Timestamp,
+                       refused, unique)
 from kube.objects import Object
 from kube.printing import pod_ready, pod_restarts, pod_status
 from kube.quantity import QuantityError, parse_quantity
@@ -324,18 +325,106 @@ class SecretVolumeSource(Model):
     optional: bool | None = None
 
 
+class ObjectFieldSelector(Model):
+    field_path: str
+    api_version: Literal["v1"] | None = None
+
+    @field_validator("field_path")
+    @classmethod
+    def _supported(cls, path: str) -> str:
+        if path in VOLUME_FIELD_PATHS:
+            return path
+        match = SUBSCRIPTED_FIELD_PATH.match(path)
+        if match and not names.qualified_name(match.group(2)):
+            return path
+        raise ValueError(f"Unsupported value: {path!r}: supported values: "
+                         f"{', '.join(map(repr, VOLUME_FIELD_PATHS))}")
+
+
+# The pod fields a downwardAPI volume's file may hold (Kubernetes' list for volumes)
+VOLUME_FIELD_PATHS = ("metadata.name", "metadata.namespace", "metadata.uid",
+                      "metadata.labels", "metadata.annotations")
+
+
+class DownwardAPIVolumeFile(Model):
+    path: str = Field(min_length=1)
+    field_ref: ObjectFieldSelector | None = None
+    # the container's resources as a file: not implemented
+    resource_field_ref: Annotated[dict[str, Any] | None, refused("resourceFieldRef")] = None
+    mode: int | None = Field(None, ge=0, le=0o777)
+
+    @model_validator(mode="after")
+    def _one(self) -> Self:
+        if self.field_ref is None and self.resource_field_ref is None:
+            raise ValueError("fieldRef: Required value")
+        return self
+
+
+class DownwardAPIVolumeSource(Model):
+    items: list[DownwardAPIVolumeFile] | None = None
+    default_mode: int | None = Field(0o644, ge=0, le=0o777)
+
+
+class DownwardAPIProjection(Model):
+    items: list[DownwardAPIVolumeFile] | None = None
+
+
+class ConfigMapProjection(Model):
+    name: str
+    items: list[KeyToPath] | None = None
+    optional: bool | None = None
+
+
+class SecretProjection(Model):
+    name: str
+    items: list[KeyToPath] | None = None
+    optional: bool | None = None
+
+
+class ServiceAccountTokenProjection(Model):
+    audience: str | None = None
+    expiration_seconds: int = Field(3600, ge=600)
+    path: str = Field(min_length=1)
+
+
+class VolumeProjection(Model):
+    secret: SecretProjection | None = None
+    config_map: ConfigMapProjection | None = None
+    downward_api: DownwardAPIProjection | None = Field(None, alias="downwardAPI")
+    service_account_token: ServiceAccountTokenProjection | None = None
+    cluster_trust_bundle: Annotated[dict[str, Any] | None, refused("clusterTrustBundle")] = None
+
+    @model_validator(mode="after")
+    def _one(self) -> Self:
+        given = (self.secret, self.config_map, self.downward_api, self.service_account_token,
+                 self.cluster_trust_bundle)
+        if sum(x is not None for x in given) != 1:
+            raise ValueError("exactly one of secret, configMap, downwardAPI, "
+                             "serviceAccountToken is required")
+        return self
+
+
+class ProjectedVolumeSource(Model):
+    sources: list[VolumeProjection] | None = None
+    default_mode: int | None = Field(0o644, ge=0, le=0o777)
+
+
 class Volume(Model):
     name: Dns1123Label
     empty_dir: EmptyDirVolumeSource | None = None
     host_path: HostPathVolumeSource | None = None
     config_map: ConfigMapVolumeSource | None = None
     secret: SecretVolumeSource | None = None
+    downward_api: DownwardAPIVolumeSource | None = Field(None, alias="downwardAPI")
+    projected: ProjectedVolumeSource | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> Self:
-        sources = (self.empty_dir, self.host_path, self.config_map, self.secret)
+        sources = (self.empty_dir, self.host_path, self.config_map, self.secret,
+                   self.downward_api, self.projected)
         if sum(x is not None for x in sources) != 1:
-            raise ValueError("exactly one of emptyDir, hostPath, configMap, secret is required")
+            raise ValueError("exactly one of emptyDir, hostPath, configMap, secret, "
+                             "downwardAPI, projected is required")
         return self
 
 
@@ -404,6 +493,10 @@ class PodSpec(Model):
     scheduler_name: str = "default-scheduler"
     security_context: PodSecurityContext = Field(default_factory=PodSecurityContext)
     share_process_namespace: bool | None = None  # one PID namespace: the sandbox's
+    # the identity its processes get (a token mounted, unless automount is false)
+    service_account_name: Dns1123Subdomain | None = None
+    service_account: Dns1123Subdomain | None = None  # deprecated: serviceAccountName's alias
+    automount_service_account_token: bool | None = None
     host_network: bool | None = None
     host_pid: bool | None = Field(None, alias="hostPID")
     host_ipc: bool | None = Field(None, alias="hostIPC")

@@ -17,6 +17,8 @@ an envFrom source makes (`from_source`).
 
 from __future__ import annotations
 
+import json
+
 from kube import names
 from kube.kinds.pod import Pod
 from kube.kinds.service import Service
@@ -64,6 +66,16 @@ def field_ref_value(pod: Pod, path: str, node_name: str, pod_ip: str, host_ip: s
               "status.podIP": pod_ip, "status.podIPs": pod_ip,
               "status.hostIP": host_ip, "status.hostIPs": host_ip}
     return values.get(path, "")
+
+
+def volume_field_value(pod: Pod, path: str) -> str:
+    """A downwardAPI volume file's content: a scalar field, or the whole labels or annotations
+    as Kubernetes writes them (`key="value"` lines, sorted, values quoted)."""
+    if path in ("metadata.labels", "metadata.annotations"):
+        found = (pod.metadata.labels if path == "metadata.labels"
+                 else pod.metadata.annotations) or {}
+        return "\n".join(f"{k}={json.dumps(v)}" for k, v in sorted(found.items()))
+    return field_ref_value(pod, path, "", "", "")
 
 
 def expand(text: str, env: dict[str, str]) -> str:

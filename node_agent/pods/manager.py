@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import logging
+from collections.abc import Iterable
 import threading
 import time
 from pathlib import Path
@@ -30,16 +31,19 @@ from pathlib import Path
 from kube.client import ApiError, Client
 from kube.informer import Informer
 from kube.kinds.configmap import ConfigMap
-from kube.kinds.pod import ConfigMapVolumeSource, Container, Pod, SecretVolumeSource
+from kube.kinds.pod import (ConfigMapVolumeSource, Container, DownwardAPIVolumeFile, Pod,
+                           ProjectedVolumeSource, SecretVolumeSource,
+                           ServiceAccountTokenProjection)
 from kube.kinds.secret import Secret
 from kube.kinds.service import Service
 from kube.objects import Object
-from kube.timestamps import now_rfc3339
+from kube.timestamps import now_rfc3339, parse_time
 from kube.typed import Unreadable, metadata_of, typed, typed_all
 from node_agent.events import agent_recorder
 from node_agent.pods.containers import (PAUSE_IMAGE, container_config, needs_image_user,
                                         non_root_problem, sandbox_config)
-from node_agent.pods.envvars import expand, field_ref_value, from_source, service_env
+from node_agent.pods.envvars import (expand, field_ref_value, from_source, service_env,
+                                     volume_field_value)
 from node_agent.pods.model import (LABEL_POD_UID, PAUSE, Kill, Observed, Remove, Start,
                                    backoff_seconds, compute_status, latest, observed_from,
                                    plan_pod, pod_ip, stamp_transitions)
@@ -115,6 +119,8 @@ class PodManager:
         self._reported: dict[tuple[str, str, str], float] = {}  # see _repeated_event
         # uid → (sandboxes the runtime refused in a row, when the next may be tried)
         self._sandbox_backoff: dict[str, tuple[int, float]] = {}
+        # (pod uid, volume, path) → (a projected service account token, issued, expires)
+        self._tokens: dict[tuple[str, str, str], tuple[str, float, float]] = {}
 
     # --- threads ---
 
@@ -193,6 +199,8 @@ class PodManager:
             self.workers.pop(uid, None)
             self.last_status.pop(uid, None)
             self._sandbox_backoff.pop(uid, None)
+            for key in [k for k in self._tokens if k[0] == uid]:
+                del self._tokens[key]
 
     # --- the runtime's containers, seen through our labels ---
 
@@ -271,6 +279,7 @@ class PodManager:
             worker.resync_at = min(worker.resync_at or plan.resync_at, plan.resync_at)
         unready = self._probe(uid, pod, observed, READINESS)
         self._write_status(pod, raw, observed, waiting, unready)
+        self._renew_tokens(pod)
         return False
 
     def _start_sandbox(self, pod: Pod, attempt: int, worker: PodWorker) -> Observed | None:
@@ -354,11 +363,17 @@ class PodManager:
     def _env(self, pod: Pod, spec: Container, pod_ip: str) -> dict[str, str]:
         namespace = pod.metadata.namespace or ""
         env: dict[str, str] = {}
-        if self.services is not None and pod.spec.enable_service_links:
+        if self.services is not None:
             # Like kubelet, wait (briefly) for the first list, else a pod started right after
-            # an agent restart would miss variables its peers have.
+            # an agent restart would miss variables its peers have. The `kubernetes` Service's
+            # variables are every pod's (the in-cluster clients read them); the others', with
+            # enableServiceLinks, those of the pod's namespace.
             self.services.synced.wait(10)
-            env.update(service_env(typed_all(Service, self.services.services_in(namespace))))
+            linked = list(self.services.services_in(namespace)) \
+                if pod.spec.enable_service_links else []
+            master = [s for s in self.services.services_in("default")
+                      if s["metadata"]["name"] == "kubernetes" and s not in linked]
+            env.update(service_env(typed_all(Service, [*linked, *master])))
         for source_ref in spec.env_from or ():
             whole, whole_kind = ((source_ref.config_map_ref, "configmaps")
                                  if source_ref.config_map_ref is not None
@@ -436,13 +451,27 @@ class PodManager:
         return data
 
     def _prepare_volumes(self, pod: Pod, spec: Container) -> dict[str, Path]:
-        """Write the configMap and secret volumes that `spec` mounts from the API's current
-        objects (read when a container starts)."""
+        """Write the configMap, secret, downwardAPI and projected volumes that `spec` mounts
+        from the API's current objects (read when a container starts; a projected token is
+        renewed by _renew_tokens)."""
         volumes = {v.name: v for v in pod.spec.volumes or ()}
         namespace = pod.metadata.namespace or ""
         prepared: dict[str, Path] = {}
         for mount in spec.volume_mounts or ():
             volume = volumes[mount.name]
+            if mount.name in prepared:
+                continue
+            if volume.downward_api is not None:
+                prepared[mount.name] = self.volumes.write_volume(
+                    pod, "downward-api", mount.name,
+                    downward_files(pod, volume.downward_api.items or (),
+                                   volume.downward_api.default_mode or 0o644))
+                continue
+            if volume.projected is not None:
+                prepared[mount.name] = self.volumes.write_volume(
+                    pod, "projected", mount.name, self._projected_files(pod, volume.name,
+                                                                        volume.projected))
+                continue
             source: ConfigMapVolumeSource | SecretVolumeSource | None
             if volume.config_map is not None:
                 source, kind, name = volume.config_map, "configmaps", volume.config_map.name
@@ -466,6 +495,77 @@ class PodManager:
                 files[path] = (data[key], item_mode or mode)
             prepared[mount.name] = self.volumes.write_volume(pod, kind, mount.name, files)
         return prepared
+
+    def _projected_files(self, pod: Pod, volume: str,
+                         projected: ProjectedVolumeSource) -> dict[str, tuple[bytes, int]]:
+        """A projected volume's files: each source's, in one directory (a token bound to the
+        pod, requested from the API as the pod's service account)."""
+        namespace, mode = pod.metadata.namespace or "", projected.default_mode or 0o644
+        files: dict[str, tuple[bytes, int]] = {}
+        for source in projected.sources or ():
+            if source.service_account_token is not None:
+                token = self._token(pod, volume, source.service_account_token)
+                files[source.service_account_token.path] = (token.encode(), mode)
+            elif source.downward_api is not None:
+                files.update(downward_files(pod, source.downward_api.items or (), mode))
+            else:
+                ref = source.config_map or source.secret
+                assert ref is not None  # the model holds exactly one source
+                kind = "configmaps" if source.config_map is not None else "secrets"
+                data = self._volume_data(kind, ref.name, namespace, volume,
+                                         bool(ref.optional)) or {}
+                for key, path, item_mode in ([(i.key, i.path, i.mode) for i in ref.items]
+                                             if ref.items else [(k, k, None) for k in data]):
+                    if key not in data:
+                        if ref.optional:
+                            continue
+                        raise StartFailed("CreateContainerConfigError",
+                                          f'{kind[:-1]} "{ref.name}" has no key "{key}"')
+                    files[path] = (data[key], item_mode or mode)
+        return files
+
+    def _token(self, pod: Pod, volume: str, projection: ServiceAccountTokenProjection) -> str:
+        """A token for the pod's service account bound to the pod (TokenRequest), kept until
+        80% of its life has passed, as kubelet renews them."""
+        key = (pod.metadata.uid or "", volume, projection.path)
+        now = time.time()
+        with self._lock:
+            held = self._tokens.get(key)
+        if held is not None and now < held[1] + 0.8 * (held[2] - held[1]):
+            return held[0]
+        spec: Object = {"expirationSeconds": projection.expiration_seconds,
+                        "boundObjectRef": {"kind": "Pod", "apiVersion": "v1",
+                                           "name": pod.metadata.name, "uid": pod.metadata.uid}}
+        if projection.audience:
+            spec["audiences"] = [projection.audience]
+        try:
+            answer = self.client.create_subresource(
+                "serviceaccounts", pod.spec.service_account_name or "default", "token",
+                {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                 "spec": spec}, pod.metadata.namespace)
+        except ApiError as e:
+            raise StartFailed("CreateContainerConfigError",
+                              f"service account token: {e.message}") from e
+        status = answer.get("status") or {}
+        expires = parse_time(status.get("expirationTimestamp"))
+        token = status.get("token") or ""
+        with self._lock:
+            self._tokens[key] = (token, now, expires.timestamp() if expires else
+                                 now + projection.expiration_seconds)
+        return token
+
+    def _renew_tokens(self, pod: Pod) -> None:
+        """Rewrite a projected volume whose token is due for renewal (its files are replaced
+        atomically in the directory the containers mount)."""
+        uid, now = pod.metadata.uid or "", time.time()
+        with self._lock:
+            due = {volume for (owner, volume, _), (_, issued, expires) in self._tokens.items()
+                   if owner == uid and now >= issued + 0.8 * (expires - issued)}
+        for volume in pod.spec.volumes or ():
+            if volume.name in due and volume.projected is not None:
+                self.volumes.write_volume(pod, "projected", volume.name,
+                                          self._projected_files(pod, volume.name,
+                                                                volume.projected))
 
     def _terminate(self, pod: Pod, observed: list[Observed]) -> None:
         """Graceful deletion: SIGTERM the app containers, SIGKILL after the grace period, then
@@ -533,6 +633,14 @@ class PodManager:
             raise
         with self._lock:
             self.last_status[uid] = (status, _revision(updated))
+
+
+def downward_files(pod: Pod, items: Iterable[DownwardAPIVolumeFile],
+                   mode: int) -> dict[str, tuple[bytes, int]]:
+    """A downwardAPI volume's (or projection's) files, from the pod's fields."""
+    return {item.path: (volume_field_value(pod, item.field_ref.field_path).encode(),
+                        item.mode if item.mode is not None else mode)
+            for item in items if item.field_ref is not None}
 
 
 def _revision(obj: Object) -> int:

@@ -7,9 +7,16 @@ Token file (JSON, written by the lab or an operator):
                 {"token": "…", "user": "viewer", "groups": ["system:readonly"]},
                 {"token": "…", "user": "system:node:host1", "groups": ["system:nodes"]}]}
 
+Service account tokens (JWTs the API servers sign, orchestrator/api/tokens.py) authenticate as
+system:serviceaccount:<ns>:<name>, groups system:serviceaccounts and
+system:serviceaccounts:<ns>.
+
 Rules:
     system:masters   everything
     system:readonly  get, list, watch
+    service accounts get, list, watch in their own namespace, but not Secrets (what
+                     Kubernetes' `view` role allows); until role-based access control
+                     lands, nothing else
     system:nodes     reads; its own Node (and its status); its own Lease in kube-node-lease;
                      the status of pods bound to it, and deleting them (after termination);
                      creating and updating Events. Anything else is 403.
@@ -24,6 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 MASTERS, READONLY, NODES = "system:masters", "system:readonly", "system:nodes"
+SERVICE_ACCOUNTS = "system:serviceaccounts"
+SERVICE_ACCOUNT_PREFIX = "system:serviceaccount:"
 NODE_USER_PREFIX = "system:node:"
 NODE_LEASE_NAMESPACE = "kube-node-lease"
 READ_VERBS = frozenset({"get", "list", "watch"})
@@ -39,6 +48,17 @@ class User:
         if NODES in self.groups and self.name.startswith(NODE_USER_PREFIX):
             return self.name.removeprefix(NODE_USER_PREFIX)
         return None
+
+    @property
+    def service_account_namespace(self) -> str | None:
+        if SERVICE_ACCOUNTS in self.groups and self.name.startswith(SERVICE_ACCOUNT_PREFIX):
+            return self.name.removeprefix(SERVICE_ACCOUNT_PREFIX).split(":", 1)[0]
+        return None
+
+
+def service_account_user(namespace: str, name: str) -> User:
+    return User(f"{SERVICE_ACCOUNT_PREFIX}{namespace}:{name}",
+                (SERVICE_ACCOUNTS, f"{SERVICE_ACCOUNTS}:{namespace}", "system:authenticated"))
 
 
 @dataclass(frozen=True)
@@ -92,6 +112,12 @@ def authorize(user: User, attrs: RequestAttributes) -> tuple[bool, str]:
         return True, ""
     if READONLY in user.groups:
         return False, "read-only access"
+    own = user.service_account_namespace
+    if own is not None:
+        if attrs.verb in READ_VERBS and attrs.namespace == own and attrs.resource != "secrets":
+            return True, ""
+        return False, (f"a service account may only read objects in its own namespace "
+                       f"({own}), Secrets excepted")
     node = user.node_name
     if node is None:
         return False, "no rule allows it"
@@ -113,4 +139,7 @@ def authorize(user: User, attrs: RequestAttributes) -> tuple[bool, str]:
         return False, "a node may only update the status of its pods and delete them"
     if attrs.resource == "events" and attrs.verb in ("create", "update", "patch"):
         return True, ""
+    if attrs.resource == "serviceaccounts" and attrs.subresource == "token" and \
+            attrs.verb == "create":
+        return True, ""  # for its pods only: checked with the body (serviceaccounts.py)
     return False, f"nodes may not {attrs.verb} {attrs.resource}"

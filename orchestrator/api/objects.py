@@ -26,6 +26,7 @@ from kube.registry import RESOURCES, ResourceType, by_kind
 from kube.selectors import selects
 from kube.timestamps import now_rfc3339
 from kube.validation import FieldError, Invalid, validate_create, validate_update
+from orchestrator.api.admission import admit_pod, root_ca_configmap
 from orchestrator.api import allocation
 from orchestrator.api.patch import merge_patch
 from orchestrator.api.status import ApiError, bad_request, not_found
@@ -48,6 +49,9 @@ class Objects:
         self.manager: str | None = None  # as_manager()
         self.field_validation = "Strict"  # validating()
         self.warnings: list[str] = []
+        # the cluster CA's PEM, published with each namespace as the ConfigMap
+        # kube-root-ca.crt (pods' projected token volumes read it); None: not published
+        self.root_ca: str | None = None
 
     def as_manager(self, manager: str) -> Objects:
         """These verbs writing as `manager` (metadata.managedFields) unless a call names
@@ -81,6 +85,24 @@ class Objects:
                                        "metadata": {"name": name}})
             except ApiError as e:
                 if e.code != 409:
+                    raise
+                self.ensure_default_service_account(name)
+
+    def ensure_default_service_account(self, namespace: str) -> None:
+        """A namespace's `default` ServiceAccount and its kube-root-ca.crt ConfigMap, made with
+        the namespace (Kubernetes' controllers make them a moment later; a pod created right
+        after its namespace would then fail once), and remade by the service account
+        controller when deleted."""
+        made: list[tuple[ResourceType, Object]] = [(by_kind("v1", "ServiceAccount"), {
+            "apiVersion": "v1", "kind": "ServiceAccount",
+            "metadata": {"name": "default", "namespace": namespace}})]
+        if self.root_ca is not None:
+            made.append((by_kind("v1", "ConfigMap"), root_ca_configmap(namespace, self.root_ca)))
+        for rt, body in made:
+            try:
+                self.create(rt, namespace, body)
+            except ApiError as e:
+                if e.code not in (403, 409):  # 403: the namespace is terminating
                     raise
 
     # --- reads ---
@@ -138,6 +160,8 @@ class Objects:
             obj["status"] = copy.deepcopy(dict(rt.initial_status))
         if rt.prepare_create is not None and (errors := rt.prepare_create(obj)):
             raise Invalid(rt.kind, metadata.get("name", ""), errors)
+        if rt.kind == "Pod":
+            admit_pod(self.store, obj, self.rng)
         manager = manager or self.manager
         if manager is not None:
             metadata["managedFields"] = fm.track_update(
@@ -163,7 +187,10 @@ class Objects:
             candidate, chosen = allocation.assign(rt.kind, obj, self.rng, avoid)
             held = allocation.held_claims(rt.kind, candidate)
             try:
-                return self.store.create_claiming(rt.resource, candidate, held)
+                created = self.store.create_claiming(rt.resource, candidate, held)
+                if rt.kind == "Namespace":
+                    self.ensure_default_service_account(created["metadata"]["name"])
+                return created
             except AlreadyExists:
                 if generate:
                     continue

@@ -37,7 +37,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, G
 from prometheus_client import generate_latest
 
 from orchestrator import __version__
-from orchestrator.api.auth import RequestAttributes, TokenAuthenticator, User, authorize
+from orchestrator.api.auth import (RequestAttributes, TokenAuthenticator, User, authorize,
+                                   service_account_user)
+from orchestrator.api.serviceaccounts import request_token, still_bound
+from orchestrator.api.tokens import TokenSigner, TokenVerifier
 from orchestrator.api import parameters
 from orchestrator.api.metrics import MetricsCollector
 from orchestrator.api.objects import Objects, list_request, too_large
@@ -123,11 +126,16 @@ class Metrics:
 
 class ApiServer:
     def __init__(self, objects: Objects, authenticator: TokenAuthenticator,
-                 workers: int = 32, agent_tls: ssl.SSLContext | None = None) -> None:
+                 workers: int = 32, agent_tls: ssl.SSLContext | None = None,
+                 token_signer: TokenSigner | None = None,
+                 token_verifier: TokenVerifier | None = None) -> None:
         """`agent_tls`: the client context towards node agents (pods/log, pods/exec); without
-        it those subresources answer 501."""
+        it those subresources answer 501. `token_signer`/`token_verifier`: service account
+        tokens (without a signer, serviceaccounts/token answers 501; without a verifier, no
+        service account token is accepted)."""
         self.objects = objects
         self.authenticator = authenticator
+        self.token_signer, self.token_verifier = token_signer, token_verifier
         self.pool = ThreadPoolExecutor(workers, thread_name_prefix="api")
         self.metrics = Metrics()
         self.agent_tls = agent_tls
@@ -193,7 +201,14 @@ class ApiServer:
         return response
 
     def _user(self, request: web.Request) -> User:
-        user = self.authenticator.authenticate(request.headers.get("Authorization"))
+        header = request.headers.get("Authorization")
+        user = self.authenticator.authenticate(header)
+        if user is None and self.token_verifier is not None and header:
+            scheme, _, token = header.partition(" ")
+            claims = self.token_verifier.verify(token.strip()) \
+                if scheme.lower() == "bearer" else None
+            if claims is not None and still_bound(self.objects, claims):
+                user = service_account_user(claims.namespace, claims.service_account)
         if user is None:
             raise ApiError(401, "Unauthorized", "Unauthorized: a valid bearer token is required")
         return user
@@ -300,11 +315,12 @@ class ApiServer:
                               **({"shortNames": list(rt.short_names)} if rt.short_names else {}),
                               **({"categories": list(rt.categories)} if rt.categories else {})})
             for sub in rt.subresources:
-                sub_kind = {"scale": "Scale", "binding": "Binding"}.get(sub, rt.kind)
+                sub_kind = {"scale": "Scale", "binding": "Binding",
+                            "token": "TokenRequest"}.get(sub, rt.kind)
                 resources.append({"name": f"{rt.resource}/{sub}", "singularName": "",
                                   "namespaced": rt.namespaced, "kind": sub_kind,
                                   "verbs": ["get", "patch", "update"] if sub in ("status", "scale")
-                                  else ["create"] if sub == "binding"
+                                  else ["create"] if sub in ("binding", "token")
                                   else ["create", "get"] if sub in STREAMS else ["get"]})
         return {"kind": "APIResourceList", "apiVersion": "v1",
                 "groupVersion": f"{group}/{version}" if group else version,
@@ -446,7 +462,7 @@ class ApiServer:
                 return "get"
             return "watch" if request.query.get("watch") in ("1", "true") else "list"
         if method == "POST":
-            if t.subresource == "binding":
+            if t.subresource in ("binding", "token"):
                 return "create"
             if t.name:
                 raise ApiError(405, "MethodNotAllowed", "POST is for collections")
@@ -685,6 +701,12 @@ class ApiServer:
         objects = self._objects_for(request)
         if t.subresource == "binding":
             return _json(await self._run(objects.bind, t.namespace, t.name, body), 201)
+        if t.subresource == "token":
+            if self.token_signer is None:
+                raise ApiError(501, "NotImplemented", "this API server signs no service "
+                               "account tokens (--service-account-signing-key-file)")
+            return _json(await self._run(request_token, objects, self.token_signer,
+                                         t.namespace, t.name, body, self._user(request)), 201)
         return _json(await self._run(objects.create, t.rt, t.namespace, body,
                                      _field_manager(request)), 201)
 

@@ -1,0 +1,75 @@
+"""Admission: what the API server adds to an object on create, as Kubernetes' admission
+plugins do, after validation and before it is stored.
+
+ServiceAccount (pods): a pod runs as `serviceAccountName` (`default` unless named; the
+deprecated `serviceAccount` is kept equal), which must exist (403 otherwise, in Kubernetes'
+words). Unless automountServiceAccountToken is false (on the pod, else on its service
+account), every container and init container gets the projected volume `kube-api-access-…`
+at /var/run/secrets/kubernetes.io/serviceaccount: a token bound to the pod (3607 s, renewed by
+the agent), the cluster's CA (the `kube-root-ca.crt` ConfigMap) and the namespace.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import TYPE_CHECKING
+
+from kube.objects import Object
+from orchestrator.api.status import ApiError
+from orchestrator.store import NotFound
+
+if TYPE_CHECKING:
+    from orchestrator.store import Store
+
+TOKEN_MOUNT_PATH = "/var/run/secrets/kubernetes.io/serviceaccount"
+ROOT_CA_CONFIGMAP = "kube-root-ca.crt"
+TOKEN_EXPIRATION = 3607  # kubelet's: an hour, and a little, so clients refresh before
+NAME_CHARS = "bcdfghjklmnpqrstvwxz2456789"
+
+
+def root_ca_configmap(namespace: str, ca_pem: str) -> Object:
+    return {"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": ROOT_CA_CONFIGMAP, "namespace": namespace,
+                         "annotations": {"kubernetes.io/description": (
+                             "Contains a CA bundle that can be used to verify the "
+                             "kube-apiserver when using internal endpoints such as the internal "
+                             "service IP or kubernetes.default.svc. No other usage is "
+                             "guaranteed across distributions of Kubernetes clusters.")}},
+            "data": {"ca.crt": ca_pem}}
+
+
+def access_volume(name: str) -> Object:
+    return {"name": name, "projected": {"defaultMode": 0o644, "sources": [
+        {"serviceAccountToken": {"expirationSeconds": TOKEN_EXPIRATION, "path": "token"}},
+        {"configMap": {"name": ROOT_CA_CONFIGMAP, "items": [{"key": "ca.crt",
+                                                              "path": "ca.crt"}]}},
+        {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {
+            "apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}}]}}
+
+
+def admit_pod(store: Store, pod: Object, rng: random.Random) -> None:
+    """The ServiceAccount plugin, on a validated pod (JSON, changed in place)."""
+    spec, namespace = pod["spec"], pod["metadata"]["namespace"]
+    name = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
+    spec["serviceAccountName"] = spec["serviceAccount"] = name
+    try:
+        account = store.get("serviceaccounts", namespace, name)
+    except NotFound:
+        raise ApiError(403, "Forbidden", f'pods "{pod["metadata"].get("name") or ""}" is '
+                       f"forbidden: error looking up service account {namespace}/{name}: "
+                       f'serviceaccount "{name}" not found',
+                       {"name": pod["metadata"].get("name") or "", "kind": "pods"}) from None
+    automount = spec.get("automountServiceAccountToken")
+    if automount is None:
+        automount = account.get("automountServiceAccountToken")
+    if automount is False:
+        return
+    containers = [*spec.get("initContainers", ()), *spec["containers"]]
+    if any(m.get("mountPath") == TOKEN_MOUNT_PATH for c in containers
+           for m in c.get("volumeMounts") or ()):
+        return  # the user mounts something there already
+    volume = f"kube-api-access-{''.join(rng.choice(NAME_CHARS) for _ in range(5))}"
+    spec.setdefault("volumes", []).append(access_volume(volume))
+    for c in containers:
+        c.setdefault("volumeMounts", []).append(
+            {"name": volume, "mountPath": TOKEN_MOUNT_PATH, "readOnly": True})

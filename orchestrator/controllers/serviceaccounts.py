@@ -1,0 +1,63 @@
+"""Service account controller and root CA publisher, as Kubernetes' two controllers: every
+namespace that is not terminating has a `default` ServiceAccount and the ConfigMap
+`kube-root-ca.crt` holding the cluster's CA (`ca.crt`), which pods' projected token volumes
+read to trust the API server."""
+
+from __future__ import annotations
+
+from kube.registry import by_kind
+from orchestrator.api.admission import ROOT_CA_CONFIGMAP, root_ca_configmap
+from orchestrator.api.objects import Objects
+from orchestrator.api.status import ApiError
+from orchestrator.controllers.base import Controller, Keys
+from orchestrator.store.watchcache import WatchEvent
+
+NAMESPACE, CM = by_kind("v1", "Namespace"), by_kind("v1", "ConfigMap")
+
+
+class ServiceAccountsController(Controller):
+    name = "serviceaccount"
+
+    def __init__(self, objects: Objects, root_ca: str | None) -> None:
+        """`root_ca`: the cluster CA's PEM (None: no ConfigMap is published)."""
+        super().__init__(objects)
+        self.root_ca = root_ca
+
+    def triggers(self) -> dict[str, Keys]:
+        def namespace_of(event: WatchEvent) -> list[str]:
+            return [event.object["metadata"].get("namespace") or ""]
+        return {"namespaces": lambda e: [e.object["metadata"]["name"]],
+                "serviceaccounts": namespace_of, "configmaps": namespace_of}
+
+    def all_keys(self) -> list[str]:
+        return [n["metadata"]["name"] for n in self.store.cached("namespaces")[0]]
+
+    def sync(self, key: str) -> None:
+        try:
+            namespace = self.objects.get(NAMESPACE, None, key)
+        except ApiError as e:
+            if e.code == 404:
+                return
+            raise
+        if (namespace.get("status") or {}).get("phase") == "Terminating":
+            return
+        self.objects.ensure_default_service_account(key)
+        if self.root_ca is not None:
+            self._publish(key)
+
+    def _publish(self, namespace: str) -> None:
+        assert self.root_ca is not None
+        try:
+            current = self.objects.get(CM, namespace, ROOT_CA_CONFIGMAP)
+        except ApiError as e:
+            if e.code != 404:
+                raise
+            try:
+                self.objects.create(CM, namespace, root_ca_configmap(namespace, self.root_ca))
+            except ApiError as e:
+                if e.code not in (403, 409):
+                    raise
+            return
+        if current.get("data") != {"ca.crt": self.root_ca}:
+            self.objects.update(CM, namespace, ROOT_CA_CONFIGMAP,
+                                {**current, "data": {"ca.crt": self.root_ca}})
