@@ -222,9 +222,11 @@ def test_get_watch_prints_rows_of_the_same_table(cluster: Cluster, ns: str, kube
                                                  tmp_path: Path):
     config = cluster.inventory.raw["kubeconfig"]
     kubectl("apply", "-f", "-", input=json.dumps({
-        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "first"}, "data": {"a": "1"}}))
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "first", "labels": {"watched": "yes"}}, "data": {"a": "1"}}))
     watch = subprocess.Popen([str(KUBECTL), f"--kubeconfig={config}", "--namespace", ns,
                               f"--cache-dir={tmp_path / 'w'}", "get", "configmaps", "-w",
+                              "-l", "watched=yes",  # not the namespace's kube-root-ca.crt
                               "--output-watch-events"], stdout=subprocess.PIPE, text=True)
     try:
         assert watch.stdout is not None

@@ -42,7 +42,8 @@ def test_create_list_in_pages_and_watch_from_the_start(api, ns: str):
             data={"i": str(i)}))
     names, token, pages = [], None, 0
     while True:
-        page = core.list_namespaced_config_map(ns, limit=2, _continue=token)
+        page = core.list_namespaced_config_map(ns, limit=2, _continue=token,
+                                               label_selector="app=demo")
         names += [c.metadata.name for c in page.items]
         pages += 1
         token = page.metadata._continue
@@ -58,7 +59,7 @@ def test_create_list_in_pages_and_watch_from_the_start(api, ns: str):
             w.stop()
     assert sorted(seen) == [("ADDED", f"c{i}") for i in range(5)]
     core.delete_collection_namespaced_config_map(ns, label_selector="app=demo")
-    assert core.list_namespaced_config_map(ns).items == []
+    assert core.list_namespaced_config_map(ns, label_selector="app=demo").items == []
 
 
 def test_patches_scale_exec_and_delete(api, ns: str):

@@ -235,6 +235,13 @@ def test_pods_find_a_service_by_dns_name_and_env_vars(cluster: Cluster, ns: str)
     code, out = pod_exec(cluster, ns, "asker",
                          f"nslookup -type=SRV _http._tcp.named.{ns}.svc.cluster.local")
     assert f"0 100 80 named.{ns}.svc.cluster.local" in out, out
+    # an ExternalName Service is a CNAME to its name (no address, no proxying)
+    cluster.api().post(f"/api/v1/namespaces/{ns}/services", json={
+        "metadata": {"name": "docs"}, "spec": {"type": "ExternalName",
+                                               "externalName": f"named.{ns}.svc.cluster.local"}}
+    ).raise_for_status()
+    code, out = pod_exec(cluster, ns, "asker", f"nslookup -type=CNAME docs.{ns}.svc.cluster.local")
+    assert f"canonical name = named.{ns}.svc.cluster.local" in out, out
     code, out = pod_exec(cluster, ns, "asker", "env")
     env = dict(line.split("=", 1) for line in out.splitlines() if "=" in line)
     assert env.get("NAMED_SERVICE_HOST") == ip and env.get("NAMED_SERVICE_PORT") == "80"

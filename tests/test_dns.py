@@ -38,7 +38,9 @@ DB_EP = {"metadata": {"namespace": "data", "name": "db"},
                                     {"ip": "10.244.1.7"}],
                       "notReadyAddresses": [{"ip": "10.244.3.7"}],
                       "ports": [{"name": "pg", "port": 5432}]}]}
-CACHE = Cache([WEB, DB], [DB_EP])
+DOCS = {"metadata": {"namespace": "default", "name": "docs"},
+        "spec": {"type": "ExternalName", "externalName": "docs.example.com"}}
+CACHE = Cache([WEB, DB, DOCS], [DB_EP])
 
 
 @pytest.mark.parametrize("qname,qtype,rcode,answers", [
@@ -58,6 +60,8 @@ CACHE = Cache([WEB, DB], [DB_EP])
     ("db-0.db.data.svc.cluster.local.", "A", "NOERROR",  # an endpoint's hostname
      [Record("db-0.db.data.svc.cluster.local.", "A", "10.244.2.7")]),
     ("db-1.db.data.svc.cluster.local.", "A", "NXDOMAIN", []),
+    ("docs.default.svc.cluster.local.", "A", "NOERROR",  # ExternalName: a CNAME
+     [Record("docs.default.svc.cluster.local.", "CNAME", "docs.example.com.")]),
     ("_http._tcp.web.default.svc.cluster.local.", "SRV", "NOERROR",
      [Record("_http._tcp.web.default.svc.cluster.local.", "SRV",
              "0 100 80 web.default.svc.cluster.local.")]),

@@ -115,7 +115,7 @@ HONOURED: dict[str, str] = {
         StatefulSetSpec.minReadySeconds StatefulSetSpec.ordinals StatefulSetOrdinals.start
         StatefulSetUpdateStrategy.type StatefulSetUpdateStrategy.rollingUpdate
         RollingUpdateStatefulSetStrategy.partition""",
-    "node_agent/dns/records.py": "EndpointAddress.hostname",
+    "node_agent/dns/records.py": "EndpointAddress.hostname ServiceSpec.externalName",
     "kube/kinds/replicationcontroller.py": """
         ReplicationControllerSpec.replicas ReplicationControllerSpec.minReadySeconds
         ReplicationControllerSpec.selector ReplicationControllerSpec.template""",

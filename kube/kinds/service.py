@@ -9,7 +9,8 @@ from pydantic import Field, model_validator
 
 from kube import names
 from kube.kinds.base import AGE, ATOMIC, Column, Kind, map_list
-from kube.meta import IntOrString, Model, ObjectMeta, Port, Protocol, ServicePortName, unique
+from kube.meta import (Dns1123Subdomain, IntOrString, Model, ObjectMeta, Port, Protocol,
+                       ServicePortName, unique)
 from kube.printing import labels_text, service_ports
 
 
@@ -38,7 +39,9 @@ class SessionAffinityConfig(Model):
 
 
 class ServiceSpec(Model):
-    type: Literal["ClusterIP", "NodePort"] = "ClusterIP"
+    type: Literal["ClusterIP", "NodePort", "ExternalName"] = "ClusterIP"
+    # ExternalName: the service's DNS name is a CNAME to this one (no address, no proxying)
+    external_name: Dns1123Subdomain | None = None
     selector: dict[str, str] | None = None
     ports: list[ServicePort] = Field(default_factory=list)  # required unless headless
     cluster_ip: str | None = Field(None, alias="clusterIP")
@@ -51,6 +54,16 @@ class ServiceSpec(Model):
 
     @model_validator(mode="after")
     def _ports(self) -> Self:
+        if self.type == "ExternalName":
+            if not self.external_name:
+                raise ValueError("externalName: Required value")
+            if self.cluster_ip:
+                raise ValueError("clusterIP: Forbidden: may not be set for ExternalName "
+                                 "services")
+            return self
+        if self.external_name:
+            raise ValueError("externalName: Forbidden: may only be set when type is "
+                             "ExternalName")
         if not self.ports and self.cluster_ip != "None":
             raise ValueError("ports: Required value (a service that is not headless needs one)")
         if len(self.ports) > 1 and any(not p.name for p in self.ports):

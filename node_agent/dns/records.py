@@ -4,6 +4,7 @@
                                                   ready endpoints' addresses)
     _<port>._<proto>.<svc>.<ns>.svc.<domain> SRV  0 100 <port> <svc>.<ns>.svc.<domain>.
                                                   (named ports only), its A in additional
+    <svc>.<ns>.svc.<domain> (ExternalName)  CNAME the external name
     <host>.<svc>.<ns>.svc.<domain>          A     the address of the endpoint whose hostname is
                                                   <host> (a StatefulSet's pod, or a pod whose
                                                   subdomain is the service)
@@ -108,6 +109,11 @@ def resolve(qname: str, qtype: str, lookup: Lookup, domain: str = CLUSTER_DOMAIN
     if svc is None:
         return nx
     target = f"{svc_name}.{namespace}.svc.{domain}."
+    if svc.spec.type == "ExternalName":
+        if len(labels) != 3:
+            return nx
+        return Answer(answers=[Record(absolute, "CNAME",
+                                      (svc.spec.external_name or "").rstrip(".") + ".")])
     if len(labels) == 4:
         ips = _hostname_ips(svc, labels[0], lookup)
         if not ips:

@@ -120,6 +120,8 @@ def assign(kind: str, obj: Object, rng: random.Random,
     chosen: set[Claim] = set()
     if kind == "Service":
         spec = dict(obj.get("spec") or {})
+        if spec.get("type") == "ExternalName":  # a name only: no address to allocate
+            return obj, chosen
         if not spec.get("clusterIP"):
             ip = _random_ip(rng, avoid)
             spec["clusterIP"], spec["clusterIPs"] = ip, [ip]

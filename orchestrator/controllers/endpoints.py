@@ -100,7 +100,7 @@ class EndpointsController(Controller):
                 raise
             self._delete_endpoints(namespace, name)
             return
-        if not service.spec.selector:
+        if not service.spec.selector or service.spec.type == "ExternalName":
             return
         subsets = subsets_for(service, typed_all(Pod, self.store.list("pods", namespace)[0]))
         try:
