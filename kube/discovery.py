@@ -23,6 +23,8 @@ SUBRESOURCES: dict[str, tuple[tuple[str, str, str] | None, list[str]]] = {
     "status": (None, ["get", "patch", "update"]),
     "scale": (("autoscaling", "v1", "Scale"), ["get", "patch", "update"]),
     "binding": (("", "v1", "Binding"), ["create"]),
+    "eviction": (("policy", "v1", "Eviction"), ["create"]),
+    "token": (("authentication.k8s.io", "v1", "TokenRequest"), ["create"]),
     "log": (("", "v1", "Pod"), ["get"]),
     "exec": (("", "v1", "PodExecOptions"), ["create", "get"]),
     "attach": (("", "v1", "PodAttachOptions"), ["create", "get"]),

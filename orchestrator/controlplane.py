@@ -39,6 +39,7 @@ class ControlPlane:
             from orchestrator.controllers.cronjob import CronJobController
             from orchestrator.controllers.daemonset import DaemonSetController
             from orchestrator.controllers.deployment import DeploymentController
+            from orchestrator.controllers.disruption import DisruptionController
             from orchestrator.controllers.endpoints import EndpointsController
             from orchestrator.controllers.garbagecollector import GarbageCollector
             from orchestrator.controllers.job import JobController
@@ -56,7 +57,8 @@ class ControlPlane:
                      JobController(objects, self.job_backoff), CronJobController(objects),
                      DaemonSetController(objects), ReplicationManager(objects),
                      StatefulSetController(objects),
-                     ServiceAccountsController(objects, self.root_ca)]
+                     ServiceAccountsController(objects, self.root_ca),
+                     DisruptionController(objects)]
         return made
 
     def start(self) -> None:

@@ -108,6 +108,10 @@ HONOURED: dict[str, str] = {
         UncountedTerminatedPods.succeeded UncountedTerminatedPods.failed
         JobStatus.completedIndexes""",
     "kube/kinds/job.py": "JobSpec.selector JobSpec.manualSelector",
+    "orchestrator/controllers/disruption.py": """
+        PodDisruptionBudgetSpec.minAvailable PodDisruptionBudgetSpec.maxUnavailable
+        PodDisruptionBudgetSpec.selector""",
+    "orchestrator/api/eviction.py": "PodDisruptionBudgetSpec.unhealthyPodEvictionPolicy",
     "orchestrator/controllers/statefulset.py": """
         StatefulSetSpec.replicas StatefulSetSpec.selector StatefulSetSpec.template
         StatefulSetSpec.serviceName StatefulSetSpec.podManagementPolicy
@@ -178,6 +182,7 @@ RECORD_MODELS = {
     "ContainerStatus", "LoadBalancerStatus", "PodStatus", "NodeStatus", "NamespaceStatus",
     "ServiceStatus", "ReplicaSetStatus", "DeploymentStatus", "PodTemplateSpec",
     "ManagedFieldsEntry",  # kept by kube/fieldmanager.py
+    "PodDisruptionBudgetStatus",  # the disruption controller's; evictions spend it
     "StatefulSetStatus",  # written by its controller; currentRevision read back
     "DaemonSetStatus",  # written by the daemonset controller; collisionCount read back
     "CronJobStatus",  # written by the cronjob controller, lastScheduleTime read back (above)

@@ -9,7 +9,7 @@ from `KIND` (CONTRIBUTING.md walks through it).
 from __future__ import annotations
 
 from kube.kinds import (configmap, controllerrevision, cronjob, daemonset, deployment, endpoints,
-                        event, job, lease, namespace, node, pod, replicaset,
+                        event, job, lease, namespace, node, pod, poddisruptionbudget, replicaset,
                         replicationcontroller, secret, service, serviceaccount, statefulset)
 from kube.kinds.base import Column, Kind, ListMerge
 
@@ -31,6 +31,7 @@ KINDS: tuple[Kind, ...] = (
     controllerrevision.KIND,
     cronjob.KIND,  # before jobs, as kubectl's `get all`
     job.KIND,
+    poddisruptionbudget.KIND,
     lease.KIND,
 )
 

@@ -646,7 +646,8 @@ POD_SPEC_LISTS: dict[str, ListMerge] = {
 
 KIND = Kind(
     "Pod", "pods", "", "v1", True, Pod, names.dns1123_subdomain, short_names=("po",),
-    categories=("all",), subresources=("status", "binding", "log", "exec", "attach", "portforward"),
+    categories=("all",), subresources=("status", "binding", "eviction", "log", "exec", "attach",
+                                       "portforward"),
     status_on_create="reset", initial_status={"phase": "Pending"},
     update_rules=_update_rules,
     field_selectors=("spec.nodeName", "spec.restartPolicy", "spec.schedulerName",

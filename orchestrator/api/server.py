@@ -39,6 +39,7 @@ from prometheus_client import generate_latest
 from orchestrator import __version__
 from orchestrator.api.auth import (RequestAttributes, TokenAuthenticator, User, authorize,
                                    service_account_user)
+from orchestrator.api.eviction import evict
 from orchestrator.api.serviceaccounts import request_token, still_bound
 from orchestrator.api.tokens import TokenSigner, TokenVerifier
 from orchestrator.api import parameters
@@ -315,13 +316,14 @@ class ApiServer:
                               **({"shortNames": list(rt.short_names)} if rt.short_names else {}),
                               **({"categories": list(rt.categories)} if rt.categories else {})})
             for sub in rt.subresources:
-                sub_kind = {"scale": "Scale", "binding": "Binding",
-                            "token": "TokenRequest"}.get(sub, rt.kind)
-                resources.append({"name": f"{rt.resource}/{sub}", "singularName": "",
-                                  "namespaced": rt.namespaced, "kind": sub_kind,
-                                  "verbs": ["get", "patch", "update"] if sub in ("status", "scale")
-                                  else ["create"] if sub in ("binding", "token")
-                                  else ["create", "get"] if sub in STREAMS else ["get"]})
+                answer, sub_verbs = discovery.SUBRESOURCES.get(sub, (None, ["get"]))
+                sub_group, sub_version, sub_kind = answer or (rt.group, rt.version, rt.kind)
+                entry = {"name": f"{rt.resource}/{sub}", "singularName": "",
+                         "namespaced": rt.namespaced, "kind": sub_kind, "verbs": sub_verbs}
+                if (sub_group, sub_version) != (rt.group, rt.version) and sub_group:
+                    # another group's kind (kubectl drain looks for pods/eviction's)
+                    entry.update(group=sub_group, version=sub_version)
+                resources.append(entry)
         return {"kind": "APIResourceList", "apiVersion": "v1",
                 "groupVersion": f"{group}/{version}" if group else version,
                 "resources": resources}
@@ -462,7 +464,7 @@ class ApiServer:
                 return "get"
             return "watch" if request.query.get("watch") in ("1", "true") else "list"
         if method == "POST":
-            if t.subresource in ("binding", "token"):
+            if t.subresource in ("binding", "token", "eviction"):
                 return "create"
             if t.name:
                 raise ApiError(405, "MethodNotAllowed", "POST is for collections")
@@ -701,6 +703,8 @@ class ApiServer:
         objects = self._objects_for(request)
         if t.subresource == "binding":
             return _json(await self._run(objects.bind, t.namespace, t.name, body), 201)
+        if t.subresource == "eviction":
+            return _json(await self._run(self._evict, request, t, body), 201)
         if t.subresource == "token":
             if self.token_signer is None:
                 raise ApiError(501, "NotImplemented", "this API server signs no service "
@@ -709,6 +713,21 @@ class ApiServer:
                                          t.namespace, t.name, body, self._user(request)), 201)
         return _json(await self._run(objects.create, t.rt, t.namespace, body,
                                      _field_manager(request)), 201)
+
+    def _evict(self, request: web.Request, t: Target, body: Any) -> Any:
+        """pods/NAME/eviction: the Eviction's deleteOptions are the pod's deletion's."""
+        if not isinstance(body, dict) or body.get("kind") not in (None, "Eviction"):
+            raise bad_request("the body of pods/eviction is a policy/v1 Eviction")
+        unknown = set(body) - {"apiVersion", "kind", "metadata", "deleteOptions"}
+        if unknown:
+            raise bad_request(f"Eviction: unknown field {sorted(unknown)[0]!r}")
+        named = (body.get("metadata") or {}).get("name")
+        if named and named != t.name:
+            raise bad_request(f"the Eviction names pod {named!r}, the path {t.name!r}")
+        o = _delete_options(body.get("deleteOptions"), request)
+        objects = self._objects_for(request, o.dry_run)
+        return evict(objects, t.namespace or "", t.name or "", lambda view: view.delete(
+            t.rt, t.namespace, t.name or "", o.resource_version, o.grace, o.policy, o.uid))
 
     async def _do_update(self, request: web.Request, t: Target) -> web.Response:
         body = await self._body(request)

@@ -44,9 +44,23 @@ def uncordon(env: Env, nodes: tuple[str, ...]) -> None:
         click.echo(f"node/{name} {_set_unschedulable(env, name, False)}")
 
 
-def drain_blockers(pods: list[Pod], force: bool, delete_emptydir_data: bool) -> list[str]:
+def daemon_pods(pods: list[Pod]) -> list[Pod]:
+    """The pods a DaemonSet controls (drain leaves them: their DaemonSet tolerates the
+    cordon and would make them again)."""
+    def kind(pod: Pod) -> str | None:
+        ref = controller_of(pod.metadata)
+        return ref.kind if ref is not None else None
+    return [p for p in pods if kind(p) == "DaemonSet"]
+
+
+def drain_blockers(pods: list[Pod], force: bool, delete_emptydir_data: bool,
+                   ignore_daemonsets: bool = False) -> list[str]:
     """Why the pods cannot all be evicted, as kubectl says it. Pure."""
     problems = []
+    daemons = daemon_pods(pods)
+    if daemons and not ignore_daemonsets:
+        problems.append("cannot delete DaemonSet-managed Pods (use --ignore-daemonsets to "
+                        "ignore): " + ", ".join(_ref(p) for p in daemons))
     bare = [p for p in pods if controller_of(p.metadata) is None]
     if bare and not force:
         problems.append("cannot delete pods not managed by a controller (use --force to "
@@ -68,7 +82,7 @@ def _ref(pod: Pod) -> str:
 @click.option("--delete-emptydir-data", is_flag=True,
               help="Also delete pods with emptyDir volumes (their data is lost).")
 @click.option("--ignore-daemonsets", is_flag=True,
-              help="Accepted for kubectl habits; there are no DaemonSets here.")
+              help="Leave DaemonSet-managed pods (their DaemonSet would remake them there).")
 @click.option("--grace-period", type=int, metavar="SECONDS",
               help="Seconds each pod gets to stop (default: its own).")
 @click.option("--timeout", default=300.0, show_default=True, type=DURATION, metavar="DURATION",
@@ -77,24 +91,51 @@ def _ref(pod: Pod) -> str:
 @pass_env
 def drain(env: Env, node: str, force: bool, delete_emptydir_data: bool, ignore_daemonsets: bool,
           grace_period: int | None, timeout: float, pod_selector: str | None) -> None:
-    """Cordon a node, then delete its pods so that their controllers replace them elsewhere,
-    and wait until they are gone."""
+    """Cordon a node, then evict its pods (pods/NAME/eviction, which PodDisruptionBudgets may
+    refuse for now: retried every 5 s) so that their controllers replace them elsewhere, and
+    wait until they are gone."""
     click.echo(f"node/{node} {_set_unschedulable(env, node, True)}")
     pods = typed_all(Pod, env.client.list("pods", None, pod_selector,
                                           f"spec.nodeName={node}").items)
-    problems = drain_blockers(pods, force, delete_emptydir_data)
+    problems = drain_blockers(pods, force, delete_emptydir_data, ignore_daemonsets)
     if problems:
         raise click.ClickException("; ".join(problems))
+    daemons = daemon_pods(pods)
+    if daemons:
+        click.echo("Warning: ignoring DaemonSet-managed Pods: "
+                   + ", ".join(_ref(p) for p in daemons), err=True)
+    pods = [p for p in pods if p not in daemons]
     rt = resource_type("pods")
-    for pod in pods:
-        click.echo(f"evicting pod {_ref(pod)}")
-        try:
-            env.client.delete("pods", pod.metadata.name or "", pod.metadata.namespace,
-                              grace_period)
-        except ApiError as e:
-            if e.code != 404:
-                raise
     deadline = time.monotonic() + timeout
+    pending = list(pods)
+    while pending:
+        refused = []
+        for pod in pending:
+            click.echo(f"evicting pod {_ref(pod)}")
+            options = {} if grace_period is None else {"gracePeriodSeconds": grace_period}
+            try:
+                env.client.create_subresource(
+                    "pods", pod.metadata.name or "", "eviction",
+                    {"apiVersion": "policy/v1", "kind": "Eviction",
+                     "metadata": {"name": pod.metadata.name,
+                                  "namespace": pod.metadata.namespace},
+                     **({"deleteOptions": options} if options else {})},
+                    pod.metadata.namespace)
+            except ApiError as e:
+                if e.code == 429:  # a disruption budget says not now
+                    click.echo(f'error when evicting pods/"{pod.metadata.name}" -n '
+                               f'"{pod.metadata.namespace}" (will retry after 5s): '
+                               f"{e.message}", err=True)
+                    refused.append(pod)
+                elif e.code != 404:
+                    raise
+        pending = refused
+        if pending:
+            if time.monotonic() > deadline:
+                raise click.ClickException(
+                    f"drain did not complete within {timeout:g}s; a disruption budget keeps: "
+                    + ", ".join(_ref(p) for p in pending))
+            time.sleep(5)
     remaining = list(pods)
     while remaining:
         still = []
