@@ -17,8 +17,8 @@ def _pods(cluster: Cluster, ns: str) -> list[dict]:
             "Running"]
 
 
-def test_a_budget_blocks_a_drain_that_would_break_it(cluster: Cluster, ns: str, kubectl,
-                                                     orchctl) -> None:  # noqa: F811
+def test_a_budget_blocks_a_drain_that_would_break_it(
+        cluster: Cluster, ns: str, kubectl, orchctl) -> None:  # noqa: F811
     api, node = cluster.api(), cluster.hosts[-1].name
     api.post(f"/apis/apps/v1/namespaces/{ns}/deployments", json={
         "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "guarded"},
