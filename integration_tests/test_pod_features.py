@@ -119,3 +119,17 @@ def test_a_host_port_answers_on_the_nodes_address_from_another_host(
                                    f"http://{address}:{port}/"]).stdout
         assert out.startswith(who), out
         assert f"client={caller.address}:" in out  # the caller's own address reaches the pod
+
+
+def test_a_termination_message_is_the_terminated_states_message(cluster: Cluster,
+                                                                ns: str) -> None:
+    create_pod(cluster, ns, "bye", cluster.hosts[0].name, [
+        {**shell("c", "echo 'out of disk' > /dev/termination-log; exit 3"),
+         "securityContext": {"runAsUser": 1000}},
+        {**shell("logs", "echo the end; exit 4"),
+         "terminationMessagePolicy": "FallbackToLogsOnError"}], restartPolicy="Never")
+    status = wait_until(lambda: (s := pod_status(cluster, ns, "bye")).get("phase") == "Failed"
+                        and s, 60, "the pod to fail")
+    by_name = {c["name"]: c["state"]["terminated"] for c in status["containerStatuses"]}
+    assert (by_name["c"]["exitCode"], by_name["c"]["message"]) == (3, "out of disk\n")
+    assert (by_name["logs"]["exitCode"], by_name["logs"]["message"]) == (4, "the end\n")

@@ -42,7 +42,8 @@ HONOURED: dict[str, str] = {
     "node_agent/pods/volumes.py": """
         PodSpec.volumes Container.volumeMounts VolumeMount.name VolumeMount.mountPath
         VolumeMount.readOnly VolumeMount.subPath Volume.name Volume.emptyDir Volume.hostPath
-        HostPathVolumeSource.path HostPathVolumeSource.type PodSecurityContext.fsGroup
+        HostPathVolumeSource.path HostPathVolumeSource.type Container.terminationMessagePath
+        PodSecurityContext.fsGroup
         PodSecurityContext.fsGroupChangePolicy""",
     "node_agent/pods/manager.py": """
         PodSpec.containers PodSpec.terminationGracePeriodSeconds PodSpec.enableServiceLinks
@@ -65,7 +66,7 @@ HONOURED: dict[str, str] = {
         SecretProjection.items SecretProjection.optional ConfigMapProjection.name
         ConfigMapProjection.items ConfigMapProjection.optional DownwardAPIProjection.items
         ServiceAccountTokenProjection.audience ServiceAccountTokenProjection.expirationSeconds
-        ServiceAccountTokenProjection.path""",
+        ServiceAccountTokenProjection.path Container.terminationMessagePolicy""",
     "orchestrator/api/admission.py": """
         PodSpec.serviceAccountName PodSpec.serviceAccount PodSpec.automountServiceAccountToken
         ServiceAccount.automountServiceAccountToken""",
@@ -248,12 +249,6 @@ REFUSED = [
      _put(POD, "spec.securityContext", {"seccompProfile": {"type": "Localhost",
                                                            "localhostProfile": "p.json"}}),
      "spec.securityContext.seccompProfile.type"),
-    ("Container.terminationMessagePath",
-     _put(POD, "spec.containers[0].terminationMessagePath", "/dev/termination-log"),
-     "spec.containers[0].terminationMessagePath"),
-    ("Container.terminationMessagePolicy",
-     _put(POD, "spec.containers[0].terminationMessagePolicy", "File"),
-     "spec.containers[0].terminationMessagePolicy"),
     ("EmptyDirVolumeSource.medium",
      _put(POD, "spec.volumes", [{"name": "v", "emptyDir": {"medium": "Memory"}}]),
      "spec.volumes[0].emptyDir.medium"),

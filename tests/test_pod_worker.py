@@ -262,3 +262,32 @@ def test_init_containers_run_in_order_with_their_statuses(agent):
     assert [c.running for c in containers(runtime, "app")] == [True]
     assert client.statuses[-1]["initContainerStatuses"][0]["ready"] is True
     assert client.statuses[-1]["phase"] == "Running"
+
+
+def test_a_termination_message_reaches_the_status(agent):
+    manager, runtime, client = agent
+    p = pod(restart="Never")
+    manager.desired["u-1234567890"] = p
+    converge(manager, "u-1234567890")
+    [app] = containers(runtime, "app")
+    config = runtime.configs[app.id]
+    [mount] = [m for m in config.mounts if m.target == "/dev/termination-log"]
+    with open(mount.source, "w") as f:
+        f.write("disk full")
+    runtime.exit(app.id, 1)
+    converge(manager, "u-1234567890")
+    terminated = client.statuses[-1]["containerStatuses"][0]["state"]["terminated"]
+    assert terminated["message"] == "disk full" and terminated["exitCode"] == 1
+
+
+def test_fallback_to_logs_on_error_reads_the_logs_end(agent):
+    manager, runtime, client = agent
+    manager.desired["u-1234567890"] = pod(restart="Never",
+                                          terminationMessagePolicy="FallbackToLogsOnError")
+    converge(manager, "u-1234567890")
+    [app] = containers(runtime, "app")
+    runtime.logs_of[app.id] = b"".join(f"line {i}\n".encode() for i in range(100))
+    runtime.exit(app.id, 2)
+    converge(manager, "u-1234567890")
+    message = client.statuses[-1]["containerStatuses"][0]["state"]["terminated"]["message"]
+    assert message.startswith("line 20\n") and message.endswith("line 99\n")

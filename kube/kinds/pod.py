@@ -276,10 +276,11 @@ class Container(Model):
     stdin_once: bool | None = None
     tty: bool | None = None
     security_context: SecurityContext | None = None
-    termination_message_path: Annotated[str | None, refused("terminationMessagePath")] = None
-    termination_message_policy: Annotated[
-        Literal["File", "FallbackToLogsOnError"] | None,
-        refused("terminationMessagePolicy")] = None
+    # what the container writes there (at most 4 KiB) is its terminated state's message;
+    # FallbackToLogsOnError: the end of its log when it failed without writing one
+    termination_message_path: str = Field("/dev/termination-log", max_length=4096,
+                                          pattern=r"^/")
+    termination_message_policy: Literal["File", "FallbackToLogsOnError"] = "File"
 
     @model_validator(mode="after")
     def _defaults(self) -> Self:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import logging
 from collections.abc import Iterable
+from dataclasses import replace
 import threading
 import time
 from pathlib import Path
@@ -119,6 +120,7 @@ class PodManager:
         self._reported: dict[tuple[str, str, str], float] = {}  # see _repeated_event
         # uid → (sandboxes the runtime refused in a row, when the next may be tried)
         self._sandbox_backoff: dict[str, tuple[int, float]] = {}
+        self._messages: dict[str, str] = {}  # a dead container's termination message, by id
         # (pod uid, volume, path) → (a projected service account token, issued, expires)
         self._tokens: dict[tuple[str, str, str], tuple[str, float, float]] = {}
 
@@ -278,7 +280,7 @@ class PodManager:
         if plan.resync_at:
             worker.resync_at = min(worker.resync_at or plan.resync_at, plan.resync_at)
         unready = self._probe(uid, pod, observed, READINESS)
-        self._write_status(pod, raw, observed, waiting, unready)
+        self._write_status(pod, raw, self._with_messages(pod, observed), waiting, unready)
         self._renew_tokens(pod)
         return False
 
@@ -312,6 +314,41 @@ class PodManager:
             self._sandbox_backoff.pop(uid, None)
         return started
 
+    def _with_messages(self, pod: Pod, observed: list[Observed]) -> list[Observed]:
+        """The exited containers with their termination messages: the file at their
+        terminationMessagePath (its first 4 KiB), or, with FallbackToLogsOnError and none
+        written after a failure, their log's last 80 lines (2 KiB at most), as kubelet reads
+        them. A dead container's message is read once."""
+        specs = {c.name: c for c in (*(pod.spec.init_containers or ()), *pod.spec.containers)}
+        out = []
+        for o in observed:
+            spec = specs.get(o.container)
+            if o.running or spec is None:
+                out.append(o)
+                continue
+            with self._lock:
+                message = self._messages.get(o.id)
+            if message is None:
+                try:
+                    with open(self.volumes.termination_log(pod, o.container, o.attempt),
+                              "rb") as f:
+                        message = f.read(4096).decode(errors="replace")
+                except OSError:
+                    message = ""
+                if not message and o.exit_code not in (0, None) and \
+                        spec.termination_message_policy == "FallbackToLogsOnError":
+                    try:
+                        tail = b"".join(self.runtime.logs(o.id, False, 80, None, False))
+                        message = tail[-2048:].decode(errors="replace")
+                    except RuntimeFailure:
+                        message = ""
+                with self._lock:
+                    if len(self._messages) > 10_000:
+                        self._messages.clear()
+                    self._messages[o.id] = message
+            out.append(replace(o, message=message) if message else o)
+        return out
+
     def _probe(self, uid: str, pod: Pod, observed: list[Observed],
                kind: str) -> set[str]:
         """Keep probing exactly the running containers; the names whose `kind` probe fails."""
@@ -332,7 +369,8 @@ class PodManager:
             if pause is None or not ip:
                 raise StartFailed("ContainerCreating", "the pod sandbox has no IP yet")
             env = self._env(pod, spec, ip)
-            mounts = self.volumes.mounts(pod, spec, self._prepare_volumes(pod, spec))
+            mounts = (*self.volumes.mounts(pod, spec, self._prepare_volumes(pod, spec)),
+                      self.volumes.termination_mount(pod, spec, action.attempt))
             if self.runtime.ensure_image(spec.image, spec.image_pull_policy or "IfNotPresent"):
                 self.events.normal(pod, "Pulled", f'Successfully pulled image "{spec.image}"')
             image_user = (self.runtime.image_user(spec.image) if needs_image_user(pod, spec)

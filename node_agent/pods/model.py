@@ -47,6 +47,7 @@ class Observed:
     image_id: str = ""
     error: str = ""  # docker's State.Error (e.g. the command was not found)
     oom_killed: bool = False
+    message: str = ""  # what it left at its terminationMessagePath (or its log's end)
 
 
 def observed_from(state: ContainerState) -> Observed:
@@ -371,8 +372,8 @@ def _terminated(o: Observed) -> Object:
     out = {"exitCode": o.exit_code if o.exit_code is not None else -1, "reason": reason,
            "startedAt": _rfc3339(o.started_at), "finishedAt": _rfc3339(o.finished_at),
            "containerID": f"docker://{o.id}"}
-    if o.error:
-        out["message"] = o.error
+    if o.message or o.error:
+        out["message"] = o.message or o.error
     return {k: v for k, v in out.items() if v is not None}
 
 

@@ -64,6 +64,20 @@ class PodVolumes:
     def pod_dir(self, pod: Pod) -> Path:
         return self.root_dir / "pods" / (pod.metadata.uid or "")
 
+    def termination_log(self, pod: Pod, container: str, attempt: int) -> Path:
+        """The host file an attempt's terminationMessagePath is (kubelet's
+        pods/<uid>/containers/<name>/<attempt>)."""
+        return self.pod_dir(pod) / "containers" / container / str(attempt)
+
+    def termination_mount(self, pod: Pod, spec: Container, attempt: int) -> Mount:
+        """An empty file, writable whoever the container runs as, at its
+        terminationMessagePath."""
+        path = self.termination_log(pod, spec.name, attempt)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.touch()
+        path.chmod(0o666)
+        return Mount(str(path), spec.termination_message_path)
+
     def mounts(self, pod: Pod, spec: Container, prepared: dict[str, Path]) -> tuple[Mount, ...]:
         """The mounts of container `spec`; `prepared`: the host directories of its configMap
         and secret volumes (write_volume made them). Raises StartFailed for a hostPath whose
