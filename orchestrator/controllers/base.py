@@ -13,9 +13,12 @@ import logging
 import queue
 import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from kube.objects import Object
 from orchestrator.api.objects import Objects
+from orchestrator.api.status import ApiError
 from orchestrator.controllers.queue import WorkQueue
 from orchestrator.store import StoreError
 from orchestrator.store.watchcache import WatchEvent
@@ -23,6 +26,7 @@ from orchestrator.store.watchcache import WatchEvent
 log = logging.getLogger(__name__)
 
 RESYNC = 30.0
+MAX_PARALLEL_CREATES = 16
 
 
 Keys = Callable[[WatchEvent], list[str]]  # a watch event → the keys of the objects it concerns
@@ -31,6 +35,42 @@ Keys = Callable[[WatchEvent], list[str]]  # a watch event → the keys of the ob
 def object_key(obj: Object) -> str:
     meta = obj["metadata"]
     return f"{meta['namespace']}/{meta['name']}" if meta.get("namespace") else meta["name"]
+
+
+def controller_keys(store: Any, resource: str) -> Keys:
+    """A watch event of an owned object (a pod, a Job) → the key of the `resource` object that
+    controls it (by its controller reference's uid), through the watch cache."""
+    def keys(event: WatchEvent) -> list[str]:
+        meta = event.object["metadata"]
+        uid = next((r.get("uid") for r in meta.get("ownerReferences") or ()
+                    if r.get("controller")), None)
+        if uid is None:
+            return []
+        owners, _ = store.cached(resource, meta.get("namespace"))
+        return [object_key(o) for o in owners if o["metadata"]["uid"] == uid]
+    return keys
+
+
+def slow_start(bodies: list[Object], create: Callable[[Object], Object],
+               created: Callable[[Object], None], failed: Callable[[ApiError], None]) -> None:
+    """Kubernetes' slow start: create `bodies` in batches of 1, 2, 4, … in parallel, stopping
+    at the first failure (raised, after `failed`), so a template that cannot be created fails
+    once, not once per copy."""
+    done, batch = 0, 1
+    with ThreadPoolExecutor(max_workers=MAX_PARALLEL_CREATES) as pool:
+        while done < len(bodies):
+            chunk = bodies[done:done + batch]
+            errors = []
+            for future in [pool.submit(create, body) for body in chunk]:
+                try:
+                    created(future.result())
+                except ApiError as e:
+                    errors.append(e)
+            if errors:
+                failed(errors[0])
+                raise errors[0]
+            done += len(chunk)
+            batch *= 2
 
 
 class Controller:

@@ -28,9 +28,8 @@ from kube.timestamps import parse_time
 from kube.typed import typed, typed_all
 from orchestrator.api.objects import Objects
 from orchestrator.api.status import ApiError
-from orchestrator.controllers.base import Controller, Keys, object_key
+from orchestrator.controllers.base import Controller, Keys, controller_keys, object_key
 from orchestrator.controllers.job import finished_condition
-from orchestrator.store.watchcache import WatchEvent
 
 CRONJOB, JOB = by_kind("batch/v1", "CronJob"), by_kind("batch/v1", "Job")
 TOO_MANY_MISSED = 100  # Kubernetes warns beyond this many missed times and runs the last
@@ -101,14 +100,8 @@ class CronJobController(Controller):
         self.events = EventRecorder(objects, "cronjob-controller")
 
     def triggers(self) -> dict[str, Keys]:
-        def from_job(event: WatchEvent) -> list[str]:
-            meta = typed(Job, event.object).metadata
-            uid = controller_uid_of(meta)
-            if uid is None:
-                return []
-            owners, _ = self.store.cached("cronjobs", meta.namespace)
-            return [object_key(c) for c in owners if c["metadata"]["uid"] == uid]
-        return {"cronjobs": lambda e: [object_key(e.object)], "jobs": from_job}
+        return {"cronjobs": lambda e: [object_key(e.object)],
+                "jobs": controller_keys(self.store, "cronjobs")}
 
     def all_keys(self) -> list[str]:
         return [object_key(c) for c in self.store.cached("cronjobs")[0]]

@@ -32,18 +32,17 @@ from kube.kinds.daemonset import DaemonSet
 from kube.kinds.node import Node
 from kube.kinds.pod import Pod, PodSpec
 from kube.objects import Object
-from kube.ownership import controller_reference, controller_uid_of
+from kube.ownership import controller_reference
 from kube.registry import by_kind
 from kube.scheduling import selects_node, untolerated
 from kube.typed import typed, typed_all
 from orchestrator.api.objects import Objects
 from orchestrator.api.status import ApiError
-from orchestrator.controllers.base import Controller, Keys, object_key
+from orchestrator.controllers.base import Controller, Keys, controller_keys, object_key
 from orchestrator.controllers.claims import claim_pods
 from orchestrator.controllers.history import HASH_LABEL, sync_history
 from orchestrator.controllers.replicaset import available_in
 from orchestrator.controllers.rollout import scaled_value, template_hash
-from orchestrator.store.watchcache import WatchEvent
 
 DS, POD = by_kind("apps/v1", "DaemonSet"), by_kind("v1", "Pod")
 
@@ -260,14 +259,8 @@ class DaemonSetController(Controller):
         self.events = EventRecorder(objects, "daemonset-controller")
 
     def triggers(self) -> dict[str, Keys]:
-        def from_pod(event: WatchEvent) -> list[str]:
-            meta = typed(Pod, event.object).metadata
-            uid = controller_uid_of(meta)
-            if uid is None:
-                return []
-            sets, _ = self.store.cached("daemonsets", meta.namespace)
-            return [object_key(d) for d in sets if d["metadata"]["uid"] == uid]
-        return {"daemonsets": lambda e: [object_key(e.object)], "pods": from_pod,
+        return {"daemonsets": lambda e: [object_key(e.object)],
+                "pods": controller_keys(self.store, "daemonsets"),
                 "nodes": lambda e: self.all_keys()}
 
     def all_keys(self) -> list[str]:

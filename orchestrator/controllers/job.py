@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -33,12 +32,11 @@ from kube.timestamps import now_rfc3339, parse_time
 from kube.typed import typed, typed_all
 from orchestrator.api.objects import Objects
 from orchestrator.api.status import ApiError
-from orchestrator.controllers.base import Controller, Keys, object_key
+from orchestrator.controllers.base import (Controller, Keys, controller_keys, object_key,
+                                           slow_start)
 from orchestrator.controllers.replicaset import deletion_rank
-from orchestrator.store.watchcache import WatchEvent
 
 JOB, POD = by_kind("batch/v1", "Job"), by_kind("v1", "Pod")
-MAX_PARALLEL_CREATES = 16
 BACKOFF_MAX = 600.0  # Kubernetes' MaxJobPodFailureBackOff
 
 
@@ -195,14 +193,8 @@ class JobController(Controller):
         self._lock = threading.Lock()
 
     def triggers(self) -> dict[str, Keys]:
-        def from_pod(event: WatchEvent) -> list[str]:
-            pod = typed(Pod, event.object)
-            uid = controller_uid_of(pod.metadata)
-            if uid is None:
-                return []
-            jobs, _ = self.store.cached("jobs", pod.metadata.namespace)
-            return [object_key(j) for j in jobs if j["metadata"]["uid"] == uid]
-        return {"jobs": lambda e: [object_key(e.object)], "pods": from_pod}
+        return {"jobs": lambda e: [object_key(e.object)],
+                "pods": controller_keys(self.store, "jobs")}
 
     def all_keys(self) -> list[str]:
         return [object_key(j) for j in self.store.cached("jobs")[0]]
@@ -409,27 +401,13 @@ class JobController(Controller):
             self.queue.add_after(object_key(stored), max(0.0, left) + 0.05)
 
     def _create(self, job: Job, indexes: list[int | None]) -> None:
-        """Kubernetes' slow start: batches of 1, 2, 4, … stopping at the first failure."""
-        done, batch = 0, 1
         namespace = job.metadata.namespace or ""
-        with ThreadPoolExecutor(max_workers=MAX_PARALLEL_CREATES) as pool:
-            while done < len(indexes):
-                chunk = indexes[done:done + batch]
-                futures = [pool.submit(self.objects.create, POD, namespace, pod_for_index(job, i))
-                           for i in chunk]
-                errors = []
-                for future in futures:
-                    try:
-                        pod = future.result()
-                        self.events.normal(job, "SuccessfulCreate",
-                                           f"Created pod: {pod['metadata']['name']}")
-                    except ApiError as e:
-                        errors.append(e)
-                if errors:
-                    self.events.warning(job, "FailedCreate", f"Error creating: {errors[0].message}")
-                    raise errors[0]
-                done += len(chunk)
-                batch *= 2
+        slow_start([pod_for_index(job, i) for i in indexes],
+                   lambda body: self.objects.create(POD, namespace, body),
+                   lambda pod: self.events.normal(job, "SuccessfulCreate",
+                                                  f"Created pod: {pod['metadata']['name']}"),
+                   lambda e: self.events.warning(job, "FailedCreate",
+                                                 f"Error creating: {e.message}"))
 
     def _delete(self, job: Job, pods: list[Pod]) -> None:
         for pod in pods:

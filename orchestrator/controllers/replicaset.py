@@ -9,7 +9,6 @@ converges.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -25,11 +24,10 @@ from kube.timestamps import parse_time
 from kube.typed import typed, typed_all
 from orchestrator.api.objects import Objects
 from orchestrator.api.status import ApiError
-from orchestrator.controllers.base import Controller, Keys, object_key
+from orchestrator.controllers.base import Controller, Keys, object_key, slow_start
 from orchestrator.store.watchcache import WatchEvent
 
 RS, POD = by_kind("apps/v1", "ReplicaSet"), by_kind("v1", "Pod")
-MAX_PARALLEL_CREATES = 16
 
 
 def is_active(pod: Pod) -> bool:
@@ -191,27 +189,12 @@ class ReplicaSetController(Controller):
             self.queue.add_after(key, min(waits) + 0.1)
 
     def _create_pods(self, rs: ReplicaSet, namespace: str, count: int) -> None:
-        """Kubernetes' slow start: batches of 1, 2, 4, … created in parallel, stopping at the
-        first failure, so a template that cannot be created fails once, not `count` times."""
-        done, batch = 0, 1
-        with ThreadPoolExecutor(max_workers=MAX_PARALLEL_CREATES) as pool:
-            while done < count:
-                size = min(batch, count - done)
-                futures = [pool.submit(self.objects.create, POD, namespace, pod_from_template(rs))
-                           for _ in range(size)]
-                errors = []
-                for future in futures:
-                    try:
-                        pod = future.result()
-                        self.events.normal(rs, "SuccessfulCreate",
-                                           f"Created pod: {pod['metadata']['name']}")
-                    except ApiError as e:
-                        errors.append(e)
-                if errors:
-                    self.events.warning(rs, "FailedCreate", f"Error creating: {errors[0].message}")
-                    raise errors[0]
-                done += size
-                batch *= 2
+        slow_start([pod_from_template(rs) for _ in range(count)],
+                   lambda body: self.objects.create(POD, namespace, body),
+                   lambda pod: self.events.normal(rs, "SuccessfulCreate",
+                                                  f"Created pod: {pod['metadata']['name']}"),
+                   lambda e: self.events.warning(rs, "FailedCreate",
+                                                 f"Error creating: {e.message}"))
 
     def _patch_pod(self, pod: Pod, patch: Object) -> None:
         try:

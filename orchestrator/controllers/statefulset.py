@@ -26,17 +26,16 @@ from kube.kinds.controllerrevision import ControllerRevision
 from kube.kinds.pod import Pod
 from kube.kinds.statefulset import POD_INDEX_LABEL, POD_NAME_LABEL, StatefulSet
 from kube.objects import Object
-from kube.ownership import controller_reference, controller_uid_of
+from kube.ownership import controller_reference
 from orchestrator.controllers.claims import claim_pods
 from kube.registry import by_kind
 from kube.typed import typed
 from orchestrator.api.objects import Objects
 from orchestrator.api.status import ApiError
-from orchestrator.controllers.base import Controller, Keys, object_key
+from orchestrator.controllers.base import Controller, Keys, controller_keys, object_key
 from orchestrator.controllers.history import HASH_LABEL, sync_history
 from orchestrator.controllers.replicaset import available_in
 from orchestrator.controllers.rollout import template_hash
-from orchestrator.store.watchcache import WatchEvent
 
 STS, POD = by_kind("apps/v1", "StatefulSet"), by_kind("v1", "Pod")
 
@@ -171,14 +170,8 @@ class StatefulSetController(Controller):
         self.events = EventRecorder(objects, "statefulset-controller")
 
     def triggers(self) -> dict[str, Keys]:
-        def from_pod(event: WatchEvent) -> list[str]:
-            meta = typed(Pod, event.object).metadata
-            uid = controller_uid_of(meta)
-            if uid is None:
-                return []
-            sets, _ = self.store.cached("statefulsets", meta.namespace)
-            return [object_key(s) for s in sets if s["metadata"]["uid"] == uid]
-        return {"statefulsets": lambda e: [object_key(e.object)], "pods": from_pod}
+        return {"statefulsets": lambda e: [object_key(e.object)],
+                "pods": controller_keys(self.store, "statefulsets")}
 
     def all_keys(self) -> list[str]:
         return [object_key(s) for s in self.store.cached("statefulsets")[0]]
