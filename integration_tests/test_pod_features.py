@@ -133,3 +133,24 @@ def test_a_termination_message_is_the_terminated_states_message(cluster: Cluster
     by_name = {c["name"]: c["state"]["terminated"] for c in status["containerStatuses"]}
     assert (by_name["c"]["exitCode"], by_name["c"]["message"]) == (3, "out of disk\n")
     assert (by_name["logs"]["exitCode"], by_name["logs"]["message"]) == (4, "the end\n")
+
+
+def test_a_startup_probe_holds_started_and_ready_and_a_failing_one_restarts(
+        cluster: Cluster, ns: str) -> None:
+    slow = {**shell("c", "sleep 4; touch /tmp/up; exec sleep 3600"),
+            "startupProbe": {"exec": {"command": ["test", "-f", "/tmp/up"]},
+                             "periodSeconds": 1, "failureThreshold": 30}}
+    create_pod(cluster, ns, "slow", cluster.hosts[0].name, [slow])
+    early = wait_until(lambda: (s := pod_status(cluster, ns, "slow")).get("containerStatuses")
+                       and "running" in s["containerStatuses"][0]["state"] and s, 60,
+                       "the container to run")
+    assert early["containerStatuses"][0]["started"] is False
+    assert early["containerStatuses"][0]["ready"] is False
+    status = wait_running(cluster, ns, "slow")  # Ready once started
+    assert status["containerStatuses"][0]["started"] is True
+    never = {**shell("c", "exec sleep 3600"),
+             "startupProbe": {"exec": {"command": ["false"]}, "periodSeconds": 1,
+                              "failureThreshold": 2}}
+    create_pod(cluster, ns, "never", cluster.hosts[1].name, [never])
+    wait_until(lambda: (pod_status(cluster, ns, "never").get("containerStatuses") or [{}])[0]
+               .get("restartCount", 0) >= 1, 90, "the container to be restarted")

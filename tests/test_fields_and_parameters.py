@@ -74,7 +74,7 @@ HONOURED: dict[str, str] = {
         ServicePort.port ServicePort.name ServicePort.protocol""",
     "node_agent/pods/model.py": "PodSpec.restartPolicy PodSpec.initContainers",
     "node_agent/pods/probes.py": """
-        Container.livenessProbe Container.readinessProbe Probe.httpGet Probe.tcpSocket
+        Container.livenessProbe Container.readinessProbe Container.startupProbe Probe.httpGet Probe.tcpSocket
         Probe.exec Probe.initialDelaySeconds Probe.periodSeconds Probe.timeoutSeconds
         Probe.successThreshold Probe.failureThreshold HTTPGetAction.path HTTPGetAction.port
         HTTPGetAction.host HTTPGetAction.httpHeaders HTTPHeader.name HTTPHeader.value

@@ -270,6 +270,9 @@ class Container(Model):
     volume_mounts: list[VolumeMount] | None = None
     liveness_probe: Probe | None = None
     readiness_probe: Probe | None = None
+    # until it succeeds the other probes wait and the container is not started; failing it
+    # failureThreshold times restarts the container, as a failed liveness probe does
+    startup_probe: Probe | None = None
     # the container's own stdin (open for `attach -i`; closed after the first attach ends
     # with stdinOnce) and terminal: what `kubectl run -it` asks for
     stdin: bool | None = None
@@ -291,6 +294,11 @@ class Container(Model):
             self._fill(image_pull_policy="Always" if "@" not in last and tag in ("", "latest")
                        else "IfNotPresent")
         unique(self.ports, "name", "port name")
+        for name, probe in (("livenessProbe", self.liveness_probe),
+                            ("startupProbe", self.startup_probe)):
+            if probe is not None and probe.success_threshold != 1:
+                raise ValueError(f"{name}.successThreshold: Invalid value: "
+                                 f"{probe.success_threshold}: must be 1")
         return self
 
 
@@ -515,7 +523,7 @@ class PodSpec(Model):
                     raise ValueError(f"container {c.name!r} mounts volume {m.name!r}, "
                                      "which is not in spec.volumes")
         for c in self.init_containers or ():
-            for probe in ("liveness_probe", "readiness_probe"):
+            for probe in ("liveness_probe", "readiness_probe", "startup_probe"):
                 if getattr(c, probe) is not None:
                     raise ValueError(f"initContainers {c.name!r}: "
                                      f"{probe.replace('_p', 'P')} may not be set for init "

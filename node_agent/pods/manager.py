@@ -48,7 +48,7 @@ from node_agent.pods.envvars import (expand, field_ref_value, from_source, servi
 from node_agent.pods.model import (LABEL_POD_UID, PAUSE, Kill, Observed, Remove, Start,
                                    backoff_seconds, compute_status, latest, observed_from,
                                    plan_pod, pod_ip, stamp_transitions)
-from node_agent.pods.probes import LIVENESS, READINESS, Prober
+from node_agent.pods.probes import LIVENESS, READINESS, STARTUP, Prober
 from node_agent.pods.volumes import PodVolumes
 from node_agent.runtime import ContainerRuntime, RuntimeFailure, StartFailed, Unavailable
 from node_agent.services import ServiceCache
@@ -251,8 +251,10 @@ class PodManager:
                 if isinstance(action, Kill):
                     name = next((o.container for o in observed if o.id == action.id), "")
                     if name in unhealthy:
+                        which = "Startup" if self.prober.verdict(action.id, STARTUP) is False \
+                            else "Liveness"
                         self.events.warning(pod, "Unhealthy",
-                                            f"Liveness probe failed: container {name} will be "
+                                            f"{which} probe failed: container {name} will be "
                                             "restarted")
                     self.events.normal(pod, "Killing", f"Stopping container {name}")
                     self.runtime.stop(action.id, pod.spec.termination_grace_period_seconds)
@@ -280,7 +282,8 @@ class PodManager:
         if plan.resync_at:
             worker.resync_at = min(worker.resync_at or plan.resync_at, plan.resync_at)
         unready = self._probe(uid, pod, observed, READINESS)
-        self._write_status(pod, raw, self._with_messages(pod, observed), waiting, unready)
+        self._write_status(pod, raw, self._with_messages(pod, observed), waiting, unready,
+                           self._unstarted(pod, observed))
         self._renew_tokens(pod)
         return False
 
@@ -357,8 +360,18 @@ class PodManager:
                    if o.running and o.container != PAUSE
                    and o is latest(observed, o.container)}
         self.prober.ensure(uid, pod, running, pod_ip(pod.spec, pause, self.host_ip))
-        return {name for name, (cid, _) in running.items()
-                if self.prober.verdict(cid, kind) is False}
+        failing = {name for name, (cid, _) in running.items()
+                   if self.prober.verdict(cid, kind) is False}
+        if kind == LIVENESS:  # a failed startup probe restarts the container too
+            failing |= {name for name, (cid, _) in running.items()
+                        if self.prober.verdict(cid, STARTUP) is False}
+        return failing
+
+    def _unstarted(self, pod: Pod, observed: list[Observed]) -> set[str]:
+        """Running containers whose startup probe has not succeeded yet."""
+        probed = {c.name for c in pod.spec.containers if c.startup_probe is not None}
+        return {o.container for o in observed if o.running and o.container in probed
+                and not self.prober.started(o.id)}
 
     def _start(self, pod: Pod, action: Start, pause: Observed | None,
                waiting: dict[str, tuple[str, str]]) -> None:
@@ -640,12 +653,14 @@ class PodManager:
             self.runtime.remove(o.id)
 
     def _write_status(self, pod: Pod, raw: Object, observed: list[Observed],
-                      waiting: dict[str, tuple[str, str]], unready: set[str]) -> None:
+                      waiting: dict[str, tuple[str, str]], unready: set[str],
+                      unstarted: frozenset[str] | set[str] = frozenset()) -> None:
         """Write the pod's status unless the API's copy (`raw`, as JSON) already says it."""
         uid = pod.metadata.uid or ""
         start_time = pod.status.start_time or now_rfc3339()
         status = stamp_transitions(
-            compute_status(pod, observed, waiting, self.host_ip, start_time, unready),
+            compute_status(pod, observed, waiting, self.host_ip, start_time, unready,
+                           unstarted),
             raw.get("status"), now_rfc3339())
         if (raw.get("status") or {}) == status:
             with self._lock:

@@ -224,19 +224,22 @@ def _rfc3339(ts: float | None) -> str | None:
 
 def compute_status(pod: Pod, observed: list[Observed], waiting: dict[str, tuple[str, str]],
                    host_ip: str, start_time: str | None,
-                   unready: frozenset[str] | set[str] = frozenset()) -> Object:
+                   unready: frozenset[str] | set[str] = frozenset(),
+                   unstarted: frozenset[str] | set[str] = frozenset()) -> Object:
     """The pod's status from what docker shows (kubelet's generateAPIPodStatus, simplified):
     phase, podIP (the node's in the node's network), hostIP, startTime, conditions, and one
     status per init and per app container. A running container in `unready` (its readiness
-    probe has not succeeded) is not ready; app containers wait (PodInitializing) until the
-    pod is initialized."""
+    probe has not succeeded) is not ready, one in `unstarted` (its startup probe has not) is
+    neither started nor ready; app containers wait (PodInitializing) until the pod is
+    initialized."""
     spec = pod.spec
     pause = latest(observed, PAUSE)
     init_done = initialized(spec, observed)
     inits = [_container_status(c, observed, waiting, frozenset(), init=True)
              for c in spec.init_containers or ()]
-    statuses = [_container_status(c, observed, waiting, unready, init=False,
-                                  initializing=not init_done) for c in spec.containers]
+    statuses = [_container_status(c, observed, waiting, set(unready) | set(unstarted),
+                                  init=False, initializing=not init_done,
+                                  unstarted=unstarted) for c in spec.containers]
     ready_all = all(s["ready"] for s in statuses)
 
     phase = pod_phase(spec.restart_policy, statuses, inits)
@@ -291,7 +294,8 @@ def pod_ip(spec: PodSpec, pause: Observed | None, host_ip: str) -> str | None:
 
 def _container_status(c: Container, observed: list[Observed],
                       waiting: dict[str, tuple[str, str]], unready: frozenset[str] | set[str],
-                      init: bool, initializing: bool = False) -> Object:
+                      init: bool, initializing: bool = False,
+                      unstarted: frozenset[str] | set[str] = frozenset()) -> Object:
     """One containerStatus. An init container is ready once it has succeeded; an app
     container waits as PodInitializing while the init containers run."""
     name, current = c.name, latest(observed, c.name)
@@ -312,7 +316,8 @@ def _container_status(c: Container, observed: list[Observed],
                                        else "ContainerCreating"}}
     elif current.running:
         status["state"] = {"running": {"startedAt": _rfc3339(current.started_at)}}
-        status.update(ready=not init and name not in unready, started=True,
+        status.update(ready=not init and name not in unready,
+                      started=name not in unstarted,
                       containerID=f"docker://{current.id}", imageID=current.image_id)
     else:
         status["state"] = {"terminated": _terminated(current)}

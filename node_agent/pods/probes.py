@@ -1,11 +1,13 @@
-"""Liveness and readiness probes (httpGet, tcpSocket, exec), kubelet-style.
+"""Startup, liveness and readiness probes (httpGet, tcpSocket, exec), kubelet-style.
 
 One prober thread per (container id, kind): it waits initialDelaySeconds after the container
 started, then probes every periodSeconds with timeoutSeconds; the verdict flips after
 failureThreshold consecutive failures or successThreshold consecutive successes (ProbeState,
 pure). When a verdict changes, the pod's worker is woken: readiness drives the container's
 `ready` (and the pod's Ready condition); a failed liveness probe gets the container killed, and
-restarted per the pod's restartPolicy.
+restarted per the pod's restartPolicy. A startup probe runs first: until it succeeds the
+container is not `started` and its liveness and readiness probes wait; failing it
+failureThreshold times is a liveness failure; once it succeeds it stops.
 
 Probes run from the node (the host's network namespace), where pod IPs are routable.
 """
@@ -21,7 +23,7 @@ from dataclasses import dataclass
 
 from kube.kinds.pod import Container, Pod, Probe
 
-LIVENESS, READINESS = "liveness", "readiness"
+LIVENESS, READINESS, STARTUP = "liveness", "readiness", "startup"
 
 
 @dataclass
@@ -98,12 +100,19 @@ class Prober:
         self._states: dict[tuple[str, str], ProbeState] = {}
         self._stops: dict[tuple[str, str], threading.Event] = {}
         self._owner: dict[tuple[str, str], str] = {}  # key → pod uid
+        self._started: set[str] = set()  # containers whose startup probe has succeeded
+        self._started_by: dict[str, str] = {}  # container id → pod uid
 
     def verdict(self, container_id: str, kind: str) -> bool | None:
         """None when the container has no such probe."""
         with self._lock:
             state = self._states.get((container_id, kind))
             return None if state is None else state.verdict
+
+    def started(self, container_id: str) -> bool:
+        """Its startup probe has succeeded (a container without one: at once)."""
+        with self._lock:
+            return container_id in self._started
 
     def ensure(self, uid: str, pod: Pod, running: dict[str, tuple[str, float]],
                pod_ip: str | None) -> None:
@@ -114,20 +123,28 @@ class Prober:
             if spec.name not in running or not pod_ip:
                 continue
             cid, started = running[spec.name]
-            for kind, probe in ((LIVENESS, spec.liveness_probe),
-                                (READINESS, spec.readiness_probe)):
+            with self._lock:
+                starting = spec.startup_probe is not None and cid not in self._started
+            probes = ((STARTUP, spec.startup_probe),) if starting else \
+                ((LIVENESS, spec.liveness_probe), (READINESS, spec.readiness_probe))
+            for kind, probe in probes:
                 if probe is not None:
                     wanted[(cid, kind)] = (spec, probe, started)
+        live = {cid for cid, _ in running.values()}
         with self._lock:
             for key in [k for k in self._stops if k not in wanted and self._owner.get(k) == uid]:
                 self._stops.pop(key).set()
                 self._states.pop(key, None)
                 self._owner.pop(key, None)
+            for cid in [c for c, owner in self._started_by.items()
+                        if owner == uid and c not in live]:
+                self._started.discard(cid)
+                del self._started_by[cid]
             for key, (spec, probe, started) in wanted.items():
                 if key in self._stops:
                     continue
                 self._states[key] = ProbeState(probe.success_threshold, probe.failure_threshold,
-                                               verdict=key[1] == LIVENESS)
+                                               verdict=key[1] in (LIVENESS, STARTUP))
                 stop = self._stops[key] = threading.Event()
                 self._owner[key] = uid
                 threading.Thread(target=self._loop, daemon=True, name=f"probe-{key[1][:4]}-{key[0][:8]}",
@@ -139,6 +156,9 @@ class Prober:
                 self._stops.pop(key).set()
                 self._states.pop(key, None)
                 self._owner.pop(key, None)
+            for cid in [c for c, owner in self._started_by.items() if owner == uid]:
+                self._started.discard(cid)
+                del self._started_by[cid]
 
     def _loop(self, uid: str, key: tuple[str, str], spec: Container, probe: Probe,
               started: float, pod_ip: str, stop: threading.Event) -> None:
@@ -153,6 +173,15 @@ class Prober:
             with self._lock:
                 state = self._states.get(key)
                 changed = state.record(ok) if state is not None else False
+                if key[1] == STARTUP and ok:  # started: the other probes take over
+                    self._started.add(cid)
+                    self._started_by[cid] = uid
+                    self._states.pop(key, None)
+                    self._stops.pop(key, None)
+                    self._owner.pop(key, None)
+                    changed = True
             if changed:
                 self.on_change(uid)
+            if key[1] == STARTUP and ok:
+                return
             stop.wait(period)
