@@ -137,8 +137,8 @@ def test_a_termination_message_is_the_terminated_states_message(cluster: Cluster
 
 def test_a_startup_probe_holds_started_and_ready_and_a_failing_one_restarts(
         cluster: Cluster, ns: str) -> None:
-    slow = {**shell("c", "sleep 4; touch /tmp/up; exec sleep 3600"),
-            "startupProbe": {"exec": {"command": ["test", "-f", "/tmp/up"]},
+    slow = {**shell("c", "sleep 4; touch /up; exec sleep 3600"),
+            "startupProbe": {"exec": {"command": ["test", "-f", "/up"]},
                              "periodSeconds": 1, "failureThreshold": 30}}
     create_pod(cluster, ns, "slow", cluster.hosts[0].name, [slow])
     early = wait_until(lambda: (s := pod_status(cluster, ns, "slow")).get("containerStatuses")
@@ -154,3 +154,30 @@ def test_a_startup_probe_holds_started_and_ready_and_a_failing_one_restarts(
     create_pod(cluster, ns, "never", cluster.hosts[1].name, [never])
     wait_until(lambda: (pod_status(cluster, ns, "never").get("containerStatuses") or [{}])[0]
                .get("restartCount", 0) >= 1, 90, "the container to be restarted")
+
+
+def test_lifecycle_hooks_post_start_and_pre_stop_before_sigterm(cluster: Cluster,
+                                                                ns: str) -> None:
+    host = cluster.hosts[0]
+    shared = f"/tmp/orch-hooks-{ns}"
+    container = {
+        **shell("c", f"trap 'echo term >> {shared}/log; exit 0' TERM; "
+                     "while :; do sleep 1; done"),
+        "volumeMounts": [{"name": "shared", "mountPath": shared}],
+        "lifecycle": {
+            "postStart": {"exec": {"command": ["sh", "-c", f"echo started > {shared}/post"]}},
+            "preStop": {"exec": {"command": ["sh", "-c", f"echo prestop >> {shared}/log"]}}}}
+    try:
+        create_pod(cluster, ns, "hooked", host.name, [container],
+                   volumes=[{"name": "shared", "hostPath": {"path": shared,
+                                                            "type": "DirectoryOrCreate"}}],
+                   terminationGracePeriodSeconds=20)
+        wait_running(cluster, ns, "hooked")
+        assert cluster.run(host, ["cat", f"{shared}/post"]).stdout == "started\n"
+        cluster.api().delete(f"/api/v1/namespaces/{ns}/pods/hooked").raise_for_status()
+        wait_until(lambda: cluster.api().get(f"/api/v1/namespaces/{ns}/pods/hooked"
+                                             ).status_code == 404, 60, "the pod to go")
+        # the hook ran first, then the process got its SIGTERM
+        assert cluster.run(host, ["cat", f"{shared}/log"]).stdout == "prestop\nterm\n"
+    finally:
+        cluster.run(host, ["rm", "-rf", shared], check=False)

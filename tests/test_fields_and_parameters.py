@@ -66,7 +66,8 @@ HONOURED: dict[str, str] = {
         SecretProjection.items SecretProjection.optional ConfigMapProjection.name
         ConfigMapProjection.items ConfigMapProjection.optional DownwardAPIProjection.items
         ServiceAccountTokenProjection.audience ServiceAccountTokenProjection.expirationSeconds
-        ServiceAccountTokenProjection.path Container.terminationMessagePolicy""",
+        ServiceAccountTokenProjection.path Container.terminationMessagePolicy
+        Container.lifecycle Lifecycle.postStart Lifecycle.preStop""",
     "orchestrator/api/admission.py": """
         PodSpec.serviceAccountName PodSpec.serviceAccount PodSpec.automountServiceAccountToken
         ServiceAccount.automountServiceAccountToken""",
@@ -78,7 +79,8 @@ HONOURED: dict[str, str] = {
         Probe.exec Probe.initialDelaySeconds Probe.periodSeconds Probe.timeoutSeconds
         Probe.successThreshold Probe.failureThreshold HTTPGetAction.path HTTPGetAction.port
         HTTPGetAction.host HTTPGetAction.httpHeaders HTTPHeader.name HTTPHeader.value
-        TCPSocketAction.port TCPSocketAction.host ExecAction.command""",
+        TCPSocketAction.port TCPSocketAction.host ExecAction.command LifecycleHandler.exec
+        LifecycleHandler.httpGet LifecycleHandler.sleep SleepAction.seconds""",
     "node_agent/proxy/model.py": """
         ServiceSpec.ports ServiceSpec.clusterIP ServiceSpec.sessionAffinity
         ServiceSpec.sessionAffinityConfig ServicePort.nodePort SessionAffinityConfig.clientIP
@@ -245,6 +247,9 @@ REFUSED = [
     ("ServiceAccount.imagePullSecrets",
      {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "s"},
       "imagePullSecrets": [{"name": "reg"}]}, "imagePullSecrets"),
+    ("LifecycleHandler.tcpSocket",
+     _put(POD, "spec.containers[0].lifecycle", {"preStop": {"tcpSocket": {"port": 80}}}),
+     "spec.containers[0].lifecycle.preStop.tcpSocket"),
     ("SeccompProfile.localhostProfile",
      _put(POD, "spec.securityContext", {"seccompProfile": {"type": "Localhost",
                                                            "localhostProfile": "p.json"}}),

@@ -249,6 +249,34 @@ class HostAlias(Model):
     hostnames: list[str] | None = None
 
 
+class SleepAction(Model):
+    seconds: int = Field(ge=0)
+
+
+class LifecycleHandler(Model):
+    exec: ExecAction | None = None
+    http_get: HTTPGetAction | None = None
+    sleep: SleepAction | None = None
+    # kept by Kubernetes for compatibility and never run: refused here
+    tcp_socket: Annotated[TCPSocketAction | None, refused("lifecycle tcpSocket")] = None
+
+    @model_validator(mode="after")
+    def _one_handler(self) -> Self:
+        if sum(x is not None for x in (self.exec, self.http_get, self.sleep,
+                                       self.tcp_socket)) != 1:
+            raise ValueError("exactly one of exec, httpGet, sleep is required")
+        return self
+
+
+class Lifecycle(Model):
+    """postStart runs right after the container starts (it is not Running until the hook
+    returns; a failure kills it); preStop runs before it is stopped, within the grace
+    period, before SIGTERM."""
+
+    post_start: LifecycleHandler | None = None
+    pre_stop: LifecycleHandler | None = None
+
+
 class VolumeMount(Model):
     name: str
     mount_path: str = Field(min_length=1)
@@ -273,6 +301,7 @@ class Container(Model):
     # until it succeeds the other probes wait and the container is not started; failing it
     # failureThreshold times restarts the container, as a failed liveness probe does
     startup_probe: Probe | None = None
+    lifecycle: Lifecycle | None = None
     # the container's own stdin (open for `attach -i`; closed after the first attach ends
     # with stdinOnce) and terminal: what `kubectl run -it` asks for
     stdin: bool | None = None
@@ -523,11 +552,12 @@ class PodSpec(Model):
                     raise ValueError(f"container {c.name!r} mounts volume {m.name!r}, "
                                      "which is not in spec.volumes")
         for c in self.init_containers or ():
-            for probe in ("liveness_probe", "readiness_probe", "startup_probe"):
-                if getattr(c, probe) is not None:
-                    raise ValueError(f"initContainers {c.name!r}: "
-                                     f"{probe.replace('_p', 'P')} may not be set for init "
-                                     "containers")
+            for field, value in (("livenessProbe", c.liveness_probe),
+                                 ("readinessProbe", c.readiness_probe),
+                                 ("startupProbe", c.startup_probe), ("lifecycle", c.lifecycle)):
+                if value is not None:
+                    raise ValueError(f"initContainers {c.name!r}: {field} may not be set for "
+                                     "init containers")
         if self.host_network:
             # Kubernetes' defaulting: a host-network pod's ports are the node's, hostPort =
             # containerPort

@@ -48,7 +48,7 @@ from node_agent.pods.envvars import (expand, field_ref_value, from_source, servi
 from node_agent.pods.model import (LABEL_POD_UID, PAUSE, Kill, Observed, Remove, Start,
                                    backoff_seconds, compute_status, latest, observed_from,
                                    plan_pod, pod_ip, stamp_transitions)
-from node_agent.pods.probes import LIVENESS, READINESS, STARTUP, Prober
+from node_agent.pods.probes import LIVENESS, READINESS, STARTUP, Prober, run_hook
 from node_agent.pods.volumes import PodVolumes
 from node_agent.runtime import ContainerRuntime, RuntimeFailure, StartFailed, Unavailable
 from node_agent.services import ServiceCache
@@ -257,7 +257,11 @@ class PodManager:
                                             f"{which} probe failed: container {name} will be "
                                             "restarted")
                     self.events.normal(pod, "Killing", f"Stopping container {name}")
-                    self.runtime.stop(action.id, pod.spec.termination_grace_period_seconds)
+                    killed = next((o for o in observed if o.id == action.id), None)
+                    if killed is not None:
+                        self._stop(pod, killed, pod.spec.termination_grace_period_seconds)
+                    else:
+                        self.runtime.stop(action.id, pod.spec.termination_grace_period_seconds)
                 elif isinstance(action, Remove):
                     self.runtime.remove(action.id)
                 elif action.container == PAUSE:
@@ -390,9 +394,19 @@ class PodManager:
                           else "")
             if problem := non_root_problem(pod, spec, image_user):
                 raise StartFailed("CreateContainerConfigError", problem)
-            self.runtime.start_container(container_config(pod, spec, action.attempt, pause.id,
-                                                          env, mounts, image_user))
+            started = self.runtime.start_container(container_config(
+                pod, spec, action.attempt, pause.id, env, mounts, image_user))
             self.events.normal(pod, "Started", f"Started container {spec.name}")
+            post_start = spec.lifecycle.post_start if spec.lifecycle else None
+            if post_start is not None:  # the container counts as started once it returns
+                problem = run_hook(post_start, spec, ip,
+                                   lambda cmd, t: self.runtime.exec_status(started, cmd, t),
+                                   float(pod.spec.termination_grace_period_seconds or 30))
+                if problem:
+                    self.events.warning(pod, "FailedPostStartHook",
+                                        f"PostStartHook failed: {problem}")
+                    self.runtime.stop(started, pod.spec.termination_grace_period_seconds)
+                    raise StartFailed("PostStartHookError", problem)
         except StartFailed as e:
             log.warning("pod %s/%s container %s: %s", pod.metadata.namespace,
                         pod.metadata.name, spec.name, e)
@@ -632,7 +646,7 @@ class PodManager:
         apps = [o for o in observed if o.container != PAUSE and o.running]
         for o in apps:
             self.events.normal(pod, "Killing", f"Stopping container {o.container}")
-        threads = [threading.Thread(target=self.runtime.stop, args=(o.id, grace)) for o in apps]
+        threads = [threading.Thread(target=self._stop, args=(pod, o, grace)) for o in apps]
         for t in threads:
             t.start()
         for t in threads:
@@ -645,6 +659,23 @@ class PodManager:
         except ApiError as e:
             if e.code != 404:
                 raise
+
+    def _stop(self, pod: Pod, container: Observed, grace: int) -> None:
+        """Stop a running container as kubelet does: its preStop hook first, within the grace
+        period, then SIGTERM, and SIGKILL when what is left of the period has passed."""
+        spec = next((c for c in pod.spec.containers if c.name == container.container), None)
+        pre_stop = spec.lifecycle.pre_stop if spec and spec.lifecycle else None
+        began = time.monotonic()
+        if spec is not None and pre_stop is not None and grace > 0:
+            ip = pod.status.pod_ip or ""
+            problem = run_hook(pre_stop, spec, ip,
+                               lambda cmd, t: self.runtime.exec_status(container.id, cmd, t),
+                               float(grace))
+            if problem:
+                self.events.warning(pod, "FailedPreStopHook", f"PreStopHook failed: {problem}")
+        left = grace - int(time.monotonic() - began)
+        # kubelet leaves SIGTERM at least 2 s after a preStop hook, a whole period without one
+        self.runtime.stop(container.id, max(left, 2) if pre_stop is not None else grace)
 
     def _remove_all(self, observed: list[Observed], grace: int) -> None:
         for o in sorted(observed, key=lambda o: o.container == PAUSE):  # pause last

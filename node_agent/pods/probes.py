@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kube.kinds.pod import Container, Pod, Probe
+from kube.kinds.pod import Container, LifecycleHandler, Pod, Probe
 
 LIVENESS, READINESS, STARTUP = "liveness", "readiness", "startup"
 
@@ -87,6 +87,31 @@ def run_probe(probe: Probe, container: Container, pod_ip: str,
     except (OSError, http.client.HTTPException, ValueError):
         return False
     return False
+
+
+def run_hook(handler: LifecycleHandler, container: Container, pod_ip: str,
+             exec_in_container: Callable[[list[str], float], int], timeout: float) -> str:
+    """Run a lifecycle handler; "" when it succeeded, else why not (kubelet's message)."""
+    if handler.sleep is not None:
+        time.sleep(min(handler.sleep.seconds, timeout))
+        return ""
+    if handler.exec is not None:
+        code = exec_in_container(list(handler.exec.command), timeout)
+        return "" if code == 0 else f"command {handler.exec.command!r} exited with {code}"
+    get = handler.http_get
+    assert get is not None  # the model holds exactly one handler
+    try:
+        conn = http.client.HTTPConnection(get.host or pod_ip, resolve_port(get.port, container),
+                                          timeout=timeout)
+        try:
+            conn.request("GET", get.path, headers={h.name: h.value
+                                                   for h in get.http_headers or ()})
+            status = conn.getresponse().status
+        finally:
+            conn.close()
+    except (OSError, http.client.HTTPException, ValueError) as e:
+        return f"Get \"http://{get.host or pod_ip}{get.path}\": {e}"
+    return "" if 200 <= status < 400 else f"HTTP lifecycle hook {get.path} returned {status}"
 
 
 class Prober:
