@@ -43,12 +43,6 @@ async def echo_server() -> tuple[asyncio.AbstractServer, int]:
     return server, server.sockets[0].getsockname()[1]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def session_app() -> web.Application:
     """The API server's port-forward session at /pf, for a pod at 127.0.0.1."""
     async def handler(request):
@@ -102,7 +96,9 @@ def test_a_forwarded_connection_relays_both_ways_and_ends_its_streams():
 
 
 def test_a_port_nothing_listens_on_is_an_error_that_closes_the_connection():
-    frames = asyncio.run(asyncio.wait_for(forward(free_port(), b"x"), 20))
+    with socket.socket() as closed:  # bound, not listening: refuses (see below)
+        closed.bind(("127.0.0.1", 0))
+        frames = asyncio.run(asyncio.wait_for(forward(closed.getsockname()[1], b"x"), 20))
     [error] = [json.loads(f.data) for f in frames[1] if f.kind == 0 and f.data]
     assert error["closeConnection"] is True
     assert "error forwarding port" in error["message"] and "web-1" in error["message"]
@@ -121,7 +117,13 @@ def test_the_client_end_carries_local_connections_through_the_server_end():
             client = Client(str(server.make_url("")).rstrip("/"), None, None)
             bound: list = []
             reports: list[str] = []
-            task = asyncio.ensure_future(forward(client, "/pf", [(0, port), (0, free_port())],
+            # a port bound and not listening refuses, and the kernel never picks it as a
+            # connection's source port (a merely free one could be, and then a dial to it
+            # connects to itself)
+            closed = socket.socket()
+            closed.bind(("127.0.0.1", 0))
+            task = asyncio.ensure_future(forward(client, "/pf", [(0, port),
+                                                                 (0, closed.getsockname()[1])],
                                                  "127.0.0.1", bound.extend, reports.append))
             while not bound:
                 await asyncio.sleep(0.01)
@@ -137,6 +139,7 @@ def test_the_client_end_carries_local_connections_through_the_server_end():
             await reader.read()
             with pytest.raises(ForwardingLost, match="error forwarding port"):
                 await asyncio.wait_for(task, 10)
+            closed.close()
             return answers, reports
 
     answers, reports = asyncio.run(asyncio.wait_for(scenario(), 30))

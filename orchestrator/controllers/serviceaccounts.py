@@ -24,10 +24,14 @@ class ServiceAccountsController(Controller):
         self.root_ca = root_ca
 
     def triggers(self) -> dict[str, Keys]:
-        def namespace_of(event: WatchEvent) -> list[str]:
-            return [event.object["metadata"].get("namespace") or ""]
+        def namespace_of(name: str) -> Keys:
+            def keys(event: WatchEvent) -> list[str]:
+                meta = event.object["metadata"]
+                return [meta.get("namespace") or ""] if meta.get("name") == name else []
+            return keys
         return {"namespaces": lambda e: [e.object["metadata"]["name"]],
-                "serviceaccounts": namespace_of, "configmaps": namespace_of}
+                "serviceaccounts": namespace_of("default"),
+                "configmaps": namespace_of(ROOT_CA_CONFIGMAP)}
 
     def all_keys(self) -> list[str]:
         return [n["metadata"]["name"] for n in self.store.cached("namespaces")[0]]
@@ -41,17 +45,19 @@ class ServiceAccountsController(Controller):
             raise
         if (namespace.get("status") or {}).get("phase") == "Terminating":
             return
-        self.objects.ensure_default_service_account(key)
+        # the watch caches say what is there already: most syncs (every ConfigMap's change
+        # wakes its namespace's) write nothing
+        accounts, _ = self.store.cached("serviceaccounts", key)
+        if not any(a["metadata"]["name"] == "default" for a in accounts):
+            self.objects.ensure_default_service_account(key)
         if self.root_ca is not None:
             self._publish(key)
 
     def _publish(self, namespace: str) -> None:
         assert self.root_ca is not None
-        try:
-            current = self.objects.get(CM, namespace, ROOT_CA_CONFIGMAP)
-        except ApiError as e:
-            if e.code != 404:
-                raise
+        maps, _ = self.store.cached("configmaps", namespace)
+        current = next((m for m in maps if m["metadata"]["name"] == ROOT_CA_CONFIGMAP), None)
+        if current is None:
             try:
                 self.objects.create(CM, namespace, root_ca_configmap(namespace, self.root_ca))
             except ApiError as e:
