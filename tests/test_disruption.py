@@ -6,13 +6,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-import secrets
-
 import pytest
 
 from kube.kinds.pod import Pod
 from kube.kinds.poddisruptionbudget import PodDisruptionBudget
 from orchestrator.controllers.disruption import budget, calculate_status, selected
+from tests.test_api_server import admin, ns  # noqa: F401 - the fixtures
 
 NOW = datetime(2026, 12, 1, tzinfo=timezone.utc)
 
@@ -85,20 +84,7 @@ def test_bad_budgets_are_refused():
                 "metadata": {"name": "b"}, "spec": spec}, "ns")
 
 
-@pytest.fixture
-def admin(api):
-    return api.session("admin")
-
-
-@pytest.fixture
-def ns(admin, api):
-    name = f"t{secrets.token_hex(4)}"
-    admin.post(f"{api.url}/api/v1/namespaces", json={"metadata": {"name": name}}
-               ).raise_for_status()
-    return name
-
-
-def test_an_eviction_spends_the_budget_and_then_is_refused(api, admin, ns):
+def test_an_eviction_spends_the_budget_and_then_is_refused(api, admin, ns):  # noqa: F811
     base = f"{api.url}/api/v1/namespaces/{ns}/pods"
     for name in ("a", "b"):
         r = admin.post(base, json={"metadata": {"name": name, "labels": {"app": "web"}},

@@ -65,17 +65,20 @@ WORKLOAD_WIDE = (  # Deployments and ReplicaSets, with -o wide
 )
 
 
+# DESIRED, CURRENT, READY: a ReplicaSet's and a ReplicationController's
+REPLICA_COLUMNS = (
+    Column("DESIRED", lambda r, _: str(r["spec"].get("replicas", 1)), type="integer"),
+    Column("CURRENT", lambda r, _: str((r.get("status") or {}).get("replicas", 0)),
+           type="integer"),
+    Column("READY", lambda r, _: str((r.get("status") or {}).get("readyReplicas", 0)),
+           type="integer"),
+)
+
 KIND = Kind(
     "ReplicaSet", "replicasets", "apps", "v1", True, ReplicaSet, names.dns1123_subdomain,
     short_names=("rs",), categories=("all",), subresources=("status", "scale"),
     status_on_create="reset", immutable=("spec.selector",), field_selectors=("status.replicas",),
-    columns=(
-        Column("DESIRED", lambda r, _: str(r["spec"].get("replicas", 1)), type="integer"),
-        Column("CURRENT", lambda r, _: str((r.get("status") or {}).get("replicas", 0)),
-               type="integer"),
-        Column("READY", lambda r, _: str((r.get("status") or {}).get("readyReplicas", 0)),
-               type="integer"),
-        AGE, *WORKLOAD_WIDE),
+    columns=(*REPLICA_COLUMNS, AGE, *WORKLOAD_WIDE),
     list_merge={**nested("spec.template.spec", POD_SPEC_LISTS),
                 "status.conditions": map_list("type")},
 )

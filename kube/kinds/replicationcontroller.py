@@ -10,9 +10,9 @@ from typing import Literal, Self
 from pydantic import Field, model_validator
 
 from kube import names
-from kube.kinds.base import AGE, Column, Kind, map_list, nested
+from kube.kinds.base import AGE, Kind, map_list, nested
 from kube.kinds.pod import POD_SPEC_LISTS, PodTemplateSpec
-from kube.kinds.replicaset import WORKLOAD_WIDE, ReplicaSet, ReplicaSetStatus
+from kube.kinds.replicaset import REPLICA_COLUMNS, WORKLOAD_WIDE, ReplicaSet, ReplicaSetStatus
 from kube.meta import Labels, Model, ObjectMeta
 from kube.objects import Object
 
@@ -73,13 +73,7 @@ KIND = Kind(
     "ReplicationController", "replicationcontrollers", "", "v1", True, ReplicationController,
     names.dns1123_subdomain, short_names=("rc",), categories=("all",),
     subresources=("status", "scale"), status_on_create="reset",
-    columns=(
-        Column("DESIRED", lambda r, _: str(r["spec"].get("replicas", 1)), type="integer"),
-        Column("CURRENT", lambda r, _: str((r.get("status") or {}).get("replicas", 0)),
-               type="integer"),
-        Column("READY", lambda r, _: str((r.get("status") or {}).get("readyReplicas", 0)),
-               type="integer"),
-        AGE, *WORKLOAD_WIDE),
+    columns=(*REPLICA_COLUMNS, AGE, *WORKLOAD_WIDE),
     list_merge={**nested("spec.template.spec", POD_SPEC_LISTS),
                 "status.conditions": map_list("type")},
 )

@@ -22,7 +22,7 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from kube.kinds.endpoints import Endpoints
+from kube.kinds.endpoints import EndpointAddress, Endpoints
 from kube.kinds.service import Service
 from kube.objects import Object
 from kube.typed import Unreadable, typed
@@ -57,28 +57,28 @@ def in_domain(name: str, domain: str = CLUSTER_DOMAIN) -> bool:
     return name == domain or name.endswith("." + domain)
 
 
+def _ready_addresses(svc: Service, lookup: Lookup) -> list[EndpointAddress]:
+    """The ready addresses of the service's endpoints ([] when there are none, or unreadable)."""
+    found = lookup.endpoints_of(svc.metadata.namespace or "", svc.metadata.name or "")
+    try:
+        endpoints = typed(Endpoints, found) if found is not None else None
+    except Unreadable:
+        return []
+    return [a for s in (endpoints.subsets if endpoints else None) or ()
+            for a in s.addresses or ()]
+
+
 def _service_ips(svc: Service, lookup: Lookup) -> list[str]:
     ip = svc.spec.cluster_ip
     if ip and ip != "None":
         return [ip]
-    found = lookup.endpoints_of(svc.metadata.namespace or "", svc.metadata.name or "")
-    try:
-        endpoints = typed(Endpoints, found) if found is not None else None
-    except Unreadable:
-        return []
-    return sorted({a.ip for s in (endpoints.subsets if endpoints else None) or ()
-                   for a in s.addresses or ()})
+    return sorted({a.ip for a in _ready_addresses(svc, lookup)})
 
 
 def _hostname_ips(svc: Service, hostname: str, lookup: Lookup) -> list[str]:
     """The ready addresses of `svc`'s endpoints that carry `hostname`."""
-    found = lookup.endpoints_of(svc.metadata.namespace or "", svc.metadata.name or "")
-    try:
-        endpoints = typed(Endpoints, found) if found is not None else None
-    except Unreadable:
-        return []
-    return sorted({a.ip for s in (endpoints.subsets if endpoints else None) or ()
-                   for a in s.addresses or () if (a.hostname or "").lower() == hostname})
+    return sorted({a.ip for a in _ready_addresses(svc, lookup)
+                   if (a.hostname or "").lower() == hostname})
 
 
 def resolve(qname: str, qtype: str, lookup: Lookup, domain: str = CLUSTER_DOMAIN

@@ -78,10 +78,10 @@ def daemon_pod_spec(ds: DaemonSet) -> Object:
     return spec
 
 
-def node_verdict(ds: DaemonSet, node: Node) -> tuple[bool, bool]:
+def node_verdict(ds: DaemonSet, node: Node, spec: PodSpec | None = None) -> tuple[bool, bool]:
     """(should a daemon pod be started on `node`, may one already there keep running):
-    Kubernetes' NodeShouldRunDaemonPod."""
-    spec = PodSpec.model_validate(daemon_pod_spec(ds))
+    Kubernetes' NodeShouldRunDaemonPod. `spec`: the daemon pod spec, when made already."""
+    spec = spec or PodSpec.model_validate(daemon_pod_spec(ds))
     if not selects_node(spec, node):
         return False, False
     taints = node.spec.taints
@@ -157,9 +157,10 @@ def plan(ds: DaemonSet, nodes: list[Node], pods: list[Pod], now: datetime) -> Pl
     surge = ds.spec.update_strategy.rolling_update.max_surge \
         if ds.spec.update_strategy.rolling_update else 0
     eligible: list[str] = []
+    spec = PodSpec.model_validate(daemon_pod_spec(ds))  # once, not once a node
     for node in nodes:
         name = node.metadata.name or ""
-        should_run, may_stay = node_verdict(ds, node)
+        should_run, may_stay = node_verdict(ds, node, spec)
         mine = sorted(by_node.get(name, []), key=lambda p: p.metadata.creation_timestamp or "")
         if not may_stay:
             out.delete += mine
@@ -229,8 +230,9 @@ def calculate_status(ds: DaemonSet, nodes: list[Node], pods: list[Pod],
                                                                              "Succeeded"):
             active.setdefault(node_of(pod) or "", []).append(pod)
     desired = current = misscheduled = ready_count = updated = available = 0
+    spec = PodSpec.model_validate(daemon_pod_spec(ds))
     for node in nodes:
-        should_run, _ = node_verdict(ds, node)
+        should_run, _ = node_verdict(ds, node, spec)
         mine = active.get(node.metadata.name or "", [])
         if not should_run:
             misscheduled += bool(mine)
