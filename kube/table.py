@@ -37,7 +37,8 @@ def column_definitions(kind: Kind) -> list[dict[str, Any]]:
 
 def cells(kind: Kind, obj: Object, now: datetime) -> list[str]:
     """NAME, then every column of the kind (all priorities), as printed."""
-    return [obj["metadata"]["name"], *(c.cell(obj, now) for c in kind.columns)]
+    name = kind.name_cell(obj) if kind.name_cell else obj["metadata"]["name"]
+    return [name, *(c.cell(obj, now) for c in kind.columns)]
 
 
 def row_object(obj: Object, include: str) -> Object | None:

@@ -232,24 +232,55 @@ def start_agent(plan: LabPlan, host: HostPlan) -> int:
     return pid
 
 
-def ready_nodes(plan: LabPlan, port: int) -> set[str]:
-    """Names of the Nodes whose Ready condition is True, read through the API (admin token)."""
+def api_call(plan: LabPlan, port: int, method: str, path: str,
+             body: dict | None = None) -> tuple[int, dict]:
+    """One request to the lab's API with the admin token: (status, the JSON answer).
+    OSError and http.client.HTTPException where it cannot be reached."""
     context = ssl.create_default_context(cafile=str(plan.pki_dir / "ca.crt"))
-    conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=5, context=context)
+    conn = http.client.HTTPSConnection("127.0.0.1", port, timeout=10, context=context)
     token = (plan.pki_dir / "admin.token").read_text().strip()
+    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     try:
-        conn.request("GET", "/api/v1/nodes", headers={"Authorization": f"Bearer {token}"})
+        conn.request(method, path, body=json.dumps(body) if body is not None else None,
+                     headers=headers)
         response = conn.getresponse()
-        if response.status != 200:
-            return set()
-        nodes = json.loads(response.read())["items"]
-    except (OSError, http.client.HTTPException, ssl.SSLError, ValueError):
-        return set()
+        raw = response.read()
+        try:
+            answer = json.loads(raw) if raw else {}
+        except ValueError:
+            answer = {"message": raw.decode(errors="replace")}
+        return response.status, answer
     finally:
         conn.close()
-    return {n["metadata"]["name"] for n in nodes
+
+
+def ready_nodes(plan: LabPlan, port: int) -> set[str]:
+    """Names of the Nodes whose Ready condition is True, read through the API (admin token)."""
+    try:
+        code, answer = api_call(plan, port, "GET", "/api/v1/nodes")
+    except (OSError, http.client.HTTPException, ssl.SSLError):
+        return set()
+    if code != 200:
+        return set()
+    return {n["metadata"]["name"] for n in answer.get("items") or ()
             if any(c.get("type") == "Ready" and c.get("status") == "True"
                    for c in (n.get("status") or {}).get("conditions") or [])}
+
+
+def put_object(plan: LabPlan, port: int, collection: str, body: dict) -> None:
+    """Create `body` in `collection` (an API path), or replace the one of its name."""
+    name = body["metadata"]["name"]
+    code, current = api_call(plan, port, "GET", f"{collection}/{name}")
+    if code == 404:
+        code, answer = api_call(plan, port, "POST", collection, body)
+    elif code == 200:
+        body = {**body, "metadata": {**body["metadata"], "resourceVersion":
+                                     current["metadata"]["resourceVersion"]}}
+        code, answer = api_call(plan, port, "PUT", f"{collection}/{name}", body)
+    else:
+        answer = current
+    if code not in (200, 201):
+        raise LabError(f"writing {collection}/{name}: {code} {answer.get('message', '')}")
 
 
 def wait_nodes_ready(plan: LabPlan, hosts: list[HostPlan], port: int, deadline: float) -> None:

@@ -125,6 +125,7 @@ def up(name: str, n_hosts: int | None, report: Report, masters: int | None = Non
         state.powered_off = []
         _power_on(plan, plan.hosts, state, report)
         state.save(plan.state_file)
+        configure_local_paths(plan, state)
         write_inventory(plan, state)
         write_orchctl_context(plan, state, report)
         return plan
@@ -174,6 +175,18 @@ def _power_on(plan: LabPlan, hosts: tuple[HostPlan, ...], state: LabState,
             list(pool.map(lambda h: daemons.wait_etcd(plan, h, deadline), reachable))
     _start_master(plan, hosts, state, report, deadline)
     _start_agents(plan, hosts, state, report, deadline)
+
+
+def configure_local_paths(plan: LabPlan, state: LabState) -> None:
+    """The local-path provisioner's directories: one per host under its own data directory
+    (the lab's hosts share one filesystem; a volume must live on its node only)."""
+    assert state.api_port is not None
+    config = {"nodePathMap": [{"node": h.name, "paths": [str(h.local_path_dir)]}
+                              for h in plan.hosts]}
+    daemons.put_object(plan, state.api_port, "/api/v1/namespaces/kube-system/configmaps", {
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "local-path-config", "namespace": "kube-system"},
+        "data": {"config.json": json.dumps(config, indent=2)}})
 
 
 def make_credentials(plan: LabPlan) -> None:

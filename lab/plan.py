@@ -176,6 +176,11 @@ class HostPlan(ClusterEndpoints):
     def agent_root(self) -> Path:
         return self.data_dir / "agent"
 
+    @property
+    def local_path_dir(self) -> Path:
+        """Where the local-path provisioner makes this host's volumes."""
+        return self.data_dir / "local-path"
+
 
 @dataclass(frozen=True)
 class LabPlan:

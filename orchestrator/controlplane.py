@@ -15,7 +15,8 @@ class ControlPlane:
                  node_monitor_grace_period: float, pod_eviction_timeout: float,
                  score_weights: dict[str, float] | None = None,
                  eviction_rates: tuple[float, float] | None = None,
-                 job_backoff: float = 10.0, root_ca: str | None = None) -> None:
+                 job_backoff: float = 10.0, root_ca: str | None = None,
+                 local_path_helper_image: str = "orch/web:1") -> None:
         """`eviction_rates`: (normal, secondary) nodes per second, the node lifecycle
         controller's defaults when None."""
         self.score_weights = score_weights or {}
@@ -25,6 +26,8 @@ class ControlPlane:
         self.eviction_rates = eviction_rates
         self.job_backoff = job_backoff
         self.root_ca = root_ca  # the cluster CA's PEM, published in every namespace
+        # the image of the pods that make and remove local-path volumes' directories
+        self.local_path_helper_image = local_path_helper_image
         self._running: list = []
         self._lock = threading.Lock()
 
@@ -43,7 +46,9 @@ class ControlPlane:
             from orchestrator.controllers.endpoints import EndpointsController
             from orchestrator.controllers.garbagecollector import GarbageCollector
             from orchestrator.controllers.job import JobController
+            from orchestrator.controllers.localpath import LocalPathProvisioner
             from orchestrator.controllers.nodelifecycle import NodeLifecycleController
+            from orchestrator.controllers.persistentvolume import PersistentVolumeController
             from orchestrator.controllers.replicaset import ReplicaSetController
             from orchestrator.controllers.replication import ReplicationManager
             from orchestrator.controllers.serviceaccounts import ServiceAccountsController
@@ -58,7 +63,8 @@ class ControlPlane:
                      DaemonSetController(objects), ReplicationManager(objects),
                      StatefulSetController(objects),
                      ServiceAccountsController(objects, self.root_ca),
-                     DisruptionController(objects)]
+                     DisruptionController(objects), PersistentVolumeController(objects),
+                     LocalPathProvisioner(objects, self.local_path_helper_image)]
         return made
 
     def start(self) -> None:

@@ -88,6 +88,9 @@ def main() -> None:
 @click.option("--job-backoff", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
               help="seconds a Job waits before replacing its first failed pod (doubling per "
                    "failure since its last success, at most 600 s)")
+@click.option("--local-path-helper-image", default="orch/web:1", show_default=True,
+              help="the image (with a shell, mkdir and rm) of the helper pods that make and "
+                   "remove local-path volumes' directories on the nodes")
 @click.option("-v", "--verbose", is_flag=True)
 def serve(etcd_servers: str, etcd_cafile: str | None, etcd_certfile: str | None,
           etcd_keyfile: str | None, bind_address: str, secure_port: int, tls_cert_file: str,
@@ -99,6 +102,7 @@ def serve(etcd_servers: str, etcd_cafile: str | None, etcd_certfile: str | None,
           score_weights: tuple[str, ...], service_account_signing_key_file: str | None,
           service_account_key_file: str | None, service_account_issuer: str,
           advertise_address: str | None, root_ca_file: str | None, job_backoff: float,
+          local_path_helper_image: str,
           verbose: bool) -> None:
     """Serve the Kubernetes-shaped API over TLS, backed by the etcd cluster."""
     from orchestrator.api.auth import TokenAuthenticator
@@ -137,7 +141,8 @@ def serve(etcd_servers: str, etcd_cafile: str | None, etcd_certfile: str | None,
                                  pod_eviction_timeout, parse_score_weights(score_weights),
                                  (node_eviction_rate, secondary_node_eviction_rate),
                                  job_backoff=job_backoff,
-                                 root_ca=objects.root_ca)
+                                 root_ca=objects.root_ca,
+                                 local_path_helper_image=local_path_helper_image)
     elector = None
     if leader_elect and (scheduler or controllers):
         identity = f"{socket.gethostname()}_{os.getpid()}"

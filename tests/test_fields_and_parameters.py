@@ -44,7 +44,23 @@ HONOURED: dict[str, str] = {
         VolumeMount.readOnly VolumeMount.subPath Volume.name Volume.emptyDir Volume.hostPath
         HostPathVolumeSource.path HostPathVolumeSource.type Container.terminationMessagePath
         PodSecurityContext.fsGroup
-        PodSecurityContext.fsGroupChangePolicy""",
+        PodSecurityContext.fsGroupChangePolicy PersistentVolumeClaimVolumeSource.readOnly
+        PersistentVolumeSpec.hostPath PersistentVolumeSpec.local LocalVolumeSource.path""",
+    "kube/storage.py": """
+        PersistentVolumeClaimSpec.accessModes PersistentVolumeClaimSpec.selector
+        PersistentVolumeClaimSpec.resources VolumeResourceRequirements.requests
+        PersistentVolumeClaimSpec.storageClassName PersistentVolumeClaimSpec.volumeMode
+        PersistentVolumeSpec.capacity PersistentVolumeSpec.accessModes
+        PersistentVolumeSpec.storageClassName PersistentVolumeSpec.nodeAffinity
+        PersistentVolumeSpec.volumeMode VolumeNodeAffinity.required
+        PersistentVolumeSpec.claimRef""",
+    "orchestrator/controllers/persistentvolume.py": """
+        PersistentVolumeClaimSpec.volumeName
+        PersistentVolumeSpec.persistentVolumeReclaimPolicy""",
+    "orchestrator/controllers/localpath.py": """
+        StorageClass.provisioner StorageClass.reclaimPolicy StorageClass.parameters""",
+    "orchestrator/scheduler/plugins/volume_binding.py": """
+        StorageClass.volumeBindingMode""",
     "node_agent/pods/manager.py": """
         PodSpec.containers PodSpec.terminationGracePeriodSeconds PodSpec.enableServiceLinks
         Container.name Container.env EnvVar.name EnvVar.value EnvVar.valueFrom
@@ -67,7 +83,8 @@ HONOURED: dict[str, str] = {
         ConfigMapProjection.items ConfigMapProjection.optional DownwardAPIProjection.items
         ServiceAccountTokenProjection.audience ServiceAccountTokenProjection.expirationSeconds
         ServiceAccountTokenProjection.path Container.terminationMessagePolicy
-        Container.lifecycle Lifecycle.postStart Lifecycle.preStop""",
+        Container.lifecycle Lifecycle.postStart Lifecycle.preStop
+        Volume.persistentVolumeClaim PersistentVolumeClaimVolumeSource.claimName""",
     "orchestrator/api/admission.py": """
         PodSpec.serviceAccountName PodSpec.serviceAccount PodSpec.automountServiceAccountToken
         ServiceAccount.automountServiceAccountToken""",
@@ -121,7 +138,9 @@ HONOURED: dict[str, str] = {
         StatefulSetSpec.updateStrategy StatefulSetSpec.revisionHistoryLimit
         StatefulSetSpec.minReadySeconds StatefulSetSpec.ordinals StatefulSetOrdinals.start
         StatefulSetUpdateStrategy.type StatefulSetUpdateStrategy.rollingUpdate
-        RollingUpdateStatefulSetStrategy.partition""",
+        RollingUpdateStatefulSetStrategy.partition
+        StatefulSetSpec.volumeClaimTemplates PersistentVolumeClaimTemplate.metadata
+        PersistentVolumeClaimTemplate.spec RetentionPolicy.whenDeleted RetentionPolicy.whenScaled""",
     "node_agent/dns/records.py": "EndpointAddress.hostname ServiceSpec.externalName",
     "kube/kinds/replicationcontroller.py": """
         ReplicationControllerSpec.replicas ReplicationControllerSpec.minReadySeconds
@@ -173,7 +192,10 @@ CONSTRAINED = {
     "LocalObjectReference.name": "only under ServiceAccount.imagePullSecrets, which is refused",
     "SecurityContext.procMount": "Default is what every container gets; Unmasked is refused",
     "StatefulSetSpec.persistentVolumeClaimRetentionPolicy":
-        "only Retain is admitted, and without volumeClaimTemplates there is nothing to delete",
+        "its two fields are the behaviour (statefulset.py reads them)",
+    "PersistentVolumeClaimTemplate.apiVersion": "a claim template's; the claim is v1",
+    "PersistentVolumeClaimTemplate.kind": "a claim template's; the claim is a claim",
+    "PersistentVolumeClaimTemplate.status": "a record: the template's status is not used",
 }
 
 # Records: written by their owner (a controller, an agent, a client) and read back; the server
@@ -190,6 +212,8 @@ RECORD_MODELS = {
     "DaemonSetStatus",  # written by the daemonset controller; collisionCount read back
     "CronJobStatus",  # written by the cronjob controller, lastScheduleTime read back (above)
     "JobStatus",  # written by the job controller, which reads back what it counted (above)
+    "PersistentVolumeClaimStatus",  # written by the persistent volume controller
+    "PersistentVolumeStatus",  # written by the persistent volume controller, phase read back
 }
 ENVELOPE = {"apiVersion", "kind", "metadata", "spec", "status", "subsets", "template"}
 
@@ -207,35 +231,25 @@ def _put(obj: dict, path: str, value) -> dict:
     return obj
 
 
+SC = {"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {"name": "s"},
+      "provisioner": "p"}
+PV = {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "v"},
+      "spec": {"capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
+               "hostPath": {"path": "/d"}}}
+PVC = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "c"},
+       "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}
+
 # Refused: (field, a manifest a user would write with it, the path the 422 must name).
 REFUSED = [
     ("SecurityContext.procMount",
      _put(POD, "spec.containers[0].securityContext", {"procMount": "Unmasked"}),
      "spec.containers[0].securityContext.procMount"),
-    ("StatefulSetSpec.volumeClaimTemplates",
-     {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "s"},
-      "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {
-          "metadata": {"labels": {"a": "b"}}, "spec": POD["spec"]},
-          "volumeClaimTemplates": [{"metadata": {"name": "data"}}]}},
-     "spec.volumeClaimTemplates"),
     ("RollingUpdateStatefulSetStrategy.maxUnavailable",
      {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "s"},
       "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {
           "metadata": {"labels": {"a": "b"}}, "spec": POD["spec"]},
           "updateStrategy": {"rollingUpdate": {"maxUnavailable": 2}}}},
      "spec.updateStrategy.rollingUpdate.maxUnavailable"),
-    ("RetentionPolicy.whenDeleted",
-     {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "s"},
-      "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {
-          "metadata": {"labels": {"a": "b"}}, "spec": POD["spec"]},
-          "persistentVolumeClaimRetentionPolicy": {"whenDeleted": "Delete"}}},
-     "spec.persistentVolumeClaimRetentionPolicy.whenDeleted"),
-    ("RetentionPolicy.whenScaled",
-     {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "s"},
-      "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {
-          "metadata": {"labels": {"a": "b"}}, "spec": POD["spec"]},
-          "persistentVolumeClaimRetentionPolicy": {"whenScaled": "Delete"}}},
-     "spec.persistentVolumeClaimRetentionPolicy.whenScaled"),
     ("DownwardAPIVolumeFile.resourceFieldRef",
      _put(POD, "spec.volumes", [{"name": "v", "downwardAPI": {"items": [
          {"path": "cpu", "resourceFieldRef": {"resource": "limits.cpu"}}]}}]),
@@ -254,6 +268,31 @@ REFUSED = [
      _put(POD, "spec.securityContext", {"seccompProfile": {"type": "Localhost",
                                                            "localhostProfile": "p.json"}}),
      "spec.securityContext.seccompProfile.type"),
+    ("StorageClass.reclaimPolicy", {**SC, "reclaimPolicy": "Recycle"}, "reclaimPolicy"),
+    ("StorageClass.allowVolumeExpansion", {**SC, "allowVolumeExpansion": True},
+     "allowVolumeExpansion"),
+    ("StorageClass.mountOptions", {**SC, "mountOptions": ["ro"]}, "mountOptions"),
+    ("StorageClass.allowedTopologies", {**SC, "allowedTopologies": [{}]}, "allowedTopologies"),
+    ("PersistentVolumeSpec.persistentVolumeReclaimPolicy",
+     _put(PV, "spec.persistentVolumeReclaimPolicy", "Recycle"),
+     "spec.persistentVolumeReclaimPolicy"),
+    ("PersistentVolumeSpec.volumeMode", _put(PV, "spec.volumeMode", "Block"), "spec.volumeMode"),
+    ("PersistentVolumeSpec.mountOptions", _put(PV, "spec.mountOptions", ["ro"]),
+     "spec.mountOptions"),
+    ("PersistentVolumeSpec.volumeAttributesClassName",
+     _put(PV, "spec.volumeAttributesClassName", "gold"), "spec.volumeAttributesClassName"),
+    ("LocalVolumeSource.fsType", _put(_put(PV, "spec.hostPath", None), "spec.local",
+                                      {"path": "/d", "fsType": "ext4"}), "spec.local.fsType"),
+    ("PersistentVolumeClaimSpec.dataSource",
+     _put(PVC, "spec.dataSource", {"kind": "PersistentVolumeClaim", "name": "x"}),
+     "spec.dataSource"),
+    ("PersistentVolumeClaimSpec.dataSourceRef",
+     _put(PVC, "spec.dataSourceRef", {"kind": "PersistentVolumeClaim", "name": "x"}),
+     "spec.dataSourceRef"),
+    ("VolumeResourceRequirements.limits",
+     _put(PVC, "spec.resources.limits", {"storage": "2Gi"}), "spec.resources.limits"),
+    ("PersistentVolumeClaimSpec.volumeAttributesClassName",
+     _put(PVC, "spec.volumeAttributesClassName", "gold"), "spec.volumeAttributesClassName"),
     ("EmptyDirVolumeSource.medium",
      _put(POD, "spec.volumes", [{"name": "v", "emptyDir": {"medium": "Memory"}}]),
      "spec.volumes[0].emptyDir.medium"),

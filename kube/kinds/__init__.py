@@ -9,8 +9,10 @@ from `KIND` (CONTRIBUTING.md walks through it).
 from __future__ import annotations
 
 from kube.kinds import (configmap, controllerrevision, cronjob, daemonset, deployment, endpoints,
-                        event, job, lease, namespace, node, pod, poddisruptionbudget, replicaset,
-                        replicationcontroller, secret, service, serviceaccount, statefulset)
+                        event, job, lease, namespace, node, persistentvolume,
+                        persistentvolumeclaim, pod, poddisruptionbudget, replicaset,
+                        replicationcontroller, secret, service, serviceaccount, statefulset,
+                        storageclass)
 from kube.kinds.base import Column, Kind, ListMerge
 
 KINDS: tuple[Kind, ...] = (
@@ -23,6 +25,8 @@ KINDS: tuple[Kind, ...] = (
     configmap.KIND,
     secret.KIND,
     serviceaccount.KIND,
+    persistentvolumeclaim.KIND,
+    persistentvolume.KIND,
     event.KIND,
     daemonset.KIND,  # the workloads in the order of kubectl's `get all`
     deployment.KIND,
@@ -32,6 +36,7 @@ KINDS: tuple[Kind, ...] = (
     cronjob.KIND,  # before jobs, as kubectl's `get all`
     job.KIND,
     poddisruptionbudget.KIND,
+    storageclass.KIND,
     lease.KIND,
 )
 

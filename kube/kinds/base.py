@@ -7,7 +7,7 @@ printing, and later OpenAPI, strategic merge and server-side apply) reads these.
          status_on_create, initial_status,                               # PrepareForCreate
          immutable, update_rules,                                        # ValidateUpdate
          field_selectors,                                                # GetAttrs
-         columns,                                                        # TableConvertor
+         columns, name_cell,                                             # TableConvertor
          list_merge,                                                     # patch/apply metadata
          graceful_deletion)                                              # CheckGracefulDelete
 
@@ -106,6 +106,8 @@ class Kind:
     # GetAttrs: the fields `fieldSelector` may use beyond metadata.name and metadata.namespace.
     field_selectors: tuple[str, ...] = ()
     columns: tuple[Column, ...] = (AGE,)
+    # NAME's cell, where it says more than the name (the default StorageClass is marked)
+    name_cell: Callable[[Object], str] | None = None
     list_merge: Mapping[str, ListMerge] = field(default_factory=dict)
     # A pod bound to a node is only marked when deleted; its node's agent removes it.
     graceful_deletion: bool = False

@@ -8,6 +8,7 @@ validators. Fields Kubernetes has and this orchestrator does not implement yet a
 from __future__ import annotations
 
 import re
+from contextvars import ContextVar
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
@@ -447,6 +448,11 @@ class ProjectedVolumeSource(Model):
     default_mode: int | None = Field(0o644, ge=0, le=0o777)
 
 
+class PersistentVolumeClaimVolumeSource(Model):
+    claim_name: str = Field(min_length=1)
+    read_only: bool | None = None
+
+
 class Volume(Model):
     name: Dns1123Label
     empty_dir: EmptyDirVolumeSource | None = None
@@ -455,14 +461,15 @@ class Volume(Model):
     secret: SecretVolumeSource | None = None
     downward_api: DownwardAPIVolumeSource | None = Field(None, alias="downwardAPI")
     projected: ProjectedVolumeSource | None = None
+    persistent_volume_claim: PersistentVolumeClaimVolumeSource | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> Self:
         sources = (self.empty_dir, self.host_path, self.config_map, self.secret,
-                   self.downward_api, self.projected)
+                   self.downward_api, self.projected, self.persistent_volume_claim)
         if sum(x is not None for x in sources) != 1:
             raise ValueError("exactly one of emptyDir, hostPath, configMap, secret, "
-                             "downwardAPI, projected is required")
+                             "downwardAPI, projected, persistentVolumeClaim is required")
         return self
 
 
@@ -509,6 +516,12 @@ class Toleration(Model):
     toleration_seconds: int | None = None
 
 
+# While a StatefulSet is validated: the names of its volumeClaimTemplates, which its pod
+# template's containers may mount (each pod gets a claim volume of that name).
+CLAIM_TEMPLATE_VOLUMES: ContextVar[frozenset[str]] = ContextVar("claim_template_volumes",
+                                                                default=frozenset())
+
+
 class PodSpec(Model):
     # run one at a time, in order, each to success, before the app containers start
     init_containers: list[Container] | None = None
@@ -545,7 +558,7 @@ class PodSpec(Model):
         every = [*(self.init_containers or ()), *self.containers]
         unique(every, "name", "container name")
         unique(self.volumes, "name", "volume name")
-        volumes = {v.name for v in self.volumes or []}
+        volumes = {v.name for v in self.volumes or []} | CLAIM_TEMPLATE_VOLUMES.get()
         for c in every:
             for m in c.volume_mounts or []:
                 if m.name not in volumes:

@@ -3,18 +3,21 @@
 to it) — made in order and each only once the one before is Running and Ready
 (OrderedReady) or all at once (Parallel), removed from the highest ordinal down, and updated
 from the highest ordinal down to `partition` (RollingUpdate) or only when deleted (OnDelete).
-orchestrator/controllers/statefulset.py runs it. volumeClaimTemplates need
-PersistentVolumeClaims, which are not served yet: they are refused."""
+Each volumeClaimTemplates entry gives every pod a claim of its own, `<template>-<set>-<n>`,
+made before the pod and kept when the pod goes (so `<set>-<n>` finds its data again), and
+deleted with the set or on scale down only as `persistentVolumeClaimRetentionPolicy` says.
+orchestrator/controllers/statefulset.py runs it."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, ModelWrapValidatorHandler, model_validator
 
 from kube import names
 from kube.kinds.base import AGE, Column, Kind, map_list, nested
-from kube.kinds.pod import POD_SPEC_LISTS, PodTemplateSpec
+from kube.kinds.persistentvolumeclaim import PersistentVolumeClaimTemplate
+from kube.kinds.pod import CLAIM_TEMPLATE_VOLUMES, POD_SPEC_LISTS, PodTemplateSpec
 from kube.kinds.replicaset import WORKLOAD_WIDE, _check_selector_matches_template
 from kube.meta import Condition, Dns1123Label, LabelSelector, Model, ObjectMeta, refused
 from kube.objects import Object
@@ -44,11 +47,10 @@ class StatefulSetUpdateStrategy(Model):
 
 
 class RetentionPolicy(Model):
-    # without volumeClaimTemplates there are no claims to delete: Retain is all there is
-    when_deleted: Annotated[Literal["Retain", "Delete"], refused('whenDeleted "Delete"',
-                                                                 ("Delete",))] = "Retain"
-    when_scaled: Annotated[Literal["Retain", "Delete"], refused('whenScaled "Delete"',
-                                                                ("Delete",))] = "Retain"
+    # Delete: the claims go with the set (whenDeleted), or with a pod removed by a scale down
+    # (whenScaled), through owner references the garbage collector follows
+    when_deleted: Literal["Retain", "Delete"] = "Retain"
+    when_scaled: Literal["Retain", "Delete"] = "Retain"
 
 
 class StatefulSetOrdinals(Model):
@@ -67,12 +69,30 @@ class StatefulSetSpec(Model):
     persistent_volume_claim_retention_policy: RetentionPolicy = Field(
         default_factory=RetentionPolicy, alias="persistentVolumeClaimRetentionPolicy")
     ordinals: StatefulSetOrdinals | None = None
-    volume_claim_templates: Annotated[list[Any] | None, refused(
-        "volumeClaimTemplates (PersistentVolumeClaims)")] = None
+    volume_claim_templates: list[PersistentVolumeClaimTemplate] | None = None
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _claim_volumes(cls, data: Any, handler: ModelWrapValidatorHandler[Self]) -> Self:
+        """The pod template may mount the claim templates by name."""
+        templates = data.get("volumeClaimTemplates") if isinstance(data, dict) else None
+        names = frozenset(t["metadata"]["name"] for t in templates or ()
+                          if isinstance(t, dict) and isinstance(t.get("metadata"), dict) and
+                          isinstance(t["metadata"].get("name"), str))
+        token = CLAIM_TEMPLATE_VOLUMES.set(names)
+        try:
+            return handler(data)
+        finally:
+            CLAIM_TEMPLATE_VOLUMES.reset(token)
 
     @model_validator(mode="after")
     def _selector(self) -> Self:
         _check_selector_matches_template(self.selector, self.template)
+        names = [t.metadata.name for t in self.volume_claim_templates or ()]
+        if any(not n for n in names):
+            raise ValueError("volumeClaimTemplates: metadata.name: Required value")
+        if len(set(names)) != len(names):
+            raise ValueError("volumeClaimTemplates: Duplicate value: names must be unique")
         return self
 
 
@@ -105,7 +125,8 @@ KIND = Kind(
     "StatefulSet", "statefulsets", "apps", "v1", True, StatefulSet, names.dns1123_subdomain,
     short_names=("sts",), categories=("all",), subresources=("status", "scale"),
     status_on_create="reset",
-    immutable=("spec.selector", "spec.serviceName", "spec.podManagementPolicy"),
+    immutable=("spec.selector", "spec.serviceName", "spec.podManagementPolicy",
+               "spec.volumeClaimTemplates"),
     columns=(Column("READY", _ready_text, description="Ready pods, of those wanted"), AGE,
              *WORKLOAD_WIDE[:2]),
     list_merge={**nested("spec.template.spec", POD_SPEC_LISTS),

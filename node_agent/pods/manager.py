@@ -32,6 +32,8 @@ from pathlib import Path
 from kube.client import ApiError, Client
 from kube.informer import Informer
 from kube.kinds.configmap import ConfigMap
+from kube.kinds.persistentvolume import PersistentVolume
+from kube.kinds.persistentvolumeclaim import PersistentVolumeClaim
 from kube.kinds.pod import (ConfigMapVolumeSource, Container, DownwardAPIVolumeFile, Pod,
                            ProjectedVolumeSource, SecretVolumeSource,
                            ServiceAccountTokenProjection)
@@ -537,6 +539,10 @@ class PodManager:
                     pod, "projected", mount.name, self._projected_files(pod, volume.name,
                                                                         volume.projected))
                 continue
+            if volume.persistent_volume_claim is not None:
+                prepared[mount.name] = self._claimed_directory(
+                    pod, mount.name, volume.persistent_volume_claim.claim_name)
+                continue
             source: ConfigMapVolumeSource | SecretVolumeSource | None
             if volume.config_map is not None:
                 source, kind, name = volume.config_map, "configmaps", volume.config_map.name
@@ -560,6 +566,32 @@ class PodManager:
                 files[path] = (data[key], item_mode or mode)
             prepared[mount.name] = self.volumes.write_volume(pod, kind, mount.name, files)
         return prepared
+
+    def _claimed_directory(self, pod: Pod, volume: str, claim_name: str) -> Path:
+        """The directory on this node that the claim's bound volume is; StartFailed (the
+        container waits, ContainerCreating) while the claim is missing or not bound."""
+        namespace = pod.metadata.namespace or ""
+
+        def waiting(why: str) -> StartFailed:
+            return StartFailed("ContainerCreating", f"Unable to attach or mount volumes: "
+                               f"volume {volume!r}: {why}")
+        try:
+            claim = typed(PersistentVolumeClaim, self.client.get(
+                "persistentvolumeclaims", claim_name, namespace))
+        except ApiError as e:
+            raise waiting(e.message) from e
+        if claim.status.phase != "Bound" or not claim.spec.volume_name:
+            raise waiting(f'persistentvolumeclaim "{claim_name}" is not bound')
+        try:
+            bound = typed(PersistentVolume, self.client.get(
+                "persistentvolumes", claim.spec.volume_name, None))
+        except ApiError as e:
+            raise waiting(e.message) from e
+        ref = bound.spec.claim_ref
+        if ref is None or ref.uid != claim.metadata.uid:
+            raise waiting(f'persistentvolume "{bound.metadata.name}" is not bound to '
+                          f'persistentvolumeclaim "{claim_name}"')
+        return self.volumes.persistent_volume_directory(pod, bound)
 
     def _projected_files(self, pod: Pod, volume: str,
                          projected: ProjectedVolumeSource) -> dict[str, tuple[bytes, int]]:

@@ -1,6 +1,7 @@
 """A pod's volumes on the node's disk (I/O): emptyDir and the configMap/secret volumes under
 the agent's root directory (`<root>/pods/<uid>/volumes/<kind>/<name>`), hostPath on the host,
-and the mounts a container gets from them."""
+a claim's persistent volume (a hostPath or local directory), and the mounts a container gets
+from them."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import shutil
 import stat
 from pathlib import Path
 
+from kube.kinds.persistentvolume import PersistentVolume
 from kube.kinds.pod import Container, Pod
 from node_agent.runtime.errors import StartFailed
 from node_agent.runtime.protocol import Mount
@@ -104,8 +106,29 @@ class PodVolumes:
             if mount.sub_path:
                 source = source / mount.sub_path
                 source.mkdir(parents=True, exist_ok=True)
-            out.append(Mount(str(source), mount.mount_path, bool(mount.read_only)))
+            claim = volume.persistent_volume_claim
+            read_only = bool(mount.read_only) or bool(claim is not None and claim.read_only)
+            out.append(Mount(str(source), mount.mount_path, read_only))
         return tuple(out)
+
+    def persistent_volume_directory(self, pod: Pod, volume: PersistentVolume) -> Path:
+        """The directory a bound persistent volume is on this node: a hostPath (made as its
+        type says) or a local volume's path (which must exist), given to the pod's fsGroup
+        where the volume is local (as kubelet, which leaves a hostPath's ownership alone)."""
+        if volume.spec.host_path is not None:
+            path = Path(volume.spec.host_path.path)
+            problem = prepare_host_path(path, volume.spec.host_path.type or "")
+            if problem:
+                raise StartFailed("ContainerCreating", f"persistentvolume "
+                                  f"{volume.metadata.name!r}: {problem}")
+            return path
+        assert volume.spec.local is not None  # the model admits these two sources only
+        path = Path(volume.spec.local.path)
+        if not path.is_dir():
+            raise StartFailed("ContainerCreating", f"persistentvolume {volume.metadata.name!r}: "
+                              f"local path {path} is not a directory on this node")
+        own_by_fs_group(path, pod, False)
+        return path
 
     def write_volume(self, pod: Pod, kind: str, volume: str,
                      files: dict[str, tuple[bytes, int]]) -> Path:

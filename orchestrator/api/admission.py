@@ -7,6 +7,14 @@ words). Unless automountServiceAccountToken is false (on the pod, else on its se
 account), every container and init container gets the projected volume `kube-api-access-…`
 at /var/run/secrets/kubernetes.io/serviceaccount: a token bound to the pod (3607 s, renewed by
 the agent), the cluster's CA (the `kube-root-ca.crt` ConfigMap) and the namespace.
+
+DefaultStorageClass (claims): a claim that names no class (`storageClassName` absent, not "")
+gets the default StorageClass, the newest where several are marked, as Kubernetes picks.
+
+StorageObjectInUseProtection (claims, volumes): every claim gets the
+`kubernetes.io/pvc-protection` finalizer and every volume `kubernetes.io/pv-protection`, which
+the persistent volume controller removes once no pod uses the claim (no claim is bound to the
+volume), so storage in use is never removed from under a pod.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING
 
+from kube.kinds import persistentvolume, persistentvolumeclaim, storageclass
 from kube.objects import Object
 from orchestrator.api.status import ApiError
 from orchestrator.store import NotFound
@@ -45,6 +54,40 @@ def access_volume(name: str) -> Object:
                                                               "path": "ca.crt"}]}},
         {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {
             "apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}}]}}
+
+
+def admit(store: Store, kind: str, obj: Object, rng: random.Random) -> None:
+    """Every admission plugin that concerns `kind`, on a validated object being created."""
+    if kind == "Pod":
+        admit_pod(store, obj, rng)
+    elif kind == "PersistentVolumeClaim":
+        admit_claim(store, obj)
+    elif kind == "PersistentVolume":
+        _add_finalizer(obj, persistentvolume.PROTECTION_FINALIZER)
+
+
+def _add_finalizer(obj: Object, finalizer: str) -> None:
+    finalizers = obj["metadata"].setdefault("finalizers", [])
+    if finalizer not in finalizers:
+        finalizers.append(finalizer)
+
+
+def default_storage_class(store: Store) -> str | None:
+    """The default StorageClass's name: the newest of those marked (then by name)."""
+    classes, _ = store.list("storageclasses", None)
+    marked = sorted((c for c in classes if storageclass.is_default(c)),
+                    key=lambda c: (c["metadata"].get("creationTimestamp") or "",
+                                   c["metadata"]["name"]))
+    return marked[-1]["metadata"]["name"] if marked else None
+
+
+def admit_claim(store: Store, claim: Object) -> None:
+    spec = claim["spec"]
+    if spec.get("storageClassName") is None:
+        default = default_storage_class(store)
+        if default is not None:
+            spec["storageClassName"] = default
+    _add_finalizer(claim, persistentvolumeclaim.PROTECTION_FINALIZER)
 
 
 def admit_pod(store: Store, pod: Object, rng: random.Random) -> None:

@@ -26,7 +26,7 @@ from kube.registry import RESOURCES, ResourceType, by_kind
 from kube.selectors import selects
 from kube.timestamps import now_rfc3339
 from kube.validation import FieldError, Invalid, validate_create, validate_update
-from orchestrator.api.admission import admit_pod, root_ca_configmap
+from orchestrator.api.admission import admit, root_ca_configmap
 from orchestrator.api import allocation
 from orchestrator.api.patch import merge_patch
 from orchestrator.api.status import ApiError, bad_request, not_found
@@ -160,8 +160,7 @@ class Objects:
             obj["status"] = copy.deepcopy(dict(rt.initial_status))
         if rt.prepare_create is not None and (errors := rt.prepare_create(obj)):
             raise Invalid(rt.kind, metadata.get("name", ""), errors)
-        if rt.kind == "Pod":
-            admit_pod(self.store, obj, self.rng)
+        admit(self.store, rt.kind, obj, self.rng)
         manager = manager or self.manager
         if manager is not None:
             metadata["managedFields"] = fm.track_update(

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from kube.objects import Object
+from kube.registry import ResourceType
 from orchestrator.api.objects import Objects
 from orchestrator.api.status import ApiError
 from orchestrator.controllers.queue import WorkQueue
@@ -97,6 +98,16 @@ class Controller:
 
     def sync(self, key: str) -> None:
         raise NotImplementedError
+
+    def get_or_none(self, rt: ResourceType, namespace: str | None, name: str) -> Object | None:
+        """The object as stored now, or None where there is none (a sync's usual start: the
+        object may have gone since its key was queued)."""
+        try:
+            return self.objects.get(rt, namespace, name)
+        except ApiError as e:
+            if e.code == 404:
+                return None
+            raise
 
     def start(self) -> None:
         threading.Thread(target=self._watch_and_resync, name=f"{self.name}-resync",

@@ -32,7 +32,7 @@ OURS = (ORPHAN_FINALIZER, FOREGROUND_FINALIZER)
 WAIT_FOR_DEPENDENTS = 0.5
 
 DEPENDENT_RESOURCES = ("pods", "replicasets", "controllerrevisions", "jobs", "endpoints",
-                       "events")
+                       "events", "persistentvolumeclaims")
 OWNER_RESOURCES = ("deployments", "replicasets", "replicationcontrollers", "daemonsets",
                    "statefulsets", "cronjobs", "jobs", "services",
                    "pods")

@@ -10,8 +10,16 @@ Parallel makes and removes without waiting (updates are still one at a time). Po
 partition are (re)made from the current revision's template, the others from the update's;
 each template has a ControllerRevision (history.py), whose hash labels the pods.
 
-Pure part: `plan` (the next actions and why it waits) and `calculate_status`; the controller
-reads the StatefulSet and a fresh list of its pods, and applies the plan.
+Claims: before a pod is made, each of its volumeClaimTemplates' claims
+`<template>-<set>-<n>` is made where missing (the pod waits while one is being deleted), and the
+pod mounts them. They outlive the pod. The retention policy is kept as owner references, as
+Kubernetes does: whenDeleted Delete makes the set an owner of every claim (the garbage
+collector deletes them with it); whenScaled Delete makes a pod removed by a scale down the
+owner of its claims just before it is deleted.
+
+Pure part: `plan` (the next actions and why it waits), `claims_for`, `pod_for` and
+`calculate_status`; the controller reads the StatefulSet and a fresh list of its pods, and
+applies the plan.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ from orchestrator.controllers.replicaset import available_in
 from orchestrator.controllers.rollout import template_hash
 
 STS, POD = by_kind("apps/v1", "StatefulSet"), by_kind("v1", "Pod")
+PVC = by_kind("v1", "PersistentVolumeClaim")
 
 
 # --- pure -------------------------------------------------------------------------------------
@@ -58,9 +67,38 @@ def update_revision(sts: StatefulSet) -> str:
     return template_hash(sts.spec.template.to_dict(), sts.status.collision_count or 0)
 
 
+def claim_name(sts: StatefulSet, template: str, ordinal: int) -> str:
+    return f"{template}-{sts.metadata.name}-{ordinal}"
+
+
+def claims_for(sts: StatefulSet, ordinal: int) -> list[Object]:
+    """The claims of `ordinal` (JSON, to create): each template's, named for the ordinal,
+    labelled with the set's selector's labels (Kubernetes' getPersistentVolumeClaims), owned
+    by the set when whenDeleted is Delete."""
+    out = []
+    for template in sts.spec.volume_claim_templates or ():
+        claim = template.to_dict()
+        claim.pop("status", None)
+        metadata = {k: v for k, v in claim["metadata"].items()
+                    if k in ("labels", "annotations")}
+        metadata["name"] = claim_name(sts, template.metadata.name or "", ordinal)
+        metadata.setdefault("labels", {}).update(sts.spec.selector.match_labels or {})
+        if sts.spec.persistent_volume_claim_retention_policy.when_deleted == "Delete":
+            metadata["ownerReferences"] = [set_owner(sts)]
+        out.append({"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": metadata,
+                    "spec": claim["spec"]})
+    return out
+
+
+def set_owner(sts: StatefulSet) -> Object:
+    """The set as a claim's owner (not its controller: a claim has none)."""
+    return {**controller_reference(sts), "controller": False}
+
+
 def pod_for(sts: StatefulSet, ordinal: int, template: Object, revision: str) -> Object:
     """The pod of `ordinal` (JSON, to create): its name and hostname `<set>-<n>`, the
-    governing Service as its subdomain, labelled with its name, index and revision."""
+    governing Service as its subdomain, labelled with its name, index and revision, and each
+    claim template mounted as its ordinal's claim."""
     template = copy.deepcopy(template)
     name = f"{sts.metadata.name}-{ordinal}"
     metadata = template.get("metadata") or {}
@@ -72,6 +110,11 @@ def pod_for(sts: StatefulSet, ordinal: int, template: Object, revision: str) -> 
     spec["hostname"] = name
     if sts.spec.service_name:
         spec["subdomain"] = sts.spec.service_name
+    claimed = {t.metadata.name or "" for t in sts.spec.volume_claim_templates or ()}
+    if claimed:
+        spec["volumes"] = [v for v in spec.get("volumes") or () if v["name"] not in claimed] + [
+            {"name": t, "persistentVolumeClaim": {"claimName": claim_name(sts, t, ordinal)}}
+            for t in sorted(claimed)]
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
 
 
@@ -196,6 +239,7 @@ class StatefulSetController(Controller):
         now = datetime.now(timezone.utc)
         decided = plan(sts, pods, update, now)
         for pod in decided.delete:
+            self._before_delete(sts, pod)
             try:
                 self.objects.delete(POD, namespace, pod.metadata.name or "")
             except ApiError as e:
@@ -214,6 +258,8 @@ class StatefulSetController(Controller):
                 old = self._template(sts, current)
                 if old is not None:
                     revision, template = current, old
+            if not self._ensure_claims(sts, n):
+                continue
             try:
                 self.objects.create(POD, namespace, pod_for(sts, n, template, revision))
             except ApiError as e:
@@ -234,6 +280,65 @@ class StatefulSetController(Controller):
         waits = [w for p in pods if (w := available_in(p, sts.spec.min_ready_seconds, now))]
         if waits:
             self.queue.add_after(key, min(waits) + 0.1)
+
+    def _ensure_claims(self, sts: StatefulSet, ordinal: int) -> bool:
+        """Make the ordinal's missing claims; False while one is being deleted (the pod waits:
+        it would find its old claim gone)."""
+        namespace = sts.metadata.namespace or ""
+        for body in claims_for(sts, ordinal):
+            name = body["metadata"]["name"]
+            existing = self.get_or_none(PVC, namespace, name)
+            if existing is not None:
+                if existing["metadata"].get("deletionTimestamp"):
+                    return False
+                self._keep_set_owner(sts, existing)
+                continue
+            try:
+                self.objects.create(PVC, namespace, body)
+            except ApiError as e:
+                if e.code == 409:
+                    continue
+                self.events.warning(sts, "FailedCreate",
+                                    f"create Claim {name} for Pod {sts.metadata.name}-{ordinal} "
+                                    f"in StatefulSet {sts.metadata.name} failed error: "
+                                    f"{e.message}")
+                raise
+            self.events.normal(sts, "SuccessfulCreate",
+                               f"create Claim {name} Pod {sts.metadata.name}-{ordinal} in "
+                               f"StatefulSet {sts.metadata.name} success")
+        return True
+
+    def _keep_set_owner(self, sts: StatefulSet, claim: Object) -> None:
+        """A claim's owner references as whenDeleted says (the policy may have changed)."""
+        refs = claim["metadata"].get("ownerReferences") or []
+        others = [r for r in refs if r.get("uid") != sts.metadata.uid]
+        wanted = others + ([set_owner(sts)] if sts.spec.persistent_volume_claim_retention_policy
+                           .when_deleted == "Delete" else [])
+        if wanted != refs:
+            updated = copy.deepcopy(claim)
+            updated["metadata"]["ownerReferences"] = wanted
+            self.objects.update(PVC, sts.metadata.namespace, claim["metadata"]["name"], updated)
+
+    def _before_delete(self, sts: StatefulSet, pod: Pod) -> None:
+        """whenScaled Delete: a pod beyond `replicas` takes its claims with it."""
+        ordinal = ordinal_of(sts, pod)
+        start = sts.spec.ordinals.start if sts.spec.ordinals else 0
+        if sts.spec.persistent_volume_claim_retention_policy.when_scaled != "Delete" or \
+                ordinal is None or start <= ordinal < start + sts.spec.replicas:
+            return
+        owner = {"apiVersion": "v1", "kind": "Pod", "name": pod.metadata.name,
+                 "uid": pod.metadata.uid}
+        for template in sts.spec.volume_claim_templates or ():
+            name = claim_name(sts, template.metadata.name or "", ordinal)
+            claim = self.get_or_none(PVC, sts.metadata.namespace, name)
+            if claim is None:
+                continue
+            refs = claim["metadata"].get("ownerReferences") or []
+            if any(r.get("uid") == pod.metadata.uid for r in refs):
+                continue
+            updated = copy.deepcopy(claim)
+            updated["metadata"]["ownerReferences"] = [*refs, owner]
+            self.objects.update(PVC, sts.metadata.namespace, name, updated)
 
     def _template(self, sts: StatefulSet, revision: str) -> Object | None:
         """The pod template a revision holds (its strategic merge patch's template)."""

@@ -6,8 +6,9 @@ import random
 from collections import Counter
 from dataclasses import dataclass
 
+from kube.kinds.persistentvolumeclaim import PersistentVolumeClaim
 from kube.kinds.pod import Pod
-from orchestrator.scheduler.plugins import FILTERS, SCORES
+from orchestrator.scheduler.plugins import FILTERS, SCORES, volume_binding
 from orchestrator.scheduler.snapshot import NodeInfo, Snapshot
 
 
@@ -17,6 +18,9 @@ class Decision:
     message: str = ""  # why not, as Kubernetes phrases it
     scores: tuple[tuple[str, float], ...] = ()
     examined: int = 0  # nodes filtered (the caller starts the next search after them)
+    # the pod's unbound WaitForFirstConsumer claims: the node is named on those that name
+    # none yet, and the pod is bound only once there are none
+    claims: tuple[PersistentVolumeClaim, ...] = ()
 
 
 MIN_FEASIBLE_TO_FIND = 100
@@ -40,12 +44,17 @@ def schedule(pod: Pod, snapshot: Snapshot, rng: random.Random,
     feasible: list[NodeInfo] = []
     reasons: Counter[str] = Counter()
     nodes = snapshot.nodes
+    volumes = volume_binding.prefilter(pod, snapshot.storage)
+    if volumes.error:
+        return Decision(None, f"0/{len(nodes)} nodes are available: {volumes.error}.")
     enough = feasible_to_find(len(nodes))
     examined = 0
     for i in range(len(nodes)):
         info = nodes[(start + i) % len(nodes)]
         examined += 1
         problems = [r for _, check in FILTERS for r in check(pod, info)]
+        if volumes is not volume_binding.NO_CLAIMS:
+            problems += volume_binding.fits(volumes, snapshot.storage, info)
         if problems:
             reasons.update(set(problems))
         else:
@@ -65,4 +74,4 @@ def schedule(pod: Pod, snapshot: Snapshot, rng: random.Random,
     best = max(score for score, _ in scored)
     winners = sorted(name for score, name in scored if score == best)
     return Decision(rng.choice(winners), scores=tuple((n, s) for s, n in scored),
-                    examined=examined)
+                    examined=examined, claims=volumes.waiting)

@@ -5,8 +5,13 @@ change to either, or every RESYNC seconds. For each pending pod (no nodeName, no
 oldest first: decide on a snapshot; bind through Objects.bind, a compare-and-swap that refuses a
 pod already bound (so two schedulers can never bind one pod twice); then decide the next pod on
 the snapshot with this one assumed. A pod that fits nowhere gets PodScheduled=False with the
-reason per node and an Event, written only when the reason changes; it is retried when pods or
-nodes change.
+reason per node and an Event, written only when the reason changes; it is retried when pods,
+nodes or storage change.
+
+A pod with unbound WaitForFirstConsumer claims is not bound at once: the chosen node is
+written on those claims (`volume.kubernetes.io/selected-node`), the persistent volume
+controller and the provisioner bind them there, and the pod is bound in a later pass, once its
+claims are (their volumes' node affinity then keeps it on that node).
 """
 
 from __future__ import annotations
@@ -19,14 +24,17 @@ from collections.abc import Callable
 
 from kube.events import EventRecorder
 from kube.kinds.node import Node
+from kube.kinds.persistentvolume import PersistentVolume
+from kube.kinds.persistentvolumeclaim import SELECTED_NODE, PersistentVolumeClaim
 from kube.kinds.pod import Pod
+from kube.kinds.storageclass import StorageClass
 from kube.registry import by_kind
 from kube.timestamps import now_rfc3339
 from kube.typed import typed_all
 from orchestrator.api.objects import Objects
 from orchestrator.api.status import ApiError
 from orchestrator.scheduler.framework import schedule
-from orchestrator.scheduler.snapshot import Snapshot
+from orchestrator.scheduler.snapshot import Snapshot, Storage
 from orchestrator.store import StoreError
 
 log = logging.getLogger(__name__)
@@ -34,6 +42,8 @@ log = logging.getLogger(__name__)
 SCHEDULER_NAME = "default-scheduler"
 RESYNC = 5.0
 POD, NODE = by_kind("v1", "Pod"), by_kind("v1", "Node")
+PVC = by_kind("v1", "PersistentVolumeClaim")
+WATCHED = ("pods", "nodes", "persistentvolumeclaims", "persistentvolumes", "storageclasses")
 
 
 class Scheduler:
@@ -63,7 +73,7 @@ class Scheduler:
         while not self.stopping.is_set():
             try:
                 store = self.objects.store
-                for resource in ("pods", "nodes"):
+                for resource in WATCHED:
                     self._unsubscribe.append(
                         store.watch(resource, None, None, lambda _event: self.wake.set()))
                 self.wake.set()  # a first pass at once: pods may be waiting already
@@ -93,8 +103,13 @@ class Scheduler:
                                         p.metadata.name or ""))
         if not pending:
             return 0
-        nodes = typed_all(Node, self.objects.store.cached("nodes")[0])
-        snapshot = Snapshot.build(nodes, pods)
+        cached = self.objects.store.cached
+        nodes = typed_all(Node, cached("nodes")[0])
+        storage = Storage.build(typed_all(PersistentVolumeClaim,
+                                          cached("persistentvolumeclaims")[0]),
+                                typed_all(PersistentVolume, cached("persistentvolumes")[0]),
+                                typed_all(StorageClass, cached("storageclasses")[0]))
+        snapshot = Snapshot.build(nodes, pods, storage)
         bound = 0
         for pod in pending:
             decision = schedule(pod, snapshot, self.rng, self.weights, start=self._next_start)
@@ -104,6 +119,9 @@ class Scheduler:
             if decision.node is None:
                 self._mark_unschedulable(pod, decision.message)
                 continue
+            if decision.claims:
+                self._select_node(decision.claims, decision.node)
+                continue  # bound in a later pass, once its claims are
             try:
                 bound_pod = self.objects.bind(namespace, name,
                                               {"target": {"kind": "Node", "name": decision.node}})
@@ -118,6 +136,20 @@ class Scheduler:
             self.events.normal(pod, "Scheduled",
                                f"Successfully assigned {namespace}/{name} to {decision.node}")
         return bound
+
+    def _select_node(self, claims: tuple[PersistentVolumeClaim, ...], node: str) -> None:
+        """Name `node` on each claim that names none, so its volume is found or made there."""
+        for claim in claims:
+            meta = claim.metadata
+            if (meta.annotations or {}).get(SELECTED_NODE):
+                continue
+            try:
+                self.objects.patch(PVC, meta.namespace, meta.name or "", {"metadata": {
+                    "annotations": {SELECTED_NODE: node},
+                    "resourceVersion": meta.resource_version}})
+            except ApiError as e:  # changed meanwhile: the next pass decides again
+                log.info("selecting node %s for claim %s/%s: %s", node, meta.namespace,
+                         meta.name, e.message)
 
     def _catch_up(self, timeout: float = 2.0) -> None:
         """Wait until the pods cache has seen this scheduler's last binding, so a pass never

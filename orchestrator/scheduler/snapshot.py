@@ -4,11 +4,15 @@ nodes and pods (kube.typed)."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
 from kube.kinds.node import Node
+from kube.kinds.persistentvolume import PersistentVolume
+from kube.kinds.persistentvolumeclaim import PersistentVolumeClaim
 from kube.kinds.pod import Container, Pod
+from kube.kinds.storageclass import StorageClass
 from kube.ownership import controller_uid_of
 from kube.quantity import cpu_millis, memory_bytes
 
@@ -97,11 +101,28 @@ class NodeInfo:
 
 
 @dataclass(frozen=True)
-class Snapshot:
-    nodes: tuple[NodeInfo, ...] = field(default_factory=tuple)
+class Storage:
+    """The storage objects of the cluster, as the scheduler's snapshot holds them."""
+    claims: Mapping[tuple[str, str], PersistentVolumeClaim] = field(default_factory=dict)
+    volumes: Mapping[str, PersistentVolume] = field(default_factory=dict)
+    classes: Mapping[str, StorageClass] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, nodes: list[Node], pods: list[Pod]) -> Snapshot:
+    def build(cls, claims: list[PersistentVolumeClaim], volumes: list[PersistentVolume],
+              classes: list[StorageClass]) -> Storage:
+        return cls({(c.metadata.namespace or "", c.metadata.name or ""): c for c in claims},
+                   {v.metadata.name or "": v for v in volumes},
+                   {c.metadata.name or "": c for c in classes})
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    nodes: tuple[NodeInfo, ...] = field(default_factory=tuple)
+    storage: Storage = field(default_factory=Storage)
+
+    @classmethod
+    def build(cls, nodes: list[Node], pods: list[Pod],
+              storage: Storage | None = None) -> Snapshot:
         """Pods count against their node while they hold resources (not Succeeded/Failed)."""
         by_node: dict[str, list[Pod]] = {n.metadata.name or "": [] for n in nodes}
         for p in pods:
@@ -109,7 +130,8 @@ class Snapshot:
             if node in by_node and p.status.phase not in ("Succeeded", "Failed"):
                 by_node[node].append(p)
         return cls(tuple(NodeInfo(n, tuple(by_node[n.metadata.name or ""])) for n in
-                         sorted(nodes, key=lambda n: n.metadata.name or "")))
+                         sorted(nodes, key=lambda n: n.metadata.name or "")),
+                   storage or Storage())
 
     def most_of_owner(self, owner: str) -> int:
         """The largest number of `owner`'s pods on any one node (memoised per snapshot)."""
@@ -121,4 +143,5 @@ class Snapshot:
     def assume(self, pod: Pod, node_name: str) -> Snapshot:
         """The snapshot after `pod` is bound to `node_name` (for the next decision)."""
         bound = pod.model_copy(update={"spec": pod.spec.model_copy(update={"node_name": node_name})})
-        return Snapshot(tuple(n.with_pod(bound) if n.name == node_name else n for n in self.nodes))
+        return Snapshot(tuple(n.with_pod(bound) if n.name == node_name else n
+                              for n in self.nodes), self.storage)
