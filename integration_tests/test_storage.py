@@ -264,7 +264,7 @@ def test_a_statefulset_gives_each_ordinal_its_own_claim_that_survives_the_pod(
         "hostPath": {"path": "/tmp/a"}, "local": {"path": "/tmp/b"}}}, "hostPath, local"),
     (VOLUMES, {"metadata": {"name": "x"}, "spec": {
         "capacity": {"storage": "1Gi"}, "accessModes": ["ReadWriteOnce"],
-        "nfs": {"server": "n", "path": "/"}}}, "exactly one of hostPath, local"),  # nfs: unknown
+        "nfs": {"server": "n", "path": "/"}}}, "spec.nfs"),
     ("/apis/storage.k8s.io/v1/storageclasses", {"metadata": {"name": "x"},
                                                 "provisioner": "p", "reclaimPolicy": "Recycle"},
      "reclaimPolicy"),
