@@ -51,3 +51,23 @@ def cpu_millis(value: str | int | float) -> int:
 
 def memory_bytes(value: str | int | float) -> int:
     return int(parse_quantity(value).to_integral_value(rounding="ROUND_CEILING"))
+
+
+_BINARY = (("Ei", 60), ("Pi", 50), ("Ti", 40), ("Gi", 30), ("Mi", 20), ("Ki", 10))
+_DECIMAL = (("E", 18), ("P", 15), ("T", 12), ("G", 9), ("M", 6), ("k", 3))
+
+
+def format_quantity(value: Decimal, like: str | int | float = "") -> str:
+    """`value` as Kubernetes writes a quantity: in the largest unit that holds it exactly,
+    binary (Ki, Mi, Gi) where `like` is written so, else decimal (k, M, G); millis ("500m")
+    for a fraction."""
+    if value != value.to_integral_value():
+        millis = (value * 1000).to_integral_value(rounding="ROUND_CEILING")
+        return f"{millis}m"
+    number = int(value)
+    binary = isinstance(like, str) and like.endswith("i")
+    for suffix, exponent in (_BINARY if binary else _DECIMAL):
+        unit = 2 ** exponent if binary else 10 ** exponent
+        if number and number % unit == 0:
+            return f"{number // unit}{suffix}"
+    return str(number)

@@ -51,6 +51,7 @@ class ControlPlane:
             from orchestrator.controllers.persistentvolume import PersistentVolumeController
             from orchestrator.controllers.replicaset import ReplicaSetController
             from orchestrator.controllers.replication import ReplicationManager
+            from orchestrator.controllers.resourcequota import ResourceQuotaController
             from orchestrator.controllers.serviceaccounts import ServiceAccountsController
             from orchestrator.controllers.statefulset import StatefulSetController
 
@@ -64,7 +65,8 @@ class ControlPlane:
                      StatefulSetController(objects),
                      ServiceAccountsController(objects, self.root_ca),
                      DisruptionController(objects), PersistentVolumeController(objects),
-                     LocalPathProvisioner(objects, self.local_path_helper_image)]
+                     LocalPathProvisioner(objects, self.local_path_helper_image),
+                     ResourceQuotaController(objects)]
         return made
 
     def start(self) -> None:

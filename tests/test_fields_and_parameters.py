@@ -59,6 +59,12 @@ HONOURED: dict[str, str] = {
         PersistentVolumeSpec.persistentVolumeReclaimPolicy""",
     "orchestrator/controllers/localpath.py": """
         StorageClass.provisioner StorageClass.reclaimPolicy StorageClass.parameters""",
+    "orchestrator/api/quota.py": """
+        ResourceQuotaSpec.hard""",
+    "orchestrator/api/limits.py": """
+        LimitRangeSpec.limits LimitRangeItem.type LimitRangeItem.max LimitRangeItem.min
+        LimitRangeItem.default LimitRangeItem.defaultRequest
+        LimitRangeItem.maxLimitRequestRatio""",
     "orchestrator/scheduler/plugins/volume_binding.py": """
         StorageClass.volumeBindingMode""",
     "node_agent/pods/manager.py": """
@@ -214,6 +220,7 @@ RECORD_MODELS = {
     "JobStatus",  # written by the job controller, which reads back what it counted (above)
     "PersistentVolumeClaimStatus",  # written by the persistent volume controller
     "PersistentVolumeStatus",  # written by the persistent volume controller, phase read back
+    "ResourceQuotaStatus",  # written by the resource quota controller; admission charges it
 }
 ENVELOPE = {"apiVersion", "kind", "metadata", "spec", "status", "subsets", "template"}
 
@@ -289,6 +296,13 @@ REFUSED = [
     ("PersistentVolumeClaimSpec.dataSourceRef",
      _put(PVC, "spec.dataSourceRef", {"kind": "PersistentVolumeClaim", "name": "x"}),
      "spec.dataSourceRef"),
+    ("ResourceQuotaSpec.scopes", {"apiVersion": "v1", "kind": "ResourceQuota",
+                                  "metadata": {"name": "q"}, "spec": {"scopes": ["BestEffort"]}},
+     "spec.scopes"),
+    ("ResourceQuotaSpec.scopeSelector", {"apiVersion": "v1", "kind": "ResourceQuota",
+                                         "metadata": {"name": "q"},
+                                         "spec": {"scopeSelector": {"matchExpressions": []}}},
+     "spec.scopeSelector"),
     ("VolumeResourceRequirements.limits",
      _put(PVC, "spec.resources.limits", {"storage": "2Gi"}), "spec.resources.limits"),
     ("PersistentVolumeClaimSpec.volumeAttributesClassName",

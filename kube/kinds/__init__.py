@@ -9,10 +9,10 @@ from `KIND` (CONTRIBUTING.md walks through it).
 from __future__ import annotations
 
 from kube.kinds import (configmap, controllerrevision, cronjob, daemonset, deployment, endpoints,
-                        event, job, lease, namespace, node, persistentvolume,
+                        event, job, lease, limitrange, namespace, node, persistentvolume,
                         persistentvolumeclaim, pod, poddisruptionbudget, replicaset,
-                        replicationcontroller, secret, service, serviceaccount, statefulset,
-                        storageclass)
+                        replicationcontroller, resourcequota, secret, service, serviceaccount,
+                        statefulset, storageclass)
 from kube.kinds.base import Column, Kind, ListMerge
 
 KINDS: tuple[Kind, ...] = (
@@ -27,6 +27,8 @@ KINDS: tuple[Kind, ...] = (
     serviceaccount.KIND,
     persistentvolumeclaim.KIND,
     persistentvolume.KIND,
+    resourcequota.KIND,
+    limitrange.KIND,
     event.KIND,
     daemonset.KIND,  # the workloads in the order of kubectl's `get all`
     deployment.KIND,

@@ -11,6 +11,9 @@ the agent), the cluster's CA (the `kube-root-ca.crt` ConfigMap) and the namespac
 DefaultStorageClass (claims): a claim that names no class (`storageClassName` absent, not "")
 gets the default StorageClass, the newest where several are marked, as Kubernetes picks.
 
+LimitRanger (pods, claims): the namespace's LimitRanges fill in default requests and limits
+and bound them (orchestrator/api/limits.py); a breach is 403.
+
 StorageObjectInUseProtection (claims, volumes): every claim gets the
 `kubernetes.io/pvc-protection` finalizer and every volume `kubernetes.io/pv-protection`, which
 the persistent volume controller removes once no pod uses the claim (no claim is bound to the
@@ -24,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from kube.kinds import persistentvolume, persistentvolumeclaim, storageclass
 from kube.objects import Object
+from orchestrator.api import limits
 from orchestrator.api.status import ApiError
 from orchestrator.store import NotFound
 
@@ -59,11 +63,38 @@ def access_volume(name: str) -> Object:
 def admit(store: Store, kind: str, obj: Object, rng: random.Random) -> None:
     """Every admission plugin that concerns `kind`, on a validated object being created."""
     if kind == "Pod":
+        limit_pod(store, obj)
         admit_pod(store, obj, rng)
     elif kind == "PersistentVolumeClaim":
+        limit_claim(store, obj)
         admit_claim(store, obj)
     elif kind == "PersistentVolume":
         _add_finalizer(obj, persistentvolume.PROTECTION_FINALIZER)
+
+
+def _limit_items(store: Store, namespace: str) -> list[Object]:
+    ranges, _ = store.list("limitranges", namespace)
+    return [item for r in ranges for item in (r.get("spec") or {}).get("limits") or ()]
+
+
+def _refuse(resource: str, obj: Object, problems: list[str]) -> None:
+    if problems:
+        name = obj["metadata"].get("name") or obj["metadata"].get("generateName") or ""
+        text = problems[0] if len(problems) == 1 else f"[{', '.join(problems)}]"
+        raise ApiError(403, "Forbidden", f'{resource} "{name}" is forbidden: {text}',
+                       {"name": name, "kind": resource})
+
+
+def limit_pod(store: Store, pod: Object) -> None:
+    items = _limit_items(store, pod["metadata"]["namespace"])
+    if items:
+        limits.apply_defaults(items, pod)
+        _refuse("pods", pod, limits.pod_problems(items, pod))
+
+
+def limit_claim(store: Store, claim: Object) -> None:
+    items = _limit_items(store, claim["metadata"]["namespace"])
+    _refuse("persistentvolumeclaims", claim, limits.claim_problems(items, claim))
 
 
 def _add_finalizer(obj: Object, finalizer: str) -> None:

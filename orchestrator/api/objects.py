@@ -26,6 +26,7 @@ from kube.registry import RESOURCES, ResourceType, by_kind
 from kube.selectors import selects
 from kube.timestamps import now_rfc3339
 from kube.validation import FieldError, Invalid, validate_create, validate_update
+from orchestrator.api import quota
 from orchestrator.api.admission import admit, root_ca_configmap
 from orchestrator.api import allocation
 from orchestrator.api.patch import merge_patch
@@ -161,6 +162,7 @@ class Objects:
         if rt.prepare_create is not None and (errors := rt.prepare_create(obj)):
             raise Invalid(rt.kind, metadata.get("name", ""), errors)
         admit(self.store, rt.kind, obj, self.rng)
+        quota.admit(self.store, self._write_quota_status, rt, obj)
         manager = manager or self.manager
         if manager is not None:
             metadata["managedFields"] = fm.track_update(
@@ -213,6 +215,11 @@ class Objects:
             errors = [FieldError(held[c], f"Invalid value: provided {what.get(c.pool, 'CIDR')} "
                                  f"is already allocated ({c.value})") for c in requested]
             raise Invalid(rt.kind, obj["metadata"]["name"], errors)
+
+    def _write_quota_status(self, namespace: str, name: str, body: Object) -> Object:
+        """A quota's status, only if it is still at the version read (the charge is
+        counted again otherwise)."""
+        return self.update(quota.QUOTA, namespace, name, body, subresource="status")
 
     def _check_namespace_accepts(self, namespace: str) -> None:
         try:
@@ -332,6 +339,8 @@ class Objects:
         errors = allocation.check_requested(rt.kind, out)
         if errors:
             raise Invalid(rt.kind, name, errors)
+        if rt.kind == "Service" and subresource is None:  # a new type may take node ports
+            quota.admit(self.store, self._write_quota_status, rt, out, old)
         if out.get("spec") != old.get("spec"):
             out["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
         manager = manager or self.manager

@@ -1,0 +1,71 @@
+"""Resource quota controller: each ResourceQuota's status — `hard` as its spec says, `used` as
+counted from what its namespace holds now — as Kubernetes' resource quota controller keeps it.
+Admission (orchestrator/api/quota.py) charges a quota as objects are made; this recount is
+the truth that follows, so a charge for a create that failed, or an object that went, is given
+back within moments of the change (every change to a counted kind wakes its namespace's
+quotas)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from kube.objects import Object
+from kube.quantity import format_quantity, parse_quantity
+from kube.registry import RESOURCES, ResourceType, by_kind
+from orchestrator.api.quota import counts, usage
+from orchestrator.controllers.base import Controller, Keys, object_key
+from orchestrator.store.watchcache import WatchEvent
+
+QUOTA = by_kind("v1", "ResourceQuota")
+# the kinds whose changes may change a quota's use (count/<resource> ones are recounted at
+# every resync)
+WATCHED = ("pods", "services", "persistentvolumeclaims", "configmaps", "secrets",
+           "replicationcontrollers", "resourcequotas")
+
+
+def counted_kinds(hard: dict[str, object]) -> list[ResourceType]:
+    """The kinds a quota's `hard` needs counted."""
+    return [rt for rt in RESOURCES if rt.namespaced and any(counts(rt, k) for k in hard)]
+
+
+def recount(hard: dict[str, object], objects: dict[ResourceType, list[Object]]) -> Object:
+    """status.used: for each resource in hard, the sum of the objects' usage."""
+    used: dict[str, Decimal] = {k: Decimal(0) for k in hard}
+    for rt, items in objects.items():
+        for obj in items:
+            for key, amount in usage(rt, obj).items():
+                if key in used:
+                    used[key] += amount
+    return {k: format_quantity(v, str(hard[k])) for k, v in used.items()}
+
+
+class ResourceQuotaController(Controller):
+    name = "resourcequota"
+
+    def triggers(self) -> dict[str, Keys]:
+        def quotas_of(event: WatchEvent) -> list[str]:
+            namespace = event.object["metadata"].get("namespace")
+            quotas, _ = self.store.cached("resourcequotas", namespace)
+            return [object_key(q) for q in quotas]
+        return {resource: quotas_of for resource in WATCHED}
+
+    def all_keys(self) -> list[str]:
+        return [object_key(q) for q in self.store.cached("resourcequotas")[0]]
+
+    def sync(self, key: str) -> None:
+        namespace, name = key.split("/", 1)
+        stored = self.get_or_none(QUOTA, namespace, name)
+        if stored is None:
+            return
+        hard = (stored.get("spec") or {}).get("hard") or {}
+        listed = {rt: self.store.list(rt.resource, namespace)[0] for rt in counted_kinds(hard)}
+        status = {"hard": dict(hard), "used": recount(hard, listed)}
+        current = stored.get("status") or {}
+        if current.get("hard") == status["hard"] and all(
+                parse_quantity(current.get("used", {}).get(k, -1)) == parse_quantity(v)
+                for k, v in status["used"].items()) and \
+                set(current.get("used") or {}) == set(status["used"]):
+            return
+        self.objects.update(QUOTA, namespace, name, {**stored, "status": status},
+                            subresource="status")
+
