@@ -108,12 +108,9 @@ class CronJobController(Controller):
 
     def sync(self, key: str) -> None:
         namespace, name = key.split("/", 1)
-        try:
-            stored = self.objects.get(CRONJOB, namespace, name)
-        except ApiError as e:
-            if e.code == 404:
-                return
-            raise
+        stored = self.get_or_none(CRONJOB, namespace, name)
+        if stored is None:
+            return
         cj = typed(CronJob, stored)
         if cj.metadata.deletion_timestamp:
             return

@@ -270,12 +270,9 @@ class DaemonSetController(Controller):
 
     def sync(self, key: str) -> None:
         namespace, name = key.split("/", 1)
-        try:
-            stored = self.objects.get(DS, namespace, name)
-        except ApiError as e:
-            if e.code == 404:
-                return
-            raise
+        stored = self.get_or_none(DS, namespace, name)
+        if stored is None:
+            return
         ds = typed(DaemonSet, stored)
         if ds.metadata.deletion_timestamp:
             return

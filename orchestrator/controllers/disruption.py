@@ -25,7 +25,6 @@ from kube.registry import by_kind
 from kube.timestamps import parse_time
 from kube.typed import typed, typed_all
 from orchestrator.api.objects import Objects
-from orchestrator.api.status import ApiError
 from orchestrator.controllers.base import Controller, Keys, object_key
 from orchestrator.store.watchcache import WatchEvent
 
@@ -125,12 +124,9 @@ class DisruptionController(Controller):
 
     def sync(self, key: str) -> None:
         namespace, name = key.split("/", 1)
-        try:
-            stored = self.objects.get(PDB, namespace, name)
-        except ApiError as e:
-            if e.code == 404:
-                return
-            raise
+        stored = self.get_or_none(PDB, namespace, name)
+        if stored is None:
+            return
         pdb = typed(PodDisruptionBudget, stored)
         pods = selected(pdb, typed_all(Pod, self.store.list("pods", namespace)[0]))
         expected = self._expected(pdb, pods)
@@ -164,12 +160,9 @@ class DisruptionController(Controller):
     def _scale_owner(self, namespace: str, api_version: str, kind: str,
                      name: str) -> Object | None:
         """The object whose replicas count: a ReplicaSet's Deployment where it has one."""
-        try:
-            owner = self.objects.get(by_kind(api_version, kind), namespace, name)
-        except ApiError as e:
-            if e.code == 404:
-                return None
-            raise
+        owner = self.get_or_none(by_kind(api_version, kind), namespace, name)
+        if owner is None:
+            return None
         if kind == "ReplicaSet":
             parent = next((r for r in owner["metadata"].get("ownerReferences") or ()
                            if r.get("controller") and r.get("kind") == "Deployment"), None)

@@ -201,12 +201,9 @@ class JobController(Controller):
 
     def sync(self, key: str) -> None:
         namespace, name = key.split("/", 1)
-        try:
-            stored = self.objects.get(JOB, namespace, name)
-        except ApiError as e:
-            if e.code == 404:
-                return
-            raise
+        stored = self.get_or_none(JOB, namespace, name)
+        if stored is None:
+            return
         job = typed(Job, stored)
         uid = job.metadata.uid or ""
         pods = [p for p in typed_all(Pod, self.store.list("pods", namespace)[0])

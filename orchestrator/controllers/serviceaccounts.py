@@ -37,12 +37,9 @@ class ServiceAccountsController(Controller):
         return [n["metadata"]["name"] for n in self.store.cached("namespaces")[0]]
 
     def sync(self, key: str) -> None:
-        try:
-            namespace = self.objects.get(NAMESPACE, None, key)
-        except ApiError as e:
-            if e.code == 404:
-                return
-            raise
+        namespace = self.get_or_none(NAMESPACE, None, key)
+        if namespace is None:
+            return
         if (namespace.get("status") or {}).get("phase") == "Terminating":
             return
         # the watch caches say what is there already: most syncs (every ConfigMap's change

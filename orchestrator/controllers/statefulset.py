@@ -221,12 +221,9 @@ class StatefulSetController(Controller):
 
     def sync(self, key: str) -> None:
         namespace, name = key.split("/", 1)
-        try:
-            stored = self.objects.get(STS, namespace, name)
-        except ApiError as e:
-            if e.code == 404:
-                return
-            raise
+        stored = self.get_or_none(STS, namespace, name)
+        if stored is None:
+            return
         sts = typed(StatefulSet, stored)
         if sts.metadata.deletion_timestamp:
             return
