@@ -7,6 +7,7 @@ objects' phases, the pods' nodes, and what a new pod reads back."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -293,3 +294,21 @@ def test_a_claims_spec_and_a_classes_provisioner_are_fixed_once_made(cluster: Cl
                         data=json.dumps({"provisioner": "other"}),
                         headers={"Content-Type": "application/merge-patch+json"})
     assert changed.status_code == 422 and "provisioner" in changed.text
+
+
+def test_the_notes_example_keeps_its_data_when_its_pod_is_replaced(cluster: Cluster, ns: str,
+                                                                   kubectl) -> None:  # noqa: F811
+    example = Path(__file__).resolve().parents[1] / "examples" / "notes.yaml"
+    kubectl("apply", "-f", str(example))
+    kubectl("rollout", "status", "sts/notes", "--timeout=180s")
+
+    def page() -> list[str]:  # nothing while the pod is being replaced
+        return kubectl("exec", "notes-0", "--", "wget", "-qO-", "http://127.0.0.1/",
+                       check=False).stdout.splitlines()
+    first = page()
+    assert len(first) == 1 and first[0].startswith("started ")
+    node = first[0].rsplit(" on ", 1)[1]
+    kubectl("delete", "pod", "notes-0", "--wait=true")
+    kubectl("rollout", "status", "sts/notes", "--timeout=180s")
+    lines = wait_until(lambda: len(p := page()) == 2 and p, 60, "the second start's line")
+    assert lines[0] == first[0] and lines[1].endswith(f" on {node}")
