@@ -63,16 +63,20 @@ class Cluster:
 
     # --- commands on a host ---
 
-    def host_argv(self, host: InventoryHost, argv: Sequence[str]) -> list[str]:
+    def host_argv(self, host: InventoryHost, argv: Sequence[str],
+                  mounts: bool = False) -> list[str]:
+        """`argv` run on `host`; with `mounts`, in the mount namespace its agent and dockerd
+        share (a netns host's own; a VM has only one)."""
         if self.inventory.kind == "netns":
-            return ["nsenter", f"--net=/run/netns/{host.netns}", "--", *argv]
+            mount = [f"--mount={host.mount_ns}"] if mounts and host.mount_ns else []
+            return ["nsenter", f"--net=/run/netns/{host.netns}", *mount, "--", *argv]
         if host.ssh:
             return ssh_argv(host.ssh, list(argv))
         raise NotImplementedError(f"host access for inventory kind {self.inventory.kind!r}")
 
     def run(self, host: InventoryHost, argv: Sequence[str], *, check: bool = True,
-            timeout: float = 30) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run(self.host_argv(host, argv), capture_output=True, text=True,
+            timeout: float = 30, mounts: bool = False) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(self.host_argv(host, argv, mounts), capture_output=True, text=True,
                               timeout=timeout * TIMEOUT_SCALE)
         if check and proc.returncode != 0:
             raise AssertionError(f"on {host.name}: {' '.join(argv)} exited {proc.returncode}: "

@@ -181,3 +181,60 @@ def test_lifecycle_hooks_post_start_and_pre_stop_before_sigterm(cluster: Cluster
         assert cluster.run(host, ["cat", f"{shared}/log"]).stdout == "prestop\nterm\n"
     finally:
         cluster.run(host, ["rm", "-rf", shared], check=False)
+
+
+def test_resource_limits_reach_the_containers_cgroup(cluster: Cluster, ns: str) -> None:
+    host = cluster.hosts[1]
+    app = {**shell("app", "sleep 3600"), "resources": {
+        "limits": {"cpu": "500m", "memory": "64Mi"}, "requests": {"cpu": "250m"}}}
+    pod = create_pod(cluster, ns, "limited", host.name, [app])
+    status = wait_running(cluster, ns, "limited")
+    assert status["qosClass"] == "Burstable"
+    container = _by_name(cluster, host, pod["metadata"]["uid"])["app"]
+    config = container.attrs["HostConfig"]
+    assert config["Memory"] == 64 * 2**20
+    assert config["NanoCpus"] == 500_000_000
+    assert config["CpuShares"] == 256  # kubelet's 250m → 256 shares
+    # what the kernel enforces, read inside the container (cgroup v2, or v1)
+    code, out = container.exec_run(["sh", "-c", "cat /sys/fs/cgroup/memory.max "
+                                    "/sys/fs/cgroup/cpu.max 2>/dev/null || "
+                                    "cat /sys/fs/cgroup/memory/memory.limit_in_bytes "
+                                    "/sys/fs/cgroup/cpu/cpu.cfs_quota_us "
+                                    "/sys/fs/cgroup/cpu/cpu.cfs_period_us"])
+    assert code == 0, out
+    values = out.decode().split()
+    assert values[0] == str(64 * 2**20)
+    quota, period = int(values[1]), int(values[2])
+    assert quota * 1000 // period == 500  # half a CPU
+
+
+def test_a_memory_backed_empty_dir_is_one_tmpfs_for_the_pod_of_its_size(cluster: Cluster,
+                                                                       ns: str) -> None:
+    host = cluster.hosts[2]
+    mounts = [{"name": "scratch", "mountPath": "/scratch"}]
+    writer = {**shell("writer", "echo shared > /scratch/f; sleep 3600"), "volumeMounts": mounts}
+    reader = {**shell("reader", "sleep 3600"), "volumeMounts": mounts}
+    pod = create_pod(cluster, ns, "tmpfs", host.name, [writer, reader],
+                     volumes=[{"name": "scratch", "emptyDir": {"medium": "Memory",
+                                                               "sizeLimit": "8Mi"}}])
+    wait_running(cluster, ns, "tmpfs")
+    reader_container = _by_name(cluster, host, pod["metadata"]["uid"])["reader"]
+
+    def inside(command: str) -> tuple[int, str]:
+        code, out = reader_container.exec_run(["sh", "-c", command])
+        return code, out.decode()
+
+    # the kernel's view from inside: a tmpfs of 8 MiB, and the sibling's file in it
+    assert wait_until(lambda: inside("cat /scratch/f")[1] == "shared\n", 30, "the file")
+    code, mounts_text = inside("grep ' /scratch ' /proc/mounts")
+    assert code == 0 and mounts_text.split()[2] == "tmpfs" and "size=8192k" in mounts_text
+    code, out = inside("dd if=/dev/zero of=/scratch/big bs=1M count=16 2>&1")
+    assert code != 0 and "No space left on device" in out
+    # the node has it mounted until the pod is deleted, then not
+    uid = pod["metadata"]["uid"]
+    assert uid in cluster.run(host, ["cat", "/proc/self/mountinfo"], mounts=True).stdout
+    cluster.api().delete(f"/api/v1/namespaces/{ns}/pods/tmpfs",
+                         params={"gracePeriodSeconds": "1"}).raise_for_status()
+    wait_until(lambda: uid not in cluster.run(host, ["cat", "/proc/self/mountinfo"],
+                                              mounts=True).stdout, 60,
+               "the tmpfs to be unmounted")

@@ -224,9 +224,13 @@ def agent_pid(host: HostPlan) -> int | None:
 
 
 def start_agent(plan: LabPlan, host: HostPlan) -> int:
+    """The agent runs in the host's network and mount namespaces, beside its dockerd, as
+    kubelet on a real host: what it mounts (a memory-backed emptyDir's tmpfs) is what dockerd
+    gives the containers."""
     host.agent_root.mkdir(parents=True, exist_ok=True)
-    argv = system.in_netns_argv(host.netns_path,
-                                agent_argv(plan, host, console_script("node-agent")))
+    ensure_mount_namespace(host)
+    argv = ["nsenter", f"--net={host.netns_path}", f"--mount={host.mount_ns_file}", "--",
+            *agent_argv(plan, host, console_script("node-agent"))]
     pid = system.spawn_daemon(argv, host.log_file("agent"))
     host.agent_pidfile.write_text(f"{pid}\n")
     return pid

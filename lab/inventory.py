@@ -45,6 +45,7 @@ class InventoryHost:
     pod_cidr: str
     docker: str
     netns: str | None = None  # netns kind
+    mount_ns: str | None = None  # netns kind: the file holding the host's mount namespace
     ssh: dict[str, Any] | None = None  # vagrant kind
     token_file: str | None = None  # the node's API token
     python: str | None = None  # on the host, an interpreter with the project installed
@@ -101,6 +102,7 @@ def render_inventory(plan: LabPlan, control: list[str], api_port: int | None = N
                 "pod_cidr": h.pod_cidr,
                 "docker": h.docker_url,
                 "netns": h.netns,
+                "mount_ns": str(h.mount_ns_file),
                 "token_file": str(plan.pki_dir / f"node-{h.name}.token"),
                 "python": sys.executable,  # netns hosts share this machine's files
             }
@@ -155,6 +157,7 @@ def parse_inventory(data: Any) -> Inventory:
             pod_cidr=_require(h, "pod_cidr", where, str),
             docker=_require(h, "docker", where, str),
             netns=_require(h, "netns", where, str) if kind == "netns" else h.get("netns"),
+            mount_ns=h.get("mount_ns"),
             ssh=h.get("ssh"),
             token_file=h.get("token_file"),
             python=h.get("python"),

@@ -45,6 +45,7 @@ HONOURED: dict[str, str] = {
         HostPathVolumeSource.path HostPathVolumeSource.type Container.terminationMessagePath
         PodSecurityContext.fsGroup
         PodSecurityContext.fsGroupChangePolicy PersistentVolumeClaimVolumeSource.readOnly
+        EmptyDirVolumeSource.medium EmptyDirVolumeSource.sizeLimit
         PersistentVolumeSpec.hostPath PersistentVolumeSpec.local LocalVolumeSource.path""",
     "kube/storage.py": """
         PersistentVolumeClaimSpec.accessModes PersistentVolumeClaimSpec.selector
@@ -307,12 +308,9 @@ REFUSED = [
      _put(PVC, "spec.resources.limits", {"storage": "2Gi"}), "spec.resources.limits"),
     ("PersistentVolumeClaimSpec.volumeAttributesClassName",
      _put(PVC, "spec.volumeAttributesClassName", "gold"), "spec.volumeAttributesClassName"),
-    ("EmptyDirVolumeSource.medium",
-     _put(POD, "spec.volumes", [{"name": "v", "emptyDir": {"medium": "Memory"}}]),
-     "spec.volumes[0].emptyDir.medium"),
     ("EmptyDirVolumeSource.sizeLimit",
      _put(POD, "spec.volumes", [{"name": "v", "emptyDir": {"sizeLimit": "1Gi"}}]),
-     "spec.volumes[0].emptyDir.sizeLimit"),
+     "spec.volumes[0].emptyDir"),  # on disk; with medium Memory it is the tmpfs's size
 ]
 
 

@@ -12,11 +12,12 @@ from contextvars import ContextVar
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
 from kube import names
 from kube.field_errors import FORBIDDEN, FieldError
 from kube.kinds.base import AGE, ATOMIC, Column, Kind, ListMerge, map_list, nested
-from kube.meta import (Condition, Dns1123Label, Dns1123Subdomain, EnvVarName, IntOrString,
+from kube.meta import (NOT_IMPLEMENTED, Condition, Dns1123Label, Dns1123Subdomain, EnvVarName, IntOrString,
                        IPAddress, Model, ObjectMeta, Port, PortName, Protocol, Timestamp,
                        refused, unique)
 from kube.objects import Object
@@ -339,10 +340,28 @@ class KeyToPath(Model):
 
 
 class EmptyDirVolumeSource(Model):
-    # A directory on the node's disk; tmpfs (Memory) and a size limit with eviction are [apps]
-    # work.
-    medium: Annotated[Literal["", "Memory"] | None, refused('medium "Memory"', ("Memory",))] = None
-    size_limit: Annotated[str | None, refused("sizeLimit")] = None
+    """A directory on the node's disk, or with medium Memory a tmpfs of the pod's own (its size
+    sizeLimit, else the pod's memory limit where every container has one; what is written
+    there counts against the writer's memory limit)."""
+    medium: Literal["", "Memory"] | None = None
+    # the tmpfs's size; on disk it would need kubelet's eviction of pods whose volume grows
+    # past it, which is not implemented
+    size_limit: str | int | None = None
+
+    @model_validator(mode="after")
+    def _size(self) -> Self:
+        if self.size_limit is not None:
+            if self.medium != "Memory":
+                raise PydanticCustomError(NOT_IMPLEMENTED, "Forbidden: {what} is not "
+                                          "implemented by this orchestrator yet",
+                                          {"what": "sizeLimit on a disk-backed emptyDir "
+                                                   "(evicting a pod whose volume outgrows it)"})
+            try:
+                if parse_quantity(self.size_limit) <= 0:
+                    raise ValueError("sizeLimit: must be greater than zero")
+            except QuantityError as e:
+                raise ValueError(f"sizeLimit: {e}") from None
+        return self
 
 
 class HostPathVolumeSource(Model):

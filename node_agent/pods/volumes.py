@@ -8,10 +8,12 @@ from __future__ import annotations
 import os
 import shutil
 import stat
+import subprocess
 from pathlib import Path
 
 from kube.kinds.persistentvolume import PersistentVolume
 from kube.kinds.pod import Container, Pod
+from kube.quantity import memory_bytes
 from node_agent.runtime.errors import StartFailed
 from node_agent.runtime.protocol import Mount
 
@@ -59,6 +61,40 @@ def own_by_fs_group(root: Path, pod: Pod, read_only: bool) -> None:
         os.chmod(path, mode | mask | (stat.S_ISGID | 0o110 if path.is_dir() else 0))
 
 
+def memory_volume_size(pod: Pod, size_limit: str | int | None) -> int | None:
+    """A memory-backed emptyDir's tmpfs size in bytes (Kubernetes' SizeMemoryBackedVolumes):
+    sizeLimit, capped by the pod's memory limit where every container has one; None (the
+    kernel's default, half the node's memory) without either."""
+    limits = [c.resources.limits.get("memory") if c.resources and c.resources.limits else None
+              for c in pod.spec.containers]
+    pod_limit = sum(memory_bytes(v) for v in limits if v is not None) \
+        if all(v is not None for v in limits) else None
+    sizes = [s for s in (memory_bytes(size_limit) if size_limit is not None else None, pod_limit)
+             if s is not None]
+    return min(sizes) if sizes else None
+
+
+def mount_tmpfs(path: Path, size: int | None) -> None:
+    options = "mode=0777" + (f",size={size}" if size is not None else "")
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise StartFailed(CONFIG_ERROR, f"mounting a tmpfs (emptyDir medium Memory) at {path}: "
+                          f"{done.stderr.strip()}")
+
+
+def mounts_under(root: Path) -> list[str]:
+    """The mount points at or below `root` (deepest first), from /proc/self/mountinfo."""
+    prefix = str(root)
+    try:
+        lines = Path("/proc/self/mountinfo").read_text().splitlines()
+    except OSError:
+        return []
+    points = [line.split()[4] for line in lines if len(line.split()) > 4]
+    return sorted((p for p in points if p == prefix or p.startswith(prefix + "/")),
+                  key=len, reverse=True)
+
+
 class PodVolumes:
     def __init__(self, root_dir: Path) -> None:
         self.root_dir = root_dir
@@ -90,9 +126,14 @@ class PodVolumes:
             volume = volumes[mount.name]
             if volume.empty_dir is not None:
                 source = self.pod_dir(pod) / "volumes" / "empty-dir" / mount.name
-                if not source.is_dir():
+                made = not source.is_dir()
+                if made:
                     source.mkdir(parents=True)
                     source.chmod(0o777)  # as kubelet makes it: writable whoever runs in the pod
+                if volume.empty_dir.medium == "Memory" and not os.path.ismount(source):
+                    mount_tmpfs(source, memory_volume_size(pod, volume.empty_dir.size_limit))
+                    made = True
+                if made:
                     own_by_fs_group(source, pod, False)
             elif volume.host_path is not None:
                 source = Path(volume.host_path.path)
@@ -152,4 +193,8 @@ class PodVolumes:
         return root
 
     def remove_pod_dir(self, pod_uid: str) -> None:
-        shutil.rmtree(self.root_dir / "pods" / pod_uid, ignore_errors=True)
+        """Everything of the pod on disk: its tmpfs volumes unmounted first."""
+        root = self.root_dir / "pods" / pod_uid
+        for mountpoint in mounts_under(root):
+            subprocess.run(["umount", "--lazy", mountpoint], capture_output=True, check=False)
+        shutil.rmtree(root, ignore_errors=True)
