@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lab import registry
 from lab.plan import LAB_SUBNET, POD_SUPERNET, SERVICE_CIDR, LabPlan, etcdctl_files
 
 KINDS = ("netns", "vagrant")
@@ -115,6 +116,11 @@ def render_inventory(plan: LabPlan, control: list[str], api_port: int | None = N
             "service_cidr": str(SERVICE_CIDR),
         },
         "control": control,
+        # the lab's private registry on the lab network (lab/registry.py): images there are
+        # <address>/orch/web:1; the pull credentials are the Secret `pull_secret` in default
+        "registry": {"address": registry.REGISTRY, "username": registry.USER,
+                     "password_file": str(registry.registry_dir(plan) / "password"),
+                     "pull_secret": registry.SECRET_NAME},
     }
     if api_port:
         data.update({

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from kube import kubeconfig
-from lab import daemons, images, network, system
+from lab import daemons, images, network, registry, system
 from lab.inventory import render_inventory
 from lab.plan import DATA_ROOT, RUN_ROOT, HostPlan, LabPlan, PlanError, api_sans, make_plan
 from lab.system import LabError
@@ -126,6 +126,7 @@ def up(name: str, n_hosts: int | None, report: Report, masters: int | None = Non
         _power_on(plan, plan.hosts, state, report)
         state.save(plan.state_file)
         configure_local_paths(plan, state)
+        publish_images(plan, state, report)
         write_inventory(plan, state)
         write_orchctl_context(plan, state, report)
         return plan
@@ -175,6 +176,21 @@ def _power_on(plan: LabPlan, hosts: tuple[HostPlan, ...], state: LabState,
             list(pool.map(lambda h: daemons.wait_etcd(plan, h, deadline), reachable))
     _start_master(plan, hosts, state, report, deadline)
     _start_agents(plan, hosts, state, report, deadline)
+
+
+def publish_images(plan: LabPlan, state: LabState, report: Report) -> None:
+    """The registry up, the lab's images pushed to it (from the first host's dockerd), and
+    its pull credentials as the `lab-registry` Secret in default."""
+    registry.ensure_registry(plan, report)
+    client = daemons.docker_client(plan.hosts[0], timeout=120)
+    try:
+        for spec in images.IMAGES:
+            registry.push(client, plan, spec.tag)
+    finally:
+        client.close()
+    assert state.api_port is not None
+    daemons.put_object(plan, state.api_port, "/api/v1/namespaces/default/secrets",
+                       registry.pull_secret(plan))
 
 
 def configure_local_paths(plan: LabPlan, state: LabState) -> None:
@@ -307,6 +323,7 @@ def down(name: str, report: Report) -> None:
         forwarder = daemons.forwarder_pid(plan)
         if forwarder:
             system.kill_now([forwarder])
+        registry.stop(plan)
         _power_off(plan.hosts)
         for ns in plan.netns_names:
             system.delete_netns(ns)

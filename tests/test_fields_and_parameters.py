@@ -91,10 +91,11 @@ HONOURED: dict[str, str] = {
         ServiceAccountTokenProjection.audience ServiceAccountTokenProjection.expirationSeconds
         ServiceAccountTokenProjection.path Container.terminationMessagePolicy
         Container.lifecycle Lifecycle.postStart Lifecycle.preStop
-        Volume.persistentVolumeClaim PersistentVolumeClaimVolumeSource.claimName""",
+        Volume.persistentVolumeClaim PersistentVolumeClaimVolumeSource.claimName
+        PodSpec.imagePullSecrets ImagePullSecret.name""",
     "orchestrator/api/admission.py": """
         PodSpec.serviceAccountName PodSpec.serviceAccount PodSpec.automountServiceAccountToken
-        ServiceAccount.automountServiceAccountToken""",
+        ServiceAccount.automountServiceAccountToken ServiceAccount.imagePullSecrets""",
     "node_agent/pods/envvars.py": """
         ServicePort.port ServicePort.name ServicePort.protocol""",
     "node_agent/pods/model.py": "PodSpec.restartPolicy PodSpec.initContainers",
@@ -196,7 +197,7 @@ CONSTRAINED = {
     "ContainerPort.name": "a name services' targetPort may refer to (endpoints controller)",
     "Container.ports": "informational in Kubernetes too, but for hostPort (containers.py)",
     "ServiceAccount.secrets": "a record: the legacy token Secrets, which nothing acts on",
-    "LocalObjectReference.name": "only under ServiceAccount.imagePullSecrets, which is refused",
+    "LocalObjectReference.name": "a Secret's name: ServiceAccount.imagePullSecrets (admission)",
     "SecurityContext.procMount": "Default is what every container gets; Unmasked is refused",
     "StatefulSetSpec.persistentVolumeClaimRetentionPolicy":
         "its two fields are the behaviour (statefulset.py reads them)",
@@ -266,9 +267,6 @@ REFUSED = [
      _put(POD, "spec.volumes", [{"name": "v", "projected": {"sources": [
          {"clusterTrustBundle": {"path": "b"}}]}}]),
      "spec.volumes[0].projected.sources[0].clusterTrustBundle"),
-    ("ServiceAccount.imagePullSecrets",
-     {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "s"},
-      "imagePullSecrets": [{"name": "reg"}]}, "imagePullSecrets"),
     ("LifecycleHandler.tcpSocket",
      _put(POD, "spec.containers[0].lifecycle", {"preStop": {"tcpSocket": {"port": 80}}}),
      "spec.containers[0].lifecycle.preStop.tcpSocket"),

@@ -535,6 +535,11 @@ class Toleration(Model):
     toleration_seconds: int | None = None
 
 
+class ImagePullSecret(Model):
+    """A LocalObjectReference: the name of a Secret in the pod's namespace."""
+    name: str = Field(min_length=1)
+
+
 # While a StatefulSet is validated: the names of its volumeClaimTemplates, which its pod
 # template's containers may mount (each pod gets a claim volume of that name).
 CLAIM_TEMPLATE_VOLUMES: ContextVar[frozenset[str]] = ContextVar("claim_template_volumes",
@@ -571,6 +576,8 @@ class PodSpec(Model):
     host_pid: bool | None = Field(None, alias="hostPID")
     host_ipc: bool | None = Field(None, alias="hostIPC")
     host_aliases: list[HostAlias] | None = None
+    # dockerconfigjson (or dockercfg) Secrets whose credentials the agent pulls images with
+    image_pull_secrets: list[ImagePullSecret] | None = None
 
     @model_validator(mode="after")
     def _references(self) -> Self:

@@ -7,13 +7,13 @@ subresource (a TokenRequest: orchestrator/api/tokens.py)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Literal
 
 from pydantic import Field
 
 from kube import names
 from kube.kinds.base import AGE, Column, Kind, map_list
-from kube.meta import Model, ObjectMeta, ObjectReference, refused
+from kube.meta import Model, ObjectMeta, ObjectReference
 
 
 class LocalObjectReference(Model):
@@ -25,9 +25,8 @@ class ServiceAccount(Model):
     kind: Literal["ServiceAccount"] = "ServiceAccount"
     metadata: ObjectMeta
     secrets: list[ObjectReference] | None = None  # legacy token Secrets: a record
-    # copied to its pods' imagePullSecrets, which are not implemented yet
-    image_pull_secrets: Annotated[list[LocalObjectReference] | None,
-                                  refused("imagePullSecrets")] = None
+    # given to its pods that name none of their own (admission)
+    image_pull_secrets: list[LocalObjectReference] | None = None
     automount_service_account_token: bool | None = None
 
 

@@ -51,8 +51,11 @@ from node_agent.pods.model import (LABEL_POD_UID, PAUSE, Kill, Observed, Remove,
                                    backoff_seconds, compute_status, latest, observed_from,
                                    plan_pod, pod_ip, stamp_transitions)
 from node_agent.pods.probes import LIVENESS, READINESS, STARTUP, Prober, run_hook
+from node_agent.pods.images import credentials_for
 from node_agent.pods.volumes import PodVolumes
-from node_agent.runtime import ContainerRuntime, RuntimeFailure, StartFailed, Unavailable
+from node_agent.runtime import (ContainerRuntime, ImageMissing, RuntimeFailure, StartFailed,
+                                Unavailable)
+from node_agent.runtime.protocol import RegistryCredential
 from node_agent.services import ServiceCache
 
 log = logging.getLogger(__name__)
@@ -100,6 +103,8 @@ class PodManager:
         self.services = services  # for the service env vars (None: no service links)
         self.node_name, self.host_ip = node_name, host_ip
         self.backoff_base = backoff_base
+        # (pod uid, image) → (failed pulls, not before (monotonic), the last failure's message)
+        self._pull_failures: dict[tuple[str, str], tuple[int, float, str]] = {}
         self.stopping = threading.Event()
         # The pods bound to this node; `desired` follows it (by uid: a pod deleted and created
         # again under its name is another pod).
@@ -231,6 +236,8 @@ class PodManager:
         worker.resync_at = None
         if raw is None:
             self.prober.forget_pod(uid)
+            for key in [k for k in self._pull_failures if k[0] == uid]:
+                del self._pull_failures[key]
             self._remove_all(observed, grace=0)
             self.volumes.remove_pod_dir(uid)
             return True
@@ -390,7 +397,7 @@ class PodManager:
             env = self._env(pod, spec, ip)
             mounts = (*self.volumes.mounts(pod, spec, self._prepare_volumes(pod, spec)),
                       self.volumes.termination_mount(pod, spec, action.attempt))
-            if self.runtime.ensure_image(spec.image, spec.image_pull_policy or "IfNotPresent"):
+            if self._pull(pod, spec):
                 self.events.normal(pod, "Pulled", f'Successfully pulled image "{spec.image}"')
             image_user = (self.runtime.image_user(spec.image) if needs_image_user(pod, spec)
                           else "")
@@ -413,7 +420,44 @@ class PodManager:
             log.warning("pod %s/%s container %s: %s", pod.metadata.namespace,
                         pod.metadata.name, spec.name, e)
             waiting[spec.name] = (e.reason, e.message)
-            self._repeated_event(pod, "Failed", f"{e.reason}: {e.message}")
+            if e.reason == "ImagePullBackOff":
+                self._repeated_event(pod, "BackOff", e.message)
+            else:
+                self._repeated_event(pod, "Failed", f"{e.reason}: {e.message}")
+
+    def _pull(self, pod: Pod, spec: Container) -> bool:
+        """The image per its pull policy, with the pod's imagePullSecrets; True when pulled.
+        A failed pull (ErrImagePull) is not tried again before a doubling back-off has passed
+        (kubelet's ImagePullBackOff: from the crash back-off's base, at most 300 s)."""
+        key = (pod.metadata.uid or "", spec.image)
+        failures, not_before, last = self._pull_failures.get(key, (0, 0.0, ""))
+        if failures and time.monotonic() < not_before:
+            raise StartFailed("ImagePullBackOff",
+                              f'Back-off pulling image "{spec.image}": {last}')
+        try:
+            pulled = self.runtime.ensure_image(spec.image, spec.image_pull_policy or
+                                               "IfNotPresent", self._pull_credentials(pod, spec))
+        except ImageMissing as e:
+            if e.reason == "ErrImagePull":
+                self._pull_failures[key] = (failures + 1, time.monotonic() + backoff_seconds(
+                    failures + 1, self.backoff_base), e.message)
+            raise
+        self._pull_failures.pop(key, None)
+        return pulled
+
+    def _pull_credentials(self, pod: Pod, spec: Container) -> list[RegistryCredential]:
+        """The credentials of the pod's imagePullSecrets for the image's registry; a Secret
+        that cannot be read is skipped with a warning, as kubelet does."""
+        secrets = []
+        for ref in pod.spec.image_pull_secrets or ():
+            try:
+                secrets.append(typed(Secret, self.client.get("secrets", ref.name,
+                                                             pod.metadata.namespace)))
+            except ApiError as e:
+                self._repeated_event(pod, "FailedToRetrieveImagePullSecret",
+                                     f'Unable to retrieve some image pull secrets ({ref.name}); '
+                                     f"attempting to pull the image may not succeed: {e.message}")
+        return credentials_for(spec.image, secrets)
 
     def _repeated_event(self, pod: Pod, reason: str, message: str) -> None:
         """A warning that a waiting pod would repeat at every sync: at most once per

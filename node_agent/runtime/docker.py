@@ -24,7 +24,8 @@ import requests
 
 from node_agent.runtime.errors import (ImageMissing, NotFound, RuntimeFailure, StartFailed,
                                        Unavailable)
-from node_agent.runtime.protocol import ContainerConfig, ContainerState, RuntimeInfo, SandboxConfig
+from node_agent.runtime.protocol import (ContainerConfig, ContainerState, RegistryCredential,
+                                         RuntimeInfo, SandboxConfig)
 
 DOCKER_API_VERSION = "1.41"
 # A call dockerd has not answered after this long fails (streams are exempt: the SDK lifts the
@@ -134,7 +135,8 @@ class DockerRuntime:
 
     # --- images ---
 
-    def ensure_image(self, image: str, pull_policy: str) -> bool:
+    def ensure_image(self, image: str, pull_policy: str,
+                     credentials: list[RegistryCredential] | None = None) -> bool:
         """Never create a container with an absent image: the SDK would try a pull silently."""
         present = True
         with _translated(f"image {image}"):
@@ -147,15 +149,20 @@ class DockerRuntime:
         if not present and pull_policy == "Never":
             raise ImageMissing("ErrImageNeverPull", f'image "{image}" is not present and '
                                "imagePullPolicy is Never")
-        try:
-            self.client.images.pull(image)
-        except (docker.errors.APIError, requests.RequestException) as e:
-            if present:  # Always, but the registry is unreachable: run what we have
-                return False
-            explanation = getattr(e, "explanation", None) or e
-            raise ImageMissing("ErrImagePull", f'failed to pull image "{image}": '
-                               f"{explanation}") from e
-        return True
+        failure: Exception | None = None
+        for credential in [*(credentials or ()), None]:  # as kubelet: each secret, then none
+            auth = {"username": credential.username, "password": credential.password} \
+                if credential else None
+            try:
+                self.client.images.pull(image, auth_config=auth)
+                return True
+            except (docker.errors.APIError, requests.RequestException) as e:
+                failure = e
+        # Always and a pull that fails: ErrImagePull even with the image here, as kubelet (a
+        # pod may not run a private image it could not pull itself)
+        explanation = getattr(failure, "explanation", None) or failure
+        raise ImageMissing("ErrImagePull", f'failed to pull image "{image}": '
+                           f"{explanation}") from failure
 
     def image_user(self, image: str) -> str:
         with _translated(f"image {image}"):

@@ -17,7 +17,8 @@ from typing import Any
 
 from node_agent.runtime.errors import (ImageMissing, NotFound, RuntimeFailure, StartFailed,
                                        Unavailable)
-from node_agent.runtime.protocol import ContainerConfig, ContainerState, RuntimeInfo, SandboxConfig
+from node_agent.runtime.protocol import (ContainerConfig, ContainerState, RegistryCredential,
+                                         RuntimeInfo, SandboxConfig)
 
 
 class FakeStream:
@@ -113,7 +114,8 @@ class FakeRuntime:
                 raise NotFound(container_id)
             return self.containers[container_id]
 
-    def ensure_image(self, image: str, pull_policy: str) -> bool:
+    def ensure_image(self, image: str, pull_policy: str,
+                     credentials: list[RegistryCredential] | None = None) -> bool:
         self._check()
         if image in self.images and pull_policy != "Always":
             return False

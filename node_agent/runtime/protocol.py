@@ -16,6 +16,13 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
+class RegistryCredential:
+    """A user and password for one registry (from an imagePullSecret)."""
+    username: str
+    password: str
+
+
+@dataclass(frozen=True)
 class Mount:
     source: str  # a host path
     target: str  # the path in the container
@@ -154,9 +161,11 @@ class ContainerRuntime(Protocol):
 
     # --- images ---
 
-    def ensure_image(self, image: str, pull_policy: str) -> bool:
+    def ensure_image(self, image: str, pull_policy: str,
+                     credentials: list[RegistryCredential] | None = None) -> bool:
         """Make `image` present per Kubernetes' imagePullPolicy (Always, IfNotPresent,
-        Never); True when it was pulled. Raises ImageMissing."""
+        Never), pulling with the first of `credentials` the registry accepts (none: without);
+        True when it was pulled. Raises ImageMissing."""
 
     def image_user(self, image: str) -> str:
         """The user a present image runs as ("" is root), as its configuration names it:

@@ -3,9 +3,10 @@ plugins do, after validation and before it is stored.
 
 ServiceAccount (pods): a pod runs as `serviceAccountName` (`default` unless named; the
 deprecated `serviceAccount` is kept equal), which must exist (403 otherwise, in Kubernetes'
-words). Unless automountServiceAccountToken is false (on the pod, else on its service
-account), every container and init container gets the projected volume `kube-api-access-…`
-at /var/run/secrets/kubernetes.io/serviceaccount: a token bound to the pod (3607 s, renewed by
+words); a pod that names no imagePullSecrets gets its account's. Unless
+automountServiceAccountToken is false (on the pod, else on its service account), every
+container and init container gets the projected volume `kube-api-access-…` at
+/var/run/secrets/kubernetes.io/serviceaccount: a token bound to the pod (3607 s, renewed by
 the agent), the cluster's CA (the `kube-root-ca.crt` ConfigMap) and the namespace.
 
 DefaultStorageClass (claims): a claim that names no class (`storageClassName` absent, not "")
@@ -133,6 +134,8 @@ def admit_pod(store: Store, pod: Object, rng: random.Random) -> None:
                        f"forbidden: error looking up service account {namespace}/{name}: "
                        f'serviceaccount "{name}" not found',
                        {"name": pod["metadata"].get("name") or "", "kind": "pods"}) from None
+    if not spec.get("imagePullSecrets") and account.get("imagePullSecrets"):
+        spec["imagePullSecrets"] = [dict(s) for s in account["imagePullSecrets"]]
     automount = spec.get("automountServiceAccountToken")
     if automount is None:
         automount = account.get("automountServiceAccountToken")
