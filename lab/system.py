@@ -256,9 +256,13 @@ def cgroup_dirs(name: str) -> list[Path]:
 def pids_in_cgroup(name: str) -> list[int]:
     pids: set[int] = set()
     for top in cgroup_dirs(name):
-        for procs in top.rglob("cgroup.procs"):
+        # os.walk, not rglob: a container's cgroup may vanish mid-walk (it exited), and
+        # os.walk skips what it can no longer list where rglob raises
+        for directory, _, files in os.walk(top):
+            if "cgroup.procs" not in files:
+                continue
             try:
-                pids.update(int(p) for p in procs.read_text().split())
+                pids.update(int(p) for p in (Path(directory) / "cgroup.procs").read_text().split())
             except (FileNotFoundError, OSError):
                 continue
     return sorted(pids)
