@@ -183,7 +183,10 @@ def test_diff_and_server_dry_runs_show_the_change_and_write_nothing(cluster: Clu
         return d["spec"], d["metadata"]["generation"], d["metadata"].get("annotations")
 
     assert run("apply", "-f", "-", input=deployment(1)).returncode == 0
-    before = live()
+    # the deployment controller's own first write (its revision annotation) is not the dry
+    # run's: wait for it before taking the picture
+    before = wait_until(lambda: "deployment.kubernetes.io/revision" in (
+        (state := live())[2] or {}) and state, 60, "the Deployment's first revision")
     diff = run("diff", "-f", "-", input=deployment(4))
     assert diff.returncode == 1, diff.stderr  # 1: there are differences
     assert "-  replicas: 1" in diff.stdout and "+  replicas: 4" in diff.stdout
