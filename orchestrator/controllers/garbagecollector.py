@@ -91,7 +91,7 @@ class GarbageCollector(Controller):
             return self._finalize_owner(key)
         resource, namespace, name = key.split("|", 2)
         rt = next(r for r in RESOURCES if r.resource == resource)
-        obj = self._get(rt, namespace or None, name)
+        obj = self.get_or_none(rt, namespace or None, name)
         if obj is None:
             return
         meta = metadata_of(obj)
@@ -109,24 +109,15 @@ class GarbageCollector(Controller):
             owner_rt = by_kind(ref.api_version, ref.kind)
         except UnknownKind:
             return False
-        owner = self._get(owner_rt, namespace if owner_rt.namespaced else None, ref.name)
+        owner = self.get_or_none(owner_rt, namespace if owner_rt.namespaced else None, ref.name)
         return owner is not None and metadata_of(owner).uid == ref.uid
-
-    def _get(self, rt: ResourceType, namespace: str | None, name: str) -> Object | None:
-        """The object, or None when it does not exist."""
-        try:
-            return self.objects.get(rt, namespace, name)
-        except ApiError as e:
-            if e.code == 404:
-                return None
-            raise
 
     # --- owners deleted with Foreground or Orphan propagation ---
 
     def _finalize_owner(self, key: str) -> None:
         _, resource, namespace, name = key.split("|", 3)
         rt = next(r for r in RESOURCES if r.resource == resource)
-        owner = self._get(rt, namespace or None, name)
+        owner = self.get_or_none(rt, namespace or None, name)
         if owner is None:
             return
         meta = metadata_of(owner)

@@ -39,6 +39,7 @@ from kube.typed import typed
 from orchestrator.api.objects import Objects
 from orchestrator.api.status import ApiError
 from orchestrator.controllers.base import Controller, Keys, object_key
+from orchestrator.controllers.persistentvolume import CLAIM, VOLUME, storage_keys
 from orchestrator.store.watchcache import WatchEvent
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,6 @@ ACCESS_MODES = {"ReadWriteOnce", "ReadWriteOncePod"}
 PV, PVC, POD = (by_kind("v1", "PersistentVolume"), by_kind("v1", "PersistentVolumeClaim"),
                 by_kind("v1", "Pod"))
 CM, SC = by_kind("v1", "ConfigMap"), by_kind("storage.k8s.io/v1", "StorageClass")
-CLAIM, VOLUME = "claim:", "volume:"
 
 
 class ConfigError(ValueError):
@@ -213,9 +213,7 @@ class LocalPathProvisioner(Controller):
                 "pods": from_helper}
 
     def all_keys(self) -> list[str]:
-        return [*(CLAIM + object_key(c) for c in self.store.cached("persistentvolumeclaims")[0]),
-                *(VOLUME + v["metadata"]["name"]
-                  for v in self.store.cached("persistentvolumes")[0])]
+        return storage_keys(self.store)
 
     def sync(self, key: str) -> None:
         if key.startswith(CLAIM):

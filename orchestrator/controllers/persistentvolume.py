@@ -42,10 +42,18 @@ from kube.storage import best_match, class_of_claim, mismatch, pre_bound_to
 from kube.typed import typed, typed_all
 from orchestrator.api.objects import Objects
 from orchestrator.controllers.base import Controller, Keys, object_key
+from orchestrator.store import Store
 from orchestrator.store.watchcache import WatchEvent
 
 PV, PVC = by_kind("v1", "PersistentVolume"), by_kind("v1", "PersistentVolumeClaim")
+# The storage controllers' keys: a claim's "claim:NS/NAME", a volume's "volume:NAME".
 CLAIM, VOLUME = "claim:", "volume:"
+
+
+def storage_keys(store: Store) -> list[str]:
+    """Every claim's and volume's key, from the watch caches (a resync)."""
+    return [*(CLAIM + object_key(c) for c in store.cached("persistentvolumeclaims")[0]),
+            *(VOLUME + v["metadata"]["name"] for v in store.cached("persistentvolumes")[0])]
 
 
 # --- pure -------------------------------------------------------------------------------------
@@ -107,9 +115,7 @@ class PersistentVolumeController(Controller):
                 "pods": from_pod}
 
     def all_keys(self) -> list[str]:
-        return [*(CLAIM + object_key(c) for c in self.store.cached("persistentvolumeclaims")[0]),
-                *(VOLUME + v["metadata"]["name"]
-                  for v in self.store.cached("persistentvolumes")[0])]
+        return storage_keys(self.store)
 
     def sync(self, key: str) -> None:
         if key.startswith(CLAIM):
