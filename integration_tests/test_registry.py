@@ -78,3 +78,64 @@ def test_a_pull_without_credentials_fails_then_backs_off(cluster: Cluster, ns: s
     assert any(e["reason"] == "BackOff" and "Back-off pulling image" in e["message"]
                for e in events)
     assert pod_status(cluster, ns, "denied")["phase"] == "Pending"
+
+
+@pytest.fixture
+def built_image(cluster: Cluster, ns: str):
+    """A new image built on the second host only (FROM the Debian base image), removed from
+    every host afterwards."""
+    if cluster.inventory.kind != "netns":
+        pytest.skip(f"`image load|push` is a verb of the netns lab's control command, not of "
+                    f"the {cluster.inventory.kind} lab's")
+    import io
+    tag = f"built-{ns}:1"
+    dockerfile = (f"FROM orch/debian:12\nRUN echo made-on-{cluster.hosts[1].name} > /made\n"
+                  "CMD [\"sh\", \"-c\", \"cat /made; sleep infinity\"]\n")
+    client = cluster.docker(cluster.hosts[1])
+    try:
+        client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=tag, rm=True)
+    finally:
+        client.close()
+    yield tag
+    for host in cluster.hosts:
+        c = cluster.docker(host)
+        try:
+            for name in (tag, f"{cluster.inventory.raw['registry']['address']}/{tag}"):
+                try:
+                    c.images.remove(name, force=True)
+                except Exception:  # noqa: BLE001 - not on this host
+                    pass
+        finally:
+            c.close()
+
+
+def _logs(cluster: Cluster, ns: str, pod: str) -> str:
+    return cluster.api().get(f"/api/v1/namespaces/{ns}/pods/{pod}/log").text
+
+
+def test_lab_image_load_and_push_bring_a_locally_built_image_to_every_node(
+        cluster: Cluster, ns: str, registry: str, built_image: str) -> None:
+    made_on = cluster.hosts[1].name
+    cluster.control("image", "load", built_image)
+    for host in cluster.hosts:  # oracle: each host's own dockerd
+        client = cluster.docker(host)
+        try:
+            assert client.images.get(built_image).tags, host.name
+        finally:
+            client.close()
+    create_pod(cluster, ns, "loaded", cluster.hosts[2].name,
+               [{"name": "app", "image": built_image, "imagePullPolicy": "Never"}])
+    wait_running(cluster, ns, "loaded", timeout=60)
+    wait_until(lambda: f"made-on-{made_on}" in _logs(cluster, ns, "loaded"), 30,
+               "the loaded image's own file in the pod's log")
+
+    pushed = cluster.control("image", "push", built_image).stdout.strip().splitlines()
+    assert pushed == [f"{registry}/{built_image}"]
+    listing = cluster.control("image", "list").stdout
+    assert any(line.split()[0] == built_image and line.split()[-1] == "yes"
+               for line in listing.splitlines()[1:]), listing
+    create_pod(cluster, ns, "pushed", cluster.hosts[0].name,
+               [{"name": "app", "image": pushed[0], "imagePullPolicy": "Always"}],
+               imagePullSecrets=[{"name": "pull"}])
+    wait_running(cluster, ns, "pushed", timeout=90)
+    assert f"made-on-{made_on}" in wait_until(lambda: _logs(cluster, ns, "pushed"), 30, "logs")

@@ -6,6 +6,9 @@
     scripts/lab kill host2              pull host2's power; `start host2` brings it back
     scripts/lab partition host2         cut host2 off the lab network; `heal host2` restores it
     scripts/lab inventory               the inventory JSON the integration suite reads
+    scripts/lab image list              images on the hosts and in the lab's registry
+    scripts/lab image load IMAGE…       copy an image from the host that has it to every host
+    scripts/lab image push IMAGE…       push an image to the lab's registry
     scripts/lab down                    remove everything the lab made
 
 `--name NAME` (before the subcommand) selects a lab; several labs can be up at once.
@@ -19,11 +22,12 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
 
-from lab import lifecycle
+from lab import image_commands, lifecycle
 from lab.plan import ETCD_LOCAL_CLIENT_URL, PlanError, etcdctl_files
 from lab.system import LabError, in_netns_argv
 
@@ -164,6 +168,55 @@ def inventory(name: str) -> None:
     """Print the lab's inventory (JSON) for the integration suite and clients."""
     plan, _ = lifecycle.existing_plan(name)
     click.echo(plan.inventory_file.read_text().rstrip())
+
+
+@main.group()
+def image() -> None:
+    """Images on the lab's hosts and in its registry (see `scripts/lab image COMMAND --help`)."""
+
+
+@image.command(name="list")
+@lab_name_option
+def image_list(name: str) -> None:
+    """Every image: its ID, size, the hosts that hold it, and whether the registry has it."""
+    rows = image_commands.listing(name)
+    table = [("IMAGE", "ID", "SIZE", "HOSTS", "REGISTRY")] + [
+        (r.tag, r.image_id, f"{r.size / 2**20:.0f}MB" if r.size else "", ",".join(r.hosts),
+         "yes" if r.in_registry else "") for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(5)]
+    for row in table:
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+
+
+@image.command(name="load")
+@click.argument("tags", nargs=-1)
+@click.option("--archive", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="a `docker save` archive to load instead")
+@click.option("--from", "from_host", default=None, help="the host to copy from")
+@lab_name_option
+def image_load(name: str, tags: tuple[str, ...], archive: Path | None,
+               from_host: str | None) -> None:
+    """Copy each IMAGE (or the images of --archive) into every host's dockerd, as `kind load`
+    does; pods then run it without a registry (imagePullPolicy IfNotPresent or Never)."""
+    if not tags and archive is None:
+        raise click.UsageError("name an image, or give --archive FILE")
+    image_commands.load(name, tags, archive, from_host, _say)
+
+
+@image.command(name="push")
+@click.argument("tags", nargs=-1)
+@click.option("--archive", type=click.Path(dir_okay=False, path_type=Path, exists=True),
+              default=None, help="a `docker save` archive to push the images of")
+@click.option("--from", "from_host", default=None, help="the host to push from")
+@lab_name_option
+def image_push(name: str, tags: tuple[str, ...], archive: Path | None,
+               from_host: str | None) -> None:
+    """Push each IMAGE from a host's dockerd to the lab's registry; prints the names pods
+    give (`<registry>/IMAGE`, pulled with the `lab-registry` secret)."""
+    if not tags and archive is None:
+        raise click.UsageError("name an image, or give --archive FILE")
+    for pushed in image_commands.push(name, tags, archive, from_host, _say):
+        click.echo(pushed)
 
 
 @main.command(name="list")

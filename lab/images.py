@@ -1,5 +1,6 @@
-"""The project's container images, built locally (there is no registry): `orch/pause` and
-`orch/web` from `images/` at the repository root and the host's busybox-static.
+"""The project's container images, built locally (no registry is ever pulled from): `orch/pause`
+and `orch/web` from `images/` at the repository root and the host's busybox-static, and the
+Debian base images of `lab.base_images`.
 
 Each image is labelled with a digest of its sources. An image is built once, on one dockerd,
 saved to a tar under /var/cache/orch-lab/images keyed by that digest, and loaded into every
@@ -14,6 +15,7 @@ import shutil
 import struct
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,10 +24,12 @@ from pathlib import Path
 import docker
 import docker.errors
 
+from lab import base_images
 from lab.system import LabError
 
 SOURCES_LABEL = "org.orch-lab.sources"
 CACHE_DIR = Path("/var/cache/orch-lab/images")
+APT_CACHE_DIR = Path("/var/cache/orch-lab/apt")
 BUSYBOX = Path("/bin/busybox")
 
 
@@ -81,9 +85,9 @@ def sources_digest(spec: ImageSpec, root: Path, busybox: Path) -> str:
     return h.hexdigest()
 
 
-def has_image(client: docker.DockerClient, spec: ImageSpec, digest: str) -> bool:
+def has_image(client: docker.DockerClient, tag: str, digest: str) -> bool:
     try:
-        image = client.images.get(spec.tag)
+        image = client.images.get(tag)
     except docker.errors.ImageNotFound:
         return False
     return (image.labels or {}).get(SOURCES_LABEL) == digest
@@ -120,13 +124,14 @@ def load(client: docker.DockerClient, tar: Path) -> None:
 
 
 def ensure_images(clients: dict[str, docker.DockerClient],
-                  report: Callable[[str], None] = lambda _: None) -> None:
+                  report: Callable[[str], None] = lambda _: None, base: bool = True) -> None:
     """Make every image, at its current sources, present on every dockerd in `clients`
-    (host name → client). Builds at most once per source change; loads in parallel."""
+    (host name → client). Builds at most once per source change; loads in parallel. `base`:
+    the Debian base images too (their build needs the Debian mirror)."""
     root, busybox = images_root(), check_busybox()
     for spec in IMAGES:
         digest = sources_digest(spec, root, busybox)
-        missing = [name for name, c in clients.items() if not has_image(c, spec, digest)]
+        missing = [name for name, c in clients.items() if not has_image(c, spec.tag, digest)]
         if not missing:
             continue
         tar = CACHE_DIR / f"{spec.source_dir}-{digest[:16]}.tar"
@@ -135,7 +140,35 @@ def ensure_images(clients: dict[str, docker.DockerClient],
             report(f"building {spec.tag} on {builder}")
             build(clients[builder], spec, digest, root, busybox)
             save(clients[builder], spec, tar)
-        if missing:
-            report(f"loading {spec.tag} into {', '.join(missing)}")
-            with ThreadPoolExecutor(len(missing)) as pool:
-                list(pool.map(lambda name: load(clients[name], tar), missing))
+        load_into(clients, missing, spec.tag, tar, report)
+    if base:
+        ensure_base_images(clients, root, report)
+
+
+def load_into(clients: dict[str, docker.DockerClient], names: list[str], tag: str, tar: Path,
+              report: Callable[[str], None]) -> None:
+    if names:
+        report(f"loading {tag} into {', '.join(names)}")
+        with ThreadPoolExecutor(len(names)) as pool:
+            list(pool.map(lambda name: load(clients[name], tar), names))
+
+
+def ensure_base_images(clients: dict[str, docker.DockerClient], root: Path,
+                       report: Callable[[str], None]) -> None:
+    """The Debian base images on every dockerd: built (two at a time: unpacking packages is
+    CPU-bound) where their archive is not cached, then loaded where missing."""
+
+    def ensure(image: base_images.BaseImage) -> None:
+        digest = base_images.recipe_digest(image, root)
+        missing = [name for name, c in clients.items() if not has_image(c, image.tag, digest)]
+        if not missing:
+            return
+        started = time.monotonic()
+        tar = base_images.build_archive(image, root, CACHE_DIR, APT_CACHE_DIR)
+        if time.monotonic() - started > 1:
+            report(f"built {image.tag} from Debian's packages in "
+                   f"{time.monotonic() - started:.0f} s")
+        load_into(clients, missing, image.tag, tar, report)
+
+    with ThreadPoolExecutor(2) as pool:
+        list(pool.map(ensure, base_images.BASE_IMAGES))

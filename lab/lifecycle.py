@@ -169,6 +169,8 @@ def _power_on(plan: LabPlan, hosts: tuple[HostPlan, ...], state: LabState,
     finally:
         for c in clients.values():
             c.close()
+    # The daemons' deadline starts after the images: a first build takes minutes.
+    deadline = time.monotonic() + START_TIMEOUT
     # A partitioned member cannot reach quorum; it is not waited for.
     reachable = [h for h in hosts if h.name not in state.partitioned]
     if reachable:

@@ -323,7 +323,8 @@ def build_images() -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(1)
-    images.ensure_images({"local": client}, log)
+    # base=False: a VM reaches no Debian mirror (its networks lead nowhere but the lab).
+    images.ensure_images({"local": client}, log, base=False)
     client.close()
 
 

@@ -123,6 +123,33 @@ def push(client: docker.DockerClient, plan: LabPlan, tag: str) -> str:
     return target
 
 
+CATALOG_PROBE = """
+import base64, json, ssl, sys, urllib.request
+base, cafile, user, password = sys.argv[1:5]
+context = ssl.create_default_context(cafile=cafile)
+auth = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+def get(path):
+    request = urllib.request.Request(base + path, headers={"Authorization": auth})
+    with urllib.request.urlopen(request, context=context, timeout=10) as answer:
+        return json.load(answer)
+repositories = get("/v2/_catalog?n=1000").get("repositories") or []
+print(json.dumps({r: sorted(get(f"/v2/{r}/tags/list").get("tags") or []) for r in repositories}))
+"""
+
+
+def catalog(plan: LabPlan) -> dict[str, list[str]]:
+    """The registry's repositories and their tags, asked over HTTPS from the lab network with
+    the pull credentials, as any client of the registry would."""
+    argv = system.in_netns_argv(system.netns_path(plan.switch_netns), [
+        sys.executable, "-c", CATALOG_PROBE, f"https://{REGISTRY}",
+        str(plan.pki_dir / "ca.crt"), USER, password(plan)])
+    done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise LabError(f"the registry's catalog: {done.stderr.strip().splitlines()[-1:]}")
+    answer: dict[str, list[str]] = json.loads(done.stdout)
+    return answer
+
+
 def docker_config_json(plan: LabPlan) -> str:
     """The pull credentials as a docker config.json (a dockerconfigjson Secret's content)."""
     auth = base64.b64encode(f"{USER}:{password(plan)}".encode()).decode()

@@ -56,3 +56,111 @@ def test_the_digest_changes_with_content_mode_and_busybox_and_only_then(tmp_path
 def test_the_project_ships_sources_for_every_image():
     for spec in (PAUSE, WEB):
         assert (images_root() / spec.source_dir / "Dockerfile").is_file()
+
+
+# --- the Debian base images (lab.base_images): recipes, digests and the archive layout ---
+
+def _base_root(tmp_path):
+    import shutil
+    root = tmp_path / "images"
+    shutil.copytree(images_root() / "debian", root / "debian")
+    return root
+
+
+def test_base_image_digest_follows_the_recipe_and_its_files(tmp_path):
+    import dataclasses
+
+    from lab.base_images import REDIS, recipe_digest
+    root = _base_root(tmp_path)
+    before = recipe_digest(REDIS, root)
+    assert recipe_digest(REDIS, root) == before
+    assert recipe_digest(dataclasses.replace(REDIS, packages=("redis-server", "procps")),
+                         root) != before
+    (root / "debian" / "redis" / "docker-entrypoint.sh").write_text("#!/bin/sh\nexec \"$@\"\n")
+    assert recipe_digest(REDIS, root) != before
+
+
+def test_mmdebstrap_is_asked_for_the_packages_files_and_cache(tmp_path):
+    from lab.base_images import MIRRORS, NGINX, SUITE, mmdebstrap_argv
+    root = _base_root(tmp_path)
+    argv = mmdebstrap_argv(NGINX, root, tmp_path / "rootfs.tar", tmp_path / "apt")
+    assert argv[0] == "mmdebstrap" and "--variant=minbase" in argv
+    assert "--include=nginx" in argv
+    assert argv[-len(MIRRORS) - 2:] == [SUITE, str(tmp_path / "rootfs.tar"), *MIRRORS]
+    assert f"--setup-hook=sync-in {tmp_path / 'apt'} /var/cache/apt/archives/" in argv
+    assert f"--customize-hook=sync-out /var/cache/apt/archives {tmp_path / 'apt'}" in argv
+    copy = [a for a in argv if a.startswith("--customize-hook=copy-in")]
+    assert copy == [f"--customize-hook=copy-in {root / 'debian/nginx/default.conf'} "
+                    "/etc/nginx/conf.d"]
+    assert "--customize-hook=chroot \"$1\" sh -ec 'rm -f /etc/nginx/sites-enabled/default'" in argv
+
+
+def test_a_file_must_keep_its_name(tmp_path):
+    import dataclasses
+
+    from lab.base_images import NGINX, mmdebstrap_argv
+    from lab.system import LabError
+    renamed = dataclasses.replace(NGINX, files=(("default.conf", "/etc/nginx/site.conf"),))
+    with pytest.raises(LabError, match="must keep its name"):
+        mmdebstrap_argv(renamed, _base_root(tmp_path), tmp_path / "r.tar", tmp_path / "apt")
+
+
+def test_the_archive_is_a_one_layer_docker_save_image(tmp_path):
+    import hashlib
+    import io
+    import json
+    import tarfile
+
+    from lab.base_images import REDIS, SOURCES_LABEL, write_image_archive
+    rootfs = tmp_path / "rootfs.tar"
+    with tarfile.open(rootfs, "w") as t:
+        data = b"hello\n"
+        info = tarfile.TarInfo("etc/hello")
+        info.size = len(data)
+        t.addfile(info, io.BytesIO(data))
+    out = tmp_path / "image.tar"
+    write_image_archive(REDIS, "d" * 64, rootfs, out)
+    layer_id = hashlib.sha256(rootfs.read_bytes()).hexdigest()
+    with tarfile.open(out) as archive:
+        manifest = json.load(archive.extractfile("manifest.json"))
+        assert manifest == [{"Config": manifest[0]["Config"], "RepoTags": ["orch/redis:7.0"],
+                             "Layers": [f"{layer_id}/layer.tar"]}]
+        raw = archive.extractfile(manifest[0]["Config"]).read()
+        assert manifest[0]["Config"] == hashlib.sha256(raw).hexdigest() + ".json"
+        assert archive.extractfile(f"{layer_id}/layer.tar").read() == rootfs.read_bytes()
+    config = json.loads(raw)
+    assert config["rootfs"] == {"type": "layers", "diff_ids": [f"sha256:{layer_id}"]}
+    c = config["config"]
+    assert c["Entrypoint"] == ["/usr/local/bin/docker-entrypoint.sh"]
+    assert c["Cmd"] == ["redis-server"] and c["User"] == "redis" and c["WorkingDir"] == "/data"
+    assert c["ExposedPorts"] == {"6379/tcp": {}} and c["Volumes"] == {"/data": {}}
+    assert c["Labels"] == {SOURCES_LABEL: "d" * 64}
+    assert c["Env"][0].startswith("PATH=/usr/local/sbin:")
+
+
+def test_base_images_are_found_by_tag():
+    from lab.base_images import PYTHON, by_tag
+    from lab.system import LabError
+    assert by_tag("orch/python:3.11") is PYTHON
+    with pytest.raises(LabError, match="not a base image"):
+        by_tag("orch/python:2")
+
+
+@pytest.mark.parametrize("args,runs", [
+    ([], "redis-server --protected-mode no"),
+    (["--appendonly", "yes"], "redis-server --appendonly yes --protected-mode no"),
+    (["redis-server", "--protected-mode", "yes"], "redis-server --protected-mode yes"),
+    (["/etc/redis.conf"], "redis-server /etc/redis.conf"),
+    (["redis-cli", "ping"], "redis-cli ping"),
+])
+def test_the_redis_entrypoint_passes_arguments_as_the_usual_image_does(tmp_path, args, runs):
+    import subprocess
+    for program in ("redis-server", "redis-cli"):
+        fake = tmp_path / program
+        fake.write_text(f'#!/bin/sh\necho {program} "$@"\n')
+        fake.chmod(0o755)
+    entrypoint = images_root() / "debian" / "redis" / "docker-entrypoint.sh"
+    done = subprocess.run(["sh", str(entrypoint), *(args or ["redis-server"])],
+                          capture_output=True, text=True, check=True,
+                          env={"PATH": f"{tmp_path}:/usr/bin:/bin"})
+    assert done.stdout.strip() == runs
