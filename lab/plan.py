@@ -140,7 +140,16 @@ class HostPlan(ClusterEndpoints):
 
     @property
     def docker_data_root(self) -> Path:
+        """Bind-mounted over /var/lib/docker in the host's mount namespace, where its dockerd
+        finds it: containers' log files are then where they are on any Docker host, for the
+        log collectors that follow /var/log/containers' links."""
         return self.data_dir / "docker"
+
+    @property
+    def pod_log_dir(self) -> Path:
+        """Bind-mounted over /var/log/pods and /var/log/containers (its pods/ and containers/)
+        in the host's mount namespace, where the agent links the containers' logs."""
+        return self.data_dir / "log"
 
     @property
     def docker_config_dir(self) -> Path:
@@ -276,7 +285,7 @@ def dockerd_argv(host: HostPlan) -> list[str]:
     return [
         "dockerd",
         f"--host={host.docker_url}",
-        f"--data-root={host.docker_data_root}",
+        "--data-root=/var/lib/docker",  # the host's own (mount_ns_setup_shell)
         f"--exec-root={host.docker_exec_root}",
         f"--pidfile={host.docker_pidfile}",
         f"--bip={host.pod_gateway_cidr}",
@@ -291,13 +300,19 @@ def dockerd_argv(host: HostPlan) -> list[str]:
 def mount_ns_setup_shell(host: HostPlan) -> str:
     """Run once in a host's new mount namespace: containerd and its shims hard-code
     /run/containerd and docker hard-codes /run/docker, so each host gets private tmpfs copies;
-    /etc/docker holds the engine ID, so each host gets its own directory there."""
+    /etc/docker holds the engine ID, so each host gets its own directory there; /var/lib/docker
+    and the pod log directories are the host's own, as on a real host."""
+    logs = host.pod_log_dir
     return (
         "set -e; "
-        "mkdir -p /run/docker /run/containerd /etc/docker; "
+        "mkdir -p /run/docker /run/containerd /etc/docker /var/lib/docker /var/log/pods "
+        f"/var/log/containers {logs}/pods {logs}/containers {host.docker_data_root}; "
         "mount -t tmpfs tmpfs /run/docker; "
         "mount -t tmpfs tmpfs /run/containerd; "
-        f"mount --bind {host.docker_config_dir} /etc/docker"
+        f"mount --bind {host.docker_config_dir} /etc/docker; "
+        f"mount --bind {host.docker_data_root} /var/lib/docker; "
+        f"mount --bind {logs}/pods /var/log/pods; "
+        f"mount --bind {logs}/containers /var/log/containers"
     )
 
 

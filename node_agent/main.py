@@ -45,6 +45,9 @@ def main() -> None:
 @click.option("--docker-host", default="unix:///run/docker.sock", show_default=True)
 @click.option("--root-dir", default="/var/lib/orch-agent", show_default=True,
               type=click.Path(file_okay=False))
+@click.option("--pod-log-dir", default="/var/log", show_default=True,
+              type=click.Path(file_okay=False),
+              help="where the pods/ and containers/ log links go, for log collectors; '': none")
 @click.option("--crash-backoff", default=10.0, show_default=True,
               help="seconds before the first restart of a crashed container (doubles, max 300)")
 @click.option("--tls-cert-file", type=click.Path(exists=True, dir_okay=False),
@@ -66,7 +69,8 @@ def main() -> None:
                    "default: the host's /etc/resolv.conf; '': none (they do not exist)")
 @click.option("-v", "--verbose", is_flag=True)
 def run(api_url: str, ca_file: str, token_file: str, node_name: str, node_ip: str,
-        pod_cidr: str | None, docker_host: str, root_dir: str, crash_backoff: float,
+        pod_cidr: str | None, docker_host: str, root_dir: str, pod_log_dir: str,
+        crash_backoff: float,
         tls_cert_file: str | None, tls_private_key_file: str | None, port: int,
         proxy_mode: str, cluster_cidr: str, cluster_dns: str | None, cluster_domain: str,
         dns_upstream: str | None, verbose: bool) -> None:
@@ -78,6 +82,7 @@ def run(api_url: str, ca_file: str, token_file: str, node_name: str, node_ip: st
     from node_agent.node import NodeAgent
     from node_agent.proxy.manager import ProxyManager
     from node_agent.services import ServiceCache
+    from node_agent.pods.logfiles import PodLogFiles
     from node_agent.pods.manager import PodManager
     from node_agent.pods.volumes import PodVolumes
     from node_agent.runtime.docker import DockerRuntime
@@ -102,7 +107,8 @@ def run(api_url: str, ca_file: str, token_file: str, node_name: str, node_ip: st
     dns_address = _dns_address(cluster_dns, node.pod_cidr)
     pods = PodManager(client, runtime, PodVolumes(root), node_name, node_ip,
                       backoff_base=crash_backoff, services=services, cluster_dns=dns_address,
-                      cluster_domain=cluster_domain)
+                      cluster_domain=cluster_domain,
+                      log_files=PodLogFiles(Path(pod_log_dir)) if pod_log_dir else None)
     network = NetworkManager(client, node_name, node.pod_cidr)
     node.start()
     network.start()

@@ -158,6 +158,19 @@ def test_a_pod_of_an_indexed_job():
     assert meta["labels"][COMPLETION_INDEX] == "2" and made["spec"]["hostname"] == "work-2"
     assert meta["finalizers"] == [TRACKING_FINALIZER]
     assert meta["ownerReferences"][0]["kind"] == "Job" and meta["ownerReferences"][0]["controller"]
+    # every container reads its index from the annotation (Kubernetes' JOB_COMPLETION_INDEX)
+    [container] = made["spec"]["containers"]
+    assert {"name": "JOB_COMPLETION_INDEX", "valueFrom": {"fieldRef": {
+        "fieldPath": f"metadata.annotations['{COMPLETION_INDEX}']"}}} in container["env"]
+    # a variable of that name the template sets is left as it is
+    template = copy.deepcopy(TEMPLATE)
+    template["spec"]["containers"][0]["env"] = [{"name": "JOB_COMPLETION_INDEX", "value": "7"}]
+    mine = Job.model_validate({"metadata": {"name": "work", "namespace": "ns", "uid": "j-1"},
+                               "spec": {"template": template, "completions": 3,
+                                        "completionMode": "Indexed"}})
+    env = pod_for_index(mine, 1)["spec"]["containers"][0]["env"]
+    assert [e for e in env if e["name"] == "JOB_COMPLETION_INDEX"] == [
+        {"name": "JOB_COMPLETION_INDEX", "value": "7"}]
 
 
 def test_kubectl_columns():

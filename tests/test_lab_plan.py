@@ -85,9 +85,12 @@ def test_dockerd_keeps_pod_ips_and_uses_only_its_own_paths():
     assert "--bip=10.244.2.1/24" in argv
     assert f"--host=unix://{host.docker_socket}" in argv
     assert f"--cgroup-parent=/{host.cgroup_parent}" in argv
-    for flag in ("--data-root", "--exec-root", "--pidfile"):
+    for flag in ("--exec-root", "--pidfile"):
         [value] = [a.split("=", 1)[1] for a in argv if a.startswith(flag + "=")]
         assert value.startswith(("/run/orch-lab/lab/host2", "/var/lib/orch-lab/lab/host2"))
+    # the host's own /var/lib/docker: its mount namespace binds the host's directory there
+    assert "--data-root=/var/lib/docker" in argv
+    assert f"mount --bind {host.docker_data_root} /var/lib/docker" in mount_ns_setup_shell(host)
     assert dockerd_shell(host).startswith("hostname host2 && exec dockerd ")
 
 
@@ -96,6 +99,9 @@ def test_each_host_mount_namespace_gets_private_runtime_dirs_and_engine_id():
     assert "mount -t tmpfs tmpfs /run/docker" in script
     assert "mount -t tmpfs tmpfs /run/containerd" in script
     assert "mount --bind /var/lib/orch-lab/lab/host1/etc-docker /etc/docker" in script
+    assert "mount --bind /var/lib/orch-lab/lab/host1/log/pods /var/log/pods" in script
+    assert ("mount --bind /var/lib/orch-lab/lab/host1/log/containers /var/log/containers"
+            in script)
 
 
 def test_etcd_members_list_the_whole_cluster_and_listen_on_host_and_loopback():

@@ -52,6 +52,7 @@ from node_agent.pods.model import (LABEL_POD_UID, PAUSE, Kill, Observed, Remove,
                                    plan_pod, pod_ip, stamp_transitions)
 from node_agent.pods.probes import LIVENESS, READINESS, STARTUP, Prober, run_hook
 from node_agent.pods.images import credentials_for
+from node_agent.pods.logfiles import PodLogFiles
 from node_agent.pods.volumes import PodVolumes
 from node_agent.runtime import (ContainerRuntime, ImageMissing, RuntimeFailure, StartFailed,
                                 Unavailable)
@@ -97,8 +98,10 @@ class PodManager:
     def __init__(self, client: Client, runtime: ContainerRuntime, volumes: PodVolumes,
                  node_name: str, host_ip: str, backoff_base: float = 10.0,
                  services: ServiceCache | None = None, cluster_dns: str | None = None,
-                 cluster_domain: str = "cluster.local") -> None:
+                 cluster_domain: str = "cluster.local",
+                 log_files: PodLogFiles | None = None) -> None:
         self.client, self.runtime, self.volumes = client, runtime, volumes
+        self.log_files = log_files  # None: no /var/log/pods and /var/log/containers links
         self.cluster_dns, self.cluster_domain = cluster_dns, cluster_domain
         self.services = services  # for the service env vars (None: no service links)
         self.node_name, self.host_ip = node_name, host_ip
@@ -240,6 +243,8 @@ class PodManager:
                 del self._pull_failures[key]
             self._remove_all(observed, grace=0)
             self.volumes.remove_pod_dir(uid)
+            if self.log_files is not None:
+                self.log_files.remove_pod(uid)
             return True
         try:
             pod = typed(Pod, raw)
@@ -406,6 +411,7 @@ class PodManager:
             started = self.runtime.start_container(container_config(
                 pod, spec, action.attempt, pause.id, env, mounts, image_user))
             self.events.normal(pod, "Started", f"Started container {spec.name}")
+            self._link_logs(pod, spec.name, action.attempt, started)
             post_start = spec.lifecycle.post_start if spec.lifecycle else None
             if post_start is not None:  # the container counts as started once it returns
                 problem = run_hook(post_start, spec, ip,
@@ -424,6 +430,18 @@ class PodManager:
                 self._repeated_event(pod, "BackOff", e.message)
             else:
                 self._repeated_event(pod, "Failed", f"{e.reason}: {e.message}")
+
+    def _link_logs(self, pod: Pod, container: str, attempt: int, container_id: str) -> None:
+        if self.log_files is None:
+            return
+        try:
+            log_path = self.runtime.inspect(container_id).log_path
+        except RuntimeFailure as e:
+            log.warning("pod %s/%s container %s: no log path: %s", pod.metadata.namespace,
+                        pod.metadata.name, container, e)
+            return
+        self.log_files.link(pod.metadata.namespace or "", pod.metadata.name or "",
+                            pod.metadata.uid or "", container, attempt, container_id, log_path)
 
     def _pull(self, pod: Pod, spec: Container) -> bool:
         """The image per its pull policy, with the pod's imagePullSecrets; True when pulled.
@@ -729,6 +747,8 @@ class PodManager:
             t.join()
         self._remove_all(observed, grace=0)
         self.volumes.remove_pod_dir(uid)
+        if self.log_files is not None:
+            self.log_files.remove_pod(uid)
         try:
             self.client.delete("pods", pod.metadata.name or "", pod.metadata.namespace,
                                grace_period_seconds=0)

@@ -96,7 +96,8 @@ def state_of(attrs: dict[str, Any]) -> ContainerState:
         exit_code=None if state.get("Running") else state.get("ExitCode"),
         started_at=_epoch(state.get("StartedAt")), finished_at=_epoch(state.get("FinishedAt")),
         ip=ip, image=attrs["Config"].get("Image", ""), image_id=attrs.get("Image", ""),
-        error=state.get("Error", ""), oom_killed=bool(state.get("OOMKilled")))
+        error=state.get("Error", ""), oom_killed=bool(state.get("OOMKilled")),
+        log_path=attrs.get("LogPath") or "")
 
 
 class DockerRuntime:

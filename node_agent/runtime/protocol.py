@@ -115,6 +115,7 @@ class ContainerState:
     image_id: str = ""
     error: str = ""  # why it could not run (the command was not found…)
     oom_killed: bool = False
+    log_path: str = ""  # the runtime's file of the container's output, on the node ("": none)
 
 
 @dataclass(frozen=True)

@@ -151,9 +151,13 @@ def finished_condition(job: Job) -> Object | None:
     return None
 
 
+COMPLETION_INDEX_ENV = "JOB_COMPLETION_INDEX"
+
+
 def pod_for_index(job: Job, index: int | None) -> Object:
     """A new pod of the Job (JSON, to create), with its index where the Job is Indexed (an
-    annotation and a label, and a hostname `<job>-<index>`, as Kubernetes gives them)."""
+    annotation and a label, a hostname `<job>-<index>`, and in every container the variable
+    JOB_COMPLETION_INDEX from that annotation, as Kubernetes gives them)."""
     template = job.spec.template.to_dict()
     metadata = template.get("metadata") or {}
     name = job.metadata.name
@@ -166,6 +170,11 @@ def pod_for_index(job: Job, index: int | None) -> Object:
         metadata.setdefault("annotations", {})[COMPLETION_INDEX] = str(index)
         metadata.setdefault("labels", {})[COMPLETION_INDEX] = str(index)
         spec.setdefault("hostname", f"{name}-{index}")
+        for container in (*spec.get("initContainers", ()), *spec.get("containers", ())):
+            env = container.setdefault("env", [])
+            if not any(e.get("name") == COMPLETION_INDEX_ENV for e in env):
+                env.append({"name": COMPLETION_INDEX_ENV, "valueFrom": {"fieldRef": {
+                    "fieldPath": f"metadata.annotations['{COMPLETION_INDEX}']"}}})
     return {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": spec}
 
 
