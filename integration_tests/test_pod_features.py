@@ -238,3 +238,49 @@ def test_a_memory_backed_empty_dir_is_one_tmpfs_for_the_pod_of_its_size(cluster:
     wait_until(lambda: uid not in cluster.run(host, ["cat", "/proc/self/mountinfo"],
                                               mounts=True).stdout, 60,
                "the tmpfs to be unmounted")
+
+
+def test_a_sidecar_serves_the_init_containers_after_it_and_the_app_then_stops_with_it(
+        cluster: Cluster, ns: str) -> None:
+    """A sidecar (init container with restartPolicy Always) runs beside the app: the init
+    container after it reaches it, a sidecar killed underneath is restarted while the app
+    runs, and once the app has finished the sidecar is stopped and the pod Succeeds."""
+    host = cluster.hosts[2]
+    sidecar = web("proxy", restartPolicy="Always", env=[{"name": "PORT", "value": "8080"},
+                                                        {"name": "MESSAGE", "value": "side"}],
+                  readinessProbe={"httpGet": {"path": "/healthz", "port": 8080},
+                                  "periodSeconds": 1})
+    after = shell("check", "timeout 2 wget -qO- http://127.0.0.1:8080/ | grep -q message=side")
+    app = shell("app", "while [ ! -e /tmp/done ]; do timeout 2 wget -qO- http://127.0.0.1:8080/ "
+                       "> /dev/null || exit 4; sleep 0.5; done")
+    pod = create_pod(cluster, ns, "withside", host.name, [app],
+                     initContainers=[sidecar, after], restartPolicy="Never")
+    status = wait_running(cluster, ns, "withside", timeout=90)
+    proxy, check = status["initContainerStatuses"]
+    assert "running" in proxy["state"] and proxy["ready"] and proxy["started"]
+    assert check["state"]["terminated"]["exitCode"] == 0
+
+    # killed underneath (oracle: docker itself), the sidecar comes back; the app goes on
+    first = _by_name(cluster, host, pod["metadata"]["uid"])["proxy"]
+    first.kill()
+    wait_until(lambda: pod_status(cluster, ns, "withside")["initContainerStatuses"][0]
+               .get("restartCount") == 1 and "running" in pod_status(
+                   cluster, ns, "withside")["initContainerStatuses"][0]["state"], 60,
+               "the sidecar restarted")
+    assert pod_status(cluster, ns, "withside")["phase"] == "Running"
+
+    # the app finishes: the sidecar is stopped and the pod completes by the app alone
+    client = cluster.docker(host)
+    try:
+        running_app = _by_name(cluster, host, pod["metadata"]["uid"])["app"]
+        client.api.exec_start(client.api.exec_create(running_app.id, ["touch", "/tmp/done"]))
+    finally:
+        client.close()
+    done = wait_until(lambda: (s := pod_status(cluster, ns, "withside")).get("phase") ==
+                      "Succeeded" and s, 60, "the pod to succeed")
+    assert done["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 0
+    wait_until(lambda: "terminated" in pod_status(cluster, ns, "withside")
+               ["initContainerStatuses"][0]["state"], 30, "the sidecar stopped")
+    assert not any(c.status == "running" for c in
+                   pod_containers(cluster, host, pod["metadata"]["uid"])
+                   if c.labels["org.orch.container.name"] != "POD")

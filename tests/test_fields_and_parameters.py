@@ -98,7 +98,7 @@ HONOURED: dict[str, str] = {
         ServiceAccount.automountServiceAccountToken ServiceAccount.imagePullSecrets""",
     "node_agent/pods/envvars.py": """
         ServicePort.port ServicePort.name ServicePort.protocol""",
-    "node_agent/pods/model.py": "PodSpec.restartPolicy PodSpec.initContainers",
+    "node_agent/pods/model.py": "PodSpec.restartPolicy PodSpec.initContainers Container.restartPolicy",
     "node_agent/pods/probes.py": """
         Container.livenessProbe Container.readinessProbe Container.startupProbe Probe.httpGet Probe.tcpSocket
         Probe.exec Probe.initialDelaySeconds Probe.periodSeconds Probe.timeoutSeconds

@@ -238,3 +238,79 @@ def test_conditions_keep_their_transition_time_until_they_change():
     assert same["conditions"][0]["lastTransitionTime"] == "t1"
     changed = stamp_transitions({"conditions": [{"type": "Ready", "status": "True"}]}, same, "t3")
     assert changed["conditions"][0]["lastTransitionTime"] == "t3"
+
+
+# --- sidecars: init containers with restartPolicy Always ---
+
+SIDE = {"name": "side", "image": "orch/web:1", "restartPolicy": "Always"}
+SIDE2 = {"name": "side2", "image": "orch/web:1", "restartPolicy": "Always"}
+
+
+def side(name="side", attempt=0, running=True, exit_code=None, finished=None, spec=SIDE):
+    return Observed(f"{name}{attempt}", name, attempt, running, exit_code, 0.0, finished,
+                    container_spec_hash(Container.model_validate(spec)))
+
+
+def test_a_sidecar_starts_in_its_place_and_the_next_waits_until_it_has_started():
+    p = with_inits(inits=(SIDE, INIT_A))
+    assert plan_pod(p, [pause()], 0, 10).actions == [Start("side", 0)]
+    # running, but its startup probe has not passed: the next init container waits
+    assert plan_pod(p, [pause(), side()], 0, 10, unstarted={"side"}).actions == []
+    assert plan_pod(p, [pause(), side()], 0, 10).actions == [Start("a", 0)]
+    assert plan_pod(p, [pause(), side(), init("a")], 5, 10).actions == [Start("web", 0)]
+    # beside the app it is left running
+    assert plan_pod(p, [pause(), side(), init("a"), web()], 5, 10).actions == []
+
+
+@pytest.mark.parametrize("policy", ["Always", "OnFailure", "Never"])
+def test_a_sidecar_restarts_whatever_the_pods_policy(policy):
+    p = with_inits(policy, inits=(SIDE,))
+    observed = [pause(), side(running=False, exit_code=0, finished=1.0), web()]
+    assert Start("side", 1) in plan_pod(p, observed, 1000, 10).actions
+    crashing = [pause(), side(running=False, exit_code=1, finished=100.0), web()]
+    plan = plan_pod(p, crashing, 105, 10)
+    assert plan.actions == [] and plan.waiting["side"][0] == "CrashLoopBackOff"
+
+
+def test_sidecars_stop_last_declared_first_once_the_app_has_finished():
+    p = with_inits("Never", inits=(SIDE, SIDE2))
+    done = [pause(), side(), side("side2", spec=SIDE2), web(running=False, exit_code=0,
+                                                            finished=5.0)]
+    plan = plan_pod(p, done, 10, 10)
+    assert plan.actions == [Kill("side20", "the pod's app containers have finished"),
+                            Kill("side0", "the pod's app containers have finished")]
+    # killed, they are not started again, and the pod completes by its app alone
+    stopped = [pause(), side(running=False, exit_code=137, finished=11.0),
+               side("side2", running=False, exit_code=137, finished=11.0, spec=SIDE2),
+               web(running=False, exit_code=0, finished=5.0)]
+    assert plan_pod(p, stopped, 20, 10).actions == []
+    assert compute_status(p, stopped, {}, "h", None)["phase"] == "Succeeded"
+    # under Always the app restarts, so the sidecars stay
+    assert plan_pod(with_inits("Always", inits=(SIDE,)),
+                    [pause(), side(), web(running=False, exit_code=0, finished=5.0)],
+                    1000, 10).actions == [Start("web", 1)]
+
+
+def test_a_sidecar_is_probed_and_counts_for_the_pods_readiness():
+    p = with_inits(inits=(SIDE,))
+    observed = [pause(), side(), web()]
+    assert plan_pod(p, observed, 5, 10, unhealthy={"side"}).actions == [
+        Kill("side0", "liveness probe failed")]
+    status = compute_status(p, observed, {}, "h", None, unready={"side"})
+    [sidecar] = status["initContainerStatuses"]
+    assert "running" in sidecar["state"] and not sidecar["ready"] and sidecar["started"]
+    ready = next(c for c in status["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "False" and ready["message"] == \
+        "containers with unready status: [side]"
+    assert status["phase"] == "Running"
+    ok = compute_status(p, observed, {}, "h", None)
+    assert ok["initContainerStatuses"][0]["ready"] and \
+        {c["type"]: c["status"] for c in ok["conditions"]}["Ready"] == "True"
+
+
+def test_a_pod_waits_pending_until_its_sidecar_has_started():
+    p = with_inits(inits=(SIDE,))
+    status = compute_status(p, [pause(), side()], {}, "h", None, unstarted={"side"})
+    assert status["phase"] == "Pending"
+    initialized = next(c for c in status["conditions"] if c["type"] == "Initialized")
+    assert initialized["status"] == "False" and "[side]" in initialized["message"]

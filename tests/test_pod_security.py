@@ -134,13 +134,40 @@ POD = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
     ({"hostNetwork": True, "containers": [{"name": "c", "image": "i", "ports": [
         {"containerPort": 80, "hostPort": 8080}]}]},
      "hostPort 8080 must match containerPort 80 when hostNetwork is true"),
+    ({"containers": [{"name": "c", "image": "i", "restartPolicy": "Always"}]},
+     "restartPolicy may not be set for non-init containers"),
+    ({"initContainers": [{"name": "i", "image": "i", "restartPolicy": "OnFailure"}],
+      "containers": [{"name": "c", "image": "i"}]}, "restartPolicy"),
     ({"shareProcessNamespace": True, "hostPID": True, "containers": [{"name": "c", "image": "i"}]},
      "ShareProcessNamespace and HostPID cannot both be enabled"),
     ({"hostAliases": [{"ip": "not-an-ip", "hostnames": ["x"]}],
       "containers": [{"name": "c", "image": "i"}]}, "must be a valid IP address"),
 ], ids=["privileged-no-escalation", "sys-admin-no-escalation", "negative-uid", "init-name",
-        "init-probe", "host-network-port", "pid-both", "alias-ip"])
+        "init-probe", "host-network-port", "app-restart-policy", "init-restart-policy",
+        "pid-both", "alias-ip"])
 def test_bad_pod_specs_are_refused_naming_the_rule(spec, message):
     with pytest.raises(Invalid) as caught:
         validate_create(by_kind("v1", "Pod"), {**POD, "spec": spec}, "default", "Strict", [])
     assert message in str(caught.value)
+
+
+def test_a_sidecar_may_be_probed_and_hooked():
+    spec = {"initContainers": [{"name": "side", "image": "i", "restartPolicy": "Always",
+                                "readinessProbe": {"exec": {"command": ["true"]}},
+                                "lifecycle": {"preStop": {"exec": {"command": ["true"]}}}}],
+            "containers": [{"name": "c", "image": "i"}]}
+    made = validate_create(by_kind("v1", "Pod"), {**POD, "spec": spec}, "default", "Strict", [])
+    assert made["spec"]["initContainers"][0]["restartPolicy"] == "Always"
+
+
+@pytest.mark.parametrize("apps,inits,expected", [
+    ([100, 200], [], 300),
+    ([100], [(500, False)], 500),  # an init container alone needs more than the app
+    ([100], [(50, True)], 150),  # a sidecar runs beside the app
+    # the init container after a sidecar runs beside it: 400 + 50
+    ([100], [(50, True), (400, False)], 450),
+    ([100], [(400, False), (50, True)], 400),  # before it, it runs alone
+])
+def test_a_pods_requests_count_sidecars_as_kubernetes_does(apps, inits, expected):
+    from kube.kinds.pod import effective_request
+    assert effective_request(apps, inits, 0) == expected

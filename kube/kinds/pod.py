@@ -8,8 +8,10 @@ validators. Fields Kubernetes has and this orchestrator does not implement yet a
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from decimal import Decimal
 from contextvars import ContextVar
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, Self, TypeVar
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -315,6 +317,14 @@ class Container(Model):
     termination_message_path: str = Field("/dev/termination-log", max_length=4096,
                                           pattern=r"^/")
     termination_message_policy: Literal["File", "FallbackToLogsOnError"] = "File"
+    # init containers only: Always makes it a sidecar (a restartable init container, as
+    # Kubernetes has them since 1.29): started in order with the init containers, running
+    # beside the app, restarted whenever it exits, stopped after the app's containers
+    restart_policy: Literal["Always"] | None = None
+
+    @property
+    def is_sidecar(self) -> bool:
+        return self.restart_policy == "Always"
 
     @model_validator(mode="after")
     def _defaults(self) -> Self:
@@ -591,12 +601,18 @@ class PodSpec(Model):
                     raise ValueError(f"container {c.name!r} mounts volume {m.name!r}, "
                                      "which is not in spec.volumes")
         for c in self.init_containers or ():
+            if c.is_sidecar:  # a sidecar may be probed and hooked as an app container
+                continue
             for field, value in (("livenessProbe", c.liveness_probe),
                                  ("readinessProbe", c.readiness_probe),
                                  ("startupProbe", c.startup_probe), ("lifecycle", c.lifecycle)):
                 if value is not None:
                     raise ValueError(f"initContainers {c.name!r}: {field} may not be set for "
-                                     "init containers")
+                                     "init containers without restartPolicy Always")
+        for c in self.containers:
+            if c.restart_policy is not None:
+                raise ValueError(f"container {c.name!r}: restartPolicy may not be set for "
+                                 "non-init containers")
         if self.host_network:
             # Kubernetes' defaulting: a host-network pod's ports are the node's, hostPort =
             # containerPort
@@ -676,6 +692,26 @@ class PodStatus(Model):
 class PodTemplateSpec(Model):
     metadata: ObjectMeta | None = None
     spec: PodSpec
+
+
+N = TypeVar("N", int, Decimal)
+
+
+def effective_request(apps: Iterable[N], inits: Iterable[tuple[N, bool]], zero: N) -> N:
+    """One resource of a pod as Kubernetes counts it (component-helpers' PodRequests): the app
+    containers' sum plus every sidecar's (they run beside the app), or, where more, the most
+    needed while the init containers run one at a time, each beside the sidecars started
+    before it. `inits` are (request, is a sidecar) in the pod's order."""
+    total = sum(apps, zero)
+    sidecars = zero
+    during_init = zero
+    for request, is_sidecar in inits:
+        if is_sidecar:
+            sidecars += request
+            during_init = max(during_init, sidecars)
+        else:
+            during_init = max(during_init, request + sidecars)
+    return max(total + sidecars, during_init)
 
 
 class Pod(Model):

@@ -50,7 +50,8 @@ from node_agent.pods.envvars import (expand, field_ref_value, from_source, servi
 from node_agent.pods.model import (LABEL_POD_UID, PAUSE, Kill, Observed, Remove, Start,
                                    backoff_seconds, compute_status, latest, observed_from,
                                    plan_pod, pod_ip, stamp_transitions)
-from node_agent.pods.probes import LIVENESS, READINESS, STARTUP, Prober, run_hook
+from node_agent.pods.probes import (LIVENESS, READINESS, STARTUP, Prober, probed_containers,
+                                    run_hook)
 from node_agent.pods.images import credentials_for
 from node_agent.pods.logfiles import PodLogFiles
 from node_agent.pods.volumes import PodVolumes
@@ -257,7 +258,8 @@ class PodManager:
             return True
 
         unhealthy = self._probe(uid, pod, observed, LIVENESS)
-        plan = plan_pod(pod, observed, time.time(), self.backoff_base, unhealthy)
+        plan = plan_pod(pod, observed, time.time(), self.backoff_base, unhealthy,
+                        self._unstarted(pod, observed))
         waiting = dict(plan.waiting)
         pause = latest(observed, PAUSE)
         try:
@@ -387,7 +389,7 @@ class PodManager:
 
     def _unstarted(self, pod: Pod, observed: list[Observed]) -> set[str]:
         """Running containers whose startup probe has not succeeded yet."""
-        probed = {c.name for c in pod.spec.containers if c.startup_probe is not None}
+        probed = {c.name for c in probed_containers(pod.spec) if c.startup_probe is not None}
         return {o.container for o in observed if o.running and o.container in probed
                 and not self.prober.started(o.id)}
 
@@ -737,14 +739,23 @@ class PodManager:
         grace = pod.metadata.deletion_grace_period_seconds
         if grace is None:
             grace = pod.spec.termination_grace_period_seconds
-        apps = [o for o in observed if o.container != PAUSE and o.running]
-        for o in apps:
+        # as kubelet: the app's containers together, then the sidecars, the last declared first,
+        # each within what is left of the grace period
+        order = [c.name for c in pod.spec.init_containers or () if c.is_sidecar][::-1]
+        running = [o for o in observed if o.container != PAUSE and o.running]
+        apps = [o for o in running if o.container not in order]
+        sidecars = sorted((o for o in running if o.container in order),
+                          key=lambda o: order.index(o.container))
+        began = time.monotonic()
+        for o in (*apps, *sidecars):
             self.events.normal(pod, "Killing", f"Stopping container {o.container}")
         threads = [threading.Thread(target=self._stop, args=(pod, o, grace)) for o in apps]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
+        for o in sidecars:
+            self._stop(pod, o, max(grace - int(time.monotonic() - began), 2))
         self._remove_all(observed, grace=0)
         self.volumes.remove_pod_dir(uid)
         if self.log_files is not None:
@@ -759,7 +770,8 @@ class PodManager:
     def _stop(self, pod: Pod, container: Observed, grace: int) -> None:
         """Stop a running container as kubelet does: its preStop hook first, within the grace
         period, then SIGTERM, and SIGKILL when what is left of the period has passed."""
-        spec = next((c for c in pod.spec.containers if c.name == container.container), None)
+        spec = next((c for c in probed_containers(pod.spec) if c.name == container.container),
+                    None)
         pre_stop = spec.lifecycle.pre_stop if spec and spec.lifecycle else None
         began = time.monotonic()
         if spec is not None and pre_stop is not None and grace > 0:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import dataclass, field
 
 from kube.kinds.pod import Container, Pod, PodSpec
@@ -112,18 +112,39 @@ def should_restart(policy: str, exit_code: int | None) -> bool:
     return False
 
 
-def initialized(spec: PodSpec, observed: list[Observed]) -> bool:
-    """Kubelet's rule: the pod is initialized once every init container has run to success,
-    or once an app container has been started (init containers then run again only in a new
-    sandbox)."""
+def initialized(spec: PodSpec, observed: list[Observed],
+                unstarted: frozenset[str] | set[str] = frozenset()) -> bool:
+    """Kubelet's rule: the pod is initialized once every init container has run to success
+    and every sidecar (an init container with restartPolicy Always) is running and started
+    (its startup probe passed), or once an app container has been started (init containers
+    then run again only in a new sandbox)."""
     if any(latest(observed, c.name) is not None for c in spec.containers):
         return True
-    return all((o := latest(observed, c.name)) is not None and not o.running
-               and o.exit_code == 0 for c in spec.init_containers or ())
+    for c in spec.init_containers or ():
+        o = latest(observed, c.name)
+        if o is None:
+            return False
+        if c.is_sidecar:
+            if not o.running or c.name in unstarted:
+                return False
+        elif o.running or o.exit_code != 0:
+            return False
+    return True
+
+
+def mains_finished(spec: PodSpec, observed: list[Observed]) -> bool:
+    """Every app container has exited for good (its restartPolicy will not start it again):
+    the pod's sidecars are then stopped, as kubelet does, and the pod can complete."""
+    for c in spec.containers:
+        o = latest(observed, c.name)
+        if o is None or o.running or should_restart(spec.restart_policy, o.exit_code):
+            return False
+    return True
 
 
 def plan_pod(pod: Pod, observed: list[Observed], now: float, backoff_base: float,
-             unhealthy: frozenset[str] | set[str] = frozenset()) -> Plan:
+             unhealthy: frozenset[str] | set[str] = frozenset(),
+             unstarted: frozenset[str] | set[str] = frozenset()) -> Plan:
     """What to do for a live pod (not being deleted): start the pause container first, then
     the init containers one at a time, each to success (a failed one restarts unless the
     restartPolicy is Never, after its back-off), then each app container; restart exited ones
@@ -131,7 +152,13 @@ def plan_pod(pod: Pod, observed: list[Observed], now: float, backoff_base: float
     container's image: the pod starts over in a new sandbox, as Kubernetes restarts it);
     remove superseded containers, keeping the last dead one of each (for logs of the previous
     attempt). A running container in `unhealthy` (its liveness probe failed) is killed; the
-    next sync restarts it per the policy, with back-off."""
+    next sync restarts it per the policy, with back-off.
+
+    Sidecars (init containers with restartPolicy Always) start in their place among the init
+    containers; the next one starts once the sidecar is running and started (`unstarted`: its
+    startup probe has not passed). They are restarted, after their back-off, whenever they
+    exit, whatever the pod's restartPolicy, until every app container has finished for good;
+    then they are stopped, the last declared first."""
     plan = Plan()
     spec = pod.spec
     inits = spec.init_containers or []
@@ -153,11 +180,19 @@ def plan_pod(pod: Pod, observed: list[Observed], now: float, backoff_base: float
             plan.actions.append(Start(c.name, (prior.attempt + 1) if prior else 0))
         return plan
 
-    if not initialized(spec, observed):
+    if not initialized(spec, observed, unstarted):
         for c in inits:
             current = latest(observed, c.name)
             if current is None:
                 plan.actions.append(Start(c.name, 0))
+            elif c.is_sidecar:
+                if current.running:
+                    if c.name in unhealthy:
+                        plan.actions.append(Kill(current.id, "liveness probe failed"))
+                    elif c.name not in unstarted:
+                        continue  # started: the next init container may start
+                else:  # a sidecar is restarted whatever the pod's restartPolicy
+                    _restart(plan, pod, c.name, current, now, backoff_base)
             elif current.running or current.exit_code == 0:
                 if current.running:
                     break
@@ -167,6 +202,20 @@ def plan_pod(pod: Pod, observed: list[Observed], now: float, backoff_base: float
             break
         _remove_superseded(plan, observed)
         return plan
+
+    finished = mains_finished(spec, observed)
+    for c in reversed([c for c in inits if c.is_sidecar]):
+        current = latest(observed, c.name)
+        if finished:
+            if current is not None and current.running:
+                plan.actions.append(Kill(current.id, "the pod's app containers have finished"))
+        elif current is None:
+            plan.actions.append(Start(c.name, 0))
+        elif current.running:
+            if c.name in unhealthy:
+                plan.actions.append(Kill(current.id, "liveness probe failed"))
+        else:
+            _restart(plan, pod, c.name, current, now, backoff_base)
 
     for c in spec.containers:
         name, current = c.name, latest(observed, c.name)
@@ -234,17 +283,22 @@ def compute_status(pod: Pod, observed: list[Observed], waiting: dict[str, tuple[
     initialized."""
     spec = pod.spec
     pause = latest(observed, PAUSE)
-    init_done = initialized(spec, observed)
-    inits = [_container_status(c, observed, waiting, frozenset(), init=True)
-             for c in spec.init_containers or ()]
-    statuses = [_container_status(c, observed, waiting, set(unready) | set(unstarted),
+    init_done = initialized(spec, observed, unstarted)
+    not_ready = set(unready) | set(unstarted)
+    # a sidecar's status reads as an app container's: ready by its readiness probe
+    inits = [_container_status(c, observed, waiting, not_ready, init=not c.is_sidecar,
+                               unstarted=unstarted) for c in spec.init_containers or ()]
+    statuses = [_container_status(c, observed, waiting, not_ready,
                                   init=False, initializing=not init_done,
                                   unstarted=unstarted) for c in spec.containers]
-    ready_all = all(s["ready"] for s in statuses)
+    sidecars = {c.name for c in spec.init_containers or () if c.is_sidecar}
+    ready_all = all(s["ready"] for s in statuses) and \
+        all(s["ready"] for s in inits if s["name"] in sidecars)
 
-    phase = pod_phase(spec.restart_policy, statuses, inits)
+    phase = pod_phase(spec.restart_policy, statuses, inits, sidecars)
     ready = ready_all and pause is not None and pause.running
-    incomplete = [s["name"] for s in inits if not s["ready"]]
+    incomplete = [s["name"] for s in inits
+                  if not (s["started"] if s["name"] in sidecars else s["ready"])]
     conditions: list[Object] = [
         {"type": "Initialized", "status": "True"} if init_done or not incomplete else
         {"type": "Initialized", "status": "False", "reason": "ContainersNotInitialized",
@@ -254,10 +308,11 @@ def compute_status(pod: Pod, observed: list[Observed], waiting: dict[str, tuple[
         {"type": "PodScheduled", "status": "True"},
     ]
     if not ready:
-        not_ready = [s["name"] for s in statuses if not s["ready"]]
+        unready_names = [s["name"] for s in (*(i for i in inits if i["name"] in sidecars),
+                                             *statuses) if not s["ready"]]
         for cond in conditions[1:3]:
             cond.update(reason="ContainersNotReady",
-                        message=f"containers with unready status: [{' '.join(not_ready)}]")
+                        message=f"containers with unready status: [{' '.join(unready_names)}]")
     out: Object = {"phase": phase, "conditions": conditions, "hostIP": host_ip,
                    "containerStatuses": statuses, "qosClass": _qos(spec)}
     if inits:
@@ -329,13 +384,17 @@ def _container_status(c: Container, observed: list[Observed],
 
 
 def pod_phase(restart_policy: str, statuses: list[Object],
-              init_statuses: Sequence[Object] = ()) -> str:
+              init_statuses: Sequence[Object] = (), sidecars: Set[str] = frozenset()) -> str:
     """Kubelet's getPhase: from the containers' states and the restart policy. An init
     container that failed fails the pod under restartPolicy Never; one still to run keeps it
-    Pending unless an app container has started."""
+    Pending unless an app container has started. A sidecar (named in `sidecars`) keeps it
+    Pending until it is started, and never fails it or decides how it completes."""
     pending_init = failed_init = 0
     for s in init_statuses:
         state = s.get("state", {})
+        if s.get("name") in sidecars:
+            pending_init += not s.get("started")
+            continue
         terminated = state.get("terminated") or (s.get("lastState") or {}).get("terminated")
         if "running" in state or not terminated:
             pending_init += 1

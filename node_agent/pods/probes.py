@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from kube.kinds.pod import Container, LifecycleHandler, Pod, Probe
+from kube.kinds.pod import Container, LifecycleHandler, Pod, PodSpec, Probe
 
 LIVENESS, READINESS, STARTUP = "liveness", "readiness", "startup"
 
@@ -114,6 +114,12 @@ def run_hook(handler: LifecycleHandler, container: Container, pod_ip: str,
     return "" if 200 <= status < 400 else f"HTTP lifecycle hook {get.path} returned {status}"
 
 
+def probed_containers(spec: PodSpec) -> list[Container]:
+    """The containers that are probed: the sidecars (init containers with restartPolicy
+    Always), then the app's."""
+    return [*(c for c in spec.init_containers or () if c.is_sidecar), *spec.containers]
+
+
 class Prober:
     """The probe threads of one agent, keyed by (container id, kind)."""
 
@@ -144,7 +150,7 @@ class Prober:
         """Probe exactly the running containers: `running` maps container name → (docker id,
         started_at epoch). Threads of containers that are gone are stopped."""
         wanted: dict[tuple[str, str], tuple[Container, Probe, float]] = {}
-        for spec in pod.spec.containers:
+        for spec in probed_containers(pod.spec):
             if spec.name not in running or not pod_ip:
                 continue
             cid, started = running[spec.name]

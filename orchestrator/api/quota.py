@@ -22,6 +22,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from kube.kinds.pod import effective_request
 from kube.kinds.resourcequota import CLASS_SCOPED, COUNT_PREFIX, COUNTS, STORAGE
 from kube.objects import Object
 from kube.quantity import format_quantity, parse_quantity
@@ -39,14 +40,14 @@ CHARGE_ATTEMPTS = 5
 
 
 def _pod_compute(pod: Object, which: str, resource: str) -> Decimal:
-    """The pod's total (Kubernetes: the sum over its app containers, or the most one init
-    container asks for where that is more)."""
+    """The pod's total, as Kubernetes counts it (kube.kinds.pod.effective_request)."""
     def of(c: Object) -> Decimal:
         value = ((c.get("resources") or {}).get(which) or {}).get(resource)
         return parse_quantity(value) if value is not None else Decimal(0)
     spec = pod.get("spec") or {}
-    apps = sum((of(c) for c in spec.get("containers") or ()), Decimal(0))
-    return max([apps, *(of(c) for c in spec.get("initContainers") or ())])
+    return effective_request((of(c) for c in spec.get("containers") or ()),
+                             ((of(c), c.get("restartPolicy") == "Always")
+                              for c in spec.get("initContainers") or ()), Decimal(0))
 
 
 def usage(rt: ResourceType, obj: Object) -> dict[str, Decimal]:

@@ -11,7 +11,7 @@ from functools import cached_property
 from kube.kinds.node import Node
 from kube.kinds.persistentvolume import PersistentVolume
 from kube.kinds.persistentvolumeclaim import PersistentVolumeClaim
-from kube.kinds.pod import Container, Pod
+from kube.kinds.pod import Container, Pod, effective_request
 from kube.kinds.storageclass import StorageClass
 from kube.ownership import controller_uid_of
 from kube.quantity import cpu_millis, memory_bytes
@@ -24,8 +24,8 @@ DEFAULT_MAX_PODS = 110  # a node that reports no allocatable pods: the kubelet's
 
 def pod_requests(pod: Pod, non_zero: bool = False) -> tuple[int, int]:
     """(cpu millicores, memory bytes) the pod requests, as Kubernetes' resource helpers count
-    them: the sum over its app containers, or the most any one init container asks for where
-    that is more (init containers run one at a time, before the app)."""
+    them (kube.kinds.pod.effective_request: the app containers and sidecars together, or the
+    most the init containers need, one at a time, where that is more)."""
 
     def of(c: Container) -> tuple[int, int]:
         requests = (c.resources.requests if c.resources else None) or {}
@@ -35,9 +35,9 @@ def pod_requests(pod: Pod, non_zero: bool = False) -> tuple[int, int]:
                 else (DEFAULT_MEMORY if non_zero else 0))
 
     apps = [of(c) for c in pod.spec.containers]
-    inits = [of(c) for c in pod.spec.init_containers or ()]
-    cpu, mem = sum(a[0] for a in apps), sum(a[1] for a in apps)
-    return max([cpu, *(i[0] for i in inits)]), max([mem, *(i[1] for i in inits)])
+    inits = [(of(c), c.is_sidecar) for c in pod.spec.init_containers or ()]
+    return tuple(effective_request((a[i] for a in apps), ((r[i], s) for r, s in inits), 0)
+                 for i in (0, 1))  # type: ignore[return-value]
 
 
 def host_ports(pod: Pod) -> set[tuple[int, str]]:
