@@ -284,3 +284,27 @@ def test_a_sidecar_serves_the_init_containers_after_it_and_the_app_then_stops_wi
     assert not any(c.status == "running" for c in
                    pod_containers(cluster, host, pod["metadata"]["uid"])
                    if c.labels["org.orch.container.name"] != "POD")
+
+
+def test_a_pod_writing_past_its_empty_dirs_size_limit_is_evicted(cluster: Cluster,
+                                                                  ns: str) -> None:
+    host = cluster.hosts[1]
+    writer = shell("writer", "dd if=/dev/zero of=/cache/blob bs=1024 count=3072; "
+                             "sleep 3600")
+    writer["volumeMounts"] = [{"name": "cache", "mountPath": "/cache"}]
+    pod = create_pod(cluster, ns, "outgrown", host.name, [writer],
+                     volumes=[{"name": "cache", "emptyDir": {"sizeLimit": "1Mi"}}])
+    status = wait_until(lambda: (s := pod_status(cluster, ns, "outgrown")).get("phase") ==
+                        "Failed" and s, 90, "the pod to be evicted")
+    message = 'Usage of EmptyDir volume "cache" exceeds the limit "1Mi". '
+    assert (status["reason"], status["message"]) == ("Evicted", message)
+    target = next(c for c in status["conditions"] if c["type"] == "DisruptionTarget")
+    assert target["status"] == "True" and target["reason"] == "TerminationByKubelet"
+    # oracle: docker itself, nothing of the pod runs, and nothing is started again
+    wait_until(lambda: not any(c.status == "running" for c in
+                               pod_containers(cluster, host, pod["metadata"]["uid"])), 30,
+               "the pod's containers stopped")
+    events = cluster.api().get(f"/api/v1/namespaces/{ns}/events", params={
+        "fieldSelector": "involvedObject.name=outgrown"}).json()["items"]
+    assert any(e["reason"] == "Evicted" and e["message"] == message for e in events)
+    assert pod_status(cluster, ns, "outgrown")["phase"] == "Failed"

@@ -306,9 +306,6 @@ REFUSED = [
      _put(PVC, "spec.resources.limits", {"storage": "2Gi"}), "spec.resources.limits"),
     ("PersistentVolumeClaimSpec.volumeAttributesClassName",
      _put(PVC, "spec.volumeAttributesClassName", "gold"), "spec.volumeAttributesClassName"),
-    ("EmptyDirVolumeSource.sizeLimit",
-     _put(POD, "spec.volumes", [{"name": "v", "emptyDir": {"sizeLimit": "1Gi"}}]),
-     "spec.volumes[0].emptyDir"),  # on disk; with medium Memory it is the tmpfs's size
 ]
 
 

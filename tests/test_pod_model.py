@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from kube.kinds.pod import Container, Pod
@@ -314,3 +316,48 @@ def test_a_pod_waits_pending_until_its_sidecar_has_started():
     assert status["phase"] == "Pending"
     initialized = next(c for c in status["conditions"] if c["type"] == "Initialized")
     assert initialized["status"] == "False" and "[side]" in initialized["message"]
+
+
+# --- eviction: a disk-backed emptyDir over its sizeLimit ---
+
+def test_an_evicted_pods_status_reads_as_kubelets():
+    from node_agent.pods.model import empty_dir_eviction_message, evicted_status
+    message = empty_dir_eviction_message("cache", "1Mi")
+    assert message == 'Usage of EmptyDir volume "cache" exceeds the limit "1Mi". '
+    status = evicted_status(compute_status(pod(), [pause(), web()], {}, "h", None), message)
+    assert (status["phase"], status["reason"], status["message"]) == ("Failed", "Evicted",
+                                                                     message)
+    conditions = {c["type"]: c for c in status["conditions"]}
+    assert conditions["Ready"]["status"] == "False"
+    assert conditions["DisruptionTarget"] == {"type": "DisruptionTarget", "status": "True",
+                                              "reason": "TerminationByKubelet",
+                                              "message": message}
+
+
+def test_a_directorys_usage_is_its_allocated_blocks(tmp_path):
+    from node_agent.pods.volumes import directory_usage
+    assert directory_usage(tmp_path / "absent") == 0
+    (tmp_path / "a").write_bytes(b"x" * 300_000)
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b").write_bytes(b"y" * 100_000)
+    os.link(tmp_path / "a", tmp_path / "sub" / "hard")  # one inode, counted once
+    (tmp_path / "link").symlink_to("/usr")  # not followed
+    used = directory_usage(tmp_path)
+    assert 400_000 <= used < 500_000
+
+
+def test_a_pod_is_over_its_empty_dirs_limit_only_on_disk(tmp_path):
+    from node_agent.pods.volumes import PodVolumes
+    sized = Pod.model_validate({
+        "metadata": {"name": "p", "namespace": "default", "uid": "u1"},
+        "spec": {"containers": [WEB], "volumes": [
+            {"name": "mem", "emptyDir": {"medium": "Memory", "sizeLimit": "1Ki"}},
+            {"name": "cache", "emptyDir": {"sizeLimit": "100Ki"}}]}})
+    volumes = PodVolumes(tmp_path)
+    cache = volumes.pod_dir(sized) / "volumes" / "empty-dir" / "cache"
+    cache.mkdir(parents=True)
+    (cache / "small").write_bytes(b"z" * 50_000)
+    assert volumes.empty_dir_over_limit(sized) is None
+    (cache / "big").write_bytes(b"z" * 100_000)
+    assert volumes.empty_dir_over_limit(sized) == \
+        'Usage of EmptyDir volume "cache" exceeds the limit "100Ki". '

@@ -291,3 +291,26 @@ def test_fallback_to_logs_on_error_reads_the_logs_end(agent):
     converge(manager, "u-1234567890")
     message = client.statuses[-1]["containerStatuses"][0]["state"]["terminated"]["message"]
     assert message.startswith("line 20\n") and message.endswith("line 99\n")
+
+
+def test_a_pod_whose_empty_dir_outgrows_its_size_limit_is_evicted_for_good(agent):
+    manager, runtime, client = agent
+    p = pod(volumeMounts=[{"name": "cache", "mountPath": "/cache"}])
+    p["spec"]["volumes"] = [{"name": "cache", "emptyDir": {"sizeLimit": "64Ki"}}]
+    manager.desired["u-1234567890"] = p
+    converge(manager, "u-1234567890")
+    [app] = containers(runtime, "app")
+    assert app.running and client.statuses[-1]["phase"] == "Running"
+    cache = manager.volumes.pod_dir(Pod.model_validate(p)) / "volumes" / "empty-dir" / "cache"
+    (cache / "blob").write_bytes(b"x" * 200_000)  # what the container wrote
+    converge(manager, "u-1234567890")
+    status = client.statuses[-1]
+    assert (status["phase"], status["reason"]) == ("Failed", "Evicted")
+    assert status["message"] == 'Usage of EmptyDir volume "cache" exceeds the limit "64Ki". '
+    assert not any(c.running for c in runtime.containers.values())
+    # never started again, even by an agent that forgot it (the API's status says so)
+    manager._evictions.clear()
+    manager.desired["u-1234567890"] = {**p, "status": status}
+    converge(manager, "u-1234567890")
+    assert len(containers(runtime, "app")) == 1
+    assert not any(c.running for c in runtime.containers.values())

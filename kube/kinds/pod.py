@@ -14,12 +14,11 @@ from contextvars import ContextVar
 from typing import Annotated, Any, Literal, Self, TypeVar
 
 from pydantic import Field, field_validator, model_validator
-from pydantic_core import PydanticCustomError
 
 from kube import names
 from kube.field_errors import FORBIDDEN, FieldError
 from kube.kinds.base import AGE, ATOMIC, Column, Kind, ListMerge, map_list, nested
-from kube.meta import (NOT_IMPLEMENTED, Condition, Dns1123Label, Dns1123Subdomain, EnvVarName, IntOrString,
+from kube.meta import (Condition, Dns1123Label, Dns1123Subdomain, EnvVarName, IntOrString,
                        IPAddress, Model, ObjectMeta, Port, PortName, Protocol, Timestamp,
                        refused, unique)
 from kube.objects import Object
@@ -354,18 +353,13 @@ class EmptyDirVolumeSource(Model):
     sizeLimit, else the pod's memory limit where every container has one; what is written
     there counts against the writer's memory limit)."""
     medium: Literal["", "Memory"] | None = None
-    # the tmpfs's size; on disk it would need kubelet's eviction of pods whose volume grows
-    # past it, which is not implemented
+    # with Memory the tmpfs's size; on disk the node evicts the pod once the directory holds
+    # more (the agent measures it every few seconds, as kubelet's eviction manager does)
     size_limit: str | int | None = None
 
     @model_validator(mode="after")
     def _size(self) -> Self:
         if self.size_limit is not None:
-            if self.medium != "Memory":
-                raise PydanticCustomError(NOT_IMPLEMENTED, "Forbidden: {what} is not "
-                                          "implemented by this orchestrator yet",
-                                          {"what": "sizeLimit on a disk-backed emptyDir "
-                                                   "(evicting a pod whose volume outgrows it)"})
             try:
                 if parse_quantity(self.size_limit) <= 0:
                     raise ValueError("sizeLimit: must be greater than zero")

@@ -47,9 +47,9 @@ from node_agent.pods.containers import (PAUSE_IMAGE, container_config, needs_ima
                                         non_root_problem, sandbox_config)
 from node_agent.pods.envvars import (expand, field_ref_value, from_source, service_env,
                                      volume_field_value)
-from node_agent.pods.model import (LABEL_POD_UID, PAUSE, Kill, Observed, Remove, Start,
-                                   backoff_seconds, compute_status, latest, observed_from,
-                                   plan_pod, pod_ip, stamp_transitions)
+from node_agent.pods.model import (EVICTED, LABEL_POD_UID, PAUSE, Kill, Observed, Remove, Start,
+                                   backoff_seconds, compute_status, evicted_status, latest,
+                                   observed_from, plan_pod, pod_ip, stamp_transitions)
 from node_agent.pods.probes import (LIVENESS, READINESS, STARTUP, Prober, probed_containers,
                                     run_hook)
 from node_agent.pods.images import credentials_for
@@ -65,6 +65,8 @@ log = logging.getLogger(__name__)
 RELIST_PERIOD = 1.0
 RESYNC_PERIOD = 10.0
 REPEAT_EVENT_PERIOD = 30.0
+# How often a pod's sized emptyDirs are measured (kubelet's eviction manager: every 10 s)
+LOCAL_STORAGE_CHECK_SECONDS = 5.0
 
 
 class PodWorker:
@@ -109,6 +111,7 @@ class PodManager:
         self.backoff_base = backoff_base
         # (pod uid, image) → (failed pulls, not before (monotonic), the last failure's message)
         self._pull_failures: dict[tuple[str, str], tuple[int, float, str]] = {}
+        self._evictions: dict[str, str] = {}  # pod uid → why it was evicted
         self.stopping = threading.Event()
         # The pods bound to this node; `desired` follows it (by uid: a pod deleted and created
         # again under its name is another pod).
@@ -242,6 +245,7 @@ class PodManager:
             self.prober.forget_pod(uid)
             for key in [k for k in self._pull_failures if k[0] == uid]:
                 del self._pull_failures[key]
+            self._evictions.pop(uid, None)
             self._remove_all(observed, grace=0)
             self.volumes.remove_pod_dir(uid)
             if self.log_files is not None:
@@ -256,6 +260,8 @@ class PodManager:
             self.prober.forget_pod(uid)
             self._terminate(pod, observed)
             return True
+        if self._evicted(pod, observed, raw, worker):
+            return False
 
         unhealthy = self._probe(uid, pod, observed, LIVENESS)
         plan = plan_pod(pod, observed, time.time(), self.backoff_base, unhealthy,
@@ -305,7 +311,48 @@ class PodManager:
         self._write_status(pod, raw, self._with_messages(pod, observed), waiting, unready,
                            self._unstarted(pod, observed))
         self._renew_tokens(pod)
+        if any(v.empty_dir is not None and v.empty_dir.size_limit is not None
+               for v in pod.spec.volumes or ()):  # measured again in a while
+            check_at = time.time() + LOCAL_STORAGE_CHECK_SECONDS
+            worker.resync_at = min(worker.resync_at or check_at, check_at)
         return False
+
+    def _evicted(self, pod: Pod, observed: list[Observed], raw: Object,
+                 worker: PodWorker) -> bool:
+        """Evict the pod when an emptyDir of it is over its sizeLimit, as kubelet's eviction
+        manager does (its containers killed at once; the pod Failed, reason Evicted; its
+        controller makes another); True for a pod evicted now or before (the API's status
+        says so after an agent restart), which nothing of is started again."""
+        uid = pod.metadata.uid or ""
+        message = self._evictions.get(uid)
+        if message is None and pod.status.phase == "Failed" and pod.status.reason == EVICTED:
+            message = pod.status.message or EVICTED
+        fresh = False
+        if message is None:
+            message = self.volumes.empty_dir_over_limit(pod)
+            if message is None:
+                return False
+            fresh = True
+            self.events.warning(pod, EVICTED, message)
+        self._evictions[uid] = message
+        self.prober.forget_pod(uid)
+        stopped = False
+        for o in observed:
+            if o.running:
+                if o.container != PAUSE:
+                    self.events.normal(pod, "Killing", f"Stopping container {o.container}")
+                self.runtime.stop(o.id, 0)
+                stopped = True
+        if stopped:
+            observed = self.list_containers_of(uid)
+            with self._lock:
+                self.observed[uid] = observed
+                self._refreshed_at[uid] = time.monotonic()
+        log.warning("pod %s/%s evicted%s: %s", pod.metadata.namespace, pod.metadata.name,
+                    "" if fresh else " (before)", message)
+        self._write_status(pod, raw, self._with_messages(pod, observed), {}, set(),
+                           evicted=message)
+        return True
 
     def _start_sandbox(self, pod: Pod, attempt: int, worker: PodWorker) -> Observed | None:
         """Start the pod's sandbox; None when it could not be, or may not be tried again yet.
@@ -793,14 +840,17 @@ class PodManager:
 
     def _write_status(self, pod: Pod, raw: Object, observed: list[Observed],
                       waiting: dict[str, tuple[str, str]], unready: set[str],
-                      unstarted: frozenset[str] | set[str] = frozenset()) -> None:
-        """Write the pod's status unless the API's copy (`raw`, as JSON) already says it."""
+                      unstarted: frozenset[str] | set[str] = frozenset(),
+                      evicted: str | None = None) -> None:
+        """Write the pod's status unless the API's copy (`raw`, as JSON) already says it.
+        `evicted`: the pod was evicted, with that message."""
         uid = pod.metadata.uid or ""
         start_time = pod.status.start_time or now_rfc3339()
-        status = stamp_transitions(
-            compute_status(pod, observed, waiting, self.host_ip, start_time, unready,
-                           unstarted),
-            raw.get("status"), now_rfc3339())
+        computed = compute_status(pod, observed, waiting, self.host_ip, start_time, unready,
+                                  unstarted)
+        if evicted is not None:
+            computed = evicted_status(computed, evicted)
+        status = stamp_transitions(computed, raw.get("status"), now_rfc3339())
         if (raw.get("status") or {}) == status:
             with self._lock:
                 self.last_status[uid] = (status, _revision(raw))

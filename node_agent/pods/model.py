@@ -325,6 +325,28 @@ def compute_status(pod: Pod, observed: list[Observed], waiting: dict[str, tuple[
     return out
 
 
+EVICTED = "Evicted"
+
+
+def empty_dir_eviction_message(volume: str, limit: str | int) -> str:
+    """Kubelet's words (eviction manager, local storage) for an emptyDir over its sizeLimit."""
+    return f'Usage of EmptyDir volume "{volume}" exceeds the limit "{limit}". '
+
+
+def evicted_status(status: Object, message: str) -> Object:
+    """`status` of a pod the node evicted, as kubelet writes it: phase Failed, reason Evicted,
+    not Ready, and a DisruptionTarget condition saying the kubelet ended it."""
+    conditions = [c for c in status.get("conditions") or () if c["type"] != "DisruptionTarget"]
+    for c in conditions:
+        if c["type"] in ("Ready", "ContainersReady"):
+            c.update(status="False", reason="PodFailed", message="")
+            c.pop("message")
+    conditions.append({"type": "DisruptionTarget", "status": "True",
+                       "reason": "TerminationByKubelet", "message": message})
+    return {**status, "phase": "Failed", "reason": EVICTED, "message": message,
+            "conditions": conditions}
+
+
 def stamp_transitions(status: Object, previous: Object | None, now: str) -> Object:
     """`status` with each condition's lastTransitionTime as kubelet keeps it: the previous
     status's time while the condition's status is unchanged, `now` when it changes.

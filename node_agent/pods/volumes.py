@@ -13,7 +13,8 @@ from pathlib import Path
 
 from kube.kinds.persistentvolume import PersistentVolume
 from kube.kinds.pod import Container, Pod
-from kube.quantity import memory_bytes
+from kube.quantity import memory_bytes, parse_quantity
+from node_agent.pods.model import empty_dir_eviction_message
 from node_agent.runtime.errors import StartFailed
 from node_agent.runtime.protocol import Mount
 
@@ -59,6 +60,33 @@ def own_by_fs_group(root: Path, pod: Pod, read_only: bool) -> None:
             continue
         mode = path.stat().st_mode & 0o7777
         os.chmod(path, mode | mask | (stat.S_ISGID | 0o110 if path.is_dir() else 0))
+
+
+def directory_usage(path: Path) -> int:
+    """Bytes the tree under `path` takes on disk (allocated blocks, as `du` counts them: each
+    inode once, symlinks not followed, other filesystems not entered); 0 when absent."""
+    try:
+        device = os.lstat(path).st_dev
+    except OSError:
+        return 0
+    seen: set[int] = set()
+    total = 0
+    for directory, dirs, files in os.walk(path):
+        same_fs = []
+        for name in (*dirs, *files):
+            try:
+                st = os.lstat(os.path.join(directory, name))
+            except OSError:
+                continue  # removed while walking
+            if st.st_dev != device:
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                same_fs.append(name)
+            if st.st_ino not in seen:
+                seen.add(st.st_ino)
+                total += st.st_blocks * 512
+        dirs[:] = [d for d in dirs if d in same_fs]
+    return total
 
 
 def memory_volume_size(pod: Pod, size_limit: str | int | None) -> int | None:
@@ -191,6 +219,18 @@ class PodVolumes:
                 existing.unlink()
         own_by_fs_group(root, pod, True)
         return root
+
+    def empty_dir_over_limit(self, pod: Pod) -> str | None:
+        """Kubelet's eviction message for the first disk-backed emptyDir of the pod whose
+        usage is over its sizeLimit; None while every one is within it."""
+        for volume in pod.spec.volumes or ():
+            source = volume.empty_dir
+            if source is None or source.medium == "Memory" or source.size_limit is None:
+                continue
+            path = self.pod_dir(pod) / "volumes" / "empty-dir" / volume.name
+            if directory_usage(path) > parse_quantity(source.size_limit):
+                return empty_dir_eviction_message(volume.name, source.size_limit)
+        return None
 
     def remove_pod_dir(self, pod_uid: str) -> None:
         """Everything of the pod on disk: its tmpfs volumes unmounted first."""
