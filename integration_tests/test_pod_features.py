@@ -308,3 +308,25 @@ def test_a_pod_writing_past_its_empty_dirs_size_limit_is_evicted(cluster: Cluste
         "fieldSelector": "involvedObject.name=outgrown"}).json()["items"]
     assert any(e["reason"] == "Evicted" and e["message"] == message for e in events)
     assert pod_status(cluster, ns, "outgrown")["phase"] == "Failed"
+
+
+def test_a_safe_sysctl_is_set_in_the_pod_and_an_unsafe_one_rejects_it(cluster: Cluster,
+                                                                       ns: str) -> None:
+    host = cluster.hosts[0]
+    create_pod(cluster, ns, "ports", host.name,
+               [shell("show", "cat /proc/sys/net/ipv4/ip_local_port_range; sleep 3600")],
+               securityContext={"sysctls": [{"name": "net.ipv4.ip_local_port_range",
+                                             "value": "20000 30000"}]})
+    wait_running(cluster, ns, "ports")
+    # oracle: the kernel, as the container's own /proc reads it
+    log = wait_until(lambda: cluster.api().get(
+        f"/api/v1/namespaces/{ns}/pods/ports/log").text.split(), 30, "the container's output")
+    assert log == ["20000", "30000"]
+
+    create_pod(cluster, ns, "backlog", host.name, [web()],
+               securityContext={"sysctls": [{"name": "net.core.somaxconn", "value": "4096"}]})
+    status = wait_until(lambda: (s := pod_status(cluster, ns, "backlog")).get("phase") ==
+                        "Failed" and s, 60, "the pod to be rejected")
+    assert status["reason"] == "SysctlForbidden"
+    assert status["message"] == \
+        'Pod was rejected: forbidden sysctl: "net.core.somaxconn" not allowlisted'

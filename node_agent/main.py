@@ -45,6 +45,9 @@ def main() -> None:
 @click.option("--docker-host", default="unix:///run/docker.sock", show_default=True)
 @click.option("--root-dir", default="/var/lib/orch-agent", show_default=True,
               type=click.Path(file_okay=False))
+@click.option("--allowed-unsafe-sysctls", default="",
+              help="comma-separated sysctls (or prefixes ending in *) pods may set beside the "
+                   "safe set, as kubelet's flag; namespaced ones only")
 @click.option("--pod-log-dir", default="/var/log", show_default=True,
               type=click.Path(file_okay=False),
               help="where the pods/ and containers/ log links go, for log collectors; '': none")
@@ -69,7 +72,8 @@ def main() -> None:
                    "default: the host's /etc/resolv.conf; '': none (they do not exist)")
 @click.option("-v", "--verbose", is_flag=True)
 def run(api_url: str, ca_file: str, token_file: str, node_name: str, node_ip: str,
-        pod_cidr: str | None, docker_host: str, root_dir: str, pod_log_dir: str,
+        pod_cidr: str | None, docker_host: str, root_dir: str, allowed_unsafe_sysctls: str,
+        pod_log_dir: str,
         crash_backoff: float,
         tls_cert_file: str | None, tls_private_key_file: str | None, port: int,
         proxy_mode: str, cluster_cidr: str, cluster_dns: str | None, cluster_domain: str,
@@ -87,6 +91,7 @@ def run(api_url: str, ca_file: str, token_file: str, node_name: str, node_ip: st
     from node_agent.pods.volumes import PodVolumes
     from node_agent.runtime.docker import DockerRuntime
     from kube.client import ApiError, Client
+    from kube.kinds.pod import sysctl_namespace
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -103,12 +108,17 @@ def run(api_url: str, ca_file: str, token_file: str, node_name: str, node_ip: st
             node.register()
     root = Path(root_dir)
     root.mkdir(parents=True, exist_ok=True)
+    unsafe = tuple(n.strip() for n in allowed_unsafe_sysctls.split(",") if n.strip())
+    if bad := [n for n in unsafe if sysctl_namespace(n.rstrip("*")) is None]:
+        raise click.BadParameter(f"not namespaced sysctls, which no pod may set: {bad}",
+                                 param_hint="--allowed-unsafe-sysctls")
     services = ServiceCache(client)
     dns_address = _dns_address(cluster_dns, node.pod_cidr)
     pods = PodManager(client, runtime, PodVolumes(root), node_name, node_ip,
                       backoff_base=crash_backoff, services=services, cluster_dns=dns_address,
                       cluster_domain=cluster_domain,
-                      log_files=PodLogFiles(Path(pod_log_dir)) if pod_log_dir else None)
+                      log_files=PodLogFiles(Path(pod_log_dir)) if pod_log_dir else None,
+                      allowed_unsafe_sysctls=unsafe)
     network = NetworkManager(client, node_name, node.pod_cidr)
     node.start()
     network.start()

@@ -27,6 +27,7 @@ REPO = Path(__file__).resolve().parent.parent
 # (a dict key) or its Python name (a typed model's attribute).
 HONOURED: dict[str, str] = {
     "node_agent/pods/containers.py": """
+        PodSecurityContext.sysctls Sysctl.name Sysctl.value
         PodSpec.hostname PodSpec.dnsPolicy Container.image Container.command Container.args
         Container.workingDir Container.resources ResourceRequirements.limits Container.stdin
         Container.stdinOnce Container.tty PodSpec.shareProcessNamespace PodSpec.hostNetwork

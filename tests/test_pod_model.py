@@ -321,10 +321,11 @@ def test_a_pod_waits_pending_until_its_sidecar_has_started():
 # --- eviction: a disk-backed emptyDir over its sizeLimit ---
 
 def test_an_evicted_pods_status_reads_as_kubelets():
-    from node_agent.pods.model import empty_dir_eviction_message, evicted_status
+    from node_agent.pods.model import empty_dir_eviction_message, ended_by_node_status
     message = empty_dir_eviction_message("cache", "1Mi")
     assert message == 'Usage of EmptyDir volume "cache" exceeds the limit "1Mi". '
-    status = evicted_status(compute_status(pod(), [pause(), web()], {}, "h", None), message)
+    status = ended_by_node_status(compute_status(pod(), [pause(), web()], {}, "h", None),
+                                  "Evicted", message)
     assert (status["phase"], status["reason"], status["message"]) == ("Failed", "Evicted",
                                                                      message)
     conditions = {c["type"]: c for c in status["conditions"]}

@@ -309,8 +309,29 @@ def test_a_pod_whose_empty_dir_outgrows_its_size_limit_is_evicted_for_good(agent
     assert status["message"] == 'Usage of EmptyDir volume "cache" exceeds the limit "64Ki". '
     assert not any(c.running for c in runtime.containers.values())
     # never started again, even by an agent that forgot it (the API's status says so)
-    manager._evictions.clear()
+    manager._ended.clear()
     manager.desired["u-1234567890"] = {**p, "status": status}
     converge(manager, "u-1234567890")
     assert len(containers(runtime, "app")) == 1
     assert not any(c.running for c in runtime.containers.values())
+
+
+def test_a_pod_naming_a_sysctl_the_node_does_not_allow_is_rejected_and_never_runs(agent):
+    manager, runtime, client = agent
+    p = pod()
+    p["spec"]["securityContext"] = {"sysctls": [{"name": "net.core.somaxconn", "value": "1024"}]}
+    manager.desired["u-1234567890"] = p
+    converge(manager, "u-1234567890")
+    assert not runtime.containers  # not even its sandbox
+    status = client.statuses[-1]
+    assert (status["phase"], status["reason"]) == ("Failed", "SysctlForbidden")
+    assert status["message"] == \
+        'Pod was rejected: forbidden sysctl: "net.core.somaxconn" not allowlisted'
+    # allowed by the node (kubelet's --allowed-unsafe-sysctls), it is set on the sandbox
+    manager._ended.clear()
+    manager.allowed_unsafe_sysctls = ("net.core.*",)
+    p["metadata"]["uid"] = "u-2"
+    manager.desired["u-2"] = p
+    converge(manager, "u-2")
+    [sandbox] = containers(runtime, PAUSE)
+    assert runtime.configs[sandbox.id].sysctls == (("net.core.somaxconn", "1024"),)

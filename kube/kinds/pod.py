@@ -233,6 +233,26 @@ class SecurityContext(Model):
         return self
 
 
+SYSCTL_NAME = r"^([a-z0-9]([-_a-z0-9]*[a-z0-9])?[\./])*[a-z0-9]([-_a-z0-9]*[a-z0-9])?$"
+
+
+def sysctl_namespace(name: str) -> str | None:
+    """Which of a pod's namespaces holds a sysctl, by Kubernetes' namespaced groups: "ipc"
+    (kernel.shm*, kernel.msg*, kernel.sem, fs.mqueue.*), "net" (net.*), or None (the node's
+    alone: no pod may set it)."""
+    if name == "kernel.sem" or name.startswith(("kernel.shm", "kernel.msg", "fs.mqueue.")):
+        return "ipc"
+    if name.startswith("net."):
+        return "net"
+    return None
+
+
+class Sysctl(Model):
+    """A kernel parameter set in the pod's namespaces (the node decides which it allows)."""
+    name: str = Field(pattern=SYSCTL_NAME, max_length=253)
+    value: str
+
+
 class PodSecurityContext(Model):
     run_as_user: Id | None = None
     run_as_group: Id | None = None
@@ -243,6 +263,12 @@ class PodSecurityContext(Model):
     fs_group: Id | None = None
     fs_group_change_policy: Literal["OnRootMismatch", "Always"] | None = None
     seccomp_profile: SeccompProfile | None = None
+    sysctls: list[Sysctl] | None = None
+
+    @model_validator(mode="after")
+    def _sysctls(self) -> Self:
+        unique(self.sysctls, "name", "sysctl")
+        return self
 
 
 class HostAlias(Model):
@@ -607,6 +633,13 @@ class PodSpec(Model):
             if c.restart_policy is not None:
                 raise ValueError(f"container {c.name!r}: restartPolicy may not be set for "
                                  "non-init containers")
+        for sysctl in (self.security_context.sysctls if self.security_context else None) or ():
+            held = sysctl_namespace(sysctl.name)
+            for shared, flag, on in (("net", "hostNetwork", self.host_network),
+                                     ("ipc", "hostIPC", self.host_ipc)):
+                if held == shared and on:
+                    raise ValueError(f"securityContext.sysctls: sysctl {sysctl.name!r} may "
+                                     f"not be specified when '{flag}' is true")
         if self.host_network:
             # Kubernetes' defaulting: a host-network pod's ports are the node's, hostPort =
             # containerPort

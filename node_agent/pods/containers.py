@@ -46,7 +46,8 @@ def sandbox_config(pod: Pod, attempt: int, cluster_dns: str | None,
     node's network; with a subdomain, its FQDN <hostname>.<subdomain>.<ns>.svc.<domain>), its
     /etc/hosts (with the hostAliases) and /etc/resolv.conf (the cluster DNS and kubelet's
     search path, so `web` and `web.default` resolve, or the node's resolvers; see
-    uses_cluster_dns), and the app containers' hostPorts."""
+    uses_cluster_dns), the app containers' hostPorts, and the pod's sysctls (set in the
+    sandbox's network and IPC namespaces, which the containers join)."""
     meta, spec = pod.metadata, pod.spec
     dns: dict[str, tuple[str, ...]] = {}
     if uses_cluster_dns(spec) and cluster_dns:
@@ -67,7 +68,8 @@ def sandbox_config(pod: Pod, attempt: int, cluster_dns: str | None,
         extra_hosts=tuple((name, alias.ip) for alias in spec.host_aliases or ()
                           for name in alias.hostnames or ()),
         domainname=f"{spec.subdomain}.{meta.namespace}.svc.{cluster_domain}"
-        if spec.subdomain and not spec.host_network else "")
+        if spec.subdomain and not spec.host_network else "",
+        sysctls=tuple((s.name, s.value) for s in spec.security_context.sysctls or ()))
 
 
 def container_namespaces(spec: PodSpec) -> Namespaces:

@@ -48,8 +48,10 @@ from node_agent.pods.containers import (PAUSE_IMAGE, container_config, needs_ima
 from node_agent.pods.envvars import (expand, field_ref_value, from_source, service_env,
                                      volume_field_value)
 from node_agent.pods.model import (EVICTED, LABEL_POD_UID, PAUSE, Kill, Observed, Remove, Start,
-                                   backoff_seconds, compute_status, evicted_status, latest,
+                                   backoff_seconds, compute_status, ended_by_node_status, latest,
                                    observed_from, plan_pod, pod_ip, stamp_transitions)
+from node_agent.pods.sysctls import FORBIDDEN_REASON as SYSCTL_FORBIDDEN
+from node_agent.pods.sysctls import forbidden as forbidden_sysctl
 from node_agent.pods.probes import (LIVENESS, READINESS, STARTUP, Prober, probed_containers,
                                     run_hook)
 from node_agent.pods.images import credentials_for
@@ -67,6 +69,7 @@ RESYNC_PERIOD = 10.0
 REPEAT_EVENT_PERIOD = 30.0
 # How often a pod's sized emptyDirs are measured (kubelet's eviction manager: every 10 s)
 LOCAL_STORAGE_CHECK_SECONDS = 5.0
+NODE_ENDS = (EVICTED, SYSCTL_FORBIDDEN)  # the reasons of a pod the node ended for good
 
 
 class PodWorker:
@@ -102,7 +105,9 @@ class PodManager:
                  node_name: str, host_ip: str, backoff_base: float = 10.0,
                  services: ServiceCache | None = None, cluster_dns: str | None = None,
                  cluster_domain: str = "cluster.local",
-                 log_files: PodLogFiles | None = None) -> None:
+                 log_files: PodLogFiles | None = None,
+                 allowed_unsafe_sysctls: tuple[str, ...] = ()) -> None:
+        self.allowed_unsafe_sysctls = allowed_unsafe_sysctls  # beside the safe set
         self.client, self.runtime, self.volumes = client, runtime, volumes
         self.log_files = log_files  # None: no /var/log/pods and /var/log/containers links
         self.cluster_dns, self.cluster_domain = cluster_dns, cluster_domain
@@ -111,7 +116,8 @@ class PodManager:
         self.backoff_base = backoff_base
         # (pod uid, image) → (failed pulls, not before (monotonic), the last failure's message)
         self._pull_failures: dict[tuple[str, str], tuple[int, float, str]] = {}
-        self._evictions: dict[str, str] = {}  # pod uid → why it was evicted
+        # pod uid → (reason, message) of the pods the node ended (evicted, rejected)
+        self._ended: dict[str, tuple[str, str]] = {}
         self.stopping = threading.Event()
         # The pods bound to this node; `desired` follows it (by uid: a pod deleted and created
         # again under its name is another pod).
@@ -245,7 +251,7 @@ class PodManager:
             self.prober.forget_pod(uid)
             for key in [k for k in self._pull_failures if k[0] == uid]:
                 del self._pull_failures[key]
-            self._evictions.pop(uid, None)
+            self._ended.pop(uid, None)
             self._remove_all(observed, grace=0)
             self.volumes.remove_pod_dir(uid)
             if self.log_files is not None:
@@ -260,7 +266,7 @@ class PodManager:
             self.prober.forget_pod(uid)
             self._terminate(pod, observed)
             return True
-        if self._evicted(pod, observed, raw, worker):
+        if self._ended_by_node(pod, observed, raw):
             return False
 
         unhealthy = self._probe(uid, pod, observed, LIVENESS)
@@ -317,24 +323,31 @@ class PodManager:
             worker.resync_at = min(worker.resync_at or check_at, check_at)
         return False
 
-    def _evicted(self, pod: Pod, observed: list[Observed], raw: Object,
-                 worker: PodWorker) -> bool:
-        """Evict the pod when an emptyDir of it is over its sizeLimit, as kubelet's eviction
-        manager does (its containers killed at once; the pod Failed, reason Evicted; its
-        controller makes another); True for a pod evicted now or before (the API's status
-        says so after an agent restart), which nothing of is started again."""
+    def _ended_by_node(self, pod: Pod, observed: list[Observed], raw: Object) -> bool:
+        """End the pod for good where the node must, as kubelet does, and True for a pod ended
+        now or before (the API's status says so after an agent restart): nothing of it is
+        started again, and its controller makes another.
+        - rejected at admission (SysctlForbidden: a sysctl the node does not allow): it never
+          runs; status "Pod was rejected: …";
+        - evicted (an emptyDir over its sizeLimit, as kubelet's eviction manager): its
+          containers are stopped at once."""
         uid = pod.metadata.uid or ""
-        message = self._evictions.get(uid)
-        if message is None and pod.status.phase == "Failed" and pod.status.reason == EVICTED:
-            message = pod.status.message or EVICTED
-        fresh = False
-        if message is None:
-            message = self.volumes.empty_dir_over_limit(pod)
-            if message is None:
+        ended = self._ended.get(uid)
+        if ended is None and pod.status.phase == "Failed" and pod.status.reason in NODE_ENDS:
+            ended = (pod.status.reason, pod.status.message or pod.status.reason)
+        if ended is None:
+            names = [s.name for s in pod.spec.security_context.sysctls or ()]
+            if names and not any(o.container == PAUSE for o in observed) and \
+                    (problem := forbidden_sysctl(names, self.allowed_unsafe_sysctls)):
+                ended = (SYSCTL_FORBIDDEN, f"Pod was rejected: {problem}")
+                self.events.warning(pod, SYSCTL_FORBIDDEN, problem)
+            elif message := self.volumes.empty_dir_over_limit(pod):
+                ended = (EVICTED, message)
+                self.events.warning(pod, EVICTED, message)
+            else:
                 return False
-            fresh = True
-            self.events.warning(pod, EVICTED, message)
-        self._evictions[uid] = message
+            log.warning("pod %s/%s: %s", pod.metadata.namespace, pod.metadata.name, ended[1])
+        self._ended[uid] = ended
         self.prober.forget_pod(uid)
         stopped = False
         for o in observed:
@@ -348,10 +361,8 @@ class PodManager:
             with self._lock:
                 self.observed[uid] = observed
                 self._refreshed_at[uid] = time.monotonic()
-        log.warning("pod %s/%s evicted%s: %s", pod.metadata.namespace, pod.metadata.name,
-                    "" if fresh else " (before)", message)
         self._write_status(pod, raw, self._with_messages(pod, observed), {}, set(),
-                           evicted=message)
+                           ended=ended)
         return True
 
     def _start_sandbox(self, pod: Pod, attempt: int, worker: PodWorker) -> Observed | None:
@@ -841,15 +852,15 @@ class PodManager:
     def _write_status(self, pod: Pod, raw: Object, observed: list[Observed],
                       waiting: dict[str, tuple[str, str]], unready: set[str],
                       unstarted: frozenset[str] | set[str] = frozenset(),
-                      evicted: str | None = None) -> None:
+                      ended: tuple[str, str] | None = None) -> None:
         """Write the pod's status unless the API's copy (`raw`, as JSON) already says it.
-        `evicted`: the pod was evicted, with that message."""
+        `ended`: the node ended the pod, with that (reason, message)."""
         uid = pod.metadata.uid or ""
         start_time = pod.status.start_time or now_rfc3339()
         computed = compute_status(pod, observed, waiting, self.host_ip, start_time, unready,
                                   unstarted)
-        if evicted is not None:
-            computed = evicted_status(computed, evicted)
+        if ended is not None:
+            computed = ended_by_node_status(computed, *ended)
         status = stamp_transitions(computed, raw.get("status"), now_rfc3339())
         if (raw.get("status") or {}) == status:
             with self._lock:

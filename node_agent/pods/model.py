@@ -333,17 +333,19 @@ def empty_dir_eviction_message(volume: str, limit: str | int) -> str:
     return f'Usage of EmptyDir volume "{volume}" exceeds the limit "{limit}". '
 
 
-def evicted_status(status: Object, message: str) -> Object:
-    """`status` of a pod the node evicted, as kubelet writes it: phase Failed, reason Evicted,
-    not Ready, and a DisruptionTarget condition saying the kubelet ended it."""
+def ended_by_node_status(status: Object, reason: str, message: str) -> Object:
+    """`status` of a pod the node ended, as kubelet writes it: phase Failed with the reason
+    (Evicted; SysctlForbidden… for a pod it rejected) and message, not Ready; an evicted pod
+    also gets a DisruptionTarget condition saying the kubelet ended it."""
     conditions = [c for c in status.get("conditions") or () if c["type"] != "DisruptionTarget"]
     for c in conditions:
         if c["type"] in ("Ready", "ContainersReady"):
-            c.update(status="False", reason="PodFailed", message="")
-            c.pop("message")
-    conditions.append({"type": "DisruptionTarget", "status": "True",
-                       "reason": "TerminationByKubelet", "message": message})
-    return {**status, "phase": "Failed", "reason": EVICTED, "message": message,
+            c.update(status="False", reason="PodFailed")
+            c.pop("message", None)
+    if reason == EVICTED:
+        conditions.append({"type": "DisruptionTarget", "status": "True",
+                           "reason": "TerminationByKubelet", "message": message})
+    return {**status, "phase": "Failed", "reason": reason, "message": message,
             "conditions": conditions}
 
 

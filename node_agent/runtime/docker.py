@@ -313,6 +313,8 @@ def sandbox_options(config: SandboxConfig) -> dict[str, Any]:
         options["ports"] = {k: v[0] if len(v) == 1 else v for k, v in ports.items()}
     if config.extra_hosts:
         options["extra_hosts"] = [f"{name}:{ip}" for name, ip in config.extra_hosts]
+    if config.sysctls:
+        options["sysctls"] = dict(config.sysctls)
     return options
 
 

@@ -76,6 +76,7 @@ class SandboxConfig:
     ports: tuple[PortMapping, ...] = ()
     extra_hosts: tuple[tuple[str, str], ...] = ()  # (hostname, IP) lines for /etc/hosts
     domainname: str = ""  # with the hostname, the FQDN (`hostname -f`, /etc/hosts)
+    sysctls: tuple[tuple[str, str], ...] = ()  # set in the sandbox's namespaces
 
 
 @dataclass(frozen=True)
