@@ -56,6 +56,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     n = len(config.getoption("inventory")) or OWN_LABS
     if config.getoption("every_lab"):
         labs = list(range(n))
+    elif "base_images" in metafunc.fixturenames:
+        labs = [0]  # the lab that loads the Debian base images (once, for all of these)
     else:  # collection order is the same in every process (xdist requires it): so is this
         dealt = config.stash.get(DEALT, 0)
         config.stash[DEALT] = dealt + 1
@@ -99,7 +101,9 @@ def lab_cluster(request: pytest.FixtureRequest, lab_index: int) -> Cluster:
     # `scripts/lab up` adds the lab's context to orchctl's configuration and makes it current.
     os.environ["ORCHCTL_CONFIG"] = str(own_lab_orchctl_config(name))
     try:
-        lab("--name", name, "up", "--masters", "3")
+        # The Debian base images are loaded by the tests that use them (the `base_images`
+        # fixture), all dealt to one lab: the other lab never pays for them.
+        lab("--name", name, "up", "--masters", "3", "--no-base-images")
         yield Cluster(load_inventory(Path(f"/run/orch-lab/{name}/inventory.json")))
     finally:
         if not request.config.getoption("keep_labs"):
@@ -137,6 +141,17 @@ def cluster(lab_cluster: Cluster) -> Cluster:
             remove_test_containers(client)
         finally:
             client.close()
+
+
+@pytest.fixture
+def base_images(cluster: Cluster) -> None:
+    """The Debian base images (orch/debian:12, nginx, redis, python) on every host: loaded
+    with the lab's own command (built first where not cached). A lab with no Debian mirror
+    (the Vagrant lab's VMs) has none: the test is skipped."""
+    if cluster.inventory.kind != "netns":
+        pytest.skip("the Debian base images are built where the lab reaches a Debian mirror: "
+                    f"the netns lab, not the {cluster.inventory.kind} lab")
+    cluster.control("image", "base")
 
 
 @pytest.fixture

@@ -10,20 +10,11 @@ import json
 import re
 from pathlib import Path
 
-import pytest
-
 from integration_tests.hosts import Cluster, wait_until
 from integration_tests.test_kubectl import kubectl  # noqa: F401 - the fixture
 from integration_tests.test_pods import create_pod, wait_running
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-
-
-@pytest.fixture
-def base_images(cluster: Cluster) -> None:
-    if cluster.inventory.kind != "netns":
-        pytest.skip("the Debian base images are built where the lab reaches a Debian mirror: "
-                    f"the netns lab, not the {cluster.inventory.kind} lab")
 
 
 def _http(cluster: Cluster, host_index: int, url: str, post: str | None = None) -> str:

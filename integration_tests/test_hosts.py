@@ -11,8 +11,6 @@ import pytest
 from integration_tests.hosts import Cluster, container_ip, run_container, start_web
 
 IMAGES = ("orch/pause:1", "orch/web:1")
-# Built from Debian's packages where the lab has a Debian mirror: the netns lab (a Vagrant VM
-# reaches none).
 BASE_IMAGES = ("orch/debian:12", "orch/nginx:1.22", "orch/redis:7.0", "orch/python:3.11")
 
 
@@ -26,7 +24,10 @@ def test_every_host_runs_its_own_dockerd(cluster: Cluster) -> None:
             client.close()
     assert len({info["ID"] for info in infos.values()}) == len(cluster.hosts)
     assert {name: info["Name"] for name, info in infos.items()} == {h.name: h.name for h in cluster.hosts}
-    assert len({info["DockerRootDir"] for info in infos.values()}) == len(cluster.hosts)
+    if cluster.inventory.kind == "netns":  # /var/lib/docker in each host's mount namespace:
+        roots = {cluster.run(h, ["stat", "-c", "%d:%i", infos[h.name]["DockerRootDir"]],
+                             mounts=True).stdout for h in cluster.hosts}  # its own directory
+        assert len(roots) == len(cluster.hosts), roots
 
 
 def test_each_dockerd_lives_in_its_hosts_network_namespace(cluster: Cluster) -> None:
@@ -41,14 +42,29 @@ def test_each_dockerd_lives_in_its_hosts_network_namespace(cluster: Cluster) -> 
 
 
 def test_local_images_are_present_on_every_host(cluster: Cluster) -> None:
-    wanted = set(IMAGES) | (set(BASE_IMAGES) if cluster.inventory.kind == "netns" else set())
     for host in cluster.hosts:
         client = cluster.docker(host)
         try:
             tags = {t for image in client.images.list() for t in image.tags}
         finally:
             client.close()
-        assert wanted <= tags, f"{host.name} lacks {wanted - tags}"
+        assert set(IMAGES) <= tags, f"{host.name} lacks {set(IMAGES) - tags}"
+
+
+def test_the_base_images_are_the_same_image_on_every_host(cluster: Cluster,
+                                                           base_images) -> None:
+    """Written as one archive and loaded everywhere: one image ID per tag, on each dockerd."""
+    ids: dict[str, set[str]] = {tag: set() for tag in BASE_IMAGES}
+    for host in cluster.hosts:
+        client = cluster.docker(host)
+        try:
+            for tag in BASE_IMAGES:
+                image = client.images.get(tag)
+                ids[tag].add(image.id)
+                assert image.labels.get("org.orch-lab.sources"), tag
+        finally:
+            client.close()
+    assert all(len(found) == 1 for found in ids.values()), ids
 
 
 def test_pause_container_exits_cleanly_on_sigterm(cluster: Cluster) -> None:

@@ -114,7 +114,7 @@ def test_up_is_idempotent_repairs_and_down_leaves_nothing() -> None:
     name = f"lc{secrets.token_hex(3)}"
     before = root_namespace_snapshot(name)
     try:
-        lab("--name", name, "up", "--hosts", "2")
+        lab("--name", name, "up", "--hosts", "2", "--no-base-images")
         status = lab("--name", name, "status")
         assert status.stdout.count("healthy") == 2, status.stdout
 

@@ -251,8 +251,9 @@ def test_a_sidecar_serves_the_init_containers_after_it_and_the_app_then_stops_wi
                   readinessProbe={"httpGet": {"path": "/healthz", "port": 8080},
                                   "periodSeconds": 1})
     after = shell("check", "timeout 2 wget -qO- http://127.0.0.1:8080/ | grep -q message=side")
-    app = shell("app", "while [ ! -e /tmp/done ]; do timeout 2 wget -qO- http://127.0.0.1:8080/ "
-                       "> /dev/null || exit 4; sleep 0.5; done")
+    # the app waits for its cue, then succeeds only if the (restarted) sidecar answers
+    app = shell("app", "while [ ! -e /done ]; do sleep 0.5; done; "
+                       "timeout 2 wget -qO- http://127.0.0.1:8080/ | grep -q message=side")
     pod = create_pod(cluster, ns, "withside", host.name, [app],
                      initContainers=[sidecar, after], restartPolicy="Never")
     status = wait_running(cluster, ns, "withside", timeout=90)
@@ -273,7 +274,7 @@ def test_a_sidecar_serves_the_init_containers_after_it_and_the_app_then_stops_wi
     client = cluster.docker(host)
     try:
         running_app = _by_name(cluster, host, pod["metadata"]["uid"])["app"]
-        client.api.exec_start(client.api.exec_create(running_app.id, ["touch", "/tmp/done"]))
+        client.api.exec_start(client.api.exec_create(running_app.id, ["touch", "/done"]))
     finally:
         client.close()
     done = wait_until(lambda: (s := pod_status(cluster, ns, "withside")).get("phase") ==

@@ -81,7 +81,7 @@ def test_a_pull_without_credentials_fails_then_backs_off(cluster: Cluster, ns: s
 
 
 @pytest.fixture
-def built_image(cluster: Cluster, ns: str):
+def built_image(cluster: Cluster, ns: str, base_images):
     """A new image built on the second host only (FROM the Debian base image), removed from
     every host afterwards."""
     if cluster.inventory.kind != "netns":

@@ -7,6 +7,7 @@
     scripts/lab partition host2         cut host2 off the lab network; `heal host2` restores it
     scripts/lab inventory               the inventory JSON the integration suite reads
     scripts/lab image list              images on the hosts and in the lab's registry
+    scripts/lab image base              load the Debian base images (after up --no-base-images)
     scripts/lab image load IMAGE…       copy an image from the host that has it to every host
     scripts/lab image push IMAGE…       push an image to the lab's registry
     scripts/lab down                    remove everything the lab made
@@ -77,11 +78,14 @@ def main(ctx: click.Context, name: str) -> None:
 @click.option("--masters", type=int, default=None,
               help="how many hosts run a master (default 1; they elect a leader for the "
                    "scheduler and controllers; fixed once the lab is up)")
+@click.option("--base-images/--no-base-images", default=None,
+              help="load the Debian base images into every host (the default; fixed until "
+                   "`image base` loads them)")
 @lab_name_option
-def up(name: str, n_hosts: int | None, masters: int | None) -> None:
+def up(name: str, n_hosts: int | None, masters: int | None, base_images: bool | None) -> None:
     """Bring the lab up, or repair it: idempotent."""
     started = time.monotonic()
-    plan = lifecycle.up(name, n_hosts, _say, masters)
+    plan = lifecycle.up(name, n_hosts, _say, masters, base_images)
     elapsed = time.monotonic() - started
     click.echo(f"lab {name!r} is up: {len(plan.hosts)} hosts "
                f"({', '.join(f'{h.name} {h.address}' for h in plan.hosts)}) in {elapsed:.1f} s")
@@ -186,6 +190,14 @@ def image_list(name: str) -> None:
     widths = [max(len(row[i]) for row in table) for i in range(5)]
     for row in table:
         click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+
+
+@image.command(name="base")
+@lab_name_option
+def image_base(name: str) -> None:
+    """Build (where not cached) and load the Debian base images into every host: for a lab
+    brought up with --no-base-images."""
+    lifecycle.load_base_images(name, _say)
 
 
 @image.command(name="load")

@@ -48,6 +48,9 @@ class LabState:
     partitioned: list[str] = field(default_factory=list)
     api_port: int | None = None  # the loopback port the API is published on (stable per lab)
     masters: int = 1
+    # the Debian base images loaded into every host (`up --no-base-images` leaves them out
+    # until `image base`); kept, so a repairing `up` or a host's `start` does the same
+    base_images: bool = True
 
     @classmethod
     def load(cls, path: Path) -> LabState | None:
@@ -105,7 +108,8 @@ def control_command(name: str) -> list[str]:
 # --- up / start -----------------------------------------------------------------------------
 
 
-def up(name: str, n_hosts: int | None, report: Report, masters: int | None = None) -> LabPlan:
+def up(name: str, n_hosts: int | None, report: Report, masters: int | None = None,
+       base_images: bool | None = None) -> LabPlan:
     make_plan(name, n_hosts or DEFAULT_HOSTS, masters=masters or 1)  # refuse bad input first
     with locked(name):
         probe = make_plan(name, 1)
@@ -118,6 +122,8 @@ def up(name: str, n_hosts: int | None, report: Report, masters: int | None = Non
                             f"`scripts/lab down --name {name}` first")
         if state is None:
             state = LabState(name=name, hosts=n_hosts or DEFAULT_HOSTS, masters=masters or 1)
+        if base_images is not None:
+            state.base_images = base_images
         if state.api_port is None:
             state.api_port = system.free_loopback_port()
         plan = make_plan(name, state.hosts, masters=state.masters)
@@ -165,7 +171,7 @@ def _power_on(plan: LabPlan, hosts: tuple[HostPlan, ...], state: LabState,
         list(pool.map(lambda h: daemons.wait_dockerd(h, deadline), hosts))
     clients = {h.name: daemons.docker_client(h, timeout=120) for h in hosts}
     try:
-        images.ensure_images(clients, report)
+        images.ensure_images(clients, report, base=state.base_images)
     finally:
         for c in clients.values():
             c.close()
@@ -193,6 +199,22 @@ def publish_images(plan: LabPlan, state: LabState, report: Report) -> None:
     assert state.api_port is not None
     daemons.put_object(plan, state.api_port, "/api/v1/namespaces/default/secrets",
                        registry.pull_secret(plan))
+
+
+def load_base_images(name: str, report: Report) -> None:
+    """The Debian base images built (where not cached) and loaded into every host that runs,
+    and kept from now on (a lab brought up with --no-base-images)."""
+    with locked(name):
+        plan, state = existing_plan(name)
+        state.base_images = True
+        state.save(plan.state_file)
+        running = [h for h in plan.hosts if h.name not in state.powered_off]
+        clients = {h.name: daemons.docker_client(h, timeout=300) for h in running}
+        try:
+            images.ensure_base_images(clients, images.images_root(), report)
+        finally:
+            for c in clients.values():
+                c.close()
 
 
 def configure_local_paths(plan: LabPlan, state: LabState) -> None:
