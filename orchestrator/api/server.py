@@ -847,9 +847,12 @@ class ApiServer:
         current: list[dict[str, Any]] = []
         start: str | int | None = q.get("resourceVersion")
         try:
-            if initial:  # the current objects from the cache, then every change after them
-                current, revision = await self._run(self.objects.store.cached, t.rt.resource,
-                                                    t.namespace)
+            if initial:  # the current objects, then every change after them: with no
+                # resourceVersion a consistent read (etcd's, as Kubernetes: "most recent"),
+                # with "0" or one given whatever the cache holds ("any", not older than it)
+                read = self.objects.store.list if not q.get("resourceVersion") \
+                    else self.objects.store.cached
+                current, revision = await self._run(read, t.rt.resource, t.namespace)
                 wanted = parameters.non_negative_int(q, "resourceVersion") \
                     if q.get("resourceVersion") else 0
                 if wanted > revision:
