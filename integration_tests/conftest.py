@@ -62,15 +62,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         dealt = config.stash.get(DEALT, 0)
         config.stash[DEALT] = dealt + 1
         labs = [dealt % n]
-    metafunc.parametrize("lab_index", labs, ids=[f"lab{i + 1}" for i in labs], scope="session")
-
-
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """One xdist group per lab (read by `--dist loadgroup`): a lab's tests share one worker."""
-    for item in items:
-        callspec = getattr(item, "callspec", None)
-        if callspec is not None and "lab_index" in callspec.params:
-            item.add_marker(pytest.mark.xdist_group(f"lab{callspec.params['lab_index'] + 1}"))
+    # One xdist group per lab (read by `--dist loadgroup`): a lab's tests share one worker,
+    # so each lab is brought up once. The mark goes on the parameter, present from collection.
+    metafunc.parametrize("lab_index", [pytest.param(i, marks=pytest.mark.xdist_group(
+        f"lab{i + 1}")) for i in labs], ids=[f"lab{i + 1}" for i in labs], scope="session")
 
 
 def lab(*args: str) -> subprocess.CompletedProcess[str]:
@@ -151,7 +146,8 @@ def base_images(cluster: Cluster) -> None:
     if cluster.inventory.kind != "netns":
         pytest.skip("the Debian base images are built where the lab reaches a Debian mirror: "
                     f"the netns lab, not the {cluster.inventory.kind} lab")
-    cluster.control("image", "base")
+    # the first call on a fresh machine builds them: minutes of CPU beside the other lab
+    cluster.control("image", "base", timeout=1200)
 
 
 @pytest.fixture

@@ -162,11 +162,11 @@ class Cluster:
 
     # --- faults ---
 
-    def control(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def control(self, *args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
         if not self.inventory.control:
             raise NotImplementedError(f"inventory {self.name!r} has no control command")
         proc = subprocess.run([*self.inventory.control, *args], capture_output=True, text=True,
-                              timeout=180 * TIMEOUT_SCALE)
+                              timeout=timeout * TIMEOUT_SCALE)
         if proc.returncode != 0:
             raise AssertionError(f"{' '.join(args)} on lab {self.name}: {proc.stderr.strip()}")
         return proc
