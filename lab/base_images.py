@@ -233,6 +233,8 @@ def build_archive(image: BaseImage, root: Path, cache_dir: Path, apt_cache_root:
     with build_lock(cache_dir, image):
         if out.exists():  # built by another lab while this one waited
             return out
+        for stale in cache_dir.glob(f"orch-{image.name}-*"):  # a build killed half-way
+            shutil.rmtree(stale, ignore_errors=True)  # (the lock is ours: none runs now)
         apt_cache = apt_cache_root / image.name
         apt_cache.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(prefix=f"orch-{image.name}-", dir=cache_dir) as tmp:

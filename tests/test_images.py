@@ -164,3 +164,29 @@ def test_the_redis_entrypoint_passes_arguments_as_the_usual_image_does(tmp_path,
                           capture_output=True, text=True, check=True,
                           env={"PATH": f"{tmp_path}:/usr/bin:/bin"})
     assert done.stdout.strip() == runs
+
+
+def test_a_build_killed_half_way_leaves_nothing_the_next_keeps(tmp_path, monkeypatch):
+    import subprocess
+
+    from lab import base_images
+    root = _base_root(tmp_path)
+    cache = tmp_path / "cache"
+    (cache / "orch-redis-abandoned").mkdir(parents=True)
+    (cache / "orch-redis-abandoned" / "rootfs.tar").write_bytes(b"half")
+    (cache / "orch-nginx-other").mkdir()  # another image's: not this build's to remove
+
+    def fake_mmdebstrap(argv, **kwargs):
+        import tarfile
+        with tarfile.open(argv[-len(base_images.MIRRORS) - 1], "w"):
+            pass
+        return subprocess.CompletedProcess(argv, 0, "", "")
+    monkeypatch.setattr(base_images.shutil, "which", lambda _: "/usr/bin/mmdebstrap")
+    monkeypatch.setattr(base_images.subprocess, "run", fake_mmdebstrap)
+    out = base_images.build_archive(base_images.REDIS, root, cache, tmp_path / "apt")
+    assert out.exists() and out.parent == cache
+    assert not (cache / "orch-redis-abandoned").exists()
+    assert (cache / "orch-nginx-other").exists()
+    # built once: a second call finds the archive and runs nothing
+    monkeypatch.setattr(base_images.subprocess, "run", None)
+    assert base_images.build_archive(base_images.REDIS, root, cache, tmp_path / "apt") == out
