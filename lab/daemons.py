@@ -11,6 +11,8 @@ import json
 import ssl
 import sys
 import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import docker
@@ -70,6 +72,19 @@ def _clear_dead_containerd_pidfile(host: HostPlan) -> None:
 def docker_client(host: HostPlan, timeout: float = 30) -> docker.DockerClient:
     return docker.DockerClient(base_url=host.docker_url, version=DOCKER_API_VERSION,
                                timeout=timeout)
+
+
+@contextmanager
+def docker_clients(hosts: Iterable[HostPlan],
+                   timeout: float = 300) -> Iterator[dict[str, docker.DockerClient]]:
+    """A client per host of `hosts` whose dockerd answers (host name → client), closed
+    afterwards; a host whose dockerd is down (powered off) is left out."""
+    clients = {h.name: docker_client(h, timeout=timeout) for h in hosts if docker_answers(h)}
+    try:
+        yield clients
+    finally:
+        for c in clients.values():
+            c.close()
 
 
 def docker_answers(host: HostPlan) -> bool:

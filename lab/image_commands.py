@@ -41,16 +41,11 @@ class ImageRow:
 
 @contextmanager
 def running_clients(plan: LabPlan) -> Iterator[dict[str, docker.DockerClient]]:
-    """A client per host whose dockerd answers (a powered-off host is left out)."""
-    clients = {h.name: daemons.docker_client(h, timeout=300) for h in plan.hosts
-               if daemons.docker_answers(h)}
-    if not clients:
-        raise LabError(f"no dockerd of lab {plan.name!r} answers: `scripts/lab up` first")
-    try:
+    """A client per host whose dockerd answers; none answering is an error."""
+    with daemons.docker_clients(plan.hosts) as clients:
+        if not clients:
+            raise LabError(f"no dockerd of lab {plan.name!r} answers: `scripts/lab up` first")
         yield clients
-    finally:
-        for c in clients.values():
-            c.close()
 
 
 def image_id(client: docker.DockerClient, tag: str) -> str | None:
@@ -92,9 +87,7 @@ def load(name: str, tags: tuple[str, ...], archive: Path | None, from_host: str 
                 continue
             with tempfile.TemporaryDirectory(prefix="orch-image-load-") as tmp:
                 tar = Path(tmp) / "image.tar"
-                with open(tar, "wb") as f:
-                    for chunk in clients[source].images.get(tag).save(named=True):
-                        f.write(chunk)
+                images.save(clients[source], tag, tar)
                 images.load_into(clients, missing, tag, tar, report)
 
 

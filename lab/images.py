@@ -106,14 +106,14 @@ def build(client: docker.DockerClient, spec: ImageSpec, digest: str, root: Path,
             raise LabError(f"building {spec.tag} failed: {e.msg}\n{log}") from e
 
 
-def save(client: docker.DockerClient, spec: ImageSpec, tar: Path) -> None:
+def save(client: docker.DockerClient, tag: str, tar: Path) -> None:
     tar.parent.mkdir(parents=True, exist_ok=True)
     # A temporary name of this process's own: labs brought up at once (the integration suite
     # starts two) may build the same image together; each renames its own complete tar, and
     # the last rename wins with the same content.
     tmp = tar.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")
     with open(tmp, "wb") as f:
-        for chunk in client.images.get(spec.tag).save(named=True):
+        for chunk in client.images.get(tag).save(named=True):
             f.write(chunk)
     tmp.rename(tar)  # atomic: a crash never leaves a truncated tar under the final name
 
@@ -139,7 +139,7 @@ def ensure_images(clients: dict[str, docker.DockerClient],
             builder = missing.pop(0)
             report(f"building {spec.tag} on {builder}")
             build(clients[builder], spec, digest, root, busybox)
-            save(clients[builder], spec, tar)
+            save(clients[builder], spec.tag, tar)
         load_into(clients, missing, spec.tag, tar, report)
     if base:
         ensure_base_images(clients, root, report)

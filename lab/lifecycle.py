@@ -208,13 +208,8 @@ def load_base_images(name: str, report: Report) -> None:
         plan, state = existing_plan(name)
         state.base_images = True
         state.save(plan.state_file)
-        running = [h for h in plan.hosts if h.name not in state.powered_off]
-        clients = {h.name: daemons.docker_client(h, timeout=300) for h in running}
-        try:
+        with daemons.docker_clients(plan.hosts) as clients:
             images.ensure_base_images(clients, images.images_root(), report)
-        finally:
-            for c in clients.values():
-                c.close()
 
 
 def configure_local_paths(plan: LabPlan, state: LabState) -> None:
