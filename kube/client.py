@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import ssl
 import threading
+import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,11 @@ from kube.registry import ResourceType, by_name
 __all__ = ["ApiError", "ApiUnavailable", "Client", "ObjectList", "WatchEvent", "split_lines"]
 
 MERGE_PATCH = "application/merge-patch+json"
+# As client-go: an answer of 429 or 5xx with a Retry-After header is retried after that many
+# seconds, at most this many times (client-go's default maxRetries), any verb (the server says
+# nothing was done: etcd was unavailable, a request was throttled).
+MAX_RETRIES = 10
+RETRY_AFTER_LIMIT = 10.0  # seconds; a longer Retry-After is waited this long
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,19 @@ class ObjectList:
 class WatchEvent:
     type: str  # ADDED MODIFIED DELETED BOOKMARK ERROR
     object: Object
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    """Seconds to wait before retrying, when the answer (429 or 5xx) says so by Retry-After
+    (client-go's checkWait), capped at RETRY_AFTER_LIMIT; else None."""
+    if response.status_code != 429 and response.status_code < 500:
+        return None
+    value = response.headers.get("Retry-After", "")
+    try:
+        seconds = int(value)
+    except ValueError:
+        return None
+    return min(max(seconds, 0), RETRY_AFTER_LIMIT)
 
 
 def _never_connected(error: requests.RequestException) -> bool:
@@ -123,6 +142,7 @@ class Client:
         # is dropped with a warning); orchctl asks for Strict, as kubectl does
         self.field_validation: str | None = None
         self.dry_run = False  # writes with dryRun=All: checked and answered, never stored
+        self.max_retries = MAX_RETRIES  # answers with Retry-After retried this many times
         self._local = threading.local()
 
     @classmethod
@@ -169,22 +189,17 @@ class Client:
                 content_type: str = "application/json", stream: bool = False,
                 timeout: float | tuple[float, float | None] | None = None) -> requests.Response:
         """`body` is sent as JSON; `timeout` may be requests' (connect, read) pair, read None
-        meaning no limit (following logs)."""
+        meaning no limit (following logs). An answer with Retry-After is retried (MAX_RETRIES);
+        an error answer raises ApiError (ApiUnavailable for 503 or no connection)."""
         data = json.dumps(body) if body is not None else None
         headers = {"Content-Type": content_type} if data is not None else {}
-        for attempt in range(len(self.servers)):
-            server = self.server
-            try:
-                response = self.session.request(method, server + path, data=data, params=params,
-                                                headers=headers, stream=stream,
-                                                timeout=timeout or self.timeout)
+        for retry in range(self.max_retries + 1):
+            response = self._send(method, path, data, params, headers, stream, timeout)
+            wait = _retry_after(response)
+            if wait is None or retry == self.max_retries:
                 break
-            except requests.RequestException as e:
-                if len(self.servers) > 1 and self.server == server:
-                    self._current += 1  # the next request goes to the next master
-                if _never_connected(e) and attempt + 1 < len(self.servers):
-                    continue
-                raise ApiUnavailable(0, "Unavailable", f"cannot reach {server}: {e}") from e
+            response.close()
+            time.sleep(wait)
         if response.status_code >= 400:
             try:
                 status = response.json()
@@ -196,6 +211,24 @@ class Client:
             raise error.from_status(response.status_code,
                                     {"reason": response.reason, **status}, response.text[:200])
         return response
+
+    def _send(self, method: str, path: str, data: str | None, params: Any,
+              headers: dict[str, str], stream: bool,
+              timeout: float | tuple[float, float | None] | None) -> requests.Response:
+        """One request, to the current master or, when it cannot be connected to, the next."""
+        for attempt in range(len(self.servers)):
+            server = self.server
+            try:
+                return self.session.request(method, server + path, data=data, params=params,
+                                            headers=headers, stream=stream,
+                                            timeout=timeout or self.timeout)
+            except requests.RequestException as e:
+                if len(self.servers) > 1 and self.server == server:
+                    self._current += 1  # the next request goes to the next master
+                if _never_connected(e) and attempt + 1 < len(self.servers):
+                    continue
+                raise ApiUnavailable(0, "Unavailable", f"cannot reach {server}: {e}") from e
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     # --- verbs ---
 

@@ -3,12 +3,14 @@
 The stream behaves as etcd's does for the cases a real cluster produces only under load: a
 watch creation answered after the client gave up on it (WatchTimedOut), and the answer then
 arriving while another creation is pending. Each watch must get only its own prefix's events.
+The last tests, of the wrapper's retries, use the test etcd.
 """
 
 from __future__ import annotations
 
 import threading
 
+import pyetcd.exceptions
 import pyetcd.watch
 import pytest
 
@@ -151,3 +153,49 @@ def test_a_busy_watch_that_falls_silent_is_restarted_once_etcd_is_known_to_send_
     assert len(busy_errors) == 1 and "no word" in str(busy_errors[0])
     cancel_busy()
     cancel_idle()
+
+
+def test_calls_go_on_when_every_member_was_just_marked_failed(etcd_server):
+    """A disk stall times out every member at once; pyetcd then refuses every call until a
+    member's failure mark expires. The wrapper tries the members again instead."""
+    etcd = Etcd([etcd_server.url])
+    try:
+        key = f"/t/all-failed-{threading.get_ident()}"
+        etcd.create(key, b"v")
+        for member in etcd._client.endpoints.values():
+            member.fail()
+        assert etcd.get(key).value == b"v"  # a read
+        for member in etcd._client.endpoints.values():
+            member.fail()
+        etcd.delete(key)  # and a write: nothing had been sent
+        assert etcd.get(key) is None
+    finally:
+        etcd.close()
+
+
+def test_a_read_whose_member_failed_is_retried_once_and_a_write_is_not(
+        etcd_server, monkeypatch):
+    etcd = Etcd([etcd_server.url])
+    try:
+        calls = []
+        real_get = etcd._client.get_response
+
+        def flaky_get(*args, **kwargs):
+            calls.append("get")
+            if len(calls) == 1:
+                raise pyetcd.exceptions.ConnectionTimeoutError()
+            return real_get(*args, **kwargs)
+
+        monkeypatch.setattr(etcd._client, "get_response", flaky_get)
+        assert etcd.get("/t/absent") is None and calls == ["get", "get"]
+
+        def timed_out_transaction(*args, **kwargs):
+            calls.append("txn")
+            raise pyetcd.exceptions.ConnectionTimeoutError()
+
+        monkeypatch.setattr(etcd._client, "transaction", timed_out_transaction)
+        with pytest.raises(Unavailable):
+            etcd.create("/t/maybe", b"v")  # it may have been applied: the caller decides
+        assert calls.count("txn") == 1
+    finally:
+        etcd.close()

@@ -78,6 +78,9 @@ def test_exact_reads_the_past_and_not_older_than_refuses_the_future(configmaps):
     future = admin.get(url, params={"resourceVersion": str(int(before) + 10_000),
                                     "resourceVersionMatch": "NotOlderThan"})
     assert future.status_code == 504 and future.json()["reason"] == "Timeout"
+    # as Kubernetes: the Status's retryAfterSeconds is also a header clients act on
+    assert future.headers["Retry-After"] == "1"
+    assert future.json()["details"]["retryAfterSeconds"] == 1
     # legacy: resourceVersion N with a limit and no match is exact
     legacy = admin.get(url, params={"resourceVersion": before, "limit": 100}).json()
     assert "cm-0" in [o["metadata"]["name"] for o in legacy["items"]]
@@ -135,3 +138,4 @@ def test_a_list_that_outlasts_its_timeout_is_504(api, ns, monkeypatch):
     r = admin.get(url, params={"timeoutSeconds": "1"})
     assert r.status_code == 504 and r.json()["reason"] == "Timeout"
     assert "timeoutSeconds" in r.json()["message"]
+    assert "Retry-After" not in r.headers  # a retry would time out again

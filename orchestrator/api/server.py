@@ -186,6 +186,11 @@ class ApiServer:
         except (ApiError, StoreError, ValueError) as e:
             error = from_exception(e, request.get(RESOURCE, ""), request.get(NAME, ""))
             response = _json(error.status(), error.code)
+            # as Kubernetes' ErrorNegotiated: client-go (kubectl) and kube.client then wait
+            # that long and retry instead of failing (etcd timed out, a leader election)
+            retry_after = (error.details or {}).get("retryAfterSeconds")
+            if isinstance(retry_after, int) and retry_after > 0:
+                response.headers["Retry-After"] = str(retry_after)
         except Exception as e:  # a bug: answer 500, keep serving
             log.exception("internal error on %s %s", request.method, request.path)
             error = from_exception(e)
@@ -425,8 +430,7 @@ class ApiServer:
             return await asyncio.wait_for(handler(request, target), deadline)
         except asyncio.TimeoutError:
             raise ApiError(504, "Timeout", f"the request did not complete within the allotted "
-                           f"timeout of {request.query['timeout']}", {"retryAfterSeconds": 1}
-                           ) from None
+                           f"timeout of {request.query['timeout']}") from None  # may yet be applied: no retry
 
     def _objects_for(self, request: web.Request, body_dry_run: bool = False) -> Objects:
         """The verbs for this request: the dry-run view with `dryRun=All` (in the query, or in
@@ -673,7 +677,7 @@ class ApiServer:
                 self._run(self.objects.list_page, t.rt, t.namespace, read), limit or None)
         except asyncio.TimeoutError:
             raise ApiError(504, "Timeout", f"the list did not finish within {limit:g} s "
-                           "(timeoutSeconds)", {"retryAfterSeconds": 1}) from None
+                           "(timeoutSeconds)") from None
         except (SelectorError, InvalidContinue) as e:
             raise bad_request(str(e)) from None
         except Gone:

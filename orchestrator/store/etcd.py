@@ -2,7 +2,8 @@
 
 One call per etcd operation, errors translated into the store's hierarchy (errors.py). It
 connects to every member given and fails over: after an unreachable or timed-out member, the
-next call goes to another one (the client does not retry by itself; see errors.Unavailable).
+next call goes to another one. A call is retried once where etcd's own client retries (see
+Etcd._call); else errors.Unavailable reaches the caller, who may retry.
 
 Client choice: `etcd-sdk-python` (module `pyetcd`), the maintained fork of python-etcd3 0.12:
 the same API, but it imports with current protobuf, has multi-endpoint failover, and reads
@@ -189,7 +190,22 @@ class Etcd:
         self._closed = True  # ends the watchdog
         self._client.close()
 
-    def _call(self, key: str, fn: Callable[[], Any]) -> Any:
+    def _call(self, key: str, fn: Callable[[], Any], repeatable: bool = False) -> Any:
+        """`fn` on the current member. Retried once on another member when it cannot have been
+        applied (every member was marked failed: nothing was sent) or, for a `repeatable` one
+        (a read), when its member failed or timed out: etcd's own client retries the same
+        two cases. A write that timed out is not retried: it may have been applied."""
+        try:
+            return fn()
+        except pyetcd.exceptions.NoServerAvailableError:
+            # each member failed within RETRY_FAILED_MEMBER_AFTER (a disk stall slows all of
+            # them at once): try them again now rather than refuse every call for that long
+            for endpoint in self._client.endpoints.values():
+                endpoint.last_failed = 0
+        except (grpc.RpcError, pyetcd.exceptions.Etcd3Exception) as e:
+            if not repeatable or isinstance(_translate(e, key), Gone):
+                raise _translate(e, key) from e
+            log.info("etcd read of %s failed (%s); retrying on another member", key, e)
         try:
             return fn()
         except (grpc.RpcError, pyetcd.exceptions.Etcd3Exception) as e:
@@ -198,14 +214,14 @@ class Etcd:
     # --- reads ---
 
     def get(self, key: str) -> KV | None:
-        response = self._call(key, lambda: self._client.get_response(key))
+        response = self._call(key, lambda: self._client.get_response(key), repeatable=True)
         return _kv(response.kvs[0]) if response.count else None
 
     def range_prefix(self, prefix: str, revision: int | None = None) -> tuple[list[KV], int]:
         """Every key under `prefix` at one revision (the current one by default), and that
         revision. A compacted revision raises Gone."""
         response = self._call(prefix, lambda: self._client.get_prefix_response(
-            prefix, revision=revision, sort_order="ascend", sort_target="key"))
+            prefix, revision=revision, sort_order="ascend", sort_target="key"), repeatable=True)
         return [_kv(raw) for raw in response.kvs], response.header.revision
 
     def range_page(self, prefix: str, start: str, revision: int | None,
@@ -216,12 +232,13 @@ class Etcd:
         end = pyetcd.utils.prefix_range_end(pyetcd.utils.to_bytes(prefix))
         response = self._call(start, lambda: self._client.get_range_response(
             start, end, sort_order="ascend", sort_target="key", revision=revision,
-            limit=limit))
+            limit=limit), repeatable=True)
         return ([_kv(raw) for raw in response.kvs], response.header.revision, response.more,
                 response.count)
 
     def current_revision(self) -> int:
-        response = self._call("", lambda: self._client.get_response("\0", count_only=True))
+        response = self._call("", lambda: self._client.get_response("\0", count_only=True),
+                              repeatable=True)
         return int(response.header.revision)
 
     # --- writes (each one etcd transaction) ---
