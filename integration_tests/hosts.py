@@ -83,6 +83,22 @@ class Cluster:
                                  f"{proc.stderr.strip() or proc.stdout.strip()}")
         return proc
 
+    def on_client(self, argv: Sequence[str], *, check: bool = True,
+                  timeout: float = 30) -> subprocess.CompletedProcess[str]:
+        """`argv` on the inventory's client, a machine of the lab network that is no node:
+        in its namespace (netns kind), else here (a Vagrant lab's workstation)."""
+        client = self.inventory.client
+        if client is None:
+            raise AssertionError(f"inventory {self.name!r} has no client")
+        full = ["nsenter", f"--net=/run/netns/{client.netns}", "--", *argv] if client.netns \
+            else list(argv)
+        proc = subprocess.run(full, capture_output=True, text=True,
+                              timeout=timeout * TIMEOUT_SCALE)
+        if check and proc.returncode != 0:
+            raise AssertionError(f"on the client: {' '.join(argv)} exited {proc.returncode}: "
+                                 f"{proc.stderr.strip() or proc.stdout.strip()}")
+        return proc
+
     def etcdctl(self, host: InventoryHost, *args: str, check: bool = True,
                 timeout: float = 15) -> subprocess.CompletedProcess[str]:
         """etcdctl against that host's own member only (no failover to others), with the

@@ -65,6 +65,7 @@ def _check(check: Callable[[str], list[str]]) -> Callable[[str], str]:
 Dns1123Label = Annotated[str, AfterValidator(_check(names.dns1123_label))]
 Dns1123Subdomain = Annotated[str, AfterValidator(_check(names.dns1123_subdomain))]
 Dns1035Label = Annotated[str, AfterValidator(_check(names.dns1035_label))]
+QualifiedName = Annotated[str, AfterValidator(_check(names.qualified_name))]  # "example.com/x"
 def _ip_address(value: str) -> str:
     import ipaddress
     try:

@@ -3,6 +3,7 @@
     scripts/lab up [--hosts N]          bring up (or repair) the lab
     scripts/lab status                  per host: power, network, dockerd, etcd
     scripts/lab exec host2 -- CMD…      run CMD "on" host2 (its network, hostname and dockerd)
+    scripts/lab exec client -- CMD…     run CMD on the client, a LAN machine that is no node
     scripts/lab kill host2              pull host2's power; `start host2` brings it back
     scripts/lab partition host2         cut host2 off the lab network; `heal host2` restores it
     scripts/lab inventory               the inventory JSON the integration suite reads
@@ -28,8 +29,8 @@ from typing import Any
 
 import click
 
-from lab import image_commands, lifecycle
-from lab.plan import ETCD_LOCAL_CLIENT_URL, PlanError, etcdctl_files
+from lab import image_commands, lifecycle, system
+from lab.plan import CLIENT, ETCD_LOCAL_CLIENT_URL, PlanError, etcdctl_files
 from lab.system import LabError, in_netns_argv
 
 
@@ -120,8 +121,16 @@ def status(name: str) -> None:
 @lab_name_option
 def exec_(name: str, host: str, command: tuple[str, ...]) -> None:
     """Run COMMAND on HOST: in its network namespace, with its hostname, DOCKER_HOST set to its
-    dockerd and etcdctl pointed at its etcd member. `scripts/lab exec host1 -- sh` logs in."""
+    dockerd and etcdctl pointed at its etcd member. `scripts/lab exec host1 -- sh` logs in.
+    HOST `client` is the lab's client machine: the LAN only (its network and hostname)."""
     plan, _ = lifecycle.existing_plan(name)
+    if shutil.which(command[0]) is None:
+        raise LabError(f"{command[0]}: command not found")
+    if host == CLIENT:
+        argv = in_netns_argv(system.netns_path(plan.client_netns), [
+            "unshare", "--uts", "--", "sh", "-c", 'hostname "$0" && exec "$@"', CLIENT,
+            *command])
+        os.execvp(argv[0], argv)
     h = plan.host(host)
     etcdctl = etcdctl_files(plan.pki_dir)
     os.environ.update(DOCKER_HOST=h.docker_url, ETCDCTL_API="3",
@@ -129,8 +138,6 @@ def exec_(name: str, host: str, command: tuple[str, ...]) -> None:
                       ETCDCTL_CERT=etcdctl["cert"], ETCDCTL_KEY=etcdctl["key"])
     argv = in_netns_argv(h.netns_path, [
         "unshare", "--uts", "--", "sh", "-c", 'hostname "$0" && exec "$@"', h.name, *command])
-    if shutil.which(command[0]) is None:
-        raise LabError(f"{command[0]}: command not found")
     os.execvp(argv[0], argv)
 
 

@@ -14,9 +14,14 @@ a malformed file with a message naming the field.
                   "service_cidr": "10.96.0.0/12"},
       "control": ["/path/to/scripts/lab", "--name", "lab"],    # netns kind: fault injection
       "api": "https://127.0.0.1:PORT", "api_in_lab": "https://192.168.56.11:6443",
-      "ca_file": "…/pki/ca.crt", "admin_token_file": "…", "readonly_token_file": "…"
+      "ca_file": "…/pki/ca.crt", "admin_token_file": "…", "readonly_token_file": "…",
+      "client": {"name": "client", "address": "192.168.56.1", "netns": "lab-client"}
     }          (each host also has "token_file": its node token, and "python": the interpreter
                 that has the project installed on that host)
+
+"client" is a machine of the lab network that is not a node, to reach the cluster from outside
+as a user would (node ports, LoadBalancer addresses, Ingress): the netns lab's client namespace,
+or, with no "netns", the machine that reads the inventory (the Vagrant lab's workstation).
 """
 
 from __future__ import annotations
@@ -29,7 +34,8 @@ from pathlib import Path
 from typing import Any
 
 from lab import registry
-from lab.plan import LAB_SUBNET, POD_SUPERNET, SERVICE_CIDR, LabPlan, etcdctl_files
+from lab.plan import (CLIENT, CLIENT_ADDRESS, LAB_SUBNET, LOAD_BALANCER_POOL, POD_SUPERNET,
+                      SERVICE_CIDR, LabPlan, etcdctl_files)
 
 KINDS = ("netns", "vagrant")
 ETCD_TLS_KEYS = ("cacert", "cert", "key")
@@ -53,6 +59,14 @@ class InventoryHost:
 
 
 @dataclass(frozen=True)
+class InventoryClient:
+    """A machine of the lab network that is no node: in `netns` (netns kind), else here."""
+    name: str
+    address: str
+    netns: str | None = None
+
+
+@dataclass(frozen=True)
 class Inventory:
     name: str
     kind: str
@@ -67,6 +81,7 @@ class Inventory:
     admin_token_file: str | None = None
     readonly_token_file: str | None = None
     masters: tuple[str, ...] = ()  # the hosts that run a master
+    client: InventoryClient | None = None
     raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     def host(self, name: str) -> InventoryHost:
@@ -114,7 +129,9 @@ def render_inventory(plan: LabPlan, control: list[str], api_port: int | None = N
             "hosts_cidr": str(LAB_SUBNET),
             "pod_cidr": str(POD_SUPERNET),
             "service_cidr": str(SERVICE_CIDR),
+            "load_balancer_pool": LOAD_BALANCER_POOL,
         },
+        "client": {"name": CLIENT, "address": CLIENT_ADDRESS, "netns": plan.client_netns},
         "control": control,
         # the lab's private registry on the lab network (lab/registry.py): images there are
         # <address>/orch/web:1; the pull credentials are the Secret `pull_secret` in default
@@ -171,6 +188,12 @@ def parse_inventory(data: Any) -> Inventory:
     if not hosts:
         raise InventoryError("inventory.hosts is empty")
     etcd = _require(data, "etcd", "inventory", dict)
+    client = None
+    if "client" in data:
+        c = _require(data, "client", "inventory", dict)
+        client = InventoryClient(_require(c, "name", "inventory.client", str),
+                                 _require(c, "address", "inventory.client", str),
+                                 c.get("netns"))
     return Inventory(
         name=_require(data, "name", "inventory", str),
         kind=kind,
@@ -185,6 +208,7 @@ def parse_inventory(data: Any) -> Inventory:
         admin_token_file=data.get("admin_token_file"),
         readonly_token_file=data.get("readonly_token_file"),
         masters=tuple(data.get("masters") or ()),
+        client=client,
         raw=data,
     )
 

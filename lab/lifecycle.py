@@ -154,6 +154,7 @@ def _power_on(plan: LabPlan, hosts: tuple[HostPlan, ...], state: LabState,
     for d in (plan.run_dir, plan.data_dir):
         d.mkdir(parents=True, exist_ok=True)
     network.ensure_switch(plan)
+    network.ensure_client(plan)
     for host in hosts:
         network.ensure_host(plan, host, attached=host.name not in state.partitioned)
     make_credentials(plan)

@@ -6,7 +6,8 @@ repairs a half-made lab by running them all again. Nothing is added to the root 
 from __future__ import annotations
 
 from lab import system
-from lab.plan import SERVICE_CIDR, HostPlan, LabPlan, host_routes
+from lab.plan import (CLIENT_ADDRESS, CLIENT_IFNAME, CLIENT_SWITCH_PORT, LAB_SUBNET, SERVICE_CIDR,
+                      HostPlan, LabPlan, host_routes)
 
 BRIDGE = "br0"
 HOST_IFNAME = "eth0"
@@ -45,6 +46,25 @@ def ensure_host(plan: LabPlan, host: HostPlan, *, attached: bool) -> None:
         f"route replace {SERVICE_CIDR} dev {HOST_IFNAME}",
     ]
     system.ip_batch(host.netns, commands)
+
+
+def ensure_client(plan: LabPlan) -> None:
+    """The client: a namespace on the switch with only the LAN's address and its connected
+    route. It reaches node addresses and LoadBalancer addresses as any machine of the LAN
+    does, and pod or service addresses not at all."""
+    sw = plan.switch_netns
+    system.ensure_netns(plan.client_netns)
+    if not system.link_exists(plan.client_netns, CLIENT_IFNAME):
+        if system.link_exists(sw, CLIENT_SWITCH_PORT):
+            system.ip(sw, "link", "del", CLIENT_SWITCH_PORT)
+        system.ip(plan.client_netns, "link", "add", CLIENT_IFNAME, "type", "veth",
+                  "peer", "name", CLIENT_SWITCH_PORT, "netns", sw)
+    system.ip_batch(sw, [f"link set {CLIENT_SWITCH_PORT} master {BRIDGE}",
+                         f"link set {CLIENT_SWITCH_PORT} up"])
+    system.ip_batch(plan.client_netns, [
+        "link set lo up",
+        f"address replace {CLIENT_ADDRESS}/{LAB_SUBNET.prefixlen} dev {CLIENT_IFNAME}",
+        f"link set {CLIENT_IFNAME} up"])
 
 
 def set_attached(plan: LabPlan, host: HostPlan, attached: bool) -> None:

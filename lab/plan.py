@@ -12,6 +12,13 @@ Host i (1-based) of lab NAME:
     etcd member         h{i}, client :2379 and peer :2380 on the host address and loopback,
                         mutual TLS with clients and peers (etcd's own CA, orchestrator.pki)
     cgroup parent       /orch-lab-NAME-host{i}
+
+Beside the hosts, on the same switch:
+    the registry        192.168.56.2:5000       in the switch namespace (lab/registry.py)
+    the client          192.168.56.1/24         namespace NAME-client: a machine of the LAN
+                        that is not a node (no agent, no etcd, no dockerd, no route to pod or
+                        service addresses), as the workstation is on a Vagrant host-only network
+    LoadBalancer pool   192.168.56.200-192.168.56.250, the addresses LoadBalancer Services get
 """
 
 from __future__ import annotations
@@ -28,6 +35,13 @@ LAB_SUBNET = ipaddress.IPv4Network("192.168.56.0/24")
 POD_SUPERNET = ipaddress.IPv4Network("10.244.0.0/16")
 SERVICE_CIDR = ipaddress.IPv4Network("10.96.0.0/12")
 HOST_ADDRESS_OFFSET = 10  # host i is 192.168.56.(10+i), as in the Vagrant lab
+CLIENT = "client"  # the client machine's name (`scripts/lab exec client`, the inventory)
+CLIENT_ADDRESS = str(LAB_SUBNET.network_address + 1)
+CLIENT_IFNAME = "eth0"
+CLIENT_SWITCH_PORT = "client"
+# The addresses LoadBalancer Services are given (the master's --load-balancer-pool), on the lab
+# network so that any machine of the LAN reaches them once a node announces them.
+LOAD_BALANCER_POOL = (f"{LAB_SUBNET.network_address + 200}-{LAB_SUBNET.network_address + 250}")
 ETCD_CLIENT_PORT = 2379
 ETCD_PEER_PORT = 2380
 API_PORT = 6443  # the master's port inside the lab; published on a loopback port of the machine
@@ -213,8 +227,12 @@ class LabPlan:
         return f"{self.name}-sw"
 
     @property
+    def client_netns(self) -> str:
+        return f"{self.name}-client"
+
+    @property
     def netns_names(self) -> tuple[str, ...]:
-        return (self.switch_netns, *(h.netns for h in self.hosts))
+        return (self.switch_netns, self.client_netns, *(h.netns for h in self.hosts))
 
     @property
     def state_file(self) -> Path:
@@ -374,7 +392,8 @@ def master_argv(plan: LabPlan, host: HostPlan, orchestrator_bin: str) -> list[st
     own = host.etcd_client_url
     endpoints = [own, *(e for e in plan.etcd_endpoints if e != own)]
     return [*master_command(orchestrator_bin, endpoints, plan.pki_dir),
-            f"--advertise-address={host.address}", f"--job-backoff={LAB_JOB_BACKOFF}"]
+            f"--advertise-address={host.address}", f"--job-backoff={LAB_JOB_BACKOFF}",
+            f"--load-balancer-pool={LOAD_BALANCER_POOL}"]
 
 
 def master_command(orchestrator_bin: str, etcd_endpoints: list[str], pki_dir: Path) -> list[str]:

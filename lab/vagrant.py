@@ -43,7 +43,8 @@ import click
 
 from kube import kubeconfig
 from lab.inventory import Inventory, load_inventory, ssh_argv
-from lab.plan import (HOST_ADDRESS_OFFSET, LAB_SUBNET, POD_SUPERNET, SERVICE_CIDR,
+from lab.plan import (CLIENT_ADDRESS, HOST_ADDRESS_OFFSET, LAB_SUBNET, LOAD_BALANCER_POOL,
+                      POD_SUPERNET, SERVICE_CIDR,
                       etcdctl_files)
 from lab.provision import DOCKER_TLS_PORT, PKI, PROXY_MODES, VENV, ClusterSpec, SpecHost
 from orchestrator.cli import config as orchctl_config
@@ -62,7 +63,7 @@ GUEST_PLATFORMS = ("manylinux_2_17_x86_64", "manylinux2014_x86_64", "manylinux_2
 # host is loaded, so a node is judged after 20 s without a heartbeat (Kubernetes: 40 s) and a
 # leader after 15 s.
 MASTER_ARGS = ("--node-monitor-grace-period=20", "--pod-eviction-timeout=5",
-               "--leader-elect-lease-duration=15")
+               "--leader-elect-lease-duration=15", f"--load-balancer-pool={LOAD_BALANCER_POOL}")
 # etcd's defaults (heartbeat 100 ms, election 1 s) are for real machines on a LAN; an emulated
 # VM busy starting containers misses heartbeats and the members keep electing new leaders
 # (every write in flight fails). etcd's tuning guide: election timeout >= 10 heartbeats.
@@ -239,7 +240,9 @@ def render_inventory(spec: ClusterSpec, d: Path, proxy_mode: str, local: bool,
         "etcd": {"endpoints": [h.etcd_client_url for h in spec.hosts],
                  **etcdctl_files(PKI)},  # etcdctl's files on the VMs
         "network": {"hosts_cidr": str(LAB_SUBNET), "pod_cidr": str(POD_SUPERNET),
-                    "service_cidr": str(SERVICE_CIDR)},
+                    "service_cidr": str(SERVICE_CIDR), "load_balancer_pool": LOAD_BALANCER_POOL},
+        # the workstation is on the VMs' host-only network: it is the client
+        "client": {"name": "workstation", "address": CLIENT_ADDRESS},
         "control": [str(REPO / "scripts" / "vagrant-lab")],
         "api": spec.master_hosts[0].api_url, "api_in_lab": spec.master_hosts[0].api_url,
         "masters": list(spec.masters),

@@ -70,6 +70,9 @@ def main() -> None:
 @click.option("--dns-upstream", default=None,
               help="resolvers for names outside the cluster domain, comma-separated; "
                    "default: the host's /etc/resolv.conf; '': none (they do not exist)")
+@click.option("--load-balancer-interface", default="auto", show_default=True,
+              help="where this node answers ARP for the LoadBalancer addresses it announces "
+                   "(auto: the interface holding --node-ip; none: it never announces)")
 @click.option("-v", "--verbose", is_flag=True)
 def run(api_url: str, ca_file: str, token_file: str, node_name: str, node_ip: str,
         pod_cidr: str | None, docker_host: str, root_dir: str, allowed_unsafe_sysctls: str,
@@ -77,7 +80,7 @@ def run(api_url: str, ca_file: str, token_file: str, node_name: str, node_ip: st
         crash_backoff: float,
         tls_cert_file: str | None, tls_private_key_file: str | None, port: int,
         proxy_mode: str, cluster_cidr: str, cluster_dns: str | None, cluster_domain: str,
-        dns_upstream: str | None, verbose: bool) -> None:
+        dns_upstream: str | None, load_balancer_interface: str, verbose: bool) -> None:
     """Register this node, keep its heartbeat, and run the pods bound to it."""
     import tenacity
 
@@ -124,7 +127,10 @@ def run(api_url: str, ca_file: str, token_file: str, node_name: str, node_ip: st
     network.start()
     services.start()
     if proxy_mode != "none":
-        ProxyManager(services, _proxier(proxy_mode, cluster_cidr, node_ip)).start()
+        ProxyManager(services, _proxier(proxy_mode, cluster_cidr, node_ip),
+                     node_name=node_name).start()
+    if load_balancer_interface != "none":
+        _start_speaker(client, services, node_name, node_ip, load_balancer_interface)
     if dns_address:
         upstreams = host_nameservers() if dns_upstream is None else \
             [u for u in dns_upstream.split(",") if u.strip()]
@@ -159,6 +165,24 @@ def _proxier(mode: str, cluster_cidr: str, node_ip: str):
             raise click.ClickException(f"--proxy-mode=ipvs: {why}; use --proxy-mode=iptables")
         return IpvsProxier(Iptables(), cluster_cidr, [node_ip])
     return IptablesProxier(Iptables(), cluster_cidr)
+
+
+def _start_speaker(client, services, node_name: str, node_ip: str, interface: str) -> None:
+    """Announce the LoadBalancer addresses this node wins (node_agent/loadbalancer)."""
+    from node_agent.events import agent_recorder
+    from node_agent.loadbalancer.arp import ArpResponder
+    from node_agent.loadbalancer.speaker import Speaker
+    from node_agent.network.links import interface_with_address
+    name = interface_with_address(node_ip) if interface == "auto" else interface
+    if name is None:
+        raise click.BadParameter(f"no interface holds {node_ip}",
+                                 param_hint="--load-balancer-interface")
+    try:
+        responder = ArpResponder(name)
+    except OSError as e:
+        raise click.BadParameter(f"{name}: {e}", param_hint="--load-balancer-interface") from e
+    responder.start()
+    Speaker(client, services, node_name, responder, agent_recorder(client, node_name)).start()
 
 
 def _serve_dns(services, address: str, upstreams: list[str], domain: str,

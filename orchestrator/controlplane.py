@@ -7,6 +7,8 @@ from __future__ import annotations
 import logging
 import threading
 
+from orchestrator.controllers.loadbalancer import AddressPool
+
 log = logging.getLogger(__name__)
 
 
@@ -16,7 +18,8 @@ class ControlPlane:
                  score_weights: dict[str, float] | None = None,
                  eviction_rates: tuple[float, float] | None = None,
                  job_backoff: float = 10.0, root_ca: str | None = None,
-                 local_path_helper_image: str = "orch/web:1") -> None:
+                 local_path_helper_image: str = "orch/web:1",
+                 load_balancer_pool: AddressPool | None = None) -> None:
         """`eviction_rates`: (normal, secondary) nodes per second, the node lifecycle
         controller's defaults when None."""
         self.score_weights = score_weights or {}
@@ -28,6 +31,8 @@ class ControlPlane:
         self.root_ca = root_ca  # the cluster CA's PEM, published in every namespace
         # the image of the pods that make and remove local-path volumes' directories
         self.local_path_helper_image = local_path_helper_image
+        # LoadBalancer Services' addresses (none: every one stays pending, saying why)
+        self.load_balancer_pool = load_balancer_pool or AddressPool((), "")
         self._running: list = []
         self._lock = threading.Lock()
 
@@ -46,6 +51,7 @@ class ControlPlane:
             from orchestrator.controllers.endpoints import EndpointsController
             from orchestrator.controllers.garbagecollector import GarbageCollector
             from orchestrator.controllers.job import JobController
+            from orchestrator.controllers.loadbalancer import LoadBalancerController  # noqa: I001
             from orchestrator.controllers.localpath import LocalPathProvisioner
             from orchestrator.controllers.nodelifecycle import NodeLifecycleController
             from orchestrator.controllers.persistentvolume import PersistentVolumeController
@@ -66,7 +72,8 @@ class ControlPlane:
                      ServiceAccountsController(objects, self.root_ca),
                      DisruptionController(objects), PersistentVolumeController(objects),
                      LocalPathProvisioner(objects, self.local_path_helper_image),
-                     ResourceQuotaController(objects)]
+                     ResourceQuotaController(objects),
+                     LoadBalancerController(objects, self.load_balancer_pool)]
         return made
 
     def start(self) -> None:

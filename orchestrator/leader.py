@@ -17,8 +17,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
+from kube.leaderelection import Seen, decide
 from kube.registry import by_kind
 from kube.timestamps import now_rfc3339_micro
 from orchestrator.api.status import ApiError
@@ -29,27 +29,6 @@ log = logging.getLogger(__name__)
 LEASE = by_kind("coordination.k8s.io/v1", "Lease")
 NAMESPACE, NAME = "kube-system", "orchestrator-controlplane"
 
-
-
-@dataclass(frozen=True)
-class Seen:
-    version: str | None  # the Lease's resourceVersion when last seen
-    at: float  # when this candidate saw it change (monotonic)
-
-
-def decide(lease: dict | None, identity: str, seen: Seen | None, now: float,
-           lease_duration: float) -> str:
-    """Pure: "create" (no Lease), "renew" (ours), "take" (the holder let it expire), "wait"."""
-    if lease is None:
-        return "create"
-    holder = (lease.get("spec") or {}).get("holderIdentity")
-    if holder == identity:
-        return "renew"
-    if not holder:
-        return "take"  # released on purpose
-    if seen is None or seen.version != lease["metadata"]["resourceVersion"]:
-        return "wait"  # it moved (or we just arrived): the holder is alive as far as we know
-    return "take" if now - seen.at >= lease_duration else "wait"
 
 
 class LeaderElector:

@@ -91,6 +91,9 @@ def main() -> None:
 @click.option("--local-path-helper-image", default="orch/web:1", show_default=True,
               help="the image (with a shell, mkdir and rm) of the helper pods that make and "
                    "remove local-path volumes' directories on the nodes")
+@click.option("--load-balancer-pool", default="", metavar="RANGES",
+              help="the addresses LoadBalancer Services get, FIRST-LAST ranges and CIDRs, "
+                   "comma-separated, on the nodes' LAN (none: such Services stay pending)")
 @click.option("-v", "--verbose", is_flag=True)
 def serve(etcd_servers: str, etcd_cafile: str | None, etcd_certfile: str | None,
           etcd_keyfile: str | None, bind_address: str, secure_port: int, tls_cert_file: str,
@@ -102,7 +105,7 @@ def serve(etcd_servers: str, etcd_cafile: str | None, etcd_certfile: str | None,
           score_weights: tuple[str, ...], service_account_signing_key_file: str | None,
           service_account_key_file: str | None, service_account_issuer: str,
           advertise_address: str | None, root_ca_file: str | None, job_backoff: float,
-          local_path_helper_image: str,
+          local_path_helper_image: str, load_balancer_pool: str,
           verbose: bool) -> None:
     """Serve the Kubernetes-shaped API over TLS, backed by the etcd cluster."""
     from orchestrator.api.auth import TokenAuthenticator
@@ -111,6 +114,11 @@ def serve(etcd_servers: str, etcd_cafile: str | None, etcd_certfile: str | None,
     from orchestrator.api.tokens import TokenSigner, TokenVerifier
     from orchestrator.store import Etcd, EtcdTLS, Store, StoreError
 
+    from orchestrator.controllers.loadbalancer import parse_pool
+    try:
+        pool = parse_pool(load_balancer_pool)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--load-balancer-pool") from e
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     etcd_files = (etcd_cafile, etcd_certfile, etcd_keyfile)
@@ -142,7 +150,8 @@ def serve(etcd_servers: str, etcd_cafile: str | None, etcd_certfile: str | None,
                                  (node_eviction_rate, secondary_node_eviction_rate),
                                  job_backoff=job_backoff,
                                  root_ca=objects.root_ca,
-                                 local_path_helper_image=local_path_helper_image)
+                                 local_path_helper_image=local_path_helper_image,
+                                 load_balancer_pool=pool)
     elector = None
     if leader_elect and (scheduler or controllers):
         identity = f"{socket.gethostname()}_{os.getpid()}"

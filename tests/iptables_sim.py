@@ -87,7 +87,7 @@ class Packet:
 @dataclass
 class Outcome:
     probability: float
-    verdict: str  # ACCEPT, REJECT
+    verdict: str  # ACCEPT, REJECT, DROP
     packet: Packet  # after DNAT and marks
     dnat: bool = False
     sets_recent: list[str] = field(default_factory=list)
@@ -120,6 +120,8 @@ def _matches(rule: list[str], pkt: Packet, local: set[str]) -> tuple[bool, float
             ok, i = True, i + 2
         elif tok == "--dst-type":
             ok, i = (pkt.dst in local) == (rule[i + 1] == "LOCAL"), i + 2
+        elif tok == "--src-type":
+            ok, i = (pkt.src in local) == (rule[i + 1] == "LOCAL"), i + 2
         elif tok == "--mode":
             ok, i = True, i + 2
         elif tok == "--probability":
@@ -173,7 +175,7 @@ def _apply(kernel, table, chain, rule, pkt, local, probability, rules, index) ->
     target = _target(rule)
     args = rule[rule.index("-j") + 2:]
     sets = [rule[rule.index("--name") + 1]] if "--set" in rule else []
-    if target in ("ACCEPT", "REJECT"):
+    if target in ("ACCEPT", "REJECT", "DROP"):
         return [Outcome(probability, target, pkt, sets_recent=sets)]
     if target == "RETURN":
         return [Outcome(probability, "RETURN", pkt)]
@@ -210,7 +212,7 @@ def route(kernel: Kernel, pkt: Packet, local: set[str], from_host: bool) -> list
     for nat in walk(kernel, "nat", "OUTPUT" if from_host else "PREROUTING", pkt, local):
         hook = "OUTPUT" if from_host else ("INPUT" if nat.packet.dst in local else "FORWARD")
         for f in walk(kernel, "filter", hook, nat.packet, local, nat.probability):
-            verdict = "REJECT" if f.verdict == "REJECT" else "ACCEPT"
+            verdict = f.verdict if f.verdict in ("REJECT", "DROP") else "ACCEPT"
             results.append(Outcome(f.probability, verdict, f.packet, nat.dnat, nat.sets_recent))
     return results
 

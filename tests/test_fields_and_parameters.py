@@ -112,9 +112,13 @@ HONOURED: dict[str, str] = {
         ServiceSpec.sessionAffinityConfig ServicePort.nodePort SessionAffinityConfig.clientIP
         ClientIPConfig.timeoutSeconds ServiceSpec.type EndpointSubset.addresses
         EndpointSubset.ports EndpointAddress.ip EndpointAddress.nodeName EndpointPort.port
-        EndpointPort.name EndpointPort.protocol""",
+        EndpointPort.name EndpointPort.protocol ServiceSpec.externalTrafficPolicy
+        LoadBalancerIngress.ip""",
     "node_agent/node.py": "NodeSpec.podCIDR NodeSpec.podCIDRs",
-    "orchestrator/api/allocation.py": "ServiceSpec.clusterIPs",
+    "orchestrator/api/allocation.py": """
+        ServiceSpec.clusterIPs ServiceSpec.allocateLoadBalancerNodePorts""",
+    "orchestrator/controllers/loadbalancer.py": """
+        ServiceSpec.loadBalancerIP ServiceSpec.loadBalancerClass""",
     "kube/kinds/configmap.py": "ConfigMap.immutable Secret.immutable",
     "kube/kinds/secret.py": "Secret.stringData Secret.type",
     "kube/selectors.py": """
@@ -213,7 +217,8 @@ RECORD_MODELS = {
     "ObjectMeta", "OwnerReference", "Condition", "ObjectReference", "Event", "EventSource",
     "Lease", "LeaseSpec", "NodeAddress", "NodeSystemInfo", "PodIP", "ContainerState",
     "ContainerStateWaiting", "ContainerStateRunning", "ContainerStateTerminated",
-    "ContainerStatus", "LoadBalancerStatus", "PodStatus", "NodeStatus", "NamespaceStatus",
+    "ContainerStatus", "LoadBalancerStatus", "LoadBalancerIngress", "PortStatus", "PodStatus",
+    "NodeStatus", "NamespaceStatus",
     "ServiceStatus", "ReplicaSetStatus", "DeploymentStatus", "PodTemplateSpec",
     "ManagedFieldsEntry",  # kept by kube/fieldmanager.py
     "PodDisruptionBudgetStatus",  # the disruption controller's; evictions spend it

@@ -17,20 +17,26 @@ NODE = "192.168.56.11"
 LOCAL = {NODE, "10.244.1.1", "127.0.0.1"}
 
 
-def svc(name, ip, port=80, node_port=None, affinity=False, port_name=""):
-    spec = {"type": "NodePort" if node_port else "ClusterIP", "clusterIP": ip,
+def svc(name, ip, port=80, node_port=None, affinity=False, port_name="", lb_ip=None,
+        policy=None):
+    kind = "LoadBalancer" if lb_ip else "NodePort" if node_port else "ClusterIP"
+    spec = {"type": kind, "clusterIP": ip,
             "ports": [{"name": port_name, "port": port, "protocol": "TCP",
                        **({"nodePort": node_port} if node_port else {})}]}
     if affinity:
         spec |= {"sessionAffinity": "ClientIP",
                  "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 600}}}
-    return {"metadata": {"namespace": "default", "name": name}, "spec": spec}
+    if policy:
+        spec["externalTrafficPolicy"] = policy
+    status = {"loadBalancer": {"ingress": [{"ip": lb_ip, "ipMode": "VIP"}]}} if lb_ip else {}
+    return {"metadata": {"namespace": "default", "name": name}, "spec": spec, "status": status}
 
 
 def eps(name, *ips, port=8080, port_name="", not_ready=()):
+    """Endpoints; the pod at 10.244.N.x is on hostN (host-gw: a node's pods have its subnet)."""
     subset = {"ports": [{"name": port_name, "port": port, "protocol": "TCP"}]}
     if ips:
-        subset["addresses"] = [{"ip": i} for i in ips]
+        subset["addresses"] = [{"ip": i, "nodeName": f"host{i.split('.')[2]}"} for i in ips]
     if not_ready:
         subset["notReadyAddresses"] = [{"ip": i} for i in not_ready]
     return {"metadata": {"namespace": "default", "name": name},
@@ -104,15 +110,17 @@ CASES = {
         '-A ORCH-SEP-LKKJZCNYIY62XKZQ -m comment --comment "default/many:http" -s 10.244.3.5/32 -j ORCH-MARK-MASQ',
         '-A ORCH-SEP-LKKJZCNYIY62XKZQ -m comment --comment "default/many:http" -p tcp -m tcp -j DNAT --to-destination 10.244.3.5:8080',
     ]),
-    "node port: marked, then the service chain": (
+    "node port: the external chain marks, then the service chain": (
      [svc("np", "10.96.0.13", node_port=30080)], [eps("np", "10.244.2.7")], [
         ':ORCH-SVC-RDYLKLLOFEUNVJO7 - [0:0]',
+        ':ORCH-EXT-RDYLKLLOFEUNVJO7 - [0:0]',
         ':ORCH-SEP-KYRTWI4CCM6BRC7I - [0:0]',
         '-A ORCH-SERVICES -m comment --comment "default/np cluster IP" -d 10.96.0.13/32 -p tcp -m tcp --dport 80 -j ORCH-SVC-RDYLKLLOFEUNVJO7',
-        '-A ORCH-NODEPORTS -m comment --comment "default/np" -p tcp -m tcp --dport 30080 -j ORCH-MARK-MASQ',
-        '-A ORCH-NODEPORTS -m comment --comment "default/np" -p tcp -m tcp --dport 30080 -j ORCH-SVC-RDYLKLLOFEUNVJO7',
+        '-A ORCH-NODEPORTS -m comment --comment "default/np" -p tcp -m tcp --dport 30080 -j ORCH-EXT-RDYLKLLOFEUNVJO7',
         '-A ORCH-SVC-RDYLKLLOFEUNVJO7 -m comment --comment "default/np cluster IP" ! -s 10.244.0.0/16 -d 10.96.0.13/32 -p tcp -m tcp --dport 80 -j ORCH-MARK-MASQ',
         '-A ORCH-SVC-RDYLKLLOFEUNVJO7 -m comment --comment "default/np -> 10.244.2.7:8080" -j ORCH-SEP-KYRTWI4CCM6BRC7I',
+        '-A ORCH-EXT-RDYLKLLOFEUNVJO7 -m comment --comment "masquerade traffic for default/np external destinations" -j ORCH-MARK-MASQ',
+        '-A ORCH-EXT-RDYLKLLOFEUNVJO7 -j ORCH-SVC-RDYLKLLOFEUNVJO7',
         '-A ORCH-SEP-KYRTWI4CCM6BRC7I -m comment --comment "default/np" -s 10.244.2.7/32 -j ORCH-MARK-MASQ',
         '-A ORCH-SEP-KYRTWI4CCM6BRC7I -m comment --comment "default/np" -p tcp -m tcp -j DNAT --to-destination 10.244.2.7:8080',
     ]),
@@ -370,3 +378,54 @@ def test_cleanup_removes_our_jumps_and_chains_and_nothing_else():
 
 def test_cleanup_of_a_clean_host_is_empty():
     assert cleanup_ruleset("*nat\n:PREROUTING ACCEPT [0:0]\nCOMMIT\n") == ""
+
+
+CLIENT = "192.168.56.1"  # a machine of the LAN, not a node
+LB = "192.168.56.200"
+
+
+def lb_kernel(policy, *ips, node="host1"):
+    kernel = Kernel()
+    state = ProxyState.build([svc("lb", "10.96.0.50", node_port=30050, lb_ip=LB,
+                                  policy=policy)], [eps("lb", *ips)], node)
+    kernel.restore(render(state, CIDR).text)
+    for table, chain, rule in JUMPS:
+        kernel.insert(table, chain, rule)
+    return kernel
+
+
+def test_a_load_balancer_ip_with_policy_cluster_reaches_every_endpoint_masqueraded():
+    kernel = lb_kernel("Cluster", "10.244.1.5", "10.244.2.5")
+    got = destinations(route(kernel, Packet(CLIENT, LB, 80), LOCAL, False))
+    assert got == {("ACCEPT", "10.244.1.5:8080", True): 0.5,
+                   ("ACCEPT", "10.244.2.5:8080", True): 0.5}
+    assert destinations(route(kernel, Packet(CLIENT, LB, 81), LOCAL, False)) == \
+        {("ACCEPT", f"{LB}:81", False): 1.0}  # another port: not ours
+
+
+def test_policy_local_sends_outside_traffic_to_this_nodes_endpoints_keeping_the_client():
+    kernel = lb_kernel("Local", "10.244.1.5", "10.244.2.5")
+    for dst, port in ((LB, 80), (NODE, 30050)):
+        assert destinations(route(kernel, Packet(CLIENT, dst, port), LOCAL, False)) == \
+            {("ACCEPT", "10.244.1.5:8080", False): 1.0}
+    # pods and the node itself still reach every endpoint (kube-proxy's short-circuit)
+    from_pod = destinations(route(kernel, Packet("10.244.1.3", LB, 80), LOCAL, False))
+    assert set(from_pod) == {("ACCEPT", "10.244.1.5:8080", False),
+                             ("ACCEPT", "10.244.2.5:8080", False)}
+    from_node = destinations(route(kernel, Packet(NODE, LB, 80), LOCAL, True))
+    assert set(from_node) == {("ACCEPT", "10.244.1.5:8080", True),
+                              ("ACCEPT", "10.244.2.5:8080", True)}
+
+
+def test_policy_local_without_an_endpoint_here_drops_outside_traffic_to_the_address():
+    kernel = lb_kernel("Local", "10.244.2.5")  # on host2 only
+    assert destinations(route(kernel, Packet(CLIENT, LB, 80), LOCAL, False)) == \
+        {("DROP", f"{LB}:80", False): 1.0}
+    assert set(destinations(route(kernel, Packet("10.244.1.3", LB, 80), LOCAL, False))) == \
+        {("ACCEPT", "10.244.2.5:8080", False)}
+
+
+def test_a_load_balancer_ip_without_endpoints_rejects():
+    kernel = lb_kernel("Cluster")
+    assert destinations(route(kernel, Packet(CLIENT, LB, 80), LOCAL, False)) == \
+        {("REJECT", f"{LB}:80", False): 1.0}

@@ -223,3 +223,21 @@ def test_node_ports_listen_on_every_local_address_but_loopback_and_follow_them()
     proxier.sync(WEB)
     assert {a for a, port, _ in ipvs.services if port == 30080} == {NODE, "192.168.121.9"}
     assert proxier.cleanup() and not ipvs.services
+
+
+def test_load_balancer_ips_are_virtual_servers_bound_locally_and_local_keeps_the_client():
+    from node_agent.proxy.ipvs import bound_ips
+    lb = "192.168.56.200"
+    state = ProxyState.build([svc("lb", "10.96.0.50", node_port=30050, lb_ip=lb, policy="Local")],
+                             [eps("lb", "10.244.1.5", "10.244.2.5")], "host1")
+    table = desired_ipvs(state, [NODE])
+    assert table[VirtualServer("10.96.0.50", 80, "TCP")] == frozenset({R1, R2})
+    assert table[VirtualServer(lb, 80, "TCP")] == frozenset({R1})  # this node's endpoint only
+    assert table[VirtualServer(NODE, 30050, "TCP")] == frozenset({R1})
+    assert bound_ips(state) == {"10.96.0.50", lb}
+    rules = ipvs_ruleset(state, CIDR)
+    assert f"! -s {CIDR} -m addrtype --src-type LOCAL -d {lb}/32" in rules  # only the node's own
+    cluster = ProxyState.build([svc("lb", "10.96.0.50", lb_ip=lb)], [eps("lb", "10.244.2.5")])
+    assert desired_ipvs(cluster, [NODE])[VirtualServer(lb, 80, "TCP")] == frozenset({R2})
+    assert f"! -s {CIDR} -d {lb}/32 -p tcp -m tcp --dport 80 -j ORCH-MARK-MASQ" in \
+        ipvs_ruleset(cluster, CIDR)

@@ -3,8 +3,14 @@
 Chains (all ours carry the ORCH- prefix; nothing else is ever touched):
 
   nat    PREROUTING, OUTPUT → ORCH-SERVICES: one rule per service port with ready endpoints,
-             cluster IP:port → ORCH-SVC-<hash>; last, local destinations → ORCH-NODEPORTS
-         ORCH-NODEPORTS: node port → ORCH-MARK-MASQ, then → ORCH-SVC-<hash>
+             cluster IP:port → ORCH-SVC-<hash>, each load balancer IP:port → ORCH-EXT-<hash>;
+             last, local destinations → ORCH-NODEPORTS
+         ORCH-NODEPORTS: node port → ORCH-EXT-<hash>
+         ORCH-EXT-<hash> (traffic from outside the service's cluster IP): with
+             externalTrafficPolicy Cluster, marked for masquerade → ORCH-SVC-<hash>; with Local,
+             pods and the node itself → ORCH-SVC-<hash> (marked if from the node), everyone
+             else → ORCH-SVL-<hash> unmasqueraded (the client's address kept)
+         ORCH-SVL-<hash>: as ORCH-SVC-<hash>, over this node's endpoints only
          ORCH-SVC-<hash>: traffic from outside the pod network is marked for masquerade; with
              ClientIP affinity, a client seen recently goes back to its endpoint; then one rule
              per endpoint i of n with `statistic --probability 1/(n-i)` (the last one always):
@@ -13,7 +19,9 @@ Chains (all ours carry the ORCH- prefix; nothing else is ever touched):
          POSTROUTING → ORCH-POSTROUTING: marked packets are masqueraded (mark cleared first)
   filter OUTPUT, FORWARD (new connections) → ORCH-SERVICES: cluster IP of a service port
              without ready endpoints → REJECT (the caller fails at once instead of hanging)
-         INPUT, FORWARD (new connections) → ORCH-EXTERNAL-SERVICES: its node port → REJECT
+         INPUT, FORWARD (new connections) → ORCH-EXTERNAL-SERVICES: its node port and load
+             balancer IPs → REJECT; with Local and no endpoint on this node, external traffic
+             to its load balancer IPs is dropped (kube-proxy's "has no local endpoints")
          FORWARD → ORCH-FORWARD: accepts marked and established traffic, for hosts whose
              FORWARD policy is DROP
 
@@ -39,7 +47,7 @@ POSTROUTING = "ORCH-POSTROUTING"
 MARK_MASQ = "ORCH-MARK-MASQ"
 EXTERNAL_SERVICES = "ORCH-EXTERNAL-SERVICES"
 FORWARD = "ORCH-FORWARD"
-SERVICE_CHAIN_PREFIXES = ("ORCH-SVC-", "ORCH-SEP-")
+SERVICE_CHAIN_PREFIXES = ("ORCH-SVC-", "ORCH-SVL-", "ORCH-EXT-", "ORCH-SEP-")
 MASQ_MARK = "0x4000"
 NAT_TOP_CHAINS = (SERVICES, NODEPORTS, POSTROUTING, MARK_MASQ)
 FILTER_CHAINS = (SERVICES, EXTERNAL_SERVICES, FORWARD)
@@ -71,6 +79,14 @@ def _hash(text: str) -> str:
 
 def svc_chain(name: ServicePortName) -> str:
     return "ORCH-SVC-" + _hash(f"{name}/{name.protocol}")
+
+
+def svl_chain(name: ServicePortName) -> str:
+    return "ORCH-SVL-" + _hash(f"{name}/{name.protocol}")
+
+
+def ext_chain(name: ServicePortName) -> str:
+    return "ORCH-EXT-" + _hash(f"{name}/{name.protocol}")
 
 
 def sep_chain(name: ServicePortName, endpoint: Endpoint) -> str:
@@ -110,22 +126,51 @@ class Block:
     rules: tuple[str, ...]
 
 
-def service_block(sp: ServicePort, endpoints: tuple[Endpoint, ...], cluster_cidr: str) -> Block:
-    """The chains of a service port with at least one ready endpoint."""
-    svc = svc_chain(sp.name)
+def _spread(chain: str, sp: ServicePort, endpoints: tuple[Endpoint, ...]) -> list[str]:
+    """`chain`'s rules sending each connection to one of `endpoints`: back to the one a client
+    was sent to recently (ClientIP affinity), else each with probability 1/n."""
     seps = [sep_chain(sp.name, e) for e in endpoints]
-    match = port_match(sp.name.protocol, sp.port)
-    rules = [f"-A {svc} {comment(f'{sp.name} cluster IP')} ! -s {cluster_cidr} "
-             f"-d {sp.cluster_ip}/32 {match} -j {MARK_MASQ}"]
+    rules = []
     if sp.affinity_seconds:
-        rules += [f"-A {svc} {comment(str(sp.name))} -m recent --name {sep} --rcheck "
+        rules += [f"-A {chain} {comment(str(sp.name))} -m recent --name {sep} --rcheck "
                   f"--seconds {sp.affinity_seconds} --reap --mask 255.255.255.255 --rsource "
                   f"-j {sep}" for sep in seps]
     n = len(endpoints)
     for i, (endpoint, sep) in enumerate(zip(endpoints, seps)):
         pick = "" if i == n - 1 else \
             f"-m statistic --mode random --probability {1 / (n - i):.10f} "
-        rules.append(f"-A {svc} {comment(f'{sp.name} -> {endpoint}')} {pick}-j {sep}")
+        rules.append(f"-A {chain} {comment(f'{sp.name} -> {endpoint}')} {pick}-j {sep}")
+    return rules
+
+
+def service_block(sp: ServicePort, endpoints: tuple[Endpoint, ...], cluster_cidr: str,
+                  local: tuple[Endpoint, ...] = ()) -> Block:
+    """The chains of a service port with at least one ready endpoint (`local`: those on this
+    node, which externalTrafficPolicy Local sends external traffic to)."""
+    svc = svc_chain(sp.name)
+    seps = [sep_chain(sp.name, e) for e in endpoints]
+    match = port_match(sp.name.protocol, sp.port)
+    rules = [f"-A {svc} {comment(f'{sp.name} cluster IP')} ! -s {cluster_cidr} "
+             f"-d {sp.cluster_ip}/32 {match} -j {MARK_MASQ}", *_spread(svc, sp, endpoints)]
+    chains = [svc]
+    if sp.external:
+        ext = ext_chain(sp.name)
+        chains.append(ext)
+        what = f"{sp.name} external destinations"
+        if not sp.local_only:
+            rules += [f"-A {ext} {comment('masquerade traffic for ' + what)} -j {MARK_MASQ}",
+                      f"-A {ext} -j {svc}"]
+        else:
+            rules += [f"-A {ext} {comment('pod traffic for ' + what)} -s {cluster_cidr} "
+                      f"-j {svc}",
+                      f"-A {ext} {comment('masquerade LOCAL traffic for ' + what)} "
+                      f"-m addrtype --src-type LOCAL -j {MARK_MASQ}",
+                      f"-A {ext} {comment('route LOCAL traffic for ' + what)} "
+                      f"-m addrtype --src-type LOCAL -j {svc}"]
+            if local:
+                svl = svl_chain(sp.name)
+                chains.append(svl)
+                rules += [f"-A {ext} -j {svl}", *_spread(svl, sp, local)]
     for endpoint, sep in zip(endpoints, seps):
         p = sp.name.protocol.lower()
         rules.append(f"-A {sep} {comment(str(sp.name))} -s {endpoint.ip}/32 -j {MARK_MASQ}")
@@ -133,7 +178,7 @@ def service_block(sp: ServicePort, endpoints: tuple[Endpoint, ...], cluster_cidr
                   if sp.affinity_seconds else "")
         rules.append(f"-A {sep} {comment(str(sp.name))} -p {p} {recent}-m {p} "
                      f"-j DNAT --to-destination {endpoint}")
-    return Block((svc, *seps), tuple(rules))
+    return Block((*chains, *seps), tuple(rules))
 
 
 @dataclass(frozen=True)
@@ -167,15 +212,26 @@ def render(state: ProxyState, cluster_cidr: str, previous: dict[ServicePortName,
                     f"-A {EXTERNAL_SERVICES} {comment(f'{name} has no endpoints')} "
                     f"-m addrtype --dst-type LOCAL {port_match(name.protocol, sp.node_port)} "
                     "-j REJECT --reject-with icmp-port-unreachable")
+            filter_rules += [
+                f"-A {EXTERNAL_SERVICES} {comment(f'{name} has no endpoints')} -d {ip}/32 "
+                f"{match} -j REJECT --reject-with icmp-port-unreachable"
+                for ip in sp.load_balancer_ips]
             continue
-        block = blocks[name] = service_block(sp, endpoints, cluster_cidr)
+        local = state.local_endpoints(name) if sp.local_only else ()
+        block = blocks[name] = service_block(sp, endpoints, cluster_cidr, local)
         nat_top.append(f"-A {SERVICES} {comment(f'{name} cluster IP')} -d {sp.cluster_ip}/32 "
                        f"{match} -j {block.chains[0]}")
+        nat_top += [f"-A {SERVICES} {comment(f'{name} loadbalancer IP')} -d {ip}/32 {match} "
+                    f"-j {ext_chain(name)}" for ip in sp.load_balancer_ips]
+        if sp.local_only and not local:
+            filter_rules += [
+                f"-A {EXTERNAL_SERVICES} {comment(f'{name} has no local endpoints')} "
+                f"! -s {cluster_cidr} -m addrtype ! --src-type LOCAL -d {ip}/32 {match} -j DROP"
+                for ip in sp.load_balancer_ips]
         if sp.node_port:
             np_match = port_match(name.protocol, sp.node_port)
-            nodeports += [f"-A {NODEPORTS} {comment(str(name))} {np_match} -j {MARK_MASQ}",
-                          f"-A {NODEPORTS} {comment(str(name))} {np_match} "
-                          f"-j {block.chains[0]}"]
+            nodeports.append(f"-A {NODEPORTS} {comment(str(name))} {np_match} "
+                             f"-j {ext_chain(name)}")
     nat_top.append(f"-A {SERVICES} {comment('node ports; must be the last rule')} "
                    f"-m addrtype --dst-type LOCAL -j {NODEPORTS}")
     filter_rules += FORWARD_RULES

@@ -73,13 +73,26 @@ def desired_ipvs(state: ProxyState, node_ips: Iterable[str]) -> Table:
     table: Table = {}
     for name, sp in state.services.items():
         reals = frozenset(RealServer(e.ip, e.port) for e in state.endpoints.get(name, ()))
+        # externalTrafficPolicy Local: node ports and load balancer IPs reach this node's own
+        # endpoints only
+        external = frozenset(RealServer(e.ip, e.port) for e in state.local_endpoints(name)) \
+            if sp.local_only else reals
         table[VirtualServer(sp.cluster_ip, sp.port, name.protocol, SCHEDULER,
                             sp.affinity_seconds)] = reals
         if sp.node_port:
             for ip in node_ips:
                 table[VirtualServer(ip, sp.node_port, name.protocol, SCHEDULER,
-                                    sp.affinity_seconds)] = reals
+                                    sp.affinity_seconds)] = external
+        for ip in sp.load_balancer_ips:
+            table[VirtualServer(ip, sp.port, name.protocol, SCHEDULER,
+                                sp.affinity_seconds)] = external
     return table
+
+
+def bound_ips(state: ProxyState) -> set[str]:
+    """The addresses our dummy interface holds: IPVS sees only packets to local addresses."""
+    return {sp.cluster_ip for sp in state.services.values()} | {
+        ip for sp in state.services.values() for ip in sp.load_balancer_ips}
 
 
 @dataclass
@@ -135,9 +148,13 @@ def ipvs_ruleset(state: ProxyState, cluster_cidr: str) -> str:
         endpoints = state.endpoints.get(name, ())
         nat.append(f"-A {SERVICES} {comment(f'{name} cluster IP')} ! -s {cluster_cidr} "
                    f"-d {sp.cluster_ip}/32 {match} -j {MARK_MASQ}")
+        # Local keeps an outside client's address; the node's own traffic is masqueraded
+        keep = " -m addrtype --src-type LOCAL" if sp.local_only else ""
         if sp.node_port:
-            nat.append(f"-A {NODEPORTS} {comment(str(name))} "
+            nat.append(f"-A {NODEPORTS} {comment(str(name))}{keep} "
                        f"{port_match(name.protocol, sp.node_port)} -j {MARK_MASQ}")
+        nat += [f"-A {SERVICES} {comment(f'{name} loadbalancer IP')} ! -s {cluster_cidr}{keep} "
+                f"-d {ip}/32 {match} -j {MARK_MASQ}" for ip in sp.load_balancer_ips]
         for e in endpoints:
             hairpin.append(f"-A {HAIRPIN} {comment(f'{name} hairpin')} -s {e.ip}/32 "
                            f"-d {e.ip}/32 {port_match(name.protocol, e.port)} -j MASQUERADE")
@@ -150,6 +167,9 @@ def ipvs_ruleset(state: ProxyState, cluster_cidr: str) -> str:
                               f"-m addrtype --dst-type LOCAL "
                               f"{port_match(name.protocol, sp.node_port)} "
                               "-j REJECT --reject-with icmp-port-unreachable")
+            reject += [f"-A {EXTERNAL_SERVICES} {comment(f'{name} has no endpoints')} "
+                       f"-d {ip}/32 {match} -j REJECT --reject-with icmp-port-unreachable"
+                       for ip in sp.load_balancer_ips]
     nat.append(f"-A {SERVICES} {comment('node ports; must be the last rule')} "
                f"-m addrtype --dst-type LOCAL -j {NODEPORTS}")
     return "\n".join([
@@ -286,14 +306,18 @@ class IpvsProxier:
     def sync(self, state: ProxyState, full: bool = False) -> SyncResult:
         started = time.monotonic()
         _set_sysctl("net/ipv4/vs/conntrack", "1")  # iptables SNAT of IPVS-NATed packets
+        # The dummy interface holds load balancer IPs: the kernel must not answer ARP for them
+        # (only the announcing node does, node_agent/loadbalancer), nor use them as a source
+        # (kube-proxy's strictARP).
+        _set_sysctl("net/ipv4/conf/all/arp_ignore", "1")
+        _set_sysctl("net/ipv4/conf/all/arp_announce", "2")
         index = self._dummy_index(create=True)
         assert index is not None  # create=True made it
         bound = self.bound_addresses(index)
         node_addresses = self.local_addresses(index)
         self._node_port_addresses |= node_addresses
         desired = desired_ipvs(state, sorted(node_addresses))
-        plan = plan_ipvs(desired, self.current(bound), {sp.cluster_ip for sp in
-                                                        state.services.values()}, bound)
+        plan = plan_ipvs(desired, self.current(bound), bound_ips(state), bound)
         self.apply(plan, index)
         self.iptables.restore(ipvs_ruleset(state, self.cluster_cidr))
         if full or not self.jumps_ready:

@@ -43,8 +43,10 @@ def enable_bridge_netfilter() -> None:
 
 class ProxyManager:
     def __init__(self, cache: ServiceCache, proxier: Proxier, min_interval: float = 0.05,
-                 full_every: float = 60.0) -> None:
-        self.cache, self.proxier = cache, proxier
+                 full_every: float = 60.0, node_name: str = "") -> None:
+        """`node_name`: this node, whose endpoints are the local ones (externalTrafficPolicy
+        Local)."""
+        self.cache, self.proxier, self.node_name = cache, proxier, node_name
         self.min_interval, self.full_every = min_interval, full_every
         self.dirty = threading.Event()
         self.stopping = threading.Event()
@@ -66,7 +68,8 @@ class ProxyManager:
                 self.dirty.wait(max(0.0, last_full + self.full_every - now))
             full = needs_full or time.monotonic() - last_full >= self.full_every
             self.dirty.clear()
-            state = ProxyState.build(self.cache.services(), self.cache.endpoints())
+            state = ProxyState.build(self.cache.services(), self.cache.endpoints(),
+                                     self.node_name)
             try:
                 self.last = self.proxier.sync(state, full)
                 needs_full = False

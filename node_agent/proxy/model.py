@@ -35,6 +35,17 @@ class ServicePort:
     port: int
     node_port: int | None = None
     affinity_seconds: int = 0  # sessionAffinity ClientIP timeout; 0 = no affinity
+    # a LoadBalancer Service's addresses (status.loadBalancer.ingress), programmed on every
+    # node: the one that announces an address gets its traffic, the others hold it for
+    # in-cluster clients and a takeover
+    load_balancer_ips: tuple[str, ...] = ()
+    # externalTrafficPolicy Local: traffic from outside the cluster (node port, load balancer
+    # address) goes to this node's own endpoints only, with the client's address kept
+    local_only: bool = False
+
+    @property
+    def external(self) -> bool:
+        return bool(self.node_port or self.load_balancer_ips)
 
 
 @dataclass(frozen=True, order=True)
@@ -68,12 +79,16 @@ def service_ports(service: Service) -> list[ServicePort]:
     if spec.session_affinity == "ClientIP":
         config = spec.session_affinity_config.client_ip if spec.session_affinity_config else None
         affinity = config.timeout_seconds if config else 10800
+    lb = service.status.load_balancer if service.status else None
+    lb_ips = tuple(sorted({i.ip for i in (lb.ingress if lb else None) or ()
+                           if i.ip and _valid_ip(i.ip)})) if spec.type == "LoadBalancer" else ()
+    local = spec.external_traffic_policy == "Local"
     out = []
     for port in spec.ports:
-        node_port = port.node_port if spec.type == "NodePort" else None
+        node_port = port.node_port if spec.type in ("NodePort", "LoadBalancer") else None
         out.append(ServicePort(
             ServicePortName(meta.namespace or "", meta.name or "", port.name or "", port.protocol),
-            ip, port.port, node_port or None, affinity))
+            ip, port.port, node_port or None, affinity, lb_ips, local))
     return out
 
 
@@ -98,13 +113,18 @@ class ProxyState:
     """Every service port and its ready endpoints: the whole input of a sync."""
     services: dict[ServicePortName, ServicePort]
     endpoints: dict[ServicePortName, tuple[Endpoint, ...]]
+    node_name: str = ""  # this node: its endpoints are the local ones
+
+    def local_endpoints(self, name: ServicePortName) -> tuple[Endpoint, ...]:
+        return tuple(e for e in self.endpoints.get(name, ()) if e.node_name == self.node_name)
 
     @classmethod
-    def build(cls, services: list[Object], endpoints: list[Object]) -> ProxyState:
+    def build(cls, services: list[Object], endpoints: list[Object],
+              node_name: str = "") -> ProxyState:
         """The state from the informers' Services and Endpoints (parsed once per version; an
         object that does not parse is left out, and logged)."""
         ports = {p.name: p for s in typed_all(Service, services) for p in service_ports(s)}
         eps: dict[ServicePortName, tuple[Endpoint, ...]] = {}
         for e in typed_all(Endpoints, endpoints):
             eps.update(ready_endpoints(e))
-        return cls(ports, {k: v for k, v in eps.items() if k in ports})
+        return cls(ports, {k: v for k, v in eps.items() if k in ports}, node_name)

@@ -87,6 +87,13 @@ def check_requested(kind: str, obj: Object) -> list[FieldError]:
     return errors
 
 
+def allocates_node_ports(spec: dict) -> bool:
+    """A NodePort Service, or a LoadBalancer one that did not opt out
+    (allocateLoadBalancerNodePorts: false), gets a node port per port."""
+    return spec.get("type") == "NodePort" or (
+        spec.get("type") == "LoadBalancer" and spec.get("allocateLoadBalancerNodePorts") is not False)
+
+
 def carry_over(kind: str, old: Object, new: Object) -> Object:
     """On update, keep what the old object holds where the new one leaves it unset (as
     `kubectl apply` of a manifest without clusterIP or nodePort does). Returns a new object."""
@@ -102,7 +109,7 @@ def carry_over(kind: str, old: Object, new: Object) -> Object:
     if not spec.get("clusterIP") and old_spec.get("clusterIP"):
         spec["clusterIP"] = old_spec["clusterIP"]
         spec["clusterIPs"] = old_spec.get("clusterIPs") or [old_spec["clusterIP"]]
-    if spec.get("type") == "NodePort":
+    if allocates_node_ports(spec):
         old_ports = {(p.get("port"), p.get("protocol", "TCP")): p.get("nodePort")
                      for p in old_spec.get("ports") or []}
         spec["ports"] = [
@@ -128,7 +135,7 @@ def assign(kind: str, obj: Object, rng: random.Random,
             chosen.add(cluster_ip_claim(ip))
         elif spec["clusterIP"] != "None":
             spec["clusterIPs"] = [spec["clusterIP"]]
-        if spec.get("type") == "NodePort":
+        if allocates_node_ports(spec):
             ports = []
             used = {p["nodePort"] for p in spec.get("ports") or [] if p.get("nodePort")}
             for p in spec.get("ports") or []:

@@ -17,7 +17,8 @@ Rules:
     service accounts get, list, watch in their own namespace, but not Secrets (what
                      Kubernetes' `view` role allows); until role-based access control
                      lands, nothing else
-    system:nodes     reads; its own Node (and its status); its own Lease in kube-node-lease;
+    system:nodes     reads; its own Node (and its status); its own Lease in kube-node-lease,
+                     and the load balancer announcement Leases (orch-lb-*, any namespace);
                      the status of pods bound to it, and deleting them (after termination);
                      creating and updating Events. Anything else is 403.
 """
@@ -35,6 +36,9 @@ SERVICE_ACCOUNTS = "system:serviceaccounts"
 SERVICE_ACCOUNT_PREFIX = "system:serviceaccount:"
 NODE_USER_PREFIX = "system:node:"
 NODE_LEASE_NAMESPACE = "kube-node-lease"
+# the Leases by which nodes elect the announcer of each LoadBalancer Service
+# (node_agent/loadbalancer/speaker.py)
+LOAD_BALANCER_LEASE_PREFIX = "orch-lb-"
 READ_VERBS = frozenset({"get", "list", "watch"})
 
 
@@ -128,7 +132,11 @@ def authorize(user: User, attrs: RequestAttributes) -> tuple[bool, str]:
     if attrs.resource == "leases" and attrs.verb in ("create", "update", "patch"):
         if attrs.namespace == NODE_LEASE_NAMESPACE and attrs.name == node:
             return True, ""
-        return False, f"a node may only modify its own Lease ({NODE_LEASE_NAMESPACE}/{node})"
+        if attrs.namespace != NODE_LEASE_NAMESPACE and \
+                (attrs.name or "").startswith(LOAD_BALANCER_LEASE_PREFIX):
+            return True, ""
+        return False, (f"a node may only modify its own Lease ({NODE_LEASE_NAMESPACE}/{node}) "
+                       f"and load balancer Leases ({LOAD_BALANCER_LEASE_PREFIX}*)")
     if attrs.resource == "pods":
         if attrs.bound_node != node:
             return False, f"the pod is not bound to node {node}"

@@ -1,0 +1,232 @@
+"""Which node announces each LoadBalancer address: one Lease per Service, as kube-vip's
+per-service election does, so exactly one healthy node answers ARP for it and another takes it
+over within seconds of that node's death.
+
+Every agent runs a `Speaker`. For each LoadBalancer Service of this cluster's class that has an
+address (orchestrator/controllers/loadbalancer.py wrote it) and that this node may serve — any
+node with externalTrafficPolicy Cluster, only nodes with a ready endpoint of it with Local —
+the agent contends for the Lease `orch-lb-<service>` in the Service's namespace (owned by the
+Service, so the garbage collector removes it with the Service). The holder renews it every
+`retry_period` and answers ARP for the Service's addresses; the others watch it, and take it
+when it has not changed for `lease_duration` seconds on their own clock (kube/leaderelection).
+A holder that cannot renew for `renew_deadline` stops answering before anyone may take over; a
+node that may no longer serve the Service releases the Lease, so another takes it at once.
+
+Pure: `eligible`. I/O: `Speaker`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+
+from kube.client import ApiError, Client
+from kube.events import EventRecorder
+from kube.kinds.endpoints import Endpoints
+from kube.kinds.service import Service
+from kube.leaderelection import Seen, decide
+from kube.objects import Object
+from kube.timestamps import now_rfc3339_micro
+from kube.typed import typed_all
+from node_agent.loadbalancer.arp import ArpResponder
+from node_agent.services import ServiceCache
+
+log = logging.getLogger(__name__)
+
+LEASE_PREFIX = "orch-lb-"
+# A node with this label never announces (Kubernetes' well-known label, which cloud load
+# balancers honour too).
+EXCLUDE_LABEL = "node.kubernetes.io/exclude-from-external-load-balancers"
+GRATUITOUS_REPEATS = 3  # a takeover is announced this many times, one round apart
+NODE_CHECK_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Announcement:
+    namespace: str
+    name: str
+    uid: str
+    addresses: frozenset[str]
+
+    @property
+    def key(self) -> str:
+        return f"{self.namespace}/{self.name}"
+
+    @property
+    def lease_name(self) -> str:
+        return LEASE_PREFIX + self.name
+
+
+def eligible(services: list[Object], endpoints: list[Object],
+             node_name: str) -> dict[str, Announcement]:
+    """Pure: the Services whose addresses this node may announce, by namespace/name."""
+    local: set[tuple[str, str]] = set()
+    for e in typed_all(Endpoints, endpoints):
+        if any(a.node_name == node_name for s in e.subsets or () for a in s.addresses or ()):
+            local.add((e.metadata.namespace or "", e.metadata.name or ""))
+    out = {}
+    for s in typed_all(Service, services):
+        meta, spec = s.metadata, s.spec
+        if spec.type != "LoadBalancer" or spec.load_balancer_class is not None:
+            continue
+        lb = s.status.load_balancer if s.status else None
+        addresses = frozenset(i.ip for i in (lb.ingress if lb else None) or () if i.ip)
+        if not addresses:
+            continue
+        key = (meta.namespace or "", meta.name or "")
+        if spec.external_traffic_policy == "Local" and key not in local:
+            continue
+        a = Announcement(key[0], key[1], meta.uid or "", addresses)
+        out[a.key] = a
+    return out
+
+
+class Speaker:
+    def __init__(self, client: Client, cache: ServiceCache, node_name: str,
+                 responder: ArpResponder, recorder: EventRecorder,
+                 lease_duration: float = 3.0, renew_deadline: float = 2.0,
+                 retry_period: float = 0.5) -> None:
+        assert retry_period < renew_deadline < lease_duration
+        self.client, self.cache, self.node_name = client, cache, node_name
+        self.responder, self.recorder = responder, recorder
+        self.lease_duration, self.renew_deadline = lease_duration, renew_deadline
+        self.retry_period = retry_period
+        self.stopping = threading.Event()
+        self.excluded = False  # this node carries EXCLUDE_LABEL (looked at every few seconds)
+        self._node_checked = 0.0
+        self._seen: dict[str, Seen] = {}  # Lease key → when this node last saw it change
+        self._held: dict[str, Object] = {}  # Lease key → the Lease as we last wrote it
+        self._renewed_at: dict[str, float] = {}
+        self._repeats: dict[str, int] = {}  # address → gratuitous announcements still to send
+
+    def start(self) -> None:
+        threading.Thread(target=self._run, name="lb-speaker", daemon=True).start()
+
+    def stop(self) -> None:
+        self.stopping.set()
+        for key in list(self._held):
+            self._release(key)
+        self.responder.announce(set())
+
+    def _run(self) -> None:
+        while not self.cache.synced.wait(1):
+            if self.stopping.is_set():
+                return
+        while not self.stopping.is_set():
+            try:
+                self._round()
+            except Exception:  # noqa: BLE001 - keep announcing what can be
+                log.exception("load balancer announcement round failed")
+            self.stopping.wait(self.retry_period)
+
+    def _check_node(self) -> None:
+        if time.monotonic() - self._node_checked < NODE_CHECK_SECONDS:
+            return
+        try:
+            node = self.client.get("nodes", self.node_name)
+        except ApiError as e:
+            log.info("reading node %s: %s", self.node_name, e)
+            return
+        self._node_checked = time.monotonic()
+        excluded = EXCLUDE_LABEL in (node["metadata"].get("labels") or {})
+        if excluded != self.excluded:
+            log.warning("node %s %s load balancer addresses (%s)", self.node_name,
+                        "no longer announces" if excluded else "announces", EXCLUDE_LABEL)
+        self.excluded = excluded
+
+    def _round(self) -> None:
+        self._check_node()
+        wanted = {} if self.excluded else eligible(self.cache.services(),
+                                                   self.cache.endpoints(), self.node_name)
+        holding: dict[str, Announcement] = {}
+        for key, announcement in wanted.items():
+            if self._elect(announcement):
+                holding[key] = announcement
+        for key in list(self._held):
+            if key not in wanted:
+                self._release(key)
+        addresses = set().union(*(a.addresses for a in holding.values())) if holding else set()
+        for ip in self.responder.announce(addresses):
+            self._repeats[ip] = GRATUITOUS_REPEATS - 1
+            owner = next(a for a in holding.values() if ip in a.addresses)
+            log.warning("announcing %s (%s) from %s", ip, owner.key, self.node_name)
+            self.recorder.normal(_reference(owner), "nodeAssigned",
+                                 f'announcing from node "{self.node_name}" with protocol '
+                                 '"layer2"')
+        for ip in list(self._repeats):
+            if ip not in addresses or self._repeats[ip] <= 0:
+                del self._repeats[ip]
+                continue
+            self._repeats[ip] -= 1
+            self.responder.send_gratuitous(ip)
+
+    def _elect(self, a: Announcement) -> bool:
+        """One round of the election for `a`'s Lease: True while this node holds it."""
+        now = time.monotonic()
+        key = a.key
+        held = self._held.get(key)
+        lease: Object | None
+        if held is not None:
+            lease = held  # renew from what we wrote; a conflict means someone else wrote
+        else:
+            try:
+                lease = self.client.get("leases", a.lease_name, a.namespace)
+            except ApiError as e:
+                if e.code != 404:
+                    log.info("lease %s/%s: %s", a.namespace, a.lease_name, e)
+                    return False
+                lease = None
+            if lease is not None:
+                version = lease["metadata"]["resourceVersion"]
+                seen = self._seen.get(key)
+                if seen is None or seen.version != version:
+                    self._seen[key] = Seen(version, now)
+        verdict = decide(lease, self.node_name, self._seen.get(key), now, self.lease_duration)
+        if verdict == "wait":
+            return False
+        stamp = now_rfc3339_micro()
+        spec = {"holderIdentity": self.node_name,
+                "leaseDurationSeconds": int(self.lease_duration + 0.999), "renewTime": stamp}
+        try:
+            if lease is None:
+                written = self.client.create("leases", {
+                    "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                    "metadata": {"name": a.lease_name, "namespace": a.namespace,
+                                 "ownerReferences": [{"apiVersion": "v1", "kind": "Service",
+                                                      "name": a.name, "uid": a.uid}]},
+                    "spec": {**spec, "acquireTime": stamp, "leaseTransitions": 0}}, a.namespace)
+            else:
+                new_spec = {**(lease.get("spec") or {}), **spec}
+                if verdict == "take":
+                    new_spec["acquireTime"] = stamp
+                    new_spec["leaseTransitions"] = (new_spec.get("leaseTransitions") or 0) + 1
+                written = self.client.update("leases", {**lease, "spec": new_spec})
+        except ApiError as e:
+            self._held.pop(key, None)  # someone else wrote it (409) or the API is away
+            if e.code != 409:
+                log.info("lease %s/%s: %s", a.namespace, a.lease_name, e)
+            renewed = self._renewed_at.get(key, 0.0)
+            return held is not None and now - renewed < self.renew_deadline
+        self._held[key] = written
+        self._renewed_at[key] = now
+        self._seen[key] = Seen(written["metadata"]["resourceVersion"], now)
+        return True
+
+    def _release(self, key: str) -> None:
+        """Give the Lease up (holder emptied), so that another node takes it at once."""
+        lease = self._held.pop(key, None)
+        self._renewed_at.pop(key, None)
+        if lease is None:
+            return
+        try:
+            self.client.update("leases", {**lease, "spec": {**lease["spec"],
+                                                            "holderIdentity": None}})
+        except ApiError as e:
+            log.info("releasing lease %s: %s", key, e)
+
+
+def _reference(a: Announcement) -> Object:
+    return {"apiVersion": "v1", "kind": "Service",
+            "metadata": {"namespace": a.namespace, "name": a.name, "uid": a.uid}}
