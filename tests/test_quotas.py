@@ -108,3 +108,22 @@ def test_the_limit_to_request_ratio_and_pod_totals():
     assert limits.pod_problems([per_pod], pod(res(limits={"memory": "768Mi"}),
                                               res(limits={"memory": "768Mi"}))) == [
         "maximum memory usage per Pod is 1Gi, but limit is 1610612736"]
+
+
+def test_only_what_may_lower_use_wakes_a_recount():
+    from orchestrator.controllers.resourcequota import replenishes
+    from orchestrator.store.watchcache import WatchEvent
+
+    def event(kind, phase=None):
+        obj = {"kind": "Pod", "metadata": {"namespace": "n", "name": "p"},
+               "spec": {"containers": []}, "status": {"phase": phase} if phase else {}}
+        return WatchEvent(kind, "/registry/pods/n/p", obj, 7)
+    assert replenishes(event("DELETED"))
+    assert replenishes(event("MODIFIED", "Succeeded")) and replenishes(event("MODIFIED", "Failed"))
+    # a creation was charged by admission; a binding or a status change lowers nothing, and a
+    # recount then could undo the charge of a create still in flight
+    assert not replenishes(event("ADDED"))
+    assert not replenishes(event("MODIFIED", "Running"))
+    service = WatchEvent("MODIFIED", "/registry/services/n/s",
+                         {"kind": "Service", "metadata": {}, "spec": {"type": "ClusterIP"}}, 8)
+    assert replenishes(service)  # it may have stopped being a NodePort

@@ -9,7 +9,8 @@ from `KIND` (CONTRIBUTING.md walks through it).
 from __future__ import annotations
 
 from kube.kinds import (configmap, controllerrevision, cronjob, daemonset, deployment, endpoints,
-                        event, job, lease, limitrange, namespace, node, persistentvolume,
+                        event, job, lease, limitrange, namespace, networkpolicy, node,
+                        persistentvolume,
                         persistentvolumeclaim, pod, poddisruptionbudget, replicaset,
                         replicationcontroller, resourcequota, secret, service, serviceaccount,
                         statefulset, storageclass)
@@ -40,6 +41,7 @@ KINDS: tuple[Kind, ...] = (
     poddisruptionbudget.KIND,
     storageclass.KIND,
     lease.KIND,
+    networkpolicy.KIND,
 )
 
 __all__ = ["KINDS", "Column", "Kind", "ListMerge"]

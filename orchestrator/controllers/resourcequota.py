@@ -1,9 +1,14 @@
 """Resource quota controller: each ResourceQuota's status — `hard` as its spec says, `used` as
 counted from what its namespace holds now — as Kubernetes' resource quota controller keeps it.
 Admission (orchestrator/api/quota.py) charges a quota as objects are made; this recount is
-the truth that follows, so a charge for a create that failed, or an object that went, is given
-back within moments of the change (every change to a counted kind wakes its namespace's
-quotas)."""
+the truth that follows: an object that went (deleted, or a pod that finished) gives its share
+back within moments, and the periodic resync corrects whatever else drifted (a charge for a
+create that then failed).
+
+What wakes a recount is what Kubernetes' replenishment uses, and no more: a creation was
+charged by admission already, and recounting on it (or on a pod's binding or status) could
+undo the charge of a create still in flight (charged, not yet stored) and let the next create
+past the quota."""
 
 from __future__ import annotations
 
@@ -39,6 +44,19 @@ def recount(hard: dict[str, object], objects: dict[ResourceType, list[Object]]) 
     return {k: format_quantity(v, str(hard[k])) for k, v in used.items()}
 
 
+def replenishes(event: WatchEvent) -> bool:
+    """Whether a change to a counted object may have lowered its namespace's use: a deletion,
+    a pod that reached a terminal phase, any other kind's update (a Service that stopped being
+    a NodePort). Pure."""
+    if event.type == "DELETED":
+        return True
+    if event.type != "MODIFIED":
+        return False
+    if event.object.get("kind") == "Pod" or "containers" in (event.object.get("spec") or {}):
+        return (event.object.get("status") or {}).get("phase") in ("Succeeded", "Failed")
+    return True
+
+
 class ResourceQuotaController(Controller):
     name = "resourcequota"
 
@@ -47,7 +65,11 @@ class ResourceQuotaController(Controller):
             namespace = event.object["metadata"].get("namespace")
             quotas, _ = self.store.cached("resourcequotas", namespace)
             return [object_key(q) for q in quotas]
-        return {resource: quotas_of for resource in WATCHED}
+
+        def replenishing(event: WatchEvent) -> list[str]:
+            return quotas_of(event) if replenishes(event) else []
+        return {resource: quotas_of if resource == "resourcequotas" else replenishing
+                for resource in WATCHED}
 
     def all_keys(self) -> list[str]:
         return [object_key(q) for q in self.store.cached("resourcequotas")[0]]
