@@ -39,7 +39,7 @@ def test_unauthenticated_paths_and_discovery(api, admin):
     assert admin.get(f"{api.url}/api").json()["versions"] == ["v1"]
     groups = {g["name"] for g in admin.get(f"{api.url}/apis").json()["groups"]}
     assert groups == {"apps", "batch", "policy", "storage.k8s.io", "coordination.k8s.io",
-                      "metrics.k8s.io"}
+                      "networking.k8s.io", "metrics.k8s.io"}
     resource_metrics = admin.get(f"{api.url}/apis/metrics.k8s.io/v1beta1").json()["resources"]
     assert {r["name"] for r in resource_metrics} == {"nodes", "pods"}
     # this server has no agents to ask: empty lists, a 404 for one, refusals named

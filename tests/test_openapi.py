@@ -80,7 +80,8 @@ def test_lists_carry_their_merge_key_and_strategy_from_the_kinds():
 def test_the_index_names_each_document_with_a_stable_hash():
     index = openapi.v3_index()["paths"]
     assert set(index) == {"api/v1", "apis/apps/v1", "apis/batch/v1", "apis/policy/v1",
-                          "apis/storage.k8s.io/v1", "apis/coordination.k8s.io/v1"}
+                          "apis/storage.k8s.io/v1", "apis/coordination.k8s.io/v1",
+                          "apis/networking.k8s.io/v1"}
     url = index["apis/apps/v1"]["serverRelativeURL"]
     assert url == f"/openapi/v3/apis/apps/v1?hash={openapi.document_hash('apis/apps/v1')}"
 
@@ -106,8 +107,8 @@ def test_the_api_serves_the_documents(api, admin):
 
 
 def test_bad_openapi_requests_are_refused_with_a_status(api, admin):
-    missing = admin.get(f"{api.url}/openapi/v3/apis/networking.k8s.io/v1")
-    assert missing.status_code == 404 and "apis/networking.k8s.io/v1" in \
+    missing = admin.get(f"{api.url}/openapi/v3/apis/autoscaling/v2")
+    assert missing.status_code == 404 and "apis/autoscaling/v2" in \
         missing.json()["message"]
     unknown = admin.get(f"{api.url}/openapi/v3", params={"limit": "1"})
     assert unknown.status_code == 400 and "'limit'" in unknown.json()["message"]
@@ -136,8 +137,8 @@ def test_aggregated_discovery_lists_every_kind_once(api, admin):
     assert {s["subresource"] for s in pods["subresources"]} >= {"status", "binding", "log"}
     groups = admin.get(f"{api.url}/apis", headers={"Accept": kubectl_accept}).json()["items"]
     assert [g["metadata"]["name"] for g in groups] == ["apps", "batch", "coordination.k8s.io",
-                                                       "policy", "storage.k8s.io",
-                                                       "metrics.k8s.io"]
+                                                       "networking.k8s.io", "policy",
+                                                       "storage.k8s.io", "metrics.k8s.io"]
     deployments = next(r for r in groups[0]["versions"][0]["resources"]
                        if r["resource"] == "deployments")
     scale = next(s for s in deployments["subresources"] if s["subresource"] == "scale")

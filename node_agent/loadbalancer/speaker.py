@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from kube.client import ApiError, Client
 from kube.events import EventRecorder
+from kube.informer import Informer
 from kube.kinds.endpoints import Endpoints
 from kube.kinds.service import Service
 from kube.leaderelection import Seen, decide
@@ -40,7 +41,6 @@ LEASE_PREFIX = "orch-lb-"
 # balancers honour too).
 EXCLUDE_LABEL = "node.kubernetes.io/exclude-from-external-load-balancers"
 GRATUITOUS_REPEATS = 3  # a takeover is announced this many times, one round apart
-NODE_CHECK_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -94,24 +94,35 @@ class Speaker:
         self.lease_duration, self.renew_deadline = lease_duration, renew_deadline
         self.retry_period = retry_period
         self.stopping = threading.Event()
-        self.excluded = False  # this node carries EXCLUDE_LABEL (looked at every few seconds)
-        self._node_checked = 0.0
+        self.excluded = False  # this node carries EXCLUDE_LABEL (its informer says)
+        self.node = Informer(client, "nodes", field_selector=f"metadata.name={node_name}")
+        self.node.add_handler(on_add=self._node_changed,
+                              on_update=lambda _old, new: self._node_changed(new))
         self._seen: dict[str, Seen] = {}  # Lease key → when this node last saw it change
         self._held: dict[str, Object] = {}  # Lease key → the Lease as we last wrote it
         self._renewed_at: dict[str, float] = {}
         self._repeats: dict[str, int] = {}  # address → gratuitous announcements still to send
 
     def start(self) -> None:
+        self.node.start()
         threading.Thread(target=self._run, name="lb-speaker", daemon=True).start()
+
+    def _node_changed(self, node: Object) -> None:
+        excluded = EXCLUDE_LABEL in (node["metadata"].get("labels") or {})
+        if excluded != self.excluded:
+            log.warning("node %s %s load balancer addresses (%s)", self.node_name,
+                        "no longer announces" if excluded else "announces", EXCLUDE_LABEL)
+        self.excluded = excluded
 
     def stop(self) -> None:
         self.stopping.set()
+        self.node.stop()
         for key in list(self._held):
             self._release(key)
         self.responder.announce(set())
 
     def _run(self) -> None:
-        while not self.cache.synced.wait(1):
+        while not (self.cache.synced.wait(1) and self.node.wait_for_sync(1)):
             if self.stopping.is_set():
                 return
         while not self.stopping.is_set():
@@ -121,23 +132,7 @@ class Speaker:
                 log.exception("load balancer announcement round failed")
             self.stopping.wait(self.retry_period)
 
-    def _check_node(self) -> None:
-        if time.monotonic() - self._node_checked < NODE_CHECK_SECONDS:
-            return
-        try:
-            node = self.client.get("nodes", self.node_name)
-        except ApiError as e:
-            log.info("reading node %s: %s", self.node_name, e)
-            return
-        self._node_checked = time.monotonic()
-        excluded = EXCLUDE_LABEL in (node["metadata"].get("labels") or {})
-        if excluded != self.excluded:
-            log.warning("node %s %s load balancer addresses (%s)", self.node_name,
-                        "no longer announces" if excluded else "announces", EXCLUDE_LABEL)
-        self.excluded = excluded
-
     def _round(self) -> None:
-        self._check_node()
         wanted = {} if self.excluded else eligible(self.cache.services(),
                                                    self.cache.endpoints(), self.node_name)
         holding: dict[str, Announcement] = {}
