@@ -17,6 +17,10 @@ import pytest
 from integration_tests.hosts import Cluster, netns_pids, process_alive, wait_until
 from integration_tests.test_pods import (create_pod, pod_containers, shell,
                                          wait_running, web)
+from kube.kinds.networkpolicy import NetworkPolicy
+from kube.typed import typed_all
+from node_agent.netpol.manager import pod_info
+from node_agent.netpol.rules import render as render_policies
 from node_agent.proxy.iptables import FILTER_CHAINS, NAT_TOP_CHAINS, render
 from node_agent.proxy.model import ProxyState
 
@@ -251,14 +255,22 @@ def test_pods_find_a_service_by_dns_name_and_env_vars(cluster: Cluster, ns: str)
 # --- the rules against what the API calls for ---
 
 
-def expected_chains(cluster: Cluster) -> dict[str, set[str]]:
+def expected_chains(cluster: Cluster, host) -> dict[str, set[str]]:
+    """The chains `host`'s agent should hold, from the API's objects: the proxy's, the pod
+    network's, and the network policies' (node_agent/netpol)."""
     api = cluster.api()
     services = api.get("/api/v1/services").json()["items"]
     endpoints = api.get("/api/v1/endpoints").json()["items"]
-    ruleset = render(ProxyState.build(services, endpoints), CLUSTER_CIDR)
+    ruleset = render(ProxyState.build(services, endpoints, host.name), CLUSTER_CIDR)
+    pods = [i for p in api.get("/api/v1/pods").json()["items"] if (i := pod_info(p))]
+    namespaces = {n["metadata"]["name"]: n["metadata"].get("labels") or {}
+                  for n in api.get("/api/v1/namespaces").json()["items"]}
+    policies = typed_all(NetworkPolicy, api.get(
+        "/apis/networking.k8s.io/v1/networkpolicies").json()["items"])
+    netpol = render_policies(policies, pods, namespaces, host.name)
     return {"nat": {*NAT_TOP_CHAINS, "ORCH-POD-MASQ",
                     *(c for b in ruleset.blocks.values() for c in b.chains)},
-            "filter": {*FILTER_CHAINS, "ORCH-POD-FORWARD"}}
+            "filter": {*FILTER_CHAINS, "ORCH-POD-FORWARD", *netpol.chains}}
 
 
 def our_chains(cluster: Cluster, host) -> dict[str, set[str]]:
@@ -288,7 +300,7 @@ def test_after_an_agent_restart_and_a_cleanup_the_chains_are_exactly_the_expecte
     out = cluster.run(host, ["timeout", "5", "busybox", "wget", "-qO-", f"http://{ip}/"]).stdout
     assert ANSWER.search(out), out
     cluster.power_on(host)  # restarts the agent
-    wait_until(lambda: our_chains(cluster, host) == expected_chains(cluster), 30,
+    wait_until(lambda: our_chains(cluster, host) == expected_chains(cluster, host), 30,
                f"{host.name}'s chains to be exactly those the API's services call for")
     out = cluster.run(host, ["timeout", "5", "busybox", "wget", "-qO-", f"http://{ip}/"]).stdout
     assert ANSWER.search(out), out
@@ -304,5 +316,5 @@ def test_after_an_agent_restart_and_a_cleanup_the_chains_are_exactly_the_expecte
     assert "ORCH-" not in saved, saved
     assert "nothing to remove" in cluster.run(host, [node_agent, "cleanup"]).stdout
     cluster.power_on(host)
-    wait_until(lambda: our_chains(cluster, host) == expected_chains(cluster), 30,
+    wait_until(lambda: our_chains(cluster, host) == expected_chains(cluster, host), 30,
                f"{host.name}'s chains to come back after the cleanup")

@@ -70,6 +70,8 @@ def main() -> None:
 @click.option("--dns-upstream", default=None,
               help="resolvers for names outside the cluster domain, comma-separated; "
                    "default: the host's /etc/resolv.conf; '': none (they do not exist)")
+@click.option("--network-policy/--no-network-policy", default=True, show_default=True,
+              help="enforce NetworkPolicies for this node's pods in the kernel")
 @click.option("--load-balancer-interface", default="auto", show_default=True,
               help="where this node answers ARP for the LoadBalancer addresses it announces "
                    "(auto: the interface holding --node-ip; none: it never announces)")
@@ -80,7 +82,8 @@ def run(api_url: str, ca_file: str, token_file: str, node_name: str, node_ip: st
         crash_backoff: float,
         tls_cert_file: str | None, tls_private_key_file: str | None, port: int,
         proxy_mode: str, cluster_cidr: str, cluster_dns: str | None, cluster_domain: str,
-        dns_upstream: str | None, load_balancer_interface: str, verbose: bool) -> None:
+        dns_upstream: str | None, network_policy: bool, load_balancer_interface: str,
+        verbose: bool) -> None:
     """Register this node, keep its heartbeat, and run the pods bound to it."""
     import tenacity
 
@@ -129,6 +132,9 @@ def run(api_url: str, ca_file: str, token_file: str, node_name: str, node_ip: st
     if proxy_mode != "none":
         ProxyManager(services, _proxier(proxy_mode, cluster_cidr, node_ip),
                      node_name=node_name).start()
+    if network_policy:
+        from node_agent.netpol.manager import NetworkPolicyManager
+        NetworkPolicyManager(client, node_name).start()
     if load_balancer_interface != "none":
         _start_speaker(client, services, node_name, node_ip, load_balancer_interface)
     if dns_address:

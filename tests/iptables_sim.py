@@ -115,7 +115,8 @@ def _matches(rule: list[str], pkt: Packet, local: set[str]) -> tuple[bool, float
             i += 2  # the module is named by the options that follow
             continue
         elif tok == "--dport":
-            ok, i = pkt.dport == int(rule[i + 1]), i + 2
+            low, _, high = rule[i + 1].partition(":")
+            ok, i = int(low) <= pkt.dport <= int(high or low), i + 2
         elif tok == "--comment":
             ok, i = True, i + 2
         elif tok == "--dst-type":
@@ -185,8 +186,15 @@ def _apply(kernel, table, chain, rule, pkt, local, probability, rules, index) ->
                         sets)]
     if target in ("MARK", "MASQUERADE"):
         if target == "MARK":
-            op, value = args[0], int(args[1], 16)
-            pkt = replace(pkt, mark=pkt.mark | value if op == "--or-mark" else pkt.mark ^ value)
+            op, text = args[0], args[1]
+            if op == "--set-xmark":  # value/mask: the mask's bits cleared, then value's xored
+                value, _, mask = text.partition("/")
+                pkt = replace(pkt, mark=(pkt.mark & ~int(mask or "0xffffffff", 16))
+                              ^ int(value, 16))
+            else:
+                value = int(text, 16)
+                pkt = replace(pkt, mark=pkt.mark | value if op == "--or-mark"
+                              else pkt.mark ^ value)
         rest = Kernel.__new__(Kernel)
         rest.tables = {table: {**kernel.tables[table], "__rest": rules[index + 1:]}}
         if target == "MASQUERADE":

@@ -117,6 +117,12 @@ HONOURED: dict[str, str] = {
     "node_agent/node.py": "NodeSpec.podCIDR NodeSpec.podCIDRs",
     "orchestrator/api/allocation.py": """
         ServiceSpec.clusterIPs ServiceSpec.allocateLoadBalancerNodePorts""",
+    "node_agent/netpol/rules.py": """
+        NetworkPolicySpec.podSelector NetworkPolicySpec.ingress NetworkPolicySpec.egress
+        NetworkPolicySpec.policyTypes NetworkPolicyIngressRule.from NetworkPolicyIngressRule.ports
+        NetworkPolicyEgressRule.to NetworkPolicyEgressRule.ports NetworkPolicyPeer.podSelector
+        NetworkPolicyPeer.namespaceSelector NetworkPolicyPeer.ipBlock IPBlock.cidr IPBlock.except
+        NetworkPolicyPort.protocol NetworkPolicyPort.port NetworkPolicyPort.endPort""",
     "orchestrator/controllers/loadbalancer.py": """
         ServiceSpec.loadBalancerIP ServiceSpec.loadBalancerClass""",
     "kube/kinds/configmap.py": "ConfigMap.immutable Secret.immutable",

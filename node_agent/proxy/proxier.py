@@ -7,7 +7,9 @@ agent runs in its host's namespace already and passes none.
 from __future__ import annotations
 
 import logging
+import shlex
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 
@@ -30,13 +32,18 @@ class SyncResult:
 
 
 class Iptables:
+    # One change at a time from this process: the proxy and the network policies both
+    # restore into the filter table, and iptables-nft refuses a transaction that races another.
+    _lock = threading.Lock()
+
     def __init__(self, netns: str | None = None, timeout: float = 300) -> None:
         self.prefix = ["ip", "netns", "exec", netns] if netns else []
         self.timeout = timeout
 
     def _run(self, argv: list[str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(self.prefix + argv, input=stdin, text=True, capture_output=True,
-                              timeout=self.timeout)
+        with self._lock:
+            return subprocess.run(self.prefix + argv, input=stdin, text=True,
+                                  capture_output=True, timeout=self.timeout)
 
     def restore(self, text: str) -> None:
         done = self._run(["iptables-restore", "--noflush"], text)
@@ -57,6 +64,29 @@ class Iptables:
         if done.returncode != 0:
             raise ProxyError(f"iptables -I {chain}: {done.stderr.strip()}")
         return True
+
+
+    def ensure_first(self, table: str, chain: str, rule: tuple[str, ...]) -> bool:
+        """Make `rule` the first rule of `chain` (moving it there if something was inserted
+        above it since); True when it changed anything."""
+        listed = self._run(["iptables", "-w", "5", "-t", table, "-S", chain])
+        if listed.returncode != 0:
+            raise ProxyError(f"iptables -S {chain}: {listed.stderr.strip()}")
+        rules = [line for line in listed.stdout.splitlines() if line.startswith("-A ")]
+        wanted = shlex.join(["-A", chain, *rule])
+        if rules and _same_rule(rules[0], wanted):
+            return False
+        while self._run(["iptables", "-w", "5", "-t", table, "-D", chain, *rule]).returncode == 0:
+            pass  # every copy out, then one on top
+        done = self._run(["iptables", "-w", "5", "-t", table, "-I", chain, "1", *rule])
+        if done.returncode != 0:
+            raise ProxyError(f"iptables -I {chain}: {done.stderr.strip()}")
+        return True
+
+
+def _same_rule(listed: str, wanted: str) -> bool:
+    """iptables -S quotes comments its own way: compare the words."""
+    return shlex.split(listed) == shlex.split(wanted)
 
 
 class IptablesProxier:

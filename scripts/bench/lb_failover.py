@@ -5,10 +5,9 @@ to this machine) is labelled node.kubernetes.io/exclude-from-external-load-balan
 announcer is host2 or host3. A probe on the lab's client machine (a LAN machine that is no
 node) sends GET / every 50 ms with a 300 ms deadline; the announcer, read from the client's ARP
 table, is powered off (`scripts/lab kill`); the figure is the time from the power-off's end
-(every process of the host dead, its cable out) to the first answer after it. Then the host is powered on again and the run repeats (--runs).
-There is no peer in this run: MetalLB and kube-vip are not installable here; their documented
-layer-2 failover is "about 10 seconds" (MetalLB, memberlist) and lease duration + retry
-(kube-vip, 5 s + 1 s by default).
+(every process of the host dead, its cable out) to the first answer after it. Then the host is
+powered on again and the run repeats (--runs). There is no peer in this run: neither MetalLB
+nor kube-vip can be installed here (no container registry to pull them from).
 
     scripts/bench/lb-failover [--runs N]          (NAME=lab to use a lab that is up)
 """
