@@ -35,6 +35,8 @@ MERGE_PATCH = "application/merge-patch+json"
 # nothing was done: etcd was unavailable, a request was throttled).
 MAX_RETRIES = 10
 RETRY_AFTER_LIMIT = 10.0  # seconds; a longer Retry-After is waited this long
+SERVICE_ACCOUNT_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+TOKEN_REREAD_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -143,7 +145,36 @@ class Client:
         self.field_validation: str | None = None
         self.dry_run = False  # writes with dryRun=All: checked and answered, never stored
         self.max_retries = MAX_RETRIES  # answers with Retry-After retried this many times
+        self.token_file: str | None = None  # set: the token is read from it (in_cluster)
+        self._token_read = 0.0
         self._local = threading.local()
+
+    @classmethod
+    def in_cluster(cls, user_agent: str, timeout: float = 30) -> Client:
+        """The client of a pod, as client-go's InClusterConfig: the API at
+        $KUBERNETES_SERVICE_HOST:$KUBERNETES_SERVICE_PORT, trusted with the service account's
+        ca.crt, with its token, read again every minute (a bound token is refreshed in place
+        before it expires). ApiUnavailable when not in a pod."""
+        import os
+        host, port = os.environ.get("KUBERNETES_SERVICE_HOST"), \
+            os.environ.get("KUBERNETES_SERVICE_PORT")
+        token = SERVICE_ACCOUNT_DIR / "token"
+        if not host or not port or not token.exists():
+            raise ApiUnavailable(0, "Unavailable", "not in a pod: KUBERNETES_SERVICE_HOST, "
+                                 f"KUBERNETES_SERVICE_PORT or {token} is missing")
+        client = cls(f"https://{host}:{port}", str(SERVICE_ACCOUNT_DIR / "ca.crt"), None,
+                     timeout, user_agent)
+        client.token_file = str(token)
+        return client
+
+    def _bearer(self) -> dict[str, str]:
+        """The Authorization header for a client whose token is a file (in_cluster)."""
+        if self.token_file is None:
+            return {}
+        now = time.monotonic()
+        if self.token is None or now - self._token_read > TOKEN_REREAD_SECONDS:
+            self.token, self._token_read = Path(self.token_file).read_text().strip(), now
+        return {"Authorization": f"Bearer {self.token}"}
 
     @classmethod
     def from_files(cls, server: str, ca_file: str | None, token_file: str | None,
@@ -220,7 +251,7 @@ class Client:
             server = self.server
             try:
                 return self.session.request(method, server + path, data=data, params=params,
-                                            headers=headers, stream=stream,
+                                            headers={**headers, **self._bearer()}, stream=stream,
                                             timeout=timeout or self.timeout)
             except requests.RequestException as e:
                 if len(self.servers) > 1 and self.server == server:

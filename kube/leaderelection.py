@@ -32,3 +32,63 @@ def decide(lease: dict[str, Any] | None, identity: str, seen: Seen | None, now: 
     if seen is None or seen.version != lease["metadata"]["resourceVersion"]:
         return "wait"  # it moved (or we just arrived): the holder is alive as far as we know
     return "take" if now - seen.at >= lease_duration else "wait"
+
+
+class Elector:
+    """One Lease, contended through the API (client-go's leaderelection with a LeaseLock):
+    call `round()` every `retry_period`; it says whether this candidate leads. A leader that
+    could not renew for `renew_deadline` stops leading before anyone may take over."""
+
+    def __init__(self, client: Any, namespace: str, name: str, identity: str,
+                 lease_duration: float = 15.0, renew_deadline: float = 10.0) -> None:
+        self.client, self.namespace, self.name = client, namespace, name
+        self.identity, self.lease_duration = identity, lease_duration
+        self.renew_deadline = renew_deadline
+        self.leading = False
+        self._seen: Seen | None = None
+        self._renewed_at = 0.0
+
+    def round(self) -> bool:
+        import time
+
+        from kube.errors import ApiError
+        from kube.timestamps import now_rfc3339_micro
+        now = time.monotonic()
+        try:
+            try:
+                lease = self.client.get("leases", self.name, self.namespace)
+            except ApiError as e:
+                if e.code != 404:
+                    raise
+                lease = None
+            if lease is not None and (self._seen is None or
+                                      self._seen.version != lease["metadata"]["resourceVersion"]):
+                verdict = decide(lease, self.identity, None, now, self.lease_duration)
+                self._seen = Seen(lease["metadata"]["resourceVersion"], now)
+            else:
+                verdict = decide(lease, self.identity, self._seen, now, self.lease_duration)
+            if verdict == "wait":
+                self.leading = False
+                return False
+            stamp = now_rfc3339_micro()
+            spec = {"holderIdentity": self.identity, "renewTime": stamp,
+                    "leaseDurationSeconds": int(self.lease_duration + 0.999)}
+            if lease is None:
+                written = self.client.create("leases", {
+                    "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+                    "metadata": {"name": self.name, "namespace": self.namespace},
+                    "spec": {**spec, "acquireTime": stamp, "leaseTransitions": 0}},
+                    self.namespace)
+            else:
+                new_spec = {**(lease.get("spec") or {}), **spec}
+                if verdict == "take":
+                    new_spec["acquireTime"] = stamp
+                    new_spec["leaseTransitions"] = (new_spec.get("leaseTransitions") or 0) + 1
+                written = self.client.update("leases", {**lease, "spec": new_spec})
+        except ApiError:
+            if self.leading and now - self._renewed_at > self.renew_deadline:
+                self.leading = False
+            return self.leading
+        self._seen = Seen(written["metadata"]["resourceVersion"], now)
+        self._renewed_at, self.leading = now, True
+        return True

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import importlib.util
 import io
 import json
 import os
@@ -75,6 +76,10 @@ class BaseImage:
     ports: tuple[int, ...] = ()
     stop_signal: str = ""
     volumes: tuple[str, ...] = field(default=())
+    # Python packages (import names) copied from this machine's environment, the one the
+    # project runs in (its own packages and the wheels the lock file pinned), into the image's
+    # dist-packages: for images that run the project's code on Debian's python3 (3.11, as here)
+    python_packages: tuple[str, ...] = ()
 
 
 DEBIAN = BaseImage(
@@ -100,13 +105,27 @@ REDIS = BaseImage(
     customize=("mkdir -p /data", "chown redis:redis /data"),
     entrypoint=("/usr/local/bin/docker-entrypoint.sh",), cmd=("redis-server",),
     user="redis", workdir="/data", ports=(6379,), volumes=("/data",))
+INGRESS_NGINX = BaseImage(
+    name="ingress-nginx", tag="orch/ingress-nginx:1",
+    holds="the cluster's ingress controller (ingress_controller/) driving nginx 1.22 from "
+          "Debian, on Debian's python3 with the project's kube package and its pinned wheels",
+    packages=("nginx", "python3"),
+    customize=("rm -f /etc/nginx/sites-enabled/default", "mkdir -p /etc/nginx/ingress/certs",
+               "ln -sf /dev/stdout /var/log/nginx/access.log",
+               "ln -sf /dev/stderr /var/log/nginx/error.log"),
+    python_packages=("ingress_controller", "kube", "pydantic", "pydantic_core",
+                     "annotated_types", "typing_inspection", "typing_extensions", "requests",
+                     "urllib3", "idna", "certifi", "charset_normalizer", "yaml", "click"),
+    env=(("PYTHONUNBUFFERED", "1"),),
+    entrypoint=("python3", "-m", "ingress_controller"), ports=(80, 443))
 PYTHON = BaseImage(
     name="python", tag="orch/python:3.11",
     holds="Python 3.11 from Debian (python3 and python, the standard library, venv)",
     packages=("python3", "python3-venv", "python-is-python3"),
     env=(("PYTHONUNBUFFERED", "1"),),
     cmd=("python3",))
-BASE_IMAGES = (DEBIAN, NGINX, REDIS, PYTHON)
+BASE_IMAGES = (DEBIAN, NGINX, REDIS, PYTHON, INGRESS_NGINX)
+IMAGE_PYTHON_PATH = "/usr/local/lib/python3.11/dist-packages"
 
 
 def by_tag(tag: str) -> BaseImage:
@@ -131,7 +150,28 @@ def recipe_digest(image: BaseImage, root: Path) -> str:
         path = files_dir(root, image) / source
         h.update(source.encode() + b"\0" + oct(path.stat().st_mode & 0o777).encode() + b"\0")
         h.update(path.read_bytes())
+    for name in image.python_packages:
+        top = python_package_path(name).parent
+        for path in python_package_files(name):
+            h.update(str(path.relative_to(top)).encode() + b"\0" + path.read_bytes())
     return h.hexdigest()
+
+
+def python_package_path(name: str) -> Path:
+    """Where this environment imports `name` from: a package's directory or a module's file."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.origin is None:
+        raise LabError(f"python package {name} is not installed here (scripts/install-deps)")
+    origin = Path(spec.origin)
+    return origin.parent if origin.name == "__init__.py" else origin
+
+
+def python_package_files(name: str) -> list[Path]:
+    """The files of `name` that go into an image (compiled caches left out), sorted."""
+    top = python_package_path(name)
+    if top.is_file():
+        return [top]
+    return sorted(p for p in top.rglob("*") if p.is_file() and "__pycache__" not in p.parts)
 
 
 def mmdebstrap_argv(image: BaseImage, root: Path, rootfs_tar: Path, apt_cache: Path) -> list[str]:
@@ -149,6 +189,13 @@ def mmdebstrap_argv(image: BaseImage, root: Path, rootfs_tar: Path, apt_cache: P
         argv += [f"--customize-hook=mkdir -p \"$1\"{os.path.dirname(destination)}",
                  f"--customize-hook=copy-in {files_dir(root, image) / source} "
                  f"{os.path.dirname(destination)}"]
+    if image.python_packages:
+        argv.append(f"--customize-hook=mkdir -p \"$1\"{IMAGE_PYTHON_PATH}")
+    for name in image.python_packages:
+        argv.append(f"--customize-hook=copy-in {python_package_path(name)} {IMAGE_PYTHON_PATH}")
+    if image.python_packages:  # no host caches: Python compiles what it imports
+        argv.append(f"--customize-hook=find \"$1\"{IMAGE_PYTHON_PATH} -name __pycache__ "
+                    "-prune -exec rm -rf {} +")
     argv += [f"--customize-hook=chroot \"$1\" sh -ec {shell_quote(command)}"
              for command in image.customize]
     # mmdebstrap's own clean-up then empties the image's apt cache.

@@ -123,6 +123,14 @@ HONOURED: dict[str, str] = {
         NetworkPolicyEgressRule.to NetworkPolicyEgressRule.ports NetworkPolicyPeer.podSelector
         NetworkPolicyPeer.namespaceSelector NetworkPolicyPeer.ipBlock IPBlock.cidr IPBlock.except
         NetworkPolicyPort.protocol NetworkPolicyPort.port NetworkPolicyPort.endPort""",
+    "ingress_controller/model.py": """
+        IngressSpec.defaultBackend IngressSpec.tls IngressSpec.rules IngressBackend.service
+        IngressServiceBackend.name IngressServiceBackend.port ServiceBackendPort.name
+        ServiceBackendPort.number IngressTLS.hosts IngressTLS.secretName IngressRule.host
+        IngressRule.http HTTPIngressRuleValue.paths HTTPIngressPath.path
+        HTTPIngressPath.pathType HTTPIngressPath.backend""",
+    "ingress_controller/controller.py": """
+        IngressClassSpec.controller IngressSpec.ingressClassName""",
     "orchestrator/controllers/loadbalancer.py": """
         ServiceSpec.loadBalancerIP ServiceSpec.loadBalancerClass""",
     "kube/kinds/configmap.py": "ConfigMap.immutable Secret.immutable",
@@ -225,7 +233,7 @@ RECORD_MODELS = {
     "ContainerStateWaiting", "ContainerStateRunning", "ContainerStateTerminated",
     "ContainerStatus", "LoadBalancerStatus", "LoadBalancerIngress", "PortStatus", "PodStatus",
     "NodeStatus", "NamespaceStatus",
-    "ServiceStatus", "ReplicaSetStatus", "DeploymentStatus", "PodTemplateSpec",
+    "ServiceStatus", "IngressStatus", "ReplicaSetStatus", "DeploymentStatus", "PodTemplateSpec",
     "ManagedFieldsEntry",  # kept by kube/fieldmanager.py
     "PodDisruptionBudgetStatus",  # the disruption controller's; evictions spend it
     "StatefulSetStatus",  # written by its controller; currentRevision read back
@@ -260,8 +268,27 @@ PV = {"apiVersion": "v1", "kind": "PersistentVolume", "metadata": {"name": "v"},
 PVC = {"apiVersion": "v1", "kind": "PersistentVolumeClaim", "metadata": {"name": "c"},
        "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}
 
+LB = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"},
+      "spec": {"type": "LoadBalancer", "ports": [{"port": 80}]}}
+
 # Refused: (field, a manifest a user would write with it, the path the 422 must name).
 REFUSED = [
+    ("IngressClassSpec.parameters",
+     {"apiVersion": "networking.k8s.io/v1", "kind": "IngressClass", "metadata": {"name": "c"},
+      "spec": {"controller": "example.com/x", "parameters": {"kind": "X", "name": "y"}}},
+     "spec.parameters"),
+    ("IngressBackend.resource",
+     {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "i"},
+      "spec": {"defaultBackend": {"resource": {"kind": "Bucket", "name": "b"}}}},
+     "spec.defaultBackend.resource"),
+    ("ServiceSpec.loadBalancerSourceRanges",
+     _put(LB, "spec.loadBalancerSourceRanges", ["10.0.0.0/8"]), "spec.loadBalancerSourceRanges"),
+    ("ServiceSpec.healthCheckNodePort", _put(LB, "spec.healthCheckNodePort", 30500),
+     "spec.healthCheckNodePort"),
+    ("ServiceSpec.externalIPs", _put(LB, "spec.externalIPs", ["192.168.56.99"]),
+     "spec.externalIPs"),
+    ("ServiceSpec.internalTrafficPolicy", _put(LB, "spec.internalTrafficPolicy", "Local"),
+     "spec.internalTrafficPolicy"),
     ("SecurityContext.procMount",
      _put(POD, "spec.containers[0].securityContext", {"procMount": "Unmasked"}),
      "spec.containers[0].securityContext.procMount"),

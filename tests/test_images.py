@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 
 import pytest
 
@@ -190,3 +191,21 @@ def test_a_build_killed_half_way_leaves_nothing_the_next_keeps(tmp_path, monkeyp
     # built once: a second call finds the archive and runs nothing
     monkeypatch.setattr(base_images.subprocess, "run", None)
     assert base_images.build_archive(base_images.REDIS, root, cache, tmp_path / "apt") == out
+
+
+def test_an_image_of_the_projects_code_carries_its_packages_and_their_digest(tmp_path):
+    from lab.base_images import (IMAGE_PYTHON_PATH, INGRESS_NGINX, mmdebstrap_argv,
+                                 python_package_files, recipe_digest)
+    argv = mmdebstrap_argv(INGRESS_NGINX, Path("images"), tmp_path / "rootfs.tar",
+                           tmp_path / "apt")
+    copied = [a.split()[1] for a in argv if a.startswith("--customize-hook=copy-in")]
+    assert any(c.endswith("/kube") for c in copied) and \
+        any(c.endswith("/pydantic_core") for c in copied)
+    assert all(a.split()[-1] == IMAGE_PYTHON_PATH for a in argv
+               if a.startswith("--customize-hook=copy-in"))
+    files = python_package_files("ingress_controller")
+    assert any(f.name == "nginx.py" for f in files)
+    assert not any("__pycache__" in f.parts for f in files)
+    # the digest follows the code: any change to a copied file rebuilds the image
+    assert recipe_digest(INGRESS_NGINX, Path("images")) == \
+        recipe_digest(INGRESS_NGINX, Path("images"))

@@ -9,8 +9,8 @@ from `KIND` (CONTRIBUTING.md walks through it).
 from __future__ import annotations
 
 from kube.kinds import (configmap, controllerrevision, cronjob, daemonset, deployment, endpoints,
-                        event, job, lease, limitrange, namespace, networkpolicy, node,
-                        persistentvolume,
+                        event, ingress, ingressclass, job, lease, limitrange, namespace,
+                        networkpolicy, node, persistentvolume,
                         persistentvolumeclaim, pod, poddisruptionbudget, replicaset,
                         replicationcontroller, resourcequota, secret, service, serviceaccount,
                         statefulset, storageclass)
@@ -42,6 +42,8 @@ KINDS: tuple[Kind, ...] = (
     storageclass.KIND,
     lease.KIND,
     networkpolicy.KIND,
+    ingressclass.KIND,
+    ingress.KIND,
 )
 
 __all__ = ["KINDS", "Column", "Kind", "ListMerge"]

@@ -4,14 +4,14 @@ picks; the agents' proxies program it, the endpoints controller follows the pods
 from __future__ import annotations
 
 import ipaddress
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
 from pydantic import Field, model_validator
 
 from kube import names
 from kube.kinds.base import AGE, ATOMIC, Column, Kind, map_list
 from kube.meta import (Dns1123Subdomain, IntOrString, Model, ObjectMeta, Port, Protocol,
-                       QualifiedName, ServicePortName, unique)
+                       QualifiedName, ServicePortName, refused, unique)
 from kube.printing import labels_text, service_ports
 
 
@@ -65,6 +65,14 @@ class ServiceSpec(Model):
     load_balancer_ip: str | None = Field(None, alias="loadBalancerIP")
     load_balancer_class: QualifiedName | None = None
     allocate_load_balancer_node_ports: bool | None = None
+    # Kubernetes has these; this orchestrator does not implement them yet (422 when set)
+    load_balancer_source_ranges: Annotated[list[str] | None,
+                                           refused("loadBalancerSourceRanges")] = None
+    health_check_node_port: Annotated[int | None, refused("healthCheckNodePort")] = None
+    external_ips: Annotated[list[str] | None, refused("externalIPs")] = \
+        Field(None, alias="externalIPs")
+    internal_traffic_policy: Annotated[Literal["Cluster", "Local"] | None,
+                                       refused('internalTrafficPolicy "Local"', ("Local",))] = None
 
     @model_validator(mode="after")
     def _ports(self) -> Self:

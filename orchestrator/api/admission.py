@@ -26,7 +26,7 @@ from __future__ import annotations
 import random
 from typing import TYPE_CHECKING
 
-from kube.kinds import persistentvolume, persistentvolumeclaim, storageclass
+from kube.kinds import ingressclass, persistentvolume, persistentvolumeclaim, storageclass
 from kube.objects import Object
 from orchestrator.api import limits
 from orchestrator.api.status import ApiError
@@ -71,6 +71,8 @@ def admit(store: Store, kind: str, obj: Object, rng: random.Random) -> None:
         admit_claim(store, obj)
     elif kind == "PersistentVolume":
         _add_finalizer(obj, persistentvolume.PROTECTION_FINALIZER)
+    elif kind == "Ingress":
+        admit_ingress(store, obj)
 
 
 def _limit_items(store: Store, namespace: str) -> list[Object]:
@@ -111,6 +113,26 @@ def default_storage_class(store: Store) -> str | None:
                     key=lambda c: (c["metadata"].get("creationTimestamp") or "",
                                    c["metadata"]["name"]))
     return marked[-1]["metadata"]["name"] if marked else None
+
+
+def default_ingress_class(store: Store) -> str | None:
+    """The default IngressClass's name: the newest of those marked (then by name)."""
+    classes, _ = store.list("ingressclasses", None)
+    marked = sorted((c for c in classes if ingressclass.is_default(c)),
+                    key=lambda c: (c["metadata"].get("creationTimestamp") or "",
+                                   c["metadata"]["name"]))
+    return marked[-1]["metadata"]["name"] if marked else None
+
+
+def admit_ingress(store: Store, ingress: Object) -> None:
+    """Kubernetes' DefaultIngressClass: an Ingress that names no class (nor the deprecated
+    kubernetes.io/ingress.class annotation) gets the default one, if there is one."""
+    spec = ingress["spec"]
+    annotations = ingress["metadata"].get("annotations") or {}
+    if spec.get("ingressClassName") is None and "kubernetes.io/ingress.class" not in annotations:
+        default = default_ingress_class(store)
+        if default is not None:
+            spec["ingressClassName"] = default
 
 
 def admit_claim(store: Store, claim: Object) -> None:

@@ -16,7 +16,8 @@ Rules:
     system:readonly  get, list, watch
     service accounts get, list, watch in their own namespace, but not Secrets (what
                      Kubernetes' `view` role allows); until role-based access control
-                     lands, nothing else
+                     lands, nothing else, but for the ingress controller's
+                     (ingress-nginx/ingress-nginx): what ingress-nginx's ClusterRole grants
     system:nodes     reads; its own Node (and its status); its own Lease in kube-node-lease,
                      and the load balancer announcement Leases (orch-lb-*, any namespace);
                      the status of pods bound to it, and deleting them (after termination);
@@ -40,6 +41,25 @@ NODE_LEASE_NAMESPACE = "kube-node-lease"
 # (node_agent/loadbalancer/speaker.py)
 LOAD_BALANCER_LEASE_PREFIX = "orch-lb-"
 READ_VERBS = frozenset({"get", "list", "watch"})
+# The ingress controller's service account (deploy/ingress-nginx.yaml) and what it may do: the
+# ClusterRole ingress-nginx's manifests bind to it, built in until role-based access control
+# lands.
+INGRESS_CONTROLLER_ACCOUNT = f"{SERVICE_ACCOUNT_PREFIX}ingress-nginx:ingress-nginx"
+INGRESS_CONTROLLER_READS = frozenset({"ingresses", "ingressclasses", "services", "endpoints",
+                                      "secrets", "namespaces", "pods", "nodes"})
+
+
+def _ingress_controller(attrs: RequestAttributes, own: str) -> tuple[bool, str]:
+    if attrs.verb in READ_VERBS and attrs.resource in INGRESS_CONTROLLER_READS:
+        return True, ""
+    if attrs.resource == "ingresses" and attrs.subresource == "status" and \
+            attrs.verb in ("update", "patch"):
+        return True, ""
+    if attrs.resource == "events" and attrs.verb in ("create", "update", "patch"):
+        return True, ""
+    if attrs.resource == "leases" and attrs.namespace == own:
+        return True, ""
+    return False, "not one of the ingress controller's permissions"
 
 
 @dataclass(frozen=True)
@@ -117,6 +137,10 @@ def authorize(user: User, attrs: RequestAttributes) -> tuple[bool, str]:
     if READONLY in user.groups:
         return False, "read-only access"
     own = user.service_account_namespace
+    if user.name == INGRESS_CONTROLLER_ACCOUNT:
+        allowed, why = _ingress_controller(attrs, own or "")
+        if allowed:
+            return True, ""
     if own is not None:
         if attrs.verb in READ_VERBS and attrs.namespace == own and attrs.resource != "secrets":
             return True, ""

@@ -1,0 +1,224 @@
+"""The ingress controller (I/O): informers on Ingresses, IngressClasses, Services, Endpoints and
+Secrets; on any change, the configuration rebuilt (model.build, nginx.render) and, when it
+differs, handed to nginx: written beside the live one, checked with `nginx -t`, and only then
+moved in and reloaded (SIGHUP: nginx starts new workers on the new configuration and lets the
+old ones finish the requests they hold; the listening sockets never close, so no request is
+refused or dropped). A configuration nginx rejects is never loaded: the last good one keeps
+serving, and the Ingresses get a Warning Event saying why.
+
+Ingresses are ours when their class (spec.ingressClassName, or the default class the API gave
+them) names this controller (IngressClass spec.controller). One replica of the controller at a
+time (a Lease) writes each Ingress's status.loadBalancer: the addresses of the Service that
+publishes the controller (--publish-service, a LoadBalancer Service), as ingress-nginx does.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from ingress_controller import model, nginx
+from kube.client import ApiError, Client
+from kube.events import ClientSink, EventRecorder
+from kube.informer import Informer
+from kube.kinds.endpoints import Endpoints
+from kube.kinds.ingress import Ingress
+from kube.kinds.secret import Secret
+from kube.kinds.service import Service
+from kube.leaderelection import Elector
+from kube.objects import Object
+from kube.typed import typed_all
+
+log = logging.getLogger(__name__)
+
+RESOURCES = ("ingresses", "ingressclasses", "services", "endpoints", "secrets")
+
+
+class Nginx:
+    """The nginx master process this controller runs, and its configuration files."""
+
+    def __init__(self, binary: str, conf_dir: Path) -> None:
+        self.binary, self.conf_dir = binary, conf_dir
+        self.conf = conf_dir / "nginx.conf"
+        self.cert_dir = conf_dir / "certs"
+        self.pid_file = conf_dir / "nginx.pid"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, text: str) -> None:
+        self.cert_dir.mkdir(parents=True, exist_ok=True)
+        self.conf.write_text(text)
+        self.process = subprocess.Popen([self.binary, "-c", str(self.conf), "-g",
+                                         "daemon off;"])
+
+    def stop(self, grace: float = 25.0) -> None:
+        """Graceful: nginx stops accepting, finishes the requests it holds (SIGQUIT)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGQUIT)
+        try:
+            self.process.wait(grace)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def apply(self, text: str, certificates: dict[str, bytes]) -> str | None:
+        """Load `text` (with these certificates) if nginx accepts it: None, or why not."""
+        for name, pem in certificates.items():
+            path = self.cert_dir / f"{name}.pem"
+            if not path.exists() or path.read_bytes() != pem:
+                tmp = path.with_suffix(".tmp")
+                tmp.write_bytes(pem)
+                tmp.chmod(0o600)
+                tmp.rename(path)
+        candidate = self.conf_dir / "nginx.conf.new"
+        candidate.write_text(text)
+        checked = subprocess.run([self.binary, "-t", "-q", "-c", str(candidate)],
+                                 capture_output=True, text=True)
+        if checked.returncode != 0:
+            return (checked.stderr.strip() or checked.stdout.strip())[-2000:]
+        candidate.rename(self.conf)
+        assert self.process is not None
+        self.process.send_signal(signal.SIGHUP)
+        wanted = {f"{name}.pem" for name in certificates}
+        for old in self.cert_dir.glob("*.pem"):
+            if old.name not in wanted:
+                old.unlink(missing_ok=True)  # the new workers no longer read it
+        return None
+
+
+class IngressController:
+    def __init__(self, client: Client, controller_name: str, nginx_: Nginx,
+                 publish_service: str | None, namespace: str, identity: str,
+                 min_interval: float = 0.2, resync: float = 30.0) -> None:
+        self.client, self.controller_name, self.nginx = client, controller_name, nginx_
+        self.publish_service = publish_service
+        self.informers = {r: Informer(client, r) for r in RESOURCES}
+        self.dirty = threading.Event()
+        self.stopping = threading.Event()
+        self.min_interval, self.resync = min_interval, resync
+        self.events = EventRecorder(ClientSink(client), "ingress-controller")
+        self.elector = Elector(client, namespace, "ingress-controller-leader", identity)
+        self.applied: str | None = None
+        self.reported: dict[str, tuple[str, ...]] = {}  # Ingress → problems already told
+        for informer in self.informers.values():
+            informer.add_handler(on_add=lambda _o: self.dirty.set(),
+                                 on_update=lambda _o, _n: self.dirty.set(),
+                                 on_delete=lambda _o: self.dirty.set())
+
+    # --- what is ours ---
+
+    def our_classes(self) -> set[str]:
+        return {c["metadata"]["name"] for c in self.informers["ingressclasses"].list()
+                if (c.get("spec") or {}).get("controller") == self.controller_name}
+
+    def ingresses(self) -> list[Ingress]:
+        classes = self.our_classes()
+        return [i for i in typed_all(Ingress, self.informers["ingresses"].list())
+                if i.spec.ingress_class_name in classes and i.metadata.deletion_timestamp is None]
+
+    def build(self) -> tuple[model.Config, list[Ingress]]:
+        ours = self.ingresses()
+        secrets = [s for s in typed_all(Secret, self.informers["secrets"].list())
+                   if s.type == "kubernetes.io/tls"]
+        config = model.build(ours, typed_all(Service, self.informers["services"].list()),
+                             typed_all(Endpoints, self.informers["endpoints"].list()), secrets)
+        return config, ours
+
+    # --- the loop ---
+
+    def run(self) -> None:
+        for informer in self.informers.values():
+            informer.start()
+        for informer in self.informers.values():
+            while not informer.wait_for_sync(1):
+                if self.stopping.is_set():
+                    return
+        config, _ = self.build()
+        self.nginx.start(nginx.render(config, str(self.nginx.cert_dir), str(self.nginx.pid_file)))
+        last_status = 0.0
+        while not self.stopping.is_set():
+            self.dirty.wait(self.resync)
+            self.dirty.clear()
+            if not self.nginx.alive():
+                raise SystemExit("nginx exited")
+            try:
+                self.sync()
+                if time.monotonic() - last_status > 2 and self.elector.round():
+                    self.write_status()
+                    last_status = time.monotonic()
+            except ApiError as e:
+                log.warning("ingress sync: %s", e)
+            self.stopping.wait(self.min_interval)
+        self.nginx.stop()
+
+    def stop(self) -> None:
+        """From a signal handler: the loop ends, then nginx finishes what it holds."""
+        self.stopping.set()
+        self.dirty.set()
+
+    def sync(self) -> None:
+        config, ours = self.build()
+        text = nginx.render(config, str(self.nginx.cert_dir), str(self.nginx.pid_file))
+        if text != self.applied:
+            started = time.monotonic()
+            refused = self.nginx.apply(text, config.certificates)
+            if refused is not None:
+                log.warning("nginx refused the new configuration: %s", refused)
+                for ingress in ours:
+                    self.events.warning(_ref(ingress), "RELOAD", "nginx refused the "
+                                        f"configuration (the last good one serves): {refused}")
+            else:
+                self.applied = text
+                log.info("configuration reloaded in %.3f s (%d servers, %d upstreams)",
+                         time.monotonic() - started, len(config.servers), len(config.upstreams))
+                for ingress in ours:
+                    self.events.normal(_ref(ingress), "Sync", "Scheduled for sync")
+        for ingress in ours:
+            problems = tuple(config.problems.get(model.key(ingress), ()))
+            if problems and self.reported.get(model.key(ingress)) != problems:
+                for message in problems:
+                    self.events.warning(_ref(ingress), "Invalid", message)
+            self.reported[model.key(ingress)] = problems
+
+    def write_status(self) -> None:
+        addresses = self.published_addresses()
+        for ingress in self.ingresses():
+            current = ((ingress.status.load_balancer.ingress if ingress.status and
+                        ingress.status.load_balancer else None) or [])
+            if [i.to_dict() for i in current] == addresses:
+                continue
+            obj = self.informers["ingresses"].get(ingress.metadata.namespace,
+                                                  ingress.metadata.name or "")
+            if obj is None:
+                continue
+            try:
+                self.client.update("ingresses", {**obj, "status": {"loadBalancer": {
+                    "ingress": addresses} if addresses else {}}}, subresource="status")
+            except ApiError as e:
+                log.info("status of %s: %s", model.key(ingress), e)
+
+    def published_addresses(self) -> list[Object]:
+        if not self.publish_service:
+            return []
+        namespace, _, name = self.publish_service.partition("/")
+        service = self.informers["services"].get(namespace, name)
+        ingress = (((service or {}).get("status") or {}).get("loadBalancer") or {}).get(
+            "ingress") or []
+        return [{k: v for k, v in i.items() if k in ("ip", "hostname")} for i in ingress]
+
+
+def _ref(ingress: Ingress) -> Object:
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {
+        "namespace": ingress.metadata.namespace, "name": ingress.metadata.name,
+        "uid": ingress.metadata.uid}}
+
+
+def pod_identity() -> str:
+    return os.environ.get("POD_NAME") or os.uname().nodename
