@@ -51,12 +51,26 @@ def controller(cluster: Cluster, base_images) -> str:
     finally:
         kubectl(cluster, "delete", "-f", str(REPO / "deploy" / "ingress-nginx.yaml"),
                 "--wait=false", check=False)
+        # gone before the next test applies it again (a terminating namespace takes nothing)
+        wait_until(lambda: cluster.api().get("/api/v1/namespaces/ingress-nginx").status_code
+                   == 404, 120, "the ingress-nginx namespace to be gone")
 
 
-def backends(cluster: Cluster, ns: str, *names: str) -> None:
+def backends(cluster: Cluster, ns: str, *names: str, graceful: bool = False) -> None:
+    """Deployments of orch/web:1 (2 replicas) and their Services. `graceful`: each pod keeps
+    serving 3 s after it is told to stop (a preStop sleep), the time the Endpoints and the
+    proxy take to stop sending it new requests: Kubernetes' advice for a rollout that
+    drops nothing, since a pod's address vanishes with it."""
     for name in names:
         kubectl(cluster, "create", "deployment", name, "--image=orch/web:1", "--replicas=2",
                 "--port=80", ns=ns)
+        if graceful:
+            cluster.api().patch(f"/apis/apps/v1/namespaces/{ns}/deployments/{name}", json={
+                "spec": {"template": {"spec": {"terminationGracePeriodSeconds": 10,
+                                               "containers": [{"name": "web", "lifecycle": {
+                                                   "preStop": {"sleep": {"seconds": 3}}}}]}}}},
+                headers={"Content-Type": "application/strategic-merge-patch+json"}
+            ).raise_for_status()
         kubectl(cluster, "expose", "deployment", name, "--port=80", ns=ns)
     for name in names:
         kubectl(cluster, "rollout", "status", f"deploy/{name}", "--timeout=90s", ns=ns)
@@ -92,12 +106,16 @@ def served_by(cluster: Cluster, address: str, host: str, path: str = "/") -> str
 def test_hosts_paths_unknown_hosts_and_the_status_address(cluster: Cluster, ns: str,
                                                           controller: str) -> None:
     backends(cluster, ns, "alpha", "beta")
-    ingress(cluster, ns, "routes", {"rules": [
-        route("a.example", ("/", "Prefix", "alpha")),
-        route("b.example", ("/beta", "Prefix", "beta"), ("/exact", "Exact", "alpha"))]})
+    ingress(cluster, ns, "routes", {"rules": [route("a.example", ("/", "Prefix", "alpha"))]})
+    # orch/web answers only "/": the paths are rewritten to it (ingress-nginx's rewrite-target
+    # replaces the whole path), and a 200 with the pod's name says which backend answered
+    ingress(cluster, ns, "paths", {"rules": [
+        route("b.example", ("/beta", "Prefix", "beta"), ("/exact", "Exact", "alpha"))]},
+        annotations={"nginx.ingress.kubernetes.io/rewrite-target": "/"})
     wait_until(lambda: served_by(cluster, controller, "a.example") == "alpha", 60,
                "a.example to reach alpha")
-    assert served_by(cluster, controller, "b.example", "/beta") == "beta"
+    wait_until(lambda: served_by(cluster, controller, "b.example", "/beta") == "beta", 30,
+               "b.example/beta to reach beta")
     assert served_by(cluster, controller, "b.example", "/beta/deeper") == "beta"
     assert get(cluster, f"http://{controller}/betamax", "b.example")[0] == 404  # element-wise
     assert served_by(cluster, controller, "b.example", "/exact") == "alpha"
@@ -189,7 +207,7 @@ print("ok", ok, "failed", failed, flush=True)
 
 def test_no_request_fails_while_ingresses_change_and_the_backend_rolls(
         cluster: Cluster, ns: str, controller: str) -> None:
-    backends(cluster, ns, "steady", "other")
+    backends(cluster, ns, "steady", "other", graceful=True)
     ingress(cluster, ns, "steady", {"rules": [route("steady.example", ("/", "Prefix",
                                                                        "steady"))]})
     wait_until(lambda: served_by(cluster, controller, "steady.example") == "steady", 60,
