@@ -106,7 +106,8 @@ def served_by(cluster: Cluster, address: str, host: str, path: str = "/") -> str
 def test_hosts_paths_unknown_hosts_and_the_status_address(cluster: Cluster, ns: str,
                                                           controller: str) -> None:
     backends(cluster, ns, "alpha", "beta")
-    ingress(cluster, ns, "routes", {"rules": [route("a.example", ("/", "Prefix", "alpha"))]})
+    kubectl(cluster, "create", "ingress", "routes", "--rule=a.example/*=alpha:80",
+            ns=ns)  # a protobuf body
     # orch/web answers only "/": the paths are rewritten to it (ingress-nginx's rewrite-target
     # replaces the whole path), and a 200 with the pod's name says which backend answered
     ingress(cluster, ns, "paths", {"rules": [
