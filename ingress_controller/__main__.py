@@ -20,14 +20,14 @@ CONTROLLER = "orch.io/ingress-nginx"
 @click.option("--nginx", "nginx_binary", default="/usr/sbin/nginx", show_default=True)
 @click.option("--conf-dir", default="/etc/nginx/ingress", show_default=True,
               type=click.Path(file_okay=False))
-@click.option("-v", "--verbose", is_flag=True)
+@click.option("-q", "--quiet", is_flag=True, help="log warnings only (not each reload)")
 def main(controller_class: str, publish_service: str | None, nginx_binary: str, conf_dir: str,
-         verbose: bool) -> None:
+         quiet: bool) -> None:
     """Serve the cluster's Ingresses of our class with nginx."""
     from ingress_controller.controller import IngressController, Nginx, pod_identity
     from kube.client import Client
 
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     client = Client.in_cluster(user_agent="ingress-controller")
     namespace = os.environ.get("POD_NAMESPACE") or Path(

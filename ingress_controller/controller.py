@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import ssl
 import subprocess
 import threading
 import time
@@ -107,6 +108,7 @@ class IngressController:
         self.elector = Elector(client, namespace, "ingress-controller-leader", identity)
         self.applied: str | None = None
         self.reported: dict[str, tuple[str, ...]] = {}  # Ingress → problems already told
+        self._checked: dict[str, tuple[str, str | None]] = {}  # Secret → (version, problem)
         for informer in self.informers.values():
             informer.add_handler(on_add=lambda _o: self.dirty.set(),
                                  on_update=lambda _o, _n: self.dirty.set(),
@@ -127,9 +129,39 @@ class IngressController:
         ours = self.ingresses()
         secrets = [s for s in typed_all(Secret, self.informers["secrets"].list())
                    if s.type == "kubernetes.io/tls"]
+        unusable = {}
+        for secret in secrets:
+            why = self.certificate_problem(secret)
+            if why is not None:
+                unusable[f"{secret.metadata.namespace}/{secret.metadata.name}"] = why
         config = model.build(ours, typed_all(Service, self.informers["services"].list()),
-                             typed_all(Endpoints, self.informers["endpoints"].list()), secrets)
+                             typed_all(Endpoints, self.informers["endpoints"].list()), secrets,
+                             unusable)
         return config, ours
+
+    def certificate_problem(self, secret: Secret) -> str | None:
+        """Why a TLS Secret's certificate and key do not load together (not PEM, a key that is
+        not the certificate's), None when they do: tried as nginx will, with OpenSSL (Python's
+        ssl), once per version of the Secret, so that one bad Secret never makes nginx refuse
+        the whole configuration."""
+        version = secret.metadata.resource_version or ""
+        cache_key = f"{secret.metadata.namespace}/{secret.metadata.name}"
+        cached = self._checked.get(cache_key)
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        self.nginx.conf_dir.mkdir(parents=True, exist_ok=True)
+        path = self.nginx.conf_dir / ".certificate-check.pem"
+        path.write_bytes(model.pem_of(secret))
+        path.chmod(0o600)
+        why: str | None = None
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(str(path))
+        except (ssl.SSLError, OSError) as e:
+            why = e.reason if isinstance(e, ssl.SSLError) and e.reason else str(e)
+        finally:
+            path.unlink(missing_ok=True)
+        self._checked[cache_key] = (version, why)
+        return why
 
     # --- the loop ---
 

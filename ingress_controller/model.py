@@ -169,9 +169,11 @@ def annotation_problems(ingress: Ingress) -> list[str]:
 
 
 def build(ingresses: list[Ingress], services: list[Service], endpoints: list[Endpoints],
-          secrets: list[Secret]) -> Config:
+          secrets: list[Secret], unusable: dict[str, str] | None = None) -> Config:
     """The whole configuration. Ingresses are taken oldest first (then by name), so that a
-    conflict always goes the same way."""
+    conflict always goes the same way. `unusable`: TLS Secrets (namespace/name) whose
+    certificate and key do not load, and why (the controller tries each)."""
+    unusable = unusable or {}
     config = Config()
     by_key = {f"{s.metadata.namespace}/{s.metadata.name}": s for s in services}
     eps = {f"{e.metadata.namespace}/{e.metadata.name}": e for e in endpoints}
@@ -209,8 +211,14 @@ def build(ingresses: list[Ingress], services: list[Service], endpoints: list[End
                                "kubernetes.io/tls with tls.crt and tls.key: "
                                f"{', '.join(tls.hosts or [])} served without TLS")
                 continue
+            why = unusable.get(f"{namespace}/{tls.secret_name}")
+            if why is not None:
+                config.problem(name, f"secret {namespace}/{tls.secret_name}: its certificate "
+                               f"and key do not load ({why}): "
+                               f"{', '.join(tls.hosts or [])} served without TLS")
+                continue
             cert = _safe(f"{namespace}-{tls.secret_name}")
-            config.certificates[cert] = _pem(data["tls.crt"]) + b"\n" + _pem(data["tls.key"])
+            config.certificates[cert] = pem_of(secret)
             for host in tls.hosts or ():
                 host_tls.setdefault(host, cert)
                 redirect[host] = redirect.get(host, True) and ssl_redirect
@@ -250,6 +258,12 @@ def build(ingresses: list[Ingress], services: list[Service], endpoints: list[End
         catch_all += (default,)
     config.servers.append(Server("", catch_all))
     return config
+
+
+def pem_of(secret: Secret) -> bytes:
+    """A TLS Secret's certificate and key, one PEM file as nginx reads it."""
+    data = secret.data or {}
+    return _pem(data.get("tls.crt", "")) + b"\n" + _pem(data.get("tls.key", ""))
 
 
 def _pem(value: str) -> bytes:

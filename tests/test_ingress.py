@@ -163,3 +163,67 @@ def test_the_default_backend_takes_unknown_hosts_and_paths_nginx_cannot_take_are
 def test_invalid_ingresses_are_refused(spec, words):
     with pytest.raises(ValueError, match=words):
         Ingress.model_validate({"metadata": {"name": "x"}, "spec": spec})
+
+
+class _Master:
+    """Stands in for the nginx master process: records the signals it is sent."""
+
+    def __init__(self) -> None:
+        self.signals: list[int] = []
+
+    def send_signal(self, signal_number: int) -> None:
+        self.signals.append(signal_number)
+
+
+def test_a_configuration_nginx_rejects_is_never_loaded(tmp_path):
+    import signal
+
+    from ingress_controller.controller import Nginx
+    fake = tmp_path / "nginx"  # `nginx -t -q -c FILE`: refuses a file that says BROKEN
+    fake.write_text('#!/bin/sh\n[ "$1" = -t ] || exit 2\n'
+                    'if grep -q BROKEN "$4"; then echo "nginx: [emerg] broken" >&2; exit 1; fi\n')
+    fake.chmod(0o755)
+    nginx = Nginx(str(fake), tmp_path / "conf")
+    nginx.cert_dir.mkdir(parents=True)
+    nginx.conf.write_text("good\n")
+    nginx.process = _Master()  # type: ignore[assignment]
+    assert nginx.apply("BROKEN\n", {}) == "nginx: [emerg] broken"
+    assert nginx.conf.read_text() == "good\n" and nginx.process.signals == []
+    assert nginx.apply("better\n", {"a-tls": b"pem"}) is None
+    assert nginx.conf.read_text() == "better\n"
+    assert nginx.process.signals == [signal.SIGHUP]  # a graceful reload
+    assert (nginx.cert_dir / "a-tls.pem").read_bytes() == b"pem"
+    assert nginx.apply("better again\n", {}) is None
+    assert not (nginx.cert_dir / "a-tls.pem").exists()  # no longer used: removed
+
+
+def test_a_tls_secret_whose_key_is_not_its_certificates_is_not_used(tmp_path):
+    import subprocess
+
+    from ingress_controller.controller import IngressController, Nginx
+    made = {}
+    for name in ("one", "two"):
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                        "-subj", f"/CN={name}.example", "-keyout", str(tmp_path / f"{name}.key"),
+                        "-out", str(tmp_path / f"{name}.crt")], check=True, capture_output=True)
+        made[name] = {k: base64.b64encode((tmp_path / f"{name}.{k}").read_bytes()).decode()
+                      for k in ("crt", "key")}
+
+    def secret(name, crt, key):
+        return Secret.model_validate({"metadata": {"name": name, "namespace": "a",
+                                                   "resourceVersion": "1"},
+                                      "type": "kubernetes.io/tls",
+                                      "data": {"tls.crt": crt, "tls.key": key}})
+    controller = IngressController.__new__(IngressController)
+    controller.nginx, controller._checked = Nginx("nginx", tmp_path / "conf"), {}
+    assert controller.certificate_problem(
+        secret("good", made["one"]["crt"], made["one"]["key"])) is None
+    mismatch = controller.certificate_problem(
+        secret("bad", made["one"]["crt"], made["two"]["key"]))
+    assert mismatch and "KEY_VALUES_MISMATCH" in mismatch.upper().replace(" ", "_")
+    config = build([ingress("i", [rule("a.example", ("/", "Prefix", "a"))],
+                            tls=[{"hosts": ["a.example"], "secretName": "bad"}])],
+                   SERVICES, ENDPOINTS, [secret("bad", made["one"]["crt"], made["two"]["key"])],
+                   {"a/bad": mismatch})
+    assert config.servers[0].certificate is None
+    assert any("do not load" in m for m in config.problems["a/i"])
