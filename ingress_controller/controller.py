@@ -7,7 +7,8 @@ refused or dropped). A configuration nginx rejects is never loaded: the last goo
 serving, and the Ingresses get a Warning Event saying why.
 
 Ingresses are ours when their class (spec.ingressClassName, or the default class the API gave
-them) names this controller (IngressClass spec.controller). One replica of the controller at a
+them, or the deprecated kubernetes.io/ingress.class annotation) names this controller
+(IngressClass spec.controller). One replica of the controller at a
 time (a Lease) writes each Ingress's status.loadBalancer: the addresses of the Service that
 publishes the controller (--publish-service, a LoadBalancer Service), as ingress-nginx does.
 """
@@ -123,7 +124,7 @@ class IngressController:
     def ingresses(self) -> list[Ingress]:
         classes = self.our_classes()
         return [i for i in typed_all(Ingress, self.informers["ingresses"].list())
-                if i.spec.ingress_class_name in classes and i.metadata.deletion_timestamp is None]
+                if class_of(i) in classes and i.metadata.deletion_timestamp is None]
 
     def build(self) -> tuple[model.Config, list[Ingress]]:
         ours = self.ingresses()
@@ -244,6 +245,16 @@ class IngressController:
         ingress = (((service or {}).get("status") or {}).get("loadBalancer") or {}).get(
             "ingress") or []
         return [{k: v for k, v in i.items() if k in ("ip", "hostname")} for i in ingress]
+
+
+LEGACY_CLASS_ANNOTATION = "kubernetes.io/ingress.class"
+
+
+def class_of(ingress: Ingress) -> str | None:
+    """The Ingress's class: spec.ingressClassName, else the deprecated annotation that
+    manifests written before IngressClass still carry (ingress-nginx honours it too)."""
+    return ingress.spec.ingress_class_name or \
+        (ingress.metadata.annotations or {}).get(LEGACY_CLASS_ANNOTATION)
 
 
 def _ref(ingress: Ingress) -> Object:

@@ -104,10 +104,13 @@ def test_a_load_balancer_address_answers_from_outside_and_moves_when_its_node_di
         assert ANSWER.search(answer).group(1) in backends  # a backend pod answered
         victim = wait_until(lambda: announcer(cluster, address), 10, "the announcing node")
         assert victim != first
-        events = cluster.api().get(f"/api/v1/namespaces/{ns}/events").json()["items"]
-        assert any(e["reason"] == "nodeAssigned" and f'node "{victim}"' in e["message"]
-                   for e in events), [e["reason"] for e in events]
-        assert any(e["reason"] == "IPAllocated" and address in e["message"] for e in events)
+
+        def told(reason: str, words: str) -> bool:  # Events are written in the background
+            events = cluster.api().get(f"/api/v1/namespaces/{ns}/events").json()["items"]
+            return any(e["reason"] == reason and words in e["message"] for e in events)
+        wait_until(lambda: told("nodeAssigned", f'node "{victim}"'), 30,
+                   f"a nodeAssigned Event naming {victim}")
+        wait_until(lambda: told("IPAllocated", address), 30, "an IPAllocated Event")
 
         cluster.power_off(cluster.host(victim))
         killed = time.monotonic()

@@ -227,3 +227,14 @@ def test_a_tls_secret_whose_key_is_not_its_certificates_is_not_used(tmp_path):
                    {"a/bad": mismatch})
     assert config.servers[0].certificate is None
     assert any("do not load" in m for m in config.problems["a/i"])
+
+
+def test_the_class_is_the_field_else_the_deprecated_annotation():
+    from ingress_controller.controller import class_of
+    assert class_of(ingress("i", [rule("a.example", ("/", "Prefix", "a"))],
+                            annotations={"kubernetes.io/ingress.class": "nginx"})) == "nginx"
+    named = Ingress.model_validate({"metadata": {"name": "j"}, "spec": {
+        "ingressClassName": "other", "defaultBackend": {"service": {
+            "name": "a", "port": {"number": 80}}}}})
+    assert class_of(named) == "other"
+    assert class_of(ingress("k", [rule("a.example", ("/", "Prefix", "a"))])) is None
