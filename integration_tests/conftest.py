@@ -46,7 +46,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="run each test on every lab (default: each on one, in turn)")
 
 
-DEALT = pytest.StashKey[int]()  # how many test functions have been given a lab so far
+# per lab, the load of the test functions given to it so far (one each; a test of the Debian
+# base images, all on lab 0, counts BASE_IMAGES_WEIGHT: they run real applications and take
+# several times an average test)
+DEALT = pytest.StashKey[list[int]]()
+BASE_IMAGES_WEIGHT = 3
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -56,12 +60,15 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     n = len(config.getoption("inventory")) or OWN_LABS
     if config.getoption("every_lab"):
         labs = list(range(n))
-    elif "base_images" in metafunc.fixturenames:
-        labs = [0]  # the lab that loads the Debian base images (once, for all of these)
     else:  # collection order is the same in every process (xdist requires it): so is this
-        dealt = config.stash.get(DEALT, 0)
-        config.stash[DEALT] = dealt + 1
-        labs = [dealt % n]
+        loads = config.stash.get(DEALT, None) or [0] * n
+        if "base_images" in metafunc.fixturenames:
+            labs = [0]  # the lab that loads the Debian base images (once, for all of these)
+            loads[0] += BASE_IMAGES_WEIGHT
+        else:  # the least loaded lab, so that both finish together
+            labs = [min(range(n), key=lambda i: (loads[i], i))]
+            loads[labs[0]] += 1
+        config.stash[DEALT] = loads
     # One xdist group per lab (read by `--dist loadgroup`): a lab's tests share one worker,
     # so each lab is brought up once. The mark goes on the parameter, present from collection.
     metafunc.parametrize("lab_index", [pytest.param(i, marks=pytest.mark.xdist_group(

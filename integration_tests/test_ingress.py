@@ -32,28 +32,33 @@ def kubectl(cluster: Cluster, *args: str, ns: str | None = None,
     return done
 
 
+@pytest.fixture(scope="module")
+def _removed_at_the_end(lab_cluster: Cluster):
+    """The ingress controller, once deployed by a test of this module, stays for the others
+    and is removed after the last."""
+    yield
+    kubectl(lab_cluster, "delete", "-f", str(REPO / "deploy" / "ingress-nginx.yaml"),
+            "--wait=false", check=False)
+    wait_until(lambda: lab_cluster.api().get("/api/v1/namespaces/ingress-nginx").status_code
+               == 404, 120, "the ingress-nginx namespace to be gone")
+
+
 @pytest.fixture
-def controller(cluster: Cluster, base_images) -> str:
-    """The ingress controller deployed; its address (the LoadBalancer Service's)."""
+def controller(cluster: Cluster, base_images, _removed_at_the_end) -> str:
+    """The ingress controller deployed (applying it again changes nothing); its address (the
+    LoadBalancer Service's)."""
     if cluster.inventory.client is None:
         pytest.skip("the inventory has no client machine")
     kubectl(cluster, "apply", "-f", str(REPO / "deploy" / "ingress-nginx.yaml"))
-    try:
-        kubectl(cluster, "rollout", "status", "deploy/ingress-nginx-controller",
-                "--timeout=120s", ns="ingress-nginx")
+    kubectl(cluster, "rollout", "status", "deploy/ingress-nginx-controller",
+            "--timeout=120s", ns="ingress-nginx")
 
-        def address() -> str | None:
-            svc = cluster.api().get("/api/v1/namespaces/ingress-nginx/services/"
-                                    "ingress-nginx-controller").json()
-            ingress = (svc.get("status") or {}).get("loadBalancer", {}).get("ingress") or []
-            return ingress[0]["ip"] if ingress else None
-        yield wait_until(address, 60, "the controller's address")
-    finally:
-        kubectl(cluster, "delete", "-f", str(REPO / "deploy" / "ingress-nginx.yaml"),
-                "--wait=false", check=False)
-        # gone before the next test applies it again (a terminating namespace takes nothing)
-        wait_until(lambda: cluster.api().get("/api/v1/namespaces/ingress-nginx").status_code
-                   == 404, 120, "the ingress-nginx namespace to be gone")
+    def address() -> str | None:
+        svc = cluster.api().get("/api/v1/namespaces/ingress-nginx/services/"
+                                "ingress-nginx-controller").json()
+        ingress = (svc.get("status") or {}).get("loadBalancer", {}).get("ingress") or []
+        return ingress[0]["ip"] if ingress else None
+    return wait_until(address, 60, "the controller's address")
 
 
 def backends(cluster: Cluster, ns: str, *names: str, graceful: bool = False) -> None:
