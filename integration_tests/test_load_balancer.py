@@ -49,7 +49,11 @@ def fetch(cluster: Cluster, address: str, seconds: int = 3) -> str | None:
 
 
 def announcer(cluster: Cluster, address: str) -> str | None:
-    """The host whose MAC address the client's ARP table holds for `address`."""
+    """The host that answers the client's ARP request for `address` now: the client's entry
+    is flushed (a stale one, from an earlier Service with the same address, would still be
+    used: every node forwards the address), a request sent, and the new entry read."""
+    cluster.on_client(["ip", "neigh", "flush", "to", address], check=False)
+    fetch(cluster, address, 2)
     neigh = cluster.on_client(["ip", "neigh", "show", address], check=False).stdout
     found = re.search(r"lladdr ([0-9a-f:]{17})", neigh)
     if not found:
@@ -104,6 +108,9 @@ def test_a_load_balancer_address_answers_from_outside_and_moves_when_its_node_di
         assert ANSWER.search(answer).group(1) in backends  # a backend pod answered
         victim = wait_until(lambda: announcer(cluster, address), 10, "the announcing node")
         assert victim != first
+        holder = cluster.api().get(f"/apis/coordination.k8s.io/v1/namespaces/{ns}/leases/"
+                                   "orch-lb-front").json()["spec"]["holderIdentity"]
+        assert holder == victim  # the node holding the Service's Lease answers ARP
 
         def told(reason: str, words: str) -> bool:  # Events are written in the background
             events = cluster.api().get(f"/api/v1/namespaces/{ns}/events").json()["items"]

@@ -40,13 +40,29 @@ class Elector:
     could not renew for `renew_deadline` stops leading before anyone may take over."""
 
     def __init__(self, client: Any, namespace: str, name: str, identity: str,
-                 lease_duration: float = 15.0, renew_deadline: float = 10.0) -> None:
+                 lease_duration: float = 15.0, renew_deadline: float = 10.0,
+                 owner: dict[str, Any] | None = None) -> None:
+        """`owner`: an owner reference the Lease is created with (the garbage collector then
+        removes it with its owner)."""
         self.client, self.namespace, self.name = client, namespace, name
         self.identity, self.lease_duration = identity, lease_duration
-        self.renew_deadline = renew_deadline
+        self.renew_deadline, self.owner = renew_deadline, owner
         self.leading = False
         self._seen: Seen | None = None
         self._renewed_at = 0.0
+        self._written: dict[str, Any] | None = None  # the Lease as this candidate last wrote it
+
+    def release(self) -> None:
+        """Stop leading and give the Lease up (holder emptied): another takes it at once."""
+        from kube.errors import ApiError
+        lease, self._written, self.leading = self._written, None, False
+        if lease is None or (lease.get("spec") or {}).get("holderIdentity") != self.identity:
+            return
+        try:
+            self.client.update("leases", {**lease, "spec": {**lease["spec"],
+                                                            "holderIdentity": None}})
+        except ApiError:
+            pass  # it expires on its own
 
     def round(self) -> bool:
         import time
@@ -76,7 +92,8 @@ class Elector:
             if lease is None:
                 written = self.client.create("leases", {
                     "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-                    "metadata": {"name": self.name, "namespace": self.namespace},
+                    "metadata": {"name": self.name, "namespace": self.namespace,
+                                 **({"ownerReferences": [self.owner]} if self.owner else {})},
                     "spec": {**spec, "acquireTime": stamp, "leaseTransitions": 0}},
                     self.namespace)
             else:
@@ -90,5 +107,5 @@ class Elector:
                 self.leading = False
             return self.leading
         self._seen = Seen(written["metadata"]["resourceVersion"], now)
-        self._renewed_at, self.leading = now, True
+        self._renewed_at, self.leading, self._written = now, True, written
         return True

@@ -94,3 +94,52 @@ def test_a_clean_stop_releases_the_lease_for_an_immediate_takeover(monkeypatch) 
     a.stop()
     b._round()
     assert b.leading and log == ["a started", "a stopped", "b started"]
+
+
+class _Leases:
+    """An API holding Leases, with compare-and-swap on resourceVersion, as the server's."""
+
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], dict] = {}
+        self.version = 0
+
+    def get(self, resource, name, namespace):
+        from kube.errors import ApiError
+        if (namespace, name) not in self.items:
+            raise ApiError(404, "NotFound", f'leases "{name}" not found')
+        return self.items[(namespace, name)]
+
+    def create(self, resource, body, namespace):
+        self.version += 1
+        obj = {**body, "metadata": {**body["metadata"], "resourceVersion": str(self.version)}}
+        self.items[(namespace, body["metadata"]["name"])] = obj
+        return obj
+
+    def update(self, resource, body):
+        from kube.errors import ApiError
+        key = (body["metadata"]["namespace"], body["metadata"]["name"])
+        if self.items[key]["metadata"]["resourceVersion"] != body["metadata"]["resourceVersion"]:
+            raise ApiError(409, "Conflict", "the object has been modified")
+        return self.create(resource, body, key[0])
+
+
+def test_the_client_elector_takes_renews_waits_for_expiry_and_releases(monkeypatch):
+    import kube.leaderelection as le
+    clock = [100.0]
+    monkeypatch.setattr("time.monotonic", lambda: clock[0])
+    api = _Leases()
+    owner = {"apiVersion": "v1", "kind": "Service", "name": "web", "uid": "u1"}
+    a = le.Elector(api, "ns", "orch-lb-web", "host2", 3.0, 2.0, owner=owner)
+    b = le.Elector(api, "ns", "orch-lb-web", "host3", 3.0, 2.0, owner=owner)
+    assert a.round() and not b.round()
+    assert api.items[("ns", "orch-lb-web")]["metadata"]["ownerReferences"] == [owner]
+    clock[0] += 1
+    assert a.round() and not b.round()  # renewed: b saw it change
+    clock[0] += 2.9
+    assert not b.round()  # unchanged for 2.9 s on b's clock: not yet
+    clock[0] += 0.2
+    assert b.round() and not a.round()  # expired on b's clock: b takes it, a steps down
+    lease = api.items[("ns", "orch-lb-web")]
+    assert lease["spec"]["holderIdentity"] == "host3" and lease["spec"]["leaseTransitions"] == 1
+    b.release()
+    assert a.round()  # released: taken at once, no expiry to wait for

@@ -19,17 +19,15 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from dataclasses import dataclass
 
-from kube.client import ApiError, Client
+from kube.client import Client
 from kube.events import EventRecorder
 from kube.informer import Informer
 from kube.kinds.endpoints import Endpoints
 from kube.kinds.service import Service
-from kube.leaderelection import Seen, decide
+from kube.leaderelection import Elector
 from kube.objects import Object
-from kube.timestamps import now_rfc3339_micro
 from kube.typed import typed_all
 from node_agent.loadbalancer.arp import ArpResponder
 from node_agent.services import ServiceCache
@@ -98,9 +96,7 @@ class Speaker:
         self.node = Informer(client, "nodes", field_selector=f"metadata.name={node_name}")
         self.node.add_handler(on_add=self._node_changed,
                               on_update=lambda _old, new: self._node_changed(new))
-        self._seen: dict[str, Seen] = {}  # Lease key → when this node last saw it change
-        self._held: dict[str, Object] = {}  # Lease key → the Lease as we last wrote it
-        self._renewed_at: dict[str, float] = {}
+        self._electors: dict[str, Elector] = {}  # Service key → the election of its Lease
         self._repeats: dict[str, int] = {}  # address → gratuitous announcements still to send
 
     def start(self) -> None:
@@ -117,7 +113,7 @@ class Speaker:
     def stop(self) -> None:
         self.stopping.set()
         self.node.stop()
-        for key in list(self._held):
+        for key in list(self._electors):
             self._release(key)
         self.responder.announce(set())
 
@@ -139,7 +135,7 @@ class Speaker:
         for key, announcement in wanted.items():
             if self._elect(announcement):
                 holding[key] = announcement
-        for key in list(self._held):
+        for key in list(self._electors):
             if key not in wanted:
                 self._release(key)
         addresses = set().union(*(a.addresses for a in holding.values())) if holding else set()
@@ -159,67 +155,19 @@ class Speaker:
 
     def _elect(self, a: Announcement) -> bool:
         """One round of the election for `a`'s Lease: True while this node holds it."""
-        now = time.monotonic()
-        key = a.key
-        held = self._held.get(key)
-        lease: Object | None
-        if held is not None:
-            lease = held  # renew from what we wrote; a conflict means someone else wrote
-        else:
-            try:
-                lease = self.client.get("leases", a.lease_name, a.namespace)
-            except ApiError as e:
-                if e.code != 404:
-                    log.info("lease %s/%s: %s", a.namespace, a.lease_name, e)
-                    return False
-                lease = None
-            if lease is not None:
-                version = lease["metadata"]["resourceVersion"]
-                seen = self._seen.get(key)
-                if seen is None or seen.version != version:
-                    self._seen[key] = Seen(version, now)
-        verdict = decide(lease, self.node_name, self._seen.get(key), now, self.lease_duration)
-        if verdict == "wait":
-            return False
-        stamp = now_rfc3339_micro()
-        spec = {"holderIdentity": self.node_name,
-                "leaseDurationSeconds": int(self.lease_duration + 0.999), "renewTime": stamp}
-        try:
-            if lease is None:
-                written = self.client.create("leases", {
-                    "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
-                    "metadata": {"name": a.lease_name, "namespace": a.namespace,
-                                 "ownerReferences": [{"apiVersion": "v1", "kind": "Service",
-                                                      "name": a.name, "uid": a.uid}]},
-                    "spec": {**spec, "acquireTime": stamp, "leaseTransitions": 0}}, a.namespace)
-            else:
-                new_spec = {**(lease.get("spec") or {}), **spec}
-                if verdict == "take":
-                    new_spec["acquireTime"] = stamp
-                    new_spec["leaseTransitions"] = (new_spec.get("leaseTransitions") or 0) + 1
-                written = self.client.update("leases", {**lease, "spec": new_spec})
-        except ApiError as e:
-            self._held.pop(key, None)  # someone else wrote it (409) or the API is away
-            if e.code != 409:
-                log.info("lease %s/%s: %s", a.namespace, a.lease_name, e)
-            renewed = self._renewed_at.get(key, 0.0)
-            return held is not None and now - renewed < self.renew_deadline
-        self._held[key] = written
-        self._renewed_at[key] = now
-        self._seen[key] = Seen(written["metadata"]["resourceVersion"], now)
-        return True
+        elector = self._electors.get(a.key)
+        if elector is None:
+            elector = self._electors[a.key] = Elector(
+                self.client, a.namespace, a.lease_name, self.node_name, self.lease_duration,
+                self.renew_deadline, owner={"apiVersion": "v1", "kind": "Service",
+                                            "name": a.name, "uid": a.uid})
+        return elector.round()
 
     def _release(self, key: str) -> None:
-        """Give the Lease up (holder emptied), so that another node takes it at once."""
-        lease = self._held.pop(key, None)
-        self._renewed_at.pop(key, None)
-        if lease is None:
-            return
-        try:
-            self.client.update("leases", {**lease, "spec": {**lease["spec"],
-                                                            "holderIdentity": None}})
-        except ApiError as e:
-            log.info("releasing lease %s: %s", key, e)
+        """Give the Lease up, so that another node takes it at once."""
+        elector = self._electors.pop(key, None)
+        if elector is not None:
+            elector.release()
 
 
 def _reference(a: Announcement) -> Object:

@@ -70,6 +70,9 @@ class Lab:
                               capture_output=True, text=True).stdout
 
     def announcer(self, address: str) -> str | None:
+        """Who answers the client's ARP for `address` now (its old entry flushed first)."""
+        self.on_client("ip", "neigh", "flush", "to", address)
+        self.on_client("curl", "-s", "--max-time", "2", "-o", "/dev/null", f"http://{address}/")
         found = re.search(r"lladdr ([0-9a-f:]{17})", self.on_client("ip", "neigh", "show",
                                                                       address))
         for host in self.inventory["hosts"]:
