@@ -52,7 +52,7 @@ class Upstream:
 class Location:
     path: str
     kind: str  # "exact" | "prefix" | "regex"
-    upstream: str | None  # None: 503 (no such service or port)
+    upstream: str | None  # None: 503 (no such service or port, or no ready endpoint)
     ingress: str  # namespace/name of the Ingress that defines it
     rewrite_target: str | None = None
     connect_timeout: int = 5
@@ -119,7 +119,7 @@ def _upstream(backend: IngressBackend, namespace: str, services: dict[str, Servi
                         ep_port.protocol == port.protocol:
                     addresses |= {f"{a.ip}:{ep_port.port}" for a in subset.addresses or ()}
         config.upstreams[name] = Upstream(name, tuple(sorted(addresses)))
-    return name
+    return name if config.upstreams[name].endpoints else None  # no ready endpoint: 503
 
 
 def _location(path: str, path_type: str, regex: bool, upstream: str | None, ingress: str,

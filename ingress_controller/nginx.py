@@ -137,12 +137,7 @@ def render(config: Config, cert_dir: str, pid_file: str = "/run/nginx.pid") -> s
         lines += [f"    upstream {name} {{",
                   *(f"        server {e} max_fails=0;" for e in upstream.endpoints),
                   "        keepalive 16;", "    }"]
-    empty = {n for n, u in config.upstreams.items() if not u.endpoints}
     for server in config.servers:
-        if empty:  # a backend without endpoints answers 503
-            server = Server(server.host, tuple(
-                Location(**{**loc.__dict__, "upstream": None}) if loc.upstream in empty
-                else loc for loc in server.locations), server.certificate, server.ssl_redirect)
         lines += [f"    {line}" for line in _server(server, cert_dir)]
     lines += ["    server {", f"        listen {HEALTH_PORT};",
               "        location = /healthz { return 200 \"ok\\n\"; }", "    }", "}", ""]

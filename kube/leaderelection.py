@@ -9,8 +9,12 @@ moment it last saw the Lease change: hosts' clocks need not agree).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any
+
+from kube.errors import ApiError
+from kube.timestamps import now_rfc3339_micro
 
 
 @dataclass(frozen=True)
@@ -54,7 +58,6 @@ class Elector:
 
     def release(self) -> None:
         """Stop leading and give the Lease up (holder emptied): another takes it at once."""
-        from kube.errors import ApiError
         lease, self._written, self.leading = self._written, None, False
         if lease is None or (lease.get("spec") or {}).get("holderIdentity") != self.identity:
             return
@@ -65,10 +68,6 @@ class Elector:
             pass  # it expires on its own
 
     def round(self) -> bool:
-        import time
-
-        from kube.errors import ApiError
-        from kube.timestamps import now_rfc3339_micro
         now = time.monotonic()
         try:
             try:
