@@ -26,7 +26,8 @@ from aiohttp import web
 from kube.tls import APISERVER_CLIENT_CN, shrink_tls_read_buffers
 from kube import remotecommand as rc
 from node_agent import stats, streams
-from node_agent.pods.model import LABEL_ATTEMPT, LABEL_CONTAINER, LABEL_POD_NAME, LABEL_POD_NAMESPACE
+from node_agent.pods.model import (LABEL_ATTEMPT, LABEL_CONTAINER, LABEL_POD_NAME,
+                                   LABEL_POD_NAMESPACE, LABEL_POD_UID)
 from node_agent.runtime import ContainerRuntime, RuntimeFailure, StreamSession, Unavailable
 
 def _status(code: int, reason: str, message: str) -> web.Response:
@@ -46,10 +47,14 @@ class AgentServer:
     def app(self) -> web.Application:
         app = web.Application(middlewares=[self._only_the_api_server, self._runtime_errors])
         app.router.add_get("/healthz", self._healthz)
-        app.router.add_get("/containerLogs/{namespace}/{pod}/{container}", self._logs)
-        for method in ("GET", "POST"):  # as a kubelet: the upgrade is what matters
-            app.router.add_route(method, "/exec/{namespace}/{pod}/{container}", self._exec)
-            app.router.add_route(method, "/attach/{namespace}/{pod}/{container}", self._attach)
+        # As a kubelet's, each path may name the pod's UID before the container: a pod made
+        # again under the same name (a StatefulSet's) may still have its old containers here,
+        # and the API server names the UID of the pod it looked up.
+        for pod in ("{namespace}/{pod}", "{namespace}/{pod}/{uid}"):
+            app.router.add_get(f"/containerLogs/{pod}/{{container}}", self._logs)
+            for method in ("GET", "POST"):  # as a kubelet: the upgrade is what matters
+                app.router.add_route(method, f"/exec/{pod}/{{container}}", self._exec)
+                app.router.add_route(method, f"/attach/{pod}/{{container}}", self._attach)
         app.router.add_get("/stats/summary", self._stats)
         return app
 
@@ -81,10 +86,14 @@ class AgentServer:
         except RuntimeFailure as e:
             return _status(500, "InternalError", str(e))
 
-    def _find(self, namespace: str, pod: str, container: str, previous: bool) -> str:
-        """The id of the pod's container (its newest attempt, or the one before)."""
-        found = self.runtime.list_containers({LABEL_POD_NAMESPACE: namespace,
-                                              LABEL_POD_NAME: pod, LABEL_CONTAINER: container})
+    def _find(self, namespace: str, pod: str, uid: str | None, container: str,
+              previous: bool) -> str:
+        """The id of the pod's container (its newest attempt, or the one before); only the
+        containers of the pod with that UID when one is named."""
+        labels = {LABEL_POD_NAMESPACE: namespace, LABEL_POD_NAME: pod, LABEL_CONTAINER: container}
+        if uid:
+            labels[LABEL_POD_UID] = uid
+        found = self.runtime.list_containers(labels)
         attempts = sorted(found, key=lambda c: int(c.labels.get(LABEL_ATTEMPT, "0")))
         if previous:
             attempts = attempts[:-1]
@@ -107,7 +116,7 @@ class AgentServer:
         budget = int(q["limitBytes"]) if q.get("limitBytes", "").isdigit() else None
         loop = asyncio.get_running_loop()
         container_id = await loop.run_in_executor(None, self._find, m["namespace"], m["pod"],
-                                                  m["container"], previous)
+                                                  m.get("uid"), m["container"], previous)
         stream = await loop.run_in_executor(None, lambda: self.runtime.logs(
             container_id, follow, tail, since, q.get("timestamps") in ("1", "true")))
         response = web.StreamResponse(headers={"Content-Type": "text/plain; charset=utf-8"})
@@ -154,7 +163,8 @@ class AgentServer:
         def open_session() -> StreamSession:
             # after the upgrade: a container not (yet) there is an outcome on the error channel
             try:
-                container_id = self._find(m["namespace"], m["pod"], m["container"], False)
+                container_id = self._find(m["namespace"], m["pod"], m.get("uid"), m["container"],
+                                          False)
             except NoSuchContainer as e:
                 raise RuntimeFailure(str(e)) from None
             if attach:

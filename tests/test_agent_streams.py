@@ -159,3 +159,29 @@ def test_the_fake_refuses_an_exec_in_a_stopped_container():
     runtime.exit(cid, 1)
     with pytest.raises(RuntimeFailure):
         runtime.open_exec(cid, ["ls"], False, True, True, False)
+
+
+def test_the_agent_finds_the_container_of_the_pod_with_the_uid_it_is_given():
+    """A pod made again under its name (a StatefulSet's) may still have its predecessor's
+    container on the node: the API server names the UID, and exec, attach and logs reach the
+    new pod's container, never the old one's."""
+    from node_agent.pods.model import (LABEL_ATTEMPT, LABEL_CONTAINER, LABEL_POD_NAME,
+                                       LABEL_POD_NAMESPACE, LABEL_POD_UID)
+    from node_agent.server import AgentServer
+
+    runtime = FakeRuntime(images=("busybox", "pause"))
+    sandbox = runtime.start_sandbox(SandboxConfig(name="p", hostname="p", labels={}), "pause")
+
+    def container(uid: str, attempt: int) -> str:
+        return runtime.start_container(ContainerConfig(name=f"c-{uid}-{attempt}",
+                                                       image="busybox", sandbox_id=sandbox.id,
+                                                       labels={
+            LABEL_POD_NAMESPACE: "ns", LABEL_POD_NAME: "db-0", LABEL_CONTAINER: "c",
+            LABEL_POD_UID: uid, LABEL_ATTEMPT: str(attempt)}))
+    new_first, old, new_second = container("new", 0), container("old", 3), container("new", 1)
+    agent = AgentServer(runtime, "host1")
+    assert agent._find("ns", "db-0", "new", "c", previous=False) == new_second
+    assert agent._find("ns", "db-0", "new", "c", previous=True) == new_first
+    assert agent._find("ns", "db-0", "old", "c", previous=False) == old
+    with pytest.raises(Exception, match='previous terminated container "c" in pod "db-0"'):
+        agent._find("ns", "db-0", "old", "c", previous=True)

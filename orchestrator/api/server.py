@@ -558,9 +558,9 @@ class ApiServer:
     async def _proxy_to_agent(self, request: web.Request, t: Target, endpoint: str,
                               params) -> web.StreamResponse:
         """pods/log: forward to the agent of the pod's node and stream its answer."""
-        _, node_name, container = await self._pod_container(t, request.query.get("container"))
-        return await self._forward_to_node(
-            request, node_name, "GET", f"/{endpoint}/{t.namespace}/{t.name}/{container}", params)
+        pod, node_name, container = await self._pod_container(t, request.query.get("container"))
+        return await self._forward_to_node(request, node_name, "GET", f"/{endpoint}/"
+                                           f"{_pod_path(pod)}/{container}", params)
 
     async def _stream_to_agent(self, request: web.Request, t: Target) -> web.StreamResponse:
         """pods/exec and pods/attach: the client's WebSocket relayed, message for message, to
@@ -591,8 +591,8 @@ class ApiServer:
             offered = request.headers.get("Sec-WebSocket-Protocol", "")
             raise bad_request(f"requested protocol(s) are not supported: [{offered}]; "
                               f"supports [{' '.join(rc.PROTOCOLS)}]")
-        url = await self._agent_url(
-            node_name, f"/{t.subresource}/{t.namespace}/{t.name}/{container}")
+        url = await self._agent_url(node_name,
+                                    f"/{t.subresource}/{_pod_path(pod)}/{container}")
         try:
             upstream = await self._agent_session().ws_connect(
                 url, params=options.agent_query(), protocols=(ready.protocol,),
@@ -1023,6 +1023,13 @@ def _only_parameters(request: web.Request, allowed: tuple[str, ...]) -> None:
     unknown = sorted(set(request.query) - set(allowed))
     if unknown:
         raise bad_request(f"unknown query parameter {unknown[0]!r} for {request.path}")
+
+
+def _pod_path(pod: Object) -> str:
+    """The pod as an agent's path names it: namespace, name and UID (a pod made again under
+    its name may still have its predecessor's containers on the node)."""
+    meta = pod["metadata"]
+    return f"{meta['namespace']}/{meta['name']}/{meta['uid']}"
 
 
 def _json(body: Any, status: int = 200, media: str = JSON) -> web.Response:
