@@ -75,3 +75,50 @@ def test_pods_of_one_owner_spread_evenly(cluster: Cluster, ns: str) -> None:
     nodes = wait_until(lambda: (found := [node_of(cluster, ns, f"s{i}") for i in range(count)])
                        and all(found) and found, 60, "all bound")
     assert sorted(Counter(nodes).values()) == [2] * len(cluster.hosts)
+
+
+def _scheduled_condition(cluster: Cluster, ns: str, name: str) -> dict | None:
+    status = cluster.api().get(f"/api/v1/namespaces/{ns}/pods/{name}").json().get("status", {})
+    return next((c for c in status.get("conditions") or [] if c["type"] == "PodScheduled"), None)
+
+
+def test_pod_anti_affinity_puts_one_replica_a_node_and_pod_affinity_follows_a_pod(
+        cluster: Cluster, ns: str) -> None:
+    api = cluster.api()
+    n = len(cluster.hosts)
+    one_a_node = {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [
+        {"labelSelector": {"matchLabels": {"app": "one-a-node"}},
+         "topologyKey": "kubernetes.io/hostname"}]}}
+    for i in range(n + 1):
+        body = make_pod(f"one-{i}", affinity=one_a_node)
+        body["metadata"]["labels"] = {"app": "one-a-node", "idx": str(i)}
+        api.post(f"/api/v1/namespaces/{ns}/pods", json=body).raise_for_status()
+
+    def placed() -> dict[str, str]:
+        return {f"one-{i}": node for i in range(n + 1)
+                if (node := node_of(cluster, ns, f"one-{i}"))}
+
+    wait_until(lambda: len(placed()) == n, 60, "a replica on every node")
+    on = placed()
+    assert sorted(on.values()) == sorted(h.name for h in cluster.hosts)  # one a node
+    waiting = next(f"one-{i}" for i in range(n + 1) if f"one-{i}" not in on)
+    cond = wait_until(lambda: _scheduled_condition(cluster, ns, waiting), 30, "PodScheduled")
+    assert cond["status"] == "False" and cond["reason"] == "Unschedulable"
+    # the placed replicas' terms select it (checked first, as Kubernetes does)
+    assert cond["message"] == (f"0/{n} nodes are available: {n} node(s) didn't satisfy "
+                               "existing pods anti-affinity rules.")
+
+    # a pod that must be with one replica goes to that replica's node
+    leader = next(iter(sorted(on)))
+    follower = make_pod("follower", affinity={"podAffinity": {
+        "requiredDuringSchedulingIgnoredDuringExecution": [
+            {"labelSelector": {"matchLabels": {"idx": leader.split("-")[1]}},
+             "topologyKey": "kubernetes.io/hostname"}]}})
+    api.post(f"/api/v1/namespaces/{ns}/pods", json=follower).raise_for_status()
+    assert wait_until(lambda: node_of(cluster, ns, "follower"), 30, "bound") == on[leader]
+
+    # when a replica goes, the waiting one takes its node
+    api.delete(f"/api/v1/namespaces/{ns}/pods/{leader}",
+               params={"gracePeriodSeconds": "0"}).raise_for_status()
+    assert wait_until(lambda: node_of(cluster, ns, waiting), 90,
+                      "the waiting replica bound") == on[leader]

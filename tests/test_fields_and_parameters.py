@@ -206,6 +206,18 @@ HONOURED: dict[str, str] = {
         Toleration.key Toleration.operator Toleration.value Toleration.effect Taint.key
         Taint.value Taint.effect""",
     "orchestrator/scheduler/plugins/taint_toleration.py": "PodSpec.tolerations",
+    "orchestrator/scheduler/plugins/node_affinity.py": """
+        NodeAffinity.preferredDuringSchedulingIgnoredDuringExecution
+        PreferredSchedulingTerm.weight PreferredSchedulingTerm.preference""",
+    "orchestrator/scheduler/plugins/inter_pod_affinity.py": """
+        Affinity.podAffinity Affinity.podAntiAffinity
+        PodAffinity.requiredDuringSchedulingIgnoredDuringExecution
+        PodAffinity.preferredDuringSchedulingIgnoredDuringExecution
+        PodAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution
+        PodAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution
+        WeightedPodAffinityTerm.weight WeightedPodAffinityTerm.podAffinityTerm
+        PodAffinityTerm.labelSelector PodAffinityTerm.namespaces PodAffinityTerm.topologyKey
+        PodAffinityTerm.namespaceSelector""",
     "orchestrator/scheduler/snapshot.py": "ResourceRequirements.requests ContainerPort.protocol",
     "orchestrator/api/server.py": "PodSpec.nodeName",
 }

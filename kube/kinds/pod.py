@@ -19,8 +19,8 @@ from kube import names
 from kube.field_errors import FORBIDDEN, FieldError
 from kube.kinds.base import AGE, ATOMIC, Column, Kind, ListMerge, map_list, nested
 from kube.meta import (Condition, Dns1123Label, Dns1123Subdomain, EnvVarName, IntOrString,
-                       IPAddress, Model, ObjectMeta, Port, PortName, Protocol, Timestamp,
-                       refused, unique)
+                       IPAddress, LabelSelector, Model, ObjectMeta, Port, PortName, Protocol,
+                       QualifiedName, Timestamp, refused, unique)
 from kube.objects import Object
 from kube.printing import pod_ready, pod_restarts, pod_status
 from kube.quantity import QuantityError, parse_quantity
@@ -549,12 +549,50 @@ class NodeSelector(Model):
     node_selector_terms: list[NodeSelectorTerm] = Field(min_length=1)
 
 
+class PreferredSchedulingTerm(Model):
+    """A soft node-affinity term: nodes it matches score its weight (the NodeAffinity score)."""
+    weight: int = Field(ge=1, le=100)
+    preference: NodeSelectorTerm
+
+
 class NodeAffinity(Model):
     required_during_scheduling_ignored_during_execution: NodeSelector | None = None
+    preferred_during_scheduling_ignored_during_execution: list[PreferredSchedulingTerm] | None \
+        = None
+
+
+class PodAffinityTerm(Model):
+    """The pods `label_selector` selects (none when it is absent, as Kubernetes has it) in the
+    `namespaces` listed and those `namespace_selector` selects (the pod's own namespace when
+    neither is given; `{}` selects every namespace), counted per value of the node label
+    `topology_key` (the domain: a node, a zone...)."""
+    label_selector: LabelSelector | None = None
+    namespaces: list[str] | None = None
+    topology_key: QualifiedName
+    namespace_selector: LabelSelector | None = None
+
+
+class WeightedPodAffinityTerm(Model):
+    weight: int = Field(ge=1, le=100)
+    pod_affinity_term: PodAffinityTerm
+
+
+class PodAffinity(Model):
+    """Inter-pod affinity (co-location) or anti-affinity (spreading), as the scheduler's
+    InterPodAffinity plugin decides it: required terms filter nodes, preferred ones score."""
+    required_during_scheduling_ignored_during_execution: list[PodAffinityTerm] | None = None
+    preferred_during_scheduling_ignored_during_execution: list[WeightedPodAffinityTerm] | None \
+        = None
+
+
+class PodAntiAffinity(PodAffinity):
+    pass
 
 
 class Affinity(Model):
     node_affinity: NodeAffinity | None = None
+    pod_affinity: PodAffinity | None = None
+    pod_anti_affinity: PodAntiAffinity | None = None
 
 
 class Toleration(Model):

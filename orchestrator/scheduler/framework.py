@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from kube.kinds.persistentvolumeclaim import PersistentVolumeClaim
 from kube.kinds.pod import Pod
-from orchestrator.scheduler.plugins import FILTERS, SCORES, volume_binding
+from orchestrator.scheduler.plugins import FILTERS, SCORES, inter_pod_affinity, volume_binding
 from orchestrator.scheduler.snapshot import NodeInfo, Snapshot
 
 
@@ -47,6 +47,7 @@ def schedule(pod: Pod, snapshot: Snapshot, rng: random.Random,
     volumes = volume_binding.prefilter(pod, snapshot.storage)
     if volumes.error:
         return Decision(None, f"0/{len(nodes)} nodes are available: {volumes.error}.")
+    affinity = inter_pod_affinity.prefilter(pod, snapshot)
     enough = feasible_to_find(len(nodes))
     examined = 0
     for i in range(len(nodes)):
@@ -55,6 +56,8 @@ def schedule(pod: Pod, snapshot: Snapshot, rng: random.Random,
         problems = [r for _, check in FILTERS for r in check(pod, info)]
         if volumes is not volume_binding.NO_CLAIMS:
             problems += volume_binding.fits(volumes, snapshot.storage, info)
+        if affinity is not inter_pod_affinity.NOTHING:
+            problems += inter_pod_affinity.fits(affinity, info)
         if problems:
             reasons.update(set(problems))
         else:
@@ -66,11 +69,13 @@ def schedule(pod: Pod, snapshot: Snapshot, rng: random.Random,
         detail = ", ".join(f"{n} {r}" for r, n in sorted(reasons.items(), key=lambda x: (-x[1], x[0])))
         return Decision(None, f"0/{total} nodes are available" + (f": {detail}." if detail else "."))
     weights = weights or {}
-    scored = []
-    for info in feasible:
-        weighted = sum(weights.get(name, weight) * fn(pod, info, snapshot)
-                       for name, fn, weight in SCORES)
-        scored.append((round(weighted, 6), info.name))
+    totals = [0.0] * len(feasible)
+    for name, score_nodes, weight in SCORES:
+        factor = weights.get(name, weight)
+        if factor:
+            for i, value in enumerate(score_nodes(pod, feasible, snapshot)):
+                totals[i] += factor * value
+    scored = [(round(total, 6), info.name) for total, info in zip(totals, feasible)]
     best = max(score for score, _ in scored)
     winners = sorted(name for score, name in scored if score == best)
     return Decision(rng.choice(winners), scores=tuple((n, s) for s, n in scored),

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 
 from kube.events import EventRecorder
+from kube.kinds.namespace import Namespace
 from kube.kinds.node import Node
 from kube.kinds.persistentvolume import PersistentVolume
 from kube.kinds.persistentvolumeclaim import SELECTED_NODE, PersistentVolumeClaim
@@ -109,7 +110,8 @@ class Scheduler:
                                           cached("persistentvolumeclaims")[0]),
                                 typed_all(PersistentVolume, cached("persistentvolumes")[0]),
                                 typed_all(StorageClass, cached("storageclasses")[0]))
-        snapshot = Snapshot.build(nodes, pods, storage)
+        snapshot = Snapshot.build(nodes, pods, storage,
+                                  typed_all(Namespace, cached("namespaces")[0]))
         bound = 0
         for pod in pending:
             decision = schedule(pod, snapshot, self.rng, self.weights, start=self._next_start)

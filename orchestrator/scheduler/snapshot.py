@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from kube.kinds.namespace import Namespace
 from kube.kinds.node import Node
 from kube.kinds.persistentvolume import PersistentVolume
 from kube.kinds.persistentvolumeclaim import PersistentVolumeClaim
@@ -44,6 +45,13 @@ def host_ports(pod: Pod) -> set[tuple[int, str]]:
     """The (port, protocol) pairs the pod's containers bind on their node."""
     return {(port.host_port, port.protocol) for c in pod.spec.containers
             for port in c.ports or () if port.host_port}
+
+
+def has_pod_affinity(pod: Pod) -> bool:
+    """The pod states inter-pod affinity or anti-affinity (its terms concern other pods)."""
+    affinity = pod.spec.affinity
+    return affinity is not None and (affinity.pod_affinity is not None
+                                     or affinity.pod_anti_affinity is not None)
 
 
 @dataclass(frozen=True)
@@ -119,10 +127,13 @@ class Storage:
 class Snapshot:
     nodes: tuple[NodeInfo, ...] = field(default_factory=tuple)
     storage: Storage = field(default_factory=Storage)
+    # namespace name → its labels (what pod-affinity terms' namespaceSelectors select)
+    namespace_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     @classmethod
     def build(cls, nodes: list[Node], pods: list[Pod],
-              storage: Storage | None = None) -> Snapshot:
+              storage: Storage | None = None,
+              namespaces: list[Namespace] | None = None) -> Snapshot:
         """Pods count against their node while they hold resources (not Succeeded/Failed)."""
         by_node: dict[str, list[Pod]] = {n.metadata.name or "": [] for n in nodes}
         for p in pods:
@@ -131,7 +142,13 @@ class Snapshot:
                 by_node[node].append(p)
         return cls(tuple(NodeInfo(n, tuple(by_node[n.metadata.name or ""])) for n in
                          sorted(nodes, key=lambda n: n.metadata.name or "")),
-                   storage or Storage())
+                   storage or Storage(),
+                   {n.metadata.name or "": n.metadata.labels or {} for n in namespaces or ()})
+
+    @cached_property
+    def pods_with_affinity(self) -> tuple[tuple[Pod, NodeInfo], ...]:
+        """The placed pods that state pod affinity or anti-affinity, with their nodes."""
+        return tuple((p, info) for info in self.nodes for p in info.pods if has_pod_affinity(p))
 
     def most_of_owner(self, owner: str) -> int:
         """The largest number of `owner`'s pods on any one node (memoised per snapshot)."""
@@ -143,5 +160,12 @@ class Snapshot:
     def assume(self, pod: Pod, node_name: str) -> Snapshot:
         """The snapshot after `pod` is bound to `node_name` (for the next decision)."""
         bound = pod.model_copy(update={"spec": pod.spec.model_copy(update={"node_name": node_name})})
-        return Snapshot(tuple(n.with_pod(bound) if n.name == node_name else n
-                              for n in self.nodes), self.storage)
+        after = Snapshot(tuple(n.with_pod(bound) if n.name == node_name else n
+                               for n in self.nodes), self.storage, self.namespace_labels)
+        if "pods_with_affinity" in self.__dict__:  # carried forward: no walk over every pod
+            with_affinity = self.pods_with_affinity
+            if has_pod_affinity(bound):
+                info = next(n for n in after.nodes if n.name == node_name)
+                with_affinity = (*with_affinity, (bound, info))
+            after.__dict__["pods_with_affinity"] = with_affinity
+        return after
