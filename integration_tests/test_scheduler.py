@@ -122,3 +122,38 @@ def test_pod_anti_affinity_puts_one_replica_a_node_and_pod_affinity_follows_a_po
                params={"gracePeriodSeconds": "0"}).raise_for_status()
     assert wait_until(lambda: node_of(cluster, ns, waiting), 90,
                       "the waiting replica bound") == on[leader]
+
+
+def test_topology_spread_constraints_keep_the_skew_and_refuse_a_node_that_would_break_it(
+        cluster: Cluster, ns: str) -> None:
+    api = cluster.api()
+    first, n = cluster.hosts[0].name, len(cluster.hosts)
+    labels = {"app": "spread-demo"}
+    for i in range(2):  # two already on the first host (placed there by name, not scheduled)
+        body = make_pod(f"there-{i}", nodeName=first)
+        body["metadata"]["labels"] = labels
+        api.post(f"/api/v1/namespaces/{ns}/pods", json=body).raise_for_status()
+    constraint = {"maxSkew": 1, "topologyKey": "kubernetes.io/hostname",
+                  "whenUnsatisfiable": "DoNotSchedule", "labelSelector": {"matchLabels": labels}}
+
+    # one more on the first host would make it 3 against 0: refused, saying why
+    pinned = make_pod("pinned", nodeSelector={"kubernetes.io/hostname": first},
+                      topologySpreadConstraints=[{**constraint, "nodeAffinityPolicy": "Ignore"}])
+    pinned["metadata"]["labels"] = labels
+    api.post(f"/api/v1/namespaces/{ns}/pods", json=pinned).raise_for_status()
+    cond = wait_until(lambda: _scheduled_condition(cluster, ns, "pinned"), 30, "PodScheduled")
+    assert cond["status"] == "False" and cond["reason"] == "Unschedulable"
+    assert "1 node(s) didn't match pod topology spread constraints" in cond["message"]
+
+    # the others go where the skew allows: never the first host until each other has two
+    count = 2 * (n - 1)
+    for i in range(count):
+        body = make_pod(f"new-{i}", topologySpreadConstraints=[constraint])
+        body["metadata"]["labels"] = labels
+        api.post(f"/api/v1/namespaces/{ns}/pods", json=body).raise_for_status()
+    nodes = wait_until(lambda: (found := [node_of(cluster, ns, f"new-{i}") for i in range(count)])
+                       and all(found) and found, 60, "all bound")
+    assert first not in nodes
+    assert sorted(Counter(nodes).values()) == [2] * (n - 1)
+    # now every host has two: a third on the first is within the skew, and the pod goes there
+    assert wait_until(lambda: node_of(cluster, ns, "pinned"), 60, "pinned bound") == first

@@ -112,8 +112,8 @@ def test_secret_string_data_is_stored_as_base64_data():
 BAD = [
     ("deployment", DEPLOYMENT, "spec.template.spec.containers[0].image", DELETE,
      "spec.template.spec.containers[0].image: Required value"),
-    ("deployment", DEPLOYMENT, "spec.template.spec.topologySpreadConstraints", [],
-     "spec.template.spec.topologySpreadConstraints: Forbidden: a Kubernetes field this orchestrator does "
+    ("deployment", DEPLOYMENT, "spec.template.spec.readinessGates", [],
+     "spec.template.spec.readinessGates: Forbidden: a Kubernetes field this orchestrator does "
      "not implement"),
     ("deployment", DEPLOYMENT, "spec.strategy", {"type": "BlueGreen"},
      "spec.strategy.type: Unsupported value: 'BlueGreen'"),

@@ -218,6 +218,12 @@ HONOURED: dict[str, str] = {
         WeightedPodAffinityTerm.weight WeightedPodAffinityTerm.podAffinityTerm
         PodAffinityTerm.labelSelector PodAffinityTerm.namespaces PodAffinityTerm.topologyKey
         PodAffinityTerm.namespaceSelector""",
+    "orchestrator/scheduler/plugins/pod_topology_spread.py": """
+        PodSpec.topologySpreadConstraints TopologySpreadConstraint.maxSkew
+        TopologySpreadConstraint.topologyKey TopologySpreadConstraint.whenUnsatisfiable
+        TopologySpreadConstraint.labelSelector TopologySpreadConstraint.minDomains
+        TopologySpreadConstraint.nodeAffinityPolicy TopologySpreadConstraint.nodeTaintsPolicy
+        TopologySpreadConstraint.matchLabelKeys""",
     "orchestrator/scheduler/snapshot.py": "ResourceRequirements.requests ContainerPort.protocol",
     "orchestrator/api/server.py": "PodSpec.nodeName",
 }

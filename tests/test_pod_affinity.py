@@ -63,7 +63,8 @@ def feasible(nodes, pods, candidate, namespaces=()) -> set[str]:
           for n, labels in namespaces]
     snapshot = Snapshot.build(nodes, pods, namespaces=ns)
     state = inter_pod_affinity.prefilter(candidate, snapshot)
-    return {i.name for i in snapshot.nodes if not inter_pod_affinity.fits(state, i)}
+    return {i.name for i in snapshot.nodes
+            if state is None or not inter_pod_affinity.fits(state, i)}
 
 
 def winners(nodes, pods, candidate, namespaces=()) -> set[str | None]:

@@ -595,6 +595,34 @@ class Affinity(Model):
     pod_anti_affinity: PodAntiAffinity | None = None
 
 
+class TopologySpreadConstraint(Model):
+    """How unevenly the pods `label_selector` selects (in the pod's namespace) may spread over
+    the values of the node label `topology_key` (Kubernetes' PodTopologySpread)."""
+    max_skew: int = Field(ge=1)
+    topology_key: QualifiedName
+    when_unsatisfiable: Literal["DoNotSchedule", "ScheduleAnyway"]
+    label_selector: LabelSelector | None = None
+    min_domains: int | None = Field(None, ge=1)
+    node_affinity_policy: Literal["Honor", "Ignore"] | None = None  # None: Honor
+    node_taints_policy: Literal["Honor", "Ignore"] | None = None  # None: Ignore
+    # the pod's values for these label keys join the selector (pods of one revision spread)
+    match_label_keys: list[QualifiedName] | None = None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.min_domains is not None and self.when_unsatisfiable != "DoNotSchedule":
+            raise ValueError("minDomains: Invalid value: can only use minDomains if "
+                             "whenUnsatisfiable=DoNotSchedule")
+        selector = self.label_selector
+        in_selector = set((selector.match_labels or {}) if selector else ()) | {
+            e.key for e in (selector.match_expressions or () if selector else ())}
+        for key in self.match_label_keys or ():
+            if key in in_selector:
+                raise ValueError(f"matchLabelKeys: Invalid value: {key!r}: exists in both "
+                                 "matchLabelKeys and labelSelector")
+        return self
+
+
 class Toleration(Model):
     key: str | None = None
     operator: Literal["Exists", "Equal"] = "Equal"
@@ -629,6 +657,7 @@ class PodSpec(Model):
     subdomain: Dns1123Label | None = None
     affinity: Affinity | None = None
     tolerations: list[Toleration] | None = None
+    topology_spread_constraints: list[TopologySpreadConstraint] | None = None
     # ClusterFirst: the cluster's DNS, except for a hostNetwork pod (which gets the node's
     # resolvers, as Default does) unless ClusterFirstWithHostNet
     dns_policy: Literal["ClusterFirst", "ClusterFirstWithHostNet", "Default"] = "ClusterFirst"
@@ -652,6 +681,11 @@ class PodSpec(Model):
         every = [*(self.init_containers or ()), *self.containers]
         unique(every, "name", "container name")
         unique(self.volumes, "name", "volume name")
+        pairs = [(c.topology_key, c.when_unsatisfiable)
+                 for c in self.topology_spread_constraints or ()]
+        if len(set(pairs)) != len(pairs):
+            raise ValueError("topologySpreadConstraints: Duplicate value: a {topologyKey, "
+                             "whenUnsatisfiable} pair given twice")
         volumes = {v.name for v in self.volumes or []} | CLAIM_TEMPLATE_VOLUMES.get()
         for c in every:
             for m in c.volume_mounts or []:
@@ -821,6 +855,7 @@ POD_SPEC_LISTS: dict[str, ListMerge] = {
     "volumes": map_list("name"),
     "tolerations": ATOMIC,
     "hostAliases": map_list("ip"),
+    "topologySpreadConstraints": map_list("topologyKey", "whenUnsatisfiable"),
 }
 
 KIND = Kind(

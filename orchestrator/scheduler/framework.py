@@ -8,7 +8,8 @@ from dataclasses import dataclass
 
 from kube.kinds.persistentvolumeclaim import PersistentVolumeClaim
 from kube.kinds.pod import Pod
-from orchestrator.scheduler.plugins import FILTERS, SCORES, inter_pod_affinity, volume_binding
+from orchestrator.scheduler.plugins import (FILTERS, SCORES, inter_pod_affinity,
+                                            pod_topology_spread, volume_binding)
 from orchestrator.scheduler.snapshot import NodeInfo, Snapshot
 
 
@@ -48,6 +49,7 @@ def schedule(pod: Pod, snapshot: Snapshot, rng: random.Random,
     if volumes.error:
         return Decision(None, f"0/{len(nodes)} nodes are available: {volumes.error}.")
     affinity = inter_pod_affinity.prefilter(pod, snapshot)
+    spread = pod_topology_spread.prefilter(pod, snapshot)
     enough = feasible_to_find(len(nodes))
     examined = 0
     for i in range(len(nodes)):
@@ -56,8 +58,10 @@ def schedule(pod: Pod, snapshot: Snapshot, rng: random.Random,
         problems = [r for _, check in FILTERS for r in check(pod, info)]
         if volumes is not volume_binding.NO_CLAIMS:
             problems += volume_binding.fits(volumes, snapshot.storage, info)
-        if affinity is not inter_pod_affinity.NOTHING:
+        if affinity is not None:
             problems += inter_pod_affinity.fits(affinity, info)
+        if spread is not None:
+            problems += pod_topology_spread.fits(spread, pod, info)
         if problems:
             reasons.update(set(problems))
         else:

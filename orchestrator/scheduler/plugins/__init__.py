@@ -8,8 +8,8 @@ check itself as an exported pure function.
   `score_nodes(pod, node_infos, snapshot) -> list[float]`; and the module's default `WEIGHT`
   (`orchestrator serve --score-weight NAME=W` overrides it).
 - A filter that needs the whole cluster counts it once per pod (PreFilter): `prefilter(pod,
-  snapshot) -> state`, then `fits(state, node_info)`; the framework calls those
-  (volume_binding, inter_pod_affinity).
+  snapshot) -> state` (None: nothing to check), then `fits(state, [pod,] node_info)`; the
+  framework calls those (volume_binding, inter_pod_affinity, pod_topology_spread).
 
 Adding one: a module here, a line in FILTERS or SCORES, a table in tests/test_scheduler.py.
 """
@@ -23,7 +23,8 @@ from kube.kinds.pod import Pod
 from orchestrator.scheduler.plugins import (balanced_allocation, inter_pod_affinity,
                                             least_allocated, node_affinity, node_ports,
                                             node_ready, node_resources_fit, node_unschedulable,
-                                            selector_spread, taint_toleration)
+                                            pod_topology_spread, selector_spread,
+                                            taint_toleration)
 from orchestrator.scheduler.snapshot import NodeInfo, Snapshot
 
 Filter = Callable[[Pod, NodeInfo], list[str]]
@@ -47,4 +48,4 @@ FILTERS: tuple[tuple[str, Filter], ...] = tuple((m.NAME, m.fits) for m in (
 
 SCORES: tuple[tuple[str, Score, float], ...] = tuple((m.NAME, _scores_of(m), m.WEIGHT) for m in (
     least_allocated, balanced_allocation, selector_spread, taint_toleration, node_affinity,
-    inter_pod_affinity))
+    inter_pod_affinity, pod_topology_spread))

@@ -86,15 +86,13 @@ class PodAffinityState:
     matches_own_terms: bool = False
 
 
-NOTHING = PodAffinityState(Counter(), Counter(), Counter())
-
-
-def prefilter(pod: Pod, snapshot: Snapshot) -> PodAffinityState:
+def prefilter(pod: Pod, snapshot: Snapshot) -> PodAffinityState | None:
+    """None: neither the pod nor any placed pod states pod affinity (nothing to check)."""
     affinity_terms = [t for t, _ in _terms(pod, anti=False, preferred=False)]
     anti_terms = [t for t, _ in _terms(pod, anti=True, preferred=False)]
     with_affinity = snapshot.pods_with_affinity
     if not affinity_terms and not anti_terms and not with_affinity:
-        return NOTHING
+        return None
     labels = snapshot.namespace_labels
     existing_anti: Counter[Domain] = Counter()
     for other, info in with_affinity:
