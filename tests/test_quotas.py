@@ -127,3 +127,18 @@ def test_only_what_may_lower_use_wakes_a_recount():
     service = WatchEvent("MODIFIED", "/registry/services/n/s",
                          {"kind": "Service", "metadata": {}, "spec": {"type": "ClusterIP"}}, 8)
     assert replenishes(service)  # it may have stopped being a NodePort
+
+
+def test_a_quotas_own_status_write_wakes_no_recount_but_a_spec_change_does():
+    from orchestrator.controllers.resourcequota import quota_needs_recount
+    from orchestrator.store.watchcache import WatchEvent
+
+    def event(kind, hard, status_hard):
+        obj = {"kind": "ResourceQuota", "metadata": {"namespace": "n", "name": "q"},
+               "spec": {"hard": hard}, "status": {"hard": status_hard, "used": {"pods": "1"}}}
+        return WatchEvent(kind, "/registry/resourcequotas/n/q", obj, 9)
+    assert quota_needs_recount(event("ADDED", {"pods": "2"}, None))
+    assert quota_needs_recount(event("MODIFIED", {"pods": "3"}, {"pods": "2"}))  # spec changed
+    # admission's charge (status.used) between it and the store of what it charged for: a
+    # recount then would miss that object and hand its charge back
+    assert not quota_needs_recount(event("MODIFIED", {"pods": "2"}, {"pods": "2"}))

@@ -57,6 +57,18 @@ def replenishes(event: WatchEvent) -> bool:
     return True
 
 
+def quota_needs_recount(event: WatchEvent) -> bool:
+    """Whether a change to a quota itself calls for a recount: a new quota, or one whose
+    spec.hard differs from its status.hard (the spec was changed). A status write (admission's
+    charge, or this controller's own) does not, as in Kubernetes, which only follows spec
+    changes: a recount woken by a charge would run in the moment between the charge and the
+    store of the object charged for, miss that object, and give its charge back. Pure."""
+    if event.type != "MODIFIED":
+        return event.type == "ADDED"
+    hard = (event.object.get("spec") or {}).get("hard") or {}
+    return (event.object.get("status") or {}).get("hard") != hard
+
+
 class ResourceQuotaController(Controller):
     name = "resourcequota"
 
@@ -68,7 +80,12 @@ class ResourceQuotaController(Controller):
 
         def replenishing(event: WatchEvent) -> list[str]:
             return quotas_of(event) if replenishes(event) else []
-        return {resource: quotas_of if resource == "resourcequotas" else replenishing
+
+        def changed_quota(event: WatchEvent) -> list[str]:
+            if event.type == "DELETED":  # the others' count of quotas went down
+                return quotas_of(event)
+            return [object_key(event.object)] if quota_needs_recount(event) else []
+        return {resource: changed_quota if resource == "resourcequotas" else replenishing
                 for resource in WATCHED}
 
     def all_keys(self) -> list[str]:

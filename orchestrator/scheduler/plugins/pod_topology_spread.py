@@ -66,12 +66,14 @@ def _selects(spread: Spread, pod: Pod) -> bool:
     return spread.selector is not None and selector_matches(spread.selector, pod.metadata.labels)
 
 
-def _counts_on(spreads: Sequence[Spread], pod: Pod, info: NodeInfo) -> bool:
-    """The node's pods count for the pod's constraints (Kubernetes' node inclusion policies)."""
+def _has_keys(spreads: Sequence[Spread], info: NodeInfo) -> bool:
     labels = info.node.metadata.labels or {}
-    if any(s.key not in labels for s in spreads):
-        return False
-    constraint = spreads[0].constraint  # policies are read from the first, as Kubernetes
+    return all(s.key in labels for s in spreads)
+
+
+def _counts_on(spread: Spread, pod: Pod, info: NodeInfo) -> bool:
+    """The node's pods count for this constraint (Kubernetes' node inclusion policies)."""
+    constraint = spread.constraint
     if (constraint.node_affinity_policy or "Honor") == "Honor" and \
             not selects_node(pod.spec, info.node):
         return False
@@ -102,13 +104,14 @@ def prefilter(pod: Pod, snapshot: Snapshot) -> SpreadState | None:
     counts: Counter[Domain] = Counter()
     domains: dict[str, set[str]] = {s.key: set() for s in spreads}
     for info in snapshot.nodes:
-        if not _counts_on(spreads, pod, info):
+        if not _has_keys(spreads, info):  # a node must carry every constraint's key
             continue
         labels = info.node.metadata.labels or {}
         for s in spreads:
-            value = labels[s.key]
-            domains[s.key].add(value)
-            counts[(s.key, value)] += _matching(s, pod, info)
+            if _counts_on(s, pod, info):
+                value = labels[s.key]
+                domains[s.key].add(value)
+                counts[(s.key, value)] += _matching(s, pod, info)
     fewest = {}
     for s in spreads:
         values = domains[s.key]
@@ -133,7 +136,7 @@ def score_nodes(pod: Pod, infos: Sequence[NodeInfo], snapshot: Snapshot) -> list
     spreads = _spreads(pod, "ScheduleAnyway")
     if not spreads:
         return [0.0] * len(infos)
-    keyed = [all(s.key in (i.node.metadata.labels or {}) for s in spreads) for i in infos]
+    keyed = [_has_keys(spreads, i) for i in infos]
     # the domains among the feasible nodes, and their sizes (the normalising weights)
     wanted: dict[str, set[str]] = {s.key: set() for s in spreads}
     for info, ok in zip(infos, keyed):
@@ -143,11 +146,11 @@ def score_nodes(pod: Pod, infos: Sequence[NodeInfo], snapshot: Snapshot) -> list
     weights = {key: math.log(len(values) + 2) for key, values in wanted.items()}
     counts: Counter[Domain] = Counter()
     for info in snapshot.nodes:
-        if not _counts_on(spreads, pod, info):
+        if not _has_keys(spreads, info):
             continue
         labels = info.node.metadata.labels or {}
         for s in spreads:
-            if labels[s.key] in wanted[s.key]:
+            if labels[s.key] in wanted[s.key] and _counts_on(s, pod, info):
                 counts[(s.key, labels[s.key])] += _matching(s, pod, info)
     raw: list[float | None] = []
     for info, ok in zip(infos, keyed):
