@@ -178,3 +178,14 @@ def test_match_fields_pin_a_pod_to_a_node_by_name():
         "nodeSelectorTerms": [{"matchFields": [{"key": "metadata.name", "operator": "In",
                                                 "values": ["b"]}]}]}}})
     assert decide([node("a"), node("b"), node("c")], [], pinned).node == "b"
+
+
+def test_a_node_reports_only_the_first_filter_it_fails_in_kubernetes_order():
+    # cordoned and too small: Kubernetes' framework stops at NodeUnschedulable for that node
+    nodes = [node("a", cpu="1", unschedulable=True), node("b", cpu="1")]
+    decision = decide(nodes, [], pod(cpu="2"))
+    assert decision.message == ("0/2 nodes are available: 1 Insufficient cpu, 1 node(s) were "
+                                "unschedulable.")
+    tainted = node("c", cpu="1", taints=[{"key": "k", "value": "v", "effect": "NoSchedule"}])
+    assert decide([tainted], [], pod(cpu="2")).message == (
+        "0/1 nodes are available: 1 node(s) had untolerated taint {k: v}.")

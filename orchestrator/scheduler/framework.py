@@ -55,13 +55,17 @@ def schedule(pod: Pod, snapshot: Snapshot, rng: random.Random,
     for i in range(len(nodes)):
         info = nodes[(start + i) % len(nodes)]
         examined += 1
-        problems = [r for _, check in FILTERS for r in check(pod, info)]
-        if volumes is not volume_binding.NO_CLAIMS:
-            problems += volume_binding.fits(volumes, snapshot.storage, info)
-        if affinity is not None:
-            problems += inter_pod_affinity.fits(affinity, info)
-        if spread is not None:
-            problems += pod_topology_spread.fits(spread, pod, info)
+        # the first filter that fails decides the node's reasons, as in Kubernetes' framework
+        problems: list[str] = []
+        for _, check in FILTERS:
+            if problems := check(pod, info):
+                break
+        if not problems and volumes is not volume_binding.NO_CLAIMS:
+            problems = volume_binding.fits(volumes, snapshot.storage, info)
+        if not problems and spread is not None:
+            problems = pod_topology_spread.fits(spread, pod, info)
+        if not problems and affinity is not None:
+            problems = inter_pod_affinity.fits(affinity, info)
         if problems:
             reasons.update(set(problems))
         else:

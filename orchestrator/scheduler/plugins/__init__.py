@@ -41,10 +41,12 @@ def _scores_of(plugin: ModuleType) -> Score:
         return [per_node(pod, info, snapshot) for info in infos]
     return score_nodes
 
-# In the order they run (cheap and decisive first, as Kubernetes orders its defaults).
+# In the order they run, Kubernetes' default order (a node not Ready first: Kubernetes has its
+# not-ready taint say it); the first that fails gives the node's reasons. The framework then
+# runs volume_binding, pod_topology_spread and inter_pod_affinity, in that order.
 FILTERS: tuple[tuple[str, Filter], ...] = tuple((m.NAME, m.fits) for m in (
-    node_ready, node_unschedulable, node_resources_fit, node_affinity, node_ports,
-    taint_toleration))
+    node_ready, node_unschedulable, taint_toleration, node_affinity, node_ports,
+    node_resources_fit))
 
 SCORES: tuple[tuple[str, Score, float], ...] = tuple((m.NAME, _scores_of(m), m.WEIGHT) for m in (
     least_allocated, balanced_allocation, selector_spread, taint_toleration, node_affinity,
