@@ -168,3 +168,32 @@ def test_a_cronjob_starts_its_job_on_schedule_in_its_time_zone(cluster: Cluster,
                         "the cronjob to see its job succeed")
     assert datetime.fromisoformat(status["lastScheduleTime"].replace("Z", "+00:00")) == at
     assert not status.get("active")
+
+
+def test_a_job_with_a_manual_selector_adopts_a_matching_orphan_and_counts_it(
+        cluster: Cluster, ns: str) -> None:
+    api = cluster.api()
+    labels = {"batch": "adopt-me"}
+    orphan = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "orphan", "labels": labels},
+              "spec": {"restartPolicy": "Never", "containers": [
+                  {"name": "c", "image": "orch/web:1", "command": ["sh", "-c", "sleep 3"]}]}}
+    api.post(f"/api/v1/namespaces/{ns}/pods", json=orphan).raise_for_status()
+    job = api.post(f"/apis/batch/v1/namespaces/{ns}/jobs", json={
+        "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "adopter"},
+        "spec": {"manualSelector": True, "selector": {"matchLabels": labels},
+                 "completions": 2, "parallelism": 1,
+                 "template": {"metadata": {"labels": labels}, "spec": {
+                     "restartPolicy": "Never", "containers": [
+                         {"name": "c", "image": "orch/web:1", "command": ["true"]}]}}}})
+    assert job.status_code == 201, job.text
+    uid = job.json()["metadata"]["uid"]
+    done = wait_condition(cluster, ns, "adopter", "Complete")
+    assert done["status"]["succeeded"] == 2
+    pods = api.get(f"/api/v1/namespaces/{ns}/pods",
+                   params={"labelSelector": "batch=adopt-me"}).json()["items"]
+    # the orphan ran as one of the two completions: the Job made only one pod of its own
+    assert len(pods) == 2, [p["metadata"]["name"] for p in pods]
+    adopted = next(p for p in pods if p["metadata"]["name"] == "orphan")
+    assert [r["uid"] for r in adopted["metadata"]["ownerReferences"] if r.get("controller")] == \
+        [uid]
+    assert TRACKING not in (adopted["metadata"].get("finalizers") or [])  # counted, let go

@@ -32,6 +32,7 @@ from kube.timestamps import now_rfc3339, parse_time
 from kube.typed import typed, typed_all
 from orchestrator.api.objects import Objects
 from orchestrator.api.status import ApiError
+from orchestrator.controllers.claims import claim_pods
 from orchestrator.controllers.base import (Controller, Keys, controller_keys, object_key,
                                            slow_start)
 from orchestrator.controllers.replicaset import deletion_rank
@@ -215,8 +216,8 @@ class JobController(Controller):
             return
         job = typed(Job, stored)
         uid = job.metadata.uid or ""
-        pods = [p for p in typed_all(Pod, self.store.list("pods", namespace)[0])
-                if controller_uid_of(p.metadata) == uid]
+        listed = typed_all(Pod, self.store.list("pods", namespace)[0])
+        pods = [p for p in listed if controller_uid_of(p.metadata) == uid]
         if job.metadata.deletion_timestamp or finished_condition(job) is not None:
             # nothing more to count: let go of every pod (the collector deletes them after
             # the Job); a finished Job goes when its TTL has passed
@@ -226,6 +227,12 @@ class JobController(Controller):
             with self._lock:
                 self._backoff.pop(uid, None)
             return
+        if job.spec.selector is not None:
+            # orphans the selector matches (a manual selector's, or those of a Job deleted
+            # with --cascade=orphan and made again) are adopted with the tracking finalizer,
+            # so their outcome is counted here, as in Kubernetes
+            pods = claim_pods(self.objects, job, job.spec.selector,
+                              finalizers=(TRACKING_FINALIZER,), pods=listed)
         now = datetime.now(timezone.utc)
         stored, job, fail = self._count(stored, job, pods, now)
         self._converge(stored, job, pods, now, fail)
