@@ -183,7 +183,14 @@ def test_a_pod_that_cannot_run_says_why_and_the_others_run(cluster: Cluster, ns:
         [c] = pod_status(cluster, ns, name).get("containerStatuses") or [{}]
         return ((c.get("state") or {}).get("waiting") or {}).get("reason")
 
-    wait_until(lambda: reason("noimage") == "ErrImagePull", 60, "ErrImagePull")
+    # the pull fails (ErrImagePull), then waits out a back-off (ImagePullBackOff): a loaded
+    # node may write only the second, so the first is checked in its Event
+    wait_until(lambda: reason("noimage") in ("ErrImagePull", "ImagePullBackOff"), 60,
+               "ErrImagePull or ImagePullBackOff")
+    wait_until(lambda: any(e["reason"] == "Failed" and e["message"].startswith("ErrImagePull")
+                           for e in cluster.api().get(f"/api/v1/namespaces/{ns}/events", params={
+                               "fieldSelector": "involvedObject.name=noimage"}).json()["items"]),
+               30, "the Failed (ErrImagePull) Event")
     wait_until(lambda: reason("nocm") == "CreateContainerConfigError", 60,
                "CreateContainerConfigError")
     create_pod(cluster, ns, "fine", host.name, [web()])
