@@ -1,4 +1,5 @@
-"""The watch cache's pure parts: the event window and etcd events as watch events."""
+"""The watch cache: its pure parts (the event window, etcd events as watch events), and its
+delivery to subscribers, on a fake etcd."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import pytest
 
 from orchestrator.store.errors import Gone
 from orchestrator.store.etcd import KV, KVEvent
-from orchestrator.store.watchcache import (ADDED, DELETED, MODIFIED, EventWindow, WatchEvent,
-                                           to_watch_event)
+from orchestrator.store.watchcache import (ADDED, DELETED, MODIFIED, EventWindow, WatchCache,
+                                           WatchEvent, to_watch_event)
 
 
 def ev(revision):
@@ -62,3 +63,38 @@ def test_etcd_changes_become_kubernetes_watch_events(event, kind, revision, spec
     out = to_watch_event(event)
     assert (out.type, out.revision, out.object["spec"]) == (kind, revision, spec)
     assert out.object["metadata"]["resourceVersion"] == str(revision)
+
+
+class FakeEtcd:
+    """What WatchCache asks of etcd: a list at revision 10, then a watch it feeds by hand."""
+
+    def __init__(self):
+        self.on_events = None
+
+    def range_prefix(self, prefix):
+        return [], 10
+
+    def watch_prefix(self, prefix, start, on_events, on_error):
+        assert start == 11
+        self.on_events = on_events
+        return lambda: None
+
+
+def put(revision, created=None):
+    return KVEvent("put", KV(f"/registry/pods/default/p{revision}", b"{}", revision,
+                             created or revision), None)
+
+
+def test_a_watch_from_a_revision_the_cache_has_not_reached_skips_what_the_list_held():
+    """A client that listed from etcd at revision 13 while this cache had seen only 10 watches
+    from 13: the cache's late events up to 13 are in its list already and never reach it."""
+    etcd = FakeEtcd()
+    cache = WatchCache(etcd, "/registry/pods/")  # type: ignore[arg-type]
+    cache.start()
+    early, late = [], []
+    cache.subscribe(10, early.append)
+    cache.subscribe(13, late.append)
+    etcd.on_events([put(11), put(12), put(13)], 13)
+    etcd.on_events([put(14)], 14)
+    assert [e.revision for e in early] == [11, 12, 13, 14]
+    assert [e.revision for e in late] == [14]

@@ -110,7 +110,7 @@ class WatchCache:
         self._ready = threading.Event()
         self._objects: dict[str, Object] = {}
         self._window = EventWindow(0, capacity)
-        self._subscribers: dict[int, Deliver] = {}
+        self._subscribers: dict[int, tuple[int, Deliver]] = {}  # id → (after revision, deliver)
         self._next_id = 0
         self._cancel: Callable[[], None] | None = None
         self._closed = False
@@ -133,7 +133,7 @@ class WatchCache:
             self._cancel()
         with self._lock:
             subscribers, self._subscribers = self._subscribers, {}
-        for deliver in subscribers.values():
+        for _after, deliver in subscribers.values():
             deliver(Gone("the watch cache was closed", self.prefix))
 
     def wait_ready(self, timeout: float) -> bool:
@@ -150,8 +150,9 @@ class WatchCache:
                 else:
                     self._objects[event.key] = event.object
                 self._window.append(event)
-                for deliver in list(self._subscribers.values()):
-                    deliver(event)
+                for after, deliver in list(self._subscribers.values()):
+                    if event.revision > after:
+                        deliver(event)
 
     def _on_error(self, error: StoreError) -> None:
         """The etcd watch broke (a member died, or it was compacted). Resume from the last
@@ -177,7 +178,7 @@ class WatchCache:
             except Gone:
                 with self._lock:
                     subscribers, self._subscribers = self._subscribers, {}
-                for deliver in subscribers.values():
+                for _after, deliver in subscribers.values():
                     deliver(Gone("the watch cache lost its history; list again", self.prefix))
                 try:
                     self.start()
@@ -201,14 +202,19 @@ class WatchCache:
 
     def subscribe(self, revision: int, deliver: Deliver) -> Callable[[], None]:
         """Deliver every event after `revision`, then every new one; returns unsubscribe.
-        Raises Gone when `revision` is older than the window."""
+        Raises Gone when `revision` is older than the window.
+
+        `revision` may be newer than the cache (a client listed from etcd, at a revision this
+        cache's etcd watch has not reached yet): the events up to it, which that list already
+        holds, are not delivered when they arrive. Each event reaches a client once, and never
+        one older than what it has."""
         with self._lock:
             backlog = self._window.since(revision)
             for event in backlog:
                 deliver(event)
             subscriber_id = self._next_id
             self._next_id += 1
-            self._subscribers[subscriber_id] = deliver
+            self._subscribers[subscriber_id] = (revision, deliver)
 
         def unsubscribe() -> None:
             with self._lock:
