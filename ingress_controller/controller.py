@@ -4,7 +4,12 @@ differs, handed to nginx: written beside the live one, checked with `nginx -t`, 
 moved in and reloaded (SIGHUP: nginx starts new workers on the new configuration and lets the
 old ones finish the requests they hold; the listening sockets never close, so no request is
 refused or dropped). A configuration nginx rejects is never loaded: the last good one keeps
-serving, and the Ingresses get a Warning Event saying why.
+serving, and the Ingresses get a Warning Event saying why. The switch is gradual, as nginx
+does it: for a moment after the new workers start (100 ms, more on a busy node) the old ones
+still take connections, so a host just added may answer 404 again right after its first
+answer. nginx is reloaded only once it has written its pid file (its signal handlers are set
+by then: an earlier SIGHUP would end it), and the certificates the first configuration names
+are written before it starts.
 
 Ingresses are ours when their class (spec.ingressClassName, or the default class the API gave
 them, or the deprecated kubernetes.io/ingress.class annotation) names this controller
@@ -51,11 +56,30 @@ class Nginx:
         self.pid_file = conf_dir / "nginx.pid"
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self, text: str) -> None:
+    def start(self, text: str, timeout: float = 30.0) -> None:
+        """Start nginx on `text` and return once it can be reloaded. nginx writes its pid file
+        only after it has set up its signal handlers; a SIGHUP before that would kill it (the
+        default action), so a reload must wait for the file to name the process."""
         self.cert_dir.mkdir(parents=True, exist_ok=True)
         self.conf.write_text(text)
+        self.pid_file.unlink(missing_ok=True)
         self.process = subprocess.Popen([self.binary, "-c", str(self.conf), "-g",
                                          "daemon off;"])
+        deadline = time.monotonic() + timeout
+        while not self._pid_written():
+            if self.process.poll() is not None:
+                raise SystemExit(f"nginx exited at start (status {self.process.returncode})")
+            if time.monotonic() > deadline:
+                self.process.kill()
+                raise SystemExit(f"nginx wrote no pid file in {timeout:.0f} s")
+            time.sleep(0.02)
+
+    def _pid_written(self) -> bool:
+        assert self.process is not None
+        try:
+            return self.pid_file.read_text().strip() == str(self.process.pid)
+        except OSError:
+            return False
 
     def stop(self, grace: float = 25.0) -> None:
         """Graceful: nginx stops accepting, finishes the requests it holds (SIGQUIT)."""
@@ -70,8 +94,9 @@ class Nginx:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
-    def apply(self, text: str, certificates: dict[str, bytes]) -> str | None:
-        """Load `text` (with these certificates) if nginx accepts it: None, or why not."""
+    def write_certificates(self, certificates: dict[str, bytes]) -> None:
+        """Each certificate as the file the configuration names (replaced atomically)."""
+        self.cert_dir.mkdir(parents=True, exist_ok=True)
         for name, pem in certificates.items():
             path = self.cert_dir / f"{name}.pem"
             if not path.exists() or path.read_bytes() != pem:
@@ -79,6 +104,10 @@ class Nginx:
                 tmp.write_bytes(pem)
                 tmp.chmod(0o600)
                 tmp.rename(path)
+
+    def apply(self, text: str, certificates: dict[str, bytes]) -> str | None:
+        """Load `text` (with these certificates) if nginx accepts it: None, or why not."""
+        self.write_certificates(certificates)
         candidate = self.conf_dir / "nginx.conf.new"
         candidate.write_text(text)
         checked = subprocess.run([self.binary, "-t", "-q", "-c", str(candidate)],
@@ -108,6 +137,7 @@ class IngressController:
         self.events = EventRecorder(ClientSink(client), "ingress-controller")
         self.elector = Elector(client, namespace, "ingress-controller-leader", identity)
         self.applied: str | None = None
+        self.applied_hosts: set[str] = set()  # the hosts of the configuration nginx serves
         self.reported: dict[str, tuple[str, ...]] = {}  # Ingress → problems already told
         self._checked: dict[str, tuple[str, str | None]] = {}  # Secret → (version, problem)
         for informer in self.informers.values():
@@ -174,7 +204,13 @@ class IngressController:
                 if self.stopping.is_set():
                     return
         config, _ = self.build()
-        self.nginx.start(nginx.render(config, str(self.nginx.cert_dir), str(self.nginx.pid_file)))
+        text = nginx.render(config, str(self.nginx.cert_dir), str(self.nginx.pid_file))
+        self.nginx.write_certificates(config.certificates)
+        self.nginx.start(text)
+        self.applied = text  # the first sync reloads only if something changed meanwhile
+        self.applied_hosts = {server.host for server in config.servers if server.host}
+        log.info("nginx started (%d servers, %d upstreams)", len(config.servers),
+                 len(config.upstreams))
         last_status = 0.0
         while not self.stopping.is_set():
             self.dirty.wait(self.resync)
@@ -208,9 +244,12 @@ class IngressController:
                     self.events.warning(_ref(ingress), "RELOAD", "nginx refused the "
                                         f"configuration (the last good one serves): {refused}")
             else:
+                hosts = {server.host for server in config.servers if server.host}
                 self.applied = text
-                log.info("configuration reloaded in %.3f s (%d servers, %d upstreams)",
-                         time.monotonic() - started, len(config.servers), len(config.upstreams))
+                log.info("configuration reloaded in %.3f s (%d servers, %d upstreams)%s",
+                         time.monotonic() - started, len(config.servers), len(config.upstreams),
+                         _hosts_changed(self.applied_hosts, hosts))
+                self.applied_hosts = hosts
                 for ingress in ours:
                     self.events.normal(_ref(ingress), "Sync", "Scheduled for sync")
         for ingress in ours:
@@ -255,6 +294,13 @@ def class_of(ingress: Ingress) -> str | None:
     manifests written before IngressClass still carry (ingress-nginx honours it too)."""
     return ingress.spec.ingress_class_name or \
         (ingress.metadata.annotations or {}).get(LEGACY_CLASS_ANNOTATION)
+
+
+def _hosts_changed(before: set[str], after: set[str]) -> str:
+    """For the reload's log line: the hosts it starts or stops serving."""
+    added, removed = sorted(after - before), sorted(before - after)
+    return "".join((f"; hosts added: {', '.join(added)}" if added else "",
+                    f"; hosts removed: {', '.join(removed)}" if removed else ""))
 
 
 def _ref(ingress: Ingress) -> Object:

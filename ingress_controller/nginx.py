@@ -125,7 +125,13 @@ def render(config: Config, cert_dir: str, pid_file: str = "/run/nginx.pid") -> s
         "error_log stderr notice;",
         "events { worker_connections 4096; }",
         "http {",
-        "    access_log /dev/stdout;",
+        # ingress-nginx's "upstreaminfo" fields that apply here: which server block answered
+        # ($server_name, "_" for the default one) and which endpoint, with what status
+        "    log_format upstreaminfo '$remote_addr - $remote_user [$time_local] \"$request\" '",
+        "        '$status $body_bytes_sent \"$http_referer\" \"$http_user_agent\" '",
+        "        '$request_length $request_time [$host] [$server_name] $upstream_addr '",
+        "        '$upstream_response_length $upstream_response_time $upstream_status';",
+        "    access_log /dev/stdout upstreaminfo;",
         "    server_names_hash_bucket_size 128;",
         "    server_tokens off;",
         "    map $http_upgrade $connection_upgrade { default upgrade; '' ''; }",

@@ -11,6 +11,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -50,8 +51,13 @@ def controller(cluster: Cluster, base_images, _removed_at_the_end) -> str:
     if cluster.inventory.client is None:
         pytest.skip("the inventory has no client machine")
     kubectl(cluster, "apply", "-f", str(REPO / "deploy" / "ingress-nginx.yaml"))
-    kubectl(cluster, "rollout", "status", "deploy/ingress-nginx-controller",
-            "--timeout=120s", ns="ingress-nginx")
+    rolled = kubectl(cluster, "rollout", "status", "deploy/ingress-nginx-controller",
+                     "--timeout=120s", ns="ingress-nginx", check=False)
+    if rolled.returncode != 0:
+        pods = kubectl(cluster, "get", "pods", "-o", "wide", ns="ingress-nginx", check=False)
+        events = kubectl(cluster, "get", "events", ns="ingress-nginx", check=False)
+        pytest.fail(f"the controller did not roll out: {rolled.stderr}\n{pods.stdout}\n"
+                    f"{events.stdout}{controller_logs(cluster, everything=True)}")
 
     def address() -> str | None:
         svc = cluster.api().get("/api/v1/namespaces/ingress-nginx/services/"
@@ -102,6 +108,21 @@ def get(cluster: Cluster, url: str, host: str | None = None, *extra: str) -> tup
     return (int(code) if code.isdigit() else 0), body or done.stderr
 
 
+def steadily(condition: Callable[[], object], seconds: float = 1.0) -> Callable[[], bool]:
+    """`condition`, required to hold on every try for `seconds` (three tries at least). nginx
+    moves to a new configuration gradually: its old workers keep taking connections for a
+    moment after the new ones start (100 ms, more on a busy node), so one answer from the new
+    configuration does not yet mean that every answer comes from it."""
+    def held() -> bool:
+        started, tries = time.monotonic(), 0
+        while tries < 3 or time.monotonic() - started < seconds:
+            if not condition():
+                return False
+            tries += 1
+        return True
+    return held
+
+
 def served_by(cluster: Cluster, address: str, host: str, path: str = "/") -> str | None:
     code, body = get(cluster, f"http://{address}{path}", host)
     found = ANSWER.search(body) if code == 200 else None
@@ -118,10 +139,10 @@ def test_hosts_paths_unknown_hosts_and_the_status_address(cluster: Cluster, ns: 
     ingress(cluster, ns, "paths", {"rules": [
         route("b.example", ("/beta", "Prefix", "beta"), ("/exact", "Exact", "alpha"))]},
         annotations={"nginx.ingress.kubernetes.io/rewrite-target": "/"})
-    wait_until(lambda: served_by(cluster, controller, "a.example") == "alpha", 60,
+    wait_until(steadily(lambda: served_by(cluster, controller, "a.example") == "alpha"), 60,
                "a.example to reach alpha")
-    wait_until(lambda: served_by(cluster, controller, "b.example", "/beta") == "beta", 30,
-               "b.example/beta to reach beta")
+    wait_until(steadily(lambda: served_by(cluster, controller, "b.example", "/beta") == "beta"),
+               30, "b.example/beta to reach beta")
     assert served_by(cluster, controller, "b.example", "/beta/deeper") == "beta"
     assert get(cluster, f"http://{controller}/betamax", "b.example")[0] == 404  # element-wise
     assert served_by(cluster, controller, "b.example", "/exact") == "alpha"
@@ -135,7 +156,8 @@ def test_hosts_paths_unknown_hosts_and_the_status_address(cluster: Cluster, ns: 
     assert controller in kubectl(cluster, "get", "ingress", "routes", ns=ns).stdout
     # a missing Service answers 503 and the Ingress says why; the rest keeps working
     ingress(cluster, ns, "broken", {"rules": [route("c.example", ("/", "Prefix", "nope"))]})
-    wait_until(lambda: get(cluster, f"http://{controller}/", "c.example")[0] == 503, 30,
+    wait_until(steadily(lambda: get(cluster, f"http://{controller}/", "c.example")[0] == 503),
+               30,
                "c.example to answer 503")
 
     def told() -> bool:
@@ -164,7 +186,7 @@ def test_tls_by_sni_and_http_redirected(cluster: Cluster, ns: str, controller: s
     def https_answers() -> bool:
         code, body = get(cluster, "https://secure.example/", None, "--resolve", resolve)
         return code == 200 and bool(ANSWER.search(body))
-    wait_until(https_answers, 60, "https://secure.example/ to answer")
+    wait_until(steadily(https_answers), 60, "https://secure.example/ to answer")
     shown = cluster.on_client(["sh", "-c", f"echo | openssl s_client -connect {controller}:443 "
                                "-servername secure.example 2>/dev/null | openssl x509 -noout "
                                "-subject -fingerprint -sha256"]).stdout
@@ -182,6 +204,28 @@ def test_tls_by_sni_and_http_redirected(cluster: Cluster, ns: str, controller: s
     refused = cluster.on_client(["sh", "-c", f"echo | openssl s_client -connect {controller}:443"
                                  " -servername other.example 2>&1"], check=False).stdout
     assert "BEGIN CERTIFICATE" not in refused
+    # controllers that start while the TLS Ingress exists serve it from their first config
+    kubectl(cluster, "rollout", "restart", "deploy/ingress-nginx-controller", ns="ingress-nginx")
+    kubectl(cluster, "rollout", "status", "deploy/ingress-nginx-controller", "--timeout=120s",
+            ns="ingress-nginx")
+    wait_until(steadily(https_answers), 60, "https://secure.example/ to answer after a restart")
+
+
+def controller_logs(cluster: Cluster, everything: bool = False) -> str:
+    """Each controller replica's log (its reloads, and nginx's access log: which server block
+    and which endpoint answered each request): what a failed request is explained by. Lines
+    of requests answered 200 are left out unless `everything`."""
+    out = []
+    pods = cluster.api().get("/api/v1/namespaces/ingress-nginx/pods").json()["items"]
+    for pod in pods:
+        name = pod["metadata"]["name"]
+        text = cluster.api().get(f"/api/v1/namespaces/ingress-nginx/pods/{name}/log",
+                                 params={"tailLines": "3000"}).text
+        lines = [line for line in text.splitlines()
+                 if everything or '" 200 ' not in line]
+        out.append(f"\n--- {name} on {pod['spec'].get('nodeName')}: "
+                   "every line but the 200s ---\n" + "\n".join(lines[-300:]))
+    return "".join(out)
 
 
 PROBE = r"""
@@ -196,16 +240,17 @@ while running[0]:
         c = http.client.HTTPConnection(address, 80, timeout=5)
         c.request("GET", "/", headers={"Host": host})
         r = c.getresponse()
-        r.read()
+        body = r.read()
         c.close()
         if r.status == 200:
             ok += 1
         else:
             failed += 1
-            print("status", r.status, flush=True)
+            print(time.strftime("%H:%M:%S"), "status", r.status, "server", r.getheader("Server"),
+                  body[:120], flush=True)
     except Exception as e:
         failed += 1
-        print("error", e, flush=True)
+        print(time.strftime("%H:%M:%S"), "error", e, flush=True)
     time.sleep(max(0.0, 1 / rate - (time.monotonic() - started)))
 print("ok", ok, "failed", failed, flush=True)
 """
@@ -216,8 +261,8 @@ def test_no_request_fails_while_ingresses_change_and_the_backend_rolls(
     backends(cluster, ns, "steady", "other", graceful=True)
     ingress(cluster, ns, "steady", {"rules": [route("steady.example", ("/", "Prefix",
                                                                        "steady"))]})
-    wait_until(lambda: served_by(cluster, controller, "steady.example") == "steady", 60,
-               "steady.example to answer")
+    wait_until(steadily(lambda: served_by(cluster, controller, "steady.example") == "steady"),
+               60, "steady.example to answer")
     client = cluster.inventory.client
     assert client is not None
     probe = subprocess.Popen(
@@ -247,5 +292,5 @@ def test_no_request_fails_while_ingresses_change_and_the_backend_rolls(
         out, _ = probe.communicate(timeout=30)
     summary = out.strip().splitlines()[-1]
     ok, failed = int(summary.split()[1]), int(summary.split()[3])
-    assert failed == 0, out
+    assert failed == 0, out + controller_logs(cluster)
     assert ok >= 200, summary  # the loop ran through all of it (at up to 25 requests/s)

@@ -238,3 +238,34 @@ def test_the_class_is_the_field_else_the_deprecated_annotation():
             "name": "a", "port": {"number": 80}}}}})
     assert class_of(named) == "other"
     assert class_of(ingress("k", [rule("a.example", ("/", "Prefix", "a"))])) is None
+
+
+def test_nginx_is_reloaded_only_once_it_has_written_its_pid_file(tmp_path):
+    """nginx sets up its signal handlers before it writes its pid file: a SIGHUP sent earlier
+    would end it. start() returns once the file names the process, and says so when nginx
+    exits instead."""
+    import signal
+    import time
+
+    from ingress_controller.controller import Nginx
+    fake = tmp_path / "nginx"  # `nginx -c DIR/nginx.conf -g ...`: slow to start, as on a busy node
+    fake.write_text('#!/bin/sh\nsleep 0.3\ndir=$(dirname "$2")\n'
+                    'trap \'echo reloaded >> "$dir/signals"\' HUP\n'
+                    'echo $$ > "$dir/nginx.pid"\nwhile :; do sleep 0.05; done\n')
+    fake.chmod(0o755)
+    nginx = Nginx(str(fake), tmp_path / "conf")
+    nginx.conf_dir.mkdir()
+    (nginx.conf_dir / "nginx.pid").write_text("1\n")  # a predecessor's, left behind
+    nginx.start("first\n")
+    try:
+        assert nginx.alive()
+        nginx.process.send_signal(signal.SIGHUP)  # type: ignore[union-attr]
+        deadline = time.monotonic() + 10
+        while not (nginx.conf_dir / "signals").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert nginx.alive() and (nginx.conf_dir / "signals").read_text() == "reloaded\n"
+    finally:
+        nginx.process.kill()  # type: ignore[union-attr]
+    fake.write_text("#!/bin/sh\nexit 1\n")
+    with pytest.raises(SystemExit, match="nginx exited at start"):
+        nginx.start("first\n")
