@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 import tenacity
 
+from kube.durations import parse_duration
 from kube.tls import shrink_tls_read_buffers
 from orchestrator import __version__
 from orchestrator.api.tokens import DEFAULT_ISSUER
@@ -94,6 +95,9 @@ def main() -> None:
 @click.option("--load-balancer-pool", default="", metavar="RANGES",
               help="the addresses LoadBalancer Services get, FIRST-LAST ranges and CIDRs, "
                    "comma-separated, on the nodes' LAN (none: such Services stay pending)")
+@click.option("--event-ttl", default="1h", show_default=True, metavar="DURATION",
+              help="how long an Event is kept after its last write (kube-apiserver's flag: "
+                   "etcd deletes it then); 0 keeps Events until they are deleted")
 @click.option("-v", "--verbose", is_flag=True)
 def serve(etcd_servers: str, etcd_cafile: str | None, etcd_certfile: str | None,
           etcd_keyfile: str | None, bind_address: str, secure_port: int, tls_cert_file: str,
@@ -105,7 +109,7 @@ def serve(etcd_servers: str, etcd_cafile: str | None, etcd_certfile: str | None,
           score_weights: tuple[str, ...], service_account_signing_key_file: str | None,
           service_account_key_file: str | None, service_account_issuer: str,
           advertise_address: str | None, root_ca_file: str | None, job_backoff: float,
-          local_path_helper_image: str, load_balancer_pool: str,
+          local_path_helper_image: str, load_balancer_pool: str, event_ttl: str,
           verbose: bool) -> None:
     """Serve the Kubernetes-shaped API over TLS, backed by the etcd cluster."""
     from orchestrator.api.auth import TokenAuthenticator
@@ -119,6 +123,13 @@ def serve(etcd_servers: str, etcd_cafile: str | None, etcd_certfile: str | None,
         pool = parse_pool(load_balancer_pool)
     except ValueError as e:
         raise click.BadParameter(str(e), param_hint="--load-balancer-pool") from e
+    try:
+        event_seconds = parse_duration(event_ttl)
+    except ValueError as e:
+        raise click.BadParameter(str(e), param_hint="--event-ttl") from e
+    if event_seconds < 0 or (0 < event_seconds < 1):
+        raise click.BadParameter("an Event lives 0 (for ever) or at least 1 s",
+                                 param_hint="--event-ttl")
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     etcd_files = (etcd_cafile, etcd_certfile, etcd_keyfile)
@@ -131,7 +142,8 @@ def serve(etcd_servers: str, etcd_cafile: str | None, etcd_certfile: str | None,
         raise click.BadParameter(str(e), param_hint="--etcd-servers") from e
     except OSError as e:  # an etcd TLS file that exists but cannot be read
         raise click.ClickException(f"etcd TLS: {e}") from e
-    objects = Objects(Store(etcd))
+    ttls = {"events": int(event_seconds)} if event_seconds else None
+    objects = Objects(Store(etcd, ttls=ttls))
     objects.root_ca = Path(root_ca_file).read_text() if root_ca_file else None
     # etcd may still be electing a leader or a member may be down: wait for it, as
     # kube-apiserver does, rather than exit (a supervisor would only restart us into the same).

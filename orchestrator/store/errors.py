@@ -41,6 +41,10 @@ class Gone(StoreError):
     pass
 
 
+class LeaseNotFound(StoreError):
+    """A write named an etcd lease that etcd no longer holds (it ran out). Nothing was written."""
+
+
 class ClaimsTaken(StoreError):
     """A write that claimed values (addresses) found some of them held by another object;
     `taken` holds those claims (store.Claim). Nothing was written."""

@@ -29,7 +29,8 @@ import pyetcd.exceptions
 import pyetcd.utils
 import pyetcd.watch
 
-from orchestrator.store.errors import AlreadyExists, Conflict, Gone, NotFound, StoreError, Unavailable
+from orchestrator.store.errors import (AlreadyExists, Conflict, Gone, LeaseNotFound, NotFound,
+                                       StoreError, Unavailable)
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,7 @@ class KV:
     value: bytes
     mod_revision: int
     create_revision: int
+    lease: int = 0  # the etcd lease the key goes with (0: none)
 
 
 @dataclass(frozen=True)
@@ -81,7 +83,7 @@ class TxnFailed(StoreError):
 
 def _kv(raw: Any) -> KV:
     return KV(key=raw.key.decode(), value=raw.value, mod_revision=raw.mod_revision,
-              create_revision=raw.create_revision)
+              create_revision=raw.create_revision, lease=raw.lease)
 
 
 def _event(e: pyetcd.events.Event) -> KVEvent:
@@ -96,6 +98,8 @@ def _translate(e: grpc.RpcError | pyetcd.exceptions.Etcd3Exception, key: str) ->
     if isinstance(e, grpc.RpcError):
         if e.code() == grpc.StatusCode.OUT_OF_RANGE:  # "required revision has been compacted"
             return Gone(f"etcd: {e.details()}", key)
+        if e.code() == grpc.StatusCode.NOT_FOUND and "lease" in (e.details() or ""):
+            return LeaseNotFound(f"etcd: {e.details()}", key)  # "requested lease not found"
         return Unavailable(f"etcd: {e.code().name}: {e.details()}", key)
     return Unavailable(f"etcd is unavailable ({type(e).__name__}: {e})", key)
 
@@ -243,20 +247,30 @@ class Etcd:
 
     # --- writes (each one etcd transaction) ---
 
-    def create(self, key: str, value: bytes) -> int:
-        """Put `key` only if absent; returns the new revision."""
+    def grant_lease(self, ttl: int) -> int:
+        """A new lease of `ttl` seconds; the keys written with it go when it runs out."""
+        return int(self._call("", lambda: self._client.lease(ttl), repeatable=True).id)
+
+    def revoke_lease(self, lease: int) -> None:
+        """End `lease` now: etcd deletes the keys attached to it."""
+        self._call("", lambda: self._client.revoke_lease(lease))
+
+    def create(self, key: str, value: bytes, lease: int | None = None) -> int:
+        """Put `key` only if absent (attached to `lease`, if given); returns the new revision."""
         t = self._client.transactions
         ok, responses = self._call(key, lambda: self._client.transaction(
-            compare=[t.create(key) == 0], success=[t.put(key, value)], failure=[]))
+            compare=[t.create(key) == 0], success=[t.put(key, value, lease=lease)],
+            failure=[]))
         if not ok:
             raise AlreadyExists(f"{key} already exists", key)
         return int(responses[0].response_put.header.revision)
 
-    def update(self, key: str, value: bytes, mod_revision: int) -> int:
-        """Put `key` only if it was last modified at `mod_revision` (compare-and-swap)."""
+    def update(self, key: str, value: bytes, mod_revision: int, lease: int | None = None) -> int:
+        """Put `key` only if it was last modified at `mod_revision` (compare-and-swap); with
+        `lease`, the key is attached to it from now on."""
         t = self._client.transactions
         ok, responses = self._call(key, lambda: self._client.transaction(
-            compare=[t.mod(key) == mod_revision], success=[t.put(key, value)],
+            compare=[t.mod(key) == mod_revision], success=[t.put(key, value, lease=lease)],
             failure=[t.get(key)]))
         if ok:
             return int(responses[0].response_put.header.revision)
@@ -283,17 +297,19 @@ class Etcd:
 
     def commit(self, *, absent: tuple[str, ...] = (), unchanged: dict[str, int] | None = None,
                puts: dict[str, bytes] | None = None, deletes: tuple[str, ...] = (),
-               check_only: bool = False) -> int:
+               check_only: bool = False, leases: dict[str, int] | None = None) -> int:
         """One transaction over several keys: if every key in `absent` is absent and every key
         in `unchanged` is still at its mod_revision, apply `puts` and `deletes` and return the
         new revision. Otherwise raise TxnFailed naming the keys that broke the condition.
         With `check_only` (a dry run) the conditions are checked the same way, atomically, and
-        nothing is written: the revision returned is the current one."""
+        nothing is written: the revision returned is the current one. `leases`: the lease a
+        put key is attached to."""
         t = self._client.transactions
         unchanged = unchanged or {}
         compare = [t.create(k) == 0 for k in absent]
         compare += [t.mod(k) == rev for k, rev in unchanged.items()]
-        success = [t.put(k, v) for k, v in (puts or {}).items()]
+        leases = leases or {}
+        success = [t.put(k, v, lease=leases.get(k)) for k, v in (puts or {}).items()]
         success += [t.delete(k) for k in deletes]
         if check_only:
             success = []

@@ -18,20 +18,23 @@ import json
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from kube.objects import Object
 from orchestrator.store.claims import Claim
 
 __all__ = ["Claim", "Page", "Store", "encode", "parse_resource_version"]
-from orchestrator.store.errors import (AlreadyExists, ClaimsTaken, Conflict, NotFound,
-                                       StoreError)
+from orchestrator.store.errors import (AlreadyExists, ClaimsTaken, Conflict, LeaseNotFound,
+                                       NotFound, StoreError)
 from orchestrator.store.etcd import Etcd, TxnFailed
+from orchestrator.store.leases import LeaseManager
 from orchestrator.store.keys import claim_key, claim_prefix, object_key, resource_prefix
 from orchestrator.store.pagination import Continue
 from orchestrator.store.watchcache import (Deliver, WatchCache, WatchEvent, decode,
                                           with_resource_version)
 
 Objects = list[Object]  # (inside Store, `list` is the method)
+T = TypeVar("T")
 
 
 def encode(obj: Object) -> bytes:
@@ -79,11 +82,31 @@ class Page:
 
 
 class Store:
-    def __init__(self, etcd: Etcd) -> None:
+    """`ttls`: resources whose objects expire, in seconds after their last write (kube-apiserver
+    keeps Events `--event-ttl`, an hour): written with an etcd lease (store/leases.py), so etcd
+    deletes them, and their watchers see the deletion, when it runs out."""
+
+    def __init__(self, etcd: Etcd, ttls: dict[str, int] | None = None) -> None:
         self.etcd = etcd
         self._caches: dict[str, WatchCache] = {}
         self._caches_lock = threading.Lock()
         self.dry_run = False
+        self.ttls = dict(ttls or {})
+        self._leases = LeaseManager(lambda ttl: self.etcd.grant_lease(ttl))
+
+    def _leased(self, resource: str, write: Callable[[int | None], T]) -> T:
+        """`write(lease)`, with the lease an object of `resource` is written with (None: it
+        does not expire, or this is a dry run). A lease etcd has let go meanwhile is replaced
+        once."""
+        ttl = self.ttls.get(resource)
+        if ttl is None or self.dry_run:
+            return write(None)
+        lease = self._leases.lease_for(ttl)
+        try:
+            return write(lease)
+        except LeaseNotFound:
+            self._leases.forget(lease)
+            return write(self._leases.lease_for(ttl))
 
     def dry_run_view(self) -> Store:
         """This store for a dry run, as Kubernetes' DryRunnableStorage: reads (and the caches)
@@ -175,7 +198,8 @@ class Store:
         if self.dry_run:
             return self.create_claiming(resource, obj, ())
         namespace, name = _name_and_namespace(obj)
-        revision = self.etcd.create(object_key(resource, namespace, name), encode(obj))
+        key, value = object_key(resource, namespace, name), encode(obj)
+        revision = self._leased(resource, lambda lease: self.etcd.create(key, value, lease))
         return with_resource_version(copy.deepcopy(obj), revision)
 
     def update(self, resource: str, obj: Object) -> Object:
@@ -186,7 +210,9 @@ class Store:
             raise ValueError("metadata.resourceVersion is required for an update")
         if self.dry_run:
             return self.update_claiming(resource, obj, obj)
-        revision = self.etcd.update(object_key(resource, namespace, name), encode(obj), expected)
+        key, value = object_key(resource, namespace, name), encode(obj)
+        revision = self._leased(resource, lambda lease: self.etcd.update(key, value, expected,
+                                                                         lease))
         return with_resource_version(copy.deepcopy(obj), revision)
 
     def create_claiming(self, resource: str, obj: Object, claims: Iterable[Claim]) -> Object:
@@ -197,10 +223,10 @@ class Store:
         claims = tuple(claims)
         by_key = {claim_key(c.pool, c.value): c for c in claims}
         try:
-            revision = self.etcd.commit(
+            revision = self._leased(resource, lambda lease: self.etcd.commit(
                 absent=(key, *by_key), puts={key: encode(obj), **{
                     k: _owner(resource, namespace, name, c) for k, c in by_key.items()}},
-                check_only=self.dry_run)
+                check_only=self.dry_run, leases={key: lease} if lease else None))
         except TxnFailed as e:
             if key in e.present:
                 raise AlreadyExists(f"{key} already exists", key) from None
@@ -221,13 +247,13 @@ class Store:
         key = object_key(resource, namespace, name)
         wanted = {claim_key(c.pool, c.value): c for c in claim}
         try:
-            revision = self.etcd.commit(
+            revision = self._leased(resource, lambda lease: self.etcd.commit(
                 absent=tuple(wanted),
                 unchanged={key: parse_resource_version(old["metadata"]["resourceVersion"])},
                 puts={key: encode(new), **{k: _owner(resource, namespace, name, c)
                                            for k, c in wanted.items()}},
                 deletes=tuple(claim_key(c.pool, c.value) for c in release),
-                check_only=self.dry_run)
+                check_only=self.dry_run, leases={key: lease} if lease else None))
         except TxnFailed as e:
             if key in e.missing:
                 raise NotFound(f'{resource} "{name}" not found', key) from None
