@@ -350,7 +350,11 @@ def test_volumes_configmap_secret_and_a_shared_empty_dir(cluster: Cluster, ns: s
     reader = shell("reader", "sleep 3600")
     reader["volumeMounts"] = [{"name": "shared", "mountPath": "/data"},
                               {"name": "config", "mountPath": "/etc/app"},
-                              {"name": "secret", "mountPath": "/etc/creds", "readOnly": True}]
+                              {"name": "secret", "mountPath": "/etc/creds", "readOnly": True},
+                              # one file of a volume over a path of the image (a config file)
+                              {"name": "config", "mountPath": "/etc/single.conf",
+                               "subPath": "conf/app.conf"},
+                              {"name": "shared", "mountPath": "/inner", "subPath": "made/here"}]
     create_pod(cluster, ns, "vols", cluster.hosts[0].name, [writer, reader], volumes=volumes)
     wait_running(cluster, ns, "vols")
 
@@ -364,6 +368,18 @@ def test_volumes_configmap_secret_and_a_shared_empty_dir(cluster: Cluster, ns: s
     assert run("ls /etc/app") == "conf\n"  # only the listed item
     assert run("cat /etc/creds/password") == "hunter2"
     assert run("stat -c %a /etc/creds/password") == "400\n"
+    assert run("cat /etc/single.conf") == "color=blue\n"
+    assert run("echo in-sub > /inner/x && cat /data/made/here/x") == "in-sub\n"
+    # a change to the ConfigMap reaches the running pod's volume (a subPath mount keeps what
+    # it started with, as in Kubernetes), and the container is not restarted for it
+    api.patch(f"/api/v1/namespaces/{ns}/configmaps/cfg", json={"data": {"app.conf": "color=red\n"}},
+              headers={"Content-Type": "application/merge-patch+json"}).raise_for_status()
+    wait_until(lambda: run("cat /etc/app/conf/app.conf") == "color=red\n", 90,
+               "the ConfigMap's change in the mounted volume")
+    assert run("cat /etc/single.conf") == "color=blue\n"
+    reader_status = next(c for c in api.get(f"/api/v1/namespaces/{ns}/pods/vols").json()[
+        "status"]["containerStatuses"] if c["name"] == "reader")
+    assert reader_status["restartCount"] == 0
     wait_until(lambda: run("cat /data/note 2>/dev/null || true") == "from-writer\n", 30,
                "the writer's file in the shared emptyDir")
 

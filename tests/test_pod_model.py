@@ -362,3 +362,30 @@ def test_a_pod_is_over_its_empty_dirs_limit_only_on_disk(tmp_path):
     (cache / "big").write_bytes(b"z" * 100_000)
     assert volumes.empty_dir_over_limit(sized) == \
         'Usage of EmptyDir volume "cache" exceeds the limit "100Ki". '
+
+
+@pytest.mark.parametrize("sub_path,words", [
+    ("/etc/passwd", "must be a relative path"),
+    ("../../etc", "must not contain '..'"),
+    ("a/../../b", "must not contain '..'"),
+])
+def test_a_sub_path_must_stay_inside_its_volume(sub_path, words):
+    with pytest.raises(ValueError, match=words):
+        Pod.model_validate({"metadata": {"name": "p"}, "spec": {
+            "containers": [{"name": "c", "image": "i", "volumeMounts": [
+                {"name": "v", "mountPath": "/m", "subPath": sub_path}]}],
+            "volumes": [{"name": "v", "emptyDir": {}}]}})
+
+
+def test_a_sub_path_names_a_file_or_a_directory_made_when_absent(tmp_path):
+    from node_agent.pods.volumes import sub_path_source
+    from node_agent.runtime.errors import StartFailed
+    volume = tmp_path / "vol"
+    (volume / "conf").mkdir(parents=True)
+    (volume / "conf" / "app.conf").write_text("x")
+    assert sub_path_source(volume, "conf/app.conf") == (volume / "conf" / "app.conf").resolve()
+    made = sub_path_source(volume, "new/dir")
+    assert made.is_dir() and made == (volume / "new" / "dir").resolve()
+    (volume / "away").symlink_to("/etc")
+    with pytest.raises(StartFailed, match="leaves its volume"):
+        sub_path_source(volume, "away/passwd")

@@ -335,3 +335,32 @@ def test_a_pod_naming_a_sysctl_the_node_does_not_allow_is_rejected_and_never_run
     converge(manager, "u-2")
     [sandbox] = containers(runtime, PAUSE)
     assert runtime.configs[sandbox.id].sysctls == (("net.core.somaxconn", "1024"),)
+
+
+def test_a_running_pods_configmap_volume_follows_the_configmap(agent):
+    """kubelet's live projection: a change to the ConfigMap reaches the mounted directory at
+    a later sync (the worker is asked back for it), an unchanged file is left alone, and a
+    ConfigMap that goes away leaves the volume as it was."""
+    manager, runtime, client = agent
+    p = pod(volumeMounts=[{"name": "conf", "mountPath": "/etc/conf"}])
+    p["spec"]["volumes"] = [{"name": "conf", "configMap": {"name": "conf"}}]
+    manager.desired[p["metadata"]["uid"]] = p
+    converge(manager, "u-1234567890")
+    directory = manager.volumes.pod_dir(Pod.model_validate(p)) / "volumes" / "configmaps" / "conf"
+    assert (directory / "a.txt").read_text() == "hello"
+    kept = (directory / "a.txt").stat().st_ino
+    worker = PodWorker.__new__(PodWorker)
+    worker.uid, worker.resync_at = "u-1234567890", None
+    manager.relist()
+    manager.sync_pod(worker)
+    assert worker.resync_at is not None  # asked back to read the ConfigMap again
+    assert (directory / "a.txt").stat().st_ino == kept  # nothing changed: not rewritten
+    client.objects[("configmaps", "conf")] = {"data": {"a.txt": "changed", "b.txt": "new"}}
+    manager.sync_pod(worker)
+    assert (directory / "a.txt").read_text() == "changed"
+    assert (directory / "b.txt").read_text() == "new"
+    [app] = containers(runtime, "app")
+    assert app.running  # the container was not restarted for it
+    del client.objects[("configmaps", "conf")]
+    manager.sync_pod(worker)
+    assert (directory / "a.txt").read_text() == "changed"

@@ -307,10 +307,24 @@ class Lifecycle(Model):
 
 
 class VolumeMount(Model):
+    """`subPath`: a path inside the volume to mount instead of its root (a file or a
+    directory; made as a directory when absent), relative and without `..`, as Kubernetes'
+    validation requires (validateLocalDescendingPath)."""
+
     name: str
     mount_path: str = Field(min_length=1)
     read_only: bool | None = None
     sub_path: str | None = None
+
+    @field_validator("sub_path")
+    @classmethod
+    def _descending(cls, value: str | None) -> str | None:
+        if value:
+            if value.startswith("/"):
+                raise ValueError("must be a relative path")
+            if ".." in value.split("/"):
+                raise ValueError("must not contain '..'")
+        return value
 
 
 class Container(Model):

@@ -69,6 +69,10 @@ RESYNC_PERIOD = 10.0
 REPEAT_EVENT_PERIOD = 30.0
 # How often a pod's sized emptyDirs are measured (kubelet's eviction manager: every 10 s)
 LOCAL_STORAGE_CHECK_SECONDS = 5.0
+# how often a running pod's configMap, secret, downwardAPI and projected volumes are read again
+# and their changes written into the mounted directories (kubelet: its sync period, a minute,
+# plus its cache's delay)
+VOLUME_REFRESH_SECONDS = 10.0
 NODE_ENDS = (EVICTED, SYSCTL_FORBIDDEN)  # the reasons of a pod the node ended for good
 
 
@@ -317,6 +321,10 @@ class PodManager:
         self._write_status(pod, raw, self._with_messages(pod, observed), waiting, unready,
                            self._unstarted(pod, observed))
         self._renew_tokens(pod)
+        if any(o.running and o.container != PAUSE for o in observed) and \
+                self._refresh_volumes(pod):
+            refresh_at = time.time() + VOLUME_REFRESH_SECONDS
+            worker.resync_at = min(worker.resync_at or refresh_at, refresh_at)
         if any(v.empty_dir is not None and v.empty_dir.size_limit is not None
                for v in pod.spec.volumes or ()):  # measured again in a while
             check_at = time.time() + LOCAL_STORAGE_CHECK_SECONDS
@@ -639,10 +647,12 @@ class PodManager:
         data.update({k: base64.b64decode(v) for k, v in (config.binary_data or {}).items()})
         return data
 
-    def _prepare_volumes(self, pod: Pod, spec: Container) -> dict[str, Path]:
+    def _prepare_volumes(self, pod: Pod, spec: Container,
+                         refresh: bool = False) -> dict[str, Path]:
         """Write the configMap, secret, downwardAPI and projected volumes that `spec` mounts
-        from the API's current objects (read when a container starts; a projected token is
-        renewed by _renew_tokens)."""
+        from the API's current objects (when a container starts, and again every
+        VOLUME_REFRESH_SECONDS with `refresh`, which leaves the claims' directories alone; a
+        projected token is renewed by _renew_tokens)."""
         volumes = {v.name: v for v in pod.spec.volumes or ()}
         namespace = pod.metadata.namespace or ""
         prepared: dict[str, Path] = {}
@@ -662,6 +672,8 @@ class PodManager:
                                                                         volume.projected))
                 continue
             if volume.persistent_volume_claim is not None:
+                if refresh:
+                    continue
                 prepared[mount.name] = self._claimed_directory(
                     pod, mount.name, volume.persistent_volume_claim.claim_name)
                 continue
@@ -688,6 +700,23 @@ class PodManager:
                 files[path] = (data[key], item_mode or mode)
             prepared[mount.name] = self.volumes.write_volume(pod, kind, mount.name, files)
         return prepared
+
+    def _refresh_volumes(self, pod: Pod) -> bool:
+        """Write what changed in the objects behind the running pod's configMap, secret,
+        downwardAPI and projected volumes into their directories, as kubelet does: a file
+        mounted whole sees the change, a subPath mount keeps what it was started with (its
+        bind mount holds the old file). An object that is gone or unreadable now leaves the
+        volume as it is. True when the pod has such volumes (to be read again later)."""
+        if not any(v.config_map or v.secret or v.downward_api or v.projected
+                   for v in pod.spec.volumes or ()):
+            return False
+        for spec in pod.spec.containers:
+            try:
+                self._prepare_volumes(pod, spec, refresh=True)
+            except StartFailed as e:
+                log.info("pod %s/%s: volumes not refreshed: %s", pod.metadata.namespace,
+                         pod.metadata.name, e)
+        return True
 
     def _claimed_directory(self, pod: Pod, volume: str, claim_name: str) -> Path:
         """The directory on this node that the claim's bound volume is; StartFailed (the

@@ -62,6 +62,30 @@ def own_by_fs_group(root: Path, pod: Pod, read_only: bool) -> None:
         os.chmod(path, mode | mask | (stat.S_ISGID | 0o110 if path.is_dir() else 0))
 
 
+def sub_path_source(volume: Path, sub_path: str) -> Path:
+    """What a mount with `subPath` binds: that file or directory of the volume, made as a
+    directory when absent (as kubelet). Raises StartFailed when it resolves outside the volume
+    (a symlink in the volume pointing away: the API already refuses `..` and absolute paths)."""
+    target = volume / sub_path
+    if not target.exists() and not target.is_symlink():
+        target.mkdir(parents=True)
+    root, resolved = volume.resolve(), target.resolve()
+    if resolved != root and root not in resolved.parents:
+        raise StartFailed(CONFIG_ERROR, f"subPath {sub_path!r} leaves its volume (it resolves "
+                          f"to {resolved})")
+    if not resolved.exists():
+        raise StartFailed(CONFIG_ERROR, f"subPath {sub_path!r}: {resolved} does not exist")
+    return resolved
+
+
+def _holds(path: Path, content: bytes, mode: int) -> bool:
+    """Whether the file at `path` is `content` with permission bits `mode` already."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode) == mode and path.read_bytes() == content
+    except OSError:
+        return False
+
+
 def directory_usage(path: Path) -> int:
     """Bytes the tree under `path` takes on disk (allocated blocks, as `du` counts them: each
     inode once, symlinks not followed, other filesystems not entered); 0 when absent."""
@@ -173,8 +197,7 @@ class PodVolumes:
             else:
                 raise StartFailed(CONFIG_ERROR, f"volume {mount.name!r} was not prepared")
             if mount.sub_path:
-                source = source / mount.sub_path
-                source.mkdir(parents=True, exist_ok=True)
+                source = sub_path_source(source, mount.sub_path)
             claim = volume.persistent_volume_claim
             read_only = bool(mount.read_only) or bool(claim is not None and claim.read_only)
             out.append(Mount(str(source), mount.mount_path, read_only))
@@ -202,22 +225,32 @@ class PodVolumes:
     def write_volume(self, pod: Pod, kind: str, volume: str,
                      files: dict[str, tuple[bytes, int]]) -> Path:
         """Make the host directory of a configMap/secret volume hold exactly `files`
-        (relative path → (content, mode)); each file is replaced atomically."""
+        (relative path → (content, mode)); each file that differs is replaced atomically
+        (a container that has it open keeps reading the old one), one that is no longer
+        listed removed, and nothing touched when nothing changed."""
         root = self.pod_dir(pod) / "volumes" / kind / volume
+        changed = not root.is_dir()
         root.mkdir(parents=True, exist_ok=True)
+        # own_by_fs_group makes each file readable by the pod's group as well
+        group_bits = 0o440 if pod.spec.security_context.fs_group is not None else 0
         for relative, (content, mode) in files.items():
             target = (root / relative).resolve()
             if root.resolve() not in target.parents:
                 raise StartFailed(CONFIG_ERROR, f"path {relative!r} leaves the volume")
+            if _holds(target, content, mode | group_bits):
+                continue
             target.parent.mkdir(parents=True, exist_ok=True)
             tmp = target.with_name(f".{target.name}.tmp")
             tmp.write_bytes(content)
             tmp.chmod(mode)
             tmp.rename(target)
+            changed = True
         for existing in [p for p in root.rglob("*") if p.is_file()]:
             if str(existing.relative_to(root)) not in files:
                 existing.unlink()
-        own_by_fs_group(root, pod, True)
+                changed = True
+        if changed:
+            own_by_fs_group(root, pod, True)
         return root
 
     def empty_dir_over_limit(self, pod: Pod) -> str | None:
