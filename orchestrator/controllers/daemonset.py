@@ -40,7 +40,8 @@ from orchestrator.api.objects import Objects
 from orchestrator.api.status import ApiError
 from orchestrator.controllers.base import Controller, Keys, controller_keys, object_key
 from orchestrator.controllers.claims import claim_pods
-from orchestrator.controllers.history import HASH_LABEL, sync_history
+from orchestrator.controllers.history import (HASH_LABEL, HashCollision, count_collision,
+                                              sync_history)
 from orchestrator.controllers.replicaset import available_in
 from orchestrator.controllers.rollout import scaled_value, template_hash
 
@@ -278,9 +279,13 @@ class DaemonSetController(Controller):
             return
         nodes = typed_all(Node, self.store.list("nodes", None)[0])
         pods = self._pods(ds)
-        sync_history(self.objects, ds, ds.spec.template.to_dict(), current_hash(ds),
-                     ds.spec.revision_history_limit,
-                     {(p.metadata.labels or {}).get(HASH_LABEL, "") for p in pods})
+        try:
+            sync_history(self.objects, ds, ds.spec.template.to_dict(), current_hash(ds),
+                         ds.spec.revision_history_limit,
+                         {(p.metadata.labels or {}).get(HASH_LABEL, "") for p in pods})
+        except HashCollision as e:
+            count_collision(self.objects, DS, ds)
+            raise RuntimeError(f"{e}; retrying with a new hash") from None
         now = datetime.now(timezone.utc)
         decided = plan(ds, nodes, pods, now)
         for pod in decided.failed:

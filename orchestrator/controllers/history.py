@@ -3,20 +3,40 @@ package keeps them: one a template, named `<owner>-<hash>`, labelled with the ow
 template labels and the hash, holding a strategic merge patch that puts the template back
 (`{"spec": {"template": {…, "$patch": "replace"}}}`: what `kubectl rollout undo` applies).
 The current template's revision has the highest number (a template rolled back to gets a new
-number); those beyond revisionHistoryLimit that no live pod uses are deleted."""
+number); those beyond revisionHistoryLimit that no live pod uses are deleted. A name held by
+another template's revision is a hash collision: the owner's collisionCount goes up."""
 
 from __future__ import annotations
 
 from kube.kinds.controllerrevision import ControllerRevision
 from kube.objects import Object
 from kube.ownership import controller_reference, controller_uid_of
-from kube.registry import by_kind
+from kube.registry import ResourceType, by_kind
 from kube.typed import TypedObject, typed_all
 from orchestrator.api.objects import Objects
 from orchestrator.api.status import ApiError
 
 REVISION = by_kind("apps/v1", "ControllerRevision")
 HASH_LABEL = "controller-revision-hash"
+
+
+class HashCollision(Exception):
+    """The revision's name is held by another template's (or another owner's) revision: the
+    owner's status.collisionCount must go up, which changes the hash (Kubernetes' history
+    package does the same)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"ControllerRevision {name} is held by another template")
+        self.name = name
+
+
+def count_collision(objects: Objects, resource: ResourceType, owner: TypedObject) -> None:
+    """Raise the owner's status.collisionCount by one (the next sync hashes anew)."""
+    namespace, name = owner.metadata.namespace or "", owner.metadata.name or ""
+    stored = objects.get(resource, namespace, name)
+    status = dict(stored.get("status") or {})
+    status["collisionCount"] = int(status.get("collisionCount") or 0) + 1
+    objects.update(resource, namespace, name, {**stored, "status": status}, subresource="status")
 
 
 def patch_of(template: Object) -> Object:
@@ -49,6 +69,9 @@ def sync_history(objects: Objects, owner: TypedObject, template: Object, revisio
             if e.code != 409:
                 raise
             made = objects.get(REVISION, namespace, name)
+            held = ControllerRevision.model_validate(made)
+            if controller_uid_of(held.metadata) != owner.metadata.uid or held.data != wanted:
+                raise HashCollision(name) from None
         current = ControllerRevision.model_validate(made)
         mine.append(current)
     elif current.revision < newest:  # rolled back to an older template: it is the newest now

@@ -41,7 +41,8 @@ from kube.typed import typed
 from orchestrator.api.objects import Objects
 from orchestrator.api.status import ApiError
 from orchestrator.controllers.base import Controller, Keys, controller_keys, object_key
-from orchestrator.controllers.history import HASH_LABEL, sync_history
+from orchestrator.controllers.history import (HASH_LABEL, HashCollision, count_collision,
+                                              sync_history)
 from orchestrator.controllers.replicaset import available_in
 from orchestrator.controllers.rollout import template_hash
 
@@ -229,9 +230,12 @@ class StatefulSetController(Controller):
             return
         pods = self._pods(sts)
         update = update_revision(sts)
-        sync_history(self.objects, sts, sts.spec.template.to_dict(), update,
-                               sts.spec.revision_history_limit,
-                               {revision_of(p) for p in pods})
+        try:
+            sync_history(self.objects, sts, sts.spec.template.to_dict(), update,
+                         sts.spec.revision_history_limit, {revision_of(p) for p in pods})
+        except HashCollision as e:
+            count_collision(self.objects, STS, sts)
+            raise RuntimeError(f"{e}; retrying with a new hash") from None
         current = (sts.status.current_revision or "").removeprefix(f"{name}-") or update
         now = datetime.now(timezone.utc)
         decided = plan(sts, pods, update, now)
