@@ -166,7 +166,7 @@ def main() -> None:
                                           ).split() == ["200"] * 20, 300, f"{name} for all")
                 steady.append(time.monotonic() - started)
             logs = lab.kubectl("-n", "ingress-nginx", "logs", "deploy/ingress-nginx-controller",
-                               "--tail=200")
+                               "--tail=5000")
             reloads = [line.split("reloaded in ")[1].split()[0] for line in logs.splitlines()
                        if "reloaded in" in line]
             print(f"{total:5} rules: a new rule served {statistics.median(times):.2f} s after "
