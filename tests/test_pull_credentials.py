@@ -36,3 +36,31 @@ def test_credentials_match_the_registry_in_either_secret_format():
     assert credentials_for("third.example/x", [config]) == []
     opaque = Secret.model_validate({"metadata": {"name": "o"}, "data": {"a": "Yg=="}})
     assert credentials_for("nginx", [opaque]) == []
+
+
+def test_keys_match_as_kubelets_keyring_does():
+    from node_agent.pods.images import key_matches
+    image = "eu.r.example:5000/team/app:1.2"
+    assert key_matches("eu.r.example:5000", image)
+    assert key_matches("https://eu.r.example:5000/v2/", image)
+    assert key_matches("*.r.example:5000", image)  # one host part per glob part
+    assert key_matches("eu.r.example:5000/team", image)  # a path prefix of the repository
+    assert not key_matches("eu.r.example:5000/other", image)
+    assert not key_matches("*.example:5000", image)  # parts counted: a glob is one part
+    assert not key_matches("eu.r.example", image)  # the port must be the same
+    assert not key_matches("r.example:5000", image)
+    assert key_matches("eu.r.example:5000/team", "eu.r.example:5000/team/app@sha256:" + "0" * 64)
+    assert key_matches("docker.io/myorg", "myorg/app:1") and key_matches("docker.io", "nginx")
+    assert key_matches("https://index.docker.io/v1/", "docker.io/library/nginx:1")
+    assert not key_matches("docker.io/myorg", "nginx")
+
+
+def test_the_more_specific_key_of_a_secret_is_tried_first():
+    config = secret("kubernetes.io/dockerconfigjson", {"auths": {
+        "r.example": {"username": "any", "password": "1"},
+        "r.example/team": {"username": "team", "password": "2"},
+        "*.example": {"username": "glob", "password": "3"}}})
+    other = secret("kubernetes.io/dockerconfigjson", {"auths": {
+        "r.example/team/app": {"username": "later", "password": "4"}}})
+    assert [c.username for c in credentials_for("r.example/team/app", [config, other])] == [
+        "team", "any", "glob", "later"]

@@ -1,12 +1,23 @@
 """Which credentials pull which image (pure): a pod's imagePullSecrets — Secrets of type
 kubernetes.io/dockerconfigjson (`.dockerconfigjson`, a docker config.json) or
-kubernetes.io/dockercfg (`.dockercfg`, the older map) — matched to the image's registry as
-docker names registries, as kubelet's credential keyring does."""
+kubernetes.io/dockercfg (`.dockercfg`, the older map) — matched to the image as kubelet's
+credential keyring (pkg/credentialprovider/keyring.go) matches them:
+
+- a key is a registry host, with a port and a path if it has them (`r.example:5000/team`;
+  a scheme and a `/v1/` or `/v2/` path are dropped); its host parts may be globs, each
+  matching one part of the image's host (`*.r.example` matches `eu.r.example`, not
+  `r.example` nor `a.eu.r.example`); the port must be the same; its path a prefix of the
+  image's repository path;
+- the secrets are tried in the pod's order, and within one secret the more specific keys
+  first (reverse lexical order, so `r.example/team` before `r.example`);
+- Docker Hub's keys (`https://index.docker.io/v1/`, `docker.io`, …) serve images without a
+  registry (`nginx` is `docker.io/library/nginx`)."""
 
 from __future__ import annotations
 
 import base64
 import binascii
+import fnmatch
 import json
 from collections.abc import Iterable
 
@@ -26,11 +37,49 @@ def registry_of(image: str) -> str:
     return DOCKER_HUB
 
 
-def _host(key: str) -> str:
-    """A config.json key ("https://r.example:5000/v1/", "r.example:5000") → its host:port."""
-    key = key.removeprefix("https://").removeprefix("http://")
-    host = key.split("/", 1)[0]
-    return DOCKER_HUB if host in HUB_ALIASES else host
+def _location(reference: str) -> tuple[str, str]:
+    """A config.json key ("https://r.example:5000/v1/", "r.example/team") or an image's
+    repository as (host[:port], path): no scheme, `/v1/` and `/v2/` dropped, Docker Hub's
+    names as one."""
+    reference = reference.removeprefix("https://").removeprefix("http://")
+    host, slash, path = reference.partition("/")
+    path = slash + path
+    if path.startswith(("/v1/", "/v2/")):
+        path = path[3:]
+    path = "" if path == "/" else path
+    return (DOCKER_HUB if host in HUB_ALIASES else host), path
+
+
+def _repository(image: str) -> tuple[str, str]:
+    """The image's (registry, /repository path), without its tag or digest; Docker Hub's
+    images as docker.io/library/NAME or docker.io/USER/NAME."""
+    name = image.split("@", 1)[0]
+    last = name.rsplit("/", 1)[-1]
+    if ":" in last:
+        name = name[:len(name) - len(last)] + last.split(":", 1)[0]
+    registry = registry_of(name)
+    if registry == DOCKER_HUB:
+        rest = name.split("/", 1)[1] if name.split("/", 1)[0] in HUB_ALIASES else name
+        return DOCKER_HUB, "/" + (rest if "/" in rest else f"library/{rest}")
+    return _location(name)
+
+
+def _split_host(host: str) -> tuple[list[str], str]:
+    name, _, port = host.partition(":")
+    return name.split("."), port
+
+
+def key_matches(key: str, image: str) -> bool:
+    """Whether a config.json key serves `image` (kubelet's URLsMatch)."""
+    glob_host, glob_path = _location(key)
+    host, path = _repository(image)
+    glob_parts, glob_port = _split_host(glob_host)
+    parts, port = _split_host(host)
+    if glob_port != port or len(glob_parts) != len(parts):
+        return False
+    if not all(fnmatch.fnmatchcase(part, glob) for glob, part in zip(glob_parts, parts)):
+        return False
+    return path.startswith(glob_path)
 
 
 def _auths(secret: Secret) -> dict[str, object]:
@@ -47,12 +96,14 @@ def _auths(secret: Secret) -> dict[str, object]:
 
 
 def credentials_for(image: str, secrets: Iterable[Secret]) -> list[RegistryCredential]:
-    """The credentials, in the secrets' order, that the image's registry may accept."""
-    registry = registry_of(image)
+    """The credentials that may pull `image`, in the order they are to be tried: the
+    secrets' order, and in each the more specific keys first."""
     out = []
     for secret in secrets:
-        for key, entry in _auths(secret).items():
-            if _host(key) != registry or not isinstance(entry, dict):
+        auths = _auths(secret)
+        for key in sorted(auths, key=lambda k: "".join(_location(k)), reverse=True):
+            entry = auths[key]
+            if not isinstance(entry, dict) or not key_matches(key, image):
                 continue
             user, password = entry.get("username"), entry.get("password")
             if entry.get("auth"):
