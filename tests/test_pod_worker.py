@@ -364,3 +364,32 @@ def test_a_running_pods_configmap_volume_follows_the_configmap(agent):
     del client.objects[("configmaps", "conf")]
     manager.sync_pod(worker)
     assert (directory / "a.txt").read_text() == "changed"
+
+
+def test_a_volume_changes_all_its_files_at_once_through_its_data_link(agent):
+    """kubelet's AtomicWriter layout: the files live in a hidden directory that `..data`
+    points to, each visible name is a link through `..data`, and a change is one rename of
+    that link (the old directory removed after)."""
+    import os
+
+    manager, _runtime, client = agent
+    client.objects[("configmaps", "conf")] = {"data": {"a.txt": "1", "b.txt": "1"}}
+    p = pod(volumeMounts=[{"name": "conf", "mountPath": "/etc/conf"}])
+    p["spec"]["volumes"] = [{"name": "conf", "configMap": {"name": "conf", "items": [
+        {"key": "a.txt", "path": "a.txt"}, {"key": "b.txt", "path": "sub/b.txt"}]}}]
+    manager.desired[p["metadata"]["uid"]] = p
+    converge(manager, "u-1234567890")
+    root = manager.volumes.pod_dir(Pod.model_validate(p)) / "volumes" / "configmaps" / "conf"
+    assert os.readlink(root / "a.txt") == "..data/a.txt"
+    assert os.readlink(root / "sub") == "..data/sub"
+    first = os.readlink(root / "..data")
+    assert first.startswith("..") and (root / "sub" / "b.txt").read_text() == "1"
+    client.objects[("configmaps", "conf")] = {"data": {"a.txt": "2", "b.txt": "2"}}
+    worker = PodWorker.__new__(PodWorker)
+    worker.uid, worker.resync_at = "u-1234567890", None
+    manager.sync_pod(worker)
+    second = os.readlink(root / "..data")
+    assert second != first and not (root / first).exists()
+    assert (root / "a.txt").read_text() == (root / "sub" / "b.txt").read_text() == "2"
+    assert sorted(e.name for e in root.iterdir() if not e.name.startswith("..")) == [
+        "a.txt", "sub"]

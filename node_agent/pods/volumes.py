@@ -9,6 +9,8 @@ import os
 import shutil
 import stat
 import subprocess
+import tempfile
+import time
 from pathlib import Path
 
 from kube.kinds.persistentvolume import PersistentVolume
@@ -78,12 +80,24 @@ def sub_path_source(volume: Path, sub_path: str) -> Path:
     return resolved
 
 
-def _holds(path: Path, content: bytes, mode: int) -> bool:
-    """Whether the file at `path` is `content` with permission bits `mode` already."""
+DATA_LINK = "..data"
+
+
+def _holds_exactly(directory: Path, files: dict[str, tuple[bytes, int]], extra_bits: int) -> bool:
+    """Whether `directory` holds exactly `files`, each with its content and permission bits
+    (plus `extra_bits`, what own_by_fs_group adds)."""
     try:
-        return stat.S_IMODE(path.stat().st_mode) == mode and path.read_bytes() == content
+        present = {str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file()}
+        if present != set(files):
+            return False
+        for relative, (content, mode) in files.items():
+            path = directory / relative
+            if stat.S_IMODE(path.stat().st_mode) != mode | extra_bits or \
+                    path.read_bytes() != content:
+                return False
     except OSError:
         return False
+    return True
 
 
 def directory_usage(path: Path) -> int:
@@ -224,33 +238,61 @@ class PodVolumes:
 
     def write_volume(self, pod: Pod, kind: str, volume: str,
                      files: dict[str, tuple[bytes, int]]) -> Path:
-        """Make the host directory of a configMap/secret volume hold exactly `files`
-        (relative path → (content, mode)); each file that differs is replaced atomically
-        (a container that has it open keeps reading the old one), one that is no longer
-        listed removed, and nothing touched when nothing changed."""
+        """Make the host directory of a configMap/secret/downwardAPI/projected volume hold
+        exactly `files` (relative path → (content, mode)), all of them changed at once, as
+        kubelet's AtomicWriter does it: the files are written into a new hidden directory
+        (`..<time>`), the symlink `..data` is renamed onto it (one atomic step: a reader sees
+        the old set or the new one, never a mix), and each top-level name is a symlink through
+        `..data`; the previous directory is then removed (a container that holds one of its
+        files open, or mounted one by subPath, keeps it). Nothing is touched when nothing
+        changed. Raises StartFailed for a path that is absolute, holds `..` or starts with it."""
+        for relative in files:
+            parts = relative.split("/")
+            if relative.startswith("/") or ".." in parts or relative.startswith(".."):
+                raise StartFailed(CONFIG_ERROR, f"path {relative!r} leaves the volume")
         root = self.pod_dir(pod) / "volumes" / kind / volume
-        changed = not root.is_dir()
         root.mkdir(parents=True, exist_ok=True)
+        root.chmod(0o755)
+        data = root / DATA_LINK
         # own_by_fs_group makes each file readable by the pod's group as well
         group_bits = 0o440 if pod.spec.security_context.fs_group is not None else 0
+        previous = root / os.readlink(data) if data.is_symlink() else None
+        if previous is not None and _holds_exactly(previous, files, group_bits):
+            return root
+        fresh = Path(tempfile.mkdtemp(prefix=time.strftime("..%Y_%m_%d_%H_%M_%S."), dir=root))
+        fresh.chmod(0o755)
         for relative, (content, mode) in files.items():
-            target = (root / relative).resolve()
-            if root.resolve() not in target.parents:
-                raise StartFailed(CONFIG_ERROR, f"path {relative!r} leaves the volume")
-            if _holds(target, content, mode | group_bits):
-                continue
+            target = fresh / relative
             target.parent.mkdir(parents=True, exist_ok=True)
-            tmp = target.with_name(f".{target.name}.tmp")
-            tmp.write_bytes(content)
-            tmp.chmod(mode)
-            tmp.rename(target)
-            changed = True
-        for existing in [p for p in root.rglob("*") if p.is_file()]:
-            if str(existing.relative_to(root)) not in files:
-                existing.unlink()
-                changed = True
-        if changed:
-            own_by_fs_group(root, pod, True)
+            target.write_bytes(content)
+            target.chmod(mode)
+        for directory in [d for d in fresh.rglob("*") if d.is_dir()]:
+            directory.chmod(0o755)
+        own_by_fs_group(fresh, pod, True)  # before the switch: no reader sees it otherwise
+        link = root / f"{DATA_LINK}_tmp"
+        link.unlink(missing_ok=True)
+        link.symlink_to(fresh.name)
+        link.rename(data)  # the switch
+        visible = {relative.split("/", 1)[0] for relative in files}
+        for name in visible:
+            entry = root / name
+            if entry.is_symlink() and os.readlink(entry) == f"{DATA_LINK}/{name}":
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)  # written before volumes were swapped whole
+            else:
+                entry.unlink(missing_ok=True)
+            entry.symlink_to(f"{DATA_LINK}/{name}")
+        for entry in root.iterdir():
+            if entry.name.startswith("..") or entry.name in visible:
+                continue
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+        if previous is not None and previous.resolve() != fresh.resolve():
+            shutil.rmtree(previous, ignore_errors=True)
+        own_by_fs_group(root, pod, True)
         return root
 
     def empty_dir_over_limit(self, pod: Pod) -> str | None:
