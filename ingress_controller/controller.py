@@ -208,7 +208,7 @@ class IngressController:
         self.nginx.write_certificates(config.certificates)
         self.nginx.start(text)
         self.applied = text  # the first sync reloads only if something changed meanwhile
-        self.applied_hosts = {server.host for server in config.servers if server.host}
+        self.applied_hosts = config.hosts()
         log.info("nginx started (%d servers, %d upstreams)", len(config.servers),
                  len(config.upstreams))
         last_status = 0.0
@@ -244,7 +244,7 @@ class IngressController:
                     self.events.warning(_ref(ingress), "RELOAD", "nginx refused the "
                                         f"configuration (the last good one serves): {refused}")
             else:
-                hosts = {server.host for server in config.servers if server.host}
+                hosts = config.hosts()
                 self.applied = text
                 log.info("configuration reloaded in %.3f s (%d servers, %d upstreams)%s",
                          time.monotonic() - started, len(config.servers), len(config.upstreams),

@@ -79,6 +79,10 @@ class Config:
     def problem(self, ingress: str, message: str) -> None:
         self.problems.setdefault(ingress, []).append(message)
 
+    def hosts(self) -> set[str]:
+        """The host names served (not the default server)."""
+        return {server.host for server in self.servers if server.host}
+
 
 def key(ingress: Ingress) -> str:
     return f"{ingress.metadata.namespace}/{ingress.metadata.name}"

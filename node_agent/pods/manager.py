@@ -36,7 +36,7 @@ from kube.kinds.persistentvolume import PersistentVolume
 from kube.kinds.persistentvolumeclaim import PersistentVolumeClaim
 from kube.kinds.pod import (ConfigMapVolumeSource, Container, DownwardAPIVolumeFile, Pod,
                            ProjectedVolumeSource, SecretVolumeSource,
-                           ServiceAccountTokenProjection)
+                           ServiceAccountTokenProjection, VolumeMount)
 from kube.kinds.secret import Secret
 from kube.kinds.service import Service
 from kube.objects import Object
@@ -70,8 +70,8 @@ REPEAT_EVENT_PERIOD = 30.0
 # How often a pod's sized emptyDirs are measured (kubelet's eviction manager: every 10 s)
 LOCAL_STORAGE_CHECK_SECONDS = 5.0
 # how often a running pod's configMap, secret, downwardAPI and projected volumes are read again
-# and their changes written into the mounted directories (kubelet: its sync period, a minute,
-# plus its cache's delay)
+# and their changes (a renewed token too) written into the mounted directories (kubelet: its
+# sync period, a minute, plus its cache's delay)
 VOLUME_REFRESH_SECONDS = 10.0
 NODE_ENDS = (EVICTED, SYSCTL_FORBIDDEN)  # the reasons of a pod the node ended for good
 
@@ -320,7 +320,6 @@ class PodManager:
         unready = self._probe(uid, pod, observed, READINESS)
         self._write_status(pod, raw, self._with_messages(pod, observed), waiting, unready,
                            self._unstarted(pod, observed))
-        self._renew_tokens(pod)
         if any(o.running and o.container != PAUSE for o in observed) and \
                 self._refresh_volumes(pod):
             refresh_at = time.time() + VOLUME_REFRESH_SECONDS
@@ -468,7 +467,8 @@ class PodManager:
             if pause is None or not ip:
                 raise StartFailed("ContainerCreating", "the pod sandbox has no IP yet")
             env = self._env(pod, spec, ip)
-            mounts = (*self.volumes.mounts(pod, spec, self._prepare_volumes(pod, spec)),
+            prepared = self._prepare_volumes(pod, spec.volume_mounts or ())
+            mounts = (*self.volumes.mounts(pod, spec, prepared),
                       self.volumes.termination_mount(pod, spec, action.attempt))
             if self._pull(pod, spec):
                 self.events.normal(pod, "Pulled", f'Successfully pulled image "{spec.image}"')
@@ -647,16 +647,16 @@ class PodManager:
         data.update({k: base64.b64decode(v) for k, v in (config.binary_data or {}).items()})
         return data
 
-    def _prepare_volumes(self, pod: Pod, spec: Container,
+    def _prepare_volumes(self, pod: Pod, mounts: Iterable[VolumeMount],
                          refresh: bool = False) -> dict[str, Path]:
-        """Write the configMap, secret, downwardAPI and projected volumes that `spec` mounts
-        from the API's current objects (when a container starts, and again every
-        VOLUME_REFRESH_SECONDS with `refresh`, which leaves the claims' directories alone; a
-        projected token is renewed by _renew_tokens)."""
+        """Write the configMap, secret, downwardAPI and projected volumes that `mounts` name
+        from the API's current objects, each once (when a container starts, and again every
+        VOLUME_REFRESH_SECONDS with `refresh`, which leaves the claims' directories alone); a
+        projected token is renewed once 80% of its life has passed (_token)."""
         volumes = {v.name: v for v in pod.spec.volumes or ()}
         namespace = pod.metadata.namespace or ""
         prepared: dict[str, Path] = {}
-        for mount in spec.volume_mounts or ():
+        for mount in mounts:
             volume = volumes[mount.name]
             if mount.name in prepared:
                 continue
@@ -706,16 +706,18 @@ class PodManager:
         downwardAPI and projected volumes into their directories, as kubelet does: a file
         mounted whole sees the change, a subPath mount keeps what it was started with (its
         bind mount holds the old file). An object that is gone or unreadable now leaves the
-        volume as it is. True when the pod has such volumes (to be read again later)."""
+        volume as it is. A projected token due for renewal is renewed here. True when the
+        pod has such volumes (to be read again later)."""
         if not any(v.config_map or v.secret or v.downward_api or v.projected
                    for v in pod.spec.volumes or ()):
             return False
-        for spec in pod.spec.containers:
+        mounts = {m.name: m for c in pod.spec.containers for m in c.volume_mounts or ()}
+        for mount in mounts.values():  # each volume once, however many containers mount it
             try:
-                self._prepare_volumes(pod, spec, refresh=True)
+                self._prepare_volumes(pod, [mount], refresh=True)
             except StartFailed as e:
-                log.info("pod %s/%s: volumes not refreshed: %s", pod.metadata.namespace,
-                         pod.metadata.name, e)
+                log.info("pod %s/%s: volume %s not refreshed: %s", pod.metadata.namespace,
+                         pod.metadata.name, mount.name, e)
         return True
 
     def _claimed_directory(self, pod: Pod, volume: str, claim_name: str) -> Path:
@@ -801,19 +803,6 @@ class PodManager:
             self._tokens[key] = (token, now, expires.timestamp() if expires else
                                  now + projection.expiration_seconds)
         return token
-
-    def _renew_tokens(self, pod: Pod) -> None:
-        """Rewrite a projected volume whose token is due for renewal (its files are replaced
-        atomically in the directory the containers mount)."""
-        uid, now = pod.metadata.uid or "", time.time()
-        with self._lock:
-            due = {volume for (owner, volume, _), (_, issued, expires) in self._tokens.items()
-                   if owner == uid and now >= issued + 0.8 * (expires - issued)}
-        for volume in pod.spec.volumes or ():
-            if volume.name in due and volume.projected is not None:
-                self.volumes.write_volume(pod, "projected", volume.name,
-                                          self._projected_files(pod, volume.name,
-                                                                volume.projected))
 
     def _terminate(self, pod: Pod, observed: list[Observed]) -> None:
         """Graceful deletion: SIGTERM the app containers, SIGKILL after the grace period, then

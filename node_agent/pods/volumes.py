@@ -83,6 +83,14 @@ def sub_path_source(volume: Path, sub_path: str) -> Path:
 DATA_LINK = "..data"
 
 
+def _remove(path: Path) -> None:
+    """A file, a link or a whole directory tree."""
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
+
+
 def _holds_exactly(directory: Path, files: dict[str, tuple[bytes, int]], extra_bits: int) -> bool:
     """Whether `directory` holds exactly `files`, each with its content and permission bits
     (plus `extra_bits`, what own_by_fs_group adds)."""
@@ -247,8 +255,7 @@ class PodVolumes:
         files open, or mounted one by subPath, keeps it). Nothing is touched when nothing
         changed. Raises StartFailed for a path that is absolute, holds `..` or starts with it."""
         for relative in files:
-            parts = relative.split("/")
-            if relative.startswith("/") or ".." in parts or relative.startswith(".."):
+            if relative.startswith(("/", "..")) or ".." in relative.split("/"):
                 raise StartFailed(CONFIG_ERROR, f"path {relative!r} leaves the volume")
         root = self.pod_dir(pod) / "volumes" / kind / volume
         root.mkdir(parents=True, exist_ok=True)
@@ -274,23 +281,18 @@ class PodVolumes:
         link.symlink_to(fresh.name)
         link.rename(data)  # the switch
         visible = {relative.split("/", 1)[0] for relative in files}
-        for name in visible:
-            entry = root / name
-            if entry.is_symlink() and os.readlink(entry) == f"{DATA_LINK}/{name}":
-                continue
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry)  # written before volumes were swapped whole
-            else:
-                entry.unlink(missing_ok=True)
-            entry.symlink_to(f"{DATA_LINK}/{name}")
+        # a visible name is a link through ..data; any other entry (no longer listed, or a
+        # file written before volumes were swapped whole) goes
         for entry in root.iterdir():
-            if entry.name.startswith("..") or entry.name in visible:
+            if entry.name.startswith(".."):
                 continue
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry)
-            else:
-                entry.unlink()
-        if previous is not None and previous.resolve() != fresh.resolve():
+            if entry.name not in visible or not entry.is_symlink() or \
+                    os.readlink(entry) != f"{DATA_LINK}/{entry.name}":
+                _remove(entry)
+        for name in visible:
+            if not (root / name).is_symlink():
+                (root / name).symlink_to(f"{DATA_LINK}/{name}")
+        if previous is not None:
             shutil.rmtree(previous, ignore_errors=True)
         own_by_fs_group(root, pod, True)
         return root

@@ -28,6 +28,7 @@ from orchestrator.api.objects import Objects
 from orchestrator.api.status import ApiError
 from orchestrator.controllers import rollout
 from orchestrator.controllers.base import Controller, Keys, object_key
+from orchestrator.controllers.history import count_collision
 from orchestrator.controllers.rollout import Set
 from orchestrator.store.watchcache import WatchEvent
 
@@ -179,10 +180,7 @@ class DeploymentController(Controller):
                                           d.spec.template.to_dict()):
                 return existing, [*sets, existing], False
             # Another template holds this name: change the hash and try again on the requeue.
-            current = self.objects.get(DEPLOY, namespace, d.metadata.name or "")
-            self.objects.update(DEPLOY, namespace, d.metadata.name or "", {
-                **current, "status": {**(current.get("status") or {}),
-                                      "collisionCount": collisions + 1}}, subresource="status")
+            count_collision(self.objects, DEPLOY, d)
             raise RuntimeError(f"ReplicaSet name {body['metadata']['name']} is taken by another "
                                "template; retrying with a new hash") from None
         self.events.normal(d, "ScalingReplicaSet",

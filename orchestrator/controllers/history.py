@@ -31,7 +31,9 @@ class HashCollision(Exception):
 
 
 def count_collision(objects: Objects, resource: ResourceType, owner: TypedObject) -> None:
-    """Raise the owner's status.collisionCount by one (the next sync hashes anew)."""
+    """Raise the owner's status.collisionCount by one (the next sync hashes anew): a
+    Deployment's when its ReplicaSet's name is taken, a DaemonSet's or StatefulSet's when its
+    revision's is."""
     namespace, name = owner.metadata.namespace or "", owner.metadata.name or ""
     stored = objects.get(resource, namespace, name)
     status = dict(stored.get("status") or {})
